@@ -1,0 +1,15 @@
+"""The REST layer: one module per API family, each registering its routes."""
+
+from __future__ import annotations
+
+from keyplane.api import privileges, roles, root, testing, users
+from keyplane.http.routing import Router
+
+
+def build_router(test_mode: bool) -> Router:
+    router = Router()
+    for module in (root, users, roles, privileges):
+        module.register(router)
+    if test_mode:
+        testing.register(router)
+    return router

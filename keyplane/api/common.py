@@ -1,0 +1,23 @@
+"""Small helpers shared by route handlers."""
+
+from __future__ import annotations
+
+from keyplane.errors import ValidationError
+from keyplane.http.body import Body
+
+
+def page_window(body: Body | None, default_size: int = 10) -> tuple[int, int]:
+    """``from`` and ``size`` of a query body, with Elasticsearch's checks."""
+    if body is None:
+        return 0, default_size
+    start = body.integer("from") or 0
+    size = body.integer("size")
+    size = default_size if size is None else size
+    messages = []
+    if start < 0:
+        messages.append(f"[from] parameter cannot be negative but was [{start}]")
+    if size < 0:
+        messages.append(f"[size] parameter cannot be negative but was [{size}]")
+    if messages:
+        raise ValidationError(*messages)
+    return start, size

@@ -1,0 +1,149 @@
+"""Privileges: application privileges, built-in names, ``_has_privileges`` and ``_privileges``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyplane.errors import InvalidArgument
+from keyplane.http.request import Reply, RestRequest
+from keyplane.http.routing import Router
+from keyplane.security import privileges as privs
+
+A = "cluster:admin/xpack/security/privilege/"
+
+
+async def put_privileges(request: RestRequest) -> dict[str, Any]:
+    request.param("refresh")
+    return await request.services.privileges.put(request.json(required=True))
+
+
+async def get_privileges(request: RestRequest) -> Reply:
+    application = request.path_params.get("application")
+    names = request.path_list("name")
+    found = await request.services.privileges.get(application, names)
+    body: dict[str, dict[str, Any]] = {}
+    for priv in found:
+        body.setdefault(priv["application"], {})[priv["name"]] = priv
+    if application is not None and not body:
+        return Reply({}, status=404)
+    return Reply(body)
+
+
+async def delete_privileges(request: RestRequest) -> Reply:
+    request.param("refresh")
+    application = request.path_params["application"]
+    result = await request.services.privileges.delete(application, request.path_list("name"))
+    found_any = any(v["found"] for v in result[application].values())
+    return Reply(result, status=200 if found_any else 404)
+
+
+async def builtin(request: RestRequest) -> dict[str, Any]:
+    return {
+        "cluster": sorted(privs.CLUSTER_PRIVILEGES),
+        "index": sorted(privs.INDEX_PRIVILEGES),
+        "remote_cluster": ["monitor_enrich", "monitor_stats"],
+    }
+
+
+def _index_requests(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise InvalidArgument("[index] must be an array")
+    out = []
+    for entry in value:
+        if not isinstance(entry, dict) or "names" not in entry or "privileges" not in entry:
+            raise InvalidArgument("[index] entries require [names] and [privileges]")
+        names = entry["names"] if isinstance(entry["names"], list) else [entry["names"]]
+        out.append({
+            "names": names,
+            "privileges": entry["privileges"],
+            "allow_restricted_indices": bool(entry.get("allow_restricted_indices", False)),
+        })
+    return out
+
+
+async def has_privileges(request: RestRequest) -> dict[str, Any]:
+    auth = request.auth
+    username = request.path_params.get("user")
+    if username is not None and username != auth.user.username:
+        raise InvalidArgument("users may only check the privileges of their own account")
+    body = request.body("has_privileges_request")
+    data = body.data if body else {}
+    if body:
+        body.check_fields({"cluster", "index", "application"})
+    cluster = data.get("cluster", [])
+    index = _index_requests(data.get("index", []))
+    applications = data.get("application", [])
+    if not cluster and not index and not applications:
+        from keyplane.errors import ValidationError
+
+        raise ValidationError("must specify at least one privilege")
+    for name in cluster:
+        if privs.cluster_privilege(name) is None:
+            raise InvalidArgument(privs.unknown_cluster_privilege_message(name))
+    perm = auth.permission
+    result: dict[str, Any] = {"cluster": {}, "index": {}, "application": {}}
+    for name in cluster:
+        result["cluster"][name] = perm.has_cluster_privilege(name)
+    for entry in index:
+        for name in entry["names"]:
+            per = result["index"].setdefault(name, {})
+            for priv in entry["privileges"]:
+                if not privs.index_privilege_known(priv):
+                    raise InvalidArgument(privs.unknown_index_privilege_message(priv))
+                per[priv] = perm.has_index_privilege(name, priv, entry["allow_restricted_indices"])
+    if applications:
+        defs = await request.services.privileges.resolver([a.get("application", "") for a in applications])
+        for entry in applications:
+            app = entry.get("application")
+            per_app = result["application"].setdefault(app, {})
+            for resource in entry.get("resources", []):
+                per_res = per_app.setdefault(resource, {})
+                for priv in entry.get("privileges", []):
+                    per_res[priv] = perm.has_application_privilege(app, resource, priv, defs)
+    every = [v for v in result["cluster"].values()]
+    every += [v for per in result["index"].values() for v in per.values()]
+    every += [v for per in result["application"].values() for res in per.values() for v in res.values()]
+    return {"username": auth.user.username, "has_all_requested": all(every), **result}
+
+
+async def user_privileges(request: RestRequest) -> dict[str, Any]:
+    auth = request.auth
+    if auth.api_key is not None and auth.extra.get("api_key_has_descriptors"):
+        raise InvalidArgument(
+            "Cannot retrieve privileges for API keys with assigned role descriptors. "
+            "Please use the Get API key information API https://ela.st/es-api-get-api-key"
+        )
+    descriptors = getattr(auth.permission, "descriptors", [])
+    cluster = sorted({n for rd in descriptors for n in rd.cluster})
+    indices = [g.to_dict() for rd in descriptors for g in rd.indices]
+    applications = [a.to_dict() for rd in descriptors for a in rd.applications]
+    run_as = sorted({n for rd in descriptors for n in rd.run_as})
+    return {"cluster": cluster, "global": [], "indices": indices, "applications": applications, "run_as": run_as}
+
+
+async def clear_privileges_cache(request: RestRequest) -> dict[str, Any]:
+    return request.services.nodes_response()
+
+
+async def clear_realm_cache(request: RestRequest) -> dict[str, Any]:
+    request.services.passwords.cache.clear()
+    return request.services.nodes_response()
+
+
+def register(router: Router) -> None:
+    router.add(("PUT", "POST"), "/_security/privilege", put_privileges, action=A + "put", params=("refresh",))
+    router.add("GET", "/_security/privilege", get_privileges, action=A + "get")
+    router.add("GET", "/_security/privilege/{application}", get_privileges, action=A + "get")
+    router.add("GET", "/_security/privilege/{application}/{name}", get_privileges, action=A + "get")
+    router.add("DELETE", "/_security/privilege/{application}/{name}", delete_privileges, action=A + "delete",
+               params=("refresh",))
+    router.add("GET", "/_security/privilege/_builtin", builtin, action=A + "builtin/get")
+    router.add("POST", "/_security/privilege/{application}/_clear_cache", clear_privileges_cache,
+               action=A + "cache/clear")
+    router.add("POST", "/_security/realm/{realms}/_clear_cache", clear_realm_cache,
+               action="cluster:admin/xpack/security/realm/cache/clear", params=("usernames",))
+    hp = "cluster:admin/xpack/security/user/has_privileges"
+    router.add(("GET", "POST"), "/_security/user/_has_privileges", has_privileges, action=hp)
+    router.add(("GET", "POST"), "/_security/user/{user}/_has_privileges", has_privileges, action=hp)
+    router.add("GET", "/_security/user/_privileges", user_privileges,
+               action="cluster:admin/xpack/security/user/list_privileges")

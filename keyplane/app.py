@@ -1,0 +1,35 @@
+"""The ASGI application: services, the security guard and the routes, with a lifespan."""
+
+from __future__ import annotations
+
+from starlette.types import Receive, Scope, Send
+
+from keyplane.api import build_router
+from keyplane.api.guard import SecurityGuard
+from keyplane.config import Settings
+from keyplane.http.dispatch import Dispatcher
+from keyplane.services import Services
+
+
+def create_app(settings: Settings | None = None) -> Dispatcher:
+    settings = settings or Settings.from_env()
+    services = Services(settings)
+    app = Dispatcher(build_router(settings.test_mode), SecurityGuard(services), services)
+
+    async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await services.start()
+                except Exception as exc:  # noqa: BLE001 - report start-up failures to the server
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await services.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    app.lifespan = lifespan
+    return app

@@ -1,0 +1,33 @@
+"""Settings, read from command-line flags with environment variables as defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9200
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    elastic_password: str | None = None
+    test_mode: bool = False
+    node_name: str = "keyplane"
+    cluster_name: str = "keyplane"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            host=env.get("KEYPLANE_HOST", cls.host),
+            port=int(env.get("KEYPLANE_PORT", cls.port)),
+            data_dir=Path(env.get("KEYPLANE_DATA_DIR", str(cls.data_dir))),
+            database_url=env.get("KEYPLANE_DATABASE_URL") or None,
+            elastic_password=env.get("ELASTIC_PASSWORD") or None,
+            test_mode=env.get("KEYPLANE_TEST_MODE", "") in ("1", "true", "yes"),
+            node_name=env.get("KEYPLANE_NODE_NAME", cls.node_name),
+            cluster_name=env.get("KEYPLANE_CLUSTER_NAME", cls.cluster_name),
+        )

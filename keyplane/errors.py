@@ -1,0 +1,45 @@
+"""Errors the domain raises. They know nothing of HTTP; ``keyplane.http.errors`` maps them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KeyplaneError(Exception):
+    """Base of every domain error."""
+
+
+class InvalidArgument(KeyplaneError):
+    """Elasticsearch's illegal_argument_exception."""
+
+
+class ValidationError(KeyplaneError):
+    """One or more request validation messages (action_request_validation_exception)."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+
+
+class ParseError(KeyplaneError):
+    """A structured value could not be parsed (parse_exception)."""
+
+
+class NotFound(KeyplaneError):
+    """A named resource does not exist (resource_not_found_exception)."""
+
+
+class Conflict(KeyplaneError):
+    """A concurrent write changed the record first."""
+
+
+class Forbidden(KeyplaneError):
+    """The caller is authenticated but may not do this (security_exception, 403)."""
+
+
+class Unauthenticated(KeyplaneError):
+    """The credentials are missing or wrong (security_exception, 401)."""
+
+    def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.extra = extra or {}

@@ -1,0 +1,174 @@
+"""The ASGI entry point: Elasticsearch's RestController in a few steps.
+
+For every request: negotiate media types, authenticate, route, check the route's action, run the
+handler, then render the reply (or the error) with orjson, ``pretty`` and ``filter_path``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from keyplane import errors as domain
+from keyplane.http import filter_path, media
+from keyplane.http.body import MAX_BODY_BYTES
+from keyplane.http.errors import EsError, RawError, from_domain
+from keyplane.http.params import check_unrecognized, parse_bool
+from keyplane.http.request import Reply, RestRequest
+from keyplane.http.routing import Router, split_path
+
+log = logging.getLogger("keyplane.http")
+
+PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
+
+
+class Guard(Protocol):
+    """Authentication and authorization, supplied by the security package."""
+
+    async def authenticate(self, request: RestRequest) -> Any: ...
+
+    async def authorize(self, request: RestRequest, action: str) -> None: ...
+
+
+class Dispatcher:
+    def __init__(self, router: Router, guard: Guard, services: Any) -> None:
+        self.router = router
+        self.guard = guard
+        self.services = services
+        self.lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            if self.lifespan is not None:
+                await self.lifespan(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1")
+        qs = scope.get("query_string", b"").decode("latin-1")
+        uri = f"{path}?{qs}" if qs else path
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(parse_qsl(qs, keep_blank_values=True))
+        pretty = _lenient_bool(query.get("pretty"))
+        fpath = query.get("filter_path")
+        version: int | None = None
+        try:
+            raw_body = await _read_body(receive, headers)
+            if not raw_body and "source" in query:
+                raw_body = query["source"].encode()
+            version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
+            request = RestRequest(method, path, uri, {}, query, headers, raw_body, self.services)
+            route, path_params, allowed = self.router.resolve(method, split_path(path))
+            if route is None or not route.public:
+                request.auth = await self.guard.authenticate(request)
+            if route is None:
+                if allowed:
+                    methods = ", ".join(sorted(allowed))
+                    raise RawError(
+                        405,
+                        {"error": f"Incorrect HTTP method for uri [{uri}] and method [{method}], "
+                         f"allowed: [{methods}]", "status": 405},
+                        {"allow": ",".join(sorted(allowed))},
+                    )
+                raise RawError(400, {"error": f"no handler found for uri [{uri}] and method [{method}]"})
+            request.path_params = path_params
+            check_unrecognized(path, set(query), route.params)
+            if route.action is not None:
+                await self.guard.authorize(request, route.action)
+            reply = await route.handler(request)
+            if not isinstance(reply, Reply):
+                reply = Reply(reply)
+            await self._send(send, method, reply.status, reply.body, version, pretty, fpath, reply.headers)
+        except EsError as exc:
+            headers_out = {k: v for k, v in exc.headers.items()}
+            await self._send_error(send, method, exc.status, exc.body(), headers_out, pretty)
+        except domain.KeyplaneError as exc:
+            err = from_domain(exc)
+            await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
+        except RawError as exc:
+            await self._send_error(send, method, exc.status, exc.body, {}, pretty, exc.headers)
+        except Exception:  # noqa: BLE001 - a bug must still answer in Elasticsearch's envelope
+            log.exception("unhandled error on %s %s", method, path)
+            err = EsError(500, "exception", "internal server error")
+            await self._send_error(send, method, 500, err.body(), {}, pretty)
+
+    async def _send(
+        self,
+        send: Send,
+        method: str,
+        status: int,
+        body: Any,
+        version: int | None,
+        pretty: bool,
+        fpath: str | None,
+        extra: dict[str, str],
+    ) -> None:
+        if fpath and body is not None:
+            body = filter_path.apply(body, fpath)
+        payload = b"" if body is None else _dump(body, pretty)
+        headers = [PRODUCT_HEADER, (b"content-type", media.response_content_type(version).encode())]
+        headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+        await _respond(send, method, status, headers, payload)
+
+    async def _send_error(
+        self,
+        send: Send,
+        method: str,
+        status: int,
+        body: Any,
+        multi_headers: dict[str, list[str]],
+        pretty: bool,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        headers = [PRODUCT_HEADER, (b"content-type", b"application/json")]
+        for name, values in multi_headers.items():
+            headers += [(name.lower().encode(), v.encode()) for v in values]
+        headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+        await _respond(send, method, status, headers, _dump(body, pretty))
+
+
+def _lenient_bool(value: str | None) -> bool:
+    try:
+        return parse_bool("pretty", value, False)
+    except EsError:
+        return False
+
+
+def _dump(body: Any, pretty: bool) -> bytes:
+    if pretty:
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n"
+    return orjson.dumps(body)
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise EsError(413, "content_too_long_exception", f"request body is too large ({declared} bytes)")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise EsError(413, "content_too_long_exception", "request body is too large")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(send: Send, method: str, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
+    headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})

@@ -1,0 +1,107 @@
+"""Elasticsearch's error types and the envelope they are rendered in.
+
+Every failure a handler can report is an :class:`EsError`. The dispatcher turns it into
+``{"error": {"root_cause": [...], "type": ..., "reason": ...}, "status": N}``.
+Domain packages raise the plain exceptions of ``keyplane.errors``; they are mapped here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyplane import errors as domain
+
+WWW_AUTHENTICATE = [
+    'Basic realm="security", charset="UTF-8"',
+    'Bearer realm="security"',
+    "ApiKey",
+]
+
+
+class EsError(Exception):
+    """An error with an Elasticsearch type, an HTTP status and optional extra fields."""
+
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        reason: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        root_cause: dict[str, Any] | None = None,
+        headers: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.type = type_
+        self.reason = reason
+        self.extra = extra or {}
+        self.root_cause = root_cause
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        cause: dict[str, Any] = {"type": self.type, "reason": self.reason, **self.extra}
+        if self.headers:
+            cause["header"] = dict(self.headers)
+        error: dict[str, Any] = {"root_cause": [self.root_cause or cause], **cause}
+        if self.root_cause:
+            error["caused_by"] = self.root_cause
+        return {"error": error, "status": self.status}
+
+
+class RawError(Exception):
+    """The few answers Elasticsearch gives without the envelope (unknown path, media type)."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        super().__init__(str(body))
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def bad_request(reason: str, type_: str = "illegal_argument_exception") -> EsError:
+    return EsError(400, type_, reason)
+
+
+def validation_failed(*messages: str) -> EsError:
+    text = "".join(f"{i}: {m};" for i, m in enumerate(messages, 1))
+    return EsError(400, "action_request_validation_exception", f"Validation Failed: {text}")
+
+
+def parse_error(reason: str) -> EsError:
+    return EsError(400, "parse_exception", reason)
+
+
+def x_content_parse(reason: str, cause: EsError | None = None) -> EsError:
+    """A wrapped body parse failure; root_cause holds the inner error when there is one."""
+    root = {"type": cause.type, "reason": cause.reason} if cause else None
+    return EsError(400, "x_content_parse_exception", reason, root_cause=root)
+
+
+def not_found(reason: str, type_: str = "resource_not_found_exception") -> EsError:
+    return EsError(404, type_, reason)
+
+
+def unauthenticated(reason: str, extra: dict[str, Any] | None = None) -> EsError:
+    return EsError(401, "security_exception", reason, extra=extra, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+def forbidden(reason: str) -> EsError:
+    return EsError(403, "security_exception", reason)
+
+
+def from_domain(exc: domain.KeyplaneError) -> EsError:
+    """Map an error raised by the domain to its Elasticsearch form."""
+    if isinstance(exc, domain.ValidationError):
+        return validation_failed(*exc.messages)
+    if isinstance(exc, domain.ParseError):
+        return parse_error(str(exc))
+    if isinstance(exc, domain.NotFound):
+        return not_found(str(exc))
+    if isinstance(exc, domain.Conflict):
+        return EsError(409, "version_conflict_engine_exception", str(exc))
+    if isinstance(exc, domain.Forbidden):
+        return forbidden(str(exc))
+    if isinstance(exc, domain.Unauthenticated):
+        return unauthenticated(str(exc), exc.extra)
+    return bad_request(str(exc))

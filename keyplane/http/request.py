@@ -1,0 +1,54 @@
+"""The request a route handler sees, and the reply it gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.http import body as body_mod
+from keyplane.http import params as p
+
+
+@dataclass
+class Reply:
+    body: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RestRequest:
+    method: str
+    path: str
+    uri: str
+    path_params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw_body: bytes
+    services: Any
+    # Set by the dispatcher once the caller is authenticated (keyplane.security.authc.Authentication).
+    auth: Any = None
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        return self.query.get(name, default)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        return p.parse_bool(name, self.query.get(name), default)
+
+    def int_param(self, name: str, default: int | None = None) -> int | None:
+        return p.parse_int(name, self.query.get(name), default)
+
+    def list_param(self, name: str) -> list[str]:
+        return p.split_list(self.query.get(name))
+
+    def path_list(self, name: str) -> list[str]:
+        return p.split_list(self.path_params.get(name))
+
+    def json(self, *, required: bool = False) -> Any:
+        return body_mod.decode(self.raw_body, required=required)
+
+    def body(self, parser: str, *, required: bool = False) -> body_mod.Body | None:
+        data = self.json(required=required)
+        if data is None:
+            return None
+        return body_mod.Body(data, parser, self.raw_body)

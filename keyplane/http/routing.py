@@ -1,0 +1,91 @@
+"""Routes and path matching, following Elasticsearch's path trie.
+
+Starlette's router decodes the whole path before matching, which breaks ids holding ``%2F``, and
+answers unknown paths and methods in its own format. Elasticsearch splits the raw path on ``/``,
+decodes each segment on its own, prefers literal segments over parameters, and answers 400 for an
+unknown path and 405 (with ``Allow``) for a known path with the wrong method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from keyplane.http.request import RestRequest
+
+Handler = Callable[["RestRequest"], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: tuple[str, ...]
+    template: str
+    handler: Handler
+    # The transport action checked before the handler runs; None lets the handler decide.
+    action: str | None = None
+    params: frozenset[str] = field(default_factory=frozenset)
+    # Routes reachable without credentials (none in Elasticsearch with security on).
+    public: bool = False
+
+    @property
+    def segments(self) -> list[str]:
+        return split_path(self.template, decode=False)
+
+
+def split_path(path: str, *, decode: bool = True) -> list[str]:
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    parts = path.split("/")[1:]
+    return [unquote(p) for p in parts] if decode else parts
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[Route] = []
+
+    def add(
+        self,
+        methods: str | tuple[str, ...],
+        template: str,
+        handler: Handler,
+        *,
+        action: str | None = None,
+        params: tuple[str, ...] = (),
+        public: bool = False,
+    ) -> None:
+        if isinstance(methods, str):
+            methods = (methods,)
+        self._routes.append(Route(tuple(methods), template, handler, action, frozenset(params), public))
+
+    def resolve(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], set[str]]:
+        """Return the best route for the method, its path params, and every method the path allows."""
+        candidates: list[tuple[tuple[int, ...], Route, dict[str, str]]] = []
+        allowed: set[str] = set()
+        for route in self._routes:
+            params = _match(route.segments, segments)
+            if params is None:
+                continue
+            allowed.update(route.methods)
+            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+                score = tuple(1 if s.startswith("{") else 0 for s in route.segments)
+                candidates.append((score, route, params))
+        if not candidates:
+            return None, {}, allowed
+        candidates.sort(key=lambda c: c[0])
+        _, route, params = candidates[0]
+        return route, params, allowed
+
+
+def _match(template: list[str], segments: list[str]) -> dict[str, str] | None:
+    if len(template) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for pattern, value in zip(template, segments, strict=True):
+        if pattern.startswith("{"):
+            params[pattern[1:-1]] = value
+        elif pattern != value:
+            return None
+    return params

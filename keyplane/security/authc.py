@@ -1,0 +1,152 @@
+"""Authentication: who the caller is, proven by a password (and later API keys and tokens).
+
+bcrypt costs ~70 ms, so a successful check is remembered as a salted SHA-256 of the password in
+an in-memory cache; later requests cost a hash and a constant-time compare, with no database
+work. Any change to users (on any node) empties the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.errors import Unauthenticated
+from keyplane.security.authz import Permission, Subject
+from keyplane.security.backends.base import StoredUser, UserRepository
+from keyplane.security.passwords import verify_password
+from keyplane.security.users import User, reserved_user
+
+
+@dataclass
+class Authentication:
+    user: User  # the effective user (the run-as target when running as another)
+    authenticating_user: User
+    authentication_realm: dict[str, str]
+    lookup_realm: dict[str, str]
+    type: str  # realm | api_key | token
+    roles: list[str]
+    missing_roles: list[str]
+    permission: Permission
+    api_key: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_run_as(self) -> bool:
+        return self.user.username != self.authenticating_user.username
+
+    def subject(self) -> Subject:
+        if self.api_key is not None and not self.is_run_as:
+            return Subject(self.user.username, [], [], api_key_id=self.api_key["id"])
+        run_by = self.authenticating_user.username if self.is_run_as else None
+        return Subject(self.user.username, self.roles, self.missing_roles, run_by=run_by)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body of ``GET /_security/_authenticate``."""
+        out: dict[str, Any] = {
+            "username": self.user.username,
+            "roles": [] if (self.type == "api_key" and not self.is_run_as) else list(self.user.roles),
+            "full_name": self.user.full_name,
+            "email": self.user.email,
+            "metadata": self.user.metadata,
+            "enabled": self.user.enabled,
+            "authentication_realm": self.authentication_realm,
+            "lookup_realm": self.lookup_realm,
+            "authentication_type": self.type,
+        }
+        if self.api_key is not None and not self.is_run_as:
+            out["api_key"] = self.api_key
+        return out
+
+
+class CredentialCache:
+    """username -> (salted digest of the verified password, the stored user)."""
+
+    def __init__(self, max_entries: int = 100_000, ttl_seconds: float = 20 * 60) -> None:
+        self._entries: OrderedDict[str, tuple[bytes, float, StoredUser]] = OrderedDict()
+        self._salt = os.urandom(16)
+        self.max_entries = max_entries
+        self.ttl = ttl_seconds
+
+    def _digest(self, password: str) -> bytes:
+        return hashlib.sha256(self._salt + password.encode()).digest()
+
+    def get(self, username: str, password: str) -> StoredUser | None:
+        entry = self._entries.get(username)
+        if entry is None:
+            return None
+        digest, expires, stored = entry
+        if expires < time.monotonic():
+            self._entries.pop(username, None)
+            return None
+        return stored if hmac.compare_digest(digest, self._digest(password)) else None
+
+    def put(self, username: str, password: str, stored: StoredUser) -> None:
+        self._entries[username] = (self._digest(password), time.monotonic() + self.ttl, stored)
+        self._entries.move_to_end(username)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class RoleSource:
+    """Resolves role names to a permission (implemented by the role service)."""
+
+    async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
+        raise NotImplementedError
+
+
+class PasswordAuthenticator:
+    def __init__(self, users: UserRepository, roles: RoleSource) -> None:
+        self.users = users
+        self.roles = roles
+        self.cache = CredentialCache()
+
+    async def authenticate(self, username: str, password: str, uri: str) -> Authentication:
+        stored = self.cache.get(username, password)
+        if stored is None:
+            stored = await self.users.get(username)
+            ok = stored is not None and await asyncio.to_thread(verify_password, password, stored.password_hash)
+            if not ok or stored is None:
+                raise Unauthenticated(f"unable to authenticate user [{username}] for REST request [{uri}]")
+            self.cache.put(username, password, stored)
+        user = self._effective(stored)
+        if not user.enabled:
+            raise Unauthenticated(f"unable to authenticate user [{username}] for REST request [{uri}]")
+        return await self.for_user(user)
+
+    @staticmethod
+    def _effective(stored: StoredUser) -> User:
+        if stored.user.reserved:
+            return reserved_user(stored.user.username, stored.user.enabled)
+        return stored.user
+
+    async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication:
+        permission, found, missing = await self.roles.permission(user.roles)
+        realm = user.realm
+        if authenticating is None:
+            return Authentication(user, user, realm, realm, "realm", found, missing, permission)
+        return Authentication(
+            user,
+            authenticating.authenticating_user,
+            authenticating.authentication_realm,
+            realm,
+            authenticating.type,
+            found,
+            missing,
+            permission,
+            api_key=authenticating.api_key,
+        )
+
+    async def lookup(self, username: str) -> User | None:
+        stored = await self.users.get(username)
+        if stored is None:
+            return None
+        return self._effective(stored)

@@ -1,0 +1,166 @@
+"""Permissions compiled from role descriptors, and Elasticsearch's 403 message.
+
+A :class:`Permission` answers three questions: may this cluster action run, is this named
+privilege held (``has_privileges``), and may this user run as another. API keys intersect two
+permissions (:class:`LimitedPermission`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from keyplane.security import privileges as privs
+from keyplane.security.roles import RoleDescriptor
+
+
+def _restricted(index: str) -> bool:
+    """System indices a role reaches only with ``allow_restricted_indices``."""
+    return index.startswith(".security")
+
+
+def _pattern_covers(pattern: str, wanted: str) -> bool:
+    """Does an index name pattern (``*`` wildcards or ``/regex/``) cover the wanted name or pattern?
+
+    A wanted pattern is covered when the held pattern matches its text with ``*`` read as a literal
+    character, which is exact for the prefix and suffix patterns roles and requests use.
+    """
+    if pattern.startswith("/") and pattern.endswith("/") and len(pattern) > 1:
+        import re
+
+        try:
+            return re.fullmatch(pattern[1:-1], wanted) is not None
+        except re.error:
+            return False
+    return privs.glob_match(pattern, wanted)
+
+
+class ApplicationActions(Protocol):
+    def actions(self, application: str, privilege: str) -> list[str] | None: ...
+
+
+def _universe() -> list[str]:
+    """Representative actions: every action pattern of every named privilege, instantiated."""
+    seen: set[str] = set()
+    for p in privs.CLUSTER_PRIVILEGES.values():
+        for pattern in p.actions + p.excluded:
+            seen.add(pattern.replace("*", "x"))
+    return sorted(seen)
+
+
+_UNIVERSE = _universe()
+
+
+def _sample_actions(name: str) -> list[str]:
+    priv = privs.cluster_privilege(name)
+    if priv is None:
+        return []
+    own = [a.replace("*", "x") for a in priv.actions]
+    return [a for a in _UNIVERSE + own if priv.grants(a)]
+
+
+class Permission:
+    def __init__(self, descriptors: Iterable[RoleDescriptor]) -> None:
+        self.descriptors = list(descriptors)
+        self.cluster = [p for rd in self.descriptors for n in rd.cluster if (p := privs.cluster_privilege(n))]
+        self.indices = [g for rd in self.descriptors for g in rd.indices]
+        self.applications = [a for rd in self.descriptors for a in rd.applications]
+        self.run_as_patterns = [n for rd in self.descriptors for n in rd.run_as]
+
+    def grants_action(self, action: str) -> bool:
+        return any(p.grants(action) for p in self.cluster)
+
+    def has_cluster_privilege(self, name: str) -> bool:
+        """True when every action of the named privilege (or action pattern) is granted."""
+        samples = _sample_actions(name)
+        return bool(samples) and all(self.grants_action(a) for a in samples)
+
+    def has_index_privilege(self, index: str, privilege: str, allow_restricted: bool = False) -> bool:
+        for group in self.indices:
+            if not any(privs.index_privilege_covers(held, privilege) for held in group.privileges):
+                continue
+            restricted_ok = group.allow_restricted_indices or not _restricted(index)
+            if restricted_ok and any(_pattern_covers(p, index) for p in group.names):
+                return True
+        return False
+
+    def has_application_privilege(
+        self, application: str, resource: str, privilege: str, defs: ApplicationActions
+    ) -> bool:
+        wanted = defs.actions(application, privilege)
+        if wanted is None:
+            wanted = [privilege]  # an action name rather than a privilege name
+        if not wanted:
+            return False
+        held: list[str] = []
+        for app in self.applications:
+            if not privs.glob_match(app.application, application):
+                continue
+            if not any(privs.glob_match(r, resource) for r in app.resources):
+                continue
+            for name in app.privileges:
+                if name == privilege or name == "*":
+                    held.append("*")
+                    continue
+                actions = defs.actions(application, name)
+                held.extend(actions if actions is not None else [name])
+        return all(any(privs.glob_match(h, w) for h in held) for w in wanted)
+
+    def can_run_as(self, username: str) -> bool:
+        return any(privs.glob_match(p, username) for p in self.run_as_patterns)
+
+
+class LimitedPermission(Permission):
+    """What both permissions allow: an API key's own roles within its owner's."""
+
+    def __init__(self, assigned: Permission, limited_by: Permission) -> None:
+        self.assigned = assigned
+        self.limited_by = limited_by
+
+    def grants_action(self, action: str) -> bool:
+        return self.assigned.grants_action(action) and self.limited_by.grants_action(action)
+
+    def has_cluster_privilege(self, name: str) -> bool:
+        return self.assigned.has_cluster_privilege(name) and self.limited_by.has_cluster_privilege(name)
+
+    def has_index_privilege(self, index: str, privilege: str, allow_restricted: bool = False) -> bool:
+        return self.assigned.has_index_privilege(index, privilege) and self.limited_by.has_index_privilege(
+            index, privilege
+        )
+
+    def has_application_privilege(self, application: str, resource: str, privilege: str, defs: Any) -> bool:
+        return self.assigned.has_application_privilege(
+            application, resource, privilege, defs
+        ) and self.limited_by.has_application_privilege(application, resource, privilege, defs)
+
+    def can_run_as(self, username: str) -> bool:
+        return self.assigned.can_run_as(username) and self.limited_by.can_run_as(username)
+
+
+@dataclass
+class Subject:
+    """Who is asking, in the words of a 403 message."""
+
+    principal: str
+    roles: list[str]
+    missing_roles: list[str]
+    run_by: str | None = None  # the authenticating user when running as another
+    api_key_id: str | None = None
+
+    def describe(self) -> str:
+        if self.api_key_id is not None:
+            return f"API key id [{self.api_key_id}] of user [{self.principal}]"
+        who = f"user [{self.run_by}] run as [{self.principal}]" if self.run_by else f"user [{self.principal}]"
+        text = f"{who} with effective roles [{','.join(sorted(self.roles))}]"
+        if self.missing_roles:
+            text += f" (assigned roles [{','.join(sorted(self.missing_roles))}] were not found)"
+        return text
+
+
+def denial_message(action: str, subject: Subject, granting: list[str] | None = None) -> str:
+    granting = privs.privileges_granting(action) if granting is None else granting
+    text = f"action [{action}] is unauthorized for {subject.describe()}"
+    if granting:
+        text += f", this action is granted by the cluster privileges [{','.join(granting)}]"
+    return text

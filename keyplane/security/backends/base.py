@@ -1,0 +1,59 @@
+"""Storage interfaces of the security domain. ``sql.py`` implements them for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from keyplane.security.roles import RoleDescriptor
+from keyplane.security.users import User
+
+
+@dataclass
+class StoredUser:
+    user: User
+    password_hash: str | None
+
+
+class UserRepository(Protocol):
+    async def get(self, username: str) -> StoredUser | None: ...
+
+    async def list(self, usernames: list[str] | None = None) -> list[StoredUser]: ...
+
+    async def put(self, user: User, password_hash: str | None) -> bool:
+        """Create or replace a user; keep the stored hash when ``password_hash`` is None."""
+        ...
+
+    async def delete(self, username: str) -> bool: ...
+
+    async def set_enabled(self, username: str, enabled: bool) -> bool: ...
+
+    async def set_password(self, username: str, password_hash: str) -> bool: ...
+
+    async def put_reserved(self, username: str, password_hash: str | None, enabled: bool = True) -> None:
+        """Store a built-in user's password (or only its enabled flag when the hash is None)."""
+        ...
+
+    async def delete_all_except(self, username: str) -> None: ...
+
+
+class RoleRepository(Protocol):
+    async def get_many(self, names: list[str]) -> dict[str, RoleDescriptor]: ...
+
+    async def list(self) -> list[RoleDescriptor]: ...
+
+    async def put(self, role: RoleDescriptor) -> bool: ...
+
+    async def delete(self, name: str) -> bool: ...
+
+    async def delete_all(self) -> None: ...
+
+
+class PrivilegeRepository(Protocol):
+    async def get(self, application: str | None, names: list[str]) -> list[dict[str, Any]]: ...
+
+    async def put(self, privilege: dict[str, Any]) -> bool: ...
+
+    async def delete(self, application: str, name: str) -> bool: ...
+
+    async def delete_all(self) -> None: ...

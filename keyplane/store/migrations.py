@@ -1,0 +1,45 @@
+"""Schema migrations: an ordered list of steps; the database records the last one applied.
+
+A step is a function over a SQLAlchemy connection, so it runs unchanged on SQLite and PostgreSQL.
+Add new steps at the end; never edit a step that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
+
+from keyplane.store import schema
+from keyplane.store.database import Database
+
+
+def _v1_security(conn: Connection) -> None:
+    for table in (schema.properties, schema.users, schema.roles, schema.app_privileges):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_security]
+
+
+def _apply(conn: Connection) -> int:
+    schema.schema_version.create(conn, checkfirst=True)
+    current = conn.execute(select(schema.schema_version.c.version)).scalar() or 0
+    for version, step in enumerate(MIGRATIONS, 1):
+        if version > current:
+            step(conn)
+    latest = len(MIGRATIONS)
+    if current == 0:
+        conn.execute(schema.schema_version.insert().values(version=latest))
+    elif latest > current:
+        conn.execute(schema.schema_version.update().values(version=latest))
+    return latest
+
+
+async def migrate(db: Database) -> int:
+    """Bring the schema up to date; safe when several nodes start at once."""
+    async with db.transaction() as conn:
+        if db.is_postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7311975)"))
+        return await conn.run_sync(_apply)
