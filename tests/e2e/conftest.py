@@ -1,0 +1,50 @@
+"""A real server process per test session, wiped between tests through the test-mode reset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from elasticsearch import Elasticsearch
+
+from tests import pg
+from tests.conftest import STORE
+from tests.e2e.server import PASSWORD, Server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir: Path = tmp_path_factory.mktemp("server")
+    url = None
+    if STORE == "postgres":
+        reason = pg.available()
+        if reason:
+            pytest.skip(reason)
+        url = pg.create_database()
+    srv = Server(data_dir, url).start()
+    yield srv
+    srv.stop()
+    if url:
+        pg.drop_database(url)
+
+
+@pytest.fixture(autouse=True)
+def _clean(request: pytest.FixtureRequest) -> None:
+    if "server" in request.fixturenames:
+        srv: Server = request.getfixturevalue("server")
+        httpx.post(srv.url + "/_keyplane/_reset", auth=("elastic", PASSWORD)).raise_for_status()
+
+
+@pytest.fixture
+def es(server: Server) -> Iterator[Elasticsearch]:
+    client = Elasticsearch(server.url, basic_auth=("elastic", PASSWORD))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, auth=("elastic", PASSWORD), timeout=10) as client:
+        yield client

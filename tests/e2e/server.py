@@ -1,0 +1,68 @@
+"""Run a real ``keyplane serve`` process on a free port for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+PASSWORD = "e2e-password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, database_url: str | None = None, test_mode: bool = True,
+                 password: str | None = PASSWORD) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.log_path = data_dir / f"server-{self.port}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYPLANE_", "ELASTIC_PASSWORD"))}
+        if password is not None:
+            env["ELASTIC_PASSWORD"] = password
+        if test_mode:
+            env["KEYPLANE_TEST_MODE"] = "1"
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> Server:
+        args = [sys.executable, "-m", "keyplane.cli", "serve", "--port", str(self.port),
+                "--data-dir", str(self.data_dir)]
+        if self.database_url and not self.database_url.startswith("sqlite"):
+            args += ["--database-url", self.database_url]
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                httpx.get(self.url + "/", timeout=0.5)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.proc is not None:
+            self.log.close()

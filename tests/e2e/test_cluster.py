@@ -1,0 +1,65 @@
+"""Two nodes on one PostgreSQL database behave as one service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import pg
+from tests.e2e.server import PASSWORD, Server
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    reason = pg.available()
+    if reason:
+        pytest.skip(f"two-node tests need PostgreSQL: {reason}")
+    url = pg.create_database()
+    a = Server(tmp_path / "a", url)
+    b = Server(tmp_path / "b", url)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a.start()
+    b.start()
+    yield a, b
+    a.stop()
+    b.stop()
+    pg.drop_database(url)
+
+
+def _eventually(check, timeout: float = 1.0) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while True:
+        if check():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError("not within the deadline")
+        time.sleep(0.02)
+
+
+def test_password_change_and_disable_reach_the_other_node_within_a_second(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes
+    admin = ("elastic", PASSWORD)
+    httpx.put(a.url + "/_security/user/gina", json={"password": "gina-pass-1", "roles": ["viewer"]},
+              auth=admin).raise_for_status()
+    # Node b caches gina's credentials.
+    assert httpx.get(b.url + "/_security/_authenticate", auth=("gina", "gina-pass-1")).status_code == 200
+    httpx.post(a.url + "/_security/user/gina/_password", json={"password": "gina-pass-2"}, auth=admin)
+    _eventually(lambda: httpx.get(b.url + "/_security/_authenticate", auth=("gina", "gina-pass-1")).status_code == 401)
+    assert httpx.get(b.url + "/_security/_authenticate", auth=("gina", "gina-pass-2")).status_code == 200
+    httpx.post(a.url + "/_security/user/gina/_disable", auth=admin)
+    _eventually(lambda: httpx.get(b.url + "/_security/_authenticate", auth=("gina", "gina-pass-2")).status_code == 401)
+
+
+def test_role_change_reaches_the_other_node_within_a_second(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes
+    admin = ("elastic", PASSWORD)
+    httpx.put(a.url + "/_security/role/ops", json={"cluster": ["monitor"]}, auth=admin).raise_for_status()
+    httpx.put(a.url + "/_security/user/hank", json={"password": "hank-pass", "roles": ["ops"]}, auth=admin)
+    assert httpx.get(b.url + "/_cluster/health", auth=("hank", "hank-pass")).status_code == 200
+    httpx.put(a.url + "/_security/role/ops", json={"cluster": []}, auth=admin).raise_for_status()
+    _eventually(lambda: httpx.get(b.url + "/_cluster/health", auth=("hank", "hank-pass")).status_code == 403)

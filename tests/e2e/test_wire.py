@@ -1,0 +1,110 @@
+"""Elasticsearch's wire conventions, checked with raw HTTP."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.e2e.server import Server
+
+VENDOR8 = "application/vnd.elasticsearch+json; compatible-with=8"
+VENDOR9 = "application/vnd.elasticsearch+json; compatible-with=9"
+
+
+def test_info_and_head(http: httpx.Client) -> None:
+    res = http.get("/")
+    assert res.status_code == 200
+    assert res.headers["x-elastic-product"] == "Elasticsearch"
+    body = res.json()
+    assert body["version"]["number"].startswith("9.")
+    assert body["version"]["build_flavor"] == "default"
+    assert body["version"]["distribution"] == "keyplane"
+    assert body["tagline"] == "You Know, for Search"
+    assert {"name", "cluster_name", "cluster_uuid"} <= set(body)
+    head = http.head("/")
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_license_xpack_health(http: httpx.Client) -> None:
+    lic = http.get("/_license").json()["license"]
+    assert lic["status"] == "active" and lic["type"] in ("trial", "basic")
+    assert http.get("/_xpack").status_code == 200
+    health = http.get("/_cluster/health", params={"wait_for_status": "yellow"}).json()
+    assert health["status"] == "green" and health["timed_out"] is False
+
+
+def test_compatible_media_types_are_echoed(http: httpx.Client) -> None:
+    res = http.get("/_security/_authenticate", headers={"Accept": VENDOR8})
+    assert res.status_code == 200
+    assert res.headers["content-type"] == "application/vnd.elasticsearch+json;compatible-with=8"
+    res = http.put("/_security/role/r", headers={"Accept": VENDOR9, "Content-Type": VENDOR9},
+                   content=b'{"cluster":[]}')
+    assert res.status_code == 200
+    assert res.headers["content-type"].endswith("compatible-with=9")
+    # JS clients append text/plain to Accept
+    assert http.get("/", headers={"Accept": VENDOR9 + ",text/plain"}).status_code == 200
+
+
+def test_media_type_errors(http: httpx.Client) -> None:
+    res = http.get("/", headers={"Accept": "application/vnd.elasticsearch+json; compatible-with=7"})
+    assert res.status_code == 400
+    assert "Accept version must be either version 9 or 8, but found 7" in res.json()["error"]["reason"]
+    res = http.put("/_security/role/r", headers={"Accept": VENDOR8, "Content-Type": VENDOR9}, content=b"{}")
+    assert res.status_code == 400
+    assert "compatible versions must match" in res.json()["error"]["reason"]
+    res = http.put("/_security/role/r", headers={"Content-Type": "text/plain"}, content=b"{}")
+    assert res.status_code == 406
+    assert res.json() == {"error": "Content-Type header [text/plain] is not supported", "status": 406}
+
+
+def test_unknown_path_and_wrong_method(http: httpx.Client) -> None:
+    res = http.get("/_nothing_here")
+    assert res.status_code == 400
+    assert res.json() == {"error": "no handler found for uri [/_nothing_here] and method [GET]"}
+    res = http.patch("/_security/role/x")
+    assert res.status_code == 405
+    assert res.headers["allow"] == "DELETE,GET,POST,PUT"
+    assert res.json()["error"].startswith("Incorrect HTTP method for uri [/_security/role/x] and method [PATCH]")
+
+
+def test_unauthenticated_everywhere(server: Server) -> None:
+    res = httpx.get(server.url + "/_nothing_here")
+    assert res.status_code == 401
+    assert res.headers.get_list("www-authenticate") == [
+        'Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', "ApiKey"
+    ]
+    assert res.headers["x-elastic-product"] == "Elasticsearch"
+
+
+def test_pretty_and_filter_path(http: httpx.Client) -> None:
+    http.put("/_security/user/pat", json={"password": "secret-pw", "roles": ["viewer"], "metadata": {"a": 1}})
+    pretty = http.get("/_security/user/pat", params={"pretty": "true"})
+    assert pretty.text.startswith("{\n")
+    res = http.get("/_security/user/pat", params={"filter_path": "pat.roles,pat.metadata.a"})
+    assert res.json() == {"pat": {"roles": ["viewer"], "metadata": {"a": 1}}}
+    res = http.get("/_security/user/pat", params={"filter_path": "-**.metadata,-*.email"})
+    assert "metadata" not in res.json()["pat"] and "email" not in res.json()["pat"]
+    assert "roles" in res.json()["pat"]
+    res = http.get("/_security/user", params={"filter_path": "*.username"})
+    assert res.json()["pat"] == {"username": "pat"}
+
+
+def test_path_segments_are_decoded_one_by_one(http: httpx.Client) -> None:
+    assert http.put("/_security/role/a%2Fb%2Cc", json={"cluster": []}).status_code == 200
+    assert "a/b,c" in http.get("/_security/role").json()
+    http.put("/_security/role/d", json={"cluster": []})
+    both = http.get("/_security/role/d%2Ca%2Fb%2Cc").json()
+    assert "d" in both
+
+
+def test_boolean_params_are_strict(http: httpx.Client) -> None:
+    assert http.get("/_security/user", params={"with_profile_uid": "true"}).status_code == 200
+    assert http.get("/_security/user?with_profile_uid").status_code == 200
+    res = http.get("/_security/user", params={"with_profile_uid": "yes"})
+    assert res.status_code == 400
+    assert res.json()["error"]["reason"] == "Failed to parse value [yes] as only [true] or [false] are allowed."
+
+
+def test_unrecognized_parameter(http: httpx.Client) -> None:
+    res = http.get("/_security/user", params={"bogus": "1"})
+    assert res.status_code == 400
+    assert res.json()["error"]["reason"] == "request [/_security/user] contains unrecognized parameter: [bogus]"

@@ -1,0 +1,46 @@
+import pytest
+
+from keyplane.errors import InvalidArgument
+from keyplane.security.query import QueryCompiler, sort_docs
+
+DOCS = [
+    {"username": "ann", "roles": ["a", "b"], "enabled": True, "full_name": "Ann Smith"},
+    {"username": "bob", "roles": ["b"], "enabled": False, "full_name": None},
+    {"username": "cat", "roles": [], "enabled": True, "full_name": "Cat Jones"},
+]
+C = QueryCompiler(lambda f: f if f in {"username", "roles", "enabled", "full_name"} else None)
+
+
+def names(query: dict) -> list[str]:
+    pred = C.compile(query)
+    return [d["username"] for d in DOCS if pred(d)]
+
+
+def test_query_types() -> None:
+    assert names({"match_all": {}}) == ["ann", "bob", "cat"]
+    assert names({"term": {"roles": "b"}}) == ["ann", "bob"]
+    assert names({"terms": {"username": ["ann", "cat"]}}) == ["ann", "cat"]
+    assert names({"prefix": {"username": {"value": "B", "case_insensitive": True}}}) == ["bob"]
+    assert names({"wildcard": {"username": "*a*"}}) == ["ann", "cat"]
+    assert names({"match": {"full_name": "jones"}}) == ["cat"]
+    assert names({"exists": {"field": "full_name"}}) == ["ann", "cat"]
+    assert names({"bool": {"must": [{"term": {"enabled": True}}], "must_not": [{"term": {"username": "cat"}}]}}) == [
+        "ann"
+    ]
+    assert names({"bool": {"should": [{"term": {"username": "bob"}}, {"term": {"username": "cat"}}]}}) == [
+        "bob", "cat"
+    ]
+    assert names({"range": {"username": {"gt": "ann", "lte": "bob"}}}) == ["bob"]
+
+
+def test_refusals() -> None:
+    with pytest.raises(InvalidArgument, match="Query type \\[fuzzy\\]"):
+        C.compile({"fuzzy": {"username": "x"}})
+    with pytest.raises(InvalidArgument, match="Field \\[secret\\] is not allowed"):
+        C.compile({"term": {"secret": "x"}})
+
+
+def test_sort() -> None:
+    docs, sorted_ = sort_docs([dict(d) for d in DOCS], [{"username": {"order": "desc"}}], C.field, "username")
+    assert sorted_ and [d["username"] for d in docs] == ["cat", "bob", "ann"]
+    assert docs[0]["_sort"] == ["cat"]
