@@ -122,7 +122,8 @@ def test_reserved_users_and_roles_are_protected(es: Elasticsearch) -> None:
         es.security.delete_user(username="elastic")
     with pytest.raises(BadRequestError) as exc:
         es.security.put_role(name="superuser", cluster=["all"])
-    assert exc.value.body["error"]["reason"] == "Validation Failed: 1: Role [superuser] is reserved and may not be used.;"
+    reason = exc.value.body["error"]["reason"]
+    assert reason == "Validation Failed: 1: Role [superuser] is reserved and may not be used.;"
     with pytest.raises(BadRequestError):
         es.security.delete_role(name="superuser")
     assert "superuser" in es.security.get_role(name="superuser")
