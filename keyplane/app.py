@@ -5,7 +5,6 @@ from __future__ import annotations
 from starlette.types import Receive, Scope, Send
 
 from keyplane.api import build_router
-from keyplane.api.guard import SecurityGuard
 from keyplane.config import Settings
 from keyplane.http.dispatch import Dispatcher
 from keyplane.services import Services
@@ -14,7 +13,7 @@ from keyplane.services import Services
 def create_app(settings: Settings | None = None) -> Dispatcher:
     settings = settings or Settings.from_env()
     services = Services(settings)
-    app = Dispatcher(build_router(settings.test_mode), SecurityGuard(services), services)
+    app = Dispatcher(build_router(settings.test_mode), services.guard, services)
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         while True:

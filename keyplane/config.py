@@ -17,6 +17,9 @@ class Settings:
     test_mode: bool = False
     node_name: str = "keyplane"
     cluster_name: str = "keyplane"
+    api_key_hash: str = "ssha256"
+    api_key_retention: str = "7d"
+    api_key_last_used_granularity: str = "1h"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,4 +33,9 @@ class Settings:
             test_mode=env.get("KEYPLANE_TEST_MODE", "") in ("1", "true", "yes"),
             node_name=env.get("KEYPLANE_NODE_NAME", cls.node_name),
             cluster_name=env.get("KEYPLANE_CLUSTER_NAME", cls.cluster_name),
+            api_key_hash=env.get("KEYPLANE_API_KEY_HASH", cls.api_key_hash),
+            api_key_retention=env.get("KEYPLANE_API_KEY_RETENTION", cls.api_key_retention),
+            api_key_last_used_granularity=env.get(
+                "KEYPLANE_API_KEY_LAST_USED_GRANULARITY", cls.api_key_last_used_granularity
+            ),
         )

@@ -43,3 +43,15 @@ class Unauthenticated(KeyplaneError):
     def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.extra = extra or {}
+
+
+class CredentialsRejected(KeyplaneError):
+    """Presented credentials were checked and refused.
+
+    The guard reports the message beside Elasticsearch's generic 401 reason, or alone when
+    ``terminal`` (as for a cross-cluster key used on the REST interface).
+    """
+
+    def __init__(self, message: str, *, terminal: bool = False) -> None:
+        super().__init__(message)
+        self.terminal = terminal

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import insert, select
 
+from keyplane.api.guard import SecurityGuard
+from keyplane.apikeys.backends.sql import SqlApiKeyRepository
+from keyplane.apikeys.service import ApiKeyService, ApiKeySettings
 from keyplane.config import Settings
 from keyplane.security.authc import PasswordAuthenticator
 from keyplane.security.backends.sql import SqlPrivilegeRepository, SqlRoleRepository, SqlUserRepository
+from keyplane.security.roles import RoleDescriptor
 from keyplane.security.service import PrivilegeService, RoleService, UserService
+from keyplane.security.users import User
 from keyplane.store import schema
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
+from keyplane.timevalue import now_ms, parse_duration_ms
+from keyplane.tokens.backends.sql import SqlTokenRepository
+from keyplane.tokens.service import TokenService
 
 log = logging.getLogger("keyplane")
 
@@ -32,15 +42,35 @@ class Services:
         self.roles = RoleService(SqlRoleRepository(self.db))
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
         self.passwords = PasswordAuthenticator(user_repo, self.roles)
+        self.apikeys = ApiKeyService(
+            SqlApiKeyRepository(self.db),
+            self._roles_of,
+            ApiKeySettings(
+                hash_algorithm=settings.api_key_hash,
+                retention_ms=parse_duration_ms(settings.api_key_retention, "api_key_retention"),
+                last_used_granularity_ms=max(
+                    1, parse_duration_ms(settings.api_key_last_used_granularity, "api_key_last_used_granularity")
+                ),
+            ),
+        )
+        self.tokens = TokenService(SqlTokenRepository(self.db))
+        self.guard = SecurityGuard(self)
+        self._tasks: list[asyncio.Task[None]] = []
         self.cluster_uuid = ""
         self.node_id = secrets.token_urlsafe(16)[:22]
         self.db.on_change(self._on_change)
+
+    async def _roles_of(self, user: User) -> list[RoleDescriptor]:
+        descriptors, _ = await self.roles.resolve(user.roles)
+        return descriptors
 
     def _on_change(self, kind: str) -> None:
         if kind in ("users", "*"):
             self.passwords.cache.clear()
         if kind in ("roles", "*"):
             self.roles.invalidate()
+        self.apikeys.on_change(kind)
+        self.tokens.on_change(kind)
 
     async def start(self) -> None:
         await self.db.open()
@@ -60,8 +90,38 @@ class Services:
             )
         if self.settings.test_mode:
             log.warning("KEYPLANE_TEST_MODE is on: POST /_keyplane/_reset wipes all state. Never use it in production.")
+        self._tasks = [
+            asyncio.create_task(self._every(1.0, self.apikeys.flush_last_used)),
+            asyncio.create_task(self._every(3600.0, self._remove_inactive, first=5.0)),
+        ]
+
+    async def _remove_inactive(self) -> None:
+        removed = await self.apikeys.remove_inactive()
+        if removed:
+            log.info("removed %d API keys invalidated or expired before the retention period", removed)
+        await self.tokens.repo.delete_expired(now_ms() - 86_400_000)
+
+    @staticmethod
+    async def _every(seconds: float, job: Callable[[], Awaitable[Any]], first: float | None = None) -> None:
+        """Run a maintenance job forever; a failure is logged and retried at the next tick."""
+        await asyncio.sleep(seconds if first is None else first)
+        while True:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep maintenance alive
+                log.exception("background job %s failed", getattr(job, "__name__", job))
+            await asyncio.sleep(seconds)
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.apikeys.flush_last_used()
+        except Exception:  # noqa: BLE001 - the store may already be gone
+            log.warning("could not write the last use of API keys at shutdown")
         await self.db.close()
 
     async def _cluster_uuid(self) -> str:
@@ -87,5 +147,7 @@ class Services:
         await self.users.repo.delete_all_except("elastic")
         await self.roles.repo.delete_all()
         await self.privileges.repo.delete_all()
+        await self.apikeys.repo.delete_all()
+        await self.tokens.repo.delete_all()
         async with self.db.transaction() as conn:
             conn.notify("*")

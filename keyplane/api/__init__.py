@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from keyplane.api import privileges, roles, root, testing, users
+from keyplane.api import apikeys, privileges, roles, root, testing, tokens, users
 from keyplane.http.routing import Router
 
 
 def build_router(test_mode: bool) -> Router:
     router = Router()
-    for module in (root, users, roles, privileges):
+    for module in (root, users, roles, privileges, apikeys, tokens):
         module.register(router)
     if test_mode:
         testing.register(router)

@@ -6,20 +6,31 @@ import base64
 import binascii
 from typing import TYPE_CHECKING
 
-from keyplane.errors import Forbidden, Unauthenticated
+from keyplane.apikeys.core import API_KEY_REALM
+from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
 from keyplane.http.request import RestRequest
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import denial_message
+from keyplane.security.users import User
 
 if TYPE_CHECKING:
     from keyplane.services import Services
 
 RUN_AS_HEADER = "es-security-runas-user"
+ANONYMOUS_REFUSED = (
+    "unable to authenticate with provided credentials and anonymous access is not allowed for this request"
+)
 
 AUTHENTICATE = "cluster:admin/xpack/security/user/authenticate"
 CHANGE_PASSWORD = "cluster:admin/xpack/security/user/change_password"
 HAS_PRIVILEGES = "cluster:admin/xpack/security/user/has_privileges"
 LIST_PRIVILEGES = "cluster:admin/xpack/security/user/list_privileges"
+
+
+def _rejected(kind: str, exc: CredentialsRejected) -> Unauthenticated:
+    if exc.terminal:
+        return Unauthenticated(str(exc))
+    return Unauthenticated(ANONYMOUS_REFUSED, {"additional_unsuccessful_credentials": f"{kind}: {exc}"})
 
 
 class SecurityGuard:
@@ -31,18 +42,52 @@ class SecurityGuard:
         if not header:
             raise Unauthenticated(f"missing authentication credentials for REST request [{request.uri}]")
         scheme, _, credential = header.strip().partition(" ")
-        scheme = scheme.lower()
+        scheme, credential = scheme.lower(), credential.strip()
         if scheme == "basic":
-            username, password = _basic(credential.strip(), request.uri)
+            username, password = _basic(credential, request.uri)
             auth = await self.services.passwords.authenticate(username, password, request.uri)
+        elif scheme == "apikey":
+            auth = await self.api_key(credential)
+        elif scheme == "bearer":
+            auth = await self.bearer(credential)
         else:
-            raise Unauthenticated(
-                "unable to authenticate with provided credentials and anonymous access is not allowed "
-                "for this request"
-            )
+            raise Unauthenticated(ANONYMOUS_REFUSED)
         target = request.headers.get(RUN_AS_HEADER)
         if target is not None:
             auth = await self._run_as(auth, target)
+        return auth
+
+    async def api_key(self, credential: str) -> Authentication:
+        try:
+            decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        key_id, sep, secret = decoded.partition(":")
+        if not sep or not key_id:
+            raise _rejected("API key", CredentialsRejected("invalid ApiKey value"))
+        try:
+            key, permission = await self.services.apikeys.authenticate(key_id, secret)
+        except CredentialsRejected as exc:
+            raise _rejected("API key", exc) from None
+        creator = key.creator
+        owner = User(creator.principal, roles=[], full_name=creator.full_name, email=creator.email,
+                     metadata=creator.metadata)
+        api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
+        auth = Authentication(owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission,
+                              api_key=api_key)
+        auth.extra["api_key_has_descriptors"] = bool(key.role_descriptors)
+        return auth
+
+    async def bearer(self, credential: str) -> Authentication:
+        try:
+            token = await self.services.tokens.check(credential)
+        except CredentialsRejected as exc:
+            raise _rejected("Bearer token", exc) from None
+        user = await self.services.passwords.lookup(token.username)
+        if user is None or not user.enabled:
+            raise _rejected("Bearer token", CredentialsRejected("token owner no longer exists or is disabled"))
+        auth = await self.services.passwords.for_user(user)
+        auth.type = "token"
         return auth
 
     async def _run_as(self, auth: Authentication, target: str) -> Authentication:
@@ -53,16 +98,15 @@ class SecurityGuard:
         auth.extra["run_as_denied"] = target
         return auth
 
-    async def authorize(self, request: RestRequest, action: str) -> None:
+    async def authorize(self, request: RestRequest, action: str | None, *, self_checked: bool) -> None:
         auth: Authentication = request.auth
         denied_target = auth.extra.get("run_as_denied")
         if denied_target is not None:
-            who = auth.subject().describe()
             raise Forbidden(
-                f"action [{action}] is unauthorized for {who}, because user "
+                f"action [{action}] is unauthorized for {auth.subject().describe()}, because user "
                 f"[{auth.authenticating_user.username}] is unauthorized to run as [{denied_target}]"
             )
-        if self._same_user(request, action, auth):
+        if self_checked or action is None or self._same_user(request, action, auth):
             return
         if not auth.permission.grants_action(action):
             raise Forbidden(denial_message(action, auth.subject()))
@@ -79,6 +123,30 @@ class SecurityGuard:
             own = username is None or username == auth.user.username
             return own and not auth.is_run_as and auth.type == "realm"
         return False
+
+    async def grant_credentials(
+        self, grant_type: str, username: str | None, password: str | None, access_token: str | None,
+        run_as: str | None, uri: str,
+    ) -> Authentication:
+        """Authenticate the user an API key is granted to; failures are Elasticsearch's 403."""
+        try:
+            if grant_type == "password":
+                assert username is not None and password is not None
+                auth = await self.services.passwords.authenticate(username, password, uri)
+            else:
+                assert access_token is not None
+                auth = await self.bearer(access_token)
+        except Unauthenticated:
+            raise Forbidden("Failed to authenticate api key grant") from None
+        if run_as is not None:
+            auth = await self._run_as(auth, run_as)
+            if auth.extra.get("run_as_denied"):
+                raise Forbidden(
+                    f"action [cluster:admin/xpack/security/api_key/grant] is unauthorized for "
+                    f"{auth.subject().describe()}, because user [{auth.authenticating_user.username}] "
+                    f"is unauthorized to run as [{run_as}]"
+                )
+        return auth
 
 
 def _basic(credential: str, uri: str) -> tuple[str, str]:

@@ -32,7 +32,7 @@ class Guard(Protocol):
 
     async def authenticate(self, request: RestRequest) -> Any: ...
 
-    async def authorize(self, request: RestRequest, action: str) -> None: ...
+    async def authorize(self, request: RestRequest, action: str | None, *, self_checked: bool) -> None: ...
 
 
 class Dispatcher:
@@ -69,8 +69,7 @@ class Dispatcher:
             version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
             request = RestRequest(method, path, uri, {}, query, headers, raw_body, self.services)
             route, path_params, allowed = self.router.resolve(method, split_path(path))
-            if route is None or not route.public:
-                request.auth = await self.guard.authenticate(request)
+            request.auth = await self.guard.authenticate(request)
             if route is None:
                 if allowed:
                     methods = ", ".join(sorted(allowed))
@@ -83,8 +82,7 @@ class Dispatcher:
                 raise RawError(400, {"error": f"no handler found for uri [{uri}] and method [{method}]"})
             request.path_params = path_params
             check_unrecognized(path, set(query), route.params)
-            if route.action is not None:
-                await self.guard.authorize(request, route.action)
+            await self.guard.authorize(request, route.action, self_checked=route.self_checked)
             reply = await route.handler(request)
             if not isinstance(reply, Reply):
                 reply = Reply(reply)

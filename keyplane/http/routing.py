@@ -24,11 +24,12 @@ class Route:
     methods: tuple[str, ...]
     template: str
     handler: Handler
-    # The transport action checked before the handler runs; None lets the handler decide.
+    # The transport action of the route. The guard checks it before the handler runs, unless
+    # ``self_checked``: then the handler's service decides, because the request matters
+    # (manage_own_api_key allows an action only over the caller's own keys).
     action: str | None = None
     params: frozenset[str] = field(default_factory=frozenset)
-    # Routes reachable without credentials (none in Elasticsearch with security on).
-    public: bool = False
+    self_checked: bool = False
 
     @property
     def segments(self) -> list[str]:
@@ -54,11 +55,11 @@ class Router:
         *,
         action: str | None = None,
         params: tuple[str, ...] = (),
-        public: bool = False,
+        self_checked: bool = False,
     ) -> None:
         if isinstance(methods, str):
             methods = (methods,)
-        self._routes.append(Route(tuple(methods), template, handler, action, frozenset(params), public))
+        self._routes.append(Route(tuple(methods), template, handler, action, frozenset(params), self_checked))
 
     def resolve(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], set[str]]:
         """Return the best route for the method, its path params, and every method the path allows."""

@@ -69,12 +69,19 @@ class Permission:
         self.run_as_patterns = [n for rd in self.descriptors for n in rd.run_as]
 
     def grants_action(self, action: str) -> bool:
+        """Granted whatever the request is about."""
+        return any(p.grants(action) for p in self.cluster if not p.owner_scoped)
+
+    def grants_own(self, action: str) -> bool:
+        """Granted when the request is about the caller's own resources."""
         return any(p.grants(action) for p in self.cluster)
 
     def has_cluster_privilege(self, name: str) -> bool:
         """True when every action of the named privilege (or action pattern) is granted."""
         samples = _sample_actions(name)
-        return bool(samples) and all(self.grants_action(a) for a in samples)
+        priv = privs.cluster_privilege(name)
+        check = self.grants_own if priv is not None and priv.owner_scoped else self.grants_action
+        return bool(samples) and all(check(a) for a in samples)
 
     def has_index_privilege(self, index: str, privilege: str, allow_restricted: bool = False) -> bool:
         for group in self.indices:
@@ -120,6 +127,9 @@ class LimitedPermission(Permission):
 
     def grants_action(self, action: str) -> bool:
         return self.assigned.grants_action(action) and self.limited_by.grants_action(action)
+
+    def grants_own(self, action: str) -> bool:
+        return self.assigned.grants_own(action) and self.limited_by.grants_own(action)
 
     def has_cluster_privilege(self, name: str) -> bool:
         return self.assigned.has_cluster_privilege(name) and self.limited_by.has_cluster_privilege(name)

@@ -32,6 +32,9 @@ class ClusterPrivilege:
     name: str
     actions: tuple[str, ...]
     excluded: tuple[str, ...] = field(default=())
+    # Grants its actions only over the caller's own resources (manage_own_api_key); the service
+    # that knows the request decides whether it is about the caller's own keys.
+    owner_scoped: bool = False
 
     def grants(self, action: str) -> bool:
         if any(glob_match(p, action) for p in self.excluded):
@@ -60,7 +63,7 @@ _CLUSTER = [
         ),
     ),
     ClusterPrivilege("manage_api_key", (SECURITY + "api_key/*",)),
-    ClusterPrivilege("manage_own_api_key", (SECURITY + "api_key/*",), (SECURITY + "api_key/grant*",)),
+    ClusterPrivilege("manage_own_api_key", (SECURITY + "api_key/*",), (SECURITY + "api_key/grant*",), True),
     ClusterPrivilege("grant_api_key", (SECURITY + "api_key/grant*",)),
     ClusterPrivilege("manage_token", (SECURITY + "token/*", SECURITY + "refresh_token/*")),
     ClusterPrivilege("manage_user_profile", (SECURITY + "profile/*",)),
@@ -138,9 +141,16 @@ def unknown_cluster_privilege_message(name: str) -> str:
     )
 
 
-def privileges_granting(action: str) -> list[str]:
-    """Every named privilege that would allow ``action``, least powerful first."""
-    return [n for n in DENIAL_ORDER if CLUSTER_PRIVILEGES[n].grants(action)]
+def privileges_granting(action: str, *, own: bool = False) -> list[str]:
+    """Every named privilege that would allow ``action``, least powerful first.
+
+    ``own`` says the request concerns only the caller's own resources, so owner-scoped
+    privileges count too.
+    """
+    return [
+        n for n in DENIAL_ORDER
+        if CLUSTER_PRIVILEGES[n].grants(action) and (own or not CLUSTER_PRIVILEGES[n].owner_scoped)
+    ]
 
 
 # -- index privileges ---------------------------------------------------------------------------

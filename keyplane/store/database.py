@@ -100,6 +100,8 @@ class Database:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
+                # LIKE is case-sensitive in PostgreSQL; make SQLite agree.
+                cur.execute("PRAGMA case_sensitive_like=ON")
                 cur.close()
                 # Let SQLAlchemy, not pysqlite, decide where transactions begin.
                 dbapi_conn.isolation_level = None

@@ -20,7 +20,12 @@ def _v1_security(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_security]
+def _v2_api_keys_and_tokens(conn: Connection) -> None:
+    for table in (schema.api_keys, schema.tokens):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_security, _v2_api_keys_and_tokens]
 
 
 def _apply(conn: Connection) -> int:

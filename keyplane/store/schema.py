@@ -6,7 +6,7 @@ queries filter or sort on. ``seq_no`` grows on every write and guards read-modif
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -51,3 +51,48 @@ properties = Table(
     Column("name", String(128), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(512), nullable=True),
+    Column("type", String(16), nullable=False),
+    Column("creation", BigInteger, nullable=False),
+    Column("expiration", BigInteger, nullable=True),
+    Column("invalidated", Boolean, nullable=False, default=False),
+    Column("invalidation", BigInteger, nullable=True),
+    Column("username", String(512), nullable=False),  # creator.principal
+    Column("realm", String(256), nullable=False),  # creator.realm
+    Column("realm_type", String(64), nullable=False),
+    Column("hash", Text, nullable=False),
+    Column("metadata", JSON(none_as_null=True), nullable=True),
+    Column("doc", Text, nullable=False),  # role descriptors, limited_by, creator details, version
+    Column("last_used", BigInteger, nullable=True),
+    Column("seq_no", BigInteger, nullable=False, default=1),
+)
+# The list a key-management UI sends: live keys of a type, newest first.
+Index("api_keys_live_by_creation", api_keys.c.invalidated, api_keys.c.type, api_keys.c.creation)
+Index("api_keys_creation", api_keys.c.creation)
+Index("api_keys_expiration", api_keys.c.expiration)
+Index("api_keys_owner", api_keys.c.username, api_keys.c.realm)
+Index("api_keys_name", api_keys.c.name)
+Index("api_keys_last_used", api_keys.c.last_used)
+Index("api_keys_invalidation", api_keys.c.invalidation)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("access_hash", String(128), nullable=False, unique=True),
+    Column("refresh_hash", String(128), nullable=True, unique=True),
+    Column("username", String(512), nullable=False),
+    Column("realm", String(256), nullable=False),
+    Column("doc", Text, nullable=False),  # the authentication the token stands for
+    Column("creation", BigInteger, nullable=False),
+    Column("expiration", BigInteger, nullable=False),
+    Column("invalidated", Boolean, nullable=False, default=False),
+    Column("refreshed", Boolean, nullable=False, default=False),
+)
+Index("tokens_owner", tokens.c.username, tokens.c.realm)
+Index("tokens_expiration", tokens.c.expiration)

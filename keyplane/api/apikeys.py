@@ -1,0 +1,315 @@
+"""``/_security/api_key`` and ``/_security/cross_cluster/api_key``: request parsing and responses.
+
+Parsing follows Elasticsearch's object parsers (their names appear in error messages); the rules
+live in ``keyplane.apikeys``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyplane.api.common import page_window
+from keyplane.apikeys import core
+from keyplane.apikeys import service as svc
+from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
+from keyplane.apikeys.service import GRANT, GetSpec, KeySpec, QuerySpec, UpdateSpec
+from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, ValidationError
+from keyplane.http.body import Body
+from keyplane.http.errors import EsError, from_domain, x_content_parse
+from keyplane.http.request import Reply, RestRequest
+from keyplane.http.routing import Router
+from keyplane.security import roles as role_mod
+from keyplane.security.roles import IndicesPrivileges
+from keyplane.timevalue import parse_duration_ms
+
+KEY_FIELDS = {"name", "role_descriptors", "expiration", "metadata"}
+
+
+def _build_failed(parser: str, exc: KeyplaneError) -> EsError:
+    """Errors raised while Elasticsearch's parser builds the request are wrapped like this."""
+    inner = from_domain(exc)
+    return x_content_parse(f"Failed to build [{parser}] after last required field arrived", inner)
+
+
+def _role_descriptors(body: Body) -> list[role_mod.RoleDescriptor] | None:
+    value = body.obj("role_descriptors")
+    if value is None:
+        return None
+    try:
+        return core.parse_role_descriptors(value)
+    except ParseError as exc:
+        err = body.failed("role_descriptors")
+        err.root_cause = {"type": "parse_exception", "reason": str(exc)}
+        raise err from None
+
+
+def _expiration(body: Body) -> str | None:
+    value = body.string("expiration")
+    if value is not None:
+        try:
+            parse_duration_ms(value, "expiration")
+        except ParseError as exc:
+            raise _build_failed(body.parser, exc) from None
+    return value
+
+
+def _metadata(body: Body) -> dict[str, Any] | None:
+    return body.obj("metadata")
+
+
+def parse_key_spec(data: Any, parser: str, raw: bytes = b"") -> KeySpec:
+    body = Body(data, parser, raw)
+    body.check_fields(KEY_FIELDS)
+    if "name" not in body.data:
+        raise InvalidArgument("Required [name]")
+    return KeySpec(
+        name=body.string("name"),
+        expiration=_expiration(body),
+        role_descriptors=_role_descriptors(body),
+        metadata=_metadata(body),
+    )
+
+
+async def create(request: RestRequest) -> dict[str, Any]:
+    request.param("refresh")
+    spec = parse_key_spec(request.json(required=True), "api_key_request", request.raw_body)
+    return await request.services.apikeys.create(request.auth, spec)
+
+
+async def grant(request: RestRequest) -> dict[str, Any]:
+    request.param("refresh")
+    body = request.body("grant_api_key_request", required=True)
+    assert body is not None
+    body.check_fields({"grant_type", "username", "password", "access_token", "run_as", "api_key",
+                       "client_authentication"})
+    api_key = body.obj("api_key")
+    grant_type = body.string("grant_type")
+    username, password = body.string("username"), body.string("password")
+    access_token, run_as = body.string("access_token"), body.string("run_as")
+    messages = []
+    spec = None
+    if api_key is None or not isinstance(api_key.get("name"), str) or not api_key.get("name"):
+        messages.append("api key name is required")
+    if api_key is not None:
+        spec = parse_key_spec(api_key, "api_key_request", request.raw_body)
+        if spec.name:
+            messages += core.name_messages(spec.name)
+    if grant_type is None:
+        messages.append("[grant_type] is required")
+    elif grant_type == "password":
+        if username is None:
+            messages.append("[username] is required for grant_type [password]")
+        if password is None:
+            messages.append("[password] is required for grant_type [password]")
+        if access_token is not None:
+            messages.append("[access_token] is not supported for grant_type [password]")
+    elif grant_type == "access_token":
+        if access_token is None:
+            messages.append("[access_token] is required for grant_type [access_token]")
+        if username is not None:
+            messages.append("[username] is not supported for grant_type [access_token]")
+        if password is not None:
+            messages.append("[password] is not supported for grant_type [access_token]")
+    else:
+        messages.append(f"grant_type [{grant_type}] is not supported")
+    if messages:
+        raise ValidationError(*messages)
+    assert spec is not None and grant_type is not None
+    apikeys = request.services.apikeys
+    apikeys.authorize(request.auth, GRANT, own=False)
+    owner = await request.services.guard.grant_credentials(
+        grant_type, username, password, access_token, run_as, request.uri
+    )
+    return await apikeys.create(owner, spec, check=False)
+
+
+async def get(request: RestRequest) -> Reply:
+    request.flag("with_profile_uid")
+    spec = GetSpec(
+        id=request.param("id") or None,
+        name=request.param("name") or None,
+        username=request.param("username") or None,
+        realm_name=request.param("realm_name") or None,
+        owner=request.flag("owner"),
+        with_limited_by=request.flag("with_limited_by"),
+        active_only=request.flag("active_only"),
+    )
+    keys = await request.services.apikeys.get(request.auth, spec)
+    if spec.id and not keys:
+        return Reply({"api_keys": []}, status=404)
+    return Reply({"api_keys": keys})
+
+
+async def query(request: RestRequest) -> dict[str, Any]:
+    request.flag("with_profile_uid")
+    body = request.body("query_api_key_request_payload")
+    data: dict[str, Any] = {}
+    if body is not None:
+        body.check_fields({"query", "from", "size", "sort", "search_after", "aggs", "aggregations"})
+        data = body.data
+        if "search_after" in data and not isinstance(data["search_after"], list):
+            raise body.failed("search_after")
+    start, size = page_window(body)
+    sort_param = request.param("sort")
+    sort = parse_sort(data.get("sort") if sort_param is None else sort_param.split(","))
+    spec = QuerySpec(
+        query=parse_query(data.get("query")),
+        sort=sort,
+        start=start,
+        size=size,
+        search_after=data.get("search_after"),
+        aggs=parse_aggs(data.get("aggs", data.get("aggregations"))),
+        with_limited_by=request.flag("with_limited_by"),
+        typed_keys=request.flag("typed_keys"),
+    )
+    return await request.services.apikeys.query(request.auth, spec)
+
+
+def _update_spec(body: Body | None, ids: list[str]) -> UpdateSpec:
+    if body is None:
+        return UpdateSpec(ids)
+    return UpdateSpec(ids, _role_descriptors(body), _metadata(body), _expiration(body))
+
+
+async def update(request: RestRequest) -> dict[str, Any]:
+    ids = [request.path_params["ids"]]
+    body = request.body("update_api_key_request_payload")
+    if body is not None:
+        body.check_fields(KEY_FIELDS - {"name"})
+    result = await request.services.apikeys.update(request.auth, _update_spec(body, ids), kind=core.REST, bulk=False)
+    if result.errors:
+        raise next(iter(result.errors.values()))
+    return {"updated": bool(result.updated)}
+
+
+def _bulk_body(result: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"updated": result.updated, "noops": result.noops}
+    if result.errors:
+        details = {}
+        for key_id, exc in result.errors.items():
+            err = from_domain(exc)
+            details[key_id] = {"type": err.type, "reason": err.reason}
+        out["errors"] = {"count": len(details), "details": details}
+    return out
+
+
+async def bulk_update(request: RestRequest) -> dict[str, Any]:
+    body = request.body("bulk_update_api_key_request", required=True)
+    assert body is not None
+    body.check_fields(KEY_FIELDS - {"name"} | {"ids"})
+    if "ids" not in body.data:
+        raise InvalidArgument("Required [ids]")
+    ids = body.strings("ids") or []
+    if not ids:
+        raise ValidationError("Field [ids] cannot be empty")
+    result = await request.services.apikeys.update(request.auth, _update_spec(body, ids), kind=core.REST, bulk=True)
+    return _bulk_body(result)
+
+
+async def invalidate(request: RestRequest) -> dict[str, Any]:
+    body = request.body("invalidate_api_key", required=True)
+    assert body is not None
+    body.check_fields({"ids", "name", "username", "realm_name", "owner"})
+    ids = body.strings("ids")
+    if ids is not None:
+        if not ids:
+            raise _build_failed("invalidate_api_key", ValidationError("Field [ids] cannot be an empty array"))
+        blank = [str(i) for i, v in enumerate(ids) if not v.strip()]
+        if blank:
+            where = "position" if len(blank) == 1 else "positions"
+            raise _build_failed("invalidate_api_key", ValidationError(
+                f"Field [ids] must not contain blank id, but got blank id at index {where}: [{', '.join(blank)}]"
+            ))
+    return await request.services.apikeys.invalidate(
+        request.auth,
+        ids,
+        body.string("name") or None,
+        body.string("username") or None,
+        body.string("realm_name") or None,
+        bool(body.boolean("owner")),
+    )
+
+
+async def clear_cache(request: RestRequest) -> dict[str, Any]:
+    request.services.apikeys.clear_cache(request.path_list("ids"))
+    return request.services.nodes_response()
+
+
+# -- cross-cluster -------------------------------------------------------------------------------------
+
+
+def _access(value: Any, parser: str) -> tuple[list[IndicesPrivileges], list[IndicesPrivileges]]:
+    access = Body(value, "cross_cluster_api_key_request_access")
+    access.check_fields({"search", "replication"})
+    groups: dict[str, list[IndicesPrivileges]] = {"search": [], "replication": []}
+    for name in ("search", "replication"):
+        if name not in access.data:
+            continue
+        entries = access.data[name]
+        if entries is None:
+            raise x_content_parse(f"[1:2] [cross_cluster_api_key_request_access] {name} doesn't support values of "
+                                  "type: VALUE_NULL")
+        if not isinstance(entries, list):
+            raise access.failed(name)
+        for entry in entries:
+            if isinstance(entry, dict) and "privileges" in entry:
+                raise ParseError(
+                    "failed to parse indices privileges for role [cross_cluster]. field [privileges] must not present"
+                )
+            if isinstance(entry, dict):
+                entry = {**entry, "privileges": []}
+            parsed = role_mod.parse(core.CROSS_CLUSTER, {"indices": [entry]})
+            groups[name] += parsed.indices
+    return groups["search"], groups["replication"]
+
+
+async def create_cross_cluster(request: RestRequest) -> dict[str, Any]:
+    body = request.body("cross_cluster_api_key_request", required=True)
+    assert body is not None
+    body.check_fields({"name", "access", "expiration", "metadata"})
+    if "name" not in body.data:
+        raise InvalidArgument("Required [name]")
+    if "access" not in body.data:
+        raise InvalidArgument("Required [access]")
+    if body.data["access"] is None:
+        raise x_content_parse(f"{body._where('access')} [cross_cluster_api_key_request] access doesn't support "
+                              "values of type: VALUE_NULL")
+    search, replication = _access(body.obj("access"), body.parser)
+    if not search and not replication:
+        empty = InvalidArgument("must specify non-empty access for either [search] or [replication]")
+        raise _build_failed(body.parser, empty)
+    spec = KeySpec(body.string("name"), _expiration(body), None, _metadata(body))
+    return await request.services.apikeys.create_cross_cluster(request.auth, spec, search, replication)
+
+
+async def update_cross_cluster(request: RestRequest) -> dict[str, Any]:
+    body = request.body("update_cross_cluster_api_key_request_payload", required=True)
+    assert body is not None
+    body.check_fields({"access", "metadata", "expiration"})
+    access = _access(body.obj("access"), body.parser) if body.has("access") else None
+    metadata = _metadata(body)
+    if access is None and metadata is None:
+        raise ValidationError("must update either [access] or [metadata] for cross-cluster API keys")
+    spec = UpdateSpec([request.path_params["id"]], None, metadata, _expiration(body), access)
+    result = await request.services.apikeys.update(request.auth, spec, kind=core.CROSS_CLUSTER, bulk=False)
+    if result.errors:
+        raise next(iter(result.errors.values()))
+    return {"updated": bool(result.updated)}
+
+
+def register(router: Router) -> None:
+    own = {"self_checked": True}  # the API-key service checks privileges against the request
+    router.add(("PUT", "POST"), "/_security/api_key", create, action=svc.CREATE, params=("refresh",), **own)
+    router.add(("PUT", "POST"), "/_security/api_key/grant", grant, action=GRANT, params=("refresh",), **own)
+    router.add("GET", "/_security/api_key", get, action=svc.GET, params=(
+        "id", "name", "username", "realm_name", "owner", "with_limited_by", "with_profile_uid", "active_only",
+    ), **own)
+    router.add(("GET", "POST"), "/_security/_query/api_key", query, action=svc.QUERY,
+               params=("with_limited_by", "with_profile_uid", "typed_keys", "sort"), **own)
+    router.add("PUT", "/_security/api_key/{ids}", update, action=svc.UPDATE, **own)
+    router.add("POST", "/_security/api_key/_bulk_update", bulk_update, action=svc.BULK_UPDATE, **own)
+    router.add("DELETE", "/_security/api_key", invalidate, action=svc.INVALIDATE, **own)
+    router.add("POST", "/_security/api_key/{ids}/_clear_cache", clear_cache,
+               action="cluster:admin/xpack/security/cache/clear")
+    router.add("POST", "/_security/cross_cluster/api_key", create_cross_cluster, action=svc.CC_CREATE, **own)
+    router.add("PUT", "/_security/cross_cluster/api_key/{id}", update_cross_cluster, action=svc.CC_UPDATE, **own)

@@ -1,0 +1,1 @@
+"""API keys: creation, grant, retrieval, query, update, invalidation and authentication."""

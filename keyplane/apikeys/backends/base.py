@@ -1,0 +1,56 @@
+"""Storage interface of API keys. ``sql.py`` implements it for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from keyplane.apikeys.core import ApiKey
+from keyplane.apikeys.query import Agg, Node, SortKey
+
+
+@dataclass
+class KeyFilter:
+    """The selectors of get and invalidate: every given one must match."""
+
+    ids: list[str] | None = None
+    name: str | None = None  # "*" for any, "prefix*" for a prefix, else exact
+    username: str | None = None
+    realm: str | None = None
+    active_only: bool = False
+    exclude_invalidated: bool = False
+
+
+@dataclass
+class Page:
+    total: int
+    keys: list[ApiKey]
+    sort_values: list[list[Any]]
+
+
+class ApiKeyRepository(Protocol):
+    async def insert(self, key: ApiKey) -> None: ...
+
+    async def get(self, key_id: str) -> ApiKey | None: ...
+
+    async def find(self, selector: KeyFilter, now: int) -> list[ApiKey]: ...
+
+    async def search(
+        self, query: Node, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
+    ) -> Page: ...
+
+    async def aggregate(self, query: Node, aggs: list[Agg], typed_keys: bool) -> dict[str, Any]: ...
+
+    async def replace(self, key: ApiKey) -> bool:
+        """Write the key back if nobody changed it since it was read (compare-and-set on seq_no)."""
+        ...
+
+    async def invalidate(self, ids: list[str], now: int) -> list[str]:
+        """Invalidate the given live keys; return the ids this call invalidated."""
+        ...
+
+    async def record_last_used(self, used: dict[str, int]) -> None: ...
+
+    async def delete_inactive(self, before: int) -> int: ...
+
+    async def delete_all(self) -> None: ...

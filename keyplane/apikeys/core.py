@@ -1,0 +1,206 @@
+"""API keys: the record, its rules (names, metadata, expiration, cross-cluster access) and display form.
+
+Nothing here knows HTTP or SQL. A key's effective permission is its own role descriptors
+intersected with ``limited_by``, the owner's roles captured when the key was created or updated.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.errors import InvalidArgument
+from keyplane.security import roles as role_mod
+from keyplane.security.authz import LimitedPermission, Permission
+from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
+
+REST = "rest"
+CROSS_CLUSTER = "cross_cluster"
+# Bumped when the stored form changes; keys of older versions are always rewritten on update.
+DOC_VERSION = 1
+
+API_KEY_REALM = {"name": "_es_api_key", "type": "_es_api_key"}
+
+CCS_CLUSTER = ["cross_cluster_search"]
+CCR_CLUSTER = ["cross_cluster_replication"]
+CCS_INDEX_PRIVILEGES = ["read", "read_cross_cluster", "view_index_metadata"]
+CCR_INDEX_PRIVILEGES = ["cross_cluster_replication", "cross_cluster_replication_internal"]
+
+
+@dataclass
+class Creator:
+    principal: str
+    full_name: str | None
+    email: str | None
+    metadata: dict[str, Any]
+    realm: str
+    realm_type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "principal": self.principal, "full_name": self.full_name, "email": self.email,
+            "metadata": self.metadata, "realm": self.realm, "realm_type": self.realm_type,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Creator:
+        return cls(data["principal"], data.get("full_name"), data.get("email"), data.get("metadata") or {},
+                   data["realm"], data.get("realm_type", ""))
+
+
+@dataclass
+class ApiKey:
+    id: str
+    name: str | None
+    type: str
+    creation: int
+    expiration: int | None
+    invalidated: bool
+    invalidation: int | None
+    hash: str
+    creator: Creator
+    role_descriptors: list[RoleDescriptor] = field(default_factory=list)
+    limited_by: list[RoleDescriptor] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    version: int = DOC_VERSION
+    last_used: int | None = None
+    seq_no: int = 1
+
+    def is_expired(self, now: int) -> bool:
+        return self.expiration is not None and self.expiration <= now
+
+    def permission(self) -> Permission:
+        if self.type == CROSS_CLUSTER:
+            return Permission(self.role_descriptors)
+        owner = Permission(self.limited_by)
+        if not self.role_descriptors:
+            return owner
+        return LimitedPermission(Permission(self.role_descriptors), owner)
+
+    def to_dict(self, *, with_limited_by: bool = False) -> dict[str, Any]:
+        """The ApiKey object of get and query responses, in Elasticsearch's field order."""
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "type": self.type, "creation": self.creation}
+        if self.expiration is not None:
+            out["expiration"] = self.expiration
+        out["invalidated"] = self.invalidated
+        if self.invalidation is not None:
+            out["invalidation"] = self.invalidation
+        out["username"] = self.creator.principal
+        out["realm"] = self.creator.realm
+        if self.creator.realm_type:
+            out["realm_type"] = self.creator.realm_type
+        out["metadata"] = self.metadata or {}
+        out["role_descriptors"] = {rd.name: rd.to_dict() for rd in self.role_descriptors}
+        if self.type == CROSS_CLUSTER:
+            out["access"] = access_from_descriptors(self.role_descriptors)
+        if with_limited_by and self.type == REST:
+            out["limited_by"] = [{rd.name: rd.to_dict() for rd in self.limited_by}]
+        if self.last_used is not None:
+            out["last_used"] = self.last_used
+        return out
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+def name_messages(name: str | None) -> list[str]:
+    if not name:
+        return ["api key name is required"]
+    messages = []
+    if len(name) > 256:
+        messages.append("api key name may not be more than 256 characters long")
+    if name[0] <= " " or name[-1] <= " ":
+        messages.append("api key name may not begin or end with whitespace")
+    if name.startswith("_"):
+        messages.append("api key name may not begin with an underscore")
+    return messages
+
+
+def metadata_messages(metadata: dict[str, Any] | None) -> list[str]:
+    if metadata and any(k.startswith("_") for k in metadata):
+        return ["API key metadata keys may not start with [_]"]
+    return []
+
+
+def descriptor_messages(descriptors: list[RoleDescriptor]) -> list[str]:
+    messages: list[str] = []
+    for rd in descriptors:
+        messages += role_mod.validation_messages(
+            rd, metadata_message="role descriptor metadata keys may not start with [_]"
+        )
+    return messages
+
+
+def check_restrictions(descriptors: list[RoleDescriptor]) -> None:
+    restricted = [rd for rd in descriptors if rd.restriction is not None]
+    if len(restricted) > 1:
+        raise InvalidArgument("more than one role descriptor with restriction is not supported")
+    if restricted and len(descriptors) > 1:
+        raise InvalidArgument("combining role descriptors with and without restriction is not supported")
+
+
+def parse_role_descriptors(value: dict[str, Any]) -> list[RoleDescriptor]:
+    return [role_mod.parse(name, body, allow_description=False) for name, body in value.items()]
+
+
+def owner_snapshot(descriptors: list[RoleDescriptor]) -> list[RoleDescriptor]:
+    """The owner's roles as stored in ``limited_by``: copies, without descriptions."""
+    out = []
+    for rd in descriptors:
+        snap = copy.deepcopy(rd)
+        snap.description = None
+        out.append(snap)
+    return out
+
+
+def is_derivation_allowed(descriptors: list[RoleDescriptor] | None) -> bool:
+    """An API key may create keys only with explicit role descriptors that grant nothing."""
+    return bool(descriptors) and all(rd.is_empty() for rd in descriptors or [])
+
+
+# -- cross-cluster access ----------------------------------------------------------------------------
+
+
+def _uses_dls_fls(group: IndicesPrivileges) -> bool:
+    return group.query is not None or group.field_security is not None
+
+
+def descriptor_from_access(search: list[IndicesPrivileges], replication: list[IndicesPrivileges]) -> RoleDescriptor:
+    """Translate ``access`` into the single ``cross_cluster`` role descriptor."""
+    if not search and not replication:
+        raise InvalidArgument("must specify non-empty access for either [search] or [replication]")
+    if any(_uses_dls_fls(g) for g in replication):
+        raise InvalidArgument("replication does not support document or field level security")
+    cluster = (CCS_CLUSTER if search else []) + (CCR_CLUSTER if replication else [])
+    indices = [
+        IndicesPrivileges(g.names, list(CCS_INDEX_PRIVILEGES), g.field_security, g.query, g.allow_restricted_indices)
+        for g in search
+    ] + [
+        IndicesPrivileges(g.names, list(CCR_INDEX_PRIVILEGES), g.field_security, g.query, g.allow_restricted_indices)
+        for g in replication
+    ]
+    return RoleDescriptor(CROSS_CLUSTER, cluster=cluster, indices=indices)
+
+
+def access_from_descriptors(descriptors: list[RoleDescriptor]) -> dict[str, Any]:
+    search, replication = [], []
+    for rd in descriptors:
+        for group in rd.indices:
+            entry = group.to_dict()
+            entry.pop("privileges")
+            (search if group.privileges == CCS_INDEX_PRIVILEGES else replication).append(entry)
+    out: dict[str, Any] = {}
+    if search:
+        out["search"] = search
+    if replication:
+        out["replication"] = replication
+    return out
+
+
+def same_descriptors(a: list[RoleDescriptor], b: list[RoleDescriptor]) -> bool:
+    """Set equality of role descriptors, as the noop rule compares them."""
+    if len(a) != len(b):
+        return False
+    key = lambda rd: (rd.name, role_mod.to_stored(rd))  # noqa: E731
+    return sorted(map(key, a)) == sorted(map(key, b))

@@ -1,0 +1,455 @@
+"""API-key use cases: create, grant, get, query, update, invalidate, authenticate.
+
+Each use case checks the caller's privileges itself, because ``manage_own_api_key`` allows an
+action only when the request concerns the caller's own keys, which only the request tells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.apikeys import core, hashing
+from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
+from keyplane.apikeys.cache import LastUse, VerifiedKeys
+from keyplane.apikeys.core import ApiKey, Creator
+from keyplane.apikeys.query import Agg, Node, SortKey
+from keyplane.errors import CredentialsRejected, Forbidden, InvalidArgument, NotFound, ValidationError
+from keyplane.security import privileges as privs
+from keyplane.security.authc import Authentication
+from keyplane.security.authz import denial_message
+from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
+from keyplane.security.users import User
+from keyplane.timevalue import now_ms, parse_duration_ms
+
+ACTION = "cluster:admin/xpack/security/api_key/"
+CREATE = ACTION + "create"
+GRANT = ACTION + "grant"
+GET = ACTION + "get"
+QUERY = ACTION + "query"
+UPDATE = ACTION + "update"
+BULK_UPDATE = ACTION + "bulk_update"
+INVALIDATE = ACTION + "invalidate"
+CC_CREATE = "cluster:admin/xpack/security/cross_cluster/api_key/create"
+CC_UPDATE = "cluster:admin/xpack/security/cross_cluster/api_key/update"
+
+
+@dataclass
+class ApiKeySettings:
+    hash_algorithm: str = hashing.SSHA256
+    retention_ms: int = 7 * 86_400_000
+    last_used_granularity_ms: int = 3_600_000
+    cache_max_keys: int = 25_000
+    cache_ttl_seconds: float = 3600.0
+
+
+@dataclass
+class KeySpec:
+    """What a create or grant request asks for."""
+
+    name: str | None
+    expiration: str | None = None
+    role_descriptors: list[RoleDescriptor] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class UpdateSpec:
+    ids: list[str]
+    role_descriptors: list[RoleDescriptor] | None = None
+    metadata: dict[str, Any] | None = None
+    expiration: str | None = None
+    access: tuple[list[IndicesPrivileges], list[IndicesPrivileges]] | None = None
+
+
+@dataclass
+class GetSpec:
+    id: str | None = None
+    name: str | None = None
+    username: str | None = None
+    realm_name: str | None = None
+    owner: bool = False
+    with_limited_by: bool = False
+    active_only: bool = False
+
+
+@dataclass
+class QuerySpec:
+    query: Node
+    sort: list[SortKey]
+    start: int
+    size: int
+    search_after: list[Any] | None
+    aggs: list[Agg]
+    with_limited_by: bool = False
+    typed_keys: bool = False
+
+
+@dataclass
+class BulkResult:
+    updated: list[str] = field(default_factory=list)
+    noops: list[str] = field(default_factory=list)
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+
+def _is_api_key(auth: Authentication) -> bool:
+    return auth.type == "api_key" and not auth.is_run_as
+
+
+def owner_realm(auth: Authentication) -> dict[str, str]:
+    return auth.lookup_realm
+
+
+class ApiKeyService:
+    def __init__(
+        self,
+        repo: ApiKeyRepository,
+        roles_of: Callable[[User], Awaitable[list[RoleDescriptor]]],
+        settings: ApiKeySettings | None = None,
+    ) -> None:
+        self.repo = repo
+        self.roles_of = roles_of
+        self.settings = settings or ApiKeySettings()
+        self.verified = VerifiedKeys(self.settings.cache_max_keys, self.settings.cache_ttl_seconds)
+        self.last_use = LastUse(self.settings.last_used_granularity_ms)
+
+    # -- authorization --------------------------------------------------------------------------------
+
+    @staticmethod
+    def authorize(auth: Authentication, action: str, *, own: bool) -> None:
+        """Allow the action, or the owner-scoped form of it when the request is about own keys."""
+        if auth.permission.grants_action(action):
+            return
+        if own and auth.permission.grants_own(action):
+            return
+        raise Forbidden(denial_message(action, auth.subject(), privs.privileges_granting(action, own=own)))
+
+    # -- create -----------------------------------------------------------------------------------------
+
+    def _validate(self, spec: KeySpec) -> None:
+        messages = core.name_messages(spec.name) + core.metadata_messages(spec.metadata)
+        messages += core.descriptor_messages(spec.role_descriptors or [])
+        if messages:
+            raise ValidationError(*messages)
+        core.check_restrictions(spec.role_descriptors or [])
+
+    def _expiration(self, value: str | None, now: int, *, update: bool = False) -> int | None:
+        if value is None:
+            return None
+        ms = parse_duration_ms(value, "expiration")
+        if update and ms <= 0:
+            raise ValidationError("API key expiration must be in the future")
+        # Elasticsearch truncates the duration to whole seconds.
+        return now + (ms // 1000) * 1000
+
+    async def _creator_and_snapshot(self, auth: Authentication) -> tuple[Creator, list[RoleDescriptor]]:
+        user, realm = auth.user, owner_realm(auth)
+        creator = Creator(user.username, user.full_name, user.email, user.metadata, realm["name"], realm["type"])
+        if _is_api_key(auth):
+            return creator, []
+        return creator, core.owner_snapshot(await self.roles_of(user))
+
+    async def create(self, auth: Authentication, spec: KeySpec, *, check: bool = True) -> dict[str, Any]:
+        if check:
+            self.authorize(auth, CREATE, own=True)
+        self._validate(spec)
+        if _is_api_key(auth) and not core.is_derivation_allowed(spec.role_descriptors):
+            raise InvalidArgument(
+                "creating derived api keys requires an explicit role descriptor that is empty (has no privileges)"
+            )
+        creator, snapshot = await self._creator_and_snapshot(auth)
+        return await self._insert(core.REST, spec, creator, spec.role_descriptors or [], snapshot)
+
+    async def _insert(
+        self, kind: str, spec: KeySpec, creator: Creator, descriptors: list[RoleDescriptor],
+        snapshot: list[RoleDescriptor],
+    ) -> dict[str, Any]:
+        now = now_ms()
+        secret = hashing.new_secret()
+        algorithm = self.settings.hash_algorithm
+        if algorithm == hashing.PBKDF2:
+            stored = await asyncio.to_thread(hashing.hash_secret, secret, algorithm)
+        else:
+            stored = hashing.hash_secret(secret, algorithm)
+        key = ApiKey(
+            id=hashing.new_id(), name=spec.name, type=kind, creation=now,
+            expiration=self._expiration(spec.expiration, now), invalidated=False, invalidation=None,
+            hash=stored, creator=creator, role_descriptors=descriptors, limited_by=snapshot,
+            metadata=spec.metadata,
+        )
+        await self.repo.insert(key)
+        self.verified.put(key, secret)  # a new key is known good, as Elasticsearch caches it
+        out: dict[str, Any] = {"id": key.id, "name": key.name}
+        if key.expiration is not None:
+            out["expiration"] = key.expiration
+        out["api_key"] = secret
+        out["encoded"] = hashing.encoded(key.id, secret)
+        return out
+
+    async def create_cross_cluster(
+        self, auth: Authentication, spec: KeySpec, search: list[IndicesPrivileges], replication: list[IndicesPrivileges]
+    ) -> dict[str, Any]:
+        self.authorize(auth, CC_CREATE, own=False)
+        if _is_api_key(auth):
+            raise InvalidArgument(
+                "authentication via API key not supported: An API key cannot be used to create a cross-cluster API key"
+            )
+        descriptor = core.descriptor_from_access(search, replication)
+        self._validate(KeySpec(spec.name, spec.expiration, None, spec.metadata))
+        creator, _ = await self._creator_and_snapshot(auth)
+        return await self._insert(core.CROSS_CLUSTER, spec, creator, [descriptor], [])
+
+    # -- read -------------------------------------------------------------------------------------------
+
+    def _owned(self, auth: Authentication, spec: GetSpec) -> bool:
+        """Whether a get or invalidate request only reaches the caller's own keys."""
+        if _is_api_key(auth):
+            return spec.id is not None and auth.api_key is not None and spec.id == auth.api_key["id"]
+        if spec.owner:
+            return True
+        return spec.username == auth.user.username and spec.realm_name == owner_realm(auth)["name"]
+
+    async def get(self, auth: Authentication, spec: GetSpec) -> list[dict[str, Any]]:
+        messages = []
+        if (spec.id or spec.name) and (spec.username or spec.realm_name):
+            messages.append(
+                "username or realm name must not be specified when the api key id or api key name is specified"
+            )
+        if spec.owner and (spec.username or spec.realm_name):
+            messages.append("neither username nor realm-name may be specified when retrieving owned API keys")
+        if spec.id and spec.name:
+            messages.append("only one of [api key id, api key name] can be specified")
+        if messages:
+            raise ValidationError(*messages)
+        own = self._owned(auth, spec) and not (_is_api_key(auth) and spec.with_limited_by)
+        self.authorize(auth, GET, own=own)
+        selector = KeyFilter(
+            ids=[spec.id] if spec.id else None, name=spec.name, username=spec.username,
+            realm=spec.realm_name, active_only=spec.active_only,
+        )
+        if spec.owner:
+            selector.username, selector.realm = auth.user.username, owner_realm(auth)["name"]
+        keys = await self.repo.find(selector, now_ms())
+        return [k.to_dict(with_limited_by=spec.with_limited_by) for k in keys]
+
+    async def query(self, auth: Authentication, spec: QuerySpec) -> dict[str, Any]:
+        if _is_api_key(auth) and spec.with_limited_by:
+            self.authorize(auth, QUERY, own=False)
+        query = spec.query
+        if not auth.permission.grants_action(QUERY):
+            self.authorize(auth, QUERY, own=True)
+            query = self._only_own(auth, query)
+        if spec.start + spec.size > 10_000:
+            raise InvalidArgument(
+                "Result window is too large, from + size must be less than or equal to: [10000] but was "
+                f"[{spec.start + spec.size}]"
+            )
+        page = await self.repo.search(query, spec.sort, spec.start, spec.size, spec.search_after, now_ms())
+        keys = []
+        for key, sort_values in zip(page.keys, page.sort_values, strict=True):
+            item = key.to_dict(with_limited_by=spec.with_limited_by)
+            if spec.sort:
+                item["_sort"] = sort_values
+            keys.append(item)
+        out: dict[str, Any] = {"total": page.total, "count": len(keys), "api_keys": keys}
+        if spec.aggs and page.total > 0:
+            out["aggregations"] = await self.repo.aggregate(query, spec.aggs, spec.typed_keys)
+        return out
+
+    @staticmethod
+    def _only_own(auth: Authentication, query: Node) -> Node:
+        if _is_api_key(auth) and auth.api_key is not None:
+            owner = Node("ids", value=(auth.api_key["id"],))
+        else:
+            owner = Node("bool", children=(("filter", (
+                Node("term", "username", auth.user.username),
+                Node("term", "realm_name", owner_realm(auth)["name"]),
+            )),))
+        return Node("bool", children=(("filter", (query, owner)),))
+
+    # -- update -----------------------------------------------------------------------------------------
+
+    async def update(self, auth: Authentication, spec: UpdateSpec, *, kind: str, bulk: bool) -> BulkResult:
+        action = CC_UPDATE if kind == core.CROSS_CLUSTER else (BULK_UPDATE if bulk else UPDATE)
+        self.authorize(auth, action, own=kind == core.REST)
+        if _is_api_key(auth):
+            raise InvalidArgument("authentication via API key not supported: only the owner user can update an API key")
+        messages = core.metadata_messages(spec.metadata) + core.descriptor_messages(spec.role_descriptors or [])
+        if spec.expiration is not None and parse_duration_ms(spec.expiration, "expiration") <= 0:
+            messages.append("API key expiration must be in the future")
+        if messages:
+            raise ValidationError(*messages)
+        if spec.role_descriptors:
+            core.check_restrictions(spec.role_descriptors)
+        new_descriptors = spec.role_descriptors
+        if spec.access is not None:
+            new_descriptors = [core.descriptor_from_access(*spec.access)]
+        creator, snapshot = await self._creator_and_snapshot(auth)
+        if kind == core.CROSS_CLUSTER:
+            snapshot = []
+        result = BulkResult()
+        found = {k.id: k for k in await self.repo.find(
+            KeyFilter(ids=list(dict.fromkeys(spec.ids)), username=creator.principal, realm=creator.realm), now_ms()
+        )}
+        for key_id in dict.fromkeys(spec.ids):
+            key = found.get(key_id)
+            if key is None:
+                result.errors[key_id] = NotFound(f"no API key owned by requesting user found for ID [{key_id}]")
+                continue
+            try:
+                changed = await self._update_one(key, creator, snapshot, new_descriptors, spec, kind)
+            except InvalidArgument as exc:
+                result.errors[key_id] = exc
+                continue
+            (result.updated if changed else result.noops).append(key_id)
+        return result
+
+    async def _update_one(
+        self, key: ApiKey, creator: Creator, snapshot: list[RoleDescriptor],
+        descriptors: list[RoleDescriptor] | None, spec: UpdateSpec, kind: str,
+    ) -> bool:
+        for _attempt in range(5):
+            now = now_ms()
+            if key.invalidated:
+                raise InvalidArgument(f"cannot update invalidated API key [{key.id}]")
+            if key.is_expired(now):
+                raise InvalidArgument(f"cannot update expired API key [{key.id}]")
+            if key.name is None:
+                raise InvalidArgument(f"cannot update legacy API key [{key.id}] without name")
+            if key.type != kind:
+                raise InvalidArgument(f"cannot update API key of type [{key.type}] while expected type is [{kind}]")
+            noop = (
+                key.version == core.DOC_VERSION
+                and spec.expiration is None
+                and key.creator == creator
+                and (spec.metadata is None or (key.metadata is not None and key.metadata == spec.metadata))
+                and (descriptors is None or core.same_descriptors(key.role_descriptors, descriptors))
+                and core.same_descriptors(key.limited_by, snapshot)
+            )
+            if noop:
+                return False
+            key.creator = creator
+            key.limited_by = snapshot
+            key.version = core.DOC_VERSION
+            if descriptors is not None:
+                key.role_descriptors = descriptors
+            if spec.metadata is not None:
+                key.metadata = spec.metadata
+            if spec.expiration is not None:
+                key.expiration = self._expiration(spec.expiration, now, update=True)
+            if await self.repo.replace(key):
+                self.verified.drop(key.id)
+                return True
+            fresh = await self.repo.get(key.id)  # someone else wrote first: start again from theirs
+            if fresh is None:
+                raise InvalidArgument(f"no API key owned by requesting user found for ID [{key.id}]")
+            key = fresh
+        raise InvalidArgument(f"too many concurrent updates of API key [{key.id}]")
+
+    # -- invalidate -------------------------------------------------------------------------------------
+
+    async def invalidate(
+        self, auth: Authentication, ids: list[str] | None, name: str | None, username: str | None,
+        realm_name: str | None, owner: bool,
+    ) -> dict[str, Any]:
+        messages = []
+        if not (ids or name or username or realm_name) and not owner:
+            messages.append(
+                "One of [api key id(s), api key name, username, realm name] must be specified if [owner] flag is false"
+            )
+        if (ids or name) and (username or realm_name):
+            messages.append(
+                "username or realm name must not be specified when the api key id(s) or api key name are specified"
+            )
+        if owner and (username or realm_name):
+            messages.append("neither username nor realm-name may be specified when invalidating owned API keys")
+        if ids and name:
+            messages.append("only one of [api key id(s), api key name] can be specified")
+        if messages:
+            raise ValidationError(*messages)
+        if _is_api_key(auth) and auth.api_key is not None:
+            own = bool(ids) and all(i == auth.api_key["id"] for i in ids or [])
+        else:
+            own = owner or (username == auth.user.username and realm_name == owner_realm(auth)["name"])
+        self.authorize(auth, INVALIDATE, own=own)
+        selector = KeyFilter(ids=ids, name=name, username=username, realm=realm_name, exclude_invalidated=True)
+        if owner:
+            selector.username, selector.realm = auth.user.username, owner_realm(auth)["name"]
+        keys = await self.repo.find(selector, now_ms())
+        may_cross_cluster = auth.permission.grants_action(CC_UPDATE)
+        errors: list[dict[str, str]] = []
+        targets = []
+        for key in keys:
+            if key.type == core.CROSS_CLUSTER and not may_cross_cluster:
+                errors.append({
+                    "type": "security_exception",
+                    "reason": f"Cannot invalidate cross-cluster API key [{key.id}]. "
+                              "This requires [manage_security] cluster privilege or higher",
+                })
+            else:
+                targets.append(key.id)
+        done = await self.repo.invalidate(targets, now_ms())
+        for key_id in done:
+            self.verified.drop(key_id)
+        out: dict[str, Any] = {
+            "invalidated_api_keys": done,
+            "previously_invalidated_api_keys": [],
+            "error_count": len(errors),
+        }
+        if errors:
+            out["error_details"] = errors
+        return out
+
+    def clear_cache(self, ids: list[str]) -> None:
+        if not ids or "*" in ids or "_all" in ids:
+            self.verified.clear()
+            return
+        for key_id in ids:
+            self.verified.drop(key_id)
+
+    def on_change(self, kind: str) -> None:
+        if kind in ("api_keys", "*"):
+            self.verified.clear()
+        elif kind.startswith("api_key:"):
+            self.verified.drop(kind.split(":", 1)[1])
+
+    # -- authentication ---------------------------------------------------------------------------------
+
+    async def authenticate(self, key_id: str, secret: str) -> tuple[ApiKey, Any]:
+        """The key and its permission, or Unauthenticated with Elasticsearch's reason."""
+        entry = self.verified.get(key_id, secret)
+        if entry is None:
+            key = await self.repo.get(key_id)
+            if key is None:
+                raise CredentialsRejected(f"unable to find apikey with id {key_id}")
+            if key.invalidated:
+                raise CredentialsRejected(f"api key [{key_id}] has been invalidated")
+            if hashing.is_slow(key.hash):
+                ok = await asyncio.to_thread(hashing.verify_secret, secret, key.hash)
+            else:
+                ok = hashing.verify_secret(secret, key.hash)
+            if not ok:
+                raise CredentialsRejected(f"invalid credentials for API key [{key_id}]")
+            entry = self.verified.put(key, secret)
+        key = entry.key
+        if key.invalidated:
+            raise CredentialsRejected(f"api key [{key_id}] has been invalidated")
+        if key.type != core.REST:
+            raise CredentialsRejected(
+                f"authentication expected API key type of [rest], but API key [{key_id}] has type [{key.type}]",
+                terminal=True,
+            )
+        now = now_ms()
+        if key.is_expired(now):
+            raise CredentialsRejected("api key is expired")
+        self.last_use.touch(key, now)
+        return key, entry.permission
+
+    async def flush_last_used(self) -> None:
+        await self.repo.record_last_used(self.last_use.take())
+
+    async def remove_inactive(self) -> int:
+        return await self.repo.delete_inactive(now_ms() - self.settings.retention_ms)
+
