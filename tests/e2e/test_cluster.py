@@ -63,3 +63,24 @@ def test_role_change_reaches_the_other_node_within_a_second(two_nodes: tuple[Ser
     assert httpx.get(b.url + "/_cluster/health", auth=("hank", "hank-pass")).status_code == 200
     httpx.put(a.url + "/_security/role/ops", json={"cluster": []}, auth=admin).raise_for_status()
     _eventually(lambda: httpx.get(b.url + "/_cluster/health", auth=("hank", "hank-pass")).status_code == 403)
+
+
+def test_api_key_invalidation_and_update_reach_the_other_node_within_a_second(
+    two_nodes: tuple[Server, Server],
+) -> None:
+    a, b = two_nodes
+    admin = ("elastic", PASSWORD)
+    key = httpx.post(a.url + "/_security/api_key", json={"name": "shared"}, auth=admin).json()
+    header = {"Authorization": "ApiKey " + key["encoded"]}
+    # b verifies and caches the key; it may manage users (it inherits the superuser).
+    assert httpx.get(b.url + "/_security/user", headers=header).status_code == 200
+    # Re-scope the key on a: b must stop allowing user management.
+    httpx.put(a.url + f"/_security/api_key/{key['id']}", auth=admin,
+              json={"role_descriptors": {"mon": {"cluster": ["monitor"]}}}).raise_for_status()
+    elapsed = _eventually(lambda: httpx.get(b.url + "/_security/user", headers=header).status_code == 403)
+    assert elapsed < 1.0
+    assert httpx.get(b.url + "/_cluster/health", headers=header).status_code == 200
+    # Invalidate on a: b refuses the key.
+    httpx.request("DELETE", a.url + "/_security/api_key", json={"ids": [key["id"]]}, auth=admin).raise_for_status()
+    elapsed = _eventually(lambda: httpx.get(b.url + "/_cluster/health", headers=header).status_code == 401)
+    assert elapsed < 1.0

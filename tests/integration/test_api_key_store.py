@@ -1,0 +1,110 @@
+"""The API-key repository on a real store: query tree to SQL, sort, search_after, aggregations."""
+
+from __future__ import annotations
+
+import asyncio
+
+from keyplane.apikeys import core, hashing
+from keyplane.apikeys.backends.base import KeyFilter
+from keyplane.apikeys.backends.sql import SqlApiKeyRepository
+from keyplane.apikeys.core import ApiKey, Creator
+from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
+from keyplane.store.database import Database
+from keyplane.store.migrations import migrate
+
+
+def _key(i: int, owner: str, **kw) -> ApiKey:  # type: ignore[no-untyped-def]
+    return ApiKey(
+        id=f"key{i:03d}", name=kw.get("name", f"k-{i}"), type=kw.get("type", core.REST), creation=1000 + i,
+        expiration=kw.get("expiration"), invalidated=kw.get("invalidated", False), invalidation=None,
+        hash=hashing.hash_secret("s"), creator=Creator(owner, None, None, {}, "default_native", "native"),
+        metadata=kw.get("metadata"),
+    )
+
+
+async def _repo(url: str) -> tuple[Database, SqlApiKeyRepository]:
+    db = Database(url)
+    await db.open()
+    await migrate(db)
+    repo = SqlApiKeyRepository(db)
+    for i in range(10):
+        owner = "ann" if i % 2 else "bob"
+        await repo.insert(_key(i, owner, expiration=5000 + i if i < 5 else None,
+                               metadata={"env": "prod" if i < 3 else "dev", "n": i},
+                               type=core.CROSS_CLUSTER if i == 9 else core.REST))
+    return db, repo
+
+
+def test_search_sort_and_search_after(database_url: str) -> None:
+    async def go() -> None:
+        db, repo = await _repo(database_url)
+        q = parse_query({"bool": {"filter": [{"term": {"invalidated": False}}, {"term": {"type": "rest"}}],
+                                  "should": [{"range": {"expiration": {"gt": 5002}}},
+                                             {"bool": {"must_not": {"exists": {"field": "expiration"}}}}],
+                                  "minimum_should_match": 1}})
+        sort = parse_sort([{"creation": "desc"}])
+        page = await repo.search(q, sort, 0, 3, None, 0)
+        assert page.total == 6  # keys 3..8
+        assert [k.id for k in page.keys] == ["key008", "key007", "key006"]
+        nxt = await repo.search(q, sort, 0, 3, page.sort_values[-1], 0)
+        assert [k.id for k in nxt.keys] == ["key005", "key004", "key003"]
+        meta = await repo.search(parse_query({"term": {"metadata.env": "prod"}}), [], 0, 10, None, 0)
+        assert {k.id for k in meta.keys} == {"key000", "key001", "key002"}
+        num = await repo.search(parse_query({"term": {"metadata.n": "4"}}), [], 0, 10, None, 0)
+        assert [k.id for k in num.keys] == ["key004"]
+        wild = await repo.search(parse_query({"wildcard": {"name": "k-?"}}), [], 0, 0, None, 0)
+        assert wild.total == 10 and wild.keys == []
+        missing_last = await repo.search(parse_query(None), parse_sort(["expiration"]), 0, 10, None, 0)
+        assert [k.expiration for k in missing_last.keys][-1] is None
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_aggregations(database_url: str) -> None:
+    async def go() -> None:
+        db, repo = await _repo(database_url)
+        aggs = parse_aggs({
+            "owners": {"terms": {"field": "username"}, "aggs": {"types": {"terms": {"field": "type"}}}},
+            "never": {"missing": {"field": "expiration"}},
+            "pairs": {"composite": {"sources": [{"u": {"terms": {"field": "username"}}},
+                                                {"t": {"terms": {"field": "type"}}}]}},
+            "names": {"cardinality": {"field": "name"}},
+            "soon": {"range": {"field": "expiration", "ranges": [{"to": 5003}, {"from": 5003}]}},
+            "f": {"filters": {"filters": {"prod": {"term": {"metadata.env": "prod"}}}}},
+        })
+        out = await repo.aggregate(parse_query(None), aggs, typed_keys=True)
+        owners = out["sterms#owners"]["buckets"]
+        assert [(b["key"], b["doc_count"]) for b in owners] == [("ann", 5), ("bob", 5)]
+        assert owners[0]["sterms#types"]["buckets"][0]["doc_count"] == 4
+        assert out["missing#never"]["doc_count"] == 5
+        assert out["composite#pairs"]["buckets"][0] == {"key": {"u": "ann", "t": "cross_cluster"}, "doc_count": 1}
+        assert out["cardinality#names"]["value"] == 10
+        assert [b["doc_count"] for b in out["range#soon"]["buckets"]] == [3, 2]
+        assert out["filters#f"]["buckets"]["prod"]["doc_count"] == 3
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_invalidate_replace_and_remove(database_url: str) -> None:
+    async def go() -> None:
+        db, repo = await _repo(database_url)
+        assert await repo.invalidate(["key001", "key002", "nope"], 7000) == ["key001", "key002"]
+        assert await repo.invalidate(["key001"], 7001) == []
+        found = await repo.find(KeyFilter(username="ann", exclude_invalidated=True), 0)
+        assert "key001" not in {k.id for k in found}
+        key = await repo.get("key003")
+        assert key is not None
+        stale = await repo.get("key003")
+        key.metadata = {"changed": True}
+        assert await repo.replace(key)
+        assert stale is not None and not await repo.replace(stale)  # lost the race: refused, not overwritten
+        assert (await repo.get("key003")).metadata == {"changed": True}  # type: ignore[union-attr]
+        await repo.record_last_used({"key004": 9000})
+        assert (await repo.get("key004")).last_used == 9000  # type: ignore[union-attr]
+        removed = await repo.delete_inactive(before=7000)
+        assert removed == 5  # keys 0..4 expired before 7000 (key001 and key002 are among them)
+        await db.close()
+
+    asyncio.run(go())

@@ -1,0 +1,86 @@
+import pytest
+
+from keyplane.apikeys import core, hashing
+from keyplane.apikeys.query import parse_aggs, parse_date, parse_query, parse_sort
+from keyplane.errors import InvalidArgument, ParseError
+from keyplane.security.roles import IndicesPrivileges
+from keyplane.timevalue import now_ms, parse_duration_ms
+
+
+def test_ids_secrets_and_hashes() -> None:
+    key_id, secret = hashing.new_id(), hashing.new_secret()
+    assert len(key_id) == 20 and len(secret) == 22
+    for algorithm in hashing.ALGORITHMS:
+        stored = hashing.hash_secret(secret, algorithm)
+        assert secret not in stored
+        assert hashing.verify_secret(secret, stored)
+        assert not hashing.verify_secret(secret + "x", stored)
+    assert hashing.hash_secret(secret).startswith("{SSHA256}")
+    assert hashing.is_slow(hashing.hash_secret(secret, hashing.PBKDF2))
+    assert not hashing.verify_secret(secret, "{UNKNOWN}abc")
+    with pytest.raises(ValueError):
+        hashing.hash_secret(secret, "md5")
+
+
+def test_durations() -> None:
+    assert parse_duration_ms("1d", "e") == 86_400_000
+    assert parse_duration_ms("30m", "e") == 1_800_000
+    assert parse_duration_ms("500ms", "e") == 500
+    assert parse_duration_ms("-1", "e") == -1
+    with pytest.raises(ParseError, match="unit is missing or unrecognized"):
+        parse_duration_ms("10", "e")
+
+
+def test_name_and_metadata_rules() -> None:
+    assert core.name_messages("") == ["api key name is required"]
+    assert core.name_messages(" a") == ["api key name may not begin or end with whitespace"]
+    assert core.name_messages("_a") == ["api key name may not begin with an underscore"]
+    assert core.name_messages("x" * 257) == ["api key name may not be more than 256 characters long"]
+    assert core.metadata_messages({"_a": 1}) == ["API key metadata keys may not start with [_]"]
+
+
+def test_cross_cluster_translation() -> None:
+    search = [IndicesPrivileges(["logs*"], [], None, '{"match_all":{}}')]
+    replication = [IndicesPrivileges(["archive"], [])]
+    rd = core.descriptor_from_access(search, replication)
+    assert rd.name == "cross_cluster"
+    assert rd.cluster == ["cross_cluster_search", "cross_cluster_replication"]
+    assert [g.privileges for g in rd.indices] == [core.CCS_INDEX_PRIVILEGES, core.CCR_INDEX_PRIVILEGES]
+    access = core.access_from_descriptors([rd])
+    assert access["replication"] == [{"names": ["archive"], "allow_restricted_indices": False}]
+    assert access["search"][0]["query"] == '{"match_all":{}}'
+    with pytest.raises(InvalidArgument, match="must specify non-empty access"):
+        core.descriptor_from_access([], [])
+    with pytest.raises(InvalidArgument, match="replication does not support"):
+        core.descriptor_from_access([], [IndicesPrivileges(["a"], [], {"grant": ["x"]})])
+
+
+def test_query_parsing() -> None:
+    node = parse_query({"bool": {"must": [{"term": {"username": "a"}}], "must_not": {"exists": {"field": "expiration"}}}})
+    assert node.kind == "bool"
+    assert parse_query({"match": {"name": "k"}}).kind == "term"
+    assert parse_query({"range": {"creation": {"gte": "now-1d"}}}).value["gte"] <= now_ms() - 86_399_000
+    with pytest.raises(InvalidArgument, match="Field name pattern"):
+        parse_query({"term": {"meta*": "a"}})
+    with pytest.raises(InvalidArgument, match="terms lookup"):
+        parse_query({"terms": {"name": {"index": "x"}}})
+    with pytest.raises(InvalidArgument, match="relation"):
+        parse_query({"range": {"creation": {"gte": 1, "relation": "within"}}})
+    sqs = parse_query({"simple_query_string": {"query": "re* -cross_cluster", "fields": ["ty*"]}})
+    assert sqs.kind == "bool"
+
+
+def test_dates_sort_aggs() -> None:
+    assert parse_date("2026-01-01T00:00:00Z") == 1767225600000
+    assert parse_date("1767225600000") == 1767225600000
+    assert parse_date("2026-01-01T12:34:00Z||/d") == 1767225600000
+    keys = parse_sort(["expiration", {"name": {"order": "desc"}}, "_doc"])
+    assert [(k.field, k.desc) for k in keys] == [("expiration", False), ("name", True), ("_doc", False)]
+    with pytest.raises(InvalidArgument, match="nested sorting"):
+        parse_sort([{"name": {"nested": {}}}])
+    aggs = parse_aggs({"t": {"terms": {"field": "username"}, "aggs": {"m": {"missing": {"field": "expiration"}}}}})
+    assert aggs[0].field == "username" and aggs[0].subs[0].type == "missing"
+    with pytest.raises(InvalidArgument, match="Unsupported API Keys agg \\[g\\] of type \\[global\\]"):
+        parse_aggs({"g": {"global": {}}})
+    with pytest.raises(InvalidArgument, match="Unsupported script value source"):
+        parse_aggs({"s": {"terms": {"script": "x"}}})
