@@ -125,7 +125,8 @@ def test_invalidated_expired_unknown_and_cross_cluster_keys_are_refused(es: Elas
     bogus = base64.b64encode(b"nope:secretsecretsecret12").decode()
     with pytest.raises(AuthenticationException) as exc:
         _key_client(server, bogus).security.authenticate()
-    assert exc.value.body["error"]["additional_unsuccessful_credentials"] == "API key: unable to find apikey with id nope"
+    reason = exc.value.body["error"]["additional_unsuccessful_credentials"]
+    assert reason == "API key: unable to find apikey with id nope"
     wrong = base64.b64encode(f"{expiring['id']}:wrongwrongwrongwrongwr".encode()).decode()
     with pytest.raises(AuthenticationException):
         _key_client(server, wrong).security.authenticate()

@@ -56,7 +56,9 @@ def test_cross_cluster_translation() -> None:
 
 
 def test_query_parsing() -> None:
-    node = parse_query({"bool": {"must": [{"term": {"username": "a"}}], "must_not": {"exists": {"field": "expiration"}}}})
+    node = parse_query(
+        {"bool": {"must": [{"term": {"username": "a"}}], "must_not": {"exists": {"field": "expiration"}}}}
+    )
     assert node.kind == "bool"
     assert parse_query({"match": {"name": "k"}}).kind == "term"
     assert parse_query({"range": {"creation": {"gte": "now-1d"}}}).value["gte"] <= now_ms() - 86_399_000
