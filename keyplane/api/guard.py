@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from keyplane.apikeys.core import API_KEY_REALM
+from keyplane.apikeys.core import API_KEY_REALM, ApiKey
 from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
 from keyplane.http.request import RestRequest
 from keyplane.security.authc import Authentication
-from keyplane.security.authz import denial_message
+from keyplane.security.authz import Permission, denial_message
 from keyplane.security.users import User
 
 if TYPE_CHECKING:
@@ -66,9 +67,15 @@ class SecurityGuard:
         if not sep or not key_id:
             raise _rejected("API key", CredentialsRejected("invalid ApiKey value"))
         try:
-            key, permission = await self.services.apikeys.authenticate(key_id, secret)
+            entry = await self.services.apikeys.authenticate(key_id, secret)
         except CredentialsRejected as exc:
             raise _rejected("API key", exc) from None
+        if entry.authentication is None:
+            entry.authentication = self._for_key(entry.key, entry.permission)
+        return entry.authentication
+
+    @staticmethod
+    def _for_key(key: ApiKey, permission: Permission) -> Authentication:
         creator = key.creator
         owner = User(creator.principal, roles=[], full_name=creator.full_name, email=creator.email,
                      metadata=creator.metadata)
@@ -95,8 +102,8 @@ class SecurityGuard:
             user = await self.services.passwords.lookup(target)
             if user is not None and user.enabled:
                 return await self.services.passwords.for_user(user, authenticating=auth)
-        auth.extra["run_as_denied"] = target
-        return auth
+        # A copy: the authentication may be cached and shared by other requests.
+        return replace(auth, extra={**auth.extra, "run_as_denied": target})
 
     async def authorize(self, request: RestRequest, action: str | None, *, self_checked: bool) -> None:
         auth: Authentication = request.auth

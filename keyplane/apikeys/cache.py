@@ -13,6 +13,7 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from keyplane.apikeys.core import ApiKey
 from keyplane.security.authz import Permission
@@ -24,6 +25,8 @@ class Verified:
     key: ApiKey
     permission: Permission
     expires: float
+    # What the REST layer built from this key, kept so the hot path builds it once.
+    authentication: Any = None
 
 
 class VerifiedKeys:

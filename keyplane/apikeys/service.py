@@ -13,7 +13,7 @@ from typing import Any
 
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
-from keyplane.apikeys.cache import LastUse, VerifiedKeys
+from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import Agg, Node, SortKey
 from keyplane.errors import CredentialsRejected, Forbidden, InvalidArgument, NotFound, ValidationError
@@ -417,8 +417,8 @@ class ApiKeyService:
 
     # -- authentication ---------------------------------------------------------------------------------
 
-    async def authenticate(self, key_id: str, secret: str) -> tuple[ApiKey, Any]:
-        """The key and its permission, or Unauthenticated with Elasticsearch's reason."""
+    async def authenticate(self, key_id: str, secret: str) -> Verified:
+        """The verified key with its permission, or CredentialsRejected with Elasticsearch's reason."""
         entry = self.verified.get(key_id, secret)
         if entry is None:
             key = await self.repo.get(key_id)
@@ -445,7 +445,7 @@ class ApiKeyService:
         if key.is_expired(now):
             raise CredentialsRejected("api key is expired")
         self.last_use.touch(key, now)
-        return key, entry.permission
+        return entry
 
     async def flush_last_used(self) -> None:
         await self.repo.record_last_used(self.last_use.take())

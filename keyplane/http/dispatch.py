@@ -25,6 +25,7 @@ from keyplane.http.routing import Router, split_path
 log = logging.getLogger("keyplane.http")
 
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
+_CONTENT_TYPES = {v: (b"content-type", media.response_content_type(v).encode()) for v in (None, 8, 9)}
 
 
 class Guard(Protocol):
@@ -58,8 +59,8 @@ class Dispatcher:
         qs = scope.get("query_string", b"").decode("latin-1")
         uri = f"{path}?{qs}" if qs else path
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        query = dict(parse_qsl(qs, keep_blank_values=True))
-        pretty = _lenient_bool(query.get("pretty"))
+        query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
+        pretty = _lenient_bool(query["pretty"]) if "pretty" in query else False
         fpath = query.get("filter_path")
         version: int | None = None
         try:
@@ -81,7 +82,8 @@ class Dispatcher:
                     )
                 raise RawError(400, {"error": f"no handler found for uri [{uri}] and method [{method}]"})
             request.path_params = path_params
-            check_unrecognized(path, set(query), route.params)
+            if query:
+                check_unrecognized(path, set(query), route.params)
             await self.guard.authorize(request, route.action, self_checked=route.self_checked)
             reply = await route.handler(request)
             if not isinstance(reply, Reply):
@@ -114,8 +116,10 @@ class Dispatcher:
         if fpath and body is not None:
             body = filter_path.apply(body, fpath)
         payload = b"" if body is None else _dump(body, pretty)
-        headers = [PRODUCT_HEADER, (b"content-type", media.response_content_type(version).encode())]
-        headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+        ctype = _CONTENT_TYPES.get(version) or (b"content-type", media.response_content_type(version).encode())
+        headers = [PRODUCT_HEADER, ctype]
+        if extra:
+            headers += [(k.encode(), v.encode()) for k, v in extra.items()]
         await _respond(send, method, status, headers, payload)
 
     async def _send_error(
@@ -152,8 +156,11 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise EsError(413, "content_too_long_exception", f"request body is too large ({declared} bytes)")
-    chunks: list[bytes] = []
-    size = 0
+    message = await receive()
+    if not message.get("more_body"):
+        return message.get("body", b"")  # the usual case: the whole body in one message
+    chunks: list[bytes] = [message.get("body", b"")]
+    size = len(chunks[0])
     while True:
         message = await receive()
         chunk = message.get("body", b"")

@@ -58,6 +58,8 @@ def _check_version(kind: str, media: MediaType | None, raw: str) -> int | None:
 
 def negotiate(accept: str | None, content_type: str | None, has_body: bool) -> int | None:
     """Validate the headers; return the compatible-with version to echo, or None for plain JSON."""
+    if accept is None and (content_type is None or not has_body):
+        return None
     accept_media = _accept_entry(accept) if accept else None
     ctype_media = _parse_one(content_type) if (content_type and has_body) else None
     if ctype_media is not None and ctype_media.mime not in _JSON_TYPES:

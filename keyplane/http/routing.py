@@ -30,22 +30,21 @@ class Route:
     action: str | None = None
     params: frozenset[str] = field(default_factory=frozenset)
     self_checked: bool = False
-
-    @property
-    def segments(self) -> list[str]:
-        return split_path(self.template, decode=False)
+    segments: tuple[str, ...] = ()
 
 
 def split_path(path: str, *, decode: bool = True) -> list[str]:
     if len(path) > 1 and path.endswith("/"):
         path = path[:-1]
     parts = path.split("/")[1:]
-    return [unquote(p) for p in parts] if decode else parts
+    return [unquote(p) for p in parts] if decode and "%" in path else parts
 
 
 class Router:
     def __init__(self) -> None:
-        self._routes: list[Route] = []
+        # Routes by segment count: a path is only ever compared with templates of its length.
+        self._by_length: dict[int, list[Route]] = {}
+        self._resolved: dict[tuple[str, tuple[str, ...]], tuple[Route | None, dict[str, str], set[str]]] = {}
 
     def add(
         self,
@@ -59,13 +58,27 @@ class Router:
     ) -> None:
         if isinstance(methods, str):
             methods = (methods,)
-        self._routes.append(Route(tuple(methods), template, handler, action, frozenset(params), self_checked))
+        segments = tuple(split_path(template, decode=False))
+        route = Route(tuple(methods), template, handler, action, frozenset(params), self_checked, segments)
+        self._by_length.setdefault(len(segments), []).append(route)
+        self._resolved.clear()
 
     def resolve(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], set[str]]:
         """Return the best route for the method, its path params, and every method the path allows."""
+        key = (method, tuple(segments))
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolve(method, segments)
+            if len(self._resolved) > 10_000:
+                self._resolved.clear()
+            self._resolved[key] = found
+        route, params, allowed = found
+        return route, dict(params), allowed
+
+    def _resolve(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], set[str]]:
         candidates: list[tuple[tuple[int, ...], Route, dict[str, str]]] = []
         allowed: set[str] = set()
-        for route in self._routes:
+        for route in self._by_length.get(len(segments), []):
             params = _match(route.segments, segments)
             if params is None:
                 continue
@@ -80,7 +93,7 @@ class Router:
         return route, params, allowed
 
 
-def _match(template: list[str], segments: list[str]) -> dict[str, str] | None:
+def _match(template: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
     if len(template) != len(segments):
         return None
     params: dict[str, str] = {}
