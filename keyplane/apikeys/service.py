@@ -289,64 +289,79 @@ class ApiKeyService:
         creator, snapshot = await self._creator_and_snapshot(auth)
         if kind == core.CROSS_CLUSTER:
             snapshot = []
+        ids = list(dict.fromkeys(spec.ids))
+        owned = KeyFilter(ids=ids, username=creator.principal, realm=creator.realm)
+        found = {k.id: k for k in await self.repo.find(owned, now_ms())}
         result = BulkResult()
-        found = {k.id: k for k in await self.repo.find(
-            KeyFilter(ids=list(dict.fromkeys(spec.ids)), username=creator.principal, realm=creator.realm), now_ms()
-        )}
-        for key_id in dict.fromkeys(spec.ids):
-            key = found.get(key_id)
-            if key is None:
+        outcome: dict[str, str] = {}
+        pending = [found[i] for i in ids if i in found]
+        for _attempt in range(5):
+            to_write = []
+            for key in pending:
+                try:
+                    changed = self._apply(key, creator, snapshot, new_descriptors, spec, kind)
+                except InvalidArgument as exc:
+                    result.errors[key.id] = exc
+                    continue
+                if changed:
+                    to_write.append(key)
+                else:
+                    outcome[key.id] = "noop"
+            written = await self.repo.replace_many(to_write)
+            for key_id in written:
+                outcome[key_id] = "updated"
+                self.verified.drop(key_id)
+            lost = [k.id for k in to_write if k.id not in written]
+            if not lost:
+                break
+            # Another writer changed these first: start again from what they wrote.
+            owned.ids = lost
+            pending = await self.repo.find(owned, now_ms())
+        for key_id in ids:
+            if key_id not in found:
                 result.errors[key_id] = NotFound(f"no API key owned by requesting user found for ID [{key_id}]")
-                continue
-            try:
-                changed = await self._update_one(key, creator, snapshot, new_descriptors, spec, kind)
-            except InvalidArgument as exc:
-                result.errors[key_id] = exc
-                continue
-            (result.updated if changed else result.noops).append(key_id)
+            elif outcome.get(key_id) == "updated":
+                result.updated.append(key_id)
+            elif outcome.get(key_id) == "noop":
+                result.noops.append(key_id)
+            elif key_id not in result.errors:
+                result.errors[key_id] = InvalidArgument(f"too many concurrent updates of API key [{key_id}]")
         return result
 
-    async def _update_one(
+    def _apply(
         self, key: ApiKey, creator: Creator, snapshot: list[RoleDescriptor],
         descriptors: list[RoleDescriptor] | None, spec: UpdateSpec, kind: str,
     ) -> bool:
-        for _attempt in range(5):
-            now = now_ms()
-            if key.invalidated:
-                raise InvalidArgument(f"cannot update invalidated API key [{key.id}]")
-            if key.is_expired(now):
-                raise InvalidArgument(f"cannot update expired API key [{key.id}]")
-            if key.name is None:
-                raise InvalidArgument(f"cannot update legacy API key [{key.id}] without name")
-            if key.type != kind:
-                raise InvalidArgument(f"cannot update API key of type [{key.type}] while expected type is [{kind}]")
-            noop = (
-                key.version == core.DOC_VERSION
-                and spec.expiration is None
-                and key.creator == creator
-                and (spec.metadata is None or (key.metadata is not None and key.metadata == spec.metadata))
-                and (descriptors is None or core.same_descriptors(key.role_descriptors, descriptors))
-                and core.same_descriptors(key.limited_by, snapshot)
-            )
-            if noop:
-                return False
-            key.creator = creator
-            key.limited_by = snapshot
-            key.version = core.DOC_VERSION
-            if descriptors is not None:
-                key.role_descriptors = descriptors
-            if spec.metadata is not None:
-                key.metadata = spec.metadata
-            if spec.expiration is not None:
-                key.expiration = self._expiration(spec.expiration, now, update=True)
-            if await self.repo.replace(key):
-                self.verified.drop(key.id)
-                return True
-            fresh = await self.repo.get(key.id)  # someone else wrote first: start again from theirs
-            if fresh is None:
-                raise InvalidArgument(f"no API key owned by requesting user found for ID [{key.id}]")
-            key = fresh
-        raise InvalidArgument(f"too many concurrent updates of API key [{key.id}]")
+        """Apply an update to a key in memory; False when Elasticsearch's noop rule holds."""
+        now = now_ms()
+        if key.invalidated:
+            raise InvalidArgument(f"cannot update invalidated API key [{key.id}]")
+        if key.is_expired(now):
+            raise InvalidArgument(f"cannot update expired API key [{key.id}]")
+        if key.name is None:
+            raise InvalidArgument(f"cannot update legacy API key [{key.id}] without name")
+        if key.type != kind:
+            raise InvalidArgument(f"cannot update API key of type [{key.type}] while expected type is [{kind}]")
+        noop = (
+            key.version == core.DOC_VERSION
+            and spec.expiration is None
+            and key.creator == creator
+            and (spec.metadata is None or (key.metadata is not None and key.metadata == spec.metadata))
+            and (descriptors is None or core.same_descriptors(key.role_descriptors, descriptors))
+            and core.same_descriptors(key.limited_by, snapshot)
+        )
+        if noop:
+            return False
+        key.creator = creator
+        key.limited_by = snapshot
+        key.version = core.DOC_VERSION
+        if descriptors is not None:
+            key.role_descriptors = descriptors
+        if spec.metadata is not None:
+            key.metadata = spec.metadata
+        if spec.expiration is not None:
+            key.expiration = self._expiration(spec.expiration, now, update=True)
+        return True
 
     # -- invalidate -------------------------------------------------------------------------------------
 

@@ -25,7 +25,12 @@ def _v2_api_keys_and_tokens(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_security, _v2_api_keys_and_tokens]
+def _v3_live_keys_by_expiration(conn: Connection) -> None:
+    index = next(i for i in schema.api_keys.indexes if i.name == "api_keys_live_by_expiration")
+    index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_security, _v2_api_keys_and_tokens, _v3_live_keys_by_expiration]
 
 
 def _apply(conn: Connection) -> int:

@@ -74,6 +74,8 @@ api_keys = Table(
 # The list a key-management UI sends: live keys of a type, newest first.
 Index("api_keys_live_by_creation", api_keys.c.invalidated, api_keys.c.type, api_keys.c.creation)
 Index("api_keys_creation", api_keys.c.creation)
+# Covers the count of live keys not yet expired without reading the table.
+Index("api_keys_live_by_expiration", api_keys.c.invalidated, api_keys.c.type, api_keys.c.expiration)
 Index("api_keys_expiration", api_keys.c.expiration)
 Index("api_keys_owner", api_keys.c.username, api_keys.c.realm)
 Index("api_keys_name", api_keys.c.name)

@@ -98,8 +98,8 @@ def test_invalidate_replace_and_remove(database_url: str) -> None:
         assert key is not None
         stale = await repo.get("key003")
         key.metadata = {"changed": True}
-        assert await repo.replace(key)
-        assert stale is not None and not await repo.replace(stale)  # lost the race: refused, not overwritten
+        assert await repo.replace_many([key]) == {"key003"}
+        assert stale is not None and await repo.replace_many([stale]) == set()  # lost the race: refused
         assert (await repo.get("key003")).metadata == {"changed": True}  # type: ignore[union-attr]
         await repo.record_last_used({"key004": 9000})
         assert (await repo.get("key004")).last_used == 9000  # type: ignore[union-attr]

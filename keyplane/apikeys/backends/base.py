@@ -41,8 +41,9 @@ class ApiKeyRepository(Protocol):
 
     async def aggregate(self, query: Node, aggs: list[Agg], typed_keys: bool) -> dict[str, Any]: ...
 
-    async def replace(self, key: ApiKey) -> bool:
-        """Write the key back if nobody changed it since it was read (compare-and-set on seq_no)."""
+    async def replace_many(self, keys: list[ApiKey]) -> set[str]:
+        """Write keys back in one transaction, each only if nobody changed it since it was read
+        (compare-and-set on seq_no); return the ids written."""
         ...
 
     async def invalidate(self, ids: list[str], now: int) -> list[str]:

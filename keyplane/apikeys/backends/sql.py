@@ -48,6 +48,9 @@ _COLUMNS = {
 }
 
 
+_NOT_NULL = {"username", "realm_name", "type", "creation", "invalidated", "_doc"}
+
+
 def _row(key: ApiKey) -> dict[str, Any]:
     doc = {
         "role_descriptors": {rd.name: rd.to_dict(transient=False) for rd in key.role_descriptors},
@@ -134,6 +137,19 @@ def _leaf(node: Node) -> ColumnElement[bool]:
     raise ValueError(f"unknown query node {kind}")
 
 
+def _negate(node: Node) -> ColumnElement[bool]:
+    """NOT of a clause, where a missing field counts as not matching (SQL's NULL would drop the row)."""
+    if node.kind == "exists" and node.field != "metadata":
+        return _column(node.field).is_(None)  # stays an index range
+    if node.kind == "bool" and len(node.children) and all(
+        not clauses or key == "must_not" for key, clauses in node.children
+    ):
+        inner = dict(node.children).get("must_not", ())
+        if len(inner) == 1:
+            return where(inner[0])  # not (not x) is x
+    return not_(func.coalesce(where(node), false()))
+
+
 def where(node: Node) -> ColumnElement[bool]:
     """Translate a validated query tree into a SQL condition."""
     if node.kind == "all":
@@ -144,7 +160,7 @@ def where(node: Node) -> ColumnElement[bool]:
         return _leaf(node)
     groups = dict(node.children)
     required = [where(n) for n in groups.get("must", ()) + groups.get("filter", ())]
-    excluded = [not_(func.coalesce(where(n), false())) for n in groups.get("must_not", ())]
+    excluded = [_negate(n) for n in groups.get("must_not", ())]
     should = [where(n) for n in groups.get("should", ())]
     minimum = node.options.get("minimum_should_match")
     if minimum is None:
@@ -156,6 +172,24 @@ def where(node: Node) -> ColumnElement[bool]:
         required.append(hits >= minimum)
     conds = required + excluded
     return and_(true(), *conds) if conds else true()
+
+
+def _count_terms(node: Node) -> list[tuple[int, ColumnElement[bool]]]:
+    """Conditions whose signed counts add up to the count of ``node``.
+
+    ``A and (B or C)`` is counted as ``|A and B| + |A and C| - |A and B and C|``: each part is an
+    index range, where the disjunction forces a scan (a key-management UI asks for "live keys
+    that expire later or never" on every page).
+    """
+    groups = dict(node.children) if node.kind == "bool" else {}
+    should = groups.get("should", ())
+    required = groups.get("must", ()) + groups.get("filter", ())
+    minimum = node.options.get("minimum_should_match")
+    if len(should) != 2 or minimum != 1:
+        return [(1, where(node))]
+    base = [where(n) for n in required] + [_negate(n) for n in groups.get("must_not", ())]
+    first, second = where(should[0]), where(should[1])
+    return [(1, and_(*base, first)), (1, and_(*base, second)), (-1, and_(*base, first, second))]
 
 
 def _selector(selector: KeyFilter, now: int) -> ColumnElement[bool]:
@@ -228,6 +262,15 @@ def _typed(key: SortKey, value: Any) -> Any:
     return value
 
 
+def _notify_keys(conn: Any, ids: list[str]) -> None:
+    """Tell every node which keys changed; past a hundred, to drop all cached keys instead."""
+    if len(ids) > 100:
+        conn.notify("api_keys")
+        return
+    for key_id in ids:
+        conn.notify("api_key:" + key_id)
+
+
 class SqlApiKeyRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -254,12 +297,18 @@ class SqlApiKeyRepository:
         order = []
         for key in sort:
             col = _column(key.field) if key.field != "_doc" else t.c.creation
-            order.append((col.desc() if key.desc else col.asc()).nulls_last())
-        order.append(t.c.id.asc())
+            direction = col.desc() if key.desc else col.asc()
+            # Missing values sort last, as in Elasticsearch; NOT NULL columns need no such clause,
+            # and without it an index can deliver the order.
+            order.append(direction if key.field in _NOT_NULL else direction.nulls_last())
+        # A tie-breaker in the direction of the last key keeps pages stable and index-friendly.
+        order.append(t.c.id.desc() if sort and sort[-1].desc else t.c.id.asc())
         page_cond = cond if not search_after else and_(cond, _after(sort, search_after))
         stmt = select(t).where(page_cond).order_by(*order).offset(start).limit(size)
         async with self.db.transaction() as conn:
-            total = (await conn.execute(select(func.count()).select_from(t).where(cond))).scalar() or 0
+            total = 0
+            for sign, part in _count_terms(query):
+                total += sign * ((await conn.execute(select(func.count()).select_from(t).where(part))).scalar() or 0)
             rows = (await conn.execute(stmt)).rows if size > 0 else []
         keys = [_key(r) for r in rows]
         return Page(int(total), keys, [[_sort_value(k, s) for s in sort] for k in keys])
@@ -268,13 +317,22 @@ class SqlApiKeyRepository:
         async with self.db.transaction() as conn:
             return await _Aggregator(conn, typed_keys).run(aggs, where(query))
 
-    async def replace(self, key: ApiKey) -> bool:
-        values = _row(key)
-        values["seq_no"] = key.seq_no + 1
+    async def replace_many(self, keys: list[ApiKey]) -> set[str]:
+        written: set[str] = set()
+        if not keys:
+            return written
         async with self.db.transaction() as conn:
-            res = await conn.execute(update(t).where(and_(t.c.id == key.id, t.c.seq_no == key.seq_no)).values(**values))
-            conn.notify("api_key:" + key.id)
-        return res.rowcount == 1
+            for key in keys:
+                values = _row(key)
+                values["seq_no"] = key.seq_no + 1
+                res = await conn.execute(
+                    update(t).where(and_(t.c.id == key.id, t.c.seq_no == key.seq_no)).values(**values)
+                )
+                if res.rowcount == 1:
+                    written.add(key.id)
+                    key.seq_no += 1
+            _notify_keys(conn, sorted(written))
+        return written
 
     async def invalidate(self, ids: list[str], now: int) -> list[str]:
         if not ids:
@@ -289,10 +347,7 @@ class SqlApiKeyRepository:
                     update(t).where(and_(t.c.id.in_(done), t.c.invalidated == false()))
                     .values(invalidated=True, invalidation=now, seq_no=t.c.seq_no + 1)
                 )
-            for key_id in done[:100]:
-                conn.notify("api_key:" + key_id)
-            if len(done) > 100:
-                conn.notify("api_keys")
+            _notify_keys(conn, done)
         return done
 
     async def record_last_used(self, used: dict[str, int]) -> None:
