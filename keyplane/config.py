@@ -20,6 +20,7 @@ class Settings:
     api_key_hash: str = "ssha256"
     api_key_retention: str = "7d"
     api_key_last_used_granularity: str = "1h"
+    secrets_key: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,6 +35,7 @@ class Settings:
             node_name=env.get("KEYPLANE_NODE_NAME", cls.node_name),
             cluster_name=env.get("KEYPLANE_CLUSTER_NAME", cls.cluster_name),
             api_key_hash=env.get("KEYPLANE_API_KEY_HASH", cls.api_key_hash),
+            secrets_key=env.get("KEYPLANE_SECRETS_KEY") or None,
             api_key_retention=env.get("KEYPLANE_API_KEY_RETENTION", cls.api_key_retention),
             api_key_last_used_granularity=env.get(
                 "KEYPLANE_API_KEY_LAST_USED_GRANULARITY", cls.api_key_last_used_granularity

@@ -29,6 +29,14 @@ class NotFound(KeyplaneError):
     """A named resource does not exist (resource_not_found_exception)."""
 
 
+class DocumentMissing(KeyplaneError):
+    """An update aimed at a record that does not exist (document_missing_exception, 404)."""
+
+
+class StatusError(KeyplaneError):
+    """A business rule refused the request (status_exception, 400)."""
+
+
 class Conflict(KeyplaneError):
     """A concurrent write changed the record first."""
 

@@ -15,6 +15,9 @@ from keyplane.api.guard import SecurityGuard
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings
 from keyplane.config import Settings
+from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRepository, SqlSyncJobRepository
+from keyplane.connectors.secrets import SecretBox
+from keyplane.connectors.service import ConnectorService
 from keyplane.security.authc import PasswordAuthenticator
 from keyplane.security.backends.sql import SqlPrivilegeRepository, SqlRoleRepository, SqlUserRepository
 from keyplane.security.roles import RoleDescriptor
@@ -54,6 +57,12 @@ class Services:
             ),
         )
         self.tokens = TokenService(SqlTokenRepository(self.db))
+        self.connectors = ConnectorService(
+            SqlConnectorRepository(self.db),
+            SqlSyncJobRepository(self.db),
+            SqlSecretRepository(self.db),
+            SecretBox.load(settings.secrets_key, settings.data_dir / "secrets.key"),
+        )
         self.guard = SecurityGuard(self)
         self._tasks: list[asyncio.Task[None]] = []
         self.cluster_uuid = ""
@@ -149,5 +158,6 @@ class Services:
         await self.privileges.repo.delete_all()
         await self.apikeys.repo.delete_all()
         await self.tokens.repo.delete_all()
+        await self.connectors.reset()
         async with self.db.transaction() as conn:
             conn.notify("*")

@@ -98,6 +98,10 @@ def from_domain(exc: domain.KeyplaneError) -> EsError:
         return parse_error(str(exc))
     if isinstance(exc, domain.NotFound):
         return not_found(str(exc))
+    if isinstance(exc, domain.DocumentMissing):
+        return not_found(str(exc), "document_missing_exception")
+    if isinstance(exc, domain.StatusError):
+        return bad_request(str(exc), "status_exception")
     if isinstance(exc, domain.Conflict):
         return EsError(409, "version_conflict_engine_exception", str(exc))
     if isinstance(exc, domain.Forbidden):

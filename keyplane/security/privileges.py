@@ -49,7 +49,7 @@ _CLUSTER = [
     ClusterPrivilege("none", ()),
     ClusterPrivilege("all", ("cluster:*",)),
     ClusterPrivilege("monitor", ("cluster:monitor/*",)),
-    ClusterPrivilege("manage", ("cluster:*",), (SECURITY + "*", "cluster:admin/xpack/connector/secret/*")),
+    ClusterPrivilege("manage", ("cluster:*",), (SECURITY + "*",)),
     ClusterPrivilege("manage_security", (SECURITY + "*",), (SECURITY + "delegate_pki",)),
     ClusterPrivilege(
         "read_security",
@@ -73,10 +73,11 @@ _CLUSTER = [
     ClusterPrivilege("delegate_pki", (SECURITY + "delegate_pki",)),
     ClusterPrivilege("cross_cluster_search", ("cluster:internal/remote_cluster/*",)),
     ClusterPrivilege("cross_cluster_replication", ("cluster:internal/remote_cluster/*",)),
+    ClusterPrivilege("manage_connector", (CONNECTOR + "*",), (CONNECTOR + "secret/*",)),
     ClusterPrivilege(
-        "manage_connector", (CONNECTOR + "*", "cluster:monitor/xpack/connector/*"), (CONNECTOR + "secret/*",)
+        "monitor_connector",
+        (CONNECTOR + "get", CONNECTOR + "list", CONNECTOR + "sync_job/get", CONNECTOR + "sync_job/list"),
     ),
-    ClusterPrivilege("monitor_connector", ("cluster:monitor/xpack/connector/*",)),
     ClusterPrivilege("read_connector_secrets", (CONNECTOR + "secret/get",)),
     ClusterPrivilege(
         "write_connector_secrets",

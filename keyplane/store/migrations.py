@@ -30,7 +30,17 @@ def _v3_live_keys_by_expiration(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_security, _v2_api_keys_and_tokens, _v3_live_keys_by_expiration]
+def _v4_connectors(conn: Connection) -> None:
+    for table in (schema.connectors, schema.sync_jobs, schema.connector_secrets):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_security,
+    _v2_api_keys_and_tokens,
+    _v3_live_keys_by_expiration,
+    _v4_connectors,
+]
 
 
 def _apply(conn: Connection) -> int:

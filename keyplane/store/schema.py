@@ -6,7 +6,7 @@ queries filter or sort on. ``seq_no`` grows on every write and guards read-modif
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, false
 
 metadata = MetaData()
 
@@ -98,3 +98,46 @@ tokens = Table(
 )
 Index("tokens_owner", tokens.c.username, tokens.c.realm)
 Index("tokens_expiration", tokens.c.expiration)
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("id", String(512), primary_key=True),
+    Column("index_name", String(512), nullable=True),
+    Column("name", Text, nullable=True),
+    Column("service_type", String(512), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("doc", Text, nullable=False),  # the connector document, as Elasticsearch stores it
+    Column("seq_no", BigInteger, nullable=False, default=1),
+)
+# One live connector per index: the rule Elasticsearch checks, kept by the database under concurrency.
+Index(
+    "connectors_live_index_name",
+    connectors.c.index_name,
+    unique=True,
+    sqlite_where=connectors.c.deleted == false(),
+    postgresql_where=connectors.c.deleted == false(),
+)
+Index("connectors_service_type", connectors.c.service_type)
+
+sync_jobs = Table(
+    "sync_jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("connector_id", String(512), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("job_type", String(32), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("seq_no", BigInteger, nullable=False, default=1),
+)
+Index("sync_jobs_connector", sync_jobs.c.connector_id, sync_jobs.c.created_ns)
+Index("sync_jobs_created", sync_jobs.c.created_ns)
+
+connector_secrets = Table(
+    "connector_secrets",
+    metadata,
+    Column("id", String(512), primary_key=True),
+    Column("sealed", Text, nullable=False),  # AES-GCM under a key kept outside the database
+)

@@ -1,0 +1,1 @@
+"""Connectors, their sync jobs and connector secrets (the ``_connector`` APIs)."""

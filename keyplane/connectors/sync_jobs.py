@@ -1,0 +1,83 @@
+"""Sync jobs: the snapshot of a connector a job works from, and the job status machine."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from keyplane.connectors.core import Doc, format_ns
+from keyplane.errors import InvalidArgument, StatusError
+
+JOB_TYPES = ("full", "incremental", "access_control")
+TRIGGER_METHODS = ("on_demand", "scheduled")
+ACL_PREFIX = ".search-acl-filter-"
+
+_NEXT = {
+    "pending": {"in_progress", "canceled"},
+    "in_progress": {"canceling", "completed", "suspended", "error"},
+    "suspended": {"in_progress", "canceled"},
+    "canceling": {"canceled", "error"},
+    "completed": set(),
+    "canceled": set(),
+    "error": set(),
+}
+
+
+def parse_job_type(value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in JOB_TYPES:
+        raise InvalidArgument(f"Unknown ConnectorSyncJobType [{value}].")
+    return value.lower()
+
+
+def parse_trigger_method(value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in TRIGGER_METHODS:
+        raise InvalidArgument(f"Unknown ConnectorSyncJobTriggerMethod [{value}].")
+    return value.lower()
+
+
+def check_transition(current: str, wanted: str) -> None:
+    if wanted not in _NEXT.get(current, set()):
+        raise StatusError(
+            f"Invalid transition attempt from [{current}] to [{wanted}]. Such a ConnectorSyncStatus transition is "
+            "not supported by the Connector Protocol."
+        )
+
+
+def new_job(connector_id: str, connector: Doc, job_type: str, trigger_method: str, created_ns: int) -> Doc:
+    """A pending job holding what the connector looked like when the job was asked for."""
+    index_name = connector.get("index_name")
+    if not index_name:
+        raise StatusError(
+            f"Cannot start a sync for connector [{connector_id}] with no index attached. Set the [index_name] "
+            "property for the connector to enable syncing data."
+        )
+    if not connector.get("service_type"):
+        raise StatusError(
+            f"Cannot start a sync for connector [{connector_id}] with [service_type] not defined. Set the service "
+            "type of your connector before starting the sync."
+        )
+    snapshot: Doc = {"id": connector_id}
+    filtering = connector.get("filtering") or []
+    if filtering and isinstance(filtering[0], dict) and "active" in filtering[0]:
+        snapshot["filtering"] = copy.deepcopy(filtering[0]["active"])
+    snapshot["index_name"] = ACL_PREFIX + index_name if job_type == "access_control" else index_name
+    if connector.get("language") is not None:
+        snapshot["language"] = connector["language"]
+    if connector.get("pipeline") is not None:
+        snapshot["pipeline"] = copy.deepcopy(connector["pipeline"])
+    snapshot["service_type"] = connector["service_type"]
+    snapshot["configuration"] = copy.deepcopy(connector.get("configuration") or {})
+    stamp = format_ns(created_ns)
+    return {
+        "connector": snapshot,
+        "created_at": stamp,
+        "deleted_document_count": 0,
+        "indexed_document_count": 0,
+        "indexed_document_volume": 0,
+        "job_type": job_type,
+        "last_seen": stamp,
+        "metadata": {},
+        "status": "pending",
+        "total_document_count": 0,
+        "trigger_method": trigger_method,
+    }
