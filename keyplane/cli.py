@@ -26,6 +26,13 @@ environment:
                         defaults for the flags above
   ELASTIC_PASSWORD      password of the reserved superuser 'elastic', set at every start;
                         without it a first start generates one and prints it once
+  KEYPLANE_SECRETS_KEY  base64 of 32 bytes that encrypts connector secrets at rest; without
+                        it a key file is created in the data dir (all nodes need the same key)
+  KEYPLANE_API_KEY_HASH ssha256 (default) or pbkdf2, for stored API-key secrets
+  KEYPLANE_API_KEY_RETENTION
+                        how long invalidated and expired API keys are kept (default 7d)
+  KEYPLANE_API_KEY_LAST_USED_GRANULARITY
+                        precision of an API key's last_used (default 1h)
   KEYPLANE_TEST_MODE=1  enables POST /_keyplane/_reset (superuser only), which wipes all
                         state except the 'elastic' user; for test harnesses only
 
@@ -54,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=env.port, help=f"port to listen on (default: {env.port})")
     serve.add_argument(
         "--data-dir", type=Path, default=env.data_dir,
-        help=f"directory of the embedded SQLite store (default: {env.data_dir})",
+        help=f"directory of the SQLite store and the secrets key file (default: {env.data_dir})",
     )
     serve.add_argument(
         "--database-url", default=env.database_url,

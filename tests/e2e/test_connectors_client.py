@@ -105,7 +105,8 @@ def test_status_machine_and_noop(es: Elasticsearch) -> None:
     with pytest.raises(BadRequestError):
         es.connector.update_scheduling(connector_id="s", scheduling={"full": {"enabled": True,
                                                                                "interval": "61 0 0 * * ?"}})
-    es.connector.update_scheduling(connector_id="s", scheduling={"full": {"enabled": True, "interval": "0 */5 * * * ?"}})
+    every_five = {"full": {"enabled": True, "interval": "0 */5 * * * ?"}}
+    es.connector.update_scheduling(connector_id="s", scheduling=every_five)
     assert es.connector.get(connector_id="s")["scheduling"]["incremental"]["interval"] == "0 0 0 * * ?"
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from keyplane.connectors import core, sync_jobs
 from keyplane.connectors.secrets import SecretBox
-from keyplane.errors import InvalidArgument, StatusError, ValidationError
+from keyplane.errors import InvalidArgument, ParseError, StatusError, ValidationError
 
 
 def test_timestamps_round_trip_with_their_precision() -> None:
@@ -16,7 +16,7 @@ def test_timestamps_round_trip_with_their_precision() -> None:
     assert core.parse_timestamp("2023-05-25T14:30:00.1+02:00", "t") == "2023-05-25T12:30:00.100Z"
     a, b = core.now_iso(), core.now_iso()
     assert a < b or len(a) != len(b)
-    with pytest.raises(Exception):
+    with pytest.raises(ParseError):
         core.parse_timestamp("wrong datetime", "t")
 
 
@@ -83,7 +83,7 @@ def test_configuration_schema() -> None:
     assert "extra" not in parsed and parsed["value"] == {"nested": 1}
     with pytest.raises(InvalidArgument, match="Unknown ConfigurationDisplayType"):
         core.parse_field_schema("f", {"label": "F", "display": "wheel"})
-    with pytest.raises(Exception):
+    with pytest.raises(ParseError, match="Required \\[label\\]"):
         core.parse_field_schema("f", {"display": "text"})
     with pytest.raises(StatusError, match="Unknown \\[configuration\\] fields"):
         core.unknown_value_fields({"a": {}}, {"b": 1})
