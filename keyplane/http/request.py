@@ -49,6 +49,6 @@ class RestRequest:
 
     def body(self, parser: str, *, required: bool = False) -> body_mod.Body | None:
         data = self.json(required=required)
-        if data is None:
+        if data is None and not self.raw_body.strip():
             return None
-        return body_mod.Body(data, parser, self.raw_body)
+        return body_mod.Body(data, parser, self.raw_body)  # refuses anything but an object
