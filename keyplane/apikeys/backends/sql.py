@@ -98,10 +98,6 @@ def _column(field: str) -> ColumnElement[Any]:
     return cast(t.c.metadata[path].as_string(), String)
 
 
-def _compare_value(field: str, value: Any) -> Any:
-    return value
-
-
 def _leaf(node: Node) -> ColumnElement[bool]:
     kind, field = node.kind, node.field
     if kind == "ids":
@@ -232,34 +228,35 @@ def _sort_value(key: ApiKey, sort: SortKey) -> Any:
     return value
 
 
-def _after(sort: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in the sort order, with missing values last."""
-    clauses = []
-    for i, key in enumerate(sort):
-        col = _column(key.field) if key.field != "_doc" else t.c.creation
-        value = values[i] if i < len(values) else None
-        if value is not None and key.field in DATE_FIELDS + ("_doc",):
-            value = parse_date(value)
-        elif value is not None and key.field == "invalidated":
-            value = str(value).lower() in ("true", "1")
-        equal_before = [
-            (_column(k.field) if k.field != "_doc" else t.c.creation).is_(None) if values[j] is None
-            else (_column(k.field) if k.field != "_doc" else t.c.creation) == _typed(k, values[j])
-            for j, k in enumerate(sort[:i])
-        ]
-        if value is None:
-            continue  # nothing sorts after a missing value in this position
-        beyond = (col < value) if key.desc else (col > value)
-        clauses.append(and_(*equal_before, or_(beyond, col.is_(None))))
-    return or_(false(), *clauses)
+def _sort_column(key: SortKey) -> ColumnElement[Any]:
+    return t.c.creation if key.field == "_doc" else _column(key.field)
 
 
 def _typed(key: SortKey, value: Any) -> Any:
+    """A search_after value in the column's type (clients send numbers back as strings too)."""
     if key.field in DATE_FIELDS + ("_doc",):
         return parse_date(value)
     if key.field == "invalidated":
         return str(value).lower() in ("true", "1")
     return value
+
+
+def _after(sort: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the sort order, with missing values last."""
+    clauses = []
+    for i, key in enumerate(sort):
+        value = values[i] if i < len(values) else None
+        if value is None:
+            continue  # nothing sorts after a missing value in this position
+        col = _sort_column(key)
+        equal_before = [
+            _sort_column(k).is_(None) if values[j] is None else _sort_column(k) == _typed(k, values[j])
+            for j, k in enumerate(sort[:i])
+        ]
+        typed = _typed(key, value)
+        beyond = (col < typed) if key.desc else (col > typed)
+        clauses.append(and_(*equal_before, or_(beyond, col.is_(None))))
+    return or_(false(), *clauses)
 
 
 def _notify_keys(conn: Any, ids: list[str]) -> None:
@@ -296,7 +293,7 @@ class SqlApiKeyRepository:
         cond = where(query)
         order = []
         for key in sort:
-            col = _column(key.field) if key.field != "_doc" else t.c.creation
+            col = _sort_column(key)
             direction = col.desc() if key.desc else col.asc()
             # Missing values sort last, as in Elasticsearch; NOT NULL columns need no such clause,
             # and without it an index can deliver the order.
