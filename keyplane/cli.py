@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from keyplane import ES_VERSION, __version__
-from keyplane.config import Settings
+from keyplane.config import Settings, problems
 
 DESCRIPTION = f"""\
 Keyplane {__version__}: an Elasticsearch-compatible server (REST API level {ES_VERSION}) for the
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     settings.host, settings.port = args.host, args.port
     settings.data_dir, settings.database_url = args.data_dir, args.database_url
+    for problem in problems(settings):
+        parser.error(problem)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     uvicorn.run(

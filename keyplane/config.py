@@ -41,3 +41,24 @@ class Settings:
                 "KEYPLANE_API_KEY_LAST_USED_GRANULARITY", cls.api_key_last_used_granularity
             ),
         )
+
+
+def problems(settings: Settings) -> list[str]:
+    """Settings that cannot work, each as a message for the command line."""
+    from keyplane.apikeys.hashing import ALGORITHMS
+    from keyplane.errors import ParseError
+    from keyplane.timevalue import parse_duration_ms
+
+    out = []
+    if settings.api_key_hash not in ALGORITHMS:
+        out.append(f"KEYPLANE_API_KEY_HASH must be one of {', '.join(ALGORITHMS)}, not [{settings.api_key_hash}]")
+    for name, value in (("KEYPLANE_API_KEY_RETENTION", settings.api_key_retention),
+                        ("KEYPLANE_API_KEY_LAST_USED_GRANULARITY", settings.api_key_last_used_granularity)):
+        try:
+            if parse_duration_ms(value, name) <= 0:
+                out.append(f"{name} must be a positive duration such as 7d or 1h, not [{value}]")
+        except ParseError:
+            out.append(f"{name} must be a duration such as 7d or 1h, not [{value}]")
+    if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        out.append(f"--database-url must be a postgresql:// (or sqlite:///) URL, not [{settings.database_url}]")
+    return out
