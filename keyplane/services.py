@@ -19,7 +19,12 @@ from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRe
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
 from keyplane.security.authc import PasswordAuthenticator
-from keyplane.security.backends.sql import SqlPrivilegeRepository, SqlRoleRepository, SqlUserRepository
+from keyplane.security.backends.sql import (
+    SqlPrivilegeRepository,
+    SqlRoleMappingRepository,
+    SqlRoleRepository,
+    SqlUserRepository,
+)
 from keyplane.security.roles import RoleDescriptor
 from keyplane.security.service import PrivilegeService, RoleService, UserService
 from keyplane.security.users import User
@@ -44,6 +49,7 @@ class Services:
         self.users = UserService(user_repo)
         self.roles = RoleService(SqlRoleRepository(self.db))
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
+        self.role_mappings = SqlRoleMappingRepository(self.db)
         self.passwords = PasswordAuthenticator(user_repo, self.roles)
         self.apikeys = ApiKeyService(
             SqlApiKeyRepository(self.db),
@@ -156,6 +162,7 @@ class Services:
         await self.users.repo.delete_all_except("elastic")
         await self.roles.repo.delete_all()
         await self.privileges.repo.delete_all()
+        await self.role_mappings.delete_all()
         await self.apikeys.repo.delete_all()
         await self.tokens.repo.delete_all()
         await self.connectors.reset()

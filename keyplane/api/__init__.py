@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from keyplane.api import apikeys, connectors, privileges, roles, root, secrets, sync_jobs, testing, tokens, users
+from keyplane.api import (
+    apikeys,
+    connectors,
+    privileges,
+    role_mappings,
+    roles,
+    root,
+    secrets,
+    sync_jobs,
+    testing,
+    tokens,
+    users,
+)
 from keyplane.http.routing import Router
 
 
 def build_router(test_mode: bool) -> Router:
     router = Router()
-    for module in (root, users, roles, privileges, apikeys, tokens, connectors, sync_jobs, secrets):
+    for module in (root, users, roles, role_mappings, privileges, apikeys, tokens, connectors, sync_jobs, secrets):
         module.register(router)
     if test_mode:
         testing.register(router)

@@ -44,6 +44,14 @@ app_privileges = Table(
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 
+role_mappings = Table(
+    "role_mappings",
+    metadata,
+    Column("name", String(512), primary_key=True),
+    Column("doc", Text, nullable=False),
+    Column("seq_no", BigInteger, nullable=False, default=1),
+)
+
 # Facts about the cluster itself, such as its uuid.
 properties = Table(
     "properties",

@@ -178,3 +178,20 @@ def test_application_privileges_and_has_privileges(es: Elasticsearch, server: Se
     assert res["application"]["myapp"]["other"] == {"read": False, "write": False, "data:read/docs": False}
     builtin = es.security.get_builtin_privileges().body
     assert "manage_api_key" in builtin["cluster"] and "read" in builtin["index"]
+
+
+def test_role_mappings(es: Elasticsearch, http) -> None:  # type: ignore[no-untyped-def]
+    res = es.security.put_role_mapping(name="ldap-admins", roles=["superuser"], enabled=True,
+                                       rules={"all": [{"field": {"realm.name": "ldap1"}},
+                                                      {"except": {"field": {"username": "guest"}}}]})
+    assert res.body == {"role_mapping": {"created": True}}
+    got = es.security.get_role_mapping(name="ldap-admins").body["ldap-admins"]
+    assert got["roles"] == ["superuser"] and got["metadata"] == {} and got["enabled"] is True
+    assert "ldap-admins" in es.security.get_role_mapping().body
+    bad = http.put("/_security/role_mapping/x", json={"roles": ["a"]})
+    assert bad.status_code == 400 and "rules are missing" in bad.json()["error"]["reason"]
+    bad = http.put("/_security/role_mapping/x", json={"roles": ["a"], "rules": {"nope": {}}})
+    assert bad.status_code == 400
+    assert es.security.delete_role_mapping(name="ldap-admins").body == {"found": True}
+    with pytest.raises(NotFoundError):
+        es.security.get_role_mapping(name="ldap-admins")

@@ -18,7 +18,7 @@ from keyplane.security.users import User
 from keyplane.store import schema
 from keyplane.store.database import Database
 
-u, r, ap = schema.users, schema.roles, schema.app_privileges
+u, r, ap, rm = schema.users, schema.roles, schema.app_privileges, schema.role_mappings
 
 
 def _user(row: dict[str, Any]) -> StoredUser:
@@ -202,3 +202,35 @@ class SqlPrivilegeRepository:
         async with self.db.transaction() as conn:
             await conn.execute(delete(ap))
             conn.notify("privileges")
+
+
+class SqlRoleMappingRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        stmt = select(rm).order_by(rm.c.name)
+        if names:
+            stmt = stmt.where(rm.c.name.in_(names))
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(stmt)).rows
+        return {row["name"]: orjson.loads(row["doc"]) for row in rows}
+
+    async def put(self, name: str, mapping: dict[str, Any]) -> bool:
+        doc = orjson.dumps(mapping).decode()
+        return await _upsert(
+            self.db,
+            "role_mappings",
+            select(rm.c.name).where(rm.c.name == name),
+            insert(rm).values(name=name, doc=doc, seq_no=1),
+            update(rm).where(rm.c.name == name).values(doc=doc, seq_no=rm.c.seq_no + 1),
+        )
+
+    async def delete(self, name: str) -> bool:
+        async with self.db.transaction() as conn:
+            res = await conn.execute(delete(rm).where(rm.c.name == name))
+        return res.rowcount > 0
+
+    async def delete_all(self) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(delete(rm))
