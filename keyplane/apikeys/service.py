@@ -7,6 +7,7 @@ action only when the request concerns the caller's own keys, which only the requ
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from keyplane.security.users import User
 from keyplane.timevalue import now_ms, parse_duration_ms
 
 ACTION = "cluster:admin/xpack/security/api_key/"
+_MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
 CREATE = ACTION + "create"
 GRANT = ACTION + "grant"
 GET = ACTION + "get"
@@ -295,7 +297,7 @@ class ApiKeyService:
         result = BulkResult()
         outcome: dict[str, str] = {}
         pending = [found[i] for i in ids if i in found]
-        for _attempt in range(5):
+        for attempt in range(_MAX_ATTEMPTS):
             to_write = []
             for key in pending:
                 try:
@@ -315,6 +317,7 @@ class ApiKeyService:
             if not lost:
                 break
             # Another writer changed these first: start again from what they wrote.
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
             owned.ids = lost
             pending = await self.repo.find(owned, now_ms())
         for key_id in ids:

@@ -7,7 +7,9 @@ nothing, as Elasticsearch's partial updates do.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,12 @@ from keyplane.connectors.secrets import SecretBox
 from keyplane.errors import Conflict, DocumentMissing, NotFound
 
 Change = Callable[[Doc], None]
+_MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
+
+
+async def _back_off(attempt: int) -> None:
+    """Another writer won the compare-and-set; wait a little so the writers spread out."""
+    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
 
 
 def connector_missing(connector_id: str) -> NotFound:
@@ -83,7 +91,7 @@ class ConnectorService:
         ``always`` mirrors Elasticsearch's script updates, which report ``updated`` even when the
         document ends up the same.
         """
-        for _attempt in range(10):
+        for attempt in range(_MAX_ATTEMPTS):
             stored = await self.connectors.get(connector_id)
             if stored is None:
                 if blind:
@@ -97,6 +105,7 @@ class ConnectorService:
                 return "noop"
             if await self.connectors.replace(Stored(stored.id, doc, stored.seq_no)):
                 return "updated"
+            await _back_off(attempt)
         raise Conflict(f"[{connector_id}]: version conflict, too many concurrent updates")
 
     async def index_in_use(self, index_name: str, connector_id: str) -> bool:
@@ -131,7 +140,7 @@ class ConnectorService:
             raise NotFound(job_id)
 
     async def update_job(self, job_id: str, change: Change) -> str:
-        for _attempt in range(10):
+        for attempt in range(_MAX_ATTEMPTS):
             stored = await self.jobs.get(job_id)
             if stored is None:
                 raise NotFound(f"connector sync job [{job_id}] not found")
@@ -139,6 +148,7 @@ class ConnectorService:
             change(doc)
             if await self.jobs.replace(Stored(stored.id, doc, stored.seq_no)):
                 return "updated"
+            await _back_off(attempt)
         raise Conflict(f"connector sync job [{job_id}]: too many concurrent updates")
 
     # -- secrets --------------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""The API-key service over a real store: retention, grants of ownership, concurrent updates."""
+
+from __future__ import annotations
+
+import asyncio
+
+from keyplane.apikeys.backends.sql import SqlApiKeyRepository
+from keyplane.apikeys.service import ApiKeyService, ApiKeySettings, GetSpec, KeySpec, UpdateSpec
+from keyplane.security import roles as role_mod
+from keyplane.security.authc import Authentication
+from keyplane.security.authz import Permission
+from keyplane.security.users import NATIVE_REALM, User
+from keyplane.store.database import Database
+from keyplane.store.migrations import migrate
+from keyplane.timevalue import now_ms
+
+
+def _auth(name: str = "ann") -> Authentication:
+    user = User(name, roles=["superuser"])
+    perm = Permission([role_mod.RESERVED_ROLES["superuser"]])
+    return Authentication(user, user, NATIVE_REALM, NATIVE_REALM, "realm", ["superuser"], [], perm)
+
+
+async def _service(url: str, **settings) -> tuple[Database, ApiKeyService]:  # type: ignore[no-untyped-def]
+    db = Database(url)
+    await db.open()
+    await migrate(db)
+
+    async def roles_of(user: User) -> list[role_mod.RoleDescriptor]:
+        return [role_mod.RESERVED_ROLES[r] for r in user.roles]
+
+    return db, ApiKeyService(SqlApiKeyRepository(db), roles_of, ApiKeySettings(**settings))
+
+
+def test_retention_removes_only_old_inactive_keys(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url, retention_ms=1000)
+        auth = _auth()
+        old = await svc.create(auth, KeySpec("old"))
+        fresh = await svc.create(auth, KeySpec("fresh"))
+        live = await svc.create(auth, KeySpec("live"))
+        await svc.repo.invalidate([old["id"]], now_ms() - 5000)
+        await svc.repo.invalidate([fresh["id"]], now_ms())
+        assert await svc.remove_inactive() == 1
+        names = {k["name"] for k in await svc.get(auth, GetSpec(owner=True))}
+        assert names == {"fresh", "live"}
+        assert live["id"]
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_concurrent_updates_of_one_key_all_land(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        auth = _auth()
+        key = await svc.create(auth, KeySpec("busy"))
+        results = await asyncio.gather(*[
+            svc.update(auth, UpdateSpec([key["id"]], metadata={"n": i}), kind="rest", bulk=False)
+            for i in range(8)
+        ])
+        assert all(not r.errors for r in results)
+        stored = await svc.repo.get(key["id"])
+        assert stored is not None and stored.metadata in [{"n": i} for i in range(8)]
+        assert stored.seq_no >= 2
+        await db.close()
+
+    asyncio.run(go())
