@@ -81,7 +81,7 @@ class Services:
 
     def _on_change(self, kind: str) -> None:
         if kind in ("users", "*"):
-            self.passwords.cache.clear()
+            self.passwords.forget_users()
         if kind in ("roles", "*"):
             self.roles.invalidate()
         self.apikeys.on_change(kind)

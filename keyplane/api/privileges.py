@@ -126,7 +126,7 @@ async def clear_privileges_cache(request: RestRequest) -> dict[str, Any]:
 
 
 async def clear_realm_cache(request: RestRequest) -> dict[str, Any]:
-    request.services.passwords.cache.clear()
+    request.services.passwords.forget_users()
     return request.services.nodes_response()
 
 

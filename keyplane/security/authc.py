@@ -108,6 +108,8 @@ class PasswordAuthenticator:
         self.users = users
         self.roles = roles
         self.cache = CredentialCache()
+        # Users looked up by name (run-as targets, token owners); None marks a known absence.
+        self._users: dict[str, User | None] = {}
 
     async def authenticate(self, username: str, password: str, uri: str) -> Authentication:
         stored = self.cache.get(username, password)
@@ -146,7 +148,16 @@ class PasswordAuthenticator:
         )
 
     async def lookup(self, username: str) -> User | None:
+        if username in self._users:
+            return self._users[username]
         stored = await self.users.get(username)
-        if stored is None:
-            return None
-        return self._effective(stored)
+        user = None if stored is None else self._effective(stored)
+        if len(self._users) > 100_000:
+            self._users.clear()
+        self._users[username] = user
+        return user
+
+    def forget_users(self) -> None:
+        """Drop every cached credential and user (any user changed, on any node)."""
+        self.cache.clear()
+        self._users.clear()
