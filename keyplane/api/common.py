@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from keyplane.errors import ValidationError
 from keyplane.http.body import Body
+from keyplane.http.request import RestRequest
+
+
+def required_body(request: RestRequest, parser: str, fields: set[str] | frozenset[str]) -> Body:
+    """The request's JSON object, read by a strict parser that knows only ``fields``."""
+    body = request.body(parser, required=True)
+    assert body is not None  # required=True raises instead of returning None
+    body.check_fields(fields)
+    return body
 
 
 def page_window(body: Body | None, default_size: int = 10) -> tuple[int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.common import required_body
 from keyplane.connectors import core
 from keyplane.connectors.backends.sql import ConnectorFilter
 from keyplane.connectors.service import set_fields
@@ -22,13 +23,6 @@ def _id(request: RestRequest) -> str:
     if not connector_id:
         raise ValidationError(EMPTY_ID)
     return connector_id
-
-
-def _body(request: RestRequest, parser: str, fields: set[str]) -> Body:
-    body = request.body(parser, required=True)
-    assert body is not None
-    body.check_fields(fields)
-    return body
 
 
 def _wrap(body: Body, field: str, exc: KeyplaneError) -> KeyplaneError | Exception:
@@ -145,7 +139,7 @@ LAST_SYNC_COUNTS = {"last_deleted_document_count", "last_indexed_document_count"
 
 async def last_sync(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_last_sync_stats_request",
+    body = required_body(request, "connector_update_last_sync_stats_request",
                  LAST_SYNC_DATES | LAST_SYNC_STRINGS | LAST_SYNC_STATUSES | LAST_SYNC_COUNTS | {"sync_cursor"})
     values: dict[str, Any] = {}
     for field, value in body.data.items():
@@ -171,7 +165,7 @@ async def last_sync(request: RestRequest) -> dict[str, str]:
 
 async def api_key_id(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_api_key_id_request", {"api_key_id", "api_key_secret_id"})
+    body = required_body(request, "connector_update_api_key_id_request", {"api_key_id", "api_key_secret_id"})
     values = {f: v for f in ("api_key_id", "api_key_secret_id") if (v := _string_or_null(body, f)) is not None}
     if not values:
         raise ValidationError(
@@ -183,7 +177,7 @@ async def api_key_id(request: RestRequest) -> dict[str, str]:
 
 async def configuration(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_configuration_request", {"configuration", "values"})
+    body = required_body(request, "connector_update_configuration_request", {"configuration", "values"})
     schema = body.obj("configuration", nullable=True)
     values = body.obj("values", nullable=True)
     if schema is None and values is None:
@@ -215,7 +209,7 @@ async def configuration(request: RestRequest) -> dict[str, str]:
 
 async def error(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_error_request", {"error"})
+    body = required_body(request, "connector_update_error_request", {"error"})
     if "error" not in body.data:
         raise InvalidArgument("Required [error]")
     message = _string_or_null(body, "error")
@@ -236,7 +230,7 @@ def _flag(value: Any, name: str) -> dict[str, bool]:
 
 async def features(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_features_request", {"features"})
+    body = required_body(request, "connector_update_features_request", {"features"})
     raw = body.obj("features")
     if raw is None:
         raise ValidationError("[features] cannot be [null].")
@@ -259,7 +253,7 @@ async def features(request: RestRequest) -> dict[str, str]:
 
 async def filtering(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_filtering_request", {"filtering", "advanced_snippet", "rules"})
+    body = required_body(request, "connector_update_filtering_request", {"filtering", "advanced_snippet", "rules"})
     full, snippet, rules = body.data.get("filtering"), body.data.get("advanced_snippet"), body.data.get("rules")
     if full is None and snippet is None and rules is None:
         raise ValidationError("[advanced_snippet] and [rules] cannot be both [null].")
@@ -283,22 +277,22 @@ async def filtering(request: RestRequest) -> dict[str, str]:
         raise _wrap(body, "filtering" if full is not None else ("rules" if rules is not None else "advanced_snippet"),
                     exc) from None
 
-    def edit_draft(doc: core.Doc) -> None:
-        element = (doc.get("filtering") or core.default_filtering(stamp))[0]
+    def edit_draft(element: core.Doc) -> None:
         draft = element["draft"]
         if new_snippet is not None:
             draft["advanced_snippet"] = new_snippet
         if new_rules is not None:
             draft["rules"] = core.sort_rules(new_rules, stamp)
         draft["validation"] = {"errors": [], "state": "edited"}
-        doc["filtering"] = [element] + list((doc.get("filtering") or [])[1:])
 
-    return _result(await service.update(connector_id, edit_draft, blind=False))
+    return _result(await service.update(
+        connector_id, lambda doc: core.edit_first_filtering(doc, edit_draft), blind=False
+    ))
 
 
 async def filtering_validation(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_filtering_validation_request", {"validation"})
+    body = required_body(request, "connector_update_filtering_validation_request", {"validation"})
     if body.data.get("validation") is None:
         raise ValidationError("[validation] cannot be [null].")
     try:
@@ -306,19 +300,18 @@ async def filtering_validation(request: RestRequest) -> dict[str, str]:
     except KeyplaneError as exc:
         raise _wrap(body, "validation", exc) from None
 
-    def set_validation(doc: core.Doc) -> None:
-        element = (doc.get("filtering") or core.default_filtering(core.now_iso()))[0]
+    def set_validation(element: core.Doc) -> None:
         element["draft"]["validation"] = validation
-        doc["filtering"] = [element] + list((doc.get("filtering") or [])[1:])
 
-    return _result(await request.services.connectors.update(connector_id, set_validation, blind=False))
+    return _result(await request.services.connectors.update(
+        connector_id, lambda doc: core.edit_first_filtering(doc, set_validation), blind=False
+    ))
 
 
 async def activate_filtering(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
 
-    def activate(doc: core.Doc) -> None:
-        element = (doc.get("filtering") or core.default_filtering(core.now_iso()))[0]
+    def activate(element: core.Doc) -> None:
         state = element["draft"]["validation"]["state"]
         if state != "valid":
             raise StatusError(
@@ -326,14 +319,15 @@ async def activate_filtering(request: RestRequest) -> dict[str, str]:
                 f"draft validation state [{state}] is not equal to [valid]."
             )
         element["active"] = element["draft"]
-        doc["filtering"] = [element] + list((doc.get("filtering") or [])[1:])
 
-    return _result(await request.services.connectors.update(connector_id, activate, blind=False, always=True))
+    return _result(await request.services.connectors.update(
+        connector_id, lambda doc: core.edit_first_filtering(doc, activate), blind=False, always=True
+    ))
 
 
 async def index_name(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_index_name_request", {"index_name"})
+    body = required_body(request, "connector_update_index_name_request", {"index_name"})
     if "index_name" not in body.data:
         raise InvalidArgument("Required [index_name]")
     name = _string_or_null(body, "index_name")
@@ -356,7 +350,7 @@ async def index_name(request: RestRequest) -> dict[str, str]:
 
 async def name(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_name_request", {"name", "description"})
+    body = required_body(request, "connector_update_name_request", {"name", "description"})
     values = {f: v for f in ("name", "description") if (v := _string_or_null(body, f)) is not None}
     if not values:
         raise ValidationError(
@@ -367,7 +361,7 @@ async def name(request: RestRequest) -> dict[str, str]:
 
 async def native(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_native_request", {"is_native"})
+    body = required_body(request, "connector_update_native_request", {"is_native"})
     if "is_native" not in body.data:
         raise InvalidArgument("Required [is_native]")
     is_native = body.boolean("is_native")
@@ -392,7 +386,7 @@ PIPELINE_FIELDS = ("extract_binary_content", "name", "reduce_whitespace", "run_m
 
 async def pipeline(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_pipeline_request", {"pipeline"})
+    body = required_body(request, "connector_update_pipeline_request", {"pipeline"})
     raw = body.obj("pipeline", nullable=True)
     if raw is None:
         raise ValidationError("[pipeline] cannot be [null].")
@@ -414,7 +408,7 @@ async def pipeline(request: RestRequest) -> dict[str, str]:
 
 async def scheduling(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_scheduling_request", {"scheduling"})
+    body = required_body(request, "connector_update_scheduling_request", {"scheduling"})
     raw = body.obj("scheduling", nullable=True)
     if raw is None:
         raise ValidationError("[scheduling] cannot be [null].")
@@ -442,7 +436,7 @@ async def scheduling(request: RestRequest) -> dict[str, str]:
 
 async def service_type(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_service_type_request", {"service_type"})
+    body = required_body(request, "connector_update_service_type_request", {"service_type"})
     value = _string_or_null(body, "service_type")
     if not value:
         raise ValidationError("[service_type] cannot be [null] or [\"\"].")
@@ -457,7 +451,7 @@ async def service_type(request: RestRequest) -> dict[str, str]:
 
 async def status(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = _body(request, "connector_update_status_request", {"status"})
+    body = required_body(request, "connector_update_status_request", {"status"})
     if body.data.get("status") is None:
         raise ValidationError("[status] cannot be [null].")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.common import required_body
 from keyplane.api.connectors import page_params
 from keyplane.connectors import core, sync_jobs
 from keyplane.errors import InvalidArgument, KeyplaneError, ValidationError
@@ -23,13 +24,6 @@ def _id(request: RestRequest) -> str:
     return job_id
 
 
-def _body(request: RestRequest, parser: str, fields: set[str]) -> Body:
-    body = request.body(parser, required=True)
-    assert body is not None
-    body.check_fields(fields)
-    return body
-
-
 def _enum(body: Body, field: str, parse: Any, default: str) -> str:
     value = body.data.get(field)
     if value is None:
@@ -43,7 +37,7 @@ def _enum(body: Body, field: str, parse: Any, default: str) -> str:
 
 
 async def post(request: RestRequest) -> Reply:
-    body = _body(request, "connector_sync_job_post_request", {"id", "job_type", "trigger_method"})
+    body = required_body(request, "connector_sync_job_post_request", {"id", "job_type", "trigger_method"})
     connector_id = body.string("id")
     job_type = _enum(body, "job_type", sync_jobs.parse_job_type, "full")
     trigger = _enum(body, "trigger_method", sync_jobs.parse_trigger_method, "on_demand")
@@ -96,7 +90,7 @@ async def check_in(request: RestRequest) -> dict[str, str]:
 
 async def claim(request: RestRequest) -> dict[str, str]:
     job_id = _id(request)
-    body = _body(request, "connector_sync_job_claim_request", {"worker_hostname", "sync_cursor"})
+    body = required_body(request, "connector_sync_job_claim_request", {"worker_hostname", "sync_cursor"})
     if "worker_hostname" not in body.data:
         raise InvalidArgument("Required [worker_hostname]")
     hostname = body.string("worker_hostname")
@@ -115,7 +109,7 @@ async def claim(request: RestRequest) -> dict[str, str]:
 
 async def error(request: RestRequest) -> dict[str, str]:
     job_id = _id(request)
-    body = _body(request, "connector_sync_job_error_request", {"error"})
+    body = required_body(request, "connector_sync_job_error_request", {"error"})
     message = body.string("error", nullable=True)
     if not message:
         raise ValidationError("[error] of the connector sync job cannot be null or empty")
@@ -134,7 +128,7 @@ COUNTS = ("deleted_document_count", "indexed_document_count", "indexed_document_
 
 async def stats(request: RestRequest) -> dict[str, str]:
     job_id = _id(request)
-    body = _body(request, "connector_sync_job_update_stats_request",
+    body = required_body(request, "connector_sync_job_update_stats_request",
                  set(COUNTS) | {"total_document_count", "last_seen", "metadata"})
     missing = [f for f in COUNTS if f not in body.data]
     if missing:

@@ -8,6 +8,7 @@ from keyplane.api.common import page_window
 from keyplane.errors import ParseError, ValidationError
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
+from keyplane.json_kinds import token_kind
 from keyplane.security.query import QueryCompiler, sort_docs
 from keyplane.security.users import User
 
@@ -20,11 +21,7 @@ def _typed(data: dict[str, Any], field: str, kind: type | tuple[type, ...], labe
     if value is None:
         return None
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        found = "START_OBJECT" if isinstance(value, dict) else "START_ARRAY" if isinstance(value, list) else (
-            "VALUE_BOOLEAN" if isinstance(value, bool) else "VALUE_NUMBER" if isinstance(value, (int, float))
-            else "VALUE_STRING"
-        )
-        raise ParseError(f"expected field [{field}] to be of type {label}, but found [{found}] instead")
+        raise ParseError(f"expected field [{field}] to be of type {label}, but found [{token_kind(value)}] instead")
     return value
 
 

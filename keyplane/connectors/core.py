@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -400,6 +401,13 @@ def parse_filtering_element(raw: Any, stamp: str) -> Doc:
         "domain": "DEFAULT",
         "draft": parse_rules_object(raw.get("draft", {}), stamp),
     }
+
+
+def edit_first_filtering(doc: Doc, change: Callable[[Doc], None]) -> None:
+    """Change the connector's (first, DEFAULT-domain) filtering element, creating it if absent."""
+    elements = doc.get("filtering") or default_filtering(now_iso())
+    change(elements[0])
+    doc["filtering"] = elements
 
 
 def _is_default_rule(rule: Doc) -> bool:

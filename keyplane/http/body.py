@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from keyplane.http.errors import EsError, parse_error, x_content_parse
+from keyplane.json_kinds import token_kind
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Elasticsearch's default http.max_content_length
 
@@ -24,26 +25,12 @@ def decode(raw: bytes, *, required: bool) -> Any:
         raise x_content_parse(f"[{line}:{col}] Unexpected character or malformed JSON: {exc.msg}") from None
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "VALUE_NULL"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if isinstance(value, (int, float)):
-        return "VALUE_NUMBER"
-    if isinstance(value, str):
-        return "VALUE_STRING"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    return "START_OBJECT"
-
-
 class Body:
     """A JSON object read by a named parser, as Elasticsearch's ObjectParser reports errors."""
 
     def __init__(self, data: Any, parser: str, raw: bytes = b"") -> None:
         if not isinstance(data, dict):
-            raise parse_error(f"[{parser}] expected an object but found [{_json_type(data)}]")
+            raise parse_error(f"[{parser}] expected an object but found [{token_kind(data)}]")
         self.data: dict[str, Any] = data
         self.parser = parser
         self.raw = raw

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from keyplane.errors import ParseError, ValidationError
+from keyplane.json_kinds import token_kind
 from keyplane.security import privileges as privs
 
 ROLE_FIELDS = {
@@ -91,20 +92,6 @@ class RoleDescriptor:
         )
 
 
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "VALUE_NULL"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if isinstance(value, (int, float)):
-        return "VALUE_NUMBER"
-    if isinstance(value, str):
-        return "VALUE_STRING"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    return "START_OBJECT"
-
-
 def _strings(role: str, fieldname: str, value: Any, context: str = "") -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -113,7 +100,7 @@ def _strings(role: str, fieldname: str, value: Any, context: str = "") -> list[s
     prefix = f"failed to parse {context}for role [{role}]." if context else f"failed to parse role [{role}]."
     raise ParseError(
         f"{prefix} expected field [{fieldname}] value to be a string or an array of strings, "
-        f"but found [{_json_kind(value)}] instead"
+        f"but found [{token_kind(value)}] instead"
     )
 
 
@@ -127,7 +114,7 @@ def _parse_indices(role: str, value: Any, remote: bool = False) -> tuple[list[In
         if not isinstance(entry, dict):
             raise ParseError(
                 f"failed to parse {what}for role [{role}]. expected field [indices] value to be an array of "
-                f"objects, but found an array element of type [{_json_kind(entry)}]"
+                f"objects, but found an array element of type [{token_kind(entry)}]"
             )
         allowed = _INDEX_FIELDS | ({"clusters"} if remote else set())
         for key in entry:
@@ -156,7 +143,7 @@ def _parse_indices(role: str, value: Any, remote: bool = False) -> tuple[list[In
         ari = entry.get("allow_restricted_indices", False)
         if not isinstance(ari, bool):
             raise ParseError(f"failed to parse {what}for role [{role}]. expected field [allow_restricted_indices] "
-                             f"value to be a boolean, but found [{_json_kind(ari)}] instead")
+                             f"value to be a boolean, but found [{token_kind(ari)}] instead")
         item = IndicesPrivileges(names, privileges, field_security, query, ari)
         parsed.append(item)
         if remote:
@@ -196,7 +183,7 @@ def _parse_applications(role: str, value: Any) -> list[ApplicationPrivileges]:
 def parse(name: str, data: Any, *, allow_description: bool = True) -> RoleDescriptor:
     """Parse a role descriptor body (structure only; see :func:`validate` for names)."""
     if not isinstance(data, dict):
-        raise ParseError(f"failed to parse role [{name}]. expected an object but found [{_json_kind(data)}] instead")
+        raise ParseError(f"failed to parse role [{name}]. expected an object but found [{token_kind(data)}] instead")
     rd = RoleDescriptor(name)
     for key, value in data.items():
         if key not in ROLE_FIELDS or (key == "description" and not allow_description):

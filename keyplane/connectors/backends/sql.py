@@ -47,6 +47,20 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+async def _page(
+    db: Database, table: Any, conds: list[ColumnElement[bool]], order: tuple[Any, ...], start: int, size: int
+) -> tuple[int, list[Stored]]:
+    """The total of matching documents and one page of them."""
+    count_stmt = select(func.count()).select_from(table)
+    page_stmt = select(table).order_by(*order).offset(start).limit(size)
+    if conds:
+        count_stmt, page_stmt = count_stmt.where(and_(*conds)), page_stmt.where(and_(*conds))
+    async with db.transaction() as conn:
+        total = (await conn.execute(count_stmt)).scalar() or 0
+        rows = (await conn.execute(page_stmt)).rows if size > 0 else []
+    return int(total), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+
+
 @dataclass
 class ConnectorFilter:
     index_names: list[str]
@@ -137,15 +151,8 @@ class SqlConnectorRepository:
             ))
         if not selector.include_deleted:
             conds.append(c.c.deleted == false())
-        where = and_(*conds) if conds else None
-        count_stmt = select(func.count()).select_from(c)
-        page_stmt = select(c).order_by(c.c.index_name.asc().nulls_last(), c.c.id).offset(start).limit(size)
-        if where is not None:
-            count_stmt, page_stmt = count_stmt.where(where), page_stmt.where(where)
-        async with self.db.transaction() as conn:
-            total = (await conn.execute(count_stmt)).scalar() or 0
-            rows = (await conn.execute(page_stmt)).rows if size > 0 else []
-        return int(total), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+        order = (c.c.index_name.asc().nulls_last(), c.c.id)
+        return await _page(self.db, c, conds, order, start, size)
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
@@ -191,22 +198,14 @@ class SqlSyncJobRepository:
     async def list(
         self, connector_id: str | None, status: str | None, job_types: list[str], start: int, size: int
     ) -> tuple[int, list[Stored]]:
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if connector_id:
             conds.append(j.c.connector_id == connector_id)
         if status:
             conds.append(j.c.status == status)
         if job_types:
             conds.append(j.c.job_type.in_(job_types))
-        where = and_(*conds) if conds else None
-        count_stmt = select(func.count()).select_from(j)
-        page_stmt = select(j).order_by(j.c.created_ns.desc(), j.c.id).offset(start).limit(size)
-        if where is not None:
-            count_stmt, page_stmt = count_stmt.where(where), page_stmt.where(where)
-        async with self.db.transaction() as conn:
-            total = (await conn.execute(count_stmt)).scalar() or 0
-            rows = (await conn.execute(page_stmt)).rows if size > 0 else []
-        return int(total), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+        return await _page(self.db, j, conds, (j.c.created_ns.desc(), j.c.id), start, size)
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
