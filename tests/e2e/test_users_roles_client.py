@@ -195,3 +195,32 @@ def test_role_mappings(es: Elasticsearch, http) -> None:  # type: ignore[no-unty
     assert es.security.delete_role_mapping(name="ldap-admins").body == {"found": True}
     with pytest.raises(NotFoundError):
         es.security.get_role_mapping(name="ldap-admins")
+
+
+def test_password_hash_is_accepted(es: Elasticsearch, server: Server) -> None:
+    import bcrypt
+
+    hashed = bcrypt.hashpw(b"hashed-secret", bcrypt.gensalt(4)).decode().replace("$2b$", "$2a$", 1)
+    assert es.security.put_user(username="hal", password_hash=hashed, roles=["viewer"]).body == {"created": True}
+    hal = Elasticsearch(server.url, basic_auth=("hal", "hashed-secret"))
+    assert hal.security.authenticate()["username"] == "hal"
+    rehashed = bcrypt.hashpw(b"hashed-secret-2", bcrypt.gensalt(4)).decode()
+    es.security.change_password(username="hal", password_hash=rehashed)
+    assert Elasticsearch(server.url, basic_auth=("hal", "hashed-secret-2")).security.authenticate()["username"] == "hal"
+
+
+def test_user_privileges(es: Elasticsearch, server: Server) -> None:
+    es.security.put_role(name="pr", cluster=["monitor"], indices=[{"names": ["a-*"], "privileges": ["read"]}],
+                         run_as=["someone"])
+    es.security.put_user(username="pia", password="pia-secret", roles=["pr"])
+    pia = Elasticsearch(server.url, basic_auth=("pia", "pia-secret"))
+    privileges = pia.security.get_user_privileges().body
+    assert privileges["cluster"] == ["monitor"]
+    assert privileges["indices"] == [{"names": ["a-*"], "privileges": ["read"], "allow_restricted_indices": False}]
+    assert privileges["run_as"] == ["someone"]
+    key = es.security.create_api_key(name="k", role_descriptors={"r": {"cluster": ["monitor"]}})
+    with pytest.raises(BadRequestError) as exc:
+        Elasticsearch(server.url, api_key=key["encoded"]).security.get_user_privileges()
+    assert exc.value.body["error"]["reason"].startswith(
+        "Cannot retrieve privileges for API keys with assigned role descriptors."
+    )
