@@ -313,3 +313,24 @@ def test_pbkdf2_hash_is_selectable(tmp_path) -> None:  # type: ignore[no-untyped
         assert _key_client(srv, key["encoded"]).security.authenticate()["api_key"]["id"] == key["id"]
     finally:
         srv.stop()
+
+
+def test_token_grants(es: Elasticsearch, server: Server) -> None:
+    es.security.put_role(name="tokens", cluster=["manage_token"])
+    es.security.put_user(username="tom", password="tom-secret", roles=["tokens"])
+    tom = Elasticsearch(server.url, basic_auth=("tom", "tom-secret"))
+    own = tom.security.get_token(grant_type="client_credentials").body
+    assert "refresh_token" not in own and own["authentication"]["username"] == "tom"
+    first = es.security.get_token(grant_type="password", username="tom", password="tom-secret").body
+    refreshed = es.security.get_token(grant_type="refresh_token", refresh_token=first["refresh_token"]).body
+    assert refreshed["access_token"] != first["access_token"]
+    with pytest.raises(BadRequestError) as again:  # a refresh token works once
+        es.security.get_token(grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert again.value.body["error"] == "invalid_grant"
+    with pytest.raises(BadRequestError):
+        es.security.get_token(grant_type="password", username="tom", password="wrong-password")
+    done = es.security.invalidate_token(username="tom").body
+    assert done["invalidated_tokens"] >= 1
+    bearer = httpx.get(server.url + "/_security/_authenticate",
+                       headers={"Authorization": f"Bearer {refreshed['access_token']}"})
+    assert bearer.status_code == 401

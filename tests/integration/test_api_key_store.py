@@ -72,6 +72,9 @@ def test_aggregations(database_url: str) -> None:
             "names": {"cardinality": {"field": "name"}},
             "soon": {"range": {"field": "expiration", "ranges": [{"to": 5003}, {"from": 5003}]}},
             "f": {"filters": {"filters": {"prod": {"term": {"metadata.env": "prod"}}}}},
+            "expiring": {"date_range": {"field": "expiration", "ranges": [{"from": "1970-01-01T00:00:05.002Z"}]}},
+            "with_expiry": {"value_count": {"field": "expiration"}},
+            "bob_only": {"filter": {"term": {"username": "bob"}}, "aggs": {"n": {"cardinality": {"field": "name"}}}},
         })
         out = await repo.aggregate(parse_query(None), aggs, typed_keys=True)
         owners = out["sterms#owners"]["buckets"]
@@ -82,6 +85,11 @@ def test_aggregations(database_url: str) -> None:
         assert out["cardinality#names"]["value"] == 10
         assert [b["doc_count"] for b in out["range#soon"]["buckets"]] == [3, 2]
         assert out["filters#f"]["buckets"]["prod"]["doc_count"] == 3
+        assert out["date_range#expiring"]["buckets"][0]["doc_count"] == 3
+        assert out["date_range#expiring"]["buckets"][0]["from_as_string"] == "1970-01-01T00:00:05.002Z"
+        assert out["value_count#with_expiry"]["value"] == 5
+        assert out["filter#bob_only"]["doc_count"] == 5
+        assert out["filter#bob_only"]["cardinality#n"]["value"] == 5
         await db.close()
 
     asyncio.run(go())
