@@ -18,6 +18,8 @@ from keyplane.config import Settings
 from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRepository, SqlSyncJobRepository
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
+from keyplane.profiles.backends.sql import SqlProfileRepository
+from keyplane.profiles.service import ProfileService
 from keyplane.security.authc import PasswordAuthenticator
 from keyplane.security.backends.sql import (
     SqlPrivilegeRepository,
@@ -50,6 +52,7 @@ class Services:
         self.roles = RoleService(SqlRoleRepository(self.db))
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
         self.role_mappings = SqlRoleMappingRepository(self.db)
+        self.profiles = ProfileService(SqlProfileRepository(self.db), self.roles, self.privileges)
         self.passwords = PasswordAuthenticator(user_repo, self.roles)
         self.apikeys = ApiKeyService(
             SqlApiKeyRepository(self.db),
@@ -163,6 +166,7 @@ class Services:
         await self.roles.repo.delete_all()
         await self.privileges.repo.delete_all()
         await self.role_mappings.delete_all()
+        await self.profiles.repo.delete_all()
         await self.apikeys.repo.delete_all()
         await self.tokens.repo.delete_all()
         await self.connectors.reset()

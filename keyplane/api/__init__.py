@@ -6,6 +6,7 @@ from keyplane.api import (
     apikeys,
     connectors,
     privileges,
+    profiles,
     role_mappings,
     roles,
     root,
@@ -20,7 +21,9 @@ from keyplane.http.routing import Router
 
 def build_router(test_mode: bool) -> Router:
     router = Router()
-    for module in (root, users, roles, role_mappings, privileges, apikeys, tokens, connectors, sync_jobs, secrets):
+    for module in (
+        root, users, roles, role_mappings, privileges, profiles, apikeys, tokens, connectors, sync_jobs, secrets,
+    ):
         module.register(router)
     if test_mode:
         testing.register(router)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.api.common import page_window
+from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
 from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
@@ -124,7 +124,6 @@ async def grant(request: RestRequest) -> dict[str, Any]:
 
 
 async def get(request: RestRequest) -> Reply:
-    request.flag("with_profile_uid")
     spec = GetSpec(
         id=request.param("id") or None,
         name=request.param("name") or None,
@@ -137,11 +136,12 @@ async def get(request: RestRequest) -> Reply:
     keys = await request.services.apikeys.get(request.auth, spec)
     if spec.id and not keys:
         return Reply({"api_keys": []}, status=404)
+    if request.flag("with_profile_uid"):
+        await add_profile_uids(request.services, keys, lambda key: key["realm"])
     return Reply({"api_keys": keys})
 
 
 async def query(request: RestRequest) -> dict[str, Any]:
-    request.flag("with_profile_uid")
     body = request.body("query_api_key_request_payload")
     data: dict[str, Any] = {}
     if body is not None:
@@ -162,7 +162,10 @@ async def query(request: RestRequest) -> dict[str, Any]:
         with_limited_by=request.flag("with_limited_by"),
         typed_keys=request.flag("typed_keys"),
     )
-    return await request.services.apikeys.query(request.auth, spec)
+    result = await request.services.apikeys.query(request.auth, spec)
+    if request.flag("with_profile_uid"):
+        await add_profile_uids(request.services, result["api_keys"], lambda key: key["realm"])
+    return result
 
 
 def _update_spec(body: Body | None, ids: list[str]) -> UpdateSpec:

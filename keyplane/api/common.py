@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from keyplane.errors import ValidationError
 from keyplane.http.body import Body
 from keyplane.http.request import RestRequest
@@ -30,3 +33,14 @@ def page_window(body: Body | None, default_size: int = 10) -> tuple[int, int]:
     if messages:
         raise ValidationError(*messages)
     return start, size
+
+
+async def add_profile_uids(
+    services: Any, items: list[dict[str, Any]], realm_of: Callable[[dict[str, Any]], str]
+) -> None:
+    """``with_profile_uid``: add the owner's profile uid to each item whose owner has a profile."""
+    uids = await services.profiles.uids(sorted({item["username"] for item in items}))
+    for item in items:
+        uid = uids.get((item["username"], realm_of(item)))
+        if uid is not None:
+            item["profile_uid"] = uid

@@ -133,9 +133,9 @@ class SecurityGuard:
 
     async def grant_credentials(
         self, grant_type: str, username: str | None, password: str | None, access_token: str | None,
-        run_as: str | None, uri: str,
+        run_as: str | None, uri: str, *, failure: str = "Failed to authenticate api key grant",
     ) -> Authentication:
-        """Authenticate the user an API key is granted to; failures are Elasticsearch's 403."""
+        """Authenticate the user something is granted to (an API key, a profile); failures are 403."""
         try:
             if grant_type == "password":
                 assert username is not None and password is not None
@@ -144,7 +144,7 @@ class SecurityGuard:
                 assert access_token is not None
                 auth = await self.bearer(access_token)
         except Unauthenticated:
-            raise Forbidden("Failed to authenticate api key grant") from None
+            raise Forbidden(failure) from None
         if run_as is not None:
             auth = await self._run_as(auth, run_as)
             if auth.extra.get("run_as_denied"):

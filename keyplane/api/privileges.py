@@ -7,7 +7,9 @@ from typing import Any
 from keyplane.errors import InvalidArgument
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
+from keyplane.security import privilege_check
 from keyplane.security import privileges as privs
+from keyplane.security.privilege_check import PrivilegeRequest
 
 A = "cluster:admin/xpack/security/privilege/"
 
@@ -45,65 +47,18 @@ async def builtin(request: RestRequest) -> dict[str, Any]:
     }
 
 
-def _index_requests(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise InvalidArgument("[index] must be an array")
-    out = []
-    for entry in value:
-        if not isinstance(entry, dict) or "names" not in entry or "privileges" not in entry:
-            raise InvalidArgument("[index] entries require [names] and [privileges]")
-        names = entry["names"] if isinstance(entry["names"], list) else [entry["names"]]
-        out.append({
-            "names": names,
-            "privileges": entry["privileges"],
-            "allow_restricted_indices": bool(entry.get("allow_restricted_indices", False)),
-        })
-    return out
-
-
 async def has_privileges(request: RestRequest) -> dict[str, Any]:
     auth = request.auth
     username = request.path_params.get("user")
     if username is not None and username != auth.user.username:
         raise InvalidArgument("users may only check the privileges of their own account")
     body = request.body("has_privileges_request")
-    data = body.data if body else {}
     if body:
         body.check_fields({"cluster", "index", "application"})
-    cluster = data.get("cluster", [])
-    index = _index_requests(data.get("index", []))
-    applications = data.get("application", [])
-    if not cluster and not index and not applications:
-        from keyplane.errors import ValidationError
-
-        raise ValidationError("must specify at least one privilege")
-    for name in cluster:
-        if privs.cluster_privilege(name) is None:
-            raise InvalidArgument(privs.unknown_cluster_privilege_message(name))
-    perm = auth.permission
-    result: dict[str, Any] = {"cluster": {}, "index": {}, "application": {}}
-    for name in cluster:
-        result["cluster"][name] = perm.has_cluster_privilege(name)
-    for entry in index:
-        for name in entry["names"]:
-            per = result["index"].setdefault(name, {})
-            for priv in entry["privileges"]:
-                if not privs.index_privilege_known(priv):
-                    raise InvalidArgument(privs.unknown_index_privilege_message(priv))
-                per[priv] = perm.has_index_privilege(name, priv, entry["allow_restricted_indices"])
-    if applications:
-        defs = await request.services.privileges.resolver([a.get("application", "") for a in applications])
-        for entry in applications:
-            app = entry.get("application")
-            per_app = result["application"].setdefault(app, {})
-            for resource in entry.get("resources", []):
-                per_res = per_app.setdefault(resource, {})
-                for priv in entry.get("privileges", []):
-                    per_res[priv] = perm.has_application_privilege(app, resource, priv, defs)
-    every = [v for v in result["cluster"].values()]
-    every += [v for per in result["index"].values() for v in per.values()]
-    every += [v for per in result["application"].values() for res in per.values() for v in res.values()]
-    return {"username": auth.user.username, "has_all_requested": all(every), **result}
+    wanted = PrivilegeRequest.parse(body.data if body else {})
+    defs = await request.services.privileges.resolver(wanted.applications)
+    result = privilege_check.check(auth.permission, wanted, defs)
+    return {"username": auth.user.username, **result}
 
 
 async def user_privileges(request: RestRequest) -> dict[str, Any]:

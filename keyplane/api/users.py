@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.api.common import page_window
+from keyplane.api.common import add_profile_uids, page_window
 from keyplane.errors import ParseError, ValidationError
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
@@ -70,13 +70,18 @@ async def put_user(request: RestRequest) -> dict[str, Any]:
     return {"created": created}
 
 
+def _realm_of(user: dict[str, Any]) -> str:
+    return "reserved" if user.get("metadata", {}).get("_reserved") else "default_native"
+
+
 async def get_users(request: RestRequest) -> Reply:
-    request.flag("with_profile_uid")
     names = request.path_list("username")
     users = await request.services.users.get(names)
     body = {u.username: u.to_dict() for u in users}
     if names and not body:
         return Reply({}, status=404)
+    if request.flag("with_profile_uid"):
+        await add_profile_uids(request.services, list(body.values()), _realm_of)
     return Reply(body)
 
 
@@ -114,7 +119,6 @@ _QUERYABLE_USER = {"username", "roles", "enabled", "full_name", "email"}
 
 
 async def query_users(request: RestRequest) -> dict[str, Any]:
-    request.flag("with_profile_uid")
     body = request.body("query_user_request") or None
     data = body.data if body else {}
     if body:
@@ -126,6 +130,8 @@ async def query_users(request: RestRequest) -> dict[str, Any]:
     matched, _ = sort_docs(matched, data.get("sort"), compiler.field, "username")
     start, size = page_window(body)
     page = matched[start : start + size]
+    if request.flag("with_profile_uid"):
+        await add_profile_uids(request.services, page, _realm_of)
     return {"total": len(matched), "count": len(page), "users": page}
 
 

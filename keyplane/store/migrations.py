@@ -39,12 +39,17 @@ def _v5_role_mappings(conn: Connection) -> None:
     schema.role_mappings.create(conn, checkfirst=True)
 
 
+def _v6_user_profiles(conn: Connection) -> None:
+    schema.user_profiles.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
     _v3_live_keys_by_expiration,
     _v4_connectors,
     _v5_role_mappings,
+    _v6_user_profiles,
 ]
 
 

@@ -52,6 +52,18 @@ role_mappings = Table(
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 
+user_profiles = Table(
+    "user_profiles",
+    metadata,
+    Column("uid", String(128), primary_key=True),
+    Column("username", String(512), nullable=False),
+    Column("realm", String(256), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("doc", Text, nullable=False),  # user snapshot, labels, data, last_synchronized
+    Column("seq_no", BigInteger, nullable=False, default=1),
+)
+Index("user_profiles_user", user_profiles.c.username, user_profiles.c.realm)
+
 # Facts about the cluster itself, such as its uuid.
 properties = Table(
     "properties",

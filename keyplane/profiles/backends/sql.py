@@ -1,0 +1,83 @@
+"""User profiles in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, exc, insert, select, update
+
+from keyplane.store import schema
+from keyplane.store.database import Database
+
+p = schema.user_profiles
+
+
+@dataclass
+class StoredProfile:
+    uid: str
+    enabled: bool
+    doc: dict[str, Any]
+    seq_no: int
+
+
+def _profile(row: dict[str, Any]) -> StoredProfile:
+    return StoredProfile(row["uid"], bool(row["enabled"]), orjson.loads(row["doc"]), row["seq_no"])
+
+
+class SqlProfileRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, uid: str) -> StoredProfile | None:
+        async with self.db.transaction() as conn:
+            row = (await conn.execute(select(p).where(p.c.uid == uid))).first()
+        return _profile(row) if row else None
+
+    async def by_user(self, usernames: list[str]) -> dict[tuple[str, str], str]:
+        """(username, realm) -> uid for the users that have a profile."""
+        if not usernames:
+            return {}
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(select(p.c.uid, p.c.username, p.c.realm)
+                                       .where(p.c.username.in_(usernames)))).rows
+        return {(r["username"], r["realm"]): r["uid"] for r in rows}
+
+    async def all_enabled(self) -> list[StoredProfile]:
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(select(p).where(p.c.enabled.is_(True)).order_by(p.c.username))).rows
+        return [_profile(r) for r in rows]
+
+    async def activate(self, uid: str, username: str, realm: str, user: dict[str, Any], now: int) -> StoredProfile:
+        """Create the profile, or refresh its user snapshot and enable it."""
+        for attempt in range(2):
+            try:
+                async with self.db.transaction() as conn:
+                    row = (await conn.execute(select(p).where(p.c.uid == uid))).first()
+                    if row is None:
+                        doc = {"user": user, "labels": {}, "data": {}, "last_synchronized": now}
+                        await conn.execute(insert(p).values(uid=uid, username=username, realm=realm, enabled=True,
+                                                            doc=orjson.dumps(doc).decode(), seq_no=1))
+                        return StoredProfile(uid, True, doc, 1)
+                    doc = orjson.loads(row["doc"])
+                    doc.update(user=user, last_synchronized=now)
+                    await conn.execute(update(p).where(p.c.uid == uid).values(
+                        enabled=True, doc=orjson.dumps(doc).decode(), seq_no=p.c.seq_no + 1))
+                    return StoredProfile(uid, True, doc, row["seq_no"] + 1)
+            except exc.IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def replace(self, profile: StoredProfile) -> bool:
+        async with self.db.transaction() as conn:
+            res = await conn.execute(
+                update(p).where(and_(p.c.uid == profile.uid, p.c.seq_no == profile.seq_no)).values(
+                    enabled=profile.enabled, doc=orjson.dumps(profile.doc).decode(), seq_no=p.c.seq_no + 1)
+            )
+        return res.rowcount == 1
+
+    async def delete_all(self) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(delete(p))

@@ -1,0 +1,56 @@
+"""Profile documents and their uids."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from keyplane.security.users import User
+
+
+def uid_for(username: str, realm: str) -> str:
+    """Stable for a user of a realm, in Elasticsearch's ``u_<hash>_<n>`` shape."""
+    digest = hashlib.sha256(f"{realm}\x00{username}".encode()).digest()
+    return "u_" + base64.urlsafe_b64encode(digest).decode().rstrip("=") + "_0"
+
+
+def user_part(user: User, realm: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"username": user.username, "roles": list(user.roles), "realm_name": realm}
+    if user.email is not None:
+        out["email"] = user.email
+    if user.full_name is not None:
+        out["full_name"] = user.full_name
+    return out
+
+
+def view(uid: str, enabled: bool, doc: dict[str, Any], seq_no: int, data_keys: list[str]) -> dict[str, Any]:
+    """A profile as the get and activate APIs show it; ``data`` only for the asked-for keys."""
+    data = doc.get("data", {})
+    if "*" in data_keys:
+        shown = data
+    else:
+        shown = {k: v for k, v in data.items() if k in data_keys}
+    return {
+        "uid": uid,
+        "enabled": enabled,
+        "last_synchronized": doc["last_synchronized"],
+        "user": doc["user"],
+        "labels": doc.get("labels", {}),
+        "data": shown,
+        "_doc": {"_primary_term": 1, "_seq_no": seq_no},
+    }
+
+
+def matches(doc: dict[str, Any], name: str) -> bool:
+    """Suggest's name match: a prefix of the username, or of a word of the full name or email."""
+    if not name:
+        return True
+    needle = name.lower()
+    user = doc["user"]
+    words = [user["username"].lower()]
+    for field in ("full_name", "email"):
+        if user.get(field):
+            words += user[field].lower().replace("@", " ").replace(".", " ").split()
+            words.append(user[field].lower())
+    return any(w.startswith(needle) for w in words)

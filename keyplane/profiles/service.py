@@ -1,0 +1,116 @@
+"""User-profile use cases: activate, read, enable or disable, update data, suggest, check privileges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyplane.connectors.core import deep_merge
+from keyplane.errors import Conflict, InvalidArgument, NotFound
+from keyplane.profiles import core
+from keyplane.profiles.backends.sql import SqlProfileRepository, StoredProfile
+from keyplane.security import privilege_check
+from keyplane.security.authc import Authentication
+from keyplane.security.privilege_check import PrivilegeRequest
+from keyplane.security.service import PrivilegeService, RoleService
+from keyplane.timevalue import now_ms
+
+
+class ProfileService:
+    def __init__(self, repo: SqlProfileRepository, roles: RoleService, privileges: PrivilegeService) -> None:
+        self.repo = repo
+        self.roles = roles
+        self.privileges = privileges
+
+    async def activate(self, auth: Authentication) -> dict[str, Any]:
+        if auth.type == "api_key":
+            raise InvalidArgument("profile is not supported for API key")
+        realm = auth.lookup_realm["name"]
+        uid = core.uid_for(auth.user.username, realm)
+        stored = await self.repo.activate(uid, auth.user.username, realm, core.user_part(auth.user, realm), now_ms())
+        return core.view(stored.uid, stored.enabled, stored.doc, stored.seq_no, [])
+
+    async def _get(self, uid: str) -> StoredProfile:
+        stored = await self.repo.get(uid)
+        if stored is None:
+            raise NotFound(f"profile document not found for uid [{uid}]")
+        return stored
+
+    async def get(self, uids: list[str], data_keys: list[str]) -> dict[str, Any]:
+        profiles, missing = [], []
+        for uid in uids:
+            stored = await self.repo.get(uid)
+            if stored is None:
+                missing.append(uid)
+            else:
+                profiles.append(core.view(stored.uid, stored.enabled, stored.doc, stored.seq_no, data_keys))
+        out: dict[str, Any] = {"profiles": profiles}
+        if missing:
+            out["errors"] = {"count": len(missing), "details": {
+                uid: {"type": "resource_not_found_exception", "reason": f"profile document not found for uid [{uid}]"}
+                for uid in missing
+            }}
+        return out
+
+    async def _change(self, uid: str, change: Any, if_seq_no: int | None = None) -> None:
+        for _attempt in range(30):
+            stored = await self._get(uid)
+            if if_seq_no is not None and stored.seq_no != if_seq_no:
+                raise Conflict(f"[{uid}]: version conflict, required seqNo [{if_seq_no}], current [{stored.seq_no}]")
+            change(stored)
+            if await self.repo.replace(stored):
+                return
+        raise Conflict(f"[{uid}]: too many concurrent updates")
+
+    async def set_enabled(self, uid: str, enabled: bool) -> None:
+        await self._change(uid, lambda p: setattr(p, "enabled", enabled))
+
+    async def update_data(
+        self, uid: str, labels: dict[str, Any] | None, data: dict[str, Any] | None, if_seq_no: int | None
+    ) -> None:
+        def merge(profile: StoredProfile) -> None:
+            for name, value in (("labels", labels), ("data", data)):
+                if value is not None:
+                    target = profile.doc.setdefault(name, {})
+                    deep_merge(target, value)
+
+        await self._change(uid, merge, if_seq_no)
+
+    async def suggest(self, name: str, size: int, hint: dict[str, Any], data_keys: list[str]) -> dict[str, Any]:
+        hinted_uids = set(hint.get("uids", []))
+        hinted_labels = hint.get("labels", {})
+
+        def hint_score(profile: StoredProfile) -> int:
+            labels = profile.doc.get("labels", {})
+            score = int(profile.uid in hinted_uids)
+            for key, wanted in hinted_labels.items():
+                values = wanted if isinstance(wanted, list) else [wanted]
+                score += int(labels.get(key) in values)
+            return score
+
+        found = [p for p in await self.repo.all_enabled() if core.matches(p.doc, name)]
+        found.sort(key=lambda p: -hint_score(p))
+        shown = []
+        for profile in found[:size]:
+            view = core.view(profile.uid, profile.enabled, profile.doc, profile.seq_no, data_keys)
+            shown.append({k: view[k] for k in ("uid", "user", "labels", "data")})
+        return {"total": {"value": len(found), "relation": "eq"}, "took": 0, "profiles": shown}
+
+    async def has_privileges(self, uids: list[str], wanted: PrivilegeRequest) -> dict[str, Any]:
+        defs = await self.privileges.resolver(wanted.applications)
+        holding, errors = [], {}
+        for uid in uids:
+            stored = await self.repo.get(uid)
+            if stored is None:
+                errors[uid] = {"type": "resource_not_found_exception",
+                               "reason": f"profile document not found for uid [{uid}]"}
+                continue
+            permission, _, _ = await self.roles.permission(stored.doc["user"]["roles"])
+            if privilege_check.check(permission, wanted, defs)["has_all_requested"]:
+                holding.append(uid)
+        out: dict[str, Any] = {"has_privilege_uids": holding}
+        if errors:
+            out["errors"] = {"count": len(errors), "details": errors}
+        return out
+
+    async def uids(self, usernames: list[str]) -> dict[tuple[str, str], str]:
+        return await self.repo.by_user(usernames)
