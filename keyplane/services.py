@@ -30,6 +30,7 @@ from keyplane.security.backends.sql import (
 from keyplane.security.roles import RoleDescriptor
 from keyplane.security.service import PrivilegeService, RoleService, UserService
 from keyplane.security.users import User
+from keyplane.service_accounts.service import ServiceAccountService
 from keyplane.store import schema
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
@@ -66,6 +67,7 @@ class Services:
             ),
         )
         self.tokens = TokenService(SqlTokenRepository(self.db))
+        self.service_accounts = ServiceAccountService(self.db)
         self.connectors = ConnectorService(
             SqlConnectorRepository(self.db),
             SqlSyncJobRepository(self.db),
@@ -88,6 +90,8 @@ class Services:
         if kind in ("roles", "*"):
             self.roles.invalidate()
         self.apikeys.on_change(kind)
+        if kind in ("service_tokens", "*"):
+            self.service_accounts.forget()
         self.tokens.on_change(kind)
 
     async def start(self) -> None:
@@ -167,6 +171,7 @@ class Services:
         await self.privileges.repo.delete_all()
         await self.role_mappings.delete_all()
         await self.profiles.repo.delete_all()
+        await self.service_accounts.delete_all()
         await self.apikeys.repo.delete_all()
         await self.tokens.repo.delete_all()
         await self.connectors.reset()

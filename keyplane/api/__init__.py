@@ -11,6 +11,7 @@ from keyplane.api import (
     roles,
     root,
     secrets,
+    service_accounts,
     sync_jobs,
     testing,
     tokens,
@@ -22,7 +23,8 @@ from keyplane.http.routing import Router
 def build_router(test_mode: bool) -> Router:
     router = Router()
     for module in (
-        root, users, roles, role_mappings, privileges, profiles, apikeys, tokens, connectors, sync_jobs, secrets,
+        root, users, roles, role_mappings, privileges, profiles, service_accounts, apikeys, tokens, connectors,
+        sync_jobs, secrets,
     ):
         module.register(router)
     if test_mode:

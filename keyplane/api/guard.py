@@ -13,6 +13,7 @@ from keyplane.http.request import RestRequest
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import Permission, denial_message
 from keyplane.security.users import User
+from keyplane.service_accounts import core as service_core
 
 if TYPE_CHECKING:
     from keyplane.services import Services
@@ -86,6 +87,9 @@ class SecurityGuard:
         return auth
 
     async def bearer(self, credential: str) -> Authentication:
+        service_token = service_core.decode(credential)
+        if service_token is not None:
+            return await self._service_account(*service_token)
         try:
             token = await self.services.tokens.check(credential)
         except CredentialsRejected as exc:
@@ -95,6 +99,18 @@ class SecurityGuard:
             raise _rejected("Bearer token", CredentialsRejected("token owner no longer exists or is disabled"))
         auth = await self.services.passwords.for_user(user)
         auth.type = "token"
+        return auth
+
+    async def _service_account(self, token: service_core.TokenId, secret: str) -> Authentication:
+        try:
+            principal = await self.services.service_accounts.authenticate(token, secret)
+        except CredentialsRejected as exc:
+            raise _rejected("Service account", exc) from None
+        user = service_core.user(principal)
+        permission = Permission([service_core.ACCOUNTS[principal]])
+        realm = service_core.REALM
+        auth = Authentication(user, user, realm, realm, "token", [], [], permission)
+        auth.extra["token"] = {"name": token.name, "type": "_service_account_index"}
         return auth
 
     async def _run_as(self, auth: Authentication, target: str) -> Authentication:

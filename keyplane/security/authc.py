@@ -53,6 +53,7 @@ class Authentication:
             "roles": [] if (self.type == "api_key" and not self.is_run_as) else list(self.user.roles),
             "full_name": self.user.full_name,
             "email": self.user.email,
+            **({"token": self.extra["token"]} if "token" in self.extra else {}),
             "metadata": self.user.metadata,
             "enabled": self.user.enabled,
             "authentication_realm": self.authentication_realm,

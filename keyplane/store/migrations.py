@@ -43,6 +43,10 @@ def _v6_user_profiles(conn: Connection) -> None:
     schema.user_profiles.create(conn, checkfirst=True)
 
 
+def _v7_service_tokens(conn: Connection) -> None:
+    schema.service_tokens.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -50,6 +54,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v4_connectors,
     _v5_role_mappings,
     _v6_user_profiles,
+    _v7_service_tokens,
 ]
 
 

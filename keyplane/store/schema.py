@@ -64,6 +64,17 @@ user_profiles = Table(
 )
 Index("user_profiles_user", user_profiles.c.username, user_profiles.c.realm)
 
+service_tokens = Table(
+    "service_tokens",
+    metadata,
+    Column("id", String(512), primary_key=True),  # namespace/service/name
+    Column("account", String(256), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("hash", Text, nullable=False),
+    Column("creation", BigInteger, nullable=False),
+)
+Index("service_tokens_account", service_tokens.c.account)
+
 # Facts about the cluster itself, such as its uuid.
 properties = Table(
     "properties",

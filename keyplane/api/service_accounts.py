@@ -1,0 +1,65 @@
+"""``/_security/service``: service accounts and their tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyplane.http.request import Reply, RestRequest
+from keyplane.http.routing import Router
+
+A = "cluster:admin/xpack/security/service_account/"
+
+
+def _principal(request: RestRequest) -> str:
+    return request.services.service_accounts.account(
+        request.path_params["namespace"], request.path_params["service"]
+    )
+
+
+async def get_accounts(request: RestRequest) -> dict[str, Any]:
+    return request.services.service_accounts.accounts(
+        request.path_params.get("namespace"), request.path_params.get("service")
+    )
+
+
+async def create_token(request: RestRequest) -> dict[str, Any]:
+    request.param("refresh")
+    return await request.services.service_accounts.create(_principal(request), request.path_params.get("name"))
+
+
+async def credentials(request: RestRequest) -> dict[str, Any]:
+    principal = _principal(request)
+    names = await request.services.service_accounts.credentials(principal)
+    nodes = request.services.nodes_response()["_nodes"]
+    return {
+        "service_account": principal,
+        "count": len(names),
+        "tokens": {name: {} for name in names},
+        "nodes_credentials": {"_nodes": nodes, "file_tokens": {}},
+    }
+
+
+async def delete_token(request: RestRequest) -> Reply:
+    request.param("refresh")
+    found = await request.services.service_accounts.delete(_principal(request), request.path_params["name"])
+    return Reply({"found": found}, status=200 if found else 404)
+
+
+async def clear_cache(request: RestRequest) -> dict[str, Any]:
+    _principal(request)
+    request.services.service_accounts.forget()
+    return request.services.nodes_response()
+
+
+def register(router: Router) -> None:
+    base = "/_security/service/{namespace}/{service}"
+    router.add("GET", "/_security/service", get_accounts, action=A + "get")
+    router.add("GET", "/_security/service/{namespace}", get_accounts, action=A + "get")
+    router.add("GET", base, get_accounts, action=A + "get")
+    router.add(("PUT", "POST"), base + "/credential/token/{name}", create_token, action=A + "token/create",
+               params=("refresh",))
+    router.add("POST", base + "/credential/token", create_token, action=A + "token/create", params=("refresh",))
+    router.add("GET", base + "/credential", credentials, action=A + "credential/get")
+    router.add("DELETE", base + "/credential/token/{name}", delete_token, action=A + "token/delete",
+               params=("refresh",))
+    router.add("POST", base + "/credential/token/{name}/_clear_cache", clear_cache, action=A + "token/cache/clear")

@@ -1,0 +1,1 @@
+"""Service accounts (``elastic/fleet-server``, ``elastic/kibana``, ...) and their bearer tokens."""

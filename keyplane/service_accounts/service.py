@@ -1,0 +1,98 @@
+"""Service-account tokens: create, list, delete and verify."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from keyplane.apikeys import hashing
+from keyplane.errors import Conflict, CredentialsRejected, InvalidArgument, ValidationError
+from keyplane.service_accounts import core
+from keyplane.service_accounts.core import TokenId
+from keyplane.store import schema
+from keyplane.store.database import Database
+from keyplane.timevalue import now_ms
+
+t = schema.service_tokens
+
+
+class ServiceAccountService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._verified: dict[str, tuple[bytes, str]] = {}  # token key -> (digest of secret, principal)
+        self._salt = secrets.token_bytes(16)
+
+    @staticmethod
+    def account(namespace: str, service: str) -> str:
+        principal = f"{namespace}/{service}"
+        if principal not in core.ACCOUNTS:
+            raise InvalidArgument(f"service account [{principal}] does not exist")
+        return principal
+
+    def accounts(self, namespace: str | None, service: str | None) -> dict[str, Any]:
+        out = {}
+        for principal, descriptor in core.ACCOUNTS.items():
+            ns, svc = principal.split("/")
+            if (namespace is None or ns == namespace) and (service is None or svc == service):
+                out[principal] = {"role_descriptor": descriptor.to_dict()}
+        return out
+
+    async def create(self, principal: str, name: str | None) -> dict[str, Any]:
+        name = name or "token_" + secrets.token_urlsafe(15)[:20]
+        if not core.TOKEN_NAME.match(name):
+            raise ValidationError(
+                f"service account token name must match [a-zA-Z0-9-][a-zA-Z0-9_-]{{0,255}}, got [{name}]"
+            )
+        token = TokenId(principal, name)
+        secret = hashing.new_secret()
+        try:
+            async with self.db.transaction() as conn:
+                await conn.execute(insert(t).values(id=token.key, account=principal, name=name,
+                                                    hash=hashing.hash_secret(secret), creation=now_ms()))
+        except IntegrityError:
+            raise Conflict(
+                f"[service_account_token][{token.key}]: version conflict, document already exists"
+            ) from None
+        return {"created": True, "token": {"name": name, "value": core.encode(token, secret)}}
+
+    async def credentials(self, principal: str) -> list[str]:
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(select(t.c.name).where(t.c.account == principal).order_by(t.c.name))).rows
+        return [r["name"] for r in rows]
+
+    async def delete(self, principal: str, name: str) -> bool:
+        async with self.db.transaction() as conn:
+            res = await conn.execute(delete(t).where(t.c.id == TokenId(principal, name).key))
+            conn.notify("service_tokens")
+        return res.rowcount > 0
+
+    async def authenticate(self, token: TokenId, secret: str) -> str:
+        """The service account's principal, or CredentialsRejected."""
+        digest = hashlib.sha256(self._salt + secret.encode()).digest()
+        known = self._verified.get(token.key)
+        if known is not None and hmac.compare_digest(known[0], digest):
+            return known[1]
+        if token.account not in core.ACCOUNTS:
+            raise CredentialsRejected(f"service account [{token.account}] does not exist")
+        async with self.db.transaction() as conn:
+            row = (await conn.execute(select(t.c.hash).where(t.c.id == token.key))).first()
+        if row is None or not hashing.verify_secret(secret, row["hash"]):
+            raise CredentialsRejected(f"failed to authenticate service account [{token.account}] with token name "
+                                      f"[{token.name}]")
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[token.key] = (digest, token.account)
+        return token.account
+
+    def forget(self) -> None:
+        self._verified.clear()
+
+    async def delete_all(self) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(delete(t))
+            conn.notify("service_tokens")
