@@ -72,6 +72,11 @@ class Dispatcher:
             route, path_params, allowed = self.router.resolve(method, split_path(path))
             request.auth = await self.guard.authenticate(request)
             if route is None:
+                if allowed and method == "OPTIONS":
+                    # Elasticsearch answers OPTIONS on a known path with the methods it allows.
+                    allow = (b"allow", ",".join(sorted(allowed)).encode())
+                    await _respond(send, method, 200, [PRODUCT_HEADER, allow], b"")
+                    return
                 if allowed:
                     methods = ", ".join(sorted(allowed))
                     raise RawError(

@@ -64,6 +64,8 @@ def test_unknown_path_and_wrong_method(http: httpx.Client) -> None:
     assert res.status_code == 405
     assert res.headers["allow"] == "DELETE,GET,POST,PUT"
     assert res.json()["error"].startswith("Incorrect HTTP method for uri [/_security/role/x] and method [PATCH]")
+    options = http.options("/_security/role/x")
+    assert options.status_code == 200 and options.headers["allow"] == "DELETE,GET,POST,PUT"
 
 
 def test_unauthenticated_everywhere(server: Server) -> None:
