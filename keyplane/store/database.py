@@ -9,6 +9,7 @@ SQLAlchemy's asyncpg dialect, and changes are broadcast to every node with LISTE
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -78,6 +79,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self._listen_task: asyncio.Task[None] | None = None
+        self._lock: Any = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> Database:
@@ -92,6 +94,7 @@ class Database:
             self._aio_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self._listen_task = asyncio.create_task(self._listen_forever())
         else:
+            self._lock_file()
             engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
 
             @event.listens_for(engine, "connect")
@@ -112,7 +115,26 @@ class Database:
 
             self._sync_engine = engine
 
+    def _lock_file(self) -> None:
+        """One process per SQLite file: a second one would serve from caches nobody invalidates."""
+        path = self.url.removeprefix("sqlite:///")
+        if not path or path == ":memory:":
+            return
+        handle = open(f"{path}.lock", "a+")  # noqa: SIM115 - held open for the life of the process
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise RuntimeError(
+                f"{path} is in use by another Keyplane process; several nodes need a shared PostgreSQL "
+                "database (--database-url)"
+            ) from None
+        self._lock = handle
+
     async def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
         if self._listen_task is not None:
             self._listen_task.cancel()
             try:

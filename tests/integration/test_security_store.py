@@ -111,3 +111,18 @@ def test_roles_and_privileges(database_url: str) -> None:
         await db.close()
 
     run(go())
+
+
+def test_one_process_per_sqlite_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async def go() -> None:
+        url = f"sqlite:///{tmp_path / 'k.db'}"
+        first = Database(url)
+        await first.open()
+        with pytest.raises(RuntimeError, match="in use by another Keyplane process"):
+            await Database(url).open()
+        await first.close()
+        again = Database(url)
+        await again.open()  # free once the first one closed
+        await again.close()
+
+    run(go())
