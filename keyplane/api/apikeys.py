@@ -6,19 +6,21 @@ live in ``keyplane.apikeys``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
 from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
-from keyplane.apikeys.service import GRANT, GetSpec, KeySpec, QuerySpec, UpdateSpec
+from keyplane.apikeys.service import BULK_GRANT, GRANT, BulkResult, GetSpec, KeySpec, QuerySpec, UpdateSpec
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, ValidationError
 from keyplane.http.body import Body
 from keyplane.http.errors import EsError, from_domain, x_content_parse
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.security import roles as role_mod
+from keyplane.security.authc import Authentication
 from keyplane.security.roles import IndicesPrivileges
 from keyplane.timevalue import parse_duration_ms
 
@@ -76,16 +78,61 @@ async def create(request: RestRequest) -> dict[str, Any]:
     return await request.services.apikeys.create(request.auth, spec)
 
 
+GRANT_FIELDS = frozenset({"grant_type", "username", "password", "access_token", "run_as", "client_authentication"})
+
+
+@dataclass
+class _Grant:
+    """Whose credentials a grant request carries; shared by grant and bulk grant."""
+
+    type: str | None
+    username: str | None
+    password: str | None
+    access_token: str | None
+    run_as: str | None
+
+    @classmethod
+    def of(cls, body: Body) -> _Grant:
+        return cls(body.string("grant_type"), body.string("username"), body.string("password"),
+                   body.string("access_token"), body.string("run_as"))
+
+    def messages(self) -> list[str]:
+        if self.type is None:
+            return ["[grant_type] is required"]
+        out = []
+        if self.type == "password":
+            if self.username is None:
+                out.append("[username] is required for grant_type [password]")
+            if self.password is None:
+                out.append("[password] is required for grant_type [password]")
+            if self.access_token is not None:
+                out.append("[access_token] is not supported for grant_type [password]")
+        elif self.type == "access_token":
+            if self.access_token is None:
+                out.append("[access_token] is required for grant_type [access_token]")
+            if self.username is not None:
+                out.append("[username] is not supported for grant_type [access_token]")
+            if self.password is not None:
+                out.append("[password] is not supported for grant_type [access_token]")
+        else:
+            out.append(f"grant_type [{self.type}] is not supported")
+        return out
+
+    async def authenticate(self, request: RestRequest, action: str) -> Authentication:
+        """Check the caller may grant, then authenticate the user the keys are granted to."""
+        assert self.type is not None
+        request.services.apikeys.authorize(request.auth, action, own=False)
+        return await request.services.guard.grant_credentials(
+            self.type, self.username, self.password, self.access_token, self.run_as, request.uri, action=action
+        )
+
+
 async def grant(request: RestRequest) -> dict[str, Any]:
     request.param("refresh")
     body = request.body("grant_api_key_request", required=True)
     assert body is not None
-    body.check_fields({"grant_type", "username", "password", "access_token", "run_as", "api_key",
-                       "client_authentication"})
+    body.check_fields(GRANT_FIELDS | {"api_key"})
     api_key = body.obj("api_key")
-    grant_type = body.string("grant_type")
-    username, password = body.string("username"), body.string("password")
-    access_token, run_as = body.string("access_token"), body.string("run_as")
     messages = []
     spec = None
     if api_key is None or not isinstance(api_key.get("name"), str) or not api_key.get("name"):
@@ -94,33 +141,41 @@ async def grant(request: RestRequest) -> dict[str, Any]:
         spec = parse_key_spec(api_key, "api_key_request", request.raw_body)
         if spec.name:
             messages += core.name_messages(spec.name)
-    if grant_type is None:
-        messages.append("[grant_type] is required")
-    elif grant_type == "password":
-        if username is None:
-            messages.append("[username] is required for grant_type [password]")
-        if password is None:
-            messages.append("[password] is required for grant_type [password]")
-        if access_token is not None:
-            messages.append("[access_token] is not supported for grant_type [password]")
-    elif grant_type == "access_token":
-        if access_token is None:
-            messages.append("[access_token] is required for grant_type [access_token]")
-        if username is not None:
-            messages.append("[username] is not supported for grant_type [access_token]")
-        if password is not None:
-            messages.append("[password] is not supported for grant_type [access_token]")
-    else:
-        messages.append(f"grant_type [{grant_type}] is not supported")
+    credentials = _Grant.of(body)
+    messages += credentials.messages()
     if messages:
         raise ValidationError(*messages)
-    assert spec is not None and grant_type is not None
-    apikeys = request.services.apikeys
-    apikeys.authorize(request.auth, GRANT, own=False)
-    owner = await request.services.guard.grant_credentials(
-        grant_type, username, password, access_token, run_as, request.uri
-    )
-    return await apikeys.create(owner, spec, check=False)
+    assert spec is not None
+    owner = await credentials.authenticate(request, GRANT)
+    return await request.services.apikeys.create(owner, spec, check=False)
+
+
+async def bulk_grant(request: RestRequest) -> dict[str, Any]:
+    request.param("refresh")
+    body = request.body("bulk_grant_api_key_request", required=True)
+    assert body is not None
+    body.check_fields(GRANT_FIELDS | {"api_keys"})
+    items = body.data.get("api_keys", [])
+    if items is None or not isinstance(items, list):
+        raise body.failed("api_keys")
+    try:
+        specs = [parse_key_spec(item, "api_key_request", request.raw_body) for item in items]
+    except (KeyplaneError, EsError) as exc:  # a bad element fails the whole array field, as ObjectParser reports it
+        inner = from_domain(exc) if isinstance(exc, KeyplaneError) else exc
+        where = body.where("api_keys")
+        raise x_content_parse(f"{where} [{body.parser}] failed to parse field [api_keys]", inner) from None
+    messages = [] if specs else ["[api_keys] must not be empty"]
+    for spec in specs:
+        messages += core.name_messages(spec.name or "")
+    credentials = _Grant.of(body)
+    messages += credentials.messages()
+    if messages:
+        raise ValidationError(*messages)
+    owner = await credentials.authenticate(request, BULK_GRANT)
+    created, failed = await request.services.apikeys.bulk_create(owner, specs)
+    out: dict[str, Any] = {"created": created}
+    out.update(_errors_body(failed))
+    return out
 
 
 async def get(request: RestRequest) -> Reply:
@@ -185,15 +240,19 @@ async def update(request: RestRequest) -> dict[str, Any]:
     return {"updated": bool(result.updated)}
 
 
-def _bulk_body(result: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"updated": result.updated, "noops": result.noops}
-    if result.errors:
-        details = {}
-        for key_id, exc in result.errors.items():
-            err = from_domain(exc)
-            details[key_id] = {"type": err.type, "reason": err.reason}
-        out["errors"] = {"count": len(details), "details": details}
-    return out
+def _errors_body(result: BulkResult) -> dict[str, Any]:
+    """Per-id failures of a bulk request, as ``errors: {count, details}``; nothing when all succeeded."""
+    if not result.errors:
+        return {}
+    details = {}
+    for key_id, exc in result.errors.items():
+        err = from_domain(exc)
+        details[key_id] = {"type": err.type, "reason": err.reason}
+    return {"errors": {"count": len(details), "details": details}}
+
+
+def _bulk_body(result: BulkResult) -> dict[str, Any]:
+    return {"updated": result.updated, "noops": result.noops, **_errors_body(result)}
 
 
 async def bulk_update(request: RestRequest) -> dict[str, Any]:
@@ -275,7 +334,7 @@ async def create_cross_cluster(request: RestRequest) -> dict[str, Any]:
     if "access" not in body.data:
         raise InvalidArgument("Required [access]")
     if body.data["access"] is None:
-        raise x_content_parse(f"{body._where('access')} [cross_cluster_api_key_request] access doesn't support "
+        raise x_content_parse(f"{body.where('access')} [cross_cluster_api_key_request] access doesn't support "
                               "values of type: VALUE_NULL")
     search, replication = _access(body.obj("access"), body.parser)
     if not search and not replication:
@@ -304,6 +363,7 @@ def register(router: Router) -> None:
     own = {"self_checked": True}  # the API-key service checks privileges against the request
     router.add(("PUT", "POST"), "/_security/api_key", create, action=svc.CREATE, params=("refresh",), **own)
     router.add(("PUT", "POST"), "/_security/api_key/grant", grant, action=GRANT, params=("refresh",), **own)
+    router.add("POST", "/_security/api_key/_bulk_grant", bulk_grant, action=BULK_GRANT, params=("refresh",), **own)
     router.add("GET", "/_security/api_key", get, action=svc.GET, params=(
         "id", "name", "username", "realm_name", "owner", "with_limited_by", "with_profile_uid", "active_only",
     ), **own)

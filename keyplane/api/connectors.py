@@ -59,7 +59,7 @@ def _put_fields(request: RestRequest) -> dict[str, Any]:
             value = body.data[name]
             if not isinstance(value, str):
                 raise body.failed(name) if value is not None else x_content_parse(
-                    f"{body._where(name)} [connector_put_request] {name} doesn't support values of type: VALUE_NULL"
+                    f"{body.where(name)} [connector_put_request] {name} doesn't support values of type: VALUE_NULL"
                 )
             fields[name] = value
     fields["index_name"] = _string_or_null(body, "index_name")

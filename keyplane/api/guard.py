@@ -150,6 +150,7 @@ class SecurityGuard:
     async def grant_credentials(
         self, grant_type: str, username: str | None, password: str | None, access_token: str | None,
         run_as: str | None, uri: str, *, failure: str = "Failed to authenticate api key grant",
+        action: str = "cluster:admin/xpack/security/api_key/grant",
     ) -> Authentication:
         """Authenticate the user something is granted to (an API key, a profile); failures are 403."""
         try:
@@ -165,7 +166,7 @@ class SecurityGuard:
             auth = await self._run_as(auth, run_as)
             if auth.extra.get("run_as_denied"):
                 raise Forbidden(
-                    f"action [cluster:admin/xpack/security/api_key/grant] is unauthorized for "
+                    f"action [{action}] is unauthorized for "
                     f"{auth.subject().describe()}, because user [{auth.authenticating_user.username}] "
                     f"is unauthorized to run as [{run_as}]"
                 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.errors import ValidationError
-from keyplane.http.body import Body
 from keyplane.http.errors import x_content_parse
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
@@ -22,7 +21,7 @@ def _value(request: RestRequest, parser: str) -> str:
     value = body.data["value"]
     if not isinstance(value, str):
         if value is None:
-            raise x_content_parse(f"{Body._where(body, 'value')} [{parser}] value doesn't support values of type: "
+            raise x_content_parse(f"{body.where('value')} [{parser}] value doesn't support values of type: "
                                   "VALUE_NULL")
         raise body.failed("value")
     return value

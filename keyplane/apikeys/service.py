@@ -17,7 +17,7 @@ from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
 from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import Agg, Node, SortKey
-from keyplane.errors import CredentialsRejected, Forbidden, InvalidArgument, NotFound, ValidationError
+from keyplane.errors import CredentialsRejected, Forbidden, InvalidArgument, KeyplaneError, NotFound, ValidationError
 from keyplane.security import privileges as privs
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import denial_message
@@ -29,6 +29,7 @@ ACTION = "cluster:admin/xpack/security/api_key/"
 _MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
 CREATE = ACTION + "create"
 GRANT = ACTION + "grant"
+BULK_GRANT = ACTION + "grant/bulk"
 GET = ACTION + "get"
 QUERY = ACTION + "query"
 UPDATE = ACTION + "update"
@@ -164,9 +165,29 @@ class ApiKeyService:
         creator, snapshot = await self._creator_and_snapshot(auth)
         return await self._insert(core.REST, spec, creator, spec.role_descriptors or [], snapshot)
 
+    async def bulk_create(self, auth: Authentication, specs: list[KeySpec]) -> tuple[list[dict[str, Any]], BulkResult]:
+        """Keys granted to ``auth`` in one request: all are validated first, then each is created on its own.
+
+        A key that cannot be stored is reported under its pre-assigned id and does not stop the others.
+        """
+        for spec in specs:
+            self._validate(spec)
+        creator, snapshot = await self._creator_and_snapshot(auth)
+        created: list[dict[str, Any]] = []
+        failed = BulkResult()
+        for spec in specs:
+            key_id = hashing.new_id()
+            try:
+                created.append(
+                    await self._insert(core.REST, spec, creator, spec.role_descriptors or [], snapshot, key_id=key_id)
+                )
+            except KeyplaneError as exc:
+                failed.errors[key_id] = exc
+        return created, failed
+
     async def _insert(
         self, kind: str, spec: KeySpec, creator: Creator, descriptors: list[RoleDescriptor],
-        snapshot: list[RoleDescriptor],
+        snapshot: list[RoleDescriptor], *, key_id: str | None = None,
     ) -> dict[str, Any]:
         now = now_ms()
         secret = hashing.new_secret()
@@ -176,7 +197,7 @@ class ApiKeyService:
         else:
             stored = hashing.hash_secret(secret, algorithm)
         key = ApiKey(
-            id=hashing.new_id(), name=spec.name, type=kind, creation=now,
+            id=key_id or hashing.new_id(), name=spec.name, type=kind, creation=now,
             expiration=self._expiration(spec.expiration, now), invalidated=False, invalidation=None,
             hash=stored, creator=creator, role_descriptors=descriptors, limited_by=snapshot,
             metadata=spec.metadata,

@@ -35,7 +35,7 @@ class Body:
         self.parser = parser
         self.raw = raw
 
-    def _where(self, field: str) -> str:
+    def where(self, field: str) -> str:
         """Line and column of a field in the raw text, as Jackson would report its token."""
         needle = orjson.dumps(field)
         pos = self.raw.find(needle)
@@ -49,17 +49,17 @@ class Body:
     def check_fields(self, allowed: set[str] | frozenset[str]) -> None:
         for field in self.data:
             if field not in allowed:
-                raise x_content_parse(f"{self._where(field)} [{self.parser}] unknown field [{field}]")
+                raise x_content_parse(f"{self.where(field)} [{self.parser}] unknown field [{field}]")
 
     def failed(self, field: str, cause: str | None = None) -> EsError:
-        err = x_content_parse(f"{self._where(field)} [{self.parser}] failed to parse field [{field}]")
+        err = x_content_parse(f"{self.where(field)} [{self.parser}] failed to parse field [{field}]")
         if cause:
             err.root_cause = {"type": "illegal_argument_exception", "reason": cause}
         return err
 
     def _null(self, field: str) -> EsError:
         return x_content_parse(
-            f"{self._where(field)} [{self.parser}] {field} doesn't support values of type: VALUE_NULL"
+            f"{self.where(field)} [{self.parser}] {field} doesn't support values of type: VALUE_NULL"
         )
 
     def has(self, field: str) -> bool:

@@ -223,6 +223,54 @@ def test_grant_with_password_and_token(es: Elasticsearch, server: Server) -> Non
                      headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 401
 
 
+def test_bulk_grant(es: Elasticsearch, server: Server) -> None:
+    es.security.put_role(name="bulk-granter", cluster=["grant_api_key"])
+    es.security.put_user(username="bea", password="bea-secret", roles=["bulk-granter"])
+    es.security.put_role(name="bulk-target", cluster=["manage_token"])
+    es.security.put_user(username="tom", password="tom-secret", roles=["bulk-target"])
+    bea = Elasticsearch(server.url, basic_auth=("bea", "bea-secret"))
+    tom = Elasticsearch(server.url, basic_auth=("tom", "tom-secret"))
+    headers = {"content-type": "application/json", "accept": "application/json"}
+
+    def bulk_grant(client: Elasticsearch, body: dict) -> dict:  # type: ignore[type-arg]
+        return client.perform_request("POST", "/_security/api_key/_bulk_grant", headers=headers, body=body).body
+
+    grant = {"grant_type": "password", "username": "tom", "password": "tom-secret"}
+    out = bulk_grant(bea, {**grant, "api_keys": [
+        {"name": "bulk-1", "expiration": "1d", "metadata": {"managed": True}}, {"name": "bulk-2"},
+    ]})
+    assert [k["name"] for k in out["created"]] == ["bulk-1", "bulk-2"] and "errors" not in out
+    assert "expiration" in out["created"][0] and "expiration" not in out["created"][1]
+    for key in out["created"]:
+        me = _key_client(server, key["encoded"]).security.authenticate()
+        assert me["username"] == "tom" and me["api_key"]["name"] == key["name"]
+    got = es.security.get_api_key(id=out["created"][0]["id"]).body["api_keys"][0]
+    assert got["metadata"] == {"managed": True} and got["username"] == "tom"
+
+    with pytest.raises(AuthorizationException) as denied:
+        bulk_grant(tom, {"grant_type": "password", "username": "bea", "password": "bea-secret",
+                         "api_keys": [{"name": "nope"}]})
+    assert denied.value.body["error"]["reason"] == (
+        "action [cluster:admin/xpack/security/api_key/grant/bulk] is unauthorized for user [tom] with effective "
+        "roles [bulk-target], this action is granted by the cluster privileges "
+        "[grant_api_key,manage_api_key,manage_security,all]"
+    )
+    with pytest.raises(BadRequestError) as empty:
+        bulk_grant(bea, grant)
+    assert empty.value.body["error"]["type"] == "action_request_validation_exception"
+    assert empty.value.body["error"]["reason"] == "Validation Failed: 1: [api_keys] must not be empty;"
+    with pytest.raises(BadRequestError) as unnamed:
+        bulk_grant(bea, {**grant, "api_keys": [{"expiration": "1d"}]})
+    assert unnamed.value.body["error"]["type"] == "x_content_parse_exception"
+    with pytest.raises(AuthorizationException) as wrong:
+        bulk_grant(bea, {**grant, "password": "wrong", "api_keys": [{"name": "x"}]})
+    assert wrong.value.body["error"]["reason"] == "Failed to authenticate api key grant"
+    before = es.security.query_api_keys(query={"prefix": {"name": "bulk-"}}).body["total"]
+    with pytest.raises(BadRequestError):  # one bad key fails the whole request: nothing is created
+        bulk_grant(bea, {**grant, "api_keys": [{"name": "bulk-3"}, {"name": "bulk-4", "metadata": {"_x": 1}}]})
+    assert es.security.query_api_keys(query={"prefix": {"name": "bulk-"}}).body["total"] == before
+
+
 def test_last_used_is_recorded_without_a_write_per_request(es: Elasticsearch, server: Server) -> None:
     key = es.security.create_api_key(name="used")
     unused = es.security.create_api_key(name="unused")
