@@ -22,6 +22,7 @@ from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
 from keyplane.security.authc import PasswordAuthenticator
 from keyplane.security.backends.sql import (
+    SqlIndexSettingsRepository,
     SqlPrivilegeRepository,
     SqlRoleMappingRepository,
     SqlRoleRepository,
@@ -53,6 +54,7 @@ class Services:
         self.roles = RoleService(SqlRoleRepository(self.db))
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
         self.role_mappings = SqlRoleMappingRepository(self.db)
+        self.index_settings = SqlIndexSettingsRepository(self.db)
         self.profiles = ProfileService(SqlProfileRepository(self.db), self.roles, self.privileges)
         self.passwords = PasswordAuthenticator(user_repo, self.roles)
         self.apikeys = ApiKeyService(
@@ -170,6 +172,7 @@ class Services:
         await self.roles.repo.delete_all()
         await self.privileges.repo.delete_all()
         await self.role_mappings.delete_all()
+        await self.index_settings.delete_all()
         await self.profiles.repo.delete_all()
         await self.service_accounts.delete_all()
         await self.apikeys.repo.delete_all()

@@ -11,6 +11,7 @@ from keyplane.api import (
     roles,
     root,
     secrets,
+    security_settings,
     service_accounts,
     sync_jobs,
     testing,
@@ -24,7 +25,7 @@ def build_router(test_mode: bool) -> Router:
     router = Router()
     for module in (
         root, users, roles, role_mappings, privileges, profiles, service_accounts, apikeys, tokens, connectors,
-        sync_jobs, secrets,
+        sync_jobs, secrets, security_settings,
     ):
         module.register(router)
     if test_mode:

@@ -224,3 +224,28 @@ def test_user_privileges(es: Elasticsearch, server: Server) -> None:
     assert exc.value.body["error"]["reason"].startswith(
         "Cannot retrieve privileges for API keys with assigned role descriptors."
     )
+
+
+def test_security_settings(es: Elasticsearch, server: Server) -> None:
+    got = es.security.get_settings().body
+    assert got == {name: {"index": {"auto_expand_replicas": "0-1"}}
+                   for name in ("security", "security-tokens", "security-profile")}
+    assert es.security.update_settings(
+        security={"index.auto_expand_replicas": None, "index.number_of_replicas": 1},
+        security_tokens={"index.number_of_replicas": "2"},
+    ).body == {"acknowledged": True}
+    got = es.security.get_settings().body
+    assert got["security"] == {"index": {"number_of_replicas": "1"}}
+    assert got["security-tokens"] == {"index": {"auto_expand_replicas": "0-1", "number_of_replicas": "2"}}
+    with pytest.raises(BadRequestError) as bad:
+        es.security.update_settings(security={"index.refresh_interval": "1s", "index.number_of_replicas": 5})
+    assert bad.value.body["error"]["type"] == "action_request_validation_exception"
+    assert es.security.get_settings().body["security"] == {"index": {"number_of_replicas": "1"}}  # nothing changed
+
+    es.security.put_role(name="sec-reader", cluster=["read_security"])
+    es.security.put_user(username="rita", password="rita-secret", roles=["sec-reader"])
+    rita = Elasticsearch(server.url, basic_auth=("rita", "rita-secret"))
+    assert rita.security.get_settings().body == got
+    with pytest.raises(AuthorizationException) as denied:
+        rita.security.update_settings(security={"index.number_of_replicas": 0})
+    assert "cluster:admin/xpack/security/settings/update" in denied.value.body["error"]["reason"]

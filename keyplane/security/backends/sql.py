@@ -18,7 +18,7 @@ from keyplane.security.users import User
 from keyplane.store import schema
 from keyplane.store.database import Database
 
-u, r, ap, rm = schema.users, schema.roles, schema.app_privileges, schema.role_mappings
+u, r, ap, rm, props = schema.users, schema.roles, schema.app_privileges, schema.role_mappings, schema.properties
 
 
 def _user(row: dict[str, Any]) -> StoredUser:
@@ -234,3 +234,44 @@ class SqlRoleMappingRepository:
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(delete(rm))
+
+
+class SqlIndexSettingsRepository:
+    """One ``properties`` row per changed setting, named ``security_settings/<index>/<setting>``."""
+
+    PREFIX = "security_settings/"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_all(self) -> dict[str, dict[str, str | None]]:
+        stmt = select(props).where(props.c.name.startswith(self.PREFIX, autoescape=True))
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(stmt)).rows
+        out: dict[str, dict[str, str | None]] = {}
+        for row in rows:
+            index, _, key = row["name"].removeprefix(self.PREFIX).partition("/")
+            out.setdefault(index, {})[key] = orjson.loads(row["value"])
+        return out
+
+    async def put(self, changes: dict[str, dict[str, str | None]]) -> None:
+        rows = [
+            {"name": f"{self.PREFIX}{index}/{key}", "value": orjson.dumps(value).decode()}
+            for index, settings in changes.items()
+            for key, value in settings.items()
+        ]
+        if not rows:
+            return
+        for attempt in range(2):  # a concurrent writer may insert the same row between delete and insert
+            try:
+                async with self.db.transaction() as conn:
+                    await conn.execute(delete(props).where(props.c.name.in_([row["name"] for row in rows])))
+                    await conn.execute(insert(props), rows)
+                return
+            except exc.IntegrityError:
+                if attempt:
+                    raise
+
+    async def delete_all(self) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(delete(props).where(props.c.name.startswith(self.PREFIX, autoescape=True)))
