@@ -29,6 +29,7 @@ class EsError(Exception):
         *,
         extra: dict[str, Any] | None = None,
         root_cause: dict[str, Any] | None = None,
+        caused_by: dict[str, Any] | None = None,
         headers: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__(reason)
@@ -36,7 +37,8 @@ class EsError(Exception):
         self.type = type_
         self.reason = reason
         self.extra = extra or {}
-        self.root_cause = root_cause
+        self.root_cause = root_cause  # the innermost cause
+        self.caused_by = caused_by  # the direct cause, when it is not the innermost one
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
@@ -45,7 +47,7 @@ class EsError(Exception):
             cause["header"] = dict(self.headers)
         error: dict[str, Any] = {"root_cause": [self.root_cause or cause], **cause}
         if self.root_cause:
-            error["caused_by"] = self.root_cause
+            error["caused_by"] = self.caused_by or self.root_cause
         return {"error": error, "status": self.status}
 
 
@@ -73,9 +75,14 @@ def parse_error(reason: str) -> EsError:
 
 
 def x_content_parse(reason: str, cause: EsError | None = None) -> EsError:
-    """A wrapped body parse failure; root_cause holds the inner error when there is one."""
-    root = {"type": cause.type, "reason": cause.reason} if cause else None
-    return EsError(400, "x_content_parse_exception", reason, root_cause=root)
+    """A wrapped body parse failure; root_cause holds the innermost error when there is one."""
+    if cause is None:
+        return EsError(400, "x_content_parse_exception", reason)
+    direct = {"type": cause.type, "reason": cause.reason}
+    if cause.root_cause is None:
+        return EsError(400, "x_content_parse_exception", reason, root_cause=direct)
+    direct["caused_by"] = cause.caused_by or cause.root_cause
+    return EsError(400, "x_content_parse_exception", reason, root_cause=cause.root_cause, caused_by=direct)
 
 
 def not_found(reason: str, type_: str = "resource_not_found_exception") -> EsError:
