@@ -39,8 +39,14 @@ async def seed(data_dir: Path, count: int) -> None:
     await migrate(db)
     batch = []
     for i in range(count):
-        doc = core.new_connector({"index_name": f"search-{i:05d}", "name": f"Connector {i}",
-                                  "service_type": SERVICES[i % len(SERVICES)], "description": f"about {i}"})
+        doc = core.new_connector(
+            {
+                "index_name": f"search-{i:05d}",
+                "name": f"Connector {i}",
+                "service_type": SERVICES[i % len(SERVICES)],
+                "description": f"about {i}",
+            }
+        )
         batch.append({"id": f"conn-{i:05d}", "seq_no": 1, **_columns(doc)})
         if len(batch) == 10_000:
             async with db.transaction() as conn:
@@ -76,8 +82,10 @@ def main() -> None:
                     samples.append((time.perf_counter() - start) * 1000)
                 res.raise_for_status()
                 body = res.json()
-                print(f"{label:30s} p50 {percentile(samples, 50):6.1f} ms  p95 {percentile(samples, 95):6.1f} ms"
-                      f"  (count {body['count']:,}, {len(body['results'])} returned)")
+                print(
+                    f"{label:30s} p50 {percentile(samples, 50):6.1f} ms  p95 {percentile(samples, 95):6.1f} ms"
+                    f"  (count {body['count']:,}, {len(body['results'])} returned)"
+                )
     finally:
         server.terminate()
 

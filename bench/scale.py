@@ -68,12 +68,19 @@ async def seed(data_dir: Path, count: int, owned_by_elastic: int) -> None:
         expiration = created + rng.choice([30, 90, 365]) * DAY if rng.random() < 0.3 else None
         invalidated = rng.random() < 0.1 and not elastic
         key = ApiKey(
-            id=f"{i:08d}-{rng.getrandbits(40):010x}"[:20], name=f"key-{i}", type=kind, creation=created,
-            expiration=expiration if not elastic else None, invalidated=invalidated,
-            invalidation=created + DAY if invalidated else None, hash=stored_hash,
-            creator=Creator(user, None, None, {}, "reserved" if elastic else "default_native",
-                            "reserved" if elastic else "native"),
-            limited_by=snapshot if elastic else [], metadata={"team": f"t{i % 50}"},
+            id=f"{i:08d}-{rng.getrandbits(40):010x}"[:20],
+            name=f"key-{i}",
+            type=kind,
+            creation=created,
+            expiration=expiration if not elastic else None,
+            invalidated=invalidated,
+            invalidation=created + DAY if invalidated else None,
+            hash=stored_hash,
+            creator=Creator(
+                user, None, None, {}, "reserved" if elastic else "default_native", "reserved" if elastic else "native"
+            ),
+            limited_by=snapshot if elastic else [],
+            metadata={"team": f"t{i % 50}"},
         )
         batch.append(_row(key))
         if len(batch) == 20_000:
@@ -134,11 +141,15 @@ def main() -> None:
             after, _ = timed(client, after_body, args.runs)
             timed(client, AGGS, 1)
             aggs, agg_page = timed(client, AGGS, max(5, args.runs // 3))
-            print(f"UI list, first page: p50 {percentile(first, 50):.1f} ms, p95 {percentile(first, 95):.1f} ms "
-                  f"(total {page['total']:,}; target p50 < 50 ms)")
+            print(
+                f"UI list, first page: p50 {percentile(first, 50):.1f} ms, p95 {percentile(first, 95):.1f} ms "
+                f"(total {page['total']:,}; target p50 < 50 ms)"
+            )
             print(f"UI list, search_after: p50 {percentile(after, 50):.1f} ms, p95 {percentile(after, 95):.1f} ms")
-            print(f"terms aggs by username and type: p50 {percentile(aggs, 50):.1f} ms (target < 250 ms; "
-                  f"{len(agg_page['aggregations']['users']['buckets'])} user buckets)")
+            print(
+                f"terms aggs by username and type: p50 {percentile(aggs, 50):.1f} ms (target < 250 ms; "
+                f"{len(agg_page['aggregations']['users']['buckets'])} user buckets)"
+            )
             ids = [k["id"] for k in client.get("/_security/api_key", params={"username": "elastic"}).json()["api_keys"]]
             ids = ids[:10_000]
             start = time.perf_counter()

@@ -60,11 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=env.host, help=f"address to listen on (default: {env.host})")
     serve.add_argument("--port", type=int, default=env.port, help=f"port to listen on (default: {env.port})")
     serve.add_argument(
-        "--data-dir", type=Path, default=env.data_dir,
+        "--data-dir",
+        type=Path,
+        default=env.data_dir,
         help=f"directory of the SQLite store and the secrets key file (default: {env.data_dir})",
     )
     serve.add_argument(
-        "--database-url", default=env.database_url,
+        "--database-url",
+        default=env.database_url,
         help="postgresql://user@host:port/db to keep the state in PostgreSQL instead of SQLite",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

@@ -52,8 +52,10 @@ def problems(settings: Settings) -> list[str]:
     out = []
     if settings.api_key_hash not in ALGORITHMS:
         out.append(f"KEYPLANE_API_KEY_HASH must be one of {', '.join(ALGORITHMS)}, not [{settings.api_key_hash}]")
-    for name, value in (("KEYPLANE_API_KEY_RETENTION", settings.api_key_retention),
-                        ("KEYPLANE_API_KEY_LAST_USED_GRANULARITY", settings.api_key_last_used_granularity)):
+    for name, value in (
+        ("KEYPLANE_API_KEY_RETENTION", settings.api_key_retention),
+        ("KEYPLANE_API_KEY_LAST_USED_GRANULARITY", settings.api_key_last_used_granularity),
+    ):
         try:
             if parse_duration_ms(value, name) <= 0:
                 out.append(f"{name} must be a positive duration such as 7d or 1h, not [{value}]")

@@ -31,8 +31,7 @@ def parse_duration_ms(value: str, setting: str) -> int:
     match = _PATTERN.match(text)
     if not match:
         raise ParseError(
-            f"failed to parse setting [{setting}] with value [{value}] as a time value: "
-            "unit is missing or unrecognized"
+            f"failed to parse setting [{setting}] with value [{value}] as a time value: unit is missing or unrecognized"
         )
     number = int(match.group(1))
     if number < 0 and number != -1:

@@ -24,8 +24,19 @@ from keyplane.http.routing import Router
 def build_router(test_mode: bool) -> Router:
     router = Router()
     for module in (
-        root, users, roles, role_mappings, privileges, profiles, service_accounts, apikeys, tokens, connectors,
-        sync_jobs, secrets, security_settings,
+        root,
+        users,
+        roles,
+        role_mappings,
+        privileges,
+        profiles,
+        service_accounts,
+        apikeys,
+        tokens,
+        connectors,
+        sync_jobs,
+        secrets,
+        security_settings,
     ):
         module.register(router)
     if test_mode:

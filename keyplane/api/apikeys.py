@@ -93,8 +93,13 @@ class _Grant:
 
     @classmethod
     def of(cls, body: Body) -> _Grant:
-        return cls(body.string("grant_type"), body.string("username"), body.string("password"),
-                   body.string("access_token"), body.string("run_as"))
+        return cls(
+            body.string("grant_type"),
+            body.string("username"),
+            body.string("password"),
+            body.string("access_token"),
+            body.string("run_as"),
+        )
 
     def messages(self) -> list[str]:
         if self.type is None:
@@ -279,9 +284,12 @@ async def invalidate(request: RestRequest) -> dict[str, Any]:
         blank = [str(i) for i, v in enumerate(ids) if not v.strip()]
         if blank:
             where = "position" if len(blank) == 1 else "positions"
-            raise _build_failed("invalidate_api_key", ValidationError(
-                f"Field [ids] must not contain blank id, but got blank id at index {where}: [{', '.join(blank)}]"
-            ))
+            raise _build_failed(
+                "invalidate_api_key",
+                ValidationError(
+                    f"Field [ids] must not contain blank id, but got blank id at index {where}: [{', '.join(blank)}]"
+                ),
+            )
     return await request.services.apikeys.invalidate(
         request.auth,
         ids,
@@ -309,8 +317,9 @@ def _access(value: Any, parser: str) -> tuple[list[IndicesPrivileges], list[Indi
             continue
         entries = access.data[name]
         if entries is None:
-            raise x_content_parse(f"[1:2] [cross_cluster_api_key_request_access] {name} doesn't support values of "
-                                  "type: VALUE_NULL")
+            raise x_content_parse(
+                f"[1:2] [cross_cluster_api_key_request_access] {name} doesn't support values of type: VALUE_NULL"
+            )
         if not isinstance(entries, list):
             raise access.failed(name)
         for entry in entries:
@@ -334,8 +343,9 @@ async def create_cross_cluster(request: RestRequest) -> dict[str, Any]:
     if "access" not in body.data:
         raise InvalidArgument("Required [access]")
     if body.data["access"] is None:
-        raise x_content_parse(f"{body.where('access')} [cross_cluster_api_key_request] access doesn't support "
-                              "values of type: VALUE_NULL")
+        raise x_content_parse(
+            f"{body.where('access')} [cross_cluster_api_key_request] access doesn't support values of type: VALUE_NULL"
+        )
     search, replication = _access(body.obj("access"), body.parser)
     if not search and not replication:
         empty = InvalidArgument("must specify non-empty access for either [search] or [replication]")
@@ -364,15 +374,36 @@ def register(router: Router) -> None:
     router.add(("PUT", "POST"), "/_security/api_key", create, action=svc.CREATE, params=("refresh",), **own)
     router.add(("PUT", "POST"), "/_security/api_key/grant", grant, action=GRANT, params=("refresh",), **own)
     router.add("POST", "/_security/api_key/_bulk_grant", bulk_grant, action=BULK_GRANT, params=("refresh",), **own)
-    router.add("GET", "/_security/api_key", get, action=svc.GET, params=(
-        "id", "name", "username", "realm_name", "owner", "with_limited_by", "with_profile_uid", "active_only",
-    ), **own)
-    router.add(("GET", "POST"), "/_security/_query/api_key", query, action=svc.QUERY,
-               params=("with_limited_by", "with_profile_uid", "typed_keys", "sort"), **own)
+    router.add(
+        "GET",
+        "/_security/api_key",
+        get,
+        action=svc.GET,
+        params=(
+            "id",
+            "name",
+            "username",
+            "realm_name",
+            "owner",
+            "with_limited_by",
+            "with_profile_uid",
+            "active_only",
+        ),
+        **own,
+    )
+    router.add(
+        ("GET", "POST"),
+        "/_security/_query/api_key",
+        query,
+        action=svc.QUERY,
+        params=("with_limited_by", "with_profile_uid", "typed_keys", "sort"),
+        **own,
+    )
     router.add("PUT", "/_security/api_key/{ids}", update, action=svc.UPDATE, **own)
     router.add("POST", "/_security/api_key/_bulk_update", bulk_update, action=svc.BULK_UPDATE, **own)
     router.add("DELETE", "/_security/api_key", invalidate, action=svc.INVALIDATE, **own)
-    router.add("POST", "/_security/api_key/{ids}/_clear_cache", clear_cache,
-               action="cluster:admin/xpack/security/cache/clear")
+    router.add(
+        "POST", "/_security/api_key/{ids}/_clear_cache", clear_cache, action="cluster:admin/xpack/security/cache/clear"
+    )
     router.add("POST", "/_security/cross_cluster/api_key", create_cross_cluster, action=svc.CC_CREATE, **own)
     router.add("PUT", "/_security/cross_cluster/api_key/{id}", update_cross_cluster, action=svc.CC_UPDATE, **own)

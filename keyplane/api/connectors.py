@@ -15,7 +15,7 @@ from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 
 A = "cluster:admin/xpack/connector/"
-EMPTY_ID = "[connector_id] cannot be [null] or [\"\"]."
+EMPTY_ID = '[connector_id] cannot be [null] or [""].'
 
 
 def _id(request: RestRequest) -> str:
@@ -58,8 +58,12 @@ def _put_fields(request: RestRequest) -> dict[str, Any]:
         if name in body.data:
             value = body.data[name]
             if not isinstance(value, str):
-                raise body.failed(name) if value is not None else x_content_parse(
-                    f"{body.where(name)} [connector_put_request] {name} doesn't support values of type: VALUE_NULL"
+                raise (
+                    body.failed(name)
+                    if value is not None
+                    else x_content_parse(
+                        f"{body.where(name)} [connector_put_request] {name} doesn't support values of type: VALUE_NULL"
+                    )
                 )
             fields[name] = value
     fields["index_name"] = _string_or_null(body, "index_name")
@@ -113,9 +117,7 @@ async def list_(request: RestRequest) -> dict[str, Any]:
 
 
 async def delete(request: RestRequest) -> dict[str, Any]:
-    await request.services.connectors.delete(
-        _id(request), request.flag("hard"), request.flag("delete_sync_jobs")
-    )
+    await request.services.connectors.delete(_id(request), request.flag("hard"), request.flag("delete_sync_jobs"))
     return {"acknowledged": True}
 
 
@@ -125,13 +127,15 @@ async def delete(request: RestRequest) -> dict[str, Any]:
 async def check_in(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
     stamp = core.now_iso()
-    return _result(await request.services.connectors.update(
-        connector_id, set_fields({"last_seen": stamp}), blind=True
-    ))
+    return _result(await request.services.connectors.update(connector_id, set_fields({"last_seen": stamp}), blind=True))
 
 
-LAST_SYNC_DATES = {"last_access_control_sync_scheduled_at", "last_incremental_sync_scheduled_at",
-                   "last_sync_scheduled_at", "last_synced"}
+LAST_SYNC_DATES = {
+    "last_access_control_sync_scheduled_at",
+    "last_incremental_sync_scheduled_at",
+    "last_sync_scheduled_at",
+    "last_synced",
+}
 LAST_SYNC_STRINGS = {"last_access_control_sync_error", "last_sync_error"}
 LAST_SYNC_STATUSES = {"last_access_control_sync_status", "last_sync_status"}
 LAST_SYNC_COUNTS = {"last_deleted_document_count", "last_indexed_document_count"}
@@ -139,8 +143,11 @@ LAST_SYNC_COUNTS = {"last_deleted_document_count", "last_indexed_document_count"
 
 async def last_sync(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
-    body = required_body(request, "connector_update_last_sync_stats_request",
-                 LAST_SYNC_DATES | LAST_SYNC_STRINGS | LAST_SYNC_STATUSES | LAST_SYNC_COUNTS | {"sync_cursor"})
+    body = required_body(
+        request,
+        "connector_update_last_sync_stats_request",
+        LAST_SYNC_DATES | LAST_SYNC_STRINGS | LAST_SYNC_STATUSES | LAST_SYNC_COUNTS | {"sync_cursor"},
+    )
     values: dict[str, Any] = {}
     for field, value in body.data.items():
         if value is None:
@@ -214,9 +221,11 @@ async def error(request: RestRequest) -> dict[str, str]:
         raise InvalidArgument("Required [error]")
     message = _string_or_null(body, "error")
     status = "error" if message else "connected"
-    return _result(await request.services.connectors.update(
-        connector_id, set_fields({"error": message, "status": status}), blind=True
-    ))
+    return _result(
+        await request.services.connectors.update(
+            connector_id, set_fields({"error": message, "status": status}), blind=True
+        )
+    )
 
 
 FEATURE_FLAGS = ("document_level_security", "incremental_sync", "native_connector_api_keys")
@@ -246,9 +255,7 @@ async def features(request: RestRequest) -> dict[str, str]:
             parsed["sync_rules"] = {k: _flag(rules[k], k) for k in ("advanced", "basic") if k in rules}
     except KeyplaneError as exc:
         raise _wrap(body, "features", exc) from None
-    return _result(await request.services.connectors.update(
-        connector_id, set_fields({"features": parsed}), blind=True
-    ))
+    return _result(await request.services.connectors.update(connector_id, set_fields({"features": parsed}), blind=True))
 
 
 async def filtering(request: RestRequest) -> dict[str, str]:
@@ -274,8 +281,9 @@ async def filtering(request: RestRequest) -> dict[str, str]:
             raise ParseError("[rules] must be an array")
         new_rules = [core.parse_rule(r, stamp) for r in rules] if rules is not None else None
     except KeyplaneError as exc:
-        raise _wrap(body, "filtering" if full is not None else ("rules" if rules is not None else "advanced_snippet"),
-                    exc) from None
+        raise _wrap(
+            body, "filtering" if full is not None else ("rules" if rules is not None else "advanced_snippet"), exc
+        ) from None
 
     def edit_draft(element: core.Doc) -> None:
         draft = element["draft"]
@@ -285,9 +293,9 @@ async def filtering(request: RestRequest) -> dict[str, str]:
             draft["rules"] = core.sort_rules(new_rules, stamp)
         draft["validation"] = {"errors": [], "state": "edited"}
 
-    return _result(await service.update(
-        connector_id, lambda doc: core.edit_first_filtering(doc, edit_draft), blind=False
-    ))
+    return _result(
+        await service.update(connector_id, lambda doc: core.edit_first_filtering(doc, edit_draft), blind=False)
+    )
 
 
 async def filtering_validation(request: RestRequest) -> dict[str, str]:
@@ -303,9 +311,11 @@ async def filtering_validation(request: RestRequest) -> dict[str, str]:
     def set_validation(element: core.Doc) -> None:
         element["draft"]["validation"] = validation
 
-    return _result(await request.services.connectors.update(
-        connector_id, lambda doc: core.edit_first_filtering(doc, set_validation), blind=False
-    ))
+    return _result(
+        await request.services.connectors.update(
+            connector_id, lambda doc: core.edit_first_filtering(doc, set_validation), blind=False
+        )
+    )
 
 
 async def activate_filtering(request: RestRequest) -> dict[str, str]:
@@ -320,9 +330,11 @@ async def activate_filtering(request: RestRequest) -> dict[str, str]:
             )
         element["active"] = element["draft"]
 
-    return _result(await request.services.connectors.update(
-        connector_id, lambda doc: core.edit_first_filtering(doc, activate), blind=False, always=True
-    ))
+    return _result(
+        await request.services.connectors.update(
+            connector_id, lambda doc: core.edit_first_filtering(doc, activate), blind=False, always=True
+        )
+    )
 
 
 async def index_name(request: RestRequest) -> dict[str, str]:
@@ -429,9 +441,9 @@ async def scheduling(request: RestRequest) -> dict[str, str]:
             parsed[kind] = {"enabled": entry["enabled"], "interval": entry["interval"]}
     except KeyplaneError as exc:
         raise _wrap(body, "scheduling", exc) from None
-    return _result(await request.services.connectors.update(
-        connector_id, set_fields({"scheduling": parsed}), blind=True
-    ))
+    return _result(
+        await request.services.connectors.update(connector_id, set_fields({"scheduling": parsed}), blind=True)
+    )
 
 
 async def service_type(request: RestRequest) -> dict[str, str]:
@@ -439,7 +451,7 @@ async def service_type(request: RestRequest) -> dict[str, str]:
     body = required_body(request, "connector_update_service_type_request", {"service_type"})
     value = _string_or_null(body, "service_type")
     if not value:
-        raise ValidationError("[service_type] cannot be [null] or [\"\"].")
+        raise ValidationError('[service_type] cannot be [null] or [""].')
 
     def set_type(doc: core.Doc) -> None:
         doc["service_type"] = value
@@ -472,9 +484,21 @@ def register(router: Router) -> None:
     router.add("PUT", "/_connector", put, action=A + "put")
     router.add("POST", "/_connector", post, action=A + "post")
     router.add("GET", one, get, action=A + "get", params=("include_deleted",))
-    router.add("GET", "/_connector", list_, action=A + "list", params=(
-        "from", "size", "index_name", "connector_name", "service_type", "query", "include_deleted",
-    ))
+    router.add(
+        "GET",
+        "/_connector",
+        list_,
+        action=A + "list",
+        params=(
+            "from",
+            "size",
+            "index_name",
+            "connector_name",
+            "service_type",
+            "query",
+            "include_deleted",
+        ),
+    )
     router.add("DELETE", one, delete, action=A + "delete", params=("hard", "delete_sync_jobs"))
     for suffix, handler, action in [
         ("_check_in", check_in, "update_last_seen"),

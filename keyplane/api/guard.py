@@ -78,11 +78,13 @@ class SecurityGuard:
     @staticmethod
     def _for_key(key: ApiKey, permission: Permission) -> Authentication:
         creator = key.creator
-        owner = User(creator.principal, roles=[], full_name=creator.full_name, email=creator.email,
-                     metadata=creator.metadata)
+        owner = User(
+            creator.principal, roles=[], full_name=creator.full_name, email=creator.email, metadata=creator.metadata
+        )
         api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
-        auth = Authentication(owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission,
-                              api_key=api_key)
+        auth = Authentication(
+            owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission, api_key=api_key
+        )
         auth.extra["api_key_has_descriptors"] = bool(key.role_descriptors)
         return auth
 
@@ -148,8 +150,15 @@ class SecurityGuard:
         return False
 
     async def grant_credentials(
-        self, grant_type: str, username: str | None, password: str | None, access_token: str | None,
-        run_as: str | None, uri: str, *, failure: str = "Failed to authenticate api key grant",
+        self,
+        grant_type: str,
+        username: str | None,
+        password: str | None,
+        access_token: str | None,
+        run_as: str | None,
+        uri: str,
+        *,
+        failure: str = "Failed to authenticate api key grant",
         action: str = "cluster:admin/xpack/security/api_key/grant",
     ) -> Authentication:
         """Authenticate the user something is granted to (an API key, a profile); failures are 403."""

@@ -90,15 +90,30 @@ def register(router: Router) -> None:
     router.add("GET", "/_security/privilege", get_privileges, action=A + "get")
     router.add("GET", "/_security/privilege/{application}", get_privileges, action=A + "get")
     router.add("GET", "/_security/privilege/{application}/{name}", get_privileges, action=A + "get")
-    router.add("DELETE", "/_security/privilege/{application}/{name}", delete_privileges, action=A + "delete",
-               params=("refresh",))
+    router.add(
+        "DELETE",
+        "/_security/privilege/{application}/{name}",
+        delete_privileges,
+        action=A + "delete",
+        params=("refresh",),
+    )
     router.add("GET", "/_security/privilege/_builtin", builtin, action=A + "builtin/get")
-    router.add("POST", "/_security/privilege/{application}/_clear_cache", clear_privileges_cache,
-               action=A + "cache/clear")
-    router.add("POST", "/_security/realm/{realms}/_clear_cache", clear_realm_cache,
-               action="cluster:admin/xpack/security/realm/cache/clear", params=("usernames",))
+    router.add(
+        "POST", "/_security/privilege/{application}/_clear_cache", clear_privileges_cache, action=A + "cache/clear"
+    )
+    router.add(
+        "POST",
+        "/_security/realm/{realms}/_clear_cache",
+        clear_realm_cache,
+        action="cluster:admin/xpack/security/realm/cache/clear",
+        params=("usernames",),
+    )
     hp = "cluster:admin/xpack/security/user/has_privileges"
     router.add(("GET", "POST"), "/_security/user/_has_privileges", has_privileges, action=hp)
     router.add(("GET", "POST"), "/_security/user/{user}/_has_privileges", has_privileges, action=hp)
-    router.add("GET", "/_security/user/_privileges", user_privileges,
-               action="cluster:admin/xpack/security/user/list_privileges")
+    router.add(
+        "GET",
+        "/_security/user/_privileges",
+        user_privileges,
+        action="cluster:admin/xpack/security/user/list_privileges",
+    )

@@ -56,8 +56,9 @@ async def update_data(request: RestRequest) -> dict[str, Any]:
     for value in (labels, data):
         if value and any(k.startswith("_") for k in value):
             raise ValidationError("data keys cannot start with a [_]")
-    await request.services.profiles.update_data(request.path_params["uid"], labels, data,
-                                                request.int_param("if_seq_no"))
+    await request.services.profiles.update_data(
+        request.path_params["uid"], labels, data, request.int_param("if_seq_no")
+    )
     return {"acknowledged": True}
 
 
@@ -90,11 +91,18 @@ async def has_privileges(request: RestRequest) -> dict[str, Any]:
 def register(router: Router) -> None:
     router.add("POST", "/_security/profile/_activate", activate, action=A + "activate")
     router.add("GET", "/_security/profile/{uid}", get, action=A + "get", params=("data",))
-    router.add(("PUT", "POST"), "/_security/profile/{uid}/_enable", enable, action=A + "set_enabled",
-               params=("refresh",))
-    router.add(("PUT", "POST"), "/_security/profile/{uid}/_disable", disable, action=A + "set_enabled",
-               params=("refresh",))
-    router.add(("PUT", "POST"), "/_security/profile/{uid}/_data", update_data, action=A + "put/data",
-               params=("if_seq_no", "if_primary_term", "refresh"))
+    router.add(
+        ("PUT", "POST"), "/_security/profile/{uid}/_enable", enable, action=A + "set_enabled", params=("refresh",)
+    )
+    router.add(
+        ("PUT", "POST"), "/_security/profile/{uid}/_disable", disable, action=A + "set_enabled", params=("refresh",)
+    )
+    router.add(
+        ("PUT", "POST"),
+        "/_security/profile/{uid}/_data",
+        update_data,
+        action=A + "put/data",
+        params=("if_seq_no", "if_primary_term", "refresh"),
+    )
     router.add(("GET", "POST"), "/_security/profile/_suggest", suggest, action=A + "suggest", params=("data",))
     router.add(("GET", "POST"), "/_security/profile/_has_privileges", has_privileges, action=A + "has_privileges")

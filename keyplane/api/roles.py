@@ -86,8 +86,15 @@ async def bulk_delete(request: RestRequest) -> dict[str, Any]:
 
 
 def _role_field(name: str) -> str | None:
-    if name in ("name", "description", "applications.application", "applications.resources",
-                "applications.privileges", "cluster", "run_as") or name.startswith("metadata."):
+    if name in (
+        "name",
+        "description",
+        "applications.application",
+        "applications.resources",
+        "applications.privileges",
+        "cluster",
+        "run_as",
+    ) or name.startswith("metadata."):
         return name
     return None
 
@@ -120,5 +127,9 @@ def register(router: Router) -> None:
     router.add("POST", "/_security/role", bulk_put, action=A + "bulk_put", params=("refresh",))
     router.add("DELETE", "/_security/role", bulk_delete, action=A + "bulk_delete", params=("refresh",))
     router.add(("GET", "POST"), "/_security/_query/role", query_roles, action=A + "query")
-    router.add("POST", "/_security/role/{name}/_clear_cache", clear_cache,
-               action="cluster:admin/xpack/security/roles/cache/clear")
+    router.add(
+        "POST",
+        "/_security/role/{name}/_clear_cache",
+        clear_cache,
+        action="cluster:admin/xpack/security/roles/cache/clear",
+    )

@@ -66,8 +66,13 @@ async def xpack(request: RestRequest) -> dict[str, Any]:
     s = request.services
     return {
         "build": {"hash": "keyplane-" + __version__, "date": "2026-11-01T00:00:00.000Z"},
-        "license": {"uid": s.cluster_uuid, "type": "trial", "mode": "trial", "status": "active",
-                    "expiry_date_in_millis": 4102444799999},
+        "license": {
+            "uid": s.cluster_uuid,
+            "type": "trial",
+            "mode": "trial",
+            "status": "active",
+            "expiry_date_in_millis": 4102444799999,
+        },
         "features": {
             "security": {"available": True, "enabled": True},
         },
@@ -102,8 +107,16 @@ async def health(request: RestRequest) -> dict[str, Any]:
 
 
 HEALTH_PARAMS = (
-    "expand_wildcards", "level", "local", "master_timeout", "timeout", "wait_for_active_shards",
-    "wait_for_nodes", "wait_for_events", "wait_for_no_relocating_shards", "wait_for_no_initializing_shards",
+    "expand_wildcards",
+    "level",
+    "local",
+    "master_timeout",
+    "timeout",
+    "wait_for_active_shards",
+    "wait_for_nodes",
+    "wait_for_events",
+    "wait_for_no_relocating_shards",
+    "wait_for_no_initializing_shards",
     "wait_for_status",
 )
 
@@ -111,9 +124,9 @@ HEALTH_PARAMS = (
 def register(router: Router) -> None:
     router.add("GET", "/", info, action="cluster:monitor/main")
     router.add("HEAD", "/", ping, action="cluster:monitor/main")
-    router.add("GET", "/_license", license_, action="cluster:monitor/xpack/license/get",
-               params=("local", "accept_enterprise"))
-    router.add("GET", "/_xpack", xpack, action="cluster:monitor/xpack/info",
-               params=("categories", "accept_enterprise"))
+    router.add(
+        "GET", "/_license", license_, action="cluster:monitor/xpack/license/get", params=("local", "accept_enterprise")
+    )
+    router.add("GET", "/_xpack", xpack, action="cluster:monitor/xpack/info", params=("categories", "accept_enterprise"))
     router.add("GET", "/_cluster/health", health, action="cluster:monitor/health", params=HEALTH_PARAMS)
     router.add("GET", "/_cluster/health/{index}", health, action="cluster:monitor/health", params=HEALTH_PARAMS)

@@ -21,8 +21,7 @@ def _value(request: RestRequest, parser: str) -> str:
     value = body.data["value"]
     if not isinstance(value, str):
         if value is None:
-            raise x_content_parse(f"{body.where('value')} [{parser}] value doesn't support values of type: "
-                                  "VALUE_NULL")
+            raise x_content_parse(f"{body.where('value')} [{parser}] value doesn't support values of type: VALUE_NULL")
         raise body.failed("value")
     return value
 
@@ -30,7 +29,7 @@ def _value(request: RestRequest, parser: str) -> str:
 async def post(request: RestRequest) -> dict[str, Any]:
     value = _value(request, "post_secret_request")
     if not value:
-        raise ValidationError("[value] of the connector secret cannot be [null] or [\"\"]")
+        raise ValidationError('[value] of the connector secret cannot be [null] or [""]')
     return {"id": await request.services.connectors.post_secret(value)}
 
 
@@ -39,9 +38,9 @@ async def put(request: RestRequest) -> Reply:
     value = _value(request, "connector_secret_put_request")
     messages = []
     if not secret_id:
-        messages.append("[id] cannot be [null] or [\"\"]")
+        messages.append('[id] cannot be [null] or [""]')
     if not value:
-        messages.append("[value] cannot be [null] or [\"\"]")
+        messages.append('[value] cannot be [null] or [""]')
     if messages:
         raise ValidationError(*messages)
     created = await request.services.connectors.put_secret(secret_id, value)

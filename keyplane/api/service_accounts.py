@@ -11,9 +11,7 @@ A = "cluster:admin/xpack/security/service_account/"
 
 
 def _principal(request: RestRequest) -> str:
-    return request.services.service_accounts.account(
-        request.path_params["namespace"], request.path_params["service"]
-    )
+    return request.services.service_accounts.account(request.path_params["namespace"], request.path_params["service"])
 
 
 async def get_accounts(request: RestRequest) -> dict[str, Any]:
@@ -56,10 +54,12 @@ def register(router: Router) -> None:
     router.add("GET", "/_security/service", get_accounts, action=A + "get")
     router.add("GET", "/_security/service/{namespace}", get_accounts, action=A + "get")
     router.add("GET", base, get_accounts, action=A + "get")
-    router.add(("PUT", "POST"), base + "/credential/token/{name}", create_token, action=A + "token/create",
-               params=("refresh",))
+    router.add(
+        ("PUT", "POST"), base + "/credential/token/{name}", create_token, action=A + "token/create", params=("refresh",)
+    )
     router.add("POST", base + "/credential/token", create_token, action=A + "token/create", params=("refresh",))
     router.add("GET", base + "/credential", credentials, action=A + "credential/get")
-    router.add("DELETE", base + "/credential/token/{name}", delete_token, action=A + "token/delete",
-               params=("refresh",))
+    router.add(
+        "DELETE", base + "/credential/token/{name}", delete_token, action=A + "token/delete", params=("refresh",)
+    )
     router.add("POST", base + "/credential/token/{name}/_clear_cache", clear_cache, action=A + "token/cache/clear")

@@ -57,8 +57,9 @@ async def list_(request: RestRequest) -> dict[str, Any]:
     if status:
         status = core.parse_sync_status(status)
     job_types = [sync_jobs.parse_job_type(t) for t in request.list_param("job_type")]
-    return await request.services.connectors.list_jobs(request.param("connector_id") or None, status or None,
-                                                       job_types, start, size)
+    return await request.services.connectors.list_jobs(
+        request.param("connector_id") or None, status or None, job_types, start, size
+    )
 
 
 async def delete(request: RestRequest) -> dict[str, Any]:
@@ -128,8 +129,11 @@ COUNTS = ("deleted_document_count", "indexed_document_count", "indexed_document_
 
 async def stats(request: RestRequest) -> dict[str, str]:
     job_id = _id(request)
-    body = required_body(request, "connector_sync_job_update_stats_request",
-                 set(COUNTS) | {"total_document_count", "last_seen", "metadata"})
+    body = required_body(
+        request,
+        "connector_sync_job_update_stats_request",
+        set(COUNTS) | {"total_document_count", "last_seen", "metadata"},
+    )
     missing = [f for f in COUNTS if f not in body.data]
     if missing:
         raise x_content_parse(
@@ -167,8 +171,13 @@ def register(router: Router) -> None:
     one = "/_connector/_sync_job/{connector_sync_job_id}"
     router.add("POST", "/_connector/_sync_job", post, action=A + "post")
     router.add("GET", one, get, action=A + "get")
-    router.add("GET", "/_connector/_sync_job", list_, action=A + "list",
-               params=("from", "size", "status", "connector_id", "job_type"))
+    router.add(
+        "GET",
+        "/_connector/_sync_job",
+        list_,
+        action=A + "list",
+        params=("from", "size", "status", "connector_id", "job_type"),
+    )
     router.add("DELETE", one, delete, action=A + "delete")
     router.add("PUT", one + "/_cancel", cancel, action=A + "cancel")
     router.add("PUT", one + "/_check_in", check_in, action=A + "check_in")

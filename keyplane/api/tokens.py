@@ -73,8 +73,7 @@ async def invalidate_token(request: RestRequest) -> dict[str, Any]:
         raise ValidationError("[realm_name] and [username] may not be used with [token] or [refresh_token]")
     if token and refresh:
         raise ValidationError("only one of [token, refresh_token] may be sent per request")
-    return await request.services.tokens.invalidate(token=token, refresh_token=refresh, username=username,
-                                                    realm=realm)
+    return await request.services.tokens.invalidate(token=token, refresh_token=refresh, username=username, realm=realm)
 
 
 def register(router: Router) -> None:

@@ -47,8 +47,9 @@ async def put_user(request: RestRequest) -> dict[str, Any]:
             raise ParseError(f"failed to parse add user request. unexpected field [{field}]")
     body_name = _typed(data, "username", str, "string")
     if body_name is not None and body_name != username:
-        raise ParseError(f"failed to parse add user request. username doesn't match. expected [{username}] "
-                         f"but got [{body_name}]")
+        raise ParseError(
+            f"failed to parse add user request. username doesn't match. expected [{username}] but got [{body_name}]"
+        )
     roles = _roles(data)
     existing = await request.services.users.repo.get(username)
     if roles is None and existing is None:
@@ -144,14 +145,29 @@ def register(router: Router) -> None:
     router.add("GET", "/_security/user", get_users, action=A + "get", params=("with_profile_uid",))
     router.add("GET", "/_security/user/{username}", get_users, action=A + "get", params=("with_profile_uid",))
     router.add("DELETE", "/_security/user/{username}", delete_user, action=A + "delete", params=("refresh",))
-    router.add(("PUT", "POST"), "/_security/user/{username}/_enable", enable_user, action=A + "set_enabled",
-               params=("refresh",))
-    router.add(("PUT", "POST"), "/_security/user/{username}/_disable", disable_user, action=A + "set_enabled",
-               params=("refresh",))
-    router.add(("PUT", "POST"), "/_security/user/{username}/_password", change_password,
-               action=A + "change_password", params=("refresh",))
-    router.add(("PUT", "POST"), "/_security/user/_password", change_password, action=A + "change_password",
-               params=("refresh",))
-    router.add(("GET", "POST"), "/_security/_query/user", query_users, action=A + "query",
-               params=("with_profile_uid",))
+    router.add(
+        ("PUT", "POST"),
+        "/_security/user/{username}/_enable",
+        enable_user,
+        action=A + "set_enabled",
+        params=("refresh",),
+    )
+    router.add(
+        ("PUT", "POST"),
+        "/_security/user/{username}/_disable",
+        disable_user,
+        action=A + "set_enabled",
+        params=("refresh",),
+    )
+    router.add(
+        ("PUT", "POST"),
+        "/_security/user/{username}/_password",
+        change_password,
+        action=A + "change_password",
+        params=("refresh",),
+    )
+    router.add(
+        ("PUT", "POST"), "/_security/user/_password", change_password, action=A + "change_password", params=("refresh",)
+    )
+    router.add(("GET", "POST"), "/_security/_query/user", query_users, action=A + "query", params=("with_profile_uid",))
     router.add("GET", "/_security/_authenticate", authenticate, action=A + "authenticate")

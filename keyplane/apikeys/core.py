@@ -39,14 +39,24 @@ class Creator:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "principal": self.principal, "full_name": self.full_name, "email": self.email,
-            "metadata": self.metadata, "realm": self.realm, "realm_type": self.realm_type,
+            "principal": self.principal,
+            "full_name": self.full_name,
+            "email": self.email,
+            "metadata": self.metadata,
+            "realm": self.realm,
+            "realm_type": self.realm_type,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Creator:
-        return cls(data["principal"], data.get("full_name"), data.get("email"), data.get("metadata") or {},
-                   data["realm"], data.get("realm_type", ""))
+        return cls(
+            data["principal"],
+            data.get("full_name"),
+            data.get("email"),
+            data.get("metadata") or {},
+            data["realm"],
+            data.get("realm_type", ""),
+        )
 
 
 @dataclass

@@ -62,11 +62,11 @@ def verify_secret(secret: str, stored: str) -> bool:
     """Constant-time comparison against a stored hash of either algorithm."""
     try:
         if stored.startswith("{SSHA256}"):
-            salt, digest = stored[len("{SSHA256}"):].split("$")
+            salt, digest = stored[len("{SSHA256}") :].split("$")
             actual = hashlib.sha256(_unb64(salt) + secret.encode()).digest()
             return hmac.compare_digest(actual, _unb64(digest))
         if stored.startswith("{PBKDF2}"):
-            iterations, salt, digest = stored[len("{PBKDF2}"):].split("$")
+            iterations, salt, digest = stored[len("{PBKDF2}") :].split("$")
             actual = hashlib.pbkdf2_hmac("sha512", secret.encode(), _unb64(salt), int(iterations))
             return hmac.compare_digest(actual, _unb64(digest))
     except (ValueError, TypeError):

@@ -53,8 +53,16 @@ def translate_field(name: str) -> str:
 # -- values ------------------------------------------------------------------------------------------
 
 _MATH = re.compile(r"([+-])(\d+)([yMwdhHms])")
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "H": 3_600_000, "d": 86_400_000, "w": 604_800_000,
-            "M": 2_592_000_000, "y": 31_536_000_000}
+_UNIT_MS = {
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "H": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+    "M": 2_592_000_000,
+    "y": 31_536_000_000,
+}
 
 
 def _round(ms: int, unit: str, up: bool) -> int:
@@ -129,8 +137,19 @@ def coerce(field_name: str, value: Any) -> Any:
 
 # -- queries -----------------------------------------------------------------------------------------
 
-_SUPPORTED = ("bool", "match_all", "ids", "term", "terms", "prefix", "wildcard", "match", "exists", "range",
-              "simple_query_string")
+_SUPPORTED = (
+    "bool",
+    "match_all",
+    "ids",
+    "term",
+    "terms",
+    "prefix",
+    "wildcard",
+    "match",
+    "exists",
+    "range",
+    "simple_query_string",
+)
 
 
 def _single(kind: str, spec: Any) -> tuple[str, Any, dict[str, Any]]:
@@ -258,9 +277,11 @@ def _simple_query_string(spec: Any) -> Node:
         if not text:
             continue
         per_field = [
-            Node("prefix", f, text[:-1], {"case_insensitive": True}) if text.endswith("*")
+            Node("prefix", f, text[:-1], {"case_insensitive": True})
+            if text.endswith("*")
             else Node("term", f, text, {"case_insensitive": True})
-            for f in fields if f not in DATE_FIELDS + BOOLEAN_FIELDS
+            for f in fields
+            if f not in DATE_FIELDS + BOOLEAN_FIELDS
         ]
         clause = Node("bool", options={"minimum_should_match": 1}, children=(("should", tuple(per_field)),))
         if negate:
@@ -270,8 +291,11 @@ def _simple_query_string(spec: Any) -> Node:
         else:
             should.append(clause)
     minimum = 1 if should and not must else 0
-    return Node("bool", options={"minimum_should_match": minimum},
-                children=(("must", tuple(must)), ("should", tuple(should)), ("must_not", tuple(must_not))))
+    return Node(
+        "bool",
+        options={"minimum_should_match": minimum},
+        children=(("must", tuple(must)), ("should", tuple(should)), ("must_not", tuple(must_not))),
+    )
 
 
 # -- sort --------------------------------------------------------------------------------------------
@@ -317,8 +341,7 @@ def _sort_field(name: str) -> str:
 
 # -- aggregations ------------------------------------------------------------------------------------
 
-AGG_TYPES = ("terms", "range", "date_range", "missing", "cardinality", "value_count", "composite", "filter",
-             "filters")
+AGG_TYPES = ("terms", "range", "date_range", "missing", "cardinality", "value_count", "composite", "filter", "filters")
 
 
 @dataclass
@@ -350,8 +373,16 @@ def parse_aggs(aggs: Any) -> list[Agg]:
         kind = kinds[0]
         spec = body[kind]
         if kind not in AGG_TYPES:
-            if kind in ("bucket_sort", "bucket_selector", "max_bucket", "avg_bucket", "sum_bucket", "derivative",
-                        "cumulative_sum", "bucket_script"):
+            if kind in (
+                "bucket_sort",
+                "bucket_selector",
+                "max_bucket",
+                "avg_bucket",
+                "sum_bucket",
+                "derivative",
+                "cumulative_sum",
+                "bucket_script",
+            ):
                 raise InvalidArgument(f"Unsupported aggregation of type [{kind}]")
             raise InvalidArgument(f"Unsupported API Keys agg [{name}] of type [{kind}]")
         if not isinstance(spec, dict):

@@ -186,8 +186,14 @@ class ApiKeyService:
         return created, failed
 
     async def _insert(
-        self, kind: str, spec: KeySpec, creator: Creator, descriptors: list[RoleDescriptor],
-        snapshot: list[RoleDescriptor], *, key_id: str | None = None,
+        self,
+        kind: str,
+        spec: KeySpec,
+        creator: Creator,
+        descriptors: list[RoleDescriptor],
+        snapshot: list[RoleDescriptor],
+        *,
+        key_id: str | None = None,
     ) -> dict[str, Any]:
         now = now_ms()
         secret = hashing.new_secret()
@@ -197,9 +203,17 @@ class ApiKeyService:
         else:
             stored = hashing.hash_secret(secret, algorithm)
         key = ApiKey(
-            id=key_id or hashing.new_id(), name=spec.name, type=kind, creation=now,
-            expiration=self._expiration(spec.expiration, now), invalidated=False, invalidation=None,
-            hash=stored, creator=creator, role_descriptors=descriptors, limited_by=snapshot,
+            id=key_id or hashing.new_id(),
+            name=spec.name,
+            type=kind,
+            creation=now,
+            expiration=self._expiration(spec.expiration, now),
+            invalidated=False,
+            invalidation=None,
+            hash=stored,
+            creator=creator,
+            role_descriptors=descriptors,
+            limited_by=snapshot,
             metadata=spec.metadata,
         )
         await self.repo.insert(key)
@@ -249,8 +263,11 @@ class ApiKeyService:
         own = self._owned(auth, spec) and not (_is_api_key(auth) and spec.with_limited_by)
         self.authorize(auth, GET, own=own)
         selector = KeyFilter(
-            ids=[spec.id] if spec.id else None, name=spec.name, username=spec.username,
-            realm=spec.realm_name, active_only=spec.active_only,
+            ids=[spec.id] if spec.id else None,
+            name=spec.name,
+            username=spec.username,
+            realm=spec.realm_name,
+            active_only=spec.active_only,
         )
         if spec.owner:
             selector.username, selector.realm = auth.user.username, owner_realm(auth)["name"]
@@ -286,10 +303,18 @@ class ApiKeyService:
         if _is_api_key(auth) and auth.api_key is not None:
             owner = Node("ids", value=(auth.api_key["id"],))
         else:
-            owner = Node("bool", children=(("filter", (
-                Node("term", "username", auth.user.username),
-                Node("term", "realm_name", owner_realm(auth)["name"]),
-            )),))
+            owner = Node(
+                "bool",
+                children=(
+                    (
+                        "filter",
+                        (
+                            Node("term", "username", auth.user.username),
+                            Node("term", "realm_name", owner_realm(auth)["name"]),
+                        ),
+                    ),
+                ),
+            )
         return Node("bool", children=(("filter", (query, owner)),))
 
     # -- update -----------------------------------------------------------------------------------------
@@ -353,8 +378,13 @@ class ApiKeyService:
         return result
 
     def _apply(
-        self, key: ApiKey, creator: Creator, snapshot: list[RoleDescriptor],
-        descriptors: list[RoleDescriptor] | None, spec: UpdateSpec, kind: str,
+        self,
+        key: ApiKey,
+        creator: Creator,
+        snapshot: list[RoleDescriptor],
+        descriptors: list[RoleDescriptor] | None,
+        spec: UpdateSpec,
+        kind: str,
     ) -> bool:
         """Apply an update to a key in memory; False when Elasticsearch's noop rule holds."""
         now = now_ms()
@@ -390,8 +420,13 @@ class ApiKeyService:
     # -- invalidate -------------------------------------------------------------------------------------
 
     async def invalidate(
-        self, auth: Authentication, ids: list[str] | None, name: str | None, username: str | None,
-        realm_name: str | None, owner: bool,
+        self,
+        auth: Authentication,
+        ids: list[str] | None,
+        name: str | None,
+        username: str | None,
+        realm_name: str | None,
+        owner: bool,
     ) -> dict[str, Any]:
         messages = []
         if not (ids or name or username or realm_name) and not owner:
@@ -422,11 +457,13 @@ class ApiKeyService:
         targets = []
         for key in keys:
             if key.type == core.CROSS_CLUSTER and not may_cross_cluster:
-                errors.append({
-                    "type": "security_exception",
-                    "reason": f"Cannot invalidate cross-cluster API key [{key.id}]. "
-                              "This requires [manage_security] cluster privilege or higher",
-                })
+                errors.append(
+                    {
+                        "type": "security_exception",
+                        "reason": f"Cannot invalidate cross-cluster API key [{key.id}]. "
+                        "This requires [manage_security] cluster privilege or higher",
+                    }
+                )
             else:
                 targets.append(key.id)
         done = await self.repo.invalidate(targets, now_ms())
@@ -491,4 +528,3 @@ class ApiKeyService:
 
     async def remove_inactive(self) -> int:
         return await self.repo.delete_inactive(now_ms() - self.settings.retention_ms)
-

@@ -132,8 +132,16 @@ def default_filtering(stamp: str, order: int = 0) -> list[Doc]:
 
 
 def default_rule(stamp: str, order: int) -> Doc:
-    return {"created_at": stamp, "field": "_", "id": "DEFAULT", "order": order, "policy": "include",
-            "rule": "regex", "updated_at": stamp, "value": ".*"}
+    return {
+        "created_at": stamp,
+        "field": "_",
+        "id": "DEFAULT",
+        "order": order,
+        "policy": "include",
+        "rule": "regex",
+        "updated_at": stamp,
+        "value": ".*",
+    }
 
 
 def new_connector(fields: Doc) -> Doc:
@@ -234,8 +242,10 @@ def parse_field_schema(key: str, spec: Any) -> Doc:
     out["default_value"] = _scalar(spec.get("default_value"), "default_value")
     if "depends_on" in spec:
         out["depends_on"] = [
-            {"field": _required_str(d, "field", "depends_on"), "value": _scalar(_required(d, "value", "depends_on"),
-                                                                                   "value")}
+            {
+                "field": _required_str(d, "field", "depends_on"),
+                "value": _scalar(_required(d, "value", "depends_on"), "value"),
+            }
             for d in _list(spec["depends_on"], "depends_on")
         ]
     if "display" in spec:
@@ -249,8 +259,9 @@ def parse_field_schema(key: str, spec: Any) -> Doc:
         for option in _list(spec["options"], "options"):
             value = _required(option, "value", "options")
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise ParseError("[connector_configuration] failed to parse field [options]: [value] must be a "
-                                 "string or a number")
+                raise ParseError(
+                    "[connector_configuration] failed to parse field [options]: [value] must be a string or a number"
+                )
             options.append({"label": _required_str(option, "label", "options"), "value": value})
         out["options"] = options
     if spec.get("order") is not None:
@@ -412,7 +423,11 @@ def edit_first_filtering(doc: Doc, change: Callable[[Doc], None]) -> None:
 
 def _is_default_rule(rule: Doc) -> bool:
     return (rule["field"], rule["id"], rule["policy"], rule["rule"], rule["value"]) == (
-        "_", "DEFAULT", "include", "regex", ".*"
+        "_",
+        "DEFAULT",
+        "include",
+        "regex",
+        ".*",
     )
 
 

@@ -81,8 +81,11 @@ class Dispatcher:
                     methods = ", ".join(sorted(allowed))
                     raise RawError(
                         405,
-                        {"error": f"Incorrect HTTP method for uri [{uri}] and method [{method}], "
-                         f"allowed: [{methods}]", "status": 405},
+                        {
+                            "error": f"Incorrect HTTP method for uri [{uri}] and method [{method}], "
+                            f"allowed: [{methods}]",
+                            "status": 405,
+                        },
                         {"allow": ",".join(sorted(allowed))},
                     )
                 raise RawError(400, {"error": f"no handler found for uri [{uri}] and method [{method}]"})

@@ -63,9 +63,7 @@ def negotiate(accept: str | None, content_type: str | None, has_body: bool) -> i
     accept_media = _accept_entry(accept) if accept else None
     ctype_media = _parse_one(content_type) if (content_type and has_body) else None
     if ctype_media is not None and ctype_media.mime not in _JSON_TYPES:
-        raise RawError(
-            406, {"error": f"Content-Type header [{content_type}] is not supported", "status": 406}
-        )
+        raise RawError(406, {"error": f"Content-Type header [{content_type}] is not supported", "status": 406})
     accept_version = _check_version("Accept", accept_media, accept or "")
     ctype_version = _check_version("Content-Type", ctype_media, content_type or "")
     if has_body and ctype_media is not None and (accept_version is not None or ctype_version is not None):

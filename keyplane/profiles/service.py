@@ -45,10 +45,16 @@ class ProfileService:
                 profiles.append(core.view(stored.uid, stored.enabled, stored.doc, stored.seq_no, data_keys))
         out: dict[str, Any] = {"profiles": profiles}
         if missing:
-            out["errors"] = {"count": len(missing), "details": {
-                uid: {"type": "resource_not_found_exception", "reason": f"profile document not found for uid [{uid}]"}
-                for uid in missing
-            }}
+            out["errors"] = {
+                "count": len(missing),
+                "details": {
+                    uid: {
+                        "type": "resource_not_found_exception",
+                        "reason": f"profile document not found for uid [{uid}]",
+                    }
+                    for uid in missing
+                },
+            }
         return out
 
     async def _change(self, uid: str, change: Any, if_seq_no: int | None = None) -> None:
@@ -101,8 +107,10 @@ class ProfileService:
         for uid in uids:
             stored = await self.repo.get(uid)
             if stored is None:
-                errors[uid] = {"type": "resource_not_found_exception",
-                               "reason": f"profile document not found for uid [{uid}]"}
+                errors[uid] = {
+                    "type": "resource_not_found_exception",
+                    "reason": f"profile document not found for uid [{uid}]",
+                }
                 continue
             permission, _, _ = await self.roles.permission(stored.doc["user"]["roles"])
             if privilege_check.check(permission, wanted, defs)["has_all_requested"]:

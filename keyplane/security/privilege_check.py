@@ -29,8 +29,13 @@ class PrivilegeRequest:
             if not isinstance(entry, dict) or "names" not in entry or "privileges" not in entry:
                 raise InvalidArgument("[index] entries require [names] and [privileges]")
             names = entry["names"] if isinstance(entry["names"], list) else [entry["names"]]
-            index.append({"names": names, "privileges": list(entry["privileges"]),
-                          "allow_restricted_indices": bool(entry.get("allow_restricted_indices", False))})
+            index.append(
+                {
+                    "names": names,
+                    "privileges": list(entry["privileges"]),
+                    "allow_restricted_indices": bool(entry.get("allow_restricted_indices", False)),
+                }
+            )
         application = data.get("application", [])
         if not isinstance(application, list) or not all(isinstance(a, dict) for a in application):
             raise InvalidArgument("[application] must be an array of objects")

@@ -149,7 +149,8 @@ def privileges_granting(action: str, *, own: bool = False) -> list[str]:
     privileges count too.
     """
     return [
-        n for n in DENIAL_ORDER
+        n
+        for n in DENIAL_ORDER
         if CLUSTER_PRIVILEGES[n].grants(action) and (own or not CLUSTER_PRIVILEGES[n].owner_scoped)
     ]
 

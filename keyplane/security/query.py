@@ -15,8 +15,19 @@ from keyplane.errors import InvalidArgument
 Doc = dict[str, Any]
 Predicate = Callable[[Doc], bool]
 
-_SUPPORTED = {"match_all", "term", "terms", "prefix", "wildcard", "match", "exists", "range", "bool", "ids",
-              "simple_query_string"}
+_SUPPORTED = {
+    "match_all",
+    "term",
+    "terms",
+    "prefix",
+    "wildcard",
+    "match",
+    "exists",
+    "range",
+    "bool",
+    "ids",
+    "simple_query_string",
+}
 
 
 def _values(doc: Doc, field: str) -> list[Any]:
@@ -103,7 +114,7 @@ class QueryCompiler:
         def pred(d: Doc) -> bool:
             for v in _values(d, field):
                 text = str(v)
-                if (text.lower().startswith(value.lower()) if ci else text.startswith(value)):
+                if text.lower().startswith(value.lower()) if ci else text.startswith(value):
                     return True
             return False
 
@@ -189,8 +200,10 @@ class QueryCompiler:
             for f in fields or [k for k in d if not k.startswith("_")]:
                 texts += [str(v).lower() for v in _values(d, f)]
             words = {w for t in texts for w in t.split()}
-            return any((t.rstrip("*") and any(w.startswith(t.rstrip("*")) for w in words)) if t.endswith("*")
-                       else t in words for t in tokens)
+            return any(
+                (t.rstrip("*") and any(w.startswith(t.rstrip("*")) for w in words)) if t.endswith("*") else t in words
+                for t in tokens
+            )
 
         return pred
 

@@ -15,8 +15,19 @@ from keyplane.json_kinds import token_kind
 from keyplane.security import privileges as privs
 
 ROLE_FIELDS = {
-    "cluster", "indices", "index", "applications", "application", "run_as", "metadata",
-    "transient_metadata", "global", "remote_indices", "remote_cluster", "restriction", "description",
+    "cluster",
+    "indices",
+    "index",
+    "applications",
+    "application",
+    "run_as",
+    "metadata",
+    "transient_metadata",
+    "global",
+    "remote_indices",
+    "remote_cluster",
+    "restriction",
+    "description",
 }
 _INDEX_FIELDS = {"names", "privileges", "field_security", "query", "allow_restricted_indices"}
 _APP_FIELDS = {"application", "privileges", "resources"}
@@ -87,8 +98,14 @@ class RoleDescriptor:
 
     def is_empty(self) -> bool:
         return not (
-            self.cluster or self.indices or self.applications or self.run_as or self.global_
-            or self.remote_indices or self.remote_cluster or self.metadata
+            self.cluster
+            or self.indices
+            or self.applications
+            or self.run_as
+            or self.global_
+            or self.remote_indices
+            or self.remote_cluster
+            or self.metadata
         )
 
 
@@ -131,8 +148,10 @@ def _parse_indices(role: str, value: Any, remote: bool = False) -> tuple[list[In
         field_security = None
         if fls is not None:
             if not isinstance(fls, dict) or any(k not in ("grant", "except") for k in fls):
-                raise ParseError(f"failed to parse {what}for role [{role}]. [field_security] must be an object "
-                                 "with [grant] and [except] arrays")
+                raise ParseError(
+                    f"failed to parse {what}for role [{role}]. [field_security] must be an object "
+                    "with [grant] and [except] arrays"
+                )
             field_security = {k: _strings(role, k, v, what) for k, v in fls.items()}
             field_security.setdefault("grant", [])
         query = entry.get("query")
@@ -142,8 +161,10 @@ def _parse_indices(role: str, value: Any, remote: bool = False) -> tuple[list[In
             query = orjson.dumps(query).decode()
         ari = entry.get("allow_restricted_indices", False)
         if not isinstance(ari, bool):
-            raise ParseError(f"failed to parse {what}for role [{role}]. expected field [allow_restricted_indices] "
-                             f"value to be a boolean, but found [{token_kind(ari)}] instead")
+            raise ParseError(
+                f"failed to parse {what}for role [{role}]. expected field [allow_restricted_indices] "
+                f"value to be a boolean, but found [{token_kind(ari)}] instead"
+            )
         item = IndicesPrivileges(names, privileges, field_security, query, ari)
         parsed.append(item)
         if remote:
@@ -168,8 +189,10 @@ def _parse_applications(role: str, value: Any) -> list[ApplicationPrivileges]:
                 )
         application = entry["application"]
         if not isinstance(application, str):
-            raise ParseError(f"failed to parse application privileges for role [{role}]. "
-                             "expected field [application] value to be a string")
+            raise ParseError(
+                f"failed to parse application privileges for role [{role}]. "
+                "expected field [application] value to be a string"
+            )
         out.append(
             ApplicationPrivileges(
                 application,
@@ -288,39 +311,64 @@ def _reserved(name: str, body: dict[str, Any]) -> RoleDescriptor:
 RESERVED_ROLES: dict[str, RoleDescriptor] = {
     r.name: r
     for r in [
-        _reserved("superuser", {
-            "cluster": ["all"],
-            "indices": [
-                {"names": ["*"], "privileges": ["all"], "allow_restricted_indices": True},
-            ],
-            "applications": [{"application": "*", "privileges": ["*"], "resources": ["*"]}],
-            "run_as": ["*"],
-        }),
-        _reserved("viewer", {
-            "cluster": [],
-            "indices": [{"names": ["*"], "privileges": ["read", "view_index_metadata"]}],
-            "applications": [{"application": "kibana-.kibana", "privileges": ["read"], "resources": ["*"]}],
-        }),
-        _reserved("editor", {
-            "cluster": [],
-            "indices": [
-                {"names": ["observability-annotations"], "privileges": ["read", "view_index_metadata", "write"]},
-                {"names": ["*"], "privileges": ["read", "view_index_metadata"]},
-            ],
-            "applications": [{"application": "kibana-.kibana", "privileges": ["all"], "resources": ["*"]}],
-        }),
-        _reserved("kibana_admin", {
-            "applications": [{"application": "kibana-.kibana", "privileges": ["all"], "resources": ["*"]}],
-        }),
-        _reserved("kibana_system", {
-            "cluster": ["monitor", "manage_index_templates", "manage_token", "manage_own_api_key",
-                        "grant_api_key", "manage_security", "manage_connector"],
-            "indices": [{"names": [".kibana*"], "privileges": ["all"], "allow_restricted_indices": True}],
-        }),
-        _reserved("monitoring_user", {
-            "cluster": ["cluster:monitor/main"],
-            "indices": [{"names": [".monitoring-*", "metrics-*"], "privileges": ["read", "read_cross_cluster"]}],
-        }),
+        _reserved(
+            "superuser",
+            {
+                "cluster": ["all"],
+                "indices": [
+                    {"names": ["*"], "privileges": ["all"], "allow_restricted_indices": True},
+                ],
+                "applications": [{"application": "*", "privileges": ["*"], "resources": ["*"]}],
+                "run_as": ["*"],
+            },
+        ),
+        _reserved(
+            "viewer",
+            {
+                "cluster": [],
+                "indices": [{"names": ["*"], "privileges": ["read", "view_index_metadata"]}],
+                "applications": [{"application": "kibana-.kibana", "privileges": ["read"], "resources": ["*"]}],
+            },
+        ),
+        _reserved(
+            "editor",
+            {
+                "cluster": [],
+                "indices": [
+                    {"names": ["observability-annotations"], "privileges": ["read", "view_index_metadata", "write"]},
+                    {"names": ["*"], "privileges": ["read", "view_index_metadata"]},
+                ],
+                "applications": [{"application": "kibana-.kibana", "privileges": ["all"], "resources": ["*"]}],
+            },
+        ),
+        _reserved(
+            "kibana_admin",
+            {
+                "applications": [{"application": "kibana-.kibana", "privileges": ["all"], "resources": ["*"]}],
+            },
+        ),
+        _reserved(
+            "kibana_system",
+            {
+                "cluster": [
+                    "monitor",
+                    "manage_index_templates",
+                    "manage_token",
+                    "manage_own_api_key",
+                    "grant_api_key",
+                    "manage_security",
+                    "manage_connector",
+                ],
+                "indices": [{"names": [".kibana*"], "privileges": ["all"], "allow_restricted_indices": True}],
+            },
+        ),
+        _reserved(
+            "monitoring_user",
+            {
+                "cluster": ["cluster:monitor/main"],
+                "indices": [{"names": [".monitoring-*", "metrics-*"], "privileges": ["read", "read_cross_cluster"]}],
+            },
+        ),
         _reserved("remote_monitoring_agent", {"cluster": ["manage_index_templates", "monitor"]}),
         _reserved("ingest_admin", {"cluster": ["manage_index_templates", "manage_pipeline"]}),
         _reserved("reporting_user", {}),

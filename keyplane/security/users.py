@@ -61,9 +61,7 @@ def is_reserved(username: str) -> bool:
 
 
 def username_messages(username: str) -> list[str]:
-    if not (1 <= len(username) <= 507) or username != username.strip() or not all(
-        " " <= c <= "~" for c in username
-    ):
+    if not (1 <= len(username) <= 507) or username != username.strip() or not all(" " <= c <= "~" for c in username):
         return [
             f"Invalid username [{username}]... Usernames must be at least 1 and no more than 507 characters. "
             "They can contain alphanumeric characters (a-z, A-Z, 0-9), spaces, punctuation, and printable "

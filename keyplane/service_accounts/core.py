@@ -25,40 +25,69 @@ def _account(principal: str, body: dict) -> RoleDescriptor:  # type: ignore[type
 
 
 ACCOUNTS: dict[str, RoleDescriptor] = {
-    "elastic/auto-ops": _account("elastic/auto-ops", {
-        "cluster": ["monitor", "read_ilm", "read_slm"],
-        "indices": [{"names": ["*"], "privileges": ["monitor", "view_index_metadata"],
-                     "allow_restricted_indices": True}],
-    }),
-    "elastic/fleet-server": _account("elastic/fleet-server", {
-        "cluster": ["monitor", "manage_own_api_key", "read_fleet_secrets"],
-        "indices": [
-            {"names": ["logs-*", "metrics-*", "traces-*", ".logs-endpoint.diagnostic.collection-*",
-                       ".logs-endpoint.action.responses-*"],
-             "privileges": ["write", "create_index", "auto_configure"]},
-            {"names": ["profiling-*"], "privileges": ["read", "write", "auto_configure"]},
-            {"names": ["traces-apm.sampled-*"], "privileges": ["read", "monitor", "maintenance"]},
-            {"names": [".fleet-secrets*"], "privileges": ["read"], "allow_restricted_indices": True},
-            {"names": [".fleet-*"], "privileges": ["read", "write", "monitor", "create_index", "auto_configure",
-                                                    "maintenance"], "allow_restricted_indices": True},
-            {"names": ["synthetics-*"], "privileges": ["read", "write", "create_index", "auto_configure"]},
-        ],
-        "applications": [{"application": "kibana-*", "resources": ["*"], "privileges": ["reserved_fleet-setup"]}],
-    }),
-    "elastic/fleet-server-remote": _account("elastic/fleet-server-remote", {
-        "cluster": ["manage_own_api_key"],
-        "indices": [{"names": ["logs-*", "metrics-*", "traces-*", "synthetics-*"],
-                     "privileges": ["write", "create_index", "auto_configure"]}],
-    }),
-    "elastic/kibana": _account("elastic/kibana", {
-        **role_mod.RESERVED_ROLES["kibana_system"].to_dict(transient=False), "metadata": {},
-    }),
+    "elastic/auto-ops": _account(
+        "elastic/auto-ops",
+        {
+            "cluster": ["monitor", "read_ilm", "read_slm"],
+            "indices": [
+                {"names": ["*"], "privileges": ["monitor", "view_index_metadata"], "allow_restricted_indices": True}
+            ],
+        },
+    ),
+    "elastic/fleet-server": _account(
+        "elastic/fleet-server",
+        {
+            "cluster": ["monitor", "manage_own_api_key", "read_fleet_secrets"],
+            "indices": [
+                {
+                    "names": [
+                        "logs-*",
+                        "metrics-*",
+                        "traces-*",
+                        ".logs-endpoint.diagnostic.collection-*",
+                        ".logs-endpoint.action.responses-*",
+                    ],
+                    "privileges": ["write", "create_index", "auto_configure"],
+                },
+                {"names": ["profiling-*"], "privileges": ["read", "write", "auto_configure"]},
+                {"names": ["traces-apm.sampled-*"], "privileges": ["read", "monitor", "maintenance"]},
+                {"names": [".fleet-secrets*"], "privileges": ["read"], "allow_restricted_indices": True},
+                {
+                    "names": [".fleet-*"],
+                    "privileges": ["read", "write", "monitor", "create_index", "auto_configure", "maintenance"],
+                    "allow_restricted_indices": True,
+                },
+                {"names": ["synthetics-*"], "privileges": ["read", "write", "create_index", "auto_configure"]},
+            ],
+            "applications": [{"application": "kibana-*", "resources": ["*"], "privileges": ["reserved_fleet-setup"]}],
+        },
+    ),
+    "elastic/fleet-server-remote": _account(
+        "elastic/fleet-server-remote",
+        {
+            "cluster": ["manage_own_api_key"],
+            "indices": [
+                {
+                    "names": ["logs-*", "metrics-*", "traces-*", "synthetics-*"],
+                    "privileges": ["write", "create_index", "auto_configure"],
+                }
+            ],
+        },
+    ),
+    "elastic/kibana": _account(
+        "elastic/kibana",
+        {
+            **role_mod.RESERVED_ROLES["kibana_system"].to_dict(transient=False),
+            "metadata": {},
+        },
+    ),
 }
 
 
 def user(principal: str) -> User:
-    return User(principal, roles=[], full_name=f"Service account - {principal}",
-                metadata={"_elastic_service_account": True})
+    return User(
+        principal, roles=[], full_name=f"Service account - {principal}", metadata={"_elastic_service_account": True}
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +113,7 @@ def decode(credential: str) -> tuple[TokenId, str] | None:
     if not raw.startswith(PREFIX):
         return None
     try:
-        text = raw[len(PREFIX):].decode()
+        text = raw[len(PREFIX) :].decode()
     except UnicodeDecodeError:
         return None
     qualified, sep, secret = text.partition(":")

@@ -52,12 +52,13 @@ class ServiceAccountService:
         secret = hashing.new_secret()
         try:
             async with self.db.transaction() as conn:
-                await conn.execute(insert(t).values(id=token.key, account=principal, name=name,
-                                                    hash=hashing.hash_secret(secret), creation=now_ms()))
+                await conn.execute(
+                    insert(t).values(
+                        id=token.key, account=principal, name=name, hash=hashing.hash_secret(secret), creation=now_ms()
+                    )
+                )
         except IntegrityError:
-            raise Conflict(
-                f"[service_account_token][{token.key}]: version conflict, document already exists"
-            ) from None
+            raise Conflict(f"[service_account_token][{token.key}]: version conflict, document already exists") from None
         return {"created": True, "token": {"name": name, "value": core.encode(token, secret)}}
 
     async def credentials(self, principal: str) -> list[str]:
@@ -82,8 +83,9 @@ class ServiceAccountService:
         async with self.db.transaction() as conn:
             row = (await conn.execute(select(t.c.hash).where(t.c.id == token.key))).first()
         if row is None or not hashing.verify_secret(secret, row["hash"]):
-            raise CredentialsRejected(f"failed to authenticate service account [{token.account}] with token name "
-                                      f"[{token.name}]")
+            raise CredentialsRejected(
+                f"failed to authenticate service account [{token.account}] with token name [{token.name}]"
+            )
         if len(self._verified) > 10_000:
             self._verified.clear()
         self._verified[token.key] = (digest, token.account)

@@ -51,12 +51,14 @@ class TokenService:
             raise CredentialsRejected("token expired")
         return token
 
-    async def invalidate(self, *, token: str | None, refresh_token: str | None, username: str | None,
-                         realm: str | None) -> dict[str, Any]:
+    async def invalidate(
+        self, *, token: str | None, refresh_token: str | None, username: str | None, realm: str | None
+    ) -> dict[str, Any]:
         done, before = await self.repo.invalidate(
             access_hash=digest(token) if token else None,
             refresh_hash=digest(refresh_token) if refresh_token else None,
-            username=username, realm=realm,
+            username=username,
+            realm=realm,
         )
         return {"invalidated_tokens": done, "previously_invalidated_tokens": before, "error_count": 0}
 

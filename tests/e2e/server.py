@@ -21,8 +21,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, database_url: str | None = None, test_mode: bool = True,
-                 password: str | None = PASSWORD) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, test_mode: bool = True, password: str | None = PASSWORD
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -37,8 +38,16 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> Server:
-        args = [sys.executable, "-m", "keyplane.cli", "serve", "--port", str(self.port),
-                "--data-dir", str(self.data_dir)]
+        args = [
+            sys.executable,
+            "-m",
+            "keyplane.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
         if self.database_url and not self.database_url.startswith("sqlite"):
             args += ["--database-url", self.database_url]
         self.log = open(self.log_path, "wb")

@@ -33,8 +33,9 @@ def test_docs_update_api_key_example(es: Elasticsearch, server: Server) -> None:
         id=key["id"], role_descriptors=descriptors, metadata={"environment": {"level": 2}}, expiration="30d"
     )
     assert first.body == {"updated": True}
-    second = es.security.update_api_key(id=key["id"], role_descriptors=descriptors,
-                                        metadata={"environment": {"level": 2}})
+    second = es.security.update_api_key(
+        id=key["id"], role_descriptors=descriptors, metadata={"environment": {"level": 2}}
+    )
     assert second.body == {"updated": False}
     got = es.security.get_api_key(id=key["id"]).body["api_keys"][0]
     assert got["metadata"] == {"environment": {"level": 2}}
@@ -56,11 +57,13 @@ def test_docs_cross_cluster_example(es: Elasticsearch) -> None:
     assert got["type"] == "cross_cluster"
     assert got["metadata"] == {"application": "replication"}
     assert got["role_descriptors"]["cross_cluster"]["cluster"] == ["cross_cluster_replication"]
-    assert got["role_descriptors"]["cross_cluster"]["indices"] == [{
-        "names": ["archive"],
-        "privileges": ["cross_cluster_replication", "cross_cluster_replication_internal"],
-        "allow_restricted_indices": False,
-    }]
+    assert got["role_descriptors"]["cross_cluster"]["indices"] == [
+        {
+            "names": ["archive"],
+            "privileges": ["cross_cluster_replication", "cross_cluster_replication_internal"],
+            "allow_restricted_indices": False,
+        }
+    ]
     assert got["access"] == {"replication": [{"names": ["archive"], "allow_restricted_indices": False}]}
     again = es.security.update_cross_cluster_api_key(
         id=key["id"], access=got["access"], metadata={"application": "replication"}
@@ -69,12 +72,16 @@ def test_docs_cross_cluster_example(es: Elasticsearch) -> None:
 
 
 def test_authentication_by_api_key_and_its_limits(es: Elasticsearch, server: Server) -> None:
-    es.security.put_role(name="reader", cluster=["monitor", "manage_own_api_key"],
-                         indices=[{"names": ["logs-*"], "privileges": ["read"]}])
+    es.security.put_role(
+        name="reader",
+        cluster=["monitor", "manage_own_api_key"],
+        indices=[{"names": ["logs-*"], "privileges": ["read"]}],
+    )
     es.security.put_user(username="kim", password="kim-secret", roles=["reader"], full_name="Kim K")
     kim = Elasticsearch(server.url, basic_auth=("kim", "kim-secret"))
-    key = kim.security.create_api_key(name="kim-key", expiration="1d",
-                                      role_descriptors={"narrow": {"cluster": ["monitor", "manage_own_api_key"]}})
+    key = kim.security.create_api_key(
+        name="kim-key", expiration="1d", role_descriptors={"narrow": {"cluster": ["monitor", "manage_own_api_key"]}}
+    )
     with_key = _key_client(server, key["encoded"])
     me = with_key.security.authenticate().body
     assert me["username"] == "kim" and me["roles"] == [] and me["full_name"] == "Kim K"
@@ -146,8 +153,9 @@ def test_get_query_and_invalidate(es: Elasticsearch, server: Server) -> None:
     page = es.security.query_api_keys(query={"prefix": {"name": "lea-"}}, sort=[{"name": "desc"}], size=2).body
     assert [k["name"] for k in page["api_keys"]] == ["lea-2", "lea-1"]
     assert page["api_keys"][0]["_sort"] == ["lea-2"]
-    after = es.security.query_api_keys(query={"prefix": {"name": "lea-"}}, sort=[{"name": "desc"}], size=2,
-                                       search_after=page["api_keys"][1]["_sort"]).body
+    after = es.security.query_api_keys(
+        query={"prefix": {"name": "lea-"}}, sort=[{"name": "desc"}], size=2, search_after=page["api_keys"][1]["_sort"]
+    ).body
     assert [k["name"] for k in after["api_keys"]] == ["lea-0"]
     by_meta = es.security.query_api_keys(query={"term": {"metadata.n": 1}}).body
     assert [k["name"] for k in by_meta["api_keys"]] == ["lea-1"]
@@ -175,8 +183,9 @@ def test_bulk_update_and_errors(es: Elasticsearch) -> None:
     cc = es.security.create_cross_cluster_api_key(name="cc", access={"search": [{"names": ["x"]}]})
     dead = es.security.create_api_key(name="dead")
     es.security.invalidate_api_key(ids=[dead["id"]])
-    res = es.security.bulk_update_api_keys(ids=[a["id"], b["id"], cc["id"], dead["id"], "ghost"],
-                                           metadata={"tag": "x"}).body
+    res = es.security.bulk_update_api_keys(
+        ids=[a["id"], b["id"], cc["id"], dead["id"], "ghost"], metadata={"tag": "x"}
+    ).body
     assert res["updated"] == [a["id"], b["id"]]
     assert res["noops"] == []
     details = res["errors"]["details"]
@@ -202,25 +211,31 @@ def test_grant_with_password_and_token(es: Elasticsearch, server: Server) -> Non
     es.security.put_role(name="target", cluster=["manage_token"])
     es.security.put_user(username="tia", password="tia-secret", roles=["target"])
     gus = Elasticsearch(server.url, basic_auth=("gus", "gus-secret"))
-    key = gus.security.grant_api_key(grant_type="password", username="tia", password="tia-secret",
-                                     api_key={"name": "for-tia"})
+    key = gus.security.grant_api_key(
+        grant_type="password", username="tia", password="tia-secret", api_key={"name": "for-tia"}
+    )
     assert _key_client(server, key["encoded"]).security.authenticate()["username"] == "tia"
     token = es.security.get_token(grant_type="password", username="tia", password="tia-secret")
     assert token["type"] == "Bearer" and token["expires_in"] == 1200
-    bearer = httpx.get(server.url + "/_security/_authenticate",
-                       headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+    bearer = httpx.get(
+        server.url + "/_security/_authenticate", headers={"Authorization": f"Bearer {token['access_token']}"}
+    ).json()
     assert bearer["username"] == "tia" and bearer["authentication_type"] == "token"
-    key2 = gus.security.grant_api_key(grant_type="access_token", access_token=token["access_token"],
-                                      api_key={"name": "via-token"})
+    key2 = gus.security.grant_api_key(
+        grant_type="access_token", access_token=token["access_token"], api_key={"name": "via-token"}
+    )
     assert _key_client(server, key2["encoded"]).security.authenticate()["username"] == "tia"
     with pytest.raises(AuthorizationException) as bad:
-        gus.security.grant_api_key(grant_type="password", username="tia", password="wrong-pw",
-                                   api_key={"name": "nope"})
+        gus.security.grant_api_key(grant_type="password", username="tia", password="wrong-pw", api_key={"name": "nope"})
     assert bad.value.body["error"]["reason"] == "Failed to authenticate api key grant"
     invalidated = es.security.invalidate_token(token=token["access_token"]).body
     assert invalidated["invalidated_tokens"] == 1
-    assert httpx.get(server.url + "/_security/_authenticate",
-                     headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 401
+    assert (
+        httpx.get(
+            server.url + "/_security/_authenticate", headers={"Authorization": f"Bearer {token['access_token']}"}
+        ).status_code
+        == 401
+    )
 
 
 def test_bulk_grant(es: Elasticsearch, server: Server) -> None:
@@ -236,9 +251,16 @@ def test_bulk_grant(es: Elasticsearch, server: Server) -> None:
         return client.perform_request("POST", "/_security/api_key/_bulk_grant", headers=headers, body=body).body
 
     grant = {"grant_type": "password", "username": "tom", "password": "tom-secret"}
-    out = bulk_grant(bea, {**grant, "api_keys": [
-        {"name": "bulk-1", "expiration": "1d", "metadata": {"managed": True}}, {"name": "bulk-2"},
-    ]})
+    out = bulk_grant(
+        bea,
+        {
+            **grant,
+            "api_keys": [
+                {"name": "bulk-1", "expiration": "1d", "metadata": {"managed": True}},
+                {"name": "bulk-2"},
+            ],
+        },
+    )
     assert [k["name"] for k in out["created"]] == ["bulk-1", "bulk-2"] and "errors" not in out
     assert "expiration" in out["created"][0] and "expiration" not in out["created"][1]
     for key in out["created"]:
@@ -248,8 +270,9 @@ def test_bulk_grant(es: Elasticsearch, server: Server) -> None:
     assert got["metadata"] == {"managed": True} and got["username"] == "tom"
 
     with pytest.raises(AuthorizationException) as denied:
-        bulk_grant(tom, {"grant_type": "password", "username": "bea", "password": "bea-secret",
-                         "api_keys": [{"name": "nope"}]})
+        bulk_grant(
+            tom, {"grant_type": "password", "username": "bea", "password": "bea-secret", "api_keys": [{"name": "nope"}]}
+        )
     assert denied.value.body["error"]["reason"] == (
         "action [cluster:admin/xpack/security/api_key/grant/bulk] is unauthorized for user [tom] with effective "
         "roles [bulk-target], this action is granted by the cluster privileges "
@@ -305,8 +328,10 @@ def test_api_key_bad_input(http: httpx.Client) -> None:
     assert err(http.post("/_security/api_key", json={}))["reason"] == "Required [name]"
     assert "unknown field [nme]" in err(http.post("/_security/api_key", json={"name": "a", "nme": 1}))["reason"]
     e = err(http.post("/_security/api_key", json={"name": "_a", "metadata": {"_x": 1}}))
-    assert e["reason"] == ("Validation Failed: 1: api key name may not begin with an underscore;"
-                           "2: API key metadata keys may not start with [_];")
+    assert e["reason"] == (
+        "Validation Failed: 1: api key name may not begin with an underscore;"
+        "2: API key metadata keys may not start with [_];"
+    )
     e = err(http.post("/_security/api_key", json={"name": "a", "expiration": "10 parsecs"}))
     assert e["type"] == "x_content_parse_exception" and e["root_cause"][0]["type"] == "parse_exception"
     e = err(http.post("/_security/api_key", json={"name": "a", "role_descriptors": {"r": {"description": "x"}}}))
@@ -327,16 +352,21 @@ def test_api_key_bad_input(http: httpx.Client) -> None:
     assert e["reason"] == "Unsupported API Keys agg [m] of type [max]"
     e = err(http.post("/_security/cross_cluster/api_key", json={"name": "c", "access": {}}))
     assert "must specify non-empty access for either [search] or [replication]" in str(e)
-    e = err(http.post("/_security/cross_cluster/api_key", json={
-        "name": "c", "access": {"replication": [{"names": ["a"], "query": {"match_all": {}}}]}}))
+    e = err(
+        http.post(
+            "/_security/cross_cluster/api_key",
+            json={"name": "c", "access": {"replication": [{"names": ["a"], "query": {"match_all": {}}}]}},
+        )
+    )
     assert "replication does not support document or field level security" in str(e)
     e = err(http.put("/_security/cross_cluster/api_key/x", json={}))
     assert "must update either [access] or [metadata] for cross-cluster API keys" in e["reason"]
     e = err(http.get("/_security/api_key", params={"id": "a", "username": "b"}))
     assert "username or realm name must not be specified" in e["reason"]
     assert http.get("/_security/api_key", params={"owner": "maybe"}).status_code == 400
-    bad_header = httpx.get(str(http.base_url) + "/_security/_authenticate",
-                           headers={"Authorization": "ApiKey !!!not-base64"})
+    bad_header = httpx.get(
+        str(http.base_url) + "/_security/_authenticate", headers={"Authorization": "ApiKey !!!not-base64"}
+    )
     assert bad_header.status_code == 401
 
 
@@ -379,6 +409,7 @@ def test_token_grants(es: Elasticsearch, server: Server) -> None:
         es.security.get_token(grant_type="password", username="tom", password="wrong-password")
     done = es.security.invalidate_token(username="tom").body
     assert done["invalidated_tokens"] >= 1
-    bearer = httpx.get(server.url + "/_security/_authenticate",
-                       headers={"Authorization": f"Bearer {refreshed['access_token']}"})
+    bearer = httpx.get(
+        server.url + "/_security/_authenticate", headers={"Authorization": f"Bearer {refreshed['access_token']}"}
+    )
     assert bearer.status_code == 401

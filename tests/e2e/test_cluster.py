@@ -44,8 +44,9 @@ def _eventually(check, timeout: float = 1.0) -> float:  # type: ignore[no-untype
 def test_password_change_and_disable_reach_the_other_node_within_a_second(two_nodes: tuple[Server, Server]) -> None:
     a, b = two_nodes
     admin = ("elastic", PASSWORD)
-    httpx.put(a.url + "/_security/user/gina", json={"password": "gina-pass-1", "roles": ["viewer"]},
-              auth=admin).raise_for_status()
+    httpx.put(
+        a.url + "/_security/user/gina", json={"password": "gina-pass-1", "roles": ["viewer"]}, auth=admin
+    ).raise_for_status()
     # Node b caches gina's credentials.
     assert httpx.get(b.url + "/_security/_authenticate", auth=("gina", "gina-pass-1")).status_code == 200
     httpx.post(a.url + "/_security/user/gina/_password", json={"password": "gina-pass-2"}, auth=admin)
@@ -75,8 +76,11 @@ def test_api_key_invalidation_and_update_reach_the_other_node_within_a_second(
     # b verifies and caches the key; it may manage users (it inherits the superuser).
     assert httpx.get(b.url + "/_security/user", headers=header).status_code == 200
     # Re-scope the key on a: b must stop allowing user management.
-    httpx.put(a.url + f"/_security/api_key/{key['id']}", auth=admin,
-              json={"role_descriptors": {"mon": {"cluster": ["monitor"]}}}).raise_for_status()
+    httpx.put(
+        a.url + f"/_security/api_key/{key['id']}",
+        auth=admin,
+        json={"role_descriptors": {"mon": {"cluster": ["monitor"]}}},
+    ).raise_for_status()
     elapsed = _eventually(lambda: httpx.get(b.url + "/_security/user", headers=header).status_code == 403)
     assert elapsed < 1.0
     assert httpx.get(b.url + "/_cluster/health", headers=header).status_code == 200

@@ -13,21 +13,35 @@ from tests.conftest import STORE
 from tests.e2e.server import Server
 
 SHAREPOINT_SCHEMA = {
-    name: {"label": label, "order": i, "required": True, "sensitive": name == "secret_value", "type": "str",
-           "display": "text", "value": ""}
-    for i, (name, label) in enumerate([
-        ("tenant_id", "Tenant ID"), ("tenant_name", "Tenant name"), ("client_id", "Client ID"),
-        ("secret_value", "Secret value"), ("site_collections", "Site collections"),
-    ])
+    name: {
+        "label": label,
+        "order": i,
+        "required": True,
+        "sensitive": name == "secret_value",
+        "type": "str",
+        "display": "text",
+        "value": "",
+    }
+    for i, (name, label) in enumerate(
+        [
+            ("tenant_id", "Tenant ID"),
+            ("tenant_name", "Tenant name"),
+            ("client_id", "Client ID"),
+            ("secret_value", "Secret value"),
+            ("site_collections", "Site collections"),
+        ]
+    )
 }
 
 
 def test_docs_examples(es: Elasticsearch) -> None:
-    res = es.connector.put(connector_id="my-connector", index_name="search-google-drive", name="My Connector",
-                           service_type="google_drive")
+    res = es.connector.put(
+        connector_id="my-connector", index_name="search-google-drive", name="My Connector", service_type="google_drive"
+    )
     assert res.body == {"id": "my-connector", "result": "created"}
-    res = es.connector.update_api_key_id(connector_id="my-connector", api_key_id="my-api-key-id",
-                                         api_key_secret_id="my-connector-secret-id")
+    res = es.connector.update_api_key_id(
+        connector_id="my-connector", api_key_id="my-api-key-id", api_key_secret_id="my-connector-secret-id"
+    )
     assert res.body == {"result": "updated"}
     got = es.connector.get(connector_id="my-connector").body
     assert got["api_key_id"] == "my-api-key-id" and got["api_key_secret_id"] == "my-connector-secret-id"
@@ -37,8 +51,13 @@ def test_docs_examples(es: Elasticsearch) -> None:
 
     es.connector.put(connector_id="sp", index_name="search-sharepoint", service_type="sharepoint_online")
     assert es.connector.update_configuration(connector_id="sp", configuration=SHAREPOINT_SCHEMA)["result"] == "updated"
-    values = {"tenant_id": "my-tenant-id", "tenant_name": "my-sharepoint-site", "client_id": "foo",
-              "secret_value": "bar", "site_collections": "*"}
+    values = {
+        "tenant_id": "my-tenant-id",
+        "tenant_name": "my-sharepoint-site",
+        "client_id": "foo",
+        "secret_value": "bar",
+        "site_collections": "*",
+    }
     assert es.connector.update_configuration(connector_id="sp", values=values).body == {"result": "updated"}
     assert es.connector.update_configuration(connector_id="sp", values={"secret_value": "foo-bar"}).body == {
         "result": "updated"
@@ -74,8 +93,9 @@ def test_lifecycle_list_and_delete(es: Elasticsearch) -> None:
     got = es.connector.sync_job_get(connector_sync_job_id=job["id"]).body
     assert got["status"] == "pending" and got["connector"]["index_name"] == "search-3"
     es.connector.sync_job_claim(connector_sync_job_id=job["id"], worker_hostname="worker-1")
-    es.connector.sync_job_update_stats(connector_sync_job_id=job["id"], deleted_document_count=0,
-                                       indexed_document_count=10, indexed_document_volume=42)
+    es.connector.sync_job_update_stats(
+        connector_sync_job_id=job["id"], deleted_document_count=0, indexed_document_count=10, indexed_document_volume=42
+    )
     es.connector.sync_job_cancel(connector_sync_job_id=job["id"])
     got = es.connector.sync_job_get(connector_sync_job_id=job["id"]).body
     assert got["status"] == "canceling" and got["worker_hostname"] == "worker-1"
@@ -103,8 +123,9 @@ def test_status_machine_and_noop(es: Elasticsearch) -> None:
     assert es.connector.update_error(connector_id="s", error="boom")["result"] == "updated"
     assert es.connector.get(connector_id="s")["status"] == "error"
     with pytest.raises(BadRequestError):
-        es.connector.update_scheduling(connector_id="s", scheduling={"full": {"enabled": True,
-                                                                               "interval": "61 0 0 * * ?"}})
+        es.connector.update_scheduling(
+            connector_id="s", scheduling={"full": {"enabled": True, "interval": "61 0 0 * * ?"}}
+        )
     every_five = {"full": {"enabled": True, "interval": "0 */5 * * * ?"}}
     es.connector.update_scheduling(connector_id="s", scheduling=every_five)
     assert es.connector.get(connector_id="s")["scheduling"]["incremental"]["interval"] == "0 0 0 * * ?"
@@ -122,8 +143,9 @@ def test_secrets_are_encrypted_at_rest(es: Elasticsearch, http: httpx.Client, se
             if (server.data_dir / name).exists():
                 raw += (server.data_dir / name).read_bytes()
         assert plaintext.encode() not in raw
-        rows = sqlite3.connect(server.data_dir / "keyplane.db").execute(
-            "select sealed from connector_secrets").fetchall()
+        rows = (
+            sqlite3.connect(server.data_dir / "keyplane.db").execute("select sealed from connector_secrets").fetchall()
+        )
         assert rows and all(r[0].startswith("v1:") for r in rows)
         assert oct((server.data_dir / "secrets.key").stat().st_mode & 0o777) == "0o600"
     assert http.delete("/_connector/_secret/mine").json() == {"deleted": True}
@@ -139,8 +161,7 @@ def test_connector_privileges(es: Elasticsearch, server: Server) -> None:
         es.security.put_user(username=user, password=f"{user}-secret", roles=[role])
     es.connector.put(connector_id="p", index_name="search-p", service_type="x")
     json_headers = {"accept": "application/json", "content-type": "application/json"}
-    secret = es.perform_request("POST", "/_connector/_secret", headers=json_headers,
-                                body={"value": "s3cr3t"})["id"]
+    secret = es.perform_request("POST", "/_connector/_secret", headers=json_headers, body={"value": "s3cr3t"})["id"]
     rita = Elasticsearch(server.url, basic_auth=("rita", "rita-secret"))
     adam = Elasticsearch(server.url, basic_auth=("adam", "adam-secret"))
     sid = Elasticsearch(server.url, basic_auth=("sid", "sid-secret"))
@@ -164,8 +185,17 @@ def test_concurrent_updates_of_different_fields_lose_nothing(http: httpx.Client,
     updates = [
         ("/_connector/busy/_name", {"name": "Busy", "description": "desc"}),
         ("/_connector/busy/_api_key_id", {"api_key_id": "k1"}),
-        ("/_connector/busy/_pipeline", {"pipeline": {"extract_binary_content": True, "name": "p",
-                                                     "reduce_whitespace": True, "run_ml_inference": False}}),
+        (
+            "/_connector/busy/_pipeline",
+            {
+                "pipeline": {
+                    "extract_binary_content": True,
+                    "name": "p",
+                    "reduce_whitespace": True,
+                    "run_ml_inference": False,
+                }
+            },
+        ),
         ("/_connector/busy/_features", {"features": {"incremental_sync": {"enabled": True}}}),
         ("/_connector/busy/_check_in", None),
         ("/_connector/busy/_error", {"error": "e"}),
@@ -202,8 +232,11 @@ def test_connector_bad_input(http: httpx.Client) -> None:
         ("PUT", "/_connector/b/_pipeline", b'{"pipeline": {"name": "x"}}'),
         ("POST", "/_connector/_sync_job", b'{"id": "b"}'),  # no service type
         ("POST", "/_connector/_sync_job", b'{"id": "b", "job_type": "weird"}'),
-        ("PUT", "/_connector/_sync_job/x/_stats", b'{"deleted_document_count": -1, "indexed_document_count": 0, '
-                                                   b'"indexed_document_volume": 0}'),
+        (
+            "PUT",
+            "/_connector/_sync_job/x/_stats",
+            b'{"deleted_document_count": -1, "indexed_document_count": 0, "indexed_document_volume": 0}',
+        ),
         ("POST", "/_connector/_secret", b'{"value": null}'),
         ("GET", "/_connector?size=-1", b""),
         ("GET", "/_connector?index_name=_bad", b""),

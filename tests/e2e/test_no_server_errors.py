@@ -22,7 +22,7 @@ BODIES = [
     b'{"role_descriptors": {"r": []}, "access": [], "configuration": [], "values": [1], "rules": {}}',
     b'{"index_name": 5, "scheduling": {"full": null}, "filtering": [null], "features": []}',
     b'{"sort": [{"x": {"order": "sideways"}}], "aggs": {"a": []}, "search_after": {}}',
-    b"{\"name\": \"\\u0000\\ud800\"}",
+    b'{"name": "\\u0000\\ud800"}',
 ]
 PARAMS = [{}, {"size": "-5"}, {"from": "x"}, {"owner": "maybe"}, {"filter_path": "***,-,.."}]
 
@@ -33,8 +33,18 @@ def _routes() -> list[tuple[str, str]]:
     for routes in router._by_length.values():
         for route in routes:
             path = route.template
-            for name in ("connector_id", "connector_sync_job_id", "id", "ids", "username", "name", "user",
-                         "application", "realms", "index"):
+            for name in (
+                "connector_id",
+                "connector_sync_job_id",
+                "id",
+                "ids",
+                "username",
+                "name",
+                "user",
+                "application",
+                "realms",
+                "index",
+            ):
                 path = path.replace("{" + name + "}", "x%2Fy")
             out += [(method, path) for method in route.methods]
     return out

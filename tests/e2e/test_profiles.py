@@ -9,8 +9,13 @@ from tests.e2e.server import Server
 
 
 def test_profile_lifecycle(es: Elasticsearch, server: Server) -> None:
-    es.security.put_user(username="juan", password="s3krit-password", roles=["superuser"],
-                         full_name="Juan Pérez", email="juan@bazooka.gum")
+    es.security.put_user(
+        username="juan",
+        password="s3krit-password",
+        roles=["superuser"],
+        full_name="Juan Pérez",
+        email="juan@bazooka.gum",
+    )
     es.security.put_user(username="ana", password="ana-password", roles=["viewer"], full_name="Ana North")
     juan = es.security.activate_user_profile(grant_type="password", username="juan", password="s3krit-password")
     uid = juan["uid"]
@@ -56,4 +61,5 @@ def test_profile_lifecycle(es: Elasticsearch, server: Server) -> None:
         es.security.enable_user_profile(uid="u_nope_0")
     with pytest.raises(AuthorizationException):
         Elasticsearch(server.url, basic_auth=("ana", "ana-password")).security.activate_user_profile(
-            grant_type="password", username="ana", password="ana-password")
+            grant_type="password", username="ana", password="ana-password"
+        )

@@ -39,8 +39,12 @@ def test_service_tokens(es: Elasticsearch, server: Server) -> None:
         es.security.create_service_token(namespace="elastic", service="nope", name="t2")
     with pytest.raises(BadRequestError):
         es.security.create_service_token(namespace="elastic", service="fleet-server", name="_bad")
-    assert es.security.clear_cached_service_tokens(namespace="elastic", service="fleet-server", name="t1")[
-        "_nodes"]["failed"] == 0
+    assert (
+        es.security.clear_cached_service_tokens(namespace="elastic", service="fleet-server", name="t1")["_nodes"][
+            "failed"
+        ]
+        == 0
+    )
     assert es.security.delete_service_token(namespace="elastic", service="fleet-server", name="t1").body == {
         "found": True
     }
@@ -48,5 +52,7 @@ def test_service_tokens(es: Elasticsearch, server: Server) -> None:
         es.security.delete_service_token(namespace="elastic", service="fleet-server", name="t1")
     assert httpx.get(server.url + "/_security/_authenticate", headers=header).status_code == 401
     wrong = value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB")
-    assert httpx.get(server.url + "/_security/_authenticate",
-                     headers={"Authorization": f"Bearer {wrong}"}).status_code == 401
+    assert (
+        httpx.get(server.url + "/_security/_authenticate", headers={"Authorization": f"Bearer {wrong}"}).status_code
+        == 401
+    )

@@ -16,14 +16,16 @@ def test_role_user_authenticate_and_privileges(es: Elasticsearch, server: Server
         metadata={"team": "ops"},
     )
     assert created.body == {"role": {"created": True}}
-    assert es.security.put_user(username="ann", password="ann-secret", roles=["logs_reader"],
-                                full_name="Ann A", email="ann@example.com").body == {"created": True}
+    assert es.security.put_user(
+        username="ann", password="ann-secret", roles=["logs_reader"], full_name="Ann A", email="ann@example.com"
+    ).body == {"created": True}
 
     role = es.security.get_role(name="logs_reader").body["logs_reader"]
     assert role == {
         "cluster": ["monitor"],
-        "indices": [{"names": ["logs-*"], "privileges": ["read", "view_index_metadata"],
-                     "allow_restricted_indices": False}],
+        "indices": [
+            {"names": ["logs-*"], "privileges": ["read", "view_index_metadata"], "allow_restricted_indices": False}
+        ],
         "applications": [],
         "run_as": [],
         "metadata": {"team": "ops"},
@@ -130,10 +132,12 @@ def test_reserved_users_and_roles_are_protected(es: Elasticsearch) -> None:
 
 
 def test_bulk_roles_and_query_roles(es: Elasticsearch) -> None:
-    res = es.security.bulk_put_role(roles={
-        "r1": {"cluster": ["monitor"], "description": "first"},
-        "r2": {"cluster": ["bogus_privilege"]},
-    }).body
+    res = es.security.bulk_put_role(
+        roles={
+            "r1": {"cluster": ["monitor"], "description": "first"},
+            "r2": {"cluster": ["bogus_privilege"]},
+        }
+    ).body
     assert res["created"] == ["r1"]
     assert res["errors"]["count"] == 1
     assert "unknown cluster privilege [bogus_privilege]" in res["errors"]["details"]["r2"]["reason"]
@@ -160,20 +164,28 @@ def test_run_as(es: Elasticsearch, server: Server) -> None:
 
 
 def test_application_privileges_and_has_privileges(es: Elasticsearch, server: Server) -> None:
-    es.security.put_privileges(privileges={
-        "myapp": {
-            "read": {"actions": ["data:read/*"]},
-            "write": {"actions": ["data:write/*", "data:read/*"]},
+    es.security.put_privileges(
+        privileges={
+            "myapp": {
+                "read": {"actions": ["data:read/*"]},
+                "write": {"actions": ["data:write/*", "data:read/*"]},
+            }
         }
-    })
-    es.security.put_role(name="app_reader", applications=[
-        {"application": "myapp", "privileges": ["read"], "resources": ["space/*"]}
-    ])
+    )
+    es.security.put_role(
+        name="app_reader", applications=[{"application": "myapp", "privileges": ["read"], "resources": ["space/*"]}]
+    )
     es.security.put_user(username="frank", password="frank-secret", roles=["app_reader"])
     frank = Elasticsearch(server.url, basic_auth=("frank", "frank-secret"))
-    res = frank.security.has_privileges(application=[
-        {"application": "myapp", "privileges": ["read", "write", "data:read/docs"], "resources": ["space/a", "other"]}
-    ]).body
+    res = frank.security.has_privileges(
+        application=[
+            {
+                "application": "myapp",
+                "privileges": ["read", "write", "data:read/docs"],
+                "resources": ["space/a", "other"],
+            }
+        ]
+    ).body
     assert res["application"]["myapp"]["space/a"] == {"read": True, "write": False, "data:read/docs": True}
     assert res["application"]["myapp"]["other"] == {"read": False, "write": False, "data:read/docs": False}
     builtin = es.security.get_builtin_privileges().body
@@ -181,9 +193,12 @@ def test_application_privileges_and_has_privileges(es: Elasticsearch, server: Se
 
 
 def test_role_mappings(es: Elasticsearch, http) -> None:  # type: ignore[no-untyped-def]
-    res = es.security.put_role_mapping(name="ldap-admins", roles=["superuser"], enabled=True,
-                                       rules={"all": [{"field": {"realm.name": "ldap1"}},
-                                                      {"except": {"field": {"username": "guest"}}}]})
+    res = es.security.put_role_mapping(
+        name="ldap-admins",
+        roles=["superuser"],
+        enabled=True,
+        rules={"all": [{"field": {"realm.name": "ldap1"}}, {"except": {"field": {"username": "guest"}}}]},
+    )
     assert res.body == {"role_mapping": {"created": True}}
     got = es.security.get_role_mapping(name="ldap-admins").body["ldap-admins"]
     assert got["roles"] == ["superuser"] and got["metadata"] == {} and got["enabled"] is True
@@ -210,8 +225,9 @@ def test_password_hash_is_accepted(es: Elasticsearch, server: Server) -> None:
 
 
 def test_user_privileges(es: Elasticsearch, server: Server) -> None:
-    es.security.put_role(name="pr", cluster=["monitor"], indices=[{"names": ["a-*"], "privileges": ["read"]}],
-                         run_as=["someone"])
+    es.security.put_role(
+        name="pr", cluster=["monitor"], indices=[{"names": ["a-*"], "privileges": ["read"]}], run_as=["someone"]
+    )
     es.security.put_user(username="pia", password="pia-secret", roles=["pr"])
     pia = Elasticsearch(server.url, basic_auth=("pia", "pia-secret"))
     privileges = pia.security.get_user_privileges().body
@@ -228,8 +244,9 @@ def test_user_privileges(es: Elasticsearch, server: Server) -> None:
 
 def test_security_settings(es: Elasticsearch, server: Server) -> None:
     got = es.security.get_settings().body
-    assert got == {name: {"index": {"auto_expand_replicas": "0-1"}}
-                   for name in ("security", "security-tokens", "security-profile")}
+    assert got == {
+        name: {"index": {"auto_expand_replicas": "0-1"}} for name in ("security", "security-tokens", "security-profile")
+    }
     assert es.security.update_settings(
         security={"index.auto_expand_replicas": None, "index.number_of_replicas": 1},
         security_tokens={"index.number_of_replicas": "2"},

@@ -36,8 +36,7 @@ def test_compatible_media_types_are_echoed(http: httpx.Client) -> None:
     res = http.get("/_security/_authenticate", headers={"Accept": VENDOR8})
     assert res.status_code == 200
     assert res.headers["content-type"] == "application/vnd.elasticsearch+json;compatible-with=8"
-    res = http.put("/_security/role/r", headers={"Accept": VENDOR9, "Content-Type": VENDOR9},
-                   content=b'{"cluster":[]}')
+    res = http.put("/_security/role/r", headers={"Accept": VENDOR9, "Content-Type": VENDOR9}, content=b'{"cluster":[]}')
     assert res.status_code == 200
     assert res.headers["content-type"].endswith("compatible-with=9")
     # JS clients append text/plain to Accept
@@ -72,7 +71,9 @@ def test_unauthenticated_everywhere(server: Server) -> None:
     res = httpx.get(server.url + "/_nothing_here")
     assert res.status_code == 401
     assert res.headers.get_list("www-authenticate") == [
-        'Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', "ApiKey"
+        'Basic realm="security", charset="UTF-8"',
+        'Bearer realm="security"',
+        "ApiKey",
     ]
     assert res.headers["x-elastic-product"] == "Elasticsearch"
 

@@ -55,10 +55,9 @@ def test_concurrent_updates_of_one_key_all_land(database_url: str) -> None:
         db, svc = await _service(database_url)
         auth = _auth()
         key = await svc.create(auth, KeySpec("busy"))
-        results = await asyncio.gather(*[
-            svc.update(auth, UpdateSpec([key["id"]], metadata={"n": i}), kind="rest", bulk=False)
-            for i in range(8)
-        ])
+        results = await asyncio.gather(
+            *[svc.update(auth, UpdateSpec([key["id"]], metadata={"n": i}), kind="rest", bulk=False) for i in range(8)]
+        )
         assert all(not r.errors for r in results)
         stored = await svc.repo.get(key["id"])
         assert stored is not None and stored.metadata in [{"n": i} for i in range(8)]

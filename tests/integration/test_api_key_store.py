@@ -15,9 +15,15 @@ from keyplane.store.migrations import migrate
 
 def _key(i: int, owner: str, **kw) -> ApiKey:  # type: ignore[no-untyped-def]
     return ApiKey(
-        id=f"key{i:03d}", name=kw.get("name", f"k-{i}"), type=kw.get("type", core.REST), creation=1000 + i,
-        expiration=kw.get("expiration"), invalidated=kw.get("invalidated", False), invalidation=None,
-        hash=hashing.hash_secret("s"), creator=Creator(owner, None, None, {}, "default_native", "native"),
+        id=f"key{i:03d}",
+        name=kw.get("name", f"k-{i}"),
+        type=kw.get("type", core.REST),
+        creation=1000 + i,
+        expiration=kw.get("expiration"),
+        invalidated=kw.get("invalidated", False),
+        invalidation=None,
+        hash=hashing.hash_secret("s"),
+        creator=Creator(owner, None, None, {}, "default_native", "native"),
         metadata=kw.get("metadata"),
     )
 
@@ -29,19 +35,33 @@ async def _repo(url: str) -> tuple[Database, SqlApiKeyRepository]:
     repo = SqlApiKeyRepository(db)
     for i in range(10):
         owner = "ann" if i % 2 else "bob"
-        await repo.insert(_key(i, owner, expiration=5000 + i if i < 5 else None,
-                               metadata={"env": "prod" if i < 3 else "dev", "n": i},
-                               type=core.CROSS_CLUSTER if i == 9 else core.REST))
+        await repo.insert(
+            _key(
+                i,
+                owner,
+                expiration=5000 + i if i < 5 else None,
+                metadata={"env": "prod" if i < 3 else "dev", "n": i},
+                type=core.CROSS_CLUSTER if i == 9 else core.REST,
+            )
+        )
     return db, repo
 
 
 def test_search_sort_and_search_after(database_url: str) -> None:
     async def go() -> None:
         db, repo = await _repo(database_url)
-        q = parse_query({"bool": {"filter": [{"term": {"invalidated": False}}, {"term": {"type": "rest"}}],
-                                  "should": [{"range": {"expiration": {"gt": 5002}}},
-                                             {"bool": {"must_not": {"exists": {"field": "expiration"}}}}],
-                                  "minimum_should_match": 1}})
+        q = parse_query(
+            {
+                "bool": {
+                    "filter": [{"term": {"invalidated": False}}, {"term": {"type": "rest"}}],
+                    "should": [
+                        {"range": {"expiration": {"gt": 5002}}},
+                        {"bool": {"must_not": {"exists": {"field": "expiration"}}}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
         sort = parse_sort([{"creation": "desc"}])
         page = await repo.search(q, sort, 0, 3, None, 0)
         assert page.total == 6  # keys 3..8
@@ -64,18 +84,26 @@ def test_search_sort_and_search_after(database_url: str) -> None:
 def test_aggregations(database_url: str) -> None:
     async def go() -> None:
         db, repo = await _repo(database_url)
-        aggs = parse_aggs({
-            "owners": {"terms": {"field": "username"}, "aggs": {"types": {"terms": {"field": "type"}}}},
-            "never": {"missing": {"field": "expiration"}},
-            "pairs": {"composite": {"sources": [{"u": {"terms": {"field": "username"}}},
-                                                {"t": {"terms": {"field": "type"}}}]}},
-            "names": {"cardinality": {"field": "name"}},
-            "soon": {"range": {"field": "expiration", "ranges": [{"to": 5003}, {"from": 5003}]}},
-            "f": {"filters": {"filters": {"prod": {"term": {"metadata.env": "prod"}}}}},
-            "expiring": {"date_range": {"field": "expiration", "ranges": [{"from": "1970-01-01T00:00:05.002Z"}]}},
-            "with_expiry": {"value_count": {"field": "expiration"}},
-            "bob_only": {"filter": {"term": {"username": "bob"}}, "aggs": {"n": {"cardinality": {"field": "name"}}}},
-        })
+        aggs = parse_aggs(
+            {
+                "owners": {"terms": {"field": "username"}, "aggs": {"types": {"terms": {"field": "type"}}}},
+                "never": {"missing": {"field": "expiration"}},
+                "pairs": {
+                    "composite": {
+                        "sources": [{"u": {"terms": {"field": "username"}}}, {"t": {"terms": {"field": "type"}}}]
+                    }
+                },
+                "names": {"cardinality": {"field": "name"}},
+                "soon": {"range": {"field": "expiration", "ranges": [{"to": 5003}, {"from": 5003}]}},
+                "f": {"filters": {"filters": {"prod": {"term": {"metadata.env": "prod"}}}}},
+                "expiring": {"date_range": {"field": "expiration", "ranges": [{"from": "1970-01-01T00:00:05.002Z"}]}},
+                "with_expiry": {"value_count": {"field": "expiration"}},
+                "bob_only": {
+                    "filter": {"term": {"username": "bob"}},
+                    "aggs": {"n": {"cardinality": {"field": "name"}}},
+                },
+            }
+        )
         out = await repo.aggregate(parse_query(None), aggs, typed_keys=True)
         owners = out["sterms#owners"]["buckets"]
         assert [(b["key"], b["doc_count"]) for b in owners] == [("ann", 5), ("bob", 5)]

@@ -4,9 +4,18 @@ from keyplane.apikeys.core import ApiKey, Creator
 
 
 def _key(key_id: str = "k1", last_used: int | None = None) -> ApiKey:
-    return ApiKey(id=key_id, name="n", type=core.REST, creation=0, expiration=None, invalidated=False,
-                  invalidation=None, hash=hashing.hash_secret("s"),
-                  creator=Creator("u", None, None, {}, "default_native", "native"), last_used=last_used)
+    return ApiKey(
+        id=key_id,
+        name="n",
+        type=core.REST,
+        creation=0,
+        expiration=None,
+        invalidated=False,
+        invalidation=None,
+        hash=hashing.hash_secret("s"),
+        creator=Creator("u", None, None, {}, "default_native", "native"),
+        last_used=last_used,
+    )
 
 
 def test_last_use_writes_once_per_interval() -> None:

@@ -7,8 +7,9 @@ def test_valid_defaults() -> None:
 
 
 def test_bad_settings_are_reported() -> None:
-    bad = Settings(api_key_hash="md5", api_key_retention="soon", api_key_last_used_granularity="0",
-                   database_url="mysql://x")
+    bad = Settings(
+        api_key_hash="md5", api_key_retention="soon", api_key_last_used_granularity="0", database_url="mysql://x"
+    )
     found = problems(bad)
     assert len(found) == 4
     assert any("KEYPLANE_API_KEY_HASH" in p for p in found)

@@ -55,11 +55,15 @@ def test_status_machines() -> None:
 
 def test_rule_sorting_puts_the_default_rule_last() -> None:
     stamp = core.now_iso()
-    rules = [core.default_rule("2020-01-01T00:00:00.000Z", 5),
-             core.parse_rule({"field": "a", "id": "R2", "order": 3, "policy": "include", "rule": "equals",
-                              "value": "x"}, stamp),
-             core.parse_rule({"field": "b", "id": "R1", "order": 0, "policy": "EXCLUDE", "rule": "regex",
-                              "value": "y"}, stamp)]
+    rules = [
+        core.default_rule("2020-01-01T00:00:00.000Z", 5),
+        core.parse_rule(
+            {"field": "a", "id": "R2", "order": 3, "policy": "include", "rule": "equals", "value": "x"}, stamp
+        ),
+        core.parse_rule(
+            {"field": "b", "id": "R1", "order": 0, "policy": "EXCLUDE", "rule": "regex", "value": "y"}, stamp
+        ),
+    ]
     ordered = core.sort_rules(rules, stamp)
     assert [(r["id"], r["order"]) for r in ordered] == [("R1", 0), ("R2", 3), ("DEFAULT", 4)]
     assert ordered[-1]["created_at"] == "2020-01-01T00:00:00.000Z"
@@ -68,8 +72,14 @@ def test_rule_sorting_puts_the_default_rule_last() -> None:
 
 
 def test_cron() -> None:
-    for ok in ("0 0 0 * * ?", "1 * * * * ?", "0 */5 * * * ?", "0 0 12 ? * MON-FRI", "0 15 10 L * ?",
-               "0 0 0 1,15 * ? 2030"):
+    for ok in (
+        "0 0 0 * * ?",
+        "1 * * * * ?",
+        "0 */5 * * * ?",
+        "0 0 12 ? * MON-FRI",
+        "0 15 10 L * ?",
+        "0 0 0 1,15 * ? 2030",
+    ):
         core.check_cron(ok)
     for bad in ("61 0 0 * * ?", "0 0 0 * *", "0 0 25 * * ?", "0 0 0 * * *", "a b c d e f"):
         with pytest.raises(InvalidArgument):
@@ -77,8 +87,16 @@ def test_cron() -> None:
 
 
 def test_configuration_schema() -> None:
-    parsed = core.parse_field_schema("f", {"label": "F", "display": "NUMERIC", "value": {"nested": 1},
-                                           "validations": [{"type": "greater_than", "constraint": 0}], "extra": 1})
+    parsed = core.parse_field_schema(
+        "f",
+        {
+            "label": "F",
+            "display": "NUMERIC",
+            "value": {"nested": 1},
+            "validations": [{"type": "greater_than", "constraint": 0}],
+            "extra": 1,
+        },
+    )
     assert parsed["display"] == "numeric" and parsed["required"] is False and parsed["default_value"] is None
     assert "extra" not in parsed and parsed["value"] == {"nested": 1}
     with pytest.raises(InvalidArgument, match="Unknown ConfigurationDisplayType"):

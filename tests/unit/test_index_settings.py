@@ -24,10 +24,16 @@ def test_only_replica_settings_may_be_set() -> None:
     ]
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("index.number_of_replicas", "two"), ("index.number_of_replicas", -1), ("index.number_of_replicas", [1]),
-    ("index.auto_expand_replicas", "1"), ("index.auto_expand_replicas", "a-b"),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("index.number_of_replicas", "two"),
+        ("index.number_of_replicas", -1),
+        ("index.number_of_replicas", [1]),
+        ("index.auto_expand_replicas", "1"),
+        ("index.auto_expand_replicas", "a-b"),
+    ],
+)
 def test_bad_values(key: str, value: object) -> None:
     with pytest.raises(InvalidArgument):
         s.parse_update({"security-tokens": {key: value}})

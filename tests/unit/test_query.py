@@ -27,9 +27,7 @@ def test_query_types() -> None:
     assert names({"bool": {"must": [{"term": {"enabled": True}}], "must_not": [{"term": {"username": "cat"}}]}}) == [
         "ann"
     ]
-    assert names({"bool": {"should": [{"term": {"username": "bob"}}, {"term": {"username": "cat"}}]}}) == [
-        "bob", "cat"
-    ]
+    assert names({"bool": {"should": [{"term": {"username": "bob"}}, {"term": {"username": "cat"}}]}}) == ["bob", "cat"]
     assert names({"range": {"username": {"gt": "ann", "lte": "bob"}}}) == ["bob"]
 
 

@@ -10,8 +10,9 @@ def test_display_form_and_query_string() -> None:
     rd = roles.parse("r", {"indices": [{"names": "a*", "privileges": ["read"], "query": {"term": {"x": 1}}}]})
     assert rd.to_dict() == {
         "cluster": [],
-        "indices": [{"names": ["a*"], "privileges": ["read"], "query": '{"term":{"x":1}}',
-                     "allow_restricted_indices": False}],
+        "indices": [
+            {"names": ["a*"], "privileges": ["read"], "query": '{"term":{"x":1}}', "allow_restricted_indices": False}
+        ],
         "applications": [],
         "run_as": [],
         "metadata": {},
@@ -65,7 +66,10 @@ def test_limited_permission_is_an_intersection() -> None:
 
 def test_denial_message_order() -> None:
     assert privileges_granting("cluster:admin/xpack/security/api_key/grant") == [
-        "grant_api_key", "manage_api_key", "manage_security", "all"
+        "grant_api_key",
+        "manage_api_key",
+        "manage_security",
+        "all",
     ]
     msg = denial_message("cluster:admin/xpack/security/role/put", Subject("u", ["b", "a"], ["zz"]))
     assert msg == (

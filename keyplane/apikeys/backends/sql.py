@@ -60,11 +60,21 @@ def _row(key: ApiKey) -> dict[str, Any]:
         "version": key.version,
     }
     return {
-        "id": key.id, "name": key.name, "type": key.type, "creation": key.creation,
-        "expiration": key.expiration, "invalidated": key.invalidated, "invalidation": key.invalidation,
-        "username": key.creator.principal, "realm": key.creator.realm, "realm_type": key.creator.realm_type,
-        "hash": key.hash, "metadata": key.metadata, "doc": orjson.dumps(doc).decode(),
-        "last_used": key.last_used, "seq_no": key.seq_no,
+        "id": key.id,
+        "name": key.name,
+        "type": key.type,
+        "creation": key.creation,
+        "expiration": key.expiration,
+        "invalidated": key.invalidated,
+        "invalidation": key.invalidation,
+        "username": key.creator.principal,
+        "realm": key.creator.realm,
+        "realm_type": key.creator.realm_type,
+        "hash": key.hash,
+        "metadata": key.metadata,
+        "doc": orjson.dumps(doc).decode(),
+        "last_used": key.last_used,
+        "seq_no": key.seq_no,
     }
 
 
@@ -76,12 +86,21 @@ def _key(row: dict[str, Any]) -> ApiKey:
     if isinstance(metadata, str):  # some drivers hand JSON back as text
         metadata = orjson.loads(metadata)
     return ApiKey(
-        id=row["id"], name=row["name"], type=row["type"], creation=row["creation"],
-        expiration=row["expiration"], invalidated=bool(row["invalidated"]), invalidation=row["invalidation"],
-        hash=row["hash"], creator=Creator.from_dict(doc["creator"]),
+        id=row["id"],
+        name=row["name"],
+        type=row["type"],
+        creation=row["creation"],
+        expiration=row["expiration"],
+        invalidated=bool(row["invalidated"]),
+        invalidation=row["invalidation"],
+        hash=row["hash"],
+        creator=Creator.from_dict(doc["creator"]),
         role_descriptors=[role_mod.parse(n, descriptors[n]) for n in order],
         limited_by=[role_mod.parse(n, body) for n, body in doc["limited_by"].items()],
-        metadata=metadata, version=doc.get("version", 0), last_used=row["last_used"], seq_no=row["seq_no"],
+        metadata=metadata,
+        version=doc.get("version", 0),
+        last_used=row["last_used"],
+        seq_no=row["seq_no"],
     )
 
 
@@ -107,8 +126,9 @@ def _leaf(node: Node) -> ColumnElement[bool]:
     if field == "metadata" and kind in ("term", "terms", "prefix", "wildcard"):
         # The flattened root matches any leaf value; look for it in the JSON text.
         values = node.value if kind == "terms" else (node.value,)
-        return or_(*[col.like("%" + _escape_like(orjson.dumps(str(v)).decode()[:-1]) + "%", escape="\\")
-                     for v in values])
+        return or_(
+            *[col.like("%" + _escape_like(orjson.dumps(str(v)).decode()[:-1]) + "%", escape="\\") for v in values]
+        )
     if kind == "term":
         if ci and isinstance(node.value, str):
             return func.lower(col) == node.value.lower()
@@ -137,8 +157,10 @@ def _negate(node: Node) -> ColumnElement[bool]:
     """NOT of a clause, where a missing field counts as not matching (SQL's NULL would drop the row)."""
     if node.kind == "exists" and node.field != "metadata":
         return _column(node.field).is_(None)  # stays an index range
-    if node.kind == "bool" and len(node.children) and all(
-        not clauses or key == "must_not" for key, clauses in node.children
+    if (
+        node.kind == "bool"
+        and len(node.children)
+        and all(not clauses or key == "must_not" for key, clauses in node.children)
     ):
         inner = dict(node.children).get("must_not", ())
         if len(inner) == 1:
@@ -335,13 +357,12 @@ class SqlApiKeyRepository:
         if not ids:
             return []
         async with self.db.transaction() as conn:
-            live = (await conn.execute(
-                select(t.c.id).where(and_(t.c.id.in_(ids), t.c.invalidated == false()))
-            )).rows
+            live = (await conn.execute(select(t.c.id).where(and_(t.c.id.in_(ids), t.c.invalidated == false())))).rows
             done = [r["id"] for r in live]
             if done:
                 await conn.execute(
-                    update(t).where(and_(t.c.id.in_(done), t.c.invalidated == false()))
+                    update(t)
+                    .where(and_(t.c.id.in_(done), t.c.invalidated == false()))
                     .values(invalidated=True, invalidation=now, seq_no=t.c.seq_no + 1)
                 )
             _notify_keys(conn, done)
@@ -353,16 +374,21 @@ class SqlApiKeyRepository:
         async with self.db.transaction() as conn:
             for key_id, at in used.items():
                 await conn.execute(
-                    update(t).where(and_(t.c.id == key_id, or_(t.c.last_used.is_(None), t.c.last_used < at)))
+                    update(t)
+                    .where(and_(t.c.id == key_id, or_(t.c.last_used.is_(None), t.c.last_used < at)))
                     .values(last_used=at)
                 )
 
     async def delete_inactive(self, before: int) -> int:
         async with self.db.transaction() as conn:
-            res = await conn.execute(delete(t).where(or_(
-                and_(t.c.expiration.isnot(None), t.c.expiration <= before),
-                and_(t.c.invalidated == true(), or_(t.c.invalidation.is_(None), t.c.invalidation <= before)),
-            )))
+            res = await conn.execute(
+                delete(t).where(
+                    or_(
+                        and_(t.c.expiration.isnot(None), t.c.expiration <= before),
+                        and_(t.c.invalidated == true(), or_(t.c.invalidation.is_(None), t.c.invalidation <= before)),
+                    )
+                )
+            )
             if res.rowcount:
                 conn.notify("api_keys")
         return res.rowcount

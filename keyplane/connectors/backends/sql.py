@@ -83,9 +83,13 @@ class SqlConnectorRepository:
         name = doc.get("index_name")
         if name is None or doc.get("deleted"):
             return
-        taken = (await conn.execute(select(c.c.id).where(and_(
-            c.c.index_name == name, c.c.deleted == false(), c.c.id != connector_id
-        )).limit(1))).first()
+        taken = (
+            await conn.execute(
+                select(c.c.id)
+                .where(and_(c.c.index_name == name, c.c.deleted == false(), c.c.id != connector_id))
+                .limit(1)
+            )
+        ).first()
         if taken:
             raise _in_use(name)
 
@@ -122,7 +126,8 @@ class SqlConnectorRepository:
             async with self.db.transaction() as conn:
                 await self._check_index(conn, stored.id, stored.doc)
                 res = await conn.execute(
-                    update(c).where(and_(c.c.id == stored.id, c.c.seq_no == stored.seq_no))
+                    update(c)
+                    .where(and_(c.c.id == stored.id, c.c.seq_no == stored.seq_no))
                     .values(seq_no=c.c.seq_no + 1, **_columns(stored.doc))
                 )
         except exc.IntegrityError:
@@ -144,11 +149,13 @@ class SqlConnectorRepository:
             conds.append(c.c.service_type.in_(selector.service_types))
         if selector.query:
             pattern = _like(selector.query)
-            conds.append(or_(
-                c.c.index_name.like(pattern, escape="\\"),
-                c.c.name.like(pattern, escape="\\"),
-                func.lower(c.c.description).like(pattern.lower(), escape="\\"),
-            ))
+            conds.append(
+                or_(
+                    c.c.index_name.like(pattern, escape="\\"),
+                    c.c.name.like(pattern, escape="\\"),
+                    func.lower(c.c.description).like(pattern.lower(), escape="\\"),
+                )
+            )
         if not selector.include_deleted:
             conds.append(c.c.deleted == false())
         order = (c.c.index_name.asc().nulls_last(), c.c.id)
@@ -165,10 +172,17 @@ class SqlSyncJobRepository:
 
     async def insert(self, job_id: str, connector_id: str, created_ns: int, doc: Doc) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(insert(j).values(
-                id=job_id, connector_id=connector_id, status=doc["status"], job_type=doc["job_type"],
-                created_ns=created_ns, doc=orjson.dumps(doc).decode(), seq_no=1,
-            ))
+            await conn.execute(
+                insert(j).values(
+                    id=job_id,
+                    connector_id=connector_id,
+                    status=doc["status"],
+                    job_type=doc["job_type"],
+                    created_ns=created_ns,
+                    doc=orjson.dumps(doc).decode(),
+                    seq_no=1,
+                )
+            )
 
     async def get(self, job_id: str) -> Stored | None:
         async with self.db.transaction() as conn:
@@ -178,9 +192,13 @@ class SqlSyncJobRepository:
     async def replace(self, stored: Stored) -> bool:
         async with self.db.transaction() as conn:
             res = await conn.execute(
-                update(j).where(and_(j.c.id == stored.id, j.c.seq_no == stored.seq_no)).values(
-                    status=stored.doc["status"], job_type=stored.doc["job_type"],
-                    doc=orjson.dumps(stored.doc).decode(), seq_no=j.c.seq_no + 1,
+                update(j)
+                .where(and_(j.c.id == stored.id, j.c.seq_no == stored.seq_no))
+                .values(
+                    status=stored.doc["status"],
+                    job_type=stored.doc["job_type"],
+                    doc=orjson.dumps(stored.doc).decode(),
+                    seq_no=j.c.seq_no + 1,
                 )
             )
         return res.rowcount == 1

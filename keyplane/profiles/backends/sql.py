@@ -40,8 +40,9 @@ class SqlProfileRepository:
         if not usernames:
             return {}
         async with self.db.transaction() as conn:
-            rows = (await conn.execute(select(p.c.uid, p.c.username, p.c.realm)
-                                       .where(p.c.username.in_(usernames)))).rows
+            rows = (
+                await conn.execute(select(p.c.uid, p.c.username, p.c.realm).where(p.c.username.in_(usernames)))
+            ).rows
         return {(r["username"], r["realm"]): r["uid"] for r in rows}
 
     async def all_enabled(self) -> list[StoredProfile]:
@@ -57,13 +58,24 @@ class SqlProfileRepository:
                     row = (await conn.execute(select(p).where(p.c.uid == uid))).first()
                     if row is None:
                         doc = {"user": user, "labels": {}, "data": {}, "last_synchronized": now}
-                        await conn.execute(insert(p).values(uid=uid, username=username, realm=realm, enabled=True,
-                                                            doc=orjson.dumps(doc).decode(), seq_no=1))
+                        await conn.execute(
+                            insert(p).values(
+                                uid=uid,
+                                username=username,
+                                realm=realm,
+                                enabled=True,
+                                doc=orjson.dumps(doc).decode(),
+                                seq_no=1,
+                            )
+                        )
                         return StoredProfile(uid, True, doc, 1)
                     doc = orjson.loads(row["doc"])
                     doc.update(user=user, last_synchronized=now)
-                    await conn.execute(update(p).where(p.c.uid == uid).values(
-                        enabled=True, doc=orjson.dumps(doc).decode(), seq_no=p.c.seq_no + 1))
+                    await conn.execute(
+                        update(p)
+                        .where(p.c.uid == uid)
+                        .values(enabled=True, doc=orjson.dumps(doc).decode(), seq_no=p.c.seq_no + 1)
+                    )
                     return StoredProfile(uid, True, doc, row["seq_no"] + 1)
             except exc.IntegrityError:
                 if attempt:
@@ -73,8 +85,9 @@ class SqlProfileRepository:
     async def replace(self, profile: StoredProfile) -> bool:
         async with self.db.transaction() as conn:
             res = await conn.execute(
-                update(p).where(and_(p.c.uid == profile.uid, p.c.seq_no == profile.seq_no)).values(
-                    enabled=profile.enabled, doc=orjson.dumps(profile.doc).decode(), seq_no=p.c.seq_no + 1)
+                update(p)
+                .where(and_(p.c.uid == profile.uid, p.c.seq_no == profile.seq_no))
+                .values(enabled=profile.enabled, doc=orjson.dumps(profile.doc).decode(), seq_no=p.c.seq_no + 1)
             )
         return res.rowcount == 1
 

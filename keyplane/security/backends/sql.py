@@ -82,17 +82,19 @@ class SqlUserRepository:
             "users",
             select(u.c.username).where(u.c.username == user.username),
             insert(u).values(
-                username=user.username, password_hash=password_hash, enabled=user.enabled,
-                reserved=False, doc=_user_doc(user), seq_no=1,
+                username=user.username,
+                password_hash=password_hash,
+                enabled=user.enabled,
+                reserved=False,
+                doc=_user_doc(user),
+                seq_no=1,
             ),
             update(u).where(u.c.username == user.username).values(**values),
         )
 
     async def _change(self, username: str, **values: Any) -> bool:
         async with self.db.transaction() as conn:
-            res = await conn.execute(
-                update(u).where(u.c.username == username).values(seq_no=u.c.seq_no + 1, **values)
-            )
+            res = await conn.execute(update(u).where(u.c.username == username).values(seq_no=u.c.seq_no + 1, **values))
             conn.notify("users")
         return res.rowcount > 0
 
@@ -117,8 +119,9 @@ class SqlUserRepository:
             self.db,
             "users",
             select(u.c.username).where(u.c.username == username),
-            insert(u).values(username=username, password_hash=password_hash, enabled=enabled,
-                             reserved=True, doc=doc, seq_no=1),
+            insert(u).values(
+                username=username, password_hash=password_hash, enabled=enabled, reserved=True, doc=doc, seq_no=1
+            ),
             update(u).where(u.c.username == username).values(seq_no=u.c.seq_no + 1, **values),
         )
 

@@ -16,8 +16,15 @@ t = schema.tokens
 
 def _token(row: dict[str, Any]) -> Token:
     doc = orjson.loads(row["doc"])
-    return Token(row["id"], row["username"], doc["realm"], row["creation"], row["expiration"],
-                 bool(row["invalidated"]), bool(row["refreshed"]))
+    return Token(
+        row["id"],
+        row["username"],
+        doc["realm"],
+        row["creation"],
+        row["expiration"],
+        bool(row["invalidated"]),
+        bool(row["refreshed"]),
+    )
 
 
 class SqlTokenRepository:
@@ -26,11 +33,20 @@ class SqlTokenRepository:
 
     async def insert(self, token: Token, access_hash: str, refresh_hash: str | None) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(insert(t).values(
-                id=token.id, access_hash=access_hash, refresh_hash=refresh_hash, username=token.username,
-                realm=token.realm["name"], doc=orjson.dumps({"realm": token.realm}).decode(),
-                creation=token.creation, expiration=token.expiration, invalidated=False, refreshed=False,
-            ))
+            await conn.execute(
+                insert(t).values(
+                    id=token.id,
+                    access_hash=access_hash,
+                    refresh_hash=refresh_hash,
+                    username=token.username,
+                    realm=token.realm["name"],
+                    doc=orjson.dumps({"realm": token.realm}).decode(),
+                    creation=token.creation,
+                    expiration=token.expiration,
+                    invalidated=False,
+                    refreshed=False,
+                )
+            )
 
     async def by_access(self, access_hash: str) -> Token | None:
         async with self.db.transaction() as conn:
@@ -44,14 +60,21 @@ class SqlTokenRepository:
             if row is None:
                 return None
             res = await conn.execute(
-                update(t).where(and_(t.c.id == row["id"], t.c.refreshed == false(), t.c.invalidated == false()))
+                update(t)
+                .where(and_(t.c.id == row["id"], t.c.refreshed == false(), t.c.invalidated == false()))
                 .values(refreshed=True, invalidated=True)
             )
             conn.notify("tokens")
         return _token(row) if res.rowcount == 1 else None
 
-    async def invalidate(self, *, access_hash: str | None = None, refresh_hash: str | None = None,
-                         username: str | None = None, realm: str | None = None) -> tuple[int, int]:
+    async def invalidate(
+        self,
+        *,
+        access_hash: str | None = None,
+        refresh_hash: str | None = None,
+        username: str | None = None,
+        realm: str | None = None,
+    ) -> tuple[int, int]:
         conds = []
         if access_hash is not None:
             conds.append(t.c.access_hash == access_hash)
