@@ -8,7 +8,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from keyplane.security import roles as role_mod
-from keyplane.security.backends.sql import SqlPrivilegeRepository, SqlRoleRepository, SqlUserRepository
+from keyplane.security.backends.sql import (
+    SqlIndexSettingsRepository,
+    SqlPrivilegeRepository,
+    SqlRoleRepository,
+    SqlUserRepository,
+)
 from keyplane.security.users import User
 from keyplane.store import schema
 from keyplane.store.database import Database
@@ -124,5 +129,25 @@ def test_one_process_per_sqlite_file(tmp_path) -> None:  # type: ignore[no-untyp
         again = Database(url)
         await again.open()  # free once the first one closed
         await again.close()
+
+    run(go())
+
+
+def test_index_settings_concurrent_writes_and_reset(database_url: str) -> None:
+    async def go() -> None:
+        db = await _open(database_url)
+        repo = SqlIndexSettingsRepository(db)
+        assert await repo.get_all() == {}
+        # Many writers of the same and of different settings at once: no error, the last word of each survives.
+        await asyncio.gather(
+            *[repo.put({"security": {"index.number_of_replicas": str(i)}}) for i in range(8)],
+            repo.put({"security-tokens": {"index.auto_expand_replicas": None}}),
+        )
+        stored = await repo.get_all()
+        assert stored["security"]["index.number_of_replicas"] in {str(i) for i in range(8)}
+        assert stored["security-tokens"] == {"index.auto_expand_replicas": None}
+        await repo.delete_all()
+        assert await repo.get_all() == {}
+        await db.close()
 
     run(go())

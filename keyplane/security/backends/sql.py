@@ -17,6 +17,7 @@ from keyplane.security.roles import RoleDescriptor
 from keyplane.security.users import User
 from keyplane.store import schema
 from keyplane.store.database import Database
+from keyplane.store.upsert import upsert
 
 u, r, ap, rm, props = schema.users, schema.roles, schema.app_privileges, schema.role_mappings, schema.properties
 
@@ -265,15 +266,8 @@ class SqlIndexSettingsRepository:
         ]
         if not rows:
             return
-        for attempt in range(2):  # a concurrent writer may insert the same row between delete and insert
-            try:
-                async with self.db.transaction() as conn:
-                    await conn.execute(delete(props).where(props.c.name.in_([row["name"] for row in rows])))
-                    await conn.execute(insert(props), rows)
-                return
-            except exc.IntegrityError:
-                if attempt:
-                    raise
+        async with self.db.transaction() as conn:
+            await conn.execute(upsert(self.db, props, rows, ["name"]))
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
