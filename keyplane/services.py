@@ -31,6 +31,7 @@ from keyplane.security.backends.sql import (
 from keyplane.security.roles import RoleDescriptor
 from keyplane.security.service import PrivilegeService, RoleService, UserService
 from keyplane.security.users import User
+from keyplane.service_accounts.backends.sql import SqlServiceTokenRepository
 from keyplane.service_accounts.service import ServiceAccountService
 from keyplane.store import schema
 from keyplane.store.database import Database
@@ -69,7 +70,7 @@ class Services:
             ),
         )
         self.tokens = TokenService(SqlTokenRepository(self.db))
-        self.service_accounts = ServiceAccountService(self.db)
+        self.service_accounts = ServiceAccountService(SqlServiceTokenRepository(self.db))
         self.connectors = ConnectorService(
             SqlConnectorRepository(self.db),
             SqlSyncJobRepository(self.db),

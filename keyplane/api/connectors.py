@@ -6,7 +6,7 @@ from typing import Any
 
 from keyplane.api.common import required_body
 from keyplane.connectors import core
-from keyplane.connectors.backends.sql import ConnectorFilter
+from keyplane.connectors.backends.base import ConnectorFilter
 from keyplane.connectors.service import set_fields
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, StatusError, ValidationError
 from keyplane.http.body import Body

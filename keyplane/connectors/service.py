@@ -15,12 +15,12 @@ from typing import Any
 
 from keyplane.apikeys.hashing import new_id
 from keyplane.connectors import core, sync_jobs
-from keyplane.connectors.backends.sql import (
+from keyplane.connectors.backends.base import (
     ConnectorFilter,
-    SqlConnectorRepository,
-    SqlSecretRepository,
-    SqlSyncJobRepository,
+    ConnectorRepository,
+    SecretRepository,
     Stored,
+    SyncJobRepository,
 )
 from keyplane.connectors.core import Doc
 from keyplane.connectors.secrets import SecretBox
@@ -46,9 +46,9 @@ def _with_id(stored: Stored) -> Doc:
 class ConnectorService:
     def __init__(
         self,
-        connectors: SqlConnectorRepository,
-        jobs: SqlSyncJobRepository,
-        secrets: SqlSecretRepository,
+        connectors: ConnectorRepository,
+        jobs: SyncJobRepository,
+        secrets: SecretRepository,
         box: SecretBox,
     ) -> None:
         self.connectors = connectors

@@ -7,7 +7,7 @@ from typing import Any
 from keyplane.connectors.core import deep_merge
 from keyplane.errors import Conflict, InvalidArgument, NotFound
 from keyplane.profiles import core
-from keyplane.profiles.backends.sql import SqlProfileRepository, StoredProfile
+from keyplane.profiles.backends.base import ProfileRepository, StoredProfile
 from keyplane.security import privilege_check
 from keyplane.security.authc import Authentication
 from keyplane.security.privilege_check import PrivilegeRequest
@@ -16,7 +16,7 @@ from keyplane.timevalue import now_ms
 
 
 class ProfileService:
-    def __init__(self, repo: SqlProfileRepository, roles: RoleService, privileges: PrivilegeService) -> None:
+    def __init__(self, repo: ProfileRepository, roles: RoleService, privileges: PrivilegeService) -> None:
         self.repo = repo
         self.roles = roles
         self.privileges = privileges

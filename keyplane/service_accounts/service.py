@@ -7,23 +7,17 @@ import hmac
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
-
 from keyplane.apikeys import hashing
 from keyplane.errors import Conflict, CredentialsRejected, InvalidArgument, ValidationError
 from keyplane.service_accounts import core
+from keyplane.service_accounts.backends.base import ServiceTokenRepository
 from keyplane.service_accounts.core import TokenId
-from keyplane.store import schema
-from keyplane.store.database import Database
 from keyplane.timevalue import now_ms
-
-t = schema.service_tokens
 
 
 class ServiceAccountService:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, repo: ServiceTokenRepository) -> None:
+        self.repo = repo
         self._verified: dict[str, tuple[bytes, str]] = {}  # token key -> (digest of secret, principal)
         self._salt = secrets.token_bytes(16)
 
@@ -50,27 +44,15 @@ class ServiceAccountService:
             )
         token = TokenId(principal, name)
         secret = hashing.new_secret()
-        try:
-            async with self.db.transaction() as conn:
-                await conn.execute(
-                    insert(t).values(
-                        id=token.key, account=principal, name=name, hash=hashing.hash_secret(secret), creation=now_ms()
-                    )
-                )
-        except IntegrityError:
-            raise Conflict(f"[service_account_token][{token.key}]: version conflict, document already exists") from None
+        if not await self.repo.insert(token.key, principal, name, hashing.hash_secret(secret), now_ms()):
+            raise Conflict(f"[service_account_token][{token.key}]: version conflict, document already exists")
         return {"created": True, "token": {"name": name, "value": core.encode(token, secret)}}
 
     async def credentials(self, principal: str) -> list[str]:
-        async with self.db.transaction() as conn:
-            rows = (await conn.execute(select(t.c.name).where(t.c.account == principal).order_by(t.c.name))).rows
-        return [r["name"] for r in rows]
+        return await self.repo.names(principal)
 
     async def delete(self, principal: str, name: str) -> bool:
-        async with self.db.transaction() as conn:
-            res = await conn.execute(delete(t).where(t.c.id == TokenId(principal, name).key))
-            conn.notify("service_tokens")
-        return res.rowcount > 0
+        return await self.repo.delete(TokenId(principal, name).key)
 
     async def authenticate(self, token: TokenId, secret: str) -> str:
         """The service account's principal, or CredentialsRejected."""
@@ -80,9 +62,8 @@ class ServiceAccountService:
             return known[1]
         if token.account not in core.ACCOUNTS:
             raise CredentialsRejected(f"service account [{token.account}] does not exist")
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(t.c.hash).where(t.c.id == token.key))).first()
-        if row is None or not hashing.verify_secret(secret, row["hash"]):
+        stored = await self.repo.secret_hash(token.key)
+        if stored is None or not hashing.verify_secret(secret, stored):
             raise CredentialsRejected(
                 f"failed to authenticate service account [{token.account}] with token name [{token.name}]"
             )
@@ -95,6 +76,4 @@ class ServiceAccountService:
         self._verified.clear()
 
     async def delete_all(self) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(delete(t))
-            conn.notify("service_tokens")
+        await self.repo.delete_all()

@@ -8,12 +8,12 @@ from typing import Any
 from keyplane.errors import CredentialsRejected
 from keyplane.security.authc import Authentication
 from keyplane.timevalue import now_ms
-from keyplane.tokens.backends.sql import SqlTokenRepository
+from keyplane.tokens.backends.base import TokenRepository
 from keyplane.tokens.core import ACCESS_TTL_MS, REFRESH_TTL_MS, Token, digest, new_token
 
 
 class TokenService:
-    def __init__(self, repo: SqlTokenRepository) -> None:
+    def __init__(self, repo: TokenRepository) -> None:
         self.repo = repo
         self._known: dict[str, Token] = {}
 

@@ -6,26 +6,19 @@ rewrite is a compare-and-set on ``seq_no``, so concurrent writers never overwrit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, exc, false, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from keyplane.connectors.backends.base import ConnectorFilter, Stored
 from keyplane.connectors.core import Doc
 from keyplane.errors import StatusError
 from keyplane.store import schema
 from keyplane.store.database import Database
 
 c, j, s = schema.connectors, schema.sync_jobs, schema.connector_secrets
-
-
-@dataclass
-class Stored:
-    id: str
-    doc: Doc
-    seq_no: int
 
 
 def _columns(doc: Doc) -> dict[str, Any]:
@@ -59,15 +52,6 @@ async def _page(
         total = (await conn.execute(count_stmt)).scalar() or 0
         rows = (await conn.execute(page_stmt)).rows if size > 0 else []
     return int(total), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
-
-
-@dataclass
-class ConnectorFilter:
-    index_names: list[str]
-    names: list[str]
-    service_types: list[str]
-    query: str | None
-    include_deleted: bool
 
 
 class SqlConnectorRepository:

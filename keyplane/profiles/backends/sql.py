@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, exc, insert, select, update
 
+from keyplane.profiles.backends.base import StoredProfile
 from keyplane.store import schema
 from keyplane.store.database import Database
 
 p = schema.user_profiles
-
-
-@dataclass
-class StoredProfile:
-    uid: str
-    enabled: bool
-    doc: dict[str, Any]
-    seq_no: int
 
 
 def _profile(row: dict[str, Any]) -> StoredProfile:

@@ -1,0 +1,88 @@
+"""Storage interfaces of connectors, sync jobs and secrets. ``sql.py`` implements them for SQLite and PostgreSQL.
+
+Documents are kept whole, with the version (``seq_no``) they were read at: a rewrite is a
+compare-and-set on it, so concurrent writers never overwrite each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from keyplane.connectors.core import Doc
+
+
+@dataclass
+class Stored:
+    id: str
+    doc: Doc
+    seq_no: int
+
+
+@dataclass
+class ConnectorFilter:
+    """What a connector list asks for; empty lists select everything."""
+
+    index_names: list[str]
+    names: list[str]
+    service_types: list[str]
+    query: str | None
+    include_deleted: bool
+
+
+class ConnectorRepository(Protocol):
+    async def get(self, connector_id: str) -> Stored | None: ...
+
+    async def index_in_use(self, index_name: str, connector_id: str) -> bool:
+        """Whether a live connector other than ``connector_id`` writes to ``index_name``."""
+        ...
+
+    async def put(self, connector_id: str, doc: Doc) -> bool:
+        """Index the whole document; True when it was created. Refuses an index name in use (StatusError)."""
+        ...
+
+    async def replace(self, stored: Stored) -> bool:
+        """Write a changed document back if nobody changed it since it was read."""
+        ...
+
+    async def delete(self, connector_id: str) -> bool: ...
+
+    async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
+        """The total of matching connectors and one page of them."""
+        ...
+
+    async def delete_all(self) -> None: ...
+
+
+class SyncJobRepository(Protocol):
+    async def insert(self, job_id: str, connector_id: str, created_ns: int, doc: Doc) -> None: ...
+
+    async def get(self, job_id: str) -> Stored | None: ...
+
+    async def replace(self, stored: Stored) -> bool:
+        """Write a changed job back if nobody changed it since it was read."""
+        ...
+
+    async def delete(self, job_id: str) -> bool: ...
+
+    async def delete_for_connector(self, connector_id: str) -> int: ...
+
+    async def list(
+        self, connector_id: str | None, status: str | None, job_types: list[str], start: int, size: int
+    ) -> tuple[int, list[Stored]]:
+        """The total of matching jobs and one page of them, newest first."""
+        ...
+
+    async def delete_all(self) -> None: ...
+
+
+class SecretRepository(Protocol):
+    async def put(self, secret_id: str, sealed: str) -> bool:
+        """Store a sealed value; True when the id was new."""
+        ...
+
+    async def get(self, secret_id: str) -> str | None: ...
+
+    async def delete(self, secret_id: str) -> bool: ...
+
+    async def delete_all(self) -> None: ...
