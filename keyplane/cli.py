@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=env.data_dir,
-        help=f"directory of the SQLite store and the secrets key file (default: {env.data_dir})",
+        help=f"directory of the SQLite store and the secrets key file, for one process (default: {env.data_dir})",
     )
     serve.add_argument(
         "--database-url",
