@@ -41,6 +41,10 @@ class Conflict(KeyplaneError):
     """A concurrent write changed the record first."""
 
 
+class StoreUnavailable(KeyplaneError):
+    """The database cannot be reached; the request may succeed when retried (503)."""
+
+
 class Forbidden(KeyplaneError):
     """The caller is authenticated but may not do this (security_exception, 403)."""
 

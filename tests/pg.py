@@ -46,3 +46,11 @@ def create_database() -> str:
 def drop_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     _run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def set_accepting(url: str, accepting: bool) -> None:
+    """Let a database take connections, or refuse new ones and cut the open ones (an outage, as nodes see it)."""
+    name = urlsplit(url).path.lstrip("/")
+    _run(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(accepting).lower()}')
+    if not accepting:
+        _run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")

@@ -113,6 +113,9 @@ def from_domain(exc: domain.KeyplaneError) -> EsError:
         return EsError(409, "version_conflict_engine_exception", str(exc))
     if isinstance(exc, domain.Forbidden):
         return forbidden(str(exc))
+    if isinstance(exc, domain.StoreUnavailable):
+        # Elasticsearch's answer when the shards holding security data are unavailable; clients retry a 503.
+        return EsError(503, "unavailable_shards_exception", str(exc))
     if isinstance(exc, domain.Unauthenticated):
         return unauthenticated(str(exc), exc.extra)
     return bad_request(str(exc))

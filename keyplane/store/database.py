@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
+
+from keyplane.errors import StoreUnavailable
 
 log = logging.getLogger("keyplane.store")
 
@@ -68,6 +71,28 @@ class Conn:
             return fn(self._sync)
         assert self._aio is not None
         return await self._aio.run_sync(fn)
+
+
+# SQLSTATEs of a PostgreSQL server that is going away, starting up, or refusing this database.
+_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "55000", "3D000", "53300")
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be used right now (rather than a bad statement)."""
+    if isinstance(exc, (OSError, asyncio.TimeoutError, sa_exc.TimeoutError)):
+        return True
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        cause: BaseException | None = exc.orig
+        while cause is not None:
+            state = getattr(cause, "sqlstate", None)
+            if isinstance(state, str) and state.startswith(_OUTAGE_STATES):
+                return True
+            cause = cause.__cause__
+    return False
 
 
 class Database:
@@ -148,7 +173,22 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
-        """A transaction: committed when the block ends, rolled back when it raises."""
+        """A transaction: committed when the block ends, rolled back when it raises.
+
+        Losing the database (down, unreachable, refusing connections, locked too long) raises
+        ``StoreUnavailable``, which clients see as a 503 and retry.
+        """
+        try:
+            async with self._transaction() as conn:
+                yield conn
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
+            log.warning("the store is unavailable: %s", exc)
+            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Conn]:
         if self._sync_engine is not None:
             async with self._write_lock:
                 with self._sync_engine.begin() as sync:

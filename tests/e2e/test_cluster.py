@@ -88,3 +88,35 @@ def test_api_key_invalidation_and_update_reach_the_other_node_within_a_second(
     httpx.request("DELETE", a.url + "/_security/api_key", json={"ids": [key["id"]]}, auth=admin).raise_for_status()
     elapsed = _eventually(lambda: httpx.get(b.url + "/_cluster/health", headers=header).status_code == 401)
     assert elapsed < 1.0
+
+
+def test_a_database_outage_answers_503_and_the_node_recovers(tmp_path: Path) -> None:
+    reason = pg.available()
+    if reason:
+        pytest.skip(f"outage tests need PostgreSQL: {reason}")
+    url = pg.create_database()
+    node = Server(tmp_path, url).start()
+    admin = ("elastic", PASSWORD)
+    try:
+        assert httpx.get(node.url + "/_security/_authenticate", auth=admin).status_code == 200
+        pg.set_accepting(url, False)
+        # Anything that needs the database: a retryable 503 in Elasticsearch's envelope, never a 500.
+        for res in (
+            httpx.post(node.url + "/_security/api_key", json={"name": "k"}, auth=admin),
+            httpx.get(node.url + "/_security/_authenticate", auth=("someone", "unknown-pw")),
+            httpx.get(node.url + "/_connector", auth=admin),
+        ):
+            assert res.status_code == 503, res.text
+            assert res.json()["error"]["type"] == "unavailable_shards_exception"
+        # Credentials already verified keep working from the cache.
+        assert httpx.get(node.url + "/_security/_authenticate", auth=admin).status_code == 200
+        pg.set_accepting(url, True)
+        _eventually(
+            lambda: httpx.post(node.url + "/_security/api_key", json={"name": "k"}, auth=admin).status_code == 200,
+            timeout=5.0,
+        )
+        assert "Traceback" not in node.output()
+    finally:
+        pg.set_accepting(url, True)
+        node.stop()
+        pg.drop_database(url)
