@@ -345,6 +345,17 @@ AGG_TYPES = ("terms", "range", "date_range", "missing", "cardinality", "value_co
 
 
 @dataclass
+class CompositeSource:
+    """One ``terms`` source of a composite aggregation; documents without a value are skipped
+    unless ``missing_bucket`` (their bucket sorts first ascending, last descending)."""
+
+    name: str
+    field: str
+    missing_bucket: bool = False
+    descending: bool = False
+
+
+@dataclass
 class Agg:
     name: str
     type: str
@@ -352,7 +363,7 @@ class Agg:
     field: str = ""
     filter: Node | None = None
     filters: list[tuple[str, Node]] = dataclass_field(default_factory=list)
-    sources: list[tuple[str, str]] = dataclass_field(default_factory=list)
+    sources: list[CompositeSource] = dataclass_field(default_factory=list)
     subs: list[Agg] = dataclass_field(default_factory=list)
     keyed: bool = False
 
@@ -420,6 +431,15 @@ def parse_aggs(aggs: Any) -> list[Agg]:
                 terms = value["terms"]
                 if "script" in terms:
                     raise InvalidArgument(f"Unsupported script value source for [{key}] of composite agg [{name}]")
-                agg.sources.append((key, translate_field(terms.get("field", ""))))
+                if not isinstance(terms, dict):
+                    raise ParseError(f"[terms] source [{key}] of composite agg [{name}] must be an object")
+                order = terms.get("order", "asc")
+                if order not in ("asc", "desc"):
+                    raise ParseError(f"Unknown order [{order}] for source [{key}]; expected [asc] or [desc]")
+                missing = terms.get("missing_bucket", False)
+                if not isinstance(missing, bool):
+                    raise ParseError(f"[missing_bucket] of source [{key}] must be a boolean")
+                field_name = translate_field(terms.get("field", ""))
+                agg.sources.append(CompositeSource(key, field_name, missing, order == "desc"))
         out.append(agg)
     return out

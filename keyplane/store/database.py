@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class Conn:
         return await self._aio.run_sync(fn)
 
 
+_SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk I/O error", "database or disk is full")
 # SQLSTATEs of a PostgreSQL server that is going away, starting up, or refusing this database.
 _OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "55000", "3D000", "53300")
 
@@ -81,8 +83,12 @@ def _is_outage(exc: BaseException) -> bool:
     """Whether an error means the database cannot be used right now (rather than a bad statement)."""
     if isinstance(exc, (OSError, asyncio.TimeoutError, sa_exc.TimeoutError)):
         return True
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+    if isinstance(exc, sa_exc.InterfaceError):
         return True
+    if isinstance(exc, sa_exc.OperationalError):
+        # SQLite reports bad statements as OperationalError too; only these mean the file is unusable.
+        message = str(exc.orig)
+        return not isinstance(exc.orig, sqlite3.Error) or message.startswith(_SQLITE_OUTAGES)
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True

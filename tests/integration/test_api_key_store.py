@@ -123,6 +123,64 @@ def test_aggregations(database_url: str) -> None:
     asyncio.run(go())
 
 
+def test_metadata_reads_like_a_flattened_field(database_url: str) -> None:
+    """Leaves are keywords (true is "true", 42 is "42"), array elements match one by one, objects do not."""
+
+    async def go() -> None:
+        db = Database(database_url)
+        await db.open()
+        await migrate(db)
+        repo = SqlApiKeyRepository(db)
+        await repo.insert(_key(1, "ann", metadata={"managed": True, "n": 42, "tags": ["prod", "eu"], "o": {"k": "v"}}))
+        await repo.insert(_key(2, "ann", metadata={"managed": False, "tags": "prod", "n": "42"}))
+        await repo.insert(_key(3, "bob", metadata={"other": 1}))
+
+        async def ids(query: dict) -> list[str]:  # type: ignore[type-arg]
+            page = await repo.search(parse_query(query), parse_sort(["name"]), 0, 10, None, 0)
+            return [k.id for k in page.keys]
+
+        assert await ids({"term": {"metadata.managed": True}}) == ["key001"]
+        assert await ids({"term": {"metadata.managed": "false"}}) == ["key002"]
+        assert await ids({"term": {"metadata.n": 42}}) == ["key001", "key002"]
+        assert await ids({"term": {"metadata.tags": "eu"}}) == ["key001"]
+        assert await ids({"terms": {"metadata.tags": ["prod", "x"]}}) == ["key001", "key002"]
+        assert await ids({"term": {"metadata.o": "v"}}) == []
+        assert await ids({"term": {"metadata.o.k": "v"}}) == ["key001"]
+        assert await ids({"bool": {"must_not": {"term": {"metadata.tags": "eu"}}}}) == ["key002", "key003"]
+        managed = parse_aggs({"m": {"terms": {"field": "metadata.managed"}}})
+        out = await repo.aggregate(parse_query(None), managed, typed_keys=False)
+        assert [(b["key"], b["doc_count"]) for b in out["m"]["buckets"]] == [("false", 1), ("true", 1)]
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_composite_missing_bucket_and_order(database_url: str) -> None:
+    async def go() -> None:
+        db, repo = await _repo(database_url)  # key009 is the only cross-cluster key; keys 0-4 expire
+
+        async def run(sources: list, after: dict | None = None, size: int = 10) -> list:  # type: ignore[type-arg]
+            spec: dict = {"sources": sources, "size": size}  # type: ignore[type-arg]
+            if after is not None:
+                spec["after"] = after
+            out = await repo.aggregate(parse_query(None), parse_aggs({"c": {"composite": spec}}), typed_keys=False)
+            return [(tuple(b["key"].values()), b["doc_count"]) for b in out["c"]["buckets"]]
+
+        expiry = {"e": {"terms": {"field": "expiration"}}}
+        assert len(await run([expiry])) == 5  # keys without a value are left out by default
+        with_missing = {"e": {"terms": {"field": "expiration", "missing_bucket": True}}}
+        rows = await run([with_missing])
+        assert rows[0] == ((None,), 5) and len(rows) == 6  # the missing bucket first when ascending
+        assert await run([with_missing], after={"e": None}, size=2) == [((5000,), 1), ((5001,), 1)]
+        newest = {"e": {"terms": {"field": "expiration", "missing_bucket": True, "order": "desc"}}}
+        rows = await run([newest])
+        assert rows[0] == ((5004,), 1) and rows[-1] == ((None,), 5)  # and last when descending
+        assert await run([newest], after={"e": 5000}) == [((None,), 5)]
+        await db.close()
+
+    asyncio.run(go())
+
+
 def test_invalidate_replace_and_remove(database_url: str) -> None:
     async def go() -> None:
         db, repo = await _repo(database_url)

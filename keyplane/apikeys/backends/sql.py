@@ -29,10 +29,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane.apikeys.backends.base import KeyFilter, Page
 from keyplane.apikeys.core import ApiKey, Creator
-from keyplane.apikeys.query import DATE_FIELDS, Agg, Node, SortKey, format_date, parse_date
+from keyplane.apikeys.query import DATE_FIELDS, Agg, CompositeSource, Node, SortKey, format_date, parse_date
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
 from keyplane.store.database import Database
+from keyplane.store.jsonleaf import LeafIn, LeafText
 
 t = schema.api_keys
 _COLUMNS = {
@@ -113,8 +114,11 @@ def _column(field: str) -> ColumnElement[Any]:
         return _COLUMNS[field]
     if field == "metadata":
         return cast(t.c.metadata, String)
-    path = tuple(field.split(".")[1:])
-    return cast(t.c.metadata[path].as_string(), String)
+    return LeafText(t.c.metadata, _metadata_path(field))
+
+
+def _metadata_path(field: str) -> tuple[str, ...]:
+    return tuple(field.split(".")[1:])
 
 
 def _leaf(node: Node) -> ColumnElement[bool]:
@@ -129,6 +133,10 @@ def _leaf(node: Node) -> ColumnElement[bool]:
         return or_(
             *[col.like("%" + _escape_like(orjson.dumps(str(v)).decode()[:-1]) + "%", escape="\\") for v in values]
         )
+    if field.startswith("metadata.") and kind in ("term", "terms") and not ci:
+        # A flattened field: any element of an array at that path matches too.
+        values = list(node.value) if kind == "terms" else [node.value]
+        return LeafIn(t.c.metadata, _metadata_path(field), values) if values else false()
     if kind == "term":
         if ci and isinstance(node.value, str):
             return func.lower(col) == node.value.lower()
@@ -399,6 +407,19 @@ class SqlApiKeyRepository:
             conn.notify("api_keys")
 
 
+def _equal(col: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return col.is_(None) if value is None else col == value
+
+
+def _beyond(source: CompositeSource, col: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    """Values of one composite source that sort after ``value`` (missing: first ascending, last descending)."""
+    if value is None:
+        return false() if source.descending else col.isnot(None)
+    if source.descending:
+        return or_(col < value, col.is_(None)) if source.missing_bucket else col < value
+    return col > value
+
+
 class _Aggregator:
     """Runs the aggregation tree as SQL, one statement per aggregation or bucket level."""
 
@@ -459,24 +480,26 @@ class _Aggregator:
         return result, "lterms" if numeric else "sterms"
 
     async def _composite(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
-        cols = [(name, _column(field)) for name, field in agg.sources]
+        cols = [(source, _column(source.field)) for source in agg.sources]
         size = int(agg.spec.get("size", 10))
-        stmt = select(*[c.label(n) for n, c in cols], func.count().label("_count")).where(cond)
+        present = [col.isnot(None) for source, col in cols if not source.missing_bucket]
+        stmt = select(*[c.label(s.name) for s, c in cols], func.count().label("_count")).where(cond, *present)
         after = agg.spec.get("after")
         if isinstance(after, dict):
             clauses = []
-            for i, (name, col) in enumerate(cols):
-                eq = [c == after.get(n) for n, c in cols[:i]]
-                clauses.append(and_(*eq, col > after.get(name)))
+            for i, (source, col) in enumerate(cols):
+                same = [_equal(c, after.get(s.name)) for s, c in cols[:i]]
+                clauses.append(and_(*same, _beyond(source, col, after.get(source.name))))
             stmt = stmt.where(or_(*clauses))
-        stmt = stmt.group_by(*[c for _, c in cols]).order_by(*[c.asc() for _, c in cols]).limit(size)
+        order = [(c.desc().nulls_last() if s.descending else c.asc().nulls_first()) for s, c in cols]
+        stmt = stmt.group_by(*[c for _, c in cols]).order_by(*order).limit(size)
         rows = (await self.conn.execute(stmt)).rows
         buckets = []
         for row in rows:
-            key = {n: row[n] for n, _ in cols}
+            key = {s.name: row[s.name] for s, _ in cols}
             bucket = {"key": key, "doc_count": int(row["_count"])}
             if agg.subs:
-                bucket.update(await self.run(agg.subs, and_(cond, *[c == row[n] for n, c in cols])))
+                bucket.update(await self.run(agg.subs, and_(cond, *[_equal(c, row[s.name]) for s, c in cols])))
             buckets.append(bucket)
         result: dict[str, Any] = {}
         if buckets:

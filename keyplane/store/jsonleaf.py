@@ -1,0 +1,109 @@
+"""Values inside a JSON column, read the way Elasticsearch's ``flattened`` fields index them.
+
+Elasticsearch keeps API-key metadata in a flattened field: every leaf is a keyword, so ``true`` is
+the text ``"true"``, ``42`` is ``"42"``, and each element of an array is a value of its own. These
+SQL constructs give the same view on SQLite and PostgreSQL (SQLite's ``json_extract`` alone would
+turn ``true`` into ``1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, String, literal
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+
+# Paths are written into the SQL as literals (escaped by SQLAlchemy), not bound, so that PostgreSQL
+# sees the same expression in SELECT, GROUP BY and ORDER BY.
+
+
+def _sqlite_path(compiler: SQLCompiler, path: tuple[str, ...]) -> str:
+    text = "$" + "".join('."' + key.replace('"', "") + '"' for key in path)
+    return compiler.process(literal(text), literal_binds=True)
+
+
+def _pg_path(compiler: SQLCompiler, path: tuple[str, ...]) -> str:
+    keys = ", ".join(compiler.process(literal(key), literal_binds=True) for key in path)
+    return f"ARRAY[{keys}]::TEXT[]"
+
+
+class _OnColumn:
+    """What SQLAlchemy needs to find the table a construct reads."""
+
+    column: ColumnElement[Any]
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return self.column._from_objects
+
+    def get_children(self, **kw: Any) -> list[Any]:
+        return [self.column]
+
+
+class LeafText(_OnColumn, ColumnElement[str]):
+    """The keyword text of one JSON leaf (NULL when absent; JSON text for an array or object)."""
+
+    type = String()
+    inherit_cache = False  # the path is written into the SQL, so compiled forms are not shared
+
+    def __init__(self, column: ColumnElement[Any], path: tuple[str, ...]) -> None:
+        self.column = column
+        self.path = path
+
+
+class LeafIn(_OnColumn, ColumnElement[bool]):
+    """True when the leaf, or any element of the array at that path, has one of ``values`` as its text."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column: ColumnElement[Any], path: tuple[str, ...], values: list[str]) -> None:
+        self.column = column
+        self.path = path
+        self.values = values
+
+
+def _text_sqlite(kind: str, value: str) -> str:
+    return f"CASE {kind} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST({value} AS TEXT) END"
+
+
+@compiles(LeafText, "sqlite")
+def _leaf_text_sqlite(element: LeafText, compiler: SQLCompiler, **kw: Any) -> str:
+    col = compiler.process(element.column, **kw)
+    path = _sqlite_path(compiler, element.path)
+    return _text_sqlite(f"json_type({col}, {path})", f"json_extract({col}, {path})")
+
+
+@compiles(LeafText, "postgresql")
+def _leaf_text_pg(element: LeafText, compiler: SQLCompiler, **kw: Any) -> str:
+    col = compiler.process(element.column, **kw)
+    path = _pg_path(compiler, element.path)
+    return f"(CAST({col} AS JSON) #>> {path})"
+
+
+@compiles(LeafIn, "sqlite")
+def _leaf_in_sqlite(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
+    col = compiler.process(element.column, **kw)
+    path = _sqlite_path(compiler, element.path)
+    values = ", ".join(compiler.process(literal(v), **kw) for v in element.values)
+    # json_each walks an array's elements, or yields a scalar itself (with a NULL key); object members are skipped.
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({col}, {path}) AS leaf "
+        f"WHERE (leaf.key IS NULL OR typeof(leaf.key) = 'integer') "
+        f"AND {_text_sqlite('leaf.type', 'leaf.atom')} IN ({values}))"
+    )
+
+
+@compiles(LeafIn, "postgresql")
+def _leaf_in_pg(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
+    col = compiler.process(element.column, **kw)
+    path = _pg_path(compiler, element.path)
+    values = ", ".join(compiler.process(literal(v), **kw) for v in element.values)
+    node = f"(CAST({col} AS JSON) #> {path})"
+    elements = f"CASE WHEN json_typeof({node}) = 'array' THEN {node} ELSE '[]'::json END"
+    return (
+        f"(({node} #>> '{{}}') IN ({values}) OR EXISTS (SELECT 1 FROM json_array_elements_text({elements}) "
+        f"AS leaf(v) WHERE leaf.v IN ({values})))"
+    )
