@@ -45,6 +45,15 @@ def _values(doc: Doc, field: str) -> list[Any]:
     return node if isinstance(node, list) else [node]
 
 
+def _keyword(value: Any) -> Any:
+    """A value as Elasticsearch indexes keyword and flattened fields: ``true`` is "true", ``3`` is "3"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
 def _unwrap(spec: Any, key: str) -> tuple[str, Any, dict[str, Any]]:
     if not isinstance(spec, dict) or len(spec) != 1:
         raise InvalidArgument(f"[{key}] query malformed, no start_object after query name")
@@ -85,12 +94,14 @@ class QueryCompiler:
         field = self.field(name)
         ci = bool(options.get("case_insensitive"))
 
+        wanted = _keyword(value)
+
         def pred(d: Doc) -> bool:
-            for v in _values(d, field):
-                if ci and isinstance(v, str) and isinstance(value, str):
-                    if v.lower() == value.lower():
+            for v in map(_keyword, _values(d, field)):
+                if ci and isinstance(v, str) and isinstance(wanted, str):
+                    if v.lower() == wanted.lower():
                         return True
-                elif v == value or (isinstance(v, bool) and str(v).lower() == str(value).lower()):
+                elif v == wanted:
                     return True
             return False
 
@@ -103,7 +114,8 @@ class QueryCompiler:
         if not isinstance(wanted, list):
             raise InvalidArgument("terms query with terms lookup is not currently supported in this context")
         field = self.field(name)
-        return lambda d: any(v in wanted for v in _values(d, field))
+        keywords = {_keyword(w) for w in wanted if not isinstance(w, (dict, list))}
+        return lambda d: any(_keyword(v) in keywords for v in _values(d, field))
 
     def _prefix(self, spec: Any) -> Predicate:
         name, value, options = _unwrap(spec, "prefix")

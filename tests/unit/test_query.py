@@ -31,6 +31,29 @@ def test_query_types() -> None:
     assert names({"range": {"username": {"gt": "ann", "lte": "bob"}}}) == ["bob"]
 
 
+def test_values_compare_as_keywords() -> None:
+    """Booleans and numbers match their text, as in Elasticsearch's keyword and flattened fields."""
+    docs = [{"name": "r1", "metadata": {"managed": True, "n": 3, "tags": ["a", "b"]}}, {"name": "r2", "metadata": {}}]
+    compiler = QueryCompiler(lambda f: f if f == "name" or f.startswith("metadata.") else None)
+
+    def matching(query: dict) -> list[str]:  # type: ignore[type-arg]
+        pred = compiler.compile(query)
+        return [d["name"] for d in docs if pred(d)]
+
+    for query in (
+        {"term": {"metadata.managed": True}},
+        {"term": {"metadata.managed": "true"}},
+        {"term": {"metadata.n": "3"}},
+        {"term": {"metadata.n": 3}},
+        {"terms": {"metadata.managed": [True]}},
+        {"terms": {"metadata.n": ["3"]}},
+        {"term": {"metadata.tags": "b"}},
+    ):
+        assert matching(query) == ["r1"], query
+    assert matching({"term": {"metadata.managed": "false"}}) == []
+    assert names({"term": {"enabled": "false"}}) == ["bob"]
+
+
 def test_refusals() -> None:
     with pytest.raises(InvalidArgument, match="Query type \\[fuzzy\\]"):
         C.compile({"fuzzy": {"username": "x"}})
