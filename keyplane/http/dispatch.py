@@ -15,7 +15,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from keyplane import errors as domain
-from keyplane.http import filter_path, media
+from keyplane.http import compression, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain
 from keyplane.http.params import check_unrecognized, parse_bool
@@ -63,8 +63,10 @@ class Dispatcher:
         pretty = _lenient_bool(query["pretty"]) if "pretty" in query else False
         fpath = query.get("filter_path")
         version: int | None = None
+        reply_gzip = method != "HEAD" and compression.accepts_gzip(headers.get("accept-encoding"))
+        send = _gzipping(send) if reply_gzip else send
         try:
-            raw_body = await _read_body(receive, headers)
+            raw_body = compression.inflate(await _read_body(receive, headers), headers.get("content-encoding"))
             if not raw_body and "source" in query:
                 raw_body = query["source"].encode()
             version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
@@ -179,6 +181,27 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
         if not message.get("more_body"):
             break
     return b"".join(chunks)
+
+
+def _gzipping(send: Send) -> Send:
+    """Wrap ``send`` so that a whole answer of some size goes out gzipped (``_respond`` sends it in one piece)."""
+    start: dict[str, Any] = {}
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        body: bytes = message.get("body", b"")
+        headers = list(start["headers"])
+        if len(body) >= compression.MIN_COMPRESSED_BYTES:
+            body = compression.gzip(body)
+            headers = [(k, v) for k, v in headers if k != b"content-length"]
+            headers += [(b"content-encoding", b"gzip"), (b"vary", b"accept-encoding")]
+            headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({**message, "body": body})
+
+    return wrapped
 
 
 async def _respond(send: Send, method: str, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import gzip
+import zlib
 
-from tests.e2e.server import Server
+import httpx
+from elasticsearch import Elasticsearch
+
+from tests.e2e.server import PASSWORD, Server
 
 VENDOR8 = "application/vnd.elasticsearch+json; compatible-with=8"
 VENDOR9 = "application/vnd.elasticsearch+json; compatible-with=9"
@@ -111,3 +115,34 @@ def test_unrecognized_parameter(http: httpx.Client) -> None:
     res = http.get("/_security/user", params={"bogus": "1"})
     assert res.status_code == 400
     assert res.json()["error"]["reason"] == "request [/_security/user] contains unrecognized parameter: [bogus]"
+
+
+def test_compressed_requests_and_answers(server: Server, http: httpx.Client) -> None:
+    # The official client's http_compress gzips request bodies and accepts gzipped answers.
+    client = Elasticsearch(server.url, basic_auth=("elastic", PASSWORD), http_compress=True)
+    key = client.security.create_api_key(name="zipped", metadata={"padding": "x" * 2000})
+    assert client.security.get_api_key(id=key["id"])["api_keys"][0]["metadata"]["padding"] == "x" * 2000
+
+    plain = {"content-type": "application/json"}
+    created = http.post(
+        "/_security/api_key", content=gzip.compress(b'{"name":"gz"}'), headers={**plain, "content-encoding": "gzip"}
+    )
+    assert created.status_code == 200 and created.json()["name"] == "gz"
+    deflated = http.post(
+        "/_security/api_key", content=zlib.compress(b'{"name":"df"}'), headers={**plain, "content-encoding": "deflate"}
+    )
+    assert deflated.json()["name"] == "df"
+    broken = http.post("/_security/api_key", content=b"not gzip", headers={**plain, "content-encoding": "gzip"})
+    assert broken.status_code == 400 and broken.json()["error"]["type"] == "illegal_argument_exception"
+    bomb = gzip.compress(b" " * (101 * 1024 * 1024))  # more than http.max_content_length once inflated
+    assert (
+        http.post("/_security/api_key", content=bomb, headers={**plain, "content-encoding": "gzip"}).status_code == 413
+    )
+
+    with httpx.Client(base_url=server.url, auth=("elastic", PASSWORD)) as raw:
+        big = raw.get("/_security/privilege/_builtin", headers={"accept-encoding": "gzip"})
+        assert big.headers["content-encoding"] == "gzip" and "all" in big.json()["cluster"]
+        small = raw.get("/_security/_authenticate", headers={"accept-encoding": "gzip"})
+        assert "content-encoding" not in small.headers  # too small to be worth it
+        refused = raw.get("/_security/privilege/_builtin", headers={"accept-encoding": "gzip;q=0"})
+        assert "content-encoding" not in refused.headers
