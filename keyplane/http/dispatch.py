@@ -65,6 +65,8 @@ class Dispatcher:
         version: int | None = None
         reply_gzip = method != "HEAD" and compression.accepts_gzip(headers.get("accept-encoding"))
         send = _gzipping(send) if reply_gzip else send
+        if "x-opaque-id" in headers:  # Elasticsearch returns the caller's request id with the answer
+            send = _with_header(send, (b"x-opaque-id", headers["x-opaque-id"].encode("latin-1")))
         try:
             raw_body = compression.inflate(await _read_body(receive, headers), headers.get("content-encoding"))
             if not raw_body and "source" in query:
@@ -181,6 +183,15 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
         if not message.get("more_body"):
             break
     return b"".join(chunks)
+
+
+def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message["headers"], header]}
+        await send(message)
+
+    return wrapped
 
 
 def _gzipping(send: Send) -> Send:

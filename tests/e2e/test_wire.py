@@ -146,3 +146,9 @@ def test_compressed_requests_and_answers(server: Server, http: httpx.Client) -> 
         assert "content-encoding" not in small.headers  # too small to be worth it
         refused = raw.get("/_security/privilege/_builtin", headers={"accept-encoding": "gzip;q=0"})
         assert "content-encoding" not in refused.headers
+
+
+def test_opaque_id_is_returned(http: httpx.Client) -> None:
+    assert http.get("/", headers={"X-Opaque-Id": "trace-42"}).headers["x-opaque-id"] == "trace-42"
+    assert http.get("/nope", headers={"X-Opaque-Id": "trace-43"}).headers["x-opaque-id"] == "trace-43"
+    assert "x-opaque-id" not in http.get("/").headers
