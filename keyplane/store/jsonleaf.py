@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, String, literal
+from sqlalchemy import Boolean, String, Table, case, cast, func, literal, or_, select, text, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 # Paths are written into the SQL as literals (escaped by SQLAlchemy), not bound, so that PostgreSQL
 # sees the same expression in SELECT, GROUP BY and ORDER BY.
@@ -107,3 +108,30 @@ def _leaf_in_pg(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
         f"(({node} #>> '{{}}') IN ({values}) OR EXISTS (SELECT 1 FROM json_array_elements_text({elements}) "
         f"AS leaf(v) WHERE leaf.v IN ({values})))"
     )
+
+
+def leaf_rows(table: Table, key: str, column: str, path: tuple[str, ...], *, postgres: bool) -> Subquery:
+    """One row ``(key, v)`` per keyword value at ``path`` in each row of ``table``: a scalar gives one
+    row, an array one row per element, an object or a missing path none (what aggregations count)."""
+    if postgres:
+        keys = ", ".join("'" + part.replace("'", "''") + "'" for part in path)
+        node = f'(CAST("{table.name}"."{column}" AS JSON) #> ARRAY[{keys}]::TEXT[])'
+        elements = (
+            f"SELECT json_array_elements_text({node}) AS v WHERE json_typeof({node}) = 'array' "
+            f"UNION ALL SELECT {node} #>> '{{}}' WHERE json_typeof({node}) NOT IN ('array', 'object', 'null')"
+        )
+        leaf = text(elements).columns(v=String).subquery("leaf").lateral("leaf")
+        rows = select(table.c[key].label("key"), leaf.c.v.label("v")).select_from(table.join(leaf, true()))
+        return rows.subquery("leaves")
+    each = func.json_each(table.c[column], "$" + "".join('."' + p.replace('"', "") + '"' for p in path))
+    leaf = each.table_valued("key", "type", "atom").alias("leaf")
+    value = case((leaf.c.type == "true", "true"), (leaf.c.type == "false", "false"), else_=cast(leaf.c.atom, String))
+    rows = (
+        select(table.c[key].label("key"), value.label("v"))
+        .select_from(table.join(leaf, true()))
+        .where(
+            or_(leaf.c.key.is_(None), func.typeof(leaf.c.key) == "integer"),
+            leaf.c.type.notin_(["object", "array", "null"]),
+        )
+    )
+    return rows.subquery("leaves")

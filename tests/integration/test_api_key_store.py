@@ -147,9 +147,29 @@ def test_metadata_reads_like_a_flattened_field(database_url: str) -> None:
         assert await ids({"term": {"metadata.o": "v"}}) == []
         assert await ids({"term": {"metadata.o.k": "v"}}) == ["key001"]
         assert await ids({"bool": {"must_not": {"term": {"metadata.tags": "eu"}}}}) == ["key002", "key003"]
-        managed = parse_aggs({"m": {"terms": {"field": "metadata.managed"}}})
-        out = await repo.aggregate(parse_query(None), managed, typed_keys=False)
+        aggs = parse_aggs(
+            {
+                "m": {"terms": {"field": "metadata.managed"}},
+                "tags": {
+                    "terms": {"field": "metadata.tags", "size": 1},
+                    "aggs": {"u": {"terms": {"field": "username"}}},
+                },
+                "distinct_tags": {"cardinality": {"field": "metadata.tags"}},
+                "tag_values": {"value_count": {"field": "metadata.tags"}},
+                "untagged": {"missing": {"field": "metadata.tags"}},
+                "no_object_values": {"value_count": {"field": "metadata.o"}},
+            }
+        )
+        out = await repo.aggregate(parse_query(None), aggs, typed_keys=False)
         assert [(b["key"], b["doc_count"]) for b in out["m"]["buckets"]] == [("false", 1), ("true", 1)]
+        # Each element of an array is a value of its own: "prod" is in two keys, "eu" in one.
+        assert out["tags"]["buckets"] == [{"key": "prod", "doc_count": 2, "u": out["tags"]["buckets"][0]["u"]}]
+        assert out["tags"]["buckets"][0]["u"]["buckets"] == [{"key": "ann", "doc_count": 2}]
+        assert out["tags"]["sum_other_doc_count"] == 1
+        assert out["distinct_tags"] == {"value": 2}
+        assert out["tag_values"] == {"value": 3}
+        assert out["untagged"] == {"doc_count": 1}
+        assert out["no_object_values"] == {"value": 0}
         await db.close()
 
     asyncio.run(go())

@@ -33,7 +33,7 @@ from keyplane.apikeys.query import DATE_FIELDS, Agg, CompositeSource, Node, Sort
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
 from keyplane.store.database import Database
-from keyplane.store.jsonleaf import LeafIn, LeafText
+from keyplane.store.jsonleaf import LeafIn, LeafText, leaf_rows
 
 t = schema.api_keys
 _COLUMNS = {
@@ -342,7 +342,7 @@ class SqlApiKeyRepository:
 
     async def aggregate(self, query: Node, aggs: list[Agg], typed_keys: bool) -> dict[str, Any]:
         async with self.db.transaction() as conn:
-            return await _Aggregator(conn, typed_keys).run(aggs, where(query))
+            return await _Aggregator(conn, typed_keys, self.db.is_postgres).run(aggs, where(query))
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         written: set[str] = set()
@@ -423,9 +423,15 @@ def _beyond(source: CompositeSource, col: ColumnElement[Any], value: Any) -> Col
 class _Aggregator:
     """Runs the aggregation tree as SQL, one statement per aggregation or bucket level."""
 
-    def __init__(self, conn: Any, typed_keys: bool) -> None:
+    def __init__(self, conn: Any, typed_keys: bool, postgres: bool) -> None:
         self.conn = conn
         self.typed_keys = typed_keys
+        self.postgres = postgres
+
+    def _leaves(self, field: str, cond: ColumnElement[bool]) -> Any:
+        """(key, v) rows of a metadata field for the matching keys: one per value, array elements apart."""
+        rows = leaf_rows(t, "id", "metadata", _metadata_path(field), postgres=self.postgres)
+        return select(rows.c.key, rows.c.v).where(rows.c.key.in_(select(t.c.id).where(cond))).subquery()
 
     async def run(self, aggs: list[Agg], cond: ColumnElement[bool]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -452,7 +458,37 @@ class _Aggregator:
             return {"key": 1 if value else 0, "key_as_string": "true" if value else "false"}
         return {"key": value}
 
+    async def _metadata_terms(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
+        """Terms over a metadata field: a key counts once in the bucket of each of its values."""
+        leaves = self._leaves(agg.field, cond)
+        size = int(agg.spec.get("size", 10))
+        count = func.count(leaves.c.key.distinct()).label("c")
+        stmt = select(leaves.c.v.label("k"), count).group_by(leaves.c.v)
+        order = agg.spec.get("order", {"_count": "desc"})
+        order = order if isinstance(order, dict) else order[0]
+        by, direction = next(iter(order.items())) if order else ("_count", "desc")
+        sort_col = count if by == "_count" else leaves.c.v
+        stmt = stmt.order_by(sort_col.desc() if direction == "desc" else sort_col.asc(), leaves.c.v.asc()).limit(size)
+        rows = (await self.conn.execute(stmt)).rows
+        pairs = select(leaves.c.key, leaves.c.v).distinct().subquery()
+        total = int((await self.conn.execute(select(func.count()).select_from(pairs))).scalar() or 0)
+        buckets = []
+        for row in rows:
+            bucket = {"key": row["k"], "doc_count": int(row["c"])}
+            if agg.subs:
+                path = _metadata_path(agg.field)
+                bucket.update(await self.run(agg.subs, and_(cond, LeafIn(t.c.metadata, path, [row["k"]]))))
+            buckets.append(bucket)
+        result = {
+            "doc_count_error_upper_bound": 0,
+            "sum_other_doc_count": total - sum(b["doc_count"] for b in buckets),
+            "buckets": buckets,
+        }
+        return result, "sterms"
+
     async def _terms(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
+        if agg.field.startswith("metadata."):
+            return await self._metadata_terms(agg, cond)
         col = _column(agg.field)
         size = int(agg.spec.get("size", 10))
         count = func.count().label("c")
@@ -508,15 +544,26 @@ class _Aggregator:
         return result, "composite"
 
     async def _missing(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
+        if agg.field.startswith("metadata."):
+            leaves = self._leaves(agg.field, cond)
+            return await self._bucket(agg, and_(cond, t.c.id.notin_(select(leaves.c.key))), {}), "missing"
         col = _column(agg.field)
         return await self._bucket(agg, and_(cond, col.is_(None)), {}), "missing"
 
     async def _cardinality(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
+        if agg.field.startswith("metadata."):
+            leaves = self._leaves(agg.field, cond)
+            value = (await self.conn.execute(select(func.count(leaves.c.v.distinct())))).scalar()
+            return {"value": int(value or 0)}, "cardinality"
         col = _column(agg.field)
         value = (await self.conn.execute(select(func.count(col.distinct())).where(cond))).scalar()
         return {"value": int(value or 0)}, "cardinality"
 
     async def _value_count(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
+        if agg.field.startswith("metadata."):
+            leaves = self._leaves(agg.field, cond)
+            value = (await self.conn.execute(select(func.count()).select_from(leaves))).scalar()
+            return {"value": int(value or 0)}, "value_count"
         col = _column(agg.field)
         value = (await self.conn.execute(select(func.count(col)).where(cond))).scalar()
         return {"value": int(value or 0)}, "value_count"
