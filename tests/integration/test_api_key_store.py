@@ -170,6 +170,25 @@ def test_metadata_reads_like_a_flattened_field(database_url: str) -> None:
         assert out["tag_values"] == {"value": 3}
         assert out["untagged"] == {"doc_count": 1}
         assert out["no_object_values"] == {"value": 0}
+        pairs = parse_aggs(
+            {
+                "c": {
+                    "composite": {
+                        "sources": [
+                            {"tag": {"terms": {"field": "metadata.tags", "missing_bucket": True}}},
+                            {"user": {"terms": {"field": "username"}}},
+                        ]
+                    },
+                    "aggs": {"n": {"value_count": {"field": "name"}}},
+                }
+            }
+        )
+        composite = (await repo.aggregate(parse_query(None), pairs, typed_keys=False))["c"]["buckets"]
+        assert [(b["key"]["tag"], b["key"]["user"], b["doc_count"], b["n"]["value"]) for b in composite] == [
+            (None, "bob", 1, 1),
+            ("eu", "ann", 1, 1),
+            ("prod", "ann", 2, 2),
+        ]
         await db.close()
 
     asyncio.run(go())

@@ -516,10 +516,21 @@ class _Aggregator:
         return result, "lterms" if numeric else "sterms"
 
     async def _composite(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
-        cols = [(source, _column(source.field)) for source in agg.sources]
+        # A metadata source joins its values (one row per array element; none when missing), so a key
+        # falls in every combination of its values, and is counted once per bucket.
+        base: Any = t
+        cols: list[tuple[CompositeSource, ColumnElement[Any]]] = []
+        for source in agg.sources:
+            if source.field.startswith("metadata."):
+                leaves = self._leaves(source.field, cond)
+                base = base.outerjoin(leaves, leaves.c.key == t.c.id)
+                cols.append((source, leaves.c.v))
+            else:
+                cols.append((source, _column(source.field)))
         size = int(agg.spec.get("size", 10))
         present = [col.isnot(None) for source, col in cols if not source.missing_bucket]
-        stmt = select(*[c.label(s.name) for s, c in cols], func.count().label("_count")).where(cond, *present)
+        count = func.count(t.c.id.distinct()).label("_count")
+        stmt = select(*[c.label(s.name) for s, c in cols], count).select_from(base).where(cond, *present)
         after = agg.spec.get("after")
         if isinstance(after, dict):
             clauses = []
@@ -535,13 +546,24 @@ class _Aggregator:
             key = {s.name: row[s.name] for s, _ in cols}
             bucket = {"key": key, "doc_count": int(row["_count"])}
             if agg.subs:
-                bucket.update(await self.run(agg.subs, and_(cond, *[_equal(c, row[s.name]) for s, c in cols])))
+                matches = [self._source_is(s, c, row[s.name], cond) for s, c in cols]
+                bucket.update(await self.run(agg.subs, and_(cond, *matches)))
             buckets.append(bucket)
         result: dict[str, Any] = {}
         if buckets:
             result["after_key"] = buckets[-1]["key"]
         result["buckets"] = buckets
         return result, "composite"
+
+    def _source_is(
+        self, source: CompositeSource, col: ColumnElement[Any], value: Any, cond: ColumnElement[bool]
+    ) -> ColumnElement[bool]:
+        """Keys in a composite bucket, as a condition on the keys table."""
+        if not source.field.startswith("metadata."):
+            return _equal(col, value)
+        if value is not None:
+            return LeafIn(t.c.metadata, _metadata_path(source.field), [value])
+        return t.c.id.notin_(select(self._leaves(source.field, cond).c.key))
 
     async def _missing(self, agg: Agg, cond: ColumnElement[bool]) -> tuple[dict[str, Any], str]:
         if agg.field.startswith("metadata."):
