@@ -20,6 +20,16 @@ def _restricted(index: str) -> bool:
     return index.startswith(".security")
 
 
+def _may_reach_restricted(pattern: str) -> bool:
+    """Whether a requested index pattern can name a restricted index (asked with ``allow_restricted_indices``)."""
+    if pattern.startswith("/"):
+        return True  # a regular expression: assume it can
+    if "*" not in pattern:
+        return _restricted(pattern)
+    prefix = pattern.split("*", 1)[0]
+    return ".security".startswith(prefix) or prefix.startswith(".security")
+
+
 def _pattern_covers(pattern: str, wanted: str) -> bool:
     """Does an index name pattern (``*`` wildcards or ``/regex/``) cover the wanted name or pattern?
 
@@ -87,7 +97,10 @@ class Permission:
         for group in self.indices:
             if not any(privs.index_privilege_covers(held, privilege) for held in group.privileges):
                 continue
-            restricted_ok = group.allow_restricted_indices or not _restricted(index)
+            # Without allow_restricted_indices a request is about the non-restricted part of its pattern
+            # (a restricted name given in full still counts); with it, about all it names.
+            reaches = _may_reach_restricted(index) if allow_restricted else _restricted(index)
+            restricted_ok = group.allow_restricted_indices or not reaches
             if restricted_ok and any(_pattern_covers(p, index) for p in group.names):
                 return True
         return False
@@ -135,9 +148,9 @@ class LimitedPermission(Permission):
         return self.assigned.has_cluster_privilege(name) and self.limited_by.has_cluster_privilege(name)
 
     def has_index_privilege(self, index: str, privilege: str, allow_restricted: bool = False) -> bool:
-        return self.assigned.has_index_privilege(index, privilege) and self.limited_by.has_index_privilege(
-            index, privilege
-        )
+        return self.assigned.has_index_privilege(
+            index, privilege, allow_restricted
+        ) and self.limited_by.has_index_privilege(index, privilege, allow_restricted)
 
     def has_application_privilege(self, application: str, resource: str, privilege: str, defs: Any) -> bool:
         return self.assigned.has_application_privilege(

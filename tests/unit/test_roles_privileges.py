@@ -54,6 +54,13 @@ def test_index_privileges_and_restricted_indices() -> None:
     star = Permission([roles.parse("r", {"indices": [{"names": ["*"], "privileges": ["all"]}]})])
     assert not star.has_index_privilege(".security-7", "read")
     assert Permission([roles.RESERVED_ROLES["superuser"]]).has_index_privilege(".security-7", "read")
+    # Asking about "*" covers restricted indices only when the request says so.
+    assert star.has_index_privilege("*", "read")
+    assert not star.has_index_privilege("*", "read", allow_restricted=True)
+    assert star.has_index_privilege("logs-*", "read", allow_restricted=True)
+    assert Permission([roles.RESERVED_ROLES["superuser"]]).has_index_privilege("*", "read", allow_restricted=True)
+    limited = LimitedPermission(star, Permission([roles.RESERVED_ROLES["superuser"]]))
+    assert not limited.has_index_privilege("*", "read", allow_restricted=True)
 
 
 def test_limited_permission_is_an_intersection() -> None:
