@@ -407,6 +407,13 @@ class SqlApiKeyRepository:
             conn.notify("api_keys")
 
 
+def _terms_order(agg: Agg) -> tuple[str, str]:
+    """What a terms aggregation sorts its buckets by (``_count`` or ``_key``) and in which direction."""
+    order = agg.spec.get("order", {"_count": "desc"})
+    order = order if isinstance(order, dict) else order[0]
+    return next(iter(order.items())) if order else ("_count", "desc")
+
+
 def _equal(col: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
     return col.is_(None) if value is None else col == value
 
@@ -464,9 +471,7 @@ class _Aggregator:
         size = int(agg.spec.get("size", 10))
         count = func.count(leaves.c.key.distinct()).label("c")
         stmt = select(leaves.c.v.label("k"), count).group_by(leaves.c.v)
-        order = agg.spec.get("order", {"_count": "desc"})
-        order = order if isinstance(order, dict) else order[0]
-        by, direction = next(iter(order.items())) if order else ("_count", "desc")
+        by, direction = _terms_order(agg)
         sort_col = count if by == "_count" else leaves.c.v
         stmt = stmt.order_by(sort_col.desc() if direction == "desc" else sort_col.asc(), leaves.c.v.asc()).limit(size)
         rows = (await self.conn.execute(stmt)).rows
@@ -493,9 +498,7 @@ class _Aggregator:
         size = int(agg.spec.get("size", 10))
         count = func.count().label("c")
         stmt = select(col.label("k"), count).where(and_(cond, col.isnot(None))).group_by(col)
-        order = agg.spec.get("order", {"_count": "desc"})
-        order = order if isinstance(order, dict) else order[0]
-        by, direction = next(iter(order.items())) if order else ("_count", "desc")
+        by, direction = _terms_order(agg)
         sort_col = count if by == "_count" else col
         stmt = stmt.order_by(sort_col.desc() if direction == "desc" else sort_col.asc(), col.asc()).limit(size)
         rows = (await self.conn.execute(stmt)).rows
