@@ -10,24 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, String, Table, case, cast, func, literal, or_, select, text, true
+from sqlalchemy import Boolean, String, Table, func, literal, literal_column, or_, select, text, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-# Paths are written into the SQL as literals (escaped by SQLAlchemy), not bound, so that PostgreSQL
-# sees the same expression in SELECT, GROUP BY and ORDER BY.
+# Paths are written into the SQL as literals, not bound, so that PostgreSQL sees the same expression
+# in SELECT, GROUP BY and ORDER BY.
 
 
-def _sqlite_path(compiler: SQLCompiler, path: tuple[str, ...]) -> str:
-    text = "$" + "".join('."' + key.replace('"', "") + '"' for key in path)
-    return compiler.process(literal(text), literal_binds=True)
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _pg_path(compiler: SQLCompiler, path: tuple[str, ...]) -> str:
-    keys = ", ".join(compiler.process(literal(key), literal_binds=True) for key in path)
-    return f"ARRAY[{keys}]::TEXT[]"
+def _sqlite_path(path: tuple[str, ...]) -> str:
+    """A SQLite JSON path literal, ``'$."a"."b"'`` (SQLite paths cannot hold a double quote)."""
+    return _quote("$" + "".join('."' + key.replace('"', "") + '"' for key in path))
+
+
+def _pg_node(column_sql: str, path: tuple[str, ...]) -> str:
+    """The JSON value at ``path`` of a PostgreSQL column."""
+    keys = ", ".join(_quote(key) for key in path)
+    return f"(CAST({column_sql} AS JSON) #> ARRAY[{keys}]::TEXT[])"
 
 
 class _OnColumn:
@@ -73,21 +78,20 @@ def _text_sqlite(kind: str, value: str) -> str:
 @compiles(LeafText, "sqlite")
 def _leaf_text_sqlite(element: LeafText, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
-    path = _sqlite_path(compiler, element.path)
+    path = _sqlite_path(element.path)
     return _text_sqlite(f"json_type({col}, {path})", f"json_extract({col}, {path})")
 
 
 @compiles(LeafText, "postgresql")
 def _leaf_text_pg(element: LeafText, compiler: SQLCompiler, **kw: Any) -> str:
-    col = compiler.process(element.column, **kw)
-    path = _pg_path(compiler, element.path)
-    return f"(CAST({col} AS JSON) #>> {path})"
+    node = _pg_node(compiler.process(element.column, **kw), element.path)
+    return f"({node} #>> '{{}}')"
 
 
 @compiles(LeafIn, "sqlite")
 def _leaf_in_sqlite(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
-    path = _sqlite_path(compiler, element.path)
+    path = _sqlite_path(element.path)
     values = ", ".join(compiler.process(literal(v), **kw) for v in element.values)
     # json_each walks an array's elements, or yields a scalar itself (with a NULL key); object members are skipped.
     return (
@@ -99,10 +103,8 @@ def _leaf_in_sqlite(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(LeafIn, "postgresql")
 def _leaf_in_pg(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
-    col = compiler.process(element.column, **kw)
-    path = _pg_path(compiler, element.path)
+    node = _pg_node(compiler.process(element.column, **kw), element.path)
     values = ", ".join(compiler.process(literal(v), **kw) for v in element.values)
-    node = f"(CAST({col} AS JSON) #> {path})"
     elements = f"CASE WHEN json_typeof({node}) = 'array' THEN {node} ELSE '[]'::json END"
     return (
         f"(({node} #>> '{{}}') IN ({values}) OR EXISTS (SELECT 1 FROM json_array_elements_text({elements}) "
@@ -114,8 +116,7 @@ def leaf_rows(table: Table, key: str, column: str, path: tuple[str, ...], *, pos
     """One row ``(key, v)`` per keyword value at ``path`` in each row of ``table``: a scalar gives one
     row, an array one row per element, an object or a missing path none (what aggregations count)."""
     if postgres:
-        keys = ", ".join("'" + part.replace("'", "''") + "'" for part in path)
-        node = f'(CAST("{table.name}"."{column}" AS JSON) #> ARRAY[{keys}]::TEXT[])'
+        node = _pg_node(f'"{table.name}"."{column}"', path)
         elements = (
             f"SELECT json_array_elements_text({node}) AS v WHERE json_typeof({node}) = 'array' "
             f"UNION ALL SELECT {node} #>> '{{}}' WHERE json_typeof({node}) NOT IN ('array', 'object', 'null')"
@@ -123,9 +124,9 @@ def leaf_rows(table: Table, key: str, column: str, path: tuple[str, ...], *, pos
         leaf = text(elements).columns(v=String).subquery("leaf").lateral("leaf")
         rows = select(table.c[key].label("key"), leaf.c.v.label("v")).select_from(table.join(leaf, true()))
         return rows.subquery("leaves")
-    each = func.json_each(table.c[column], "$" + "".join('."' + p.replace('"', "") + '"' for p in path))
+    each = func.json_each(table.c[column], literal_column(_sqlite_path(path)))
     leaf = each.table_valued("key", "type", "atom").alias("leaf")
-    value = case((leaf.c.type == "true", "true"), (leaf.c.type == "false", "false"), else_=cast(leaf.c.atom, String))
+    value = literal_column(_text_sqlite("leaf.type", "leaf.atom"), String)
     rows = (
         select(table.c[key].label("key"), value.label("v"))
         .select_from(table.join(leaf, true()))
