@@ -161,7 +161,7 @@ async def bulk_grant(request: RestRequest) -> dict[str, Any]:
     assert body is not None
     body.check_fields(GRANT_FIELDS | {"api_keys"})
     items = body.data.get("api_keys", [])
-    if items is None or not isinstance(items, list):
+    if not isinstance(items, list):
         raise body.failed("api_keys")
     try:
         specs = [parse_key_spec(item, "api_key_request", request.raw_body) for item in items]
@@ -178,9 +178,7 @@ async def bulk_grant(request: RestRequest) -> dict[str, Any]:
         raise ValidationError(*messages)
     owner = await credentials.authenticate(request, BULK_GRANT)
     created, failed = await request.services.apikeys.bulk_create(owner, specs)
-    out: dict[str, Any] = {"created": created}
-    out.update(_errors_body(failed))
-    return out
+    return {"created": created, **_errors_body(failed)}
 
 
 async def get(request: RestRequest) -> Reply:
