@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from keyplane.apikeys.core import API_KEY_REALM, ApiKey
+from keyplane.apikeys.service import GRANT
 from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
 from keyplane.http.request import RestRequest
 from keyplane.security.authc import Authentication
@@ -159,7 +160,7 @@ class SecurityGuard:
         uri: str,
         *,
         failure: str = "Failed to authenticate api key grant",
-        action: str = "cluster:admin/xpack/security/api_key/grant",
+        action: str = GRANT,
     ) -> Authentication:
         """Authenticate the user something is granted to (an API key, a profile); failures are 403."""
         try:
