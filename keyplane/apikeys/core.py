@@ -22,7 +22,7 @@ DOC_VERSION = 1
 
 API_KEY_REALM = {"name": "_es_api_key", "type": "_es_api_key"}
 
-CCS_CLUSTER = ["cross_cluster_search"]
+CCS_CLUSTER = ["cross_cluster_search", "monitor_enrich"]
 CCR_CLUSTER = ["cross_cluster_replication"]
 CCS_INDEX_PRIVILEGES = ["read", "read_cross_cluster", "view_index_metadata"]
 CCR_INDEX_PRIVILEGES = ["cross_cluster_replication", "cross_cluster_replication_internal"]
