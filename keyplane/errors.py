@@ -67,3 +67,7 @@ class CredentialsRejected(KeyplaneError):
     def __init__(self, message: str, *, terminal: bool = False) -> None:
         super().__init__(message)
         self.terminal = terminal
+
+
+class InvalidGrant(KeyplaneError):
+    """An OAuth2 grant was refused (the token API answers 400 ``invalid_grant``)."""

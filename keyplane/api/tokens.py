@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.errors import Unauthenticated, ValidationError
+from keyplane.errors import InvalidGrant, Unauthenticated, ValidationError
 from keyplane.http.errors import RawError
 from keyplane.http.request import RestRequest
 from keyplane.http.routing import Router
+from keyplane.security.authc import Authentication
+from keyplane.tokens.core import Client
 
 CREATE = "cluster:admin/xpack/security/token/create"
 INVALIDATE = "cluster:admin/xpack/security/token/invalidate"
@@ -16,6 +18,11 @@ INVALIDATE = "cluster:admin/xpack/security/token/invalidate"
 def _invalid_grant(description: str) -> RawError:
     # The token API answers in OAuth2's error format, as Elasticsearch does.
     return RawError(400, {"error": "invalid_grant", "error_description": description})
+
+
+def _client(auth: Authentication) -> Client:
+    """The client of a token request: the caller, as Elasticsearch records it (user and realm)."""
+    return Client(auth.user.username, auth.lookup_realm["name"])
 
 
 async def get_token(request: RestRequest) -> dict[str, Any]:
@@ -47,16 +54,19 @@ async def get_token(request: RestRequest) -> dict[str, Any]:
         refresh = body.string("refresh_token")
         if not refresh:
             raise ValidationError("refresh_token is missing")
-        token = await services.tokens.refresh(refresh)
-        user = await services.passwords.lookup(token.username) if token else None
-        if token is None or user is None:
+        try:
+            token = await services.tokens.refresh(refresh, _client(request.auth))
+        except InvalidGrant as exc:
+            raise _invalid_grant(str(exc)) from None
+        user = await services.passwords.lookup(token.username)
+        if user is None:
             raise _invalid_grant("token has already been refreshed or is invalid")
         auth, with_refresh = await services.passwords.for_user(user), True
     elif grant_type is None:
         raise ValidationError("grant_type is missing")
     else:
         raise ValidationError(f"grant_type [{grant_type}] is not supported")
-    out = await services.tokens.create(auth, with_refresh=with_refresh)
+    out = await services.tokens.create(auth, _client(request.auth), with_refresh=with_refresh)
     out["authentication"] = auth.to_dict()
     return out
 

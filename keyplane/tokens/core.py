@@ -29,3 +29,17 @@ class Token:
     expiration: int
     invalidated: bool = False
     refreshed: bool = False
+    # Who asked for the token (the caller of the token API, not necessarily its owner); only that
+    # client may refresh it. ``None`` for tokens stored before clients were recorded.
+    client: Client | None = None
+
+
+@dataclass(frozen=True)
+class Client:
+    username: str
+    realm: str
+
+
+def may_refresh(token: Token, client: Client) -> bool:
+    """Elasticsearch lets only the client that created a token refresh it (same user, same realm)."""
+    return token.client is None or token.client == client

@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from keyplane.errors import CredentialsRejected
+from keyplane.errors import CredentialsRejected, InvalidGrant
 from keyplane.security.authc import Authentication
 from keyplane.timevalue import now_ms
 from keyplane.tokens.backends.base import TokenRepository
-from keyplane.tokens.core import ACCESS_TTL_MS, REFRESH_TTL_MS, Token, digest, new_token
+from keyplane.tokens.core import ACCESS_TTL_MS, REFRESH_TTL_MS, Client, Token, digest, may_refresh, new_token
 
 
 class TokenService:
@@ -17,9 +17,12 @@ class TokenService:
         self.repo = repo
         self._known: dict[str, Token] = {}
 
-    async def create(self, auth: Authentication, *, with_refresh: bool) -> dict[str, Any]:
+    async def create(self, auth: Authentication, client: Client, *, with_refresh: bool) -> dict[str, Any]:
+        """A token for ``auth``, asked for by ``client`` (the caller of the token API)."""
         now = now_ms()
-        token = Token(secrets.token_hex(16), auth.user.username, auth.lookup_realm, now, now + ACCESS_TTL_MS)
+        token = Token(
+            secrets.token_hex(16), auth.user.username, auth.lookup_realm, now, now + ACCESS_TTL_MS, client=client
+        )
         access = new_token()
         refresh = new_token() if with_refresh else None
         await self.repo.insert(token, digest(access), digest(refresh) if refresh else None)
@@ -28,10 +31,16 @@ class TokenService:
             out["refresh_token"] = refresh
         return out
 
-    async def refresh(self, refresh_token: str) -> Token | None:
-        token = await self.repo.use_refresh(digest(refresh_token))
+    async def refresh(self, refresh_token: str, client: Client) -> Token:
+        """Use a refresh token once; the token it belonged to, or InvalidGrant."""
+        key = digest(refresh_token)
+        known = await self.repo.by_refresh(key)
+        # Checked before the refresh token is used up, so another client's attempt leaves it usable.
+        if known is not None and not may_refresh(known, client):
+            raise InvalidGrant("tokens must be refreshed by the creating client")
+        token = await self.repo.use_refresh(key)
         if token is None or token.creation + REFRESH_TTL_MS <= now_ms():
-            return None
+            raise InvalidGrant("token has already been refreshed or is invalid")
         return token
 
     async def check(self, access_token: str) -> Token:

@@ -9,13 +9,14 @@ from sqlalchemy import and_, delete, false, insert, or_, select, update
 
 from keyplane.store import schema
 from keyplane.store.database import Database
-from keyplane.tokens.core import Token
+from keyplane.tokens.core import Client, Token
 
 t = schema.tokens
 
 
 def _token(row: dict[str, Any]) -> Token:
     doc = orjson.loads(row["doc"])
+    client = doc.get("client")
     return Token(
         row["id"],
         row["username"],
@@ -24,7 +25,15 @@ def _token(row: dict[str, Any]) -> Token:
         row["expiration"],
         bool(row["invalidated"]),
         bool(row["refreshed"]),
+        Client(client["username"], client["realm"]) if client else None,
     )
+
+
+def _doc(token: Token) -> dict[str, Any]:
+    doc: dict[str, Any] = {"realm": token.realm}
+    if token.client is not None:
+        doc["client"] = {"username": token.client.username, "realm": token.client.realm}
+    return doc
 
 
 class SqlTokenRepository:
@@ -40,7 +49,7 @@ class SqlTokenRepository:
                     refresh_hash=refresh_hash,
                     username=token.username,
                     realm=token.realm["name"],
-                    doc=orjson.dumps({"realm": token.realm}).decode(),
+                    doc=orjson.dumps(_doc(token)).decode(),
                     creation=token.creation,
                     expiration=token.expiration,
                     invalidated=False,
@@ -51,6 +60,11 @@ class SqlTokenRepository:
     async def by_access(self, access_hash: str) -> Token | None:
         async with self.db.transaction() as conn:
             row = (await conn.execute(select(t).where(t.c.access_hash == access_hash))).first()
+        return _token(row) if row else None
+
+    async def by_refresh(self, refresh_hash: str) -> Token | None:
+        async with self.db.transaction() as conn:
+            row = (await conn.execute(select(t).where(t.c.refresh_hash == refresh_hash))).first()
         return _token(row) if row else None
 
     async def use_refresh(self, refresh_hash: str) -> Token | None:
