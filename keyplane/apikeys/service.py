@@ -261,7 +261,10 @@ class ApiKeyService:
         if messages:
             raise ValidationError(*messages)
         own = self._owned(auth, spec) and not (_is_api_key(auth) and spec.with_limited_by)
-        self.authorize(auth, GET, own=own)
+        # An API key may always read itself by id, whatever its privileges (Elasticsearch's same-user
+        # rule); with_limited_by shows its owner's roles, which needs manage_api_key or higher.
+        if not (own and _is_api_key(auth)):
+            self.authorize(auth, GET, own=own)
         selector = KeyFilter(
             ids=[spec.id] if spec.id else None,
             name=spec.name,
