@@ -71,3 +71,7 @@ class CredentialsRejected(KeyplaneError):
 
 class InvalidGrant(KeyplaneError):
     """An OAuth2 grant was refused (the token API answers 400 ``invalid_grant``)."""
+
+
+class Misconfigured(KeyplaneError):
+    """The node cannot serve the request as it is set up (illegal_state_exception, 500): an operator must act."""

@@ -4,19 +4,30 @@ Values are sealed with AES-256-GCM; the secret's id is bound as associated data,
 value copied onto another id does not open. The key comes from ``KEYPLANE_SECRETS_KEY``
 (base64 of 32 bytes) or from a key file created on first use in the data directory. Every node
 sharing a database must use the same key.
+
+A sealed value names the key that sealed it by a short fingerprint, so a node given another key
+says so plainly instead of failing to decrypt.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-VERSION = "v1"
+from keyplane.errors import Misconfigured
+
+VERSION = "v2"  # v2:<key fingerprint>:<nonce + ciphertext>; v1 (no fingerprint) is still read
+
+
+def fingerprint(key: bytes) -> str:
+    """A public name for a key: enough to tell two keys apart, useless to recover one."""
+    return hashlib.sha256(b"keyplane secrets key\0" + key).hexdigest()[:12]
 
 
 class SecretBox:
@@ -24,6 +35,7 @@ class SecretBox:
         if len(key) != 32:
             raise ValueError("the connector secrets key must be 32 bytes")
         self._aead = AESGCM(key)
+        self.fingerprint = fingerprint(key)
 
     @classmethod
     def load(cls, env_value: str | None, key_file: Path) -> SecretBox:
@@ -44,14 +56,30 @@ class SecretBox:
     def seal(self, secret_id: str, value: str) -> str:
         nonce = os.urandom(12)
         sealed = self._aead.encrypt(nonce, value.encode(), secret_id.encode())
-        return f"{VERSION}:{base64.b64encode(nonce + sealed).decode()}"
+        return f"{VERSION}:{self.fingerprint}:{base64.b64encode(nonce + sealed).decode()}"
 
     def open(self, secret_id: str, stored: str) -> str:
-        version, _, payload = stored.partition(":")
-        if version != VERSION:
-            raise ValueError(f"unknown secret format [{version}]")
+        version, _, rest = stored.partition(":")
+        if version == "v1":
+            sealed_by, payload = None, rest
+        elif version == VERSION:
+            sealed_by, _, payload = rest.partition(":")
+        else:
+            raise Misconfigured(f"connector secret [{secret_id}] is stored in an unknown format [{version}]")
+        if sealed_by is not None and sealed_by != self.fingerprint:
+            raise Misconfigured(self._mismatch(secret_id, f"key {sealed_by}"))
         raw = base64.b64decode(payload)
         try:
             return self._aead.decrypt(raw[:12], raw[12:], secret_id.encode()).decode()
         except InvalidTag:
-            raise ValueError("the secret cannot be decrypted with this node's key") from None
+            if sealed_by is None:
+                raise Misconfigured(self._mismatch(secret_id, "another key")) from None
+            # The right key, yet it does not open: the value was altered or moved onto another id.
+            raise Misconfigured(f"connector secret [{secret_id}] is damaged and cannot be decrypted") from None
+
+    def _mismatch(self, secret_id: str, sealed_by: str) -> str:
+        return (
+            f"connector secret [{secret_id}] was encrypted with {sealed_by}, but this node's secrets key is "
+            f"{self.fingerprint}; every node sharing a database needs the same key (KEYPLANE_SECRETS_KEY, or the "
+            "same secrets.key file in its data dir)"
+        )

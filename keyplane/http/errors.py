@@ -116,6 +116,8 @@ def from_domain(exc: domain.KeyplaneError) -> EsError:
     if isinstance(exc, domain.StoreUnavailable):
         # Elasticsearch's answer when the shards holding security data are unavailable; clients retry a 503.
         return EsError(503, "unavailable_shards_exception", str(exc))
+    if isinstance(exc, domain.Misconfigured):
+        return EsError(500, "illegal_state_exception", str(exc))
     if isinstance(exc, domain.Unauthenticated):
         return unauthenticated(str(exc), exc.extra)
     return bad_request(str(exc))

@@ -120,3 +120,16 @@ def test_a_database_outage_answers_503_and_the_node_recovers(tmp_path: Path) -> 
         pg.set_accepting(url, True)
         node.stop()
         pg.drop_database(url)
+
+
+def test_a_node_with_another_secrets_key_says_so(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes  # each generated a key file of its own in its data dir
+    auth = ("elastic", PASSWORD)
+    httpx.put(a.url + "/_connector/_secret/s1", json={"value": "hunter2"}, auth=auth).raise_for_status()
+    assert httpx.get(a.url + "/_connector/_secret/s1", auth=auth).json()["value"] == "hunter2"
+    answer = httpx.get(b.url + "/_connector/_secret/s1", auth=auth)
+    assert answer.status_code == 500
+    error = answer.json()["error"]
+    assert error["type"] == "illegal_state_exception"
+    assert "[s1] was encrypted with key" in error["reason"] and "every node sharing a database" in error["reason"]
+    assert "hunter2" not in answer.text and "Traceback" not in b.output()

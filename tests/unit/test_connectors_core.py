@@ -1,10 +1,7 @@
-import base64
-from pathlib import Path
 
 import pytest
 
 from keyplane.connectors import core, sync_jobs
-from keyplane.connectors.secrets import SecretBox
 from keyplane.errors import InvalidArgument, ParseError, StatusError, ValidationError
 
 
@@ -105,18 +102,3 @@ def test_configuration_schema() -> None:
         core.parse_field_schema("f", {"display": "text"})
     with pytest.raises(StatusError, match="Unknown \\[configuration\\] fields"):
         core.unknown_value_fields({"a": {}}, {"b": 1})
-
-
-def test_secret_box(tmp_path: Path) -> None:
-    box = SecretBox.load(None, tmp_path / "secrets.key")
-    sealed = box.seal("id1", "hunter2")
-    assert "hunter2" not in sealed and box.open("id1", sealed) == "hunter2"
-    with pytest.raises(ValueError):
-        box.open("id2", sealed)  # bound to its id
-    again = SecretBox.load(None, tmp_path / "secrets.key")
-    assert again.open("id1", sealed) == "hunter2"
-    other = SecretBox.load(base64.b64encode(b"k" * 32).decode(), tmp_path / "unused.key")
-    with pytest.raises(ValueError):
-        other.open("id1", sealed)
-    with pytest.raises(ValueError):
-        SecretBox.load("not-base64!", tmp_path / "x.key")
