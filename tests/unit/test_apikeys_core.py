@@ -44,7 +44,7 @@ def test_cross_cluster_translation() -> None:
     replication = [IndicesPrivileges(["archive"], [])]
     rd = core.descriptor_from_access(search, replication)
     assert rd.name == "cross_cluster"
-    assert rd.cluster == ["cross_cluster_search", "cross_cluster_replication"]
+    assert rd.cluster == ["cross_cluster_search", "monitor_enrich", "cross_cluster_replication"]
     assert [g.privileges for g in rd.indices] == [core.CCS_INDEX_PRIVILEGES, core.CCR_INDEX_PRIVILEGES]
     access = core.access_from_descriptors([rd])
     assert access["replication"] == [{"names": ["archive"], "allow_restricted_indices": False}]
