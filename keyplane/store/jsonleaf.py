@@ -16,6 +16,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
+from keyplane.store.nul import SafeString, seal
+
 # Paths are written into the SQL as literals, not bound, so that PostgreSQL sees the same expression
 # in SELECT, GROUP BY and ORDER BY.
 
@@ -30,8 +32,8 @@ def _sqlite_path(path: tuple[str, ...]) -> str:
 
 
 def _pg_node(column_sql: str, path: tuple[str, ...]) -> str:
-    """The JSON value at ``path`` of a PostgreSQL column."""
-    keys = ", ".join(_quote(key) for key in path)
+    """The JSON value at ``path`` of a PostgreSQL column (whose strings are sealed, see store/nul.py)."""
+    keys = ", ".join(_quote(seal(key)) for key in path)
     return f"(CAST({column_sql} AS JSON) #> ARRAY[{keys}]::TEXT[])"
 
 
@@ -51,7 +53,7 @@ class _OnColumn:
 class LeafText(_OnColumn, ColumnElement[str]):
     """The keyword text of one JSON leaf (NULL when absent; JSON text for an array or object)."""
 
-    type = String()
+    type = SafeString()
     inherit_cache = False  # the path is written into the SQL, so compiled forms are not shared
 
     def __init__(self, column: ColumnElement[Any], path: tuple[str, ...]) -> None:
@@ -92,7 +94,7 @@ def _leaf_text_pg(element: LeafText, compiler: SQLCompiler, **kw: Any) -> str:
 def _leaf_in_sqlite(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
     path = _sqlite_path(element.path)
-    values = ", ".join(compiler.process(literal(v), **kw) for v in element.values)
+    values = ", ".join(compiler.process(literal(v, SafeString()), **kw) for v in element.values)
     # json_each walks an array's elements, or yields a scalar itself (with a NULL key); object members are skipped.
     return (
         f"EXISTS (SELECT 1 FROM json_each({col}, {path}) AS leaf "
@@ -104,7 +106,7 @@ def _leaf_in_sqlite(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(LeafIn, "postgresql")
 def _leaf_in_pg(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
     node = _pg_node(compiler.process(element.column, **kw), element.path)
-    values = ", ".join(compiler.process(literal(v), **kw) for v in element.values)
+    values = ", ".join(compiler.process(literal(v, SafeString()), **kw) for v in element.values)
     elements = f"CASE WHEN json_typeof({node}) = 'array' THEN {node} ELSE '[]'::json END"
     return (
         f"(({node} #>> '{{}}') IN ({values}) OR EXISTS (SELECT 1 FROM json_array_elements_text({elements}) "
@@ -121,7 +123,7 @@ def leaf_rows(table: Table, key: str, column: str, path: tuple[str, ...], *, pos
             f"SELECT json_array_elements_text({node}) AS v WHERE json_typeof({node}) = 'array' "
             f"UNION ALL SELECT {node} #>> '{{}}' WHERE json_typeof({node}) NOT IN ('array', 'object', 'null')"
         )
-        leaf = text(elements).columns(v=String).subquery("leaf").lateral("leaf")
+        leaf = text(elements).columns(v=SafeString()).subquery("leaf").lateral("leaf")
         rows = select(table.c[key].label("key"), leaf.c.v.label("v")).select_from(table.join(leaf, true()))
         return rows.subquery("leaves")
     each = func.json_each(table.c[column], literal_column(_sqlite_path(path)))

@@ -1,12 +1,15 @@
 """The relational schema, one table per kind of record, shared by SQLite and PostgreSQL.
 
 Documents keep their Elasticsearch JSON in a ``doc`` column; the columns beside it are the ones
-queries filter or sort on. ``seq_no`` grows on every write and guards read-modify-write updates.
+queries filter or sort on. ``seq_no`` grows on every write and guards read-modify-write updates. Text columns are
+``SafeString``/``SafeJSON`` so that PostgreSQL keeps the NUL characters Elasticsearch accepts.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, false
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, false
+
+from keyplane.store.nul import SafeJSON, SafeString, SafeText
 
 metadata = MetaData()
 
@@ -19,47 +22,47 @@ schema_version = Table(
 users = Table(
     "users",
     metadata,
-    Column("username", String(512), primary_key=True),
-    Column("password_hash", Text, nullable=True),
+    Column("username", SafeString(512), primary_key=True),
+    Column("password_hash", SafeText, nullable=True),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("reserved", Boolean, nullable=False, default=False),
-    Column("doc", Text, nullable=False),  # roles, full_name, email, metadata
+    Column("doc", SafeText, nullable=False),  # roles, full_name, email, metadata
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 
 roles = Table(
     "roles",
     metadata,
-    Column("name", String(512), primary_key=True),
-    Column("doc", Text, nullable=False),  # the role descriptor, as given
+    Column("name", SafeString(512), primary_key=True),
+    Column("doc", SafeText, nullable=False),  # the role descriptor, as given
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 
 app_privileges = Table(
     "app_privileges",
     metadata,
-    Column("application", String(512), primary_key=True),
-    Column("name", String(512), primary_key=True),
-    Column("doc", Text, nullable=False),
+    Column("application", SafeString(512), primary_key=True),
+    Column("name", SafeString(512), primary_key=True),
+    Column("doc", SafeText, nullable=False),
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 
 role_mappings = Table(
     "role_mappings",
     metadata,
-    Column("name", String(512), primary_key=True),
-    Column("doc", Text, nullable=False),
+    Column("name", SafeString(512), primary_key=True),
+    Column("doc", SafeText, nullable=False),
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 
 user_profiles = Table(
     "user_profiles",
     metadata,
-    Column("uid", String(128), primary_key=True),
-    Column("username", String(512), nullable=False),
-    Column("realm", String(256), nullable=False),
+    Column("uid", SafeString(128), primary_key=True),
+    Column("username", SafeString(512), nullable=False),
+    Column("realm", SafeString(256), nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
-    Column("doc", Text, nullable=False),  # user snapshot, labels, data, last_synchronized
+    Column("doc", SafeText, nullable=False),  # user snapshot, labels, data, last_synchronized
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 Index("user_profiles_user", user_profiles.c.username, user_profiles.c.realm)
@@ -67,10 +70,10 @@ Index("user_profiles_user", user_profiles.c.username, user_profiles.c.realm)
 service_tokens = Table(
     "service_tokens",
     metadata,
-    Column("id", String(512), primary_key=True),  # namespace/service/name
-    Column("account", String(256), nullable=False),
-    Column("name", String(256), nullable=False),
-    Column("hash", Text, nullable=False),
+    Column("id", SafeString(512), primary_key=True),  # namespace/service/name
+    Column("account", SafeString(256), nullable=False),
+    Column("name", SafeString(256), nullable=False),
+    Column("hash", SafeText, nullable=False),
     Column("creation", BigInteger, nullable=False),
 )
 Index("service_tokens_account", service_tokens.c.account)
@@ -79,26 +82,26 @@ Index("service_tokens_account", service_tokens.c.account)
 properties = Table(
     "properties",
     metadata,
-    Column("name", String(128), primary_key=True),
-    Column("value", Text, nullable=False),
+    Column("name", SafeString(128), primary_key=True),
+    Column("value", SafeText, nullable=False),
 )
 
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(512), nullable=True),
-    Column("type", String(16), nullable=False),
+    Column("id", SafeString(32), primary_key=True),
+    Column("name", SafeString(512), nullable=True),
+    Column("type", SafeString(16), nullable=False),
     Column("creation", BigInteger, nullable=False),
     Column("expiration", BigInteger, nullable=True),
     Column("invalidated", Boolean, nullable=False, default=False),
     Column("invalidation", BigInteger, nullable=True),
-    Column("username", String(512), nullable=False),  # creator.principal
-    Column("realm", String(256), nullable=False),  # creator.realm
-    Column("realm_type", String(64), nullable=False),
-    Column("hash", Text, nullable=False),
-    Column("metadata", JSON(none_as_null=True), nullable=True),
-    Column("doc", Text, nullable=False),  # role descriptors, limited_by, creator details, version
+    Column("username", SafeString(512), nullable=False),  # creator.principal
+    Column("realm", SafeString(256), nullable=False),  # creator.realm
+    Column("realm_type", SafeString(64), nullable=False),
+    Column("hash", SafeText, nullable=False),
+    Column("metadata", SafeJSON(none_as_null=True), nullable=True),
+    Column("doc", SafeText, nullable=False),  # role descriptors, limited_by, creator details, version
     Column("last_used", BigInteger, nullable=True),
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
@@ -116,12 +119,12 @@ Index("api_keys_invalidation", api_keys.c.invalidation)
 tokens = Table(
     "tokens",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("access_hash", String(128), nullable=False, unique=True),
-    Column("refresh_hash", String(128), nullable=True, unique=True),
-    Column("username", String(512), nullable=False),
-    Column("realm", String(256), nullable=False),
-    Column("doc", Text, nullable=False),  # the authentication the token stands for
+    Column("id", SafeString(64), primary_key=True),
+    Column("access_hash", SafeString(128), nullable=False, unique=True),
+    Column("refresh_hash", SafeString(128), nullable=True, unique=True),
+    Column("username", SafeString(512), nullable=False),
+    Column("realm", SafeString(256), nullable=False),
+    Column("doc", SafeText, nullable=False),  # the authentication the token stands for
     Column("creation", BigInteger, nullable=False),
     Column("expiration", BigInteger, nullable=False),
     Column("invalidated", Boolean, nullable=False, default=False),
@@ -133,13 +136,13 @@ Index("tokens_expiration", tokens.c.expiration)
 connectors = Table(
     "connectors",
     metadata,
-    Column("id", String(512), primary_key=True),
-    Column("index_name", String(512), nullable=True),
-    Column("name", Text, nullable=True),
-    Column("service_type", String(512), nullable=True),
-    Column("description", Text, nullable=True),
+    Column("id", SafeString(512), primary_key=True),
+    Column("index_name", SafeString(512), nullable=True),
+    Column("name", SafeText, nullable=True),
+    Column("service_type", SafeString(512), nullable=True),
+    Column("description", SafeText, nullable=True),
     Column("deleted", Boolean, nullable=False, default=False),
-    Column("doc", Text, nullable=False),  # the connector document, as Elasticsearch stores it
+    Column("doc", SafeText, nullable=False),  # the connector document, as Elasticsearch stores it
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 # One live connector per index: the rule Elasticsearch checks, kept by the database under concurrency.
@@ -155,12 +158,12 @@ Index("connectors_service_type", connectors.c.service_type)
 sync_jobs = Table(
     "sync_jobs",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("connector_id", String(512), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("job_type", String(32), nullable=False),
+    Column("id", SafeString(64), primary_key=True),
+    Column("connector_id", SafeString(512), nullable=False),
+    Column("status", SafeString(32), nullable=False),
+    Column("job_type", SafeString(32), nullable=False),
     Column("created_ns", BigInteger, nullable=False),
-    Column("doc", Text, nullable=False),
+    Column("doc", SafeText, nullable=False),
     Column("seq_no", BigInteger, nullable=False, default=1),
 )
 Index("sync_jobs_connector", sync_jobs.c.connector_id, sync_jobs.c.created_ns)
@@ -169,6 +172,6 @@ Index("sync_jobs_created", sync_jobs.c.created_ns)
 connector_secrets = Table(
     "connector_secrets",
     metadata,
-    Column("id", String(512), primary_key=True),
-    Column("sealed", Text, nullable=False),  # AES-GCM under a key kept outside the database
+    Column("id", SafeString(512), primary_key=True),
+    Column("sealed", SafeText, nullable=False),  # AES-GCM under a key kept outside the database
 )

@@ -1,0 +1,134 @@
+"""Text that PostgreSQL can hold whatever it contains.
+
+PostgreSQL refuses the NUL character in ``text``/``varchar`` values and cannot extract a JSON string
+holding ``\\u0000`` as text, while Elasticsearch (and SQLite) keep any string. On PostgreSQL, these
+types store NUL as a two-character escape and undo it when reading; values without NUL or the escape
+character are stored unchanged, so ordinary values, their indexes and their sort order are untouched.
+SQLite stores every value as given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# U+FFFF is a Unicode noncharacter: valid in UTF-8 text yet never meant for interchange, so escaping
+# it (doubled) costs nothing in practice.
+ESC = "\uffff"
+_NUL = "\x00"
+
+
+def seal(text: str) -> str:
+    """The stored form of ``text`` on PostgreSQL."""
+    if _NUL not in text and ESC not in text:
+        return text
+    return text.replace(ESC, ESC + ESC).replace(_NUL, ESC + "0")
+
+
+def unseal(text: str) -> str:
+    """The value ``seal`` was given."""
+    if ESC not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        following = text[i + 1] if i + 1 < n else ""
+        if ch == ESC and following in ("0", ESC):
+            out.append(_NUL if following == "0" else ESC)
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _walk(value: Any, fix: Any) -> Any:
+    """``value`` with ``fix`` applied to every string, object keys included (iterative: any depth)."""
+    if isinstance(value, str):
+        return fix(value)
+    if not isinstance(value, (dict, list)):
+        return value
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any, Any]] = [(root, 0, value)]
+    while stack:
+        parent, slot, node = stack.pop()
+        if isinstance(node, dict):
+            copy: dict[str, Any] = {}
+            parent[slot] = copy
+            for key, item in node.items():
+                key = fix(key)
+                copy[key] = item
+                stack.append((copy, key, item))
+        elif isinstance(node, list):
+            items = list(node)
+            parent[slot] = items
+            for i, item in enumerate(items):
+                stack.append((items, i, item))
+        elif isinstance(node, str):
+            parent[slot] = fix(node)
+    return root[0]
+
+
+def _needs_sealing(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _NUL in node or ESC in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+class SafeString(TypeDecorator[str]):
+    """``String`` that keeps NUL on PostgreSQL (lookups and LIKE patterns bound to it are sealed alike)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql" or not isinstance(value, str):
+            return value
+        return seal(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql":
+            return value
+        return unseal(value)
+
+
+class SafeText(SafeString):
+    """``Text`` that keeps NUL on PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+
+class SafeJSON(TypeDecorator[Any]):
+    """``JSON`` whose strings (keys and values) are sealed on PostgreSQL, so they can be extracted as text."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, none_as_null: bool = False) -> None:
+        super().__init__(none_as_null=none_as_null)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql" or not _needs_sealing(value):
+            return value
+        return _walk(value, seal)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql" or isinstance(value, str):
+            return value
+        if not _needs_sealing(value):
+            return value
+        return _walk(value, unseal)
