@@ -99,6 +99,8 @@ def _match(template: tuple[str, ...], segments: list[str]) -> dict[str, str] | N
     params: dict[str, str] = {}
     for pattern, value in zip(template, segments, strict=True):
         if pattern.startswith("{"):
+            if pattern == "{index}" and value.startswith("_") and value != "_all":
+                return None  # no index name starts with '_': such a path names an endpoint, not an index
             params[pattern[1:-1]] = value
         elif pattern != value:
             return None
