@@ -5,6 +5,7 @@ from __future__ import annotations
 from keyplane.api import (
     apikeys,
     connectors,
+    indices,
     privileges,
     profiles,
     role_mappings,
@@ -37,6 +38,7 @@ def build_router(test_mode: bool) -> Router:
         sync_jobs,
         secrets,
         security_settings,
+        indices,
     ):
         module.register(router)
     if test_mode:
