@@ -8,6 +8,7 @@ import orjson
 
 from keyplane.http.errors import EsError, parse_error, x_content_parse
 from keyplane.json_kinds import token_kind
+from keyplane.jsontext import TooDeep, check_depth, scan_depth
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Elasticsearch's default http.max_content_length
 
@@ -19,10 +20,18 @@ def decode(raw: bytes, *, required: bool) -> Any:
             raise parse_error("request body is required")
         return None
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
-        raise x_content_parse(f"[{line}:{col}] Unexpected character or malformed JSON: {exc.msg}") from None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if "depth" in exc.msg or "recursion" in exc.msg:
+                scan_depth(raw)  # orjson stops at 1024 levels: report Elasticsearch's limit instead
+            line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+            raise x_content_parse(f"[{line}:{col}] Unexpected character or malformed JSON: {exc.msg}") from None
+        # Elasticsearch's parser refuses more than 1000 levels; anything shallower can be stored and rendered.
+        check_depth(raw, value)
+    except TooDeep as exc:
+        raise x_content_parse(f"[{exc.line}:{exc.column}] {exc}") from None
+    return value
 
 
 class Body:

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, delete, exc, insert, select, update
 
+from keyplane import jsontext
 from keyplane.profiles.backends.base import StoredProfile
 from keyplane.store import schema
 from keyplane.store.database import Database
@@ -56,7 +57,7 @@ class SqlProfileRepository:
                                 username=username,
                                 realm=realm,
                                 enabled=True,
-                                doc=orjson.dumps(doc).decode(),
+                                doc=jsontext.dumps(doc).decode(),
                                 seq_no=1,
                             )
                         )
@@ -66,7 +67,7 @@ class SqlProfileRepository:
                     await conn.execute(
                         update(p)
                         .where(p.c.uid == uid)
-                        .values(enabled=True, doc=orjson.dumps(doc).decode(), seq_no=p.c.seq_no + 1)
+                        .values(enabled=True, doc=jsontext.dumps(doc).decode(), seq_no=p.c.seq_no + 1)
                     )
                     return StoredProfile(uid, True, doc, row["seq_no"] + 1)
             except exc.IntegrityError:
@@ -79,7 +80,7 @@ class SqlProfileRepository:
             res = await conn.execute(
                 update(p)
                 .where(and_(p.c.uid == profile.uid, p.c.seq_no == profile.seq_no))
-                .values(enabled=profile.enabled, doc=orjson.dumps(profile.doc).decode(), seq_no=p.c.seq_no + 1)
+                .values(enabled=profile.enabled, doc=jsontext.dumps(profile.doc).decode(), seq_no=p.c.seq_no + 1)
             )
         return res.rowcount == 1
 
