@@ -6,8 +6,11 @@ live in ``keyplane.apikeys``.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
@@ -90,15 +93,25 @@ class _Grant:
     password: str | None
     access_token: str | None
     run_as: str | None
+    # The scheme of ``client_authentication`` (JWT realms' shared secret); "" when the block has none.
+    client_scheme: str | None = None
 
     @classmethod
     def of(cls, body: Body) -> _Grant:
+        client = body.obj("client_authentication")
+        scheme = None
+        if client is not None:
+            inner = Body(client, "client_authentication", body.raw)
+            inner.check_fields({"scheme", "value"})
+            inner.string("value")
+            scheme = inner.string("scheme") or ""
         return cls(
             body.string("grant_type"),
             body.string("username"),
             body.string("password"),
             body.string("access_token"),
             body.string("run_as"),
+            scheme,
         )
 
     def messages(self) -> list[str]:
@@ -112,6 +125,8 @@ class _Grant:
                 out.append("[password] is required for grant_type [password]")
             if self.access_token is not None:
                 out.append("[access_token] is not supported for grant_type [password]")
+            if self.client_scheme is not None:
+                out.append("[client_authentication] is not supported for grant_type [password]")
         elif self.type == "access_token":
             if self.access_token is None:
                 out.append("[access_token] is required for grant_type [access_token]")
@@ -119,6 +134,8 @@ class _Grant:
                 out.append("[username] is not supported for grant_type [access_token]")
             if self.password is not None:
                 out.append("[password] is not supported for grant_type [access_token]")
+            if self.client_scheme is not None and self.client_scheme != "SharedSecret":
+                out.append("[client_authentication.scheme] must be set to [SharedSecret]")
         else:
             out.append(f"grant_type [{self.type}] is not supported")
         return out
@@ -127,9 +144,26 @@ class _Grant:
         """Check the caller may grant, then authenticate the user the keys are granted to."""
         assert self.type is not None
         request.services.apikeys.authorize(request.auth, action, own=False)
+        if self.client_scheme is not None and not _is_jwt(self.access_token or ""):
+            # Client authentication belongs to JWT realms; an ordinary token cannot carry it.
+            raise EsError(
+                400, "security_exception", "[client_authentication] not supported with the supplied access_token type"
+            )
         return await request.services.guard.grant_credentials(
             self.type, self.username, self.password, self.access_token, self.run_as, request.uri, action=action
         )
+
+
+def _is_jwt(token: str) -> bool:
+    """Whether a bearer token has a JWT's form: three base64url parts, the first a JSON header."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    try:
+        header = orjson.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return False
+    return isinstance(header, dict) and "alg" in header
 
 
 async def grant(request: RestRequest) -> dict[str, Any]:
