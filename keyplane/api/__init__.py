@@ -13,6 +13,7 @@ from keyplane.api import (
     root,
     secrets,
     security_settings,
+    security_stats,
     service_accounts,
     sync_jobs,
     testing,
@@ -38,6 +39,7 @@ def build_router(test_mode: bool) -> Router:
         sync_jobs,
         secrets,
         security_settings,
+        security_stats,
         indices,
     ):
         module.register(router)
