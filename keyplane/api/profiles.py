@@ -76,7 +76,8 @@ async def suggest(request: RestRequest) -> dict[str, Any]:
         raise InvalidArgument("[hint] must be an object")
     body_keys = data.get("data") or []
     keys = request.list_param("data") or ([body_keys] if isinstance(body_keys, str) else body_keys)
-    return await request.services.profiles.suggest(str(data.get("name") or ""), size, hint, list(keys))
+    name = body.string("name") if body else None
+    return await request.services.profiles.suggest(name or "", size, hint, list(keys))
 
 
 async def has_privileges(request: RestRequest) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane.errors import InvalidArgument
+from keyplane.limits import check_flattened
 from keyplane.security import roles as role_mod
 from keyplane.security.authz import LimitedPermission, Permission
 from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
@@ -128,8 +129,15 @@ def name_messages(name: str | None) -> list[str]:
 
 
 def metadata_messages(metadata: dict[str, Any] | None) -> list[str]:
+    """Validation messages for metadata; raises ``FlattenedTooDeep`` for metadata the index would refuse.
+
+    Elasticsearch keeps API-key metadata in the ``metadata_flattened`` field of its security index, whose
+    depth limit (20) fails the write after validation; every create, grant and update path checks here.
+    """
     if metadata and any(k.startswith("_") for k in metadata):
         return ["API key metadata keys may not start with [_]"]
+    if metadata:
+        check_flattened("metadata_flattened", metadata)
     return []
 
 

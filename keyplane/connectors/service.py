@@ -8,7 +8,6 @@ nothing, as Elasticsearch's partial updates do.
 from __future__ import annotations
 
 import asyncio
-import copy
 import random
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +24,7 @@ from keyplane.connectors.backends.base import (
 from keyplane.connectors.core import Doc
 from keyplane.connectors.secrets import SecretBox
 from keyplane.errors import Conflict, DocumentMissing, NotFound
+from keyplane.limits import check_id
 
 Change = Callable[[Doc], None]
 _MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
@@ -60,6 +60,8 @@ class ConnectorService:
 
     async def put(self, connector_id: str | None, fields: Doc) -> tuple[str, bool]:
         core.check_new_connector(fields)
+        if connector_id:
+            check_id(connector_id)  # a connector id is a document id in Elasticsearch
         connector_id = connector_id or new_id()
         created = await self.connectors.put(connector_id, core.new_connector(fields))
         return connector_id, created
@@ -99,7 +101,7 @@ class ConnectorService:
                 raise connector_missing(connector_id)
             if not blind and stored.doc.get("deleted"):
                 raise connector_missing(connector_id)
-            doc = copy.deepcopy(stored.doc)
+            doc = core.deep_copy(stored.doc)
             change(doc)
             if doc == stored.doc and not always:
                 return "noop"
@@ -144,7 +146,7 @@ class ConnectorService:
             stored = await self.jobs.get(job_id)
             if stored is None:
                 raise NotFound(f"connector sync job [{job_id}] not found")
-            doc = copy.deepcopy(stored.doc)
+            doc = core.deep_copy(stored.doc)
             change(doc)
             if await self.jobs.replace(Stored(stored.id, doc, stored.seq_no)):
                 return "updated"
@@ -159,6 +161,7 @@ class ConnectorService:
         return secret_id
 
     async def put_secret(self, secret_id: str, value: str) -> bool:
+        check_id(secret_id)
         return await self.secrets.put(secret_id, self.box.seal(secret_id, value))
 
     async def get_secret(self, secret_id: str) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from keyplane.connectors.core import Doc, format_ns
+from keyplane.connectors.core import Doc, deep_copy, format_ns
 from keyplane.errors import InvalidArgument, StatusError
 
 JOB_TYPES = ("full", "incremental", "access_control")
@@ -59,14 +58,14 @@ def new_job(connector_id: str, connector: Doc, job_type: str, trigger_method: st
     snapshot: Doc = {"id": connector_id}
     filtering = connector.get("filtering") or []
     if filtering and isinstance(filtering[0], dict) and "active" in filtering[0]:
-        snapshot["filtering"] = copy.deepcopy(filtering[0]["active"])
+        snapshot["filtering"] = deep_copy(filtering[0]["active"])
     snapshot["index_name"] = ACL_PREFIX + index_name if job_type == "access_control" else index_name
     if connector.get("language") is not None:
         snapshot["language"] = connector["language"]
     if connector.get("pipeline") is not None:
-        snapshot["pipeline"] = copy.deepcopy(connector["pipeline"])
+        snapshot["pipeline"] = deep_copy(connector["pipeline"])
     snapshot["service_type"] = connector["service_type"]
-    snapshot["configuration"] = copy.deepcopy(connector.get("configuration") or {})
+    snapshot["configuration"] = deep_copy(connector.get("configuration") or {})
     stamp = format_ns(created_ns)
     return {
         "connector": snapshot,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane import errors as domain
+from keyplane.limits import FlattenedTooDeep
 
 WWW_AUTHENTICATE = [
     'Basic realm="security", charset="UTF-8"',
@@ -120,4 +121,11 @@ def from_domain(exc: domain.KeyplaneError) -> EsError:
         return EsError(500, "illegal_state_exception", str(exc))
     if isinstance(exc, domain.Unauthenticated):
         return unauthenticated(str(exc), exc.extra)
+    if isinstance(exc, FlattenedTooDeep):
+        # The document could not be indexed: Elasticsearch's mapper error, with the depth rule as its cause.
+        parsing = {"type": "document_parsing_exception", "reason": str(exc)}
+        err = EsError(400, "document_parsing_exception", str(exc))
+        err.root_cause = parsing
+        err.caused_by = {"type": "illegal_argument_exception", "reason": exc.cause}
+        return err
     return bad_request(str(exc))

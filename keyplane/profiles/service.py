@@ -6,6 +6,7 @@ from typing import Any
 
 from keyplane.connectors.core import deep_merge
 from keyplane.errors import Conflict, InvalidArgument, NotFound
+from keyplane.limits import check_flattened
 from keyplane.profiles import core
 from keyplane.profiles.backends.base import ProfileRepository, StoredProfile
 from keyplane.security import privilege_check
@@ -78,6 +79,8 @@ class ProfileService:
                 if value is not None:
                     target = profile.doc.setdefault(name, {})
                     deep_merge(target, value)
+            # Labels are a flattened field in Elasticsearch's profile index: its depth limit refuses the write.
+            check_flattened("user_profile.labels", profile.doc.get("labels") or {}, uid)
 
         await self._change(uid, merge, if_seq_no)
 

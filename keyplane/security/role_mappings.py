@@ -10,32 +10,39 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.errors import ParseError, ValidationError
+from keyplane.limits import check_id
+
+DOC_ID_PREFIX = "role-mapping_"
 
 _FIELDS = {"enabled", "roles", "role_templates", "rules", "metadata", "run_as"}
 _RULE_KINDS = {"field", "any", "all", "except"}
 
 
-def _check_rule(rule: Any, name: str) -> None:
-    if not isinstance(rule, dict) or len(rule) != 1:
-        raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. expected a single field")
-    kind, value = next(iter(rule.items()))
-    if kind not in _RULE_KINDS:
-        raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. unexpected field [{kind}]")
-    if kind in ("any", "all"):
-        if not isinstance(value, list):
-            raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. [{kind}] needs an array")
-        for item in value:
-            _check_rule(item, name)
-    elif kind == "except":
-        _check_rule(value, name)
-    elif not isinstance(value, dict) or not value:
-        raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. [field] needs an object")
+def _check_rule(root: Any, name: str) -> None:
+    # Iterative: rules may nest as deep as the body parser allows (1000 levels).
+    pending = [root]
+    while pending:
+        rule = pending.pop()
+        if not isinstance(rule, dict) or len(rule) != 1:
+            raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. expected a single field")
+        kind, value = next(iter(rule.items()))
+        if kind not in _RULE_KINDS:
+            raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. unexpected field [{kind}]")
+        if kind in ("any", "all"):
+            if not isinstance(value, list):
+                raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. [{kind}] needs an array")
+            pending.extend(reversed(value))
+        elif kind == "except":
+            pending.append(value)
+        elif not isinstance(value, dict) or not value:
+            raise ParseError(f"failed to parse rules expression for role-mapping [{name}]. [field] needs an object")
 
 
 def parse(name: str, body: Any) -> dict[str, Any]:
     """The stored form of a role mapping, in Elasticsearch's key order."""
     if not isinstance(body, dict):
         raise ParseError(f"failed to parse role-mapping [{name}]. expected an object")
+    check_id(DOC_ID_PREFIX + name)  # the mapping's document id in Elasticsearch's security index
     for key in body:
         if key not in _FIELDS:
             raise ParseError(f"failed to parse role-mapping [{name}]. unexpected field [{key}]")

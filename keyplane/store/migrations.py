@@ -47,6 +47,15 @@ def _v7_service_tokens(conn: Connection) -> None:
     schema.service_tokens.create(conn, checkfirst=True)
 
 
+def _v8_long_service_types(conn: Connection) -> None:
+    """PostgreSQL enforced varchar(512) and btree row sizes on connectors' service type, SQLite neither."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(text("ALTER TABLE connectors ALTER COLUMN service_type TYPE TEXT"))
+    conn.execute(text("DROP INDEX IF EXISTS connectors_service_type"))
+    conn.execute(text("CREATE INDEX connectors_service_type ON connectors USING hash (service_type)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -55,6 +64,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v5_role_mappings,
     _v6_user_profiles,
     _v7_service_tokens,
+    _v8_long_service_types,
 ]
 
 

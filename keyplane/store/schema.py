@@ -139,7 +139,7 @@ connectors = Table(
     Column("id", SafeString(512), primary_key=True),
     Column("index_name", SafeString(512), nullable=True),
     Column("name", SafeText, nullable=True),
-    Column("service_type", SafeString(512), nullable=True),
+    Column("service_type", SafeText, nullable=True),
     Column("description", SafeText, nullable=True),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("doc", SafeText, nullable=False),  # the connector document, as Elasticsearch stores it
@@ -153,7 +153,8 @@ Index(
     sqlite_where=connectors.c.deleted == false(),
     postgresql_where=connectors.c.deleted == false(),
 )
-Index("connectors_service_type", connectors.c.service_type)
+# A hash index on PostgreSQL: a btree entry cannot exceed ~2700 bytes, and a service type may be longer.
+Index("connectors_service_type", connectors.c.service_type, postgresql_using="hash")
 
 sync_jobs = Table(
     "sync_jobs",
