@@ -4,24 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.errors import InvalidArgument
+from keyplane.errors import Forbidden, InvalidArgument
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.security import privilege_check
 from keyplane.security import privileges as privs
+from keyplane.security.authz import denial_message
 from keyplane.security.privilege_check import PrivilegeRequest
+from keyplane.security.user_privileges import user_privileges_body
 
 A = "cluster:admin/xpack/security/privilege/"
 
 
+def _authorize(request: RestRequest, action: str, applications: list[str]) -> None:
+    """A cluster privilege, or a global ``application.manage`` privilege over these applications."""
+    auth = request.auth
+    if not auth.permission.grants_for_applications(action, applications):
+        raise Forbidden(denial_message(action, auth.subject()))
+
+
 async def put_privileges(request: RestRequest) -> dict[str, Any]:
     request.param("refresh")
-    return await request.services.privileges.put(request.json(required=True))
+    body = request.json(required=True)
+    _authorize(request, A + "put", list(body) if isinstance(body, dict) else [])
+    return await request.services.privileges.put(body)
 
 
 async def get_privileges(request: RestRequest) -> Reply:
     application = request.path_params.get("application")
     names = request.path_list("name")
+    _authorize(request, A + "get", [application] if application is not None else [])
     found = await request.services.privileges.get(application, names)
     body: dict[str, dict[str, Any]] = {}
     for priv in found:
@@ -34,6 +46,7 @@ async def get_privileges(request: RestRequest) -> Reply:
 async def delete_privileges(request: RestRequest) -> Reply:
     request.param("refresh")
     application = request.path_params["application"]
+    _authorize(request, A + "delete", [application])
     result = await request.services.privileges.delete(application, request.path_list("name"))
     found_any = any(v["found"] for v in result[application].values())
     return Reply(result, status=200 if found_any else 404)
@@ -68,12 +81,12 @@ async def user_privileges(request: RestRequest) -> dict[str, Any]:
             "Cannot retrieve privileges for API keys with assigned role descriptors. "
             "Please use the Get API key information API https://ela.st/es-api-get-api-key"
         )
-    descriptors = getattr(auth.permission, "descriptors", [])
-    cluster = sorted({n for rd in descriptors for n in rd.cluster})
-    indices = [g.to_dict() for rd in descriptors for g in rd.indices]
-    applications = [a.to_dict() for rd in descriptors for a in rd.applications]
-    run_as = sorted({n for rd in descriptors for n in rd.run_as})
-    return {"cluster": cluster, "global": [], "indices": indices, "applications": applications, "run_as": run_as}
+    permission = auth.permission
+    # An API key without role descriptors has its owner's privileges.
+    descriptors = getattr(permission, "descriptors", None)
+    if descriptors is None:
+        descriptors = getattr(getattr(permission, "limited_by", None), "descriptors", [])
+    return user_privileges_body(descriptors)
 
 
 async def clear_privileges_cache(request: RestRequest) -> dict[str, Any]:
@@ -86,16 +99,21 @@ async def clear_realm_cache(request: RestRequest) -> dict[str, Any]:
 
 
 def register(router: Router) -> None:
-    router.add(("PUT", "POST"), "/_security/privilege", put_privileges, action=A + "put", params=("refresh",))
-    router.add("GET", "/_security/privilege", get_privileges, action=A + "get")
-    router.add("GET", "/_security/privilege/{application}", get_privileges, action=A + "get")
-    router.add("GET", "/_security/privilege/{application}/{name}", get_privileges, action=A + "get")
+    # Global application privileges look at the applications a request names: the handlers check.
+    checked = {"self_checked": True}
+    router.add(
+        ("PUT", "POST"), "/_security/privilege", put_privileges, action=A + "put", params=("refresh",), **checked
+    )
+    router.add("GET", "/_security/privilege", get_privileges, action=A + "get", **checked)
+    router.add("GET", "/_security/privilege/{application}", get_privileges, action=A + "get", **checked)
+    router.add("GET", "/_security/privilege/{application}/{name}", get_privileges, action=A + "get", **checked)
     router.add(
         "DELETE",
         "/_security/privilege/{application}/{name}",
         delete_privileges,
         action=A + "delete",
         params=("refresh",),
+        **checked,
     )
     router.add("GET", "/_security/privilege/_builtin", builtin, action=A + "builtin/get")
     router.add(

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from keyplane.security import global_privileges
 from keyplane.security import privileges as privs
 from keyplane.security.roles import RoleDescriptor
 
@@ -77,10 +78,21 @@ class Permission:
         self.indices = [g for rd in self.descriptors for g in rd.indices]
         self.applications = [a for rd in self.descriptors for a in rd.applications]
         self.run_as_patterns = [n for rd in self.descriptors for n in rd.run_as]
+        self.global_privileges = [rd.global_ for rd in self.descriptors if rd.global_]
 
     def grants_action(self, action: str) -> bool:
         """Granted whatever the request is about."""
         return any(p.grants(action) for p in self.cluster if not p.owner_scoped)
+
+    def grants_for_applications(self, action: str, applications: Iterable[str]) -> bool:
+        """Granted outright, or by a global privilege over every application the request names.
+
+        The application-privilege APIs and profile data updates are authorised this way.
+        """
+        if self.grants_action(action):
+            return True
+        names = list(applications)
+        return any(global_privileges.grants_applications(g, action, names) for g in self.global_privileges)
 
     def grants_own(self, action: str) -> bool:
         """Granted when the request is about the caller's own resources."""
@@ -143,6 +155,12 @@ class LimitedPermission(Permission):
 
     def grants_own(self, action: str) -> bool:
         return self.assigned.grants_own(action) and self.limited_by.grants_own(action)
+
+    def grants_for_applications(self, action: str, applications: Iterable[str]) -> bool:
+        names = list(applications)
+        return self.assigned.grants_for_applications(action, names) and self.limited_by.grants_for_applications(
+            action, names
+        )
 
     def has_cluster_privilege(self, name: str) -> bool:
         return self.assigned.has_cluster_privilege(name) and self.limited_by.has_cluster_privilege(name)

@@ -1,6 +1,7 @@
 """Role descriptors: parsing with Elasticsearch's messages, validation, and the display form.
 
-The same descriptor shape is used by the role API and, without ``description``, by API keys.
+The same descriptor shape is used by the role API (with ``description``, without ``restriction``)
+and by API keys (the other way round).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from typing import Any
 
 import orjson
 
-from keyplane.errors import ParseError, ValidationError
+from keyplane.errors import InvalidArgument, ParseError, ValidationError
 from keyplane.json_kinds import token_kind
+from keyplane.security import global_privileges, role_query
 from keyplane.security import privileges as privs
 
 ROLE_FIELDS = {
@@ -31,6 +33,11 @@ ROLE_FIELDS = {
 }
 _INDEX_FIELDS = {"names", "privileges", "field_security", "query", "allow_restricted_indices"}
 _APP_FIELDS = {"application", "privileges", "resources"}
+# The only cluster privileges a role may grant on remote clusters (RemoteClusterPermissions).
+REMOTE_CLUSTER_PRIVILEGES = ("monitor_enrich", "monitor_stats")
+# Elasticsearch's workflows (WorkflowResolver); a restriction names some of them.
+WORKFLOWS = ("search_application_query",)
+_FAILURE_STORE_PRIVILEGES = {"read_failure_store", "manage_failure_store"}
 
 
 @dataclass
@@ -52,6 +59,27 @@ class IndicesPrivileges:
 
 
 @dataclass
+class RemoteIndicesPrivileges(IndicesPrivileges):
+    """Index privileges on the indices of remote clusters (cross-cluster search)."""
+
+    clusters: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "clusters": self.clusters}
+
+
+@dataclass
+class RemoteClusterPrivileges:
+    """Cluster privileges on remote clusters (``monitor_enrich``, ``monitor_stats``)."""
+
+    privileges: list[str]
+    clusters: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"privileges": self.privileges, "clusters": self.clusters}
+
+
+@dataclass
 class ApplicationPrivileges:
     application: str
     privileges: list[str]
@@ -69,17 +97,18 @@ class RoleDescriptor:
     applications: list[ApplicationPrivileges] = field(default_factory=list)
     run_as: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Global privileges in canonical form (see keyplane.security.global_privileges).
     global_: dict[str, Any] = field(default_factory=dict)
-    remote_indices: list[dict[str, Any]] = field(default_factory=list)
-    remote_cluster: list[dict[str, Any]] = field(default_factory=list)
-    restriction: dict[str, Any] | None = None
+    remote_indices: list[RemoteIndicesPrivileges] = field(default_factory=list)
+    remote_cluster: list[RemoteClusterPrivileges] = field(default_factory=list)
+    restriction: dict[str, Any] | None = None  # {"workflows": [...]}, API keys only
     description: str | None = None
 
     def to_dict(self, *, transient: bool = True) -> dict[str, Any]:
         """The display form, in Elasticsearch's key order."""
         out: dict[str, Any] = {"cluster": self.cluster}
         if self.global_:
-            out["global"] = self.global_
+            out["global"] = global_privileges.display(self.global_)
         out["indices"] = [i.to_dict() for i in self.indices]
         out["applications"] = [a.to_dict() for a in self.applications]
         out["run_as"] = self.run_as
@@ -87,9 +116,9 @@ class RoleDescriptor:
         if transient:
             out["transient_metadata"] = {"enabled": True}
         if self.remote_indices:
-            out["remote_indices"] = self.remote_indices
+            out["remote_indices"] = [r.to_dict() for r in self.remote_indices]
         if self.remote_cluster:
-            out["remote_cluster"] = self.remote_cluster
+            out["remote_cluster"] = [r.to_dict() for r in self.remote_cluster]
         if self.restriction is not None:
             out["restriction"] = self.restriction
         if self.description is not None:
@@ -121,12 +150,11 @@ def _strings(role: str, fieldname: str, value: Any, context: str = "") -> list[s
     )
 
 
-def _parse_indices(role: str, value: Any, remote: bool = False) -> tuple[list[IndicesPrivileges], list[dict]]:
+def _parse_indices(role: str, value: Any, remote: bool = False) -> list[Any]:
     what = "remote indices privileges " if remote else "indices privileges "
     if not isinstance(value, list):
         raise ParseError(f"failed to parse {what}for role [{role}]. expected field [indices] value to be an array")
-    parsed: list[IndicesPrivileges] = []
-    raw: list[dict[str, Any]] = []
+    parsed: list[Any] = []
     for entry in value:
         if not isinstance(entry, dict):
             raise ParseError(
@@ -165,11 +193,81 @@ def _parse_indices(role: str, value: Any, remote: bool = False) -> tuple[list[In
                 f"failed to parse {what}for role [{role}]. expected field [allow_restricted_indices] "
                 f"value to be a boolean, but found [{token_kind(ari)}] instead"
             )
-        item = IndicesPrivileges(names, privileges, field_security, query, ari)
-        parsed.append(item)
-        if remote:
-            raw.append({"clusters": _strings(role, "clusters", entry["clusters"], what), **item.to_dict()})
-    return parsed, raw
+        if not remote:
+            parsed.append(IndicesPrivileges(names, privileges, field_security, query, ari))
+            continue
+        clusters = _strings(role, "clusters", entry["clusters"], what)
+        if not clusters:
+            raise InvalidArgument(
+                "the [remote_indices] sub-field [clusters] must refer to at least one cluster alias or cluster alias "
+                "pattern"
+            )
+        parsed.append(RemoteIndicesPrivileges(names, privileges, field_security, query, ari, clusters))
+    return parsed
+
+
+def _java_list(values: list[str]) -> str:
+    return "[" + ", ".join(values) + "]"
+
+
+def _parse_remote_cluster(role: str, value: Any) -> list[RemoteClusterPrivileges]:
+    what = f"failed to parse remote_cluster for role [{role}]."
+    if not isinstance(value, list):
+        raise ParseError(
+            f"{what} expected field [remote_cluster] value to be an array, but found [{token_kind(value)}] instead"
+        )
+    groups = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ParseError(
+                f"{what} expected field [remote_cluster] value to be an array of objects, but found an array "
+                f"element of type [{token_kind(entry)}]"
+            )
+        for key in entry:
+            if key not in ("privileges", "clusters"):
+                raise ParseError(f"{what} unexpected field [{key}]")
+        has_privileges, has_clusters = entry.get("privileges") is not None, entry.get("clusters") is not None
+        if has_privileges and not has_clusters:
+            raise ParseError(f"{what} [clusters] must be defined when [privileges] are defined")
+        if has_clusters and not has_privileges:
+            raise ParseError(f"{what} [privileges] must be defined when [clusters] are defined")
+        if not has_privileges:
+            raise InvalidArgument("remote cluster groups must not be null or empty")
+        privileges = _strings(role, "privileges", entry["privileges"], "remote_cluster ")
+        clusters = _strings(role, "clusters", entry["clusters"], "remote_cluster ")
+        if any(p.lower() not in REMOTE_CLUSTER_PRIVILEGES for p in privileges):
+            raise ParseError(
+                f"{what} {_java_list(list(REMOTE_CLUSTER_PRIVILEGES))} are the only values allowed for [privileges] "
+                f"within [remote_cluster]. Found {_java_list(privileges)}"
+            )
+        if not privileges or not clusters:
+            raise InvalidArgument("remote cluster groups must not be null or empty")
+        if any(not c.strip() for c in clusters):
+            raise InvalidArgument(
+                f"remote_cluster clusters aliases must contain valid non-empty, non-null values {_java_list(clusters)}"
+            )
+        groups.append(RemoteClusterPrivileges(privileges, clusters))
+    return groups
+
+
+def _parse_restriction(role: str, value: Any) -> dict[str, Any] | None:
+    what = f"failed to parse restriction for role [{role}]."
+    if not isinstance(value, dict):
+        raise ParseError(f"{what} expected field [restriction] value to be an object, but found [{token_kind(value)}]")
+    for key in value:
+        if key != "workflows":
+            raise ParseError(f"{what} unexpected field [{key}]")
+    if "workflows" not in value:
+        return None  # an empty restriction restricts nothing
+    workflows = value["workflows"]
+    if workflows is None:
+        raise ParseError(
+            f"{what} could not parse [workflows] field. expected a string array but found null value instead"
+        )
+    workflows = _strings(role, "workflows", workflows, "restriction ")
+    if not workflows:
+        raise ParseError(f"{what} [workflows] cannot be an empty array")
+    return {"workflows": workflows}
 
 
 def _parse_applications(role: str, value: Any) -> list[ApplicationPrivileges]:
@@ -203,18 +301,23 @@ def _parse_applications(role: str, value: Any) -> list[ApplicationPrivileges]:
     return out
 
 
-def parse(name: str, data: Any, *, allow_description: bool = True) -> RoleDescriptor:
-    """Parse a role descriptor body (structure only; see :func:`validate` for names)."""
+def parse(name: str, data: Any, *, allow_description: bool = True, allow_restriction: bool = True) -> RoleDescriptor:
+    """Parse a role descriptor body (structure only; see :func:`validate` for names).
+
+    Roles take a ``description`` but no ``restriction``; API keys the other way round. Stored
+    descriptors are read with both allowed.
+    """
     if not isinstance(data, dict):
         raise ParseError(f"failed to parse role [{name}]. expected an object but found [{token_kind(data)}] instead")
     rd = RoleDescriptor(name)
     for key, value in data.items():
-        if key not in ROLE_FIELDS or (key == "description" and not allow_description):
+        refused = (key == "description" and not allow_description) or (key == "restriction" and not allow_restriction)
+        if key not in ROLE_FIELDS or refused:
             raise ParseError(f"failed to parse role [{name}]. unexpected field [{key}]")
         if key == "cluster":
             rd.cluster = _strings(name, key, value)
         elif key in ("indices", "index"):
-            rd.indices, _ = _parse_indices(name, value)
+            rd.indices = _parse_indices(name, value)
         elif key in ("applications", "application"):
             rd.applications = _parse_applications(name, value)
         elif key == "run_as":
@@ -227,19 +330,13 @@ def parse(name: str, data: Any, *, allow_description: bool = True) -> RoleDescri
             if not isinstance(value, dict):
                 raise ParseError(f"failed to parse role [{name}]. expected field [transient_metadata] to be an object")
         elif key == "global":
-            if not isinstance(value, dict):
-                raise ParseError(f"failed to parse role [{name}]. expected field [global] value to be an object")
-            rd.global_ = value
+            rd.global_ = global_privileges.parse(value)
         elif key == "remote_indices":
-            _, rd.remote_indices = _parse_indices(name, value, remote=True)
+            rd.remote_indices = _parse_indices(name, value, remote=True)
         elif key == "remote_cluster":
-            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise ParseError(f"failed to parse remote_cluster for role [{name}]. expected an array of objects")
-            rd.remote_cluster = value
+            rd.remote_cluster = _parse_remote_cluster(name, value)
         elif key == "restriction":
-            if not isinstance(value, dict):
-                raise ParseError(f"failed to parse role [{name}]. expected field [restriction] value to be an object")
-            rd.restriction = value
+            rd.restriction = _parse_restriction(name, value)
         elif key == "description":
             if value is not None and not isinstance(value, str):
                 raise ParseError(f"failed to parse role [{name}]. expected field [description] value to be a string")
@@ -247,18 +344,27 @@ def parse(name: str, data: Any, *, allow_description: bool = True) -> RoleDescri
     return rd
 
 
+def _index_messages(privileges: list[str]) -> list[str]:
+    return [privs.unknown_index_privilege_message(n) for n in privileges if not privs.index_privilege_known(n)]
+
+
 def validation_messages(
     rd: RoleDescriptor, *, metadata_message: str = "metadata keys may not start with [_]"
 ) -> list[str]:
-    """Elasticsearch's request-level checks over a parsed descriptor."""
+    """Elasticsearch's request-level checks over a parsed descriptor (RoleDescriptorRequestValidator)."""
     messages: list[str] = []
     for name in rd.cluster:
         if privs.cluster_privilege(name) is None:
             messages.append(privs.unknown_cluster_privilege_message(name))
     for group in rd.indices:
-        for name in group.privileges:
-            if not privs.index_privilege_known(name):
-                messages.append(privs.unknown_index_privilege_message(name))
+        messages += _index_messages(group.privileges)
+    for remote in rd.remote_indices:
+        if "" in remote.clusters:
+            messages.append("remote index cluster alias cannot be an empty string")
+        unknown = _index_messages(remote.privileges)
+        messages += unknown
+        if not unknown and _FAILURE_STORE_PRIVILEGES.intersection(remote.privileges):
+            messages.append("remote index privileges cannot contain privileges that grant access to the failure store")
     for app in rd.applications:
         if not app.application:
             messages.append("Application privileges must refer to at least one application")
@@ -266,9 +372,20 @@ def validation_messages(
             messages.append("Application privileges must refer to at least one resource")
     if any(k.startswith("_") for k in rd.metadata):
         messages.append(metadata_message)
+    for workflow in (rd.restriction or {}).get("workflows", []):
+        if workflow.lower().strip() not in WORKFLOWS:
+            messages.append(
+                f"Unknown workflow [{workflow}]. A workflow must be one of the predefined workflow names "
+                f"[{','.join(WORKFLOWS)}]."
+            )
     if rd.description is not None and len(rd.description) > 1000:
         messages.append("Role description must be less than 1000 characters.")
     return messages
+
+
+def validate_queries(rd: RoleDescriptor) -> None:
+    """Refuse document-level security queries Elasticsearch cannot run as role queries (ParseError)."""
+    role_query.validate([(g.names, g.query) for g in rd.indices])
 
 
 def validate_name(name: str) -> list[str]:
@@ -282,10 +399,12 @@ def validate_name(name: str) -> list[str]:
 
 
 def parse_and_validate(name: str, data: Any) -> RoleDescriptor:
-    rd = parse(name, data)
+    """A role as the role API takes it: parsed, validated, its queries checked."""
+    rd = parse(name, data, allow_restriction=False)
     messages = validate_name(name) + validation_messages(rd)
     if messages:
         raise ValidationError(*messages)
+    validate_queries(rd)
     return rd
 
 

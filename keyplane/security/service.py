@@ -98,11 +98,7 @@ class UserService:
 
     async def _hash(self, password: str | None, password_hash: str | None) -> str | None:
         if password_hash is not None:
-            if not passwords.is_supported_hash(password_hash):
-                raise InvalidArgument(
-                    "The provided password hash is not a hash or it could not be resolved to a supported hash "
-                    "algorithm. The supported password hash algorithms are [bcrypt]"
-                )
+            passwords.check_hash(password_hash)
             return password_hash
         if password is not None:
             return await asyncio.to_thread(passwords.hash_password, password)
@@ -164,7 +160,8 @@ class UserService:
         """Give ``elastic`` its password at start; report whether a password is now set."""
         stored = await self.repo.get("elastic")
         if password is not None:
-            if stored is None or not passwords.verify_password(password, stored.password_hash):
+            current = stored.password_hash if stored is not None else None
+            if not await asyncio.to_thread(passwords.verify_password, password, current):
                 await self.repo.put_reserved("elastic", await self._hash(password, None))
             return True
         return stored is not None and stored.password_hash is not None
