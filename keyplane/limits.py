@@ -1,6 +1,7 @@
 """Limits Elasticsearch puts on stored documents, checked before anything is written.
 
 * A document ``_id`` is at most 512 bytes of UTF-8 (``IndexRequest`` validation).
+* A query nests at most ``indices.query.bool.max_nested_depth`` (30) queries deep.
 * A ``flattened`` field (API-key metadata, profile labels) nests at most 20 objects deep
   (the mapping's default ``depth_limit``); arrays do not count, the field's own object does.
 """
@@ -13,6 +14,7 @@ from keyplane.errors import InvalidArgument, ValidationError
 
 MAX_ID_BYTES = 512
 FLATTENED_DEPTH_LIMIT = 20
+MAX_QUERY_DEPTH = 30  # indices.query.bool.max_nested_depth: queries nested in queries, the outermost is 1
 
 
 class FlattenedTooDeep(InvalidArgument):
@@ -61,3 +63,12 @@ def check_id(doc_id: str) -> None:
     messages = id_messages(doc_id)
     if messages:
         raise ValidationError(*messages)
+
+
+def check_query_depth(depth: int) -> None:
+    """Refuse a query object at ``depth`` (1 for the outermost) past Elasticsearch's nesting limit."""
+    if depth > MAX_QUERY_DEPTH:
+        raise InvalidArgument(
+            "The nested depth of the query exceeds the maximum nested depth for queries set in "
+            "[indices.query.bool.max_nested_depth]"
+        )

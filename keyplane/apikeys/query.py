@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keyplane.errors import InvalidArgument, ParseError
+from keyplane.limits import check_query_depth
 from keyplane.timevalue import now_ms
 
 KEYWORD_FIELDS = ("username", "realm_name", "name", "type")
@@ -166,9 +167,10 @@ def _single(kind: str, spec: Any) -> tuple[str, Any, dict[str, Any]]:
     return name, value, options
 
 
-def parse_query(query: Any) -> Node:
+def parse_query(query: Any, depth: int = 1) -> Node:
     if query is None:
         return MATCH_ALL
+    check_query_depth(depth)
     if not isinstance(query, dict) or len(query) != 1:
         raise ParseError("query malformed, must start with start_object")
     kind, spec = next(iter(query.items()))
@@ -182,7 +184,7 @@ def parse_query(query: Any) -> Node:
             raise ParseError("[ids] query requires [values]")
         return Node("ids", value=tuple(str(v) for v in values))
     if kind == "bool":
-        return _bool(spec)
+        return _bool(spec, depth)
     if kind == "exists":
         if not isinstance(spec, dict) or not isinstance(spec.get("field"), str):
             raise ParseError("[exists] must be provided with a [field]")
@@ -214,14 +216,14 @@ def parse_query(query: Any) -> Node:
     return Node("wildcard", fname, str(value), {"case_insensitive": ci})
 
 
-def _bool(spec: Any) -> Node:
+def _bool(spec: Any, depth: int) -> Node:
     if not isinstance(spec, dict):
         raise ParseError("[bool] query malformed")
     groups = []
     for key in ("must", "filter", "should", "must_not"):
         value = spec.get(key, [])
         value = value if isinstance(value, list) else [value]
-        groups.append((key, tuple(parse_query(q) for q in value)))
+        groups.append((key, tuple(parse_query(q, depth + 1) for q in value)))
     for key in spec:
         if key not in ("must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name"):
             raise ParseError(f"[bool] query does not support [{key}]")
@@ -306,6 +308,18 @@ class SortKey:
     field: str
     desc: bool = False
     format: str | None = None
+
+
+def search_after_message(values: list[Any]) -> str | None:
+    """Elasticsearch's refusal of a ``search_after`` element that is not a scalar (None when all are)."""
+    for value in values:
+        if isinstance(value, (dict, list)):
+            found = "START_OBJECT" if isinstance(value, dict) else "START_ARRAY"
+            return (
+                "Expected [VALUE_STRING] or [VALUE_NUMBER] or [VALUE_BOOLEAN] or [VALUE_NULL] "
+                f"but found [{found}] inside search_after."
+            )
+    return None
 
 
 def parse_sort(sort: Any) -> list[SortKey]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keyplane.errors import InvalidArgument
+from keyplane.limits import check_query_depth
 
 Doc = dict[str, Any]
 Predicate = Callable[[Doc], bool]
@@ -69,6 +70,7 @@ class QueryCompiler:
     def __init__(self, allowed: Callable[[str], str | None]) -> None:
         # Maps a field name of the API to the document field, or None when not queryable.
         self.allowed = allowed
+        self._depth = 0  # how deep the query being compiled is nested
 
     def field(self, name: str) -> str:
         mapped = self.allowed(name)
@@ -82,9 +84,14 @@ class QueryCompiler:
         if not isinstance(query, dict) or len(query) != 1:
             raise InvalidArgument("query malformed, must start with start_object")
         kind, spec = next(iter(query.items()))
-        if kind not in _SUPPORTED:
-            raise InvalidArgument(f"Query type [{kind}] is not currently supported in this context")
-        return getattr(self, "_" + kind)(spec)
+        self._depth += 1
+        try:
+            check_query_depth(self._depth)
+            if kind not in _SUPPORTED:
+                raise InvalidArgument(f"Query type [{kind}] is not currently supported in this context")
+            return getattr(self, "_" + kind)(spec)
+        finally:
+            self._depth -= 1
 
     def _match_all(self, spec: Any) -> Predicate:
         return lambda d: True
