@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from keyplane.api.common import page_window
-from keyplane.errors import KeyplaneError
+from keyplane.errors import Forbidden, KeyplaneError
 from keyplane.http.errors import from_domain
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
+from keyplane.security import roles as role_mod
+from keyplane.security.authz import denial_message
 from keyplane.security.query import QueryCompiler, sort_docs
+from keyplane.security.roles import RoleDescriptor
 
 A = "cluster:admin/xpack/security/role/"
 
 
+def _authorize(
+    request: RestRequest, action: str, roles: Sequence[RoleDescriptor] = (), names: Sequence[str] = ()
+) -> None:
+    """``manage_security``-like cluster privileges, or a global ``role.manage`` privilege covering the roles."""
+    auth = request.auth
+    if not auth.permission.may_manage_roles(action, roles, names):
+        raise Forbidden(denial_message(action, auth.subject()))
+
+
 async def put_role(request: RestRequest) -> dict[str, Any]:
     request.param("refresh")
-    created = await request.services.roles.put(request.path_params["name"], request.json(required=True))
+    action = A + "put"
+    created = await request.services.roles.put(
+        request.path_params["name"],
+        request.json(required=True),
+        authorize=lambda rd: _authorize(request, action, roles=[rd]),
+    )
     return {"role": {"created": created}}
 
 
@@ -31,6 +49,7 @@ async def get_roles(request: RestRequest) -> Reply:
 
 async def delete_role(request: RestRequest) -> Reply:
     request.param("refresh")
+    _authorize(request, A + "delete", names=[request.path_params["name"]])
     found = await request.services.roles.delete(request.path_params["name"])
     return Reply({"found": found}, status=200 if found else 404)
 
@@ -40,11 +59,23 @@ def _error_detail(exc: KeyplaneError) -> dict[str, str]:
     return {"type": err.type, "reason": err.reason}
 
 
+def _parsed(roles: dict[str, Any]) -> list[RoleDescriptor]:
+    """The roles of a bulk put that parse: what authorization looks at (the others fail on their own)."""
+    out = []
+    for name, descriptor in roles.items():
+        try:
+            out.append(role_mod.parse(name, descriptor, allow_restriction=False))
+        except KeyplaneError:
+            continue
+    return out
+
+
 async def bulk_put(request: RestRequest) -> dict[str, Any]:
     body = request.body("bulk_put_roles_request", required=True)
     assert body is not None
     body.check_fields({"roles"})
     roles = body.obj("roles") or {}
+    _authorize(request, A + "bulk_put", roles=_parsed(roles))
     created: list[str] = []
     updated: list[str] = []
     errors: dict[str, Any] = {}
@@ -70,7 +101,9 @@ async def bulk_delete(request: RestRequest) -> dict[str, Any]:
     deleted: list[str] = []
     not_found: list[str] = []
     errors: dict[str, Any] = {}
-    for name in body.strings("names") or []:
+    names = body.strings("names") or []
+    _authorize(request, A + "bulk_delete", names=names)
+    for name in names:
         try:
             (deleted if await request.services.roles.delete(name) else not_found).append(name)
         except KeyplaneError as exc:
@@ -120,12 +153,14 @@ async def clear_cache(request: RestRequest) -> dict[str, Any]:
 
 
 def register(router: Router) -> None:
-    router.add(("PUT", "POST"), "/_security/role/{name}", put_role, action=A + "put", params=("refresh",))
+    # Role writes may be granted by a global role.manage privilege over the roles written: the handlers check.
+    checked = {"self_checked": True}
+    router.add(("PUT", "POST"), "/_security/role/{name}", put_role, action=A + "put", params=("refresh",), **checked)
     router.add("GET", "/_security/role", get_roles, action=A + "get")
     router.add("GET", "/_security/role/{name}", get_roles, action=A + "get")
-    router.add("DELETE", "/_security/role/{name}", delete_role, action=A + "delete", params=("refresh",))
-    router.add("POST", "/_security/role", bulk_put, action=A + "bulk_put", params=("refresh",))
-    router.add("DELETE", "/_security/role", bulk_delete, action=A + "bulk_delete", params=("refresh",))
+    router.add("DELETE", "/_security/role/{name}", delete_role, action=A + "delete", params=("refresh",), **checked)
+    router.add("POST", "/_security/role", bulk_put, action=A + "bulk_put", params=("refresh",), **checked)
+    router.add("DELETE", "/_security/role", bulk_delete, action=A + "bulk_delete", params=("refresh",), **checked)
     router.add(("GET", "POST"), "/_security/_query/role", query_roles, action=A + "query")
     router.add(
         "POST",

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from keyplane.security import global_privileges
 from keyplane.security import privileges as privs
-from keyplane.security.roles import RoleDescriptor
+from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
 
 
 def _restricted(index: str) -> bool:
@@ -94,6 +94,16 @@ class Permission:
         names = list(applications)
         return any(global_privileges.grants_applications(g, action, names) for g in self.global_privileges)
 
+    def may_manage_roles(self, action: str, roles: Iterable[RoleDescriptor] = (), names: Iterable[str] = ()) -> bool:
+        """Role writes: granted outright, or by a global ``role.manage`` privilege over these roles.
+
+        ``roles`` are the descriptors a put writes; ``names`` the roles a delete removes.
+        """
+        if self.grants_action(action):
+            return True
+        roles, names = list(roles), list(names)
+        return any(_role_manage_allows(g, action, roles, names) for g in self.global_privileges)
+
     def grants_own(self, action: str) -> bool:
         """Granted when the request is about the caller's own resources."""
         return any(p.grants(action) for p in self.cluster)
@@ -143,6 +153,37 @@ class Permission:
         return any(privs.glob_match(p, username) for p in self.run_as_patterns)
 
 
+def _grants_only_indices(rd: RoleDescriptor) -> bool:
+    return not (
+        rd.cluster
+        or rd.applications
+        or rd.global_
+        or rd.remote_indices
+        or rd.remote_cluster
+        or rd.run_as
+        or (rd.restriction or {}).get("workflows")
+    )
+
+
+def _role_manage_allows(canonical: dict[str, Any], action: str, roles: list[RoleDescriptor], names: list[str]) -> bool:
+    """Elasticsearch's ManageRolesPrivilege: roles that grant only index privileges inside the allowed
+    patterns may be written; roles whose names fall inside them (read as index names needing
+    ``delete_index``) may be deleted."""
+    groups = global_privileges.role_index_groups(canonical)
+    if not groups or action not in global_privileges.ROLE_ACTIONS:
+        return False
+    scope = Permission(
+        [RoleDescriptor("manage_roles", indices=[IndicesPrivileges(g["names"], g["privileges"]) for g in groups])]
+    )
+    if action.endswith("delete"):
+        return all(scope.has_index_privilege(n, "delete_index") for n in names)
+    return all(
+        _grants_only_indices(rd)
+        and all(scope.has_index_privilege(n, p) for g in rd.indices for n in g.names for p in g.privileges)
+        for rd in roles
+    )
+
+
 class LimitedPermission(Permission):
     """What both permissions allow: an API key's own roles within its owner's."""
 
@@ -155,6 +196,12 @@ class LimitedPermission(Permission):
 
     def grants_own(self, action: str) -> bool:
         return self.assigned.grants_own(action) and self.limited_by.grants_own(action)
+
+    def may_manage_roles(self, action: str, roles: Iterable[RoleDescriptor] = (), names: Iterable[str] = ()) -> bool:
+        roles, names = list(roles), list(names)
+        return self.assigned.may_manage_roles(action, roles, names) and self.limited_by.may_manage_roles(
+            action, roles, names
+        )
 
     def grants_for_applications(self, action: str, applications: Iterable[str]) -> bool:
         names = list(applications)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 from keyplane.errors import InvalidArgument, NotFound, ValidationError
@@ -58,10 +59,15 @@ class RoleService(RoleSource):
         found, _ = await self.resolve(names)
         return {r.name: r for r in found}
 
-    async def put(self, name: str, body: Any) -> bool:
-        rd = role_mod.parse_and_validate(name, body)
+    async def put(self, name: str, body: Any, authorize: Callable[[RoleDescriptor], None] | None = None) -> bool:
+        """Store a role. ``authorize`` sees the validated descriptor before anything is written
+        (Elasticsearch validates a request before it authorizes it, and checks role queries after)."""
+        rd = role_mod.parse_and_validate(name, body, check_queries=False)
         if role_mod.is_reserved(name):
             raise ValidationError(f"Role [{name}] is reserved and may not be used.")
+        if authorize is not None:
+            authorize(rd)
+        role_mod.validate_queries(rd)
         return await self.repo.put(rd)
 
     async def delete(self, name: str) -> bool:
