@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from starlette.types import Receive, Scope, Send
 
+from keyplane import tracebacks
 from keyplane.api import build_router
 from keyplane.config import Settings
+from keyplane.errors import KeyplaneError
 from keyplane.http.dispatch import Dispatcher
 from keyplane.services import Services
 
@@ -22,7 +24,10 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
                 try:
                     await services.start()
                 except Exception as exc:  # noqa: BLE001 - report start-up failures to the server
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    # A database error's text can quote hashes (see keyplane.tracebacks): not logged.
+                    ours = isinstance(exc, (KeyplaneError, RuntimeError, ValueError, OSError))
+                    message = str(exc) if ours else tracebacks.kind(exc)
+                    await send({"type": "lifespan.startup.failed", "message": message})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     settings.data_dir, settings.database_url = args.data_dir, args.database_url
     for problem in problems(settings):
         parser.error(problem)
+    # Whatever the server creates (data dir, SQLite files, key file) holds hashes or keys: owner-only.
+    os.umask(0o077)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     uvicorn.run(

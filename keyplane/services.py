@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from keyplane import tracebacks
 from keyplane.api.guard import SecurityGuard
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings
@@ -34,7 +35,7 @@ from keyplane.security.users import User
 from keyplane.service_accounts.backends.sql import SqlServiceTokenRepository
 from keyplane.service_accounts.service import ServiceAccountService
 from keyplane.store import schema
-from keyplane.store.database import Database
+from keyplane.store.database import Database, prepare_data_dir
 from keyplane.store.migrations import migrate
 from keyplane.timevalue import now_ms, parse_duration_ms
 from keyplane.tokens.backends.sql import SqlTokenRepository
@@ -48,6 +49,8 @@ class Services:
         self.settings = settings
         if settings.database_url:
             self.db = Database(settings.database_url)
+            if not settings.secrets_key:
+                prepare_data_dir(settings.data_dir)  # it holds the key file
         else:
             self.db = Database.for_data_dir(settings.data_dir)
         user_repo = SqlUserRepository(self.db)
@@ -135,8 +138,8 @@ class Services:
                 await job()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep maintenance alive
-                log.exception("background job %s failed", getattr(job, "__name__", job))
+            except Exception as exc:  # noqa: BLE001 - keep maintenance alive
+                log.error("background job %s failed\n%s", getattr(job, "__name__", job), tracebacks.without_values(exc))
             await asyncio.sleep(seconds)
 
     async def stop(self) -> None:

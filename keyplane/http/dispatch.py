@@ -15,6 +15,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from keyplane import errors as domain
+from keyplane import tracebacks
 from keyplane.http import compression, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain
@@ -68,13 +69,18 @@ class Dispatcher:
         if "x-opaque-id" in headers:  # Elasticsearch returns the caller's request id with the answer
             send = _with_header(send, (b"x-opaque-id", headers["x-opaque-id"].encode("latin-1")))
         try:
-            raw_body = compression.inflate(await _read_body(receive, headers), headers.get("content-encoding"))
+            _check_declared_length(headers)
+            request = RestRequest(method, path, uri, {}, query, headers, b"", self.services)
+            route, path_params, allowed = self.router.resolve(method, split_path(path))
+            # Credentials come from the headers alone, so an unauthenticated request is refused before
+            # its body is read or inflated: it costs little whatever it carries (as Elasticsearch's
+            # HTTP header validator does). The server drops the unread body.
+            request.auth = await self.guard.authenticate(request)
+            raw_body = await compression.inflate(await _read_body(receive), headers.get("content-encoding"))
             if not raw_body and "source" in query:
                 raw_body = query["source"].encode()
+            request.raw_body = raw_body
             version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
-            request = RestRequest(method, path, uri, {}, query, headers, raw_body, self.services)
-            route, path_params, allowed = self.router.resolve(method, split_path(path))
-            request.auth = await self.guard.authenticate(request)
             if route is None:
                 if allowed and method == "OPTIONS":
                     # Elasticsearch answers OPTIONS on a known path with the methods it allows.
@@ -109,8 +115,8 @@ class Dispatcher:
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except RawError as exc:
             await self._send_error(send, method, exc.status, exc.body, {}, pretty, exc.headers)
-        except Exception:  # noqa: BLE001 - a bug must still answer in Elasticsearch's envelope
-            log.exception("unhandled error on %s %s", method, path)
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer in Elasticsearch's envelope
+            log.error("unhandled error on %s %s\n%s", method, path, tracebacks.without_values(exc))
             err = EsError(500, "exception", "internal server error")
             await self._send_error(send, method, 500, err.body(), {}, pretty)
 
@@ -164,10 +170,13 @@ def _dump(body: Any, pretty: bool) -> bytes:
     return orjson.dumps(body)
 
 
-async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
+def _check_declared_length(headers: dict[str, str]) -> None:
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise EsError(413, "content_too_long_exception", f"request body is too large ({declared} bytes)")
+
+
+async def _read_body(receive: Receive) -> bytes:
     message = await receive()
     if not message.get("more_body"):
         return message.get("body", b"")  # the usual case: the whole body in one message

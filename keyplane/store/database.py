@@ -1,9 +1,24 @@
 """One async interface over SQLite (embedded default) and PostgreSQL (several nodes).
 
-SQLite runs on SQLAlchemy's sync engine and is called inline: a point query costs ~10-50 us, far
-less than a hop to a thread (stack-bench.md). Write transactions are serialised with an asyncio lock
-so a transaction that awaits never blocks the event loop on SQLite's file lock. PostgreSQL runs on
-SQLAlchemy's asyncpg dialect, and changes are broadcast to every node with LISTEN/NOTIFY.
+SQLite never runs on the event loop: a file lock held by another process (a backup, the ``sqlite3``
+shell) or a slow disk would otherwise freeze every request. Each SQLite connection is owned by one
+thread, so calls on it run in order, and the loop only awaits their results:
+
+- one writer thread and connection: every write transaction, serialised (SQLite has one writer);
+- a few reader threads and connections: WAL lets them read while the writer waits or writes.
+
+Callers do not say whether a transaction writes, so it starts as a read on a reader connection and
+moves to the writer at its first write. Its reads until then see one snapshot; its writes, and reads
+after them, see the latest data under the write lock. That is at least PostgreSQL's READ COMMITTED,
+which every repository already handles (conditional updates on ``seq_no``, upserts, a retry after a
+unique violation), so both stores behave alike. A write waits for the file lock off the loop and
+gives up after ``LOCK_WAIT_SECONDS`` (503, which the clients retry).
+
+Commits go through one writer thread so that a later change can commit many requests per fsync.
+
+PostgreSQL runs on SQLAlchemy's asyncpg dialect, and changes are broadcast to every node with
+LISTEN/NOTIFY. Statement parameters are never put in errors (``hide_parameters``) so they cannot
+reach a log: they include password and API key hashes.
 """
 
 from __future__ import annotations
@@ -11,7 +26,10 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import os
+import queue
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,13 +40,22 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
+from keyplane import tracebacks
 from keyplane.errors import StoreUnavailable
 
 log = logging.getLogger("keyplane.store")
 
 CHANNEL = "keyplane_changes"
+# How long a write waits for the SQLite file lock (held by another process) before answering 503.
+LOCK_WAIT_SECONDS = 5.0
+READERS = 3
+# The data dir holds password and key hashes and the secrets key: only the owner may read it.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+SQLITE_FILES = ("keyplane.db", "keyplane.db-wal", "keyplane.db-shm", "keyplane.db.lock", "secrets.key")
 
 
 @dataclass
@@ -45,32 +72,40 @@ class Rows:
         return next(iter(self.rows[0].values())) if self.rows else None
 
 
+def _rows(result: Any) -> Rows:
+    rows = [dict(r) for r in result.mappings().all()] if result.returns_rows else []
+    return Rows(rows, result.rowcount if not result.returns_rows else len(rows))
+
+
 class Conn:
     """A connection inside a transaction; every statement is awaited the same way on both stores."""
 
-    def __init__(self, sync: Connection | None = None, aio: AsyncConnection | None = None) -> None:
-        self._sync = sync
-        self._aio = aio
+    def __init__(self) -> None:
         self.notices: list[str] = []
 
     async def execute(self, stmt: Executable, params: Any = None) -> Rows:
-        if self._sync is not None:
-            result = self._sync.execute(stmt, params) if params is not None else self._sync.execute(stmt)
-        else:
-            assert self._aio is not None
-            result = await (self._aio.execute(stmt, params) if params is not None else self._aio.execute(stmt))
-        rows = [dict(r) for r in result.mappings().all()] if result.returns_rows else []
-        return Rows(rows, result.rowcount if not result.returns_rows else len(rows))
+        raise NotImplementedError
+
+    async def run_sync(self, fn: Callable[[Connection], Any]) -> Any:
+        """Run ``fn`` with the transaction's synchronous connection (off the loop on SQLite)."""
+        raise NotImplementedError
 
     def notify(self, kind: str) -> None:
         """Ask every node to drop caches of ``kind`` once this transaction commits."""
         if kind not in self.notices:
             self.notices.append(kind)
 
+
+class _PgConn(Conn):
+    def __init__(self, aio: AsyncConnection) -> None:
+        super().__init__()
+        self._aio = aio
+
+    async def execute(self, stmt: Executable, params: Any = None) -> Rows:
+        result = await (self._aio.execute(stmt, params) if params is not None else self._aio.execute(stmt))
+        return _rows(result)
+
     async def run_sync(self, fn: Callable[[Connection], Any]) -> Any:
-        if self._sync is not None:
-            return fn(self._sync)
-        assert self._aio is not None
         return await self._aio.run_sync(fn)
 
 
@@ -101,20 +136,296 @@ def _is_outage(exc: BaseException) -> bool:
     return False
 
 
+def describe_error(exc: BaseException) -> str:
+    """A database error for a log: its kinds and SQLSTATE, never its text (see keyplane.tracebacks)."""
+    parts = [tracebacks.kind(exc)]
+    cause: BaseException | None = getattr(exc, "orig", None) or exc.__cause__
+    while cause is not None and len(parts) < 4:
+        parts.append(tracebacks.kind(cause))
+        cause = cause.__cause__
+    return " <- ".join(parts)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir owner-only, and take group and other access from what is already there."""
+    data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    for path, mode in [(data_dir, DIR_MODE), *((data_dir / name, FILE_MODE) for name in SQLITE_FILES)]:
+        try:
+            current = path.stat().st_mode & 0o777
+            if current & 0o077:
+                path.chmod(current & mode)
+                log.warning("%s was readable by other users (mode %o); it is now %o", path, current, current & mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not make %s private: %s", path, exc)
+
+
+def _private_file(path: str) -> None:
+    """Create ``path`` owner-only if missing; SQLite gives its -wal and -shm files the same mode."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+
+
+class _Worker:
+    """A thread that owns one SQLite connection: calls run in the order given, off the event loop."""
+
+    def __init__(self, name: str, engine: Engine) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._engine = engine
+        self.conn: Connection | None = None
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, loop, fut = item
+            try:
+                result = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+                if fut is None:
+                    log.warning("SQLite call on %s failed: %s", self._thread.name, describe_error(exc))
+                else:
+                    _deliver(loop, fut, None, exc)
+                continue
+            if fut is not None:
+                _deliver(loop, fut, result, None)
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put((fn, loop, fut))
+        # If the awaiting task is cancelled, the call still finishes before anything queued after it
+        # (a rollback), so the connection is never used by two calls at once.
+        return await fut
+
+    def post(self, fn: Callable[[], Any]) -> None:
+        """Queue ``fn`` without waiting for it (a read transaction's end)."""
+        self._queue.put((fn, None, None))
+
+    async def open(self) -> None:
+        def connect() -> None:
+            self.conn = self._engine.connect()
+
+        await self.call(connect)
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self.conn is not None:
+                self.conn.close()
+
+        try:
+            await self.call(disconnect)
+        finally:
+            self._queue.put(None)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], result: Any, exc: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(_settle, fut, result, exc)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
+def _is_read(stmt: Executable) -> bool:
+    return bool(getattr(stmt, "is_select", False)) and not getattr(stmt, "is_dml", False)
+
+
+def _run(conn: Connection, stmt: Executable, params: Any) -> Rows:
+    return _rows(conn.execute(stmt, params) if params is not None else conn.execute(stmt))
+
+
+class _SqliteStore:
+    """The SQLite threads and connections, and what a transaction needs to move from reading to writing."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.writer: _Worker | None = None
+        self.readers: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._all_readers: list[_Worker] = []
+        self.write_lock = asyncio.Lock()
+
+    def _engine(self, *, reader: bool) -> Engine:
+        # A connection stays with its thread for the life of the store, hence NullPool.
+        engine = create_engine(
+            self.url,
+            poolclass=NullPool,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_SECONDS},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # FULL, not NORMAL: in WAL mode NORMAL syncs the WAL only at checkpoints, so the last
+            # acknowledged commits can be lost to a power cut or an OS crash. FULL syncs the WAL at
+            # every commit, before the commit returns (and SQLite syncs the directory when it creates
+            # the WAL), so an acknowledged write survives; EXTRA only adds a directory sync for
+            # rollback journals, which WAL does not use.
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            # LIKE is case-sensitive in PostgreSQL; make SQLite agree.
+            cur.execute("PRAGMA case_sensitive_like=ON")
+            if reader:
+                cur.execute("PRAGMA query_only=ON")  # a write routed here by mistake fails loudly
+            cur.close()
+            # Transactions are begun and ended explicitly below, not by pysqlite.
+            dbapi_conn.isolation_level = None
+
+        return engine
+
+    async def open(self) -> None:
+        path = self.url.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_file(path)
+        self.writer = _Worker("keyplane-sqlite-writer", self._engine(reader=False))
+        await self.writer.open()  # the writer first: it switches the file to WAL
+        reader_engine = self._engine(reader=True)
+        for i in range(READERS):
+            worker = _Worker(f"keyplane-sqlite-reader-{i}", reader_engine)
+            await worker.open()
+            self._all_readers.append(worker)
+            self.readers.put_nowait(worker)
+
+    async def close(self) -> None:
+        for worker in [*self._all_readers, *([self.writer] if self.writer else [])]:
+            try:
+                await worker.close()
+            except Exception as exc:  # noqa: BLE001 - closing anyway
+                log.warning("closing a SQLite connection failed: %s", describe_error(exc))
+        self._all_readers.clear()
+        self.writer = None
+
+    @staticmethod
+    def commit(conn: Connection) -> None:
+        try:
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+
+class _SqliteConn(Conn):
+    """A transaction on SQLite: reads on a reader connection until the first write, then the writer."""
+
+    def __init__(self, store: _SqliteStore) -> None:
+        super().__init__()
+        self._store = store
+        self._reader: _Worker | None = None
+        self._writing = False
+
+    async def execute(self, stmt: Executable, params: Any = None) -> Rows:
+        if self._writing:
+            return await self._on_writer(lambda conn: _run(conn, stmt, params))
+        if _is_read(stmt):
+            return await self._read(stmt, params)
+        return await self._start_writing(lambda conn: _run(conn, stmt, params))
+
+    async def run_sync(self, fn: Callable[[Connection], Any]) -> Any:
+        if self._writing:
+            return await self._on_writer(fn)
+        return await self._start_writing(fn)
+
+    async def _on_writer(self, fn: Callable[[Connection], Any]) -> Any:
+        store = self._store
+        assert store.writer is not None
+        writer = store.writer
+        return await writer.call(lambda: fn(_conn(writer)))
+
+    async def _read(self, stmt: Executable, params: Any) -> Rows:
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = await self._store.readers.get()
+
+            def first(conn: Connection) -> Rows:
+                conn.exec_driver_sql("BEGIN")  # one snapshot for every read until the first write
+                return _run(conn, stmt, params)
+
+            return await reader.call(lambda: first(_conn(reader)))
+        return await reader.call(lambda: _run(_conn(reader), stmt, params))
+
+    async def _start_writing(self, fn: Callable[[Connection], Any]) -> Any:
+        store = self._store
+        try:
+            async with asyncio.timeout(LOCK_WAIT_SECONDS):
+                await store.write_lock.acquire()
+        except TimeoutError:
+            raise StoreUnavailable("the store is busy with other writes; retry later") from None
+        self._writing = True
+        self._end_read()
+        assert store.writer is not None
+        writer = store.writer
+
+        def begin_then(conn: Connection) -> Any:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
+            return fn(conn)
+
+        return await writer.call(lambda: begin_then(_conn(writer)))
+
+    def _end_read(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.post(lambda: _conn(reader).rollback())  # runs before the next borrower's calls
+            self._store.readers.put_nowait(reader)
+
+    async def finish(self, ok: bool, committed: Callable[[], None]) -> None:
+        """End the transaction; ``committed`` runs on the loop once a commit is durable."""
+        self._end_read()
+        if not self._writing:
+            if ok:
+                committed()
+            return
+        store = self._store
+        assert store.writer is not None
+        writer = store.writer
+        loop = asyncio.get_running_loop()
+
+        def commit() -> None:
+            store.commit(_conn(writer))
+            # Queued ahead of this call's result, so caches are dropped before the caller goes on,
+            # even if the caller was cancelled while the commit ran.
+            loop.call_soon_threadsafe(committed)
+
+        try:
+            if ok:
+                await writer.call(commit)
+            else:
+                writer.post(lambda: _conn(writer).rollback())  # before the next writer's BEGIN
+        finally:
+            self._writing = False
+            store.write_lock.release()
+
+
+def _conn(worker: _Worker) -> Connection:
+    assert worker.conn is not None
+    return worker.conn
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_postgres = url.startswith(("postgresql", "postgres"))
-        self._sync_engine: Engine | None = None
+        self._sqlite: _SqliteStore | None = None
         self._aio_engine: AsyncEngine | None = None
-        self._write_lock = asyncio.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self._listen_task: asyncio.Task[None] | None = None
         self._lock: Any = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> Database:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(data_dir)
         return cls(f"sqlite:///{data_dir / 'keyplane.db'}")
 
     async def open(self) -> None:
@@ -122,36 +433,27 @@ class Database:
             url = self.url.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
                 "postgres://", "postgresql+asyncpg://", 1
             )
-            self._aio_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._aio_engine = create_async_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+            )
             self._listen_task = asyncio.create_task(self._listen_forever())
         else:
             self._lock_file()
-            engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                # LIKE is case-sensitive in PostgreSQL; make SQLite agree.
-                cur.execute("PRAGMA case_sensitive_like=ON")
-                cur.close()
-                # Let SQLAlchemy, not pysqlite, decide where transactions begin.
-                dbapi_conn.isolation_level = None
-
-            @event.listens_for(engine, "begin")
-            def _begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-            self._sync_engine = engine
+            self._sqlite = _SqliteStore(self.url)
+            try:
+                await self._sqlite.open()
+            except Exception:
+                await self._sqlite.close()
+                self._sqlite = None
+                raise
 
     def _lock_file(self) -> None:
         """One process per SQLite file: a second one would serve from caches nobody invalidates."""
         path = self.url.removeprefix("sqlite:///")
         if not path or path == ":memory:":
             return
-        handle = open(f"{path}.lock", "a+")  # noqa: SIM115 - held open for the life of the process
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+        handle = os.fdopen(fd, "a+")  # held open for the life of the process
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -163,9 +465,6 @@ class Database:
         self._lock = handle
 
     async def close(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
         if self._listen_task is not None:
             self._listen_task.cancel()
             try:
@@ -174,8 +473,12 @@ class Database:
                 pass
         if self._aio_engine is not None:
             await self._aio_engine.dispose()
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
+        if self._sqlite is not None:
+            await self._sqlite.close()
+            self._sqlite = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
@@ -190,27 +493,29 @@ class Database:
         except Exception as exc:
             if not _is_outage(exc):
                 raise
-            log.warning("the store is unavailable: %s", exc)
+            log.warning("the store is unavailable: %s", describe_error(exc))
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Conn]:
-        if self._sync_engine is not None:
-            async with self._write_lock:
-                with self._sync_engine.begin() as sync:
-                    conn = Conn(sync=sync)
-                    yield conn
-                self._broadcast_local(conn.notices)
+        if self._sqlite is not None:
+            conn = _SqliteConn(self._sqlite)
+            try:
+                yield conn
+            except BaseException:
+                await conn.finish(False, lambda: None)
+                raise
+            await conn.finish(True, lambda: self._broadcast_local(conn.notices))
             return
         assert self._aio_engine is not None
         async with self._aio_engine.begin() as aio:
-            conn = Conn(aio=aio)
-            yield conn
-            for kind in conn.notices:
+            pg = _PgConn(aio)
+            yield pg
+            for kind in pg.notices:
                 await aio.execute(text("SELECT pg_notify(:c, :k)"), {"c": CHANNEL, "k": kind})
         # Our own NOTIFY comes back through LISTEN too; drop local caches now so this node
         # never serves a stale answer to the caller's next request.
-        self._broadcast_local(conn.notices)
+        self._broadcast_local(pg.notices)
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
@@ -238,5 +543,5 @@ class Database:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep listening whatever went wrong
-                log.warning("change listener lost its connection (%s); retrying", exc)
+                log.warning("change listener lost its connection (%s); retrying", describe_error(exc))
                 await asyncio.sleep(0.5)
