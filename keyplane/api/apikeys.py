@@ -16,7 +16,16 @@ from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
 from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
-from keyplane.apikeys.service import BULK_GRANT, GRANT, BulkResult, GetSpec, KeySpec, QuerySpec, UpdateSpec
+from keyplane.apikeys.service import (
+    BULK_GRANT,
+    GRANT,
+    BulkResult,
+    CloneSpec,
+    GetSpec,
+    KeySpec,
+    QuerySpec,
+    UpdateSpec,
+)
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, ValidationError
 from keyplane.http.body import Body
 from keyplane.http.errors import EsError, from_domain, x_content_parse
@@ -48,8 +57,8 @@ def _role_descriptors(body: Body) -> list[role_mod.RoleDescriptor] | None:
         raise err from None
 
 
-def _expiration(body: Body) -> str | None:
-    value = body.string("expiration")
+def _expiration(body: Body, *, nullable: bool = False) -> str | None:
+    value = body.string("expiration", nullable=nullable)
     if value is not None:
         try:
             parse_duration_ms(value, "expiration")
@@ -79,6 +88,21 @@ async def create(request: RestRequest) -> dict[str, Any]:
     request.param("refresh")
     spec = parse_key_spec(request.json(required=True), "api_key_request", request.raw_body)
     return await request.services.apikeys.create(request.auth, spec)
+
+
+async def clone(request: RestRequest) -> dict[str, Any]:
+    request.param("refresh")
+    body = request.body("clone_api_key_request", required=True)
+    assert body is not None
+    body.check_fields({"api_key", "name", "expiration", "metadata"})
+    spec = CloneSpec(
+        credential=body.string("api_key"),
+        name=body.string("name"),
+        keep_expiration="expiration" not in body.data,
+        expiration=_expiration(body, nullable=True),  # null: the clone never expires
+        metadata=_metadata(body),
+    )
+    return await request.services.apikeys.clone(request.auth, spec)
 
 
 GRANT_FIELDS = frozenset({"grant_type", "username", "password", "access_token", "run_as", "client_authentication"})
@@ -405,6 +429,7 @@ def register(router: Router) -> None:
     own = {"self_checked": True}  # the API-key service checks privileges against the request
     router.add(("PUT", "POST"), "/_security/api_key", create, action=svc.CREATE, params=("refresh",), **own)
     router.add(("PUT", "POST"), "/_security/api_key/grant", grant, action=GRANT, params=("refresh",), **own)
+    router.add(("POST", "PUT"), "/_security/api_key/clone", clone, action=svc.CLONE, params=("refresh",), **own)
     router.add("POST", "/_security/api_key/_bulk_grant", bulk_grant, action=BULK_GRANT, params=("refresh",), **own)
     router.add(
         "GET",

@@ -7,6 +7,7 @@ import binascii
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from keyplane.apikeys import hashing
 from keyplane.apikeys.core import API_KEY_REALM, ApiKey
 from keyplane.apikeys.service import GRANT
 from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
@@ -61,15 +62,11 @@ class SecurityGuard:
         return auth
 
     async def api_key(self, credential: str) -> Authentication:
-        try:
-            decoded = base64.b64decode(credential, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            decoded = ""
-        key_id, sep, secret = decoded.partition(":")
-        if not sep or not key_id:
+        parts = hashing.decode(credential)
+        if parts is None:
             raise _rejected("API key", CredentialsRejected("invalid ApiKey value"))
         try:
-            entry = await self.services.apikeys.authenticate(key_id, secret)
+            entry = await self.services.apikeys.authenticate(*parts)
         except CredentialsRejected as exc:
             raise _rejected("API key", exc) from None
         if entry.authentication is None:

@@ -8,6 +8,7 @@ the algorithm, and verification picks the algorithm from it, so changing the set
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -36,6 +37,16 @@ def new_secret() -> str:
 
 def encoded(key_id: str, secret: str) -> str:
     return base64.b64encode(f"{key_id}:{secret}".encode()).decode()
+
+
+def decode(credential: str) -> tuple[str, str] | None:
+    """The id and secret of an encoded credential (base64 of ``id:secret``); ``None`` when malformed."""
+    try:
+        text = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    key_id, sep, secret = text.partition(":")
+    return (key_id, secret) if sep and key_id else None
 
 
 def hash_secret(secret: str, algorithm: str = SSHA256) -> str:

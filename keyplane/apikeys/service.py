@@ -17,7 +17,15 @@ from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
 from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import Agg, Node, SortKey
-from keyplane.errors import CredentialsRejected, Forbidden, InvalidArgument, KeyplaneError, NotFound, ValidationError
+from keyplane.errors import (
+    CredentialsRejected,
+    Forbidden,
+    InvalidArgument,
+    KeyplaneError,
+    NotFound,
+    StatusError,
+    ValidationError,
+)
 from keyplane.security import privileges as privs
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import denial_message
@@ -35,6 +43,8 @@ QUERY = ACTION + "query"
 UPDATE = ACTION + "update"
 BULK_UPDATE = ACTION + "bulk_update"
 INVALIDATE = ACTION + "invalidate"
+CLONE = ACTION + "clone"
+CLONED_FROM = "_cloned_from"  # the metadata key a clone names its source by (reserved for the server)
 CC_CREATE = "cluster:admin/xpack/security/cross_cluster/api_key/create"
 CC_UPDATE = "cluster:admin/xpack/security/cross_cluster/api_key/update"
 
@@ -56,6 +66,17 @@ class KeySpec:
     expiration: str | None = None
     role_descriptors: list[RoleDescriptor] | None = None
     metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class CloneSpec:
+    """What a clone request asks for: a new key with the source key's roles and owner."""
+
+    credential: str | None  # the source key's encoded credential
+    name: str | None
+    keep_expiration: bool = True  # no ``expiration`` field: the source's own expiry time
+    expiration: str | None = None  # a duration from now; ``None`` with keep_expiration False: never
+    metadata: dict[str, Any] | None = None  # ``None``: the source's metadata
 
 
 @dataclass
@@ -194,7 +215,9 @@ class ApiKeyService:
         snapshot: list[RoleDescriptor],
         *,
         key_id: str | None = None,
+        expires_at: int | None = None,
     ) -> dict[str, Any]:
+        """Store a new key; its expiry is ``spec.expiration`` from now, or ``expires_at`` when given."""
         now = now_ms()
         secret = hashing.new_secret()
         algorithm = self.settings.hash_algorithm
@@ -207,7 +230,7 @@ class ApiKeyService:
             name=spec.name,
             type=kind,
             creation=now,
-            expiration=self._expiration(spec.expiration, now),
+            expiration=expires_at if expires_at is not None else self._expiration(spec.expiration, now),
             invalidated=False,
             invalidation=None,
             hash=stored,
@@ -237,6 +260,32 @@ class ApiKeyService:
         self._validate(KeySpec(spec.name, spec.expiration, None, spec.metadata))
         creator, _ = await self._creator_and_snapshot(auth)
         return await self._insert(core.CROSS_CLUSTER, spec, creator, [descriptor], [])
+
+    async def clone(self, auth: Authentication, spec: CloneSpec) -> dict[str, Any]:
+        """A new REST key with the roles, limits and owner of the key whose credential the request holds."""
+        self.authorize(auth, CLONE, own=False)
+        messages = [] if spec.credential else ["api key credential is required"]
+        messages += core.name_messages(spec.name) + core.metadata_messages(spec.metadata)
+        if messages:
+            raise ValidationError(*messages)
+        assert spec.credential is not None
+        parts = hashing.decode(spec.credential)
+        if parts is None:
+            raise StatusError("invalid API key credential: invalid ApiKey value")
+        try:
+            source = (await self.authenticate(*parts)).key
+        except CredentialsRejected:
+            raise Forbidden("Failed to clone API key") from None
+        metadata = dict(source.metadata or {}) if spec.metadata is None else dict(spec.metadata)
+        metadata[CLONED_FROM] = source.id
+        if spec.keep_expiration:
+            expires_at = source.expiration
+        else:
+            expires_at = self._expiration(spec.expiration, now_ms())
+        clone = KeySpec(spec.name, None, source.role_descriptors, metadata)
+        return await self._insert(
+            core.REST, clone, source.creator, source.role_descriptors, source.limited_by, expires_at=expires_at
+        )
 
     # -- read -------------------------------------------------------------------------------------------
 

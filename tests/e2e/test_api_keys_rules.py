@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 from elasticsearch import AuthorizationException, Elasticsearch
@@ -46,3 +48,60 @@ def test_grant_client_authentication_needs_a_jwt(es: Elasticsearch, http: httpx.
     assert scheme.status_code == 400 and "[client_authentication.scheme] must be set to [SharedSecret]" in scheme.text
     # Without client authentication the same token grants as before.
     assert http.post("/_security/api_key/grant", json=by_token).status_code == 200
+
+
+def test_clone_keeps_roles_owner_and_expiry(es: Elasticsearch, server: Server, http: httpx.Client) -> None:
+    es.security.put_role(name="keys", cluster=["manage_own_api_key"])
+    es.security.put_user(username="kim", password="kim-secret", roles=["keys"])
+    kim = Elasticsearch(server.url, basic_auth=("kim", "kim-secret"))
+    descriptors = {"reader": {"cluster": ["monitor"], "indices": [{"names": ["logs-*"], "privileges": ["read"]}]}}
+    source = kim.security.create_api_key(
+        name="source", expiration="1d", role_descriptors=descriptors, metadata={"team": "a"}
+    )
+    # Cloning needs clone_api_key or manage_api_key: owning the source is not enough.
+    with pytest.raises(AuthorizationException):
+        kim.security.clone_api_key(api_key=source["encoded"], name="mine")
+    clone = es.security.clone_api_key(api_key=source["encoded"], name="copy").body
+    assert set(clone) == {"id", "name", "expiration", "api_key", "encoded"} and clone["name"] == "copy"
+    (original,) = es.security.get_api_key(id=source["id"], with_limited_by=True)["api_keys"]
+    (copy,) = es.security.get_api_key(id=clone["id"], with_limited_by=True)["api_keys"]
+    assert copy["expiration"] == original["expiration"]  # the source's expiry time, not a new day
+    assert copy["username"] == "kim" and copy["realm"] == original["realm"]  # the source's owner
+    assert copy["role_descriptors"] == original["role_descriptors"]
+    assert copy["limited_by"] == original["limited_by"]
+    assert copy["metadata"] == {"team": "a", "_cloned_from": source["id"]}
+    assert Elasticsearch(server.url, api_key=clone["encoded"]).security.authenticate()["username"] == "kim"
+    # expiration null: never expires; metadata given: replaces the source's.
+    forever = es.security.clone_api_key(
+        body={"api_key": source["encoded"], "name": "forever", "expiration": None, "metadata": {"b": 1}}
+    ).body
+    (got,) = es.security.get_api_key(id=forever["id"])["api_keys"]
+    assert "expiration" not in got and got["metadata"] == {"b": 1, "_cloned_from": source["id"]}
+    later = es.security.clone_api_key(api_key=source["encoded"], name="later", expiration="30d").body
+    assert later["expiration"] > original["expiration"]
+
+
+def test_clone_refuses_bad_sources(es: Elasticsearch, http: httpx.Client) -> None:
+    source = es.security.create_api_key(name="source")
+    es.security.invalidate_api_key(ids=[source["id"]])
+    cross = es.security.create_cross_cluster_api_key(name="cc", access={"search": [{"names": ["*"]}]})
+    wrong = base64.b64encode(f"{source['id']}:not-the-secret".encode()).decode()
+    for credential in (source["encoded"], cross["encoded"], wrong):
+        refused = http.post("/_security/api_key/clone", json={"api_key": credential, "name": "x"})
+        assert refused.status_code == 403 and refused.json()["error"]["reason"] == "Failed to clone API key"
+    bad = http.post("/_security/api_key/clone", json={"api_key": "!!!", "name": "x"})
+    assert bad.status_code == 400 and bad.json()["error"] == {
+        "root_cause": [{"type": "status_exception", "reason": "invalid API key credential: invalid ApiKey value"}],
+        "type": "status_exception",
+        "reason": "invalid API key credential: invalid ApiKey value",
+    }
+    missing = http.put("/_security/api_key/clone", json={"name": "_x", "metadata": {"_cloned_from": "me"}})
+    reason = missing.json()["error"]["reason"]
+    assert missing.status_code == 400 and reason.startswith("Validation Failed: 1: api key credential is required;")
+    assert (
+        "api key name may not begin with an underscore" in reason and "metadata keys may not start with [_]" in reason
+    )
+    assert (
+        http.post("/_security/api_key/clone", json={"api_key": "x", "name": "y", "role_descriptors": {}}).status_code
+        == 400
+    )
