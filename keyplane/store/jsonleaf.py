@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, String, Table, func, literal, literal_column, or_, select, text, true
+from sqlalchemy import Boolean, Table, func, literal, literal_column, or_, select, text, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from keyplane.store.nul import SafeString, seal
+from keyplane.store.nul import SealedString, seal
 
 # Paths are written into the SQL as literals, not bound, so that PostgreSQL sees the same expression
-# in SELECT, GROUP BY and ORDER BY.
+# in SELECT, GROUP BY and ORDER BY. The column's strings are sealed (store/nul.py): so are path keys,
+# compared values (SealedString) and the text read out.
 
 
 def _quote(text: str) -> str:
@@ -28,11 +29,11 @@ def _quote(text: str) -> str:
 
 def _sqlite_path(path: tuple[str, ...]) -> str:
     """A SQLite JSON path literal, ``'$."a"."b"'`` (SQLite paths cannot hold a double quote)."""
-    return _quote("$" + "".join('."' + key.replace('"', "") + '"' for key in path))
+    return _quote("$" + "".join('."' + seal(key).replace('"', "") + '"' for key in path))
 
 
 def _pg_node(column_sql: str, path: tuple[str, ...]) -> str:
-    """The JSON value at ``path`` of a PostgreSQL column (whose strings are sealed, see store/nul.py)."""
+    """The JSON value at ``path`` of a PostgreSQL column."""
     keys = ", ".join(_quote(seal(key)) for key in path)
     return f"(CAST({column_sql} AS JSON) #> ARRAY[{keys}]::TEXT[])"
 
@@ -53,7 +54,7 @@ class _OnColumn:
 class LeafText(_OnColumn, ColumnElement[str]):
     """The keyword text of one JSON leaf (NULL when absent; JSON text for an array or object)."""
 
-    type = SafeString()
+    type = SealedString()
     inherit_cache = False  # the path is written into the SQL, so compiled forms are not shared
 
     def __init__(self, column: ColumnElement[Any], path: tuple[str, ...]) -> None:
@@ -94,7 +95,7 @@ def _leaf_text_pg(element: LeafText, compiler: SQLCompiler, **kw: Any) -> str:
 def _leaf_in_sqlite(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
     col = compiler.process(element.column, **kw)
     path = _sqlite_path(element.path)
-    values = ", ".join(compiler.process(literal(v, SafeString()), **kw) for v in element.values)
+    values = ", ".join(compiler.process(literal(v, SealedString()), **kw) for v in element.values)
     # json_each walks an array's elements, or yields a scalar itself (with a NULL key); object members are skipped.
     return (
         f"EXISTS (SELECT 1 FROM json_each({col}, {path}) AS leaf "
@@ -106,7 +107,7 @@ def _leaf_in_sqlite(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(LeafIn, "postgresql")
 def _leaf_in_pg(element: LeafIn, compiler: SQLCompiler, **kw: Any) -> str:
     node = _pg_node(compiler.process(element.column, **kw), element.path)
-    values = ", ".join(compiler.process(literal(v, SafeString()), **kw) for v in element.values)
+    values = ", ".join(compiler.process(literal(v, SealedString()), **kw) for v in element.values)
     elements = f"CASE WHEN json_typeof({node}) = 'array' THEN {node} ELSE '[]'::json END"
     return (
         f"(({node} #>> '{{}}') IN ({values}) OR EXISTS (SELECT 1 FROM json_array_elements_text({elements}) "
@@ -123,12 +124,12 @@ def leaf_rows(table: Table, key: str, column: str, path: tuple[str, ...], *, pos
             f"SELECT json_array_elements_text({node}) AS v WHERE json_typeof({node}) = 'array' "
             f"UNION ALL SELECT {node} #>> '{{}}' WHERE json_typeof({node}) NOT IN ('array', 'object', 'null')"
         )
-        leaf = text(elements).columns(v=SafeString()).subquery("leaf").lateral("leaf")
+        leaf = text(elements).columns(v=SealedString()).subquery("leaf").lateral("leaf")
         rows = select(table.c[key].label("key"), leaf.c.v.label("v")).select_from(table.join(leaf, true()))
         return rows.subquery("leaves")
     each = func.json_each(table.c[column], literal_column(_sqlite_path(path)))
     leaf = each.table_valued("key", "type", "atom").alias("leaf")
-    value = literal_column(_text_sqlite("leaf.type", "leaf.atom"), String)
+    value = literal_column(_text_sqlite("leaf.type", "leaf.atom"), SealedString())
     rows = (
         select(table.c[key].label("key"), value.label("v"))
         .select_from(table.join(leaf, true()))

@@ -1,10 +1,11 @@
-"""Text that PostgreSQL can hold whatever it contains.
+"""Text the stores can hold whatever it contains.
 
 PostgreSQL refuses the NUL character in ``text``/``varchar`` values and cannot extract a JSON string
-holding ``\\u0000`` as text, while Elasticsearch (and SQLite) keep any string. On PostgreSQL, these
-types store NUL as a two-character escape and undo it when reading; values without NUL or the escape
-character are stored unchanged, so ordinary values, their indexes and their sort order are untouched.
-SQLite stores every value as given.
+holding ``\\u0000`` as text; SQLite keeps NUL in columns but its JSON functions cut a string at it.
+Elasticsearch keeps any string. So NUL is stored as a two-character escape where needed (text
+columns on PostgreSQL, JSON columns on both stores) and the escape is undone when reading; values
+without NUL or the escape character are stored unchanged, so ordinary values, their indexes and
+their sort order are untouched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from keyplane import jsontext
 
 # U+FFFF is a Unicode noncharacter: valid in UTF-8 text yet never meant for interchange, so escaping
 # it (doubled) costs nothing in practice.
@@ -113,7 +116,7 @@ class SafeText(SafeString):
 
 
 class SafeJSON(TypeDecorator[Any]):
-    """``JSON`` whose strings (keys and values) are sealed on PostgreSQL, so they can be extracted as text."""
+    """``JSON`` whose strings (keys and values) are sealed on both stores, so SQL can read them as text."""
 
     impl = JSON
     cache_ok = True
@@ -121,14 +124,30 @@ class SafeJSON(TypeDecorator[Any]):
     def __init__(self, none_as_null: bool = False) -> None:
         super().__init__(none_as_null=none_as_null)
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or dialect.name != "postgresql" or not _needs_sealing(value):
-            return value
-        return _walk(value, seal)
+    def bind_processor(self, dialect: Dialect) -> Any:
+        # Written by orjson, not json.dumps: non-ASCII keys stay as they are (SQLite's JSON paths match
+        # object keys as written), and any depth the body parser accepted can be written.
+        def process(value: Any) -> str | None:
+            if value is None:
+                return None
+            return jsontext.dumps(_walk(value, seal) if _needs_sealing(value) else value).decode()
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or dialect.name != "postgresql" or isinstance(value, str):
-            return value
-        if not _needs_sealing(value):
+        if value is None or isinstance(value, str) or not _needs_sealing(value):
             return value
         return _walk(value, unseal)
+
+
+class SealedString(TypeDecorator[str]):
+    """Text read out of, or compared with, a ``SafeJSON`` column: sealed on both stores."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return seal(value) if isinstance(value, str) else value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return unseal(value) if isinstance(value, str) else value
