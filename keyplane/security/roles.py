@@ -409,8 +409,29 @@ def parse_and_validate(name: str, data: Any, *, check_queries: bool = True) -> R
     return rd
 
 
+def parse_stored(name: str, data: Any) -> RoleDescriptor:
+    """A stored descriptor. One written before a field was checked as strictly as now loses that
+    field (granting less, never more) instead of failing every request that reads it."""
+    try:
+        return parse(name, data)
+    except (ParseError, InvalidArgument):
+        if not isinstance(data, dict):
+            raise
+    kept = {}
+    for key, value in data.items():
+        try:
+            parse(name, {key: value})
+        except (ParseError, InvalidArgument):
+            continue
+        kept[key] = value
+    rd = parse(name, kept)
+    if "restriction" in data and "restriction" not in kept and isinstance(data["restriction"], dict):
+        rd.restriction = data["restriction"]  # a restriction only narrows: keep it as written
+    return rd
+
+
 def from_stored(name: str, doc: str | bytes) -> RoleDescriptor:
-    return parse(name, orjson.loads(doc))
+    return parse_stored(name, orjson.loads(doc))
 
 
 def to_stored(rd: RoleDescriptor) -> str:

@@ -318,3 +318,18 @@ def test_user_privileges_merge_groups_like_elasticsearch() -> None:
     # A group without a query lifts document-level security for its whole entry.
     three = roles.parse("three", {"indices": [{"names": ["a", "b"], "privileges": ["read"]}]})
     assert "query" not in user_privileges_body([one, three])["indices"][0]
+
+
+def test_stored_descriptors_written_before_stricter_checks_still_load() -> None:
+    doc = orjson.dumps(
+        {
+            "cluster": ["monitor"],
+            "global": {"foo": {}},
+            "remote_cluster": [{"privileges": ["manage"], "clusters": ["*"]}],
+            "restriction": {"workflows": []},
+        }
+    )
+    rd = roles.from_stored("old", doc)
+    assert rd.cluster == ["monitor"]
+    assert rd.global_ == {} and rd.remote_cluster == []
+    assert rd.restriction == {"workflows": []}
