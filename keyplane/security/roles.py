@@ -6,6 +6,7 @@ and by API keys (the other way round).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,6 +345,47 @@ def parse(name: str, data: Any, *, allow_description: bool = True, allow_restric
     return rd
 
 
+_APP_PREFIX = re.compile(r"[a-z][A-Za-z0-9]*")
+_INVALID_FILENAME_CHARS = '\\/*?"<>| ,'
+
+
+def application_name_message(application: str) -> str | None:
+    """Elasticsearch's check of an application name or trailing-wildcard pattern (ApplicationPrivilege)."""
+    if not application:
+        return "Application names cannot be blank"
+    asterisk = application.find("*")
+    if application == "*":
+        return None
+    if asterisk != -1 and asterisk != len(application) - 1:
+        return f"Application name patterns only support trailing wildcards (found '{application}')"
+    if any(c.isspace() for c in application):
+        return f"Application names may not contain whitespace (found '{application}')"
+    prefix, sep, suffix = _split_name(application)
+    if prefix.endswith("*"):
+        prefix = prefix[:-1]
+    if not _APP_PREFIX.fullmatch(prefix):
+        return f"An application name prefix must match the pattern ^[a-z][A-Za-z0-9]*$ (found '{prefix}')"
+    if len(prefix) < 3 and asterisk == -1:
+        return f"An application name prefix must be at least 3 characters long (found '{prefix}')"
+    if sep:
+        if suffix.endswith("*"):
+            suffix = suffix[:-1]
+        if any(c in _INVALID_FILENAME_CHARS for c in suffix):
+            return (
+                f"An application name suffix may not contain any of the characters '{_INVALID_FILENAME_CHARS}' "
+                f"(found '{suffix}')"
+            )
+    return None
+
+
+def _split_name(application: str) -> tuple[str, str, str]:
+    """Prefix, separator and suffix around the first ``-`` or ``_``."""
+    match = re.search(r"[_-]", application)
+    if match is None:
+        return application, "", ""
+    return application[: match.start()], match.group(), application[match.end() :]
+
+
 def _index_messages(privileges: list[str]) -> list[str]:
     return [privs.unknown_index_privilege_message(n) for n in privileges if not privs.index_privilege_known(n)]
 
@@ -368,6 +410,13 @@ def validation_messages(
     for app in rd.applications:
         if not app.application:
             messages.append("Application privileges must refer to at least one application")
+        elif (problem := application_name_message(app.application)) is not None:
+            messages.append(problem)
+        for name in app.privileges:
+            if not all("!" <= c <= "~" for c in name):
+                messages.append(
+                    f"Application privilege names and actions must match the pattern ^\\p{{Graph}}*$ (found '{name}')"
+                )
         if not app.resources:
             messages.append("Application privileges must refer to at least one resource")
     if any(k.startswith("_") for k in rd.metadata):

@@ -333,3 +333,23 @@ def test_stored_descriptors_written_before_stricter_checks_still_load() -> None:
     assert rd.cluster == ["monitor"]
     assert rd.global_ == {} and rd.remote_cluster == []
     assert rd.restriction == {"workflows": []}
+
+
+def test_application_names_and_privilege_names_are_validated() -> None:
+    for name in ("kibana-.kibana", "*", "app*", "ab*", "app-x*", "my-app_1"):
+        assert roles.application_name_message(name) is None, name
+    assert roles.application_name_message("ap") == (
+        "An application name prefix must be at least 3 characters long (found 'ap')"
+    )
+    assert roles.application_name_message("Kibana").startswith("An application name prefix must match the pattern")
+    assert roles.application_name_message("app*x") == (
+        "Application name patterns only support trailing wildcards (found 'app*x')"
+    )
+    assert roles.application_name_message("app-a/b").startswith("An application name suffix may not contain")
+    rd = roles.parse(
+        "r", {"applications": [{"application": "a b", "privileges": ["read", "has space"], "resources": ["*"]}]}
+    )
+    assert roles.validation_messages(rd) == [
+        "Application names may not contain whitespace (found 'a b')",
+        "Application privilege names and actions must match the pattern ^\\p{Graph}*$ (found 'has space')",
+    ]
