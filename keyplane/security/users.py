@@ -71,6 +71,7 @@ def username_messages(username: str) -> list[str]:
 
 
 def password_messages(password: str) -> list[str]:
-    if len(password) < MIN_PASSWORD_LENGTH:
+    # Elasticsearch counts Java chars (UTF-16 code units): a character outside the BMP counts twice.
+    if len(password.encode("utf-16-le")) // 2 < MIN_PASSWORD_LENGTH:
         return [f"passwords must be at least [{MIN_PASSWORD_LENGTH}] characters long"]
     return []

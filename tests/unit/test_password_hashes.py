@@ -89,3 +89,10 @@ def test_refused_hashes_name_every_accepted_algorithm() -> None:
         passwords.check_hash("{PBKDF2_STRETCH}5$abc$def")
     with pytest.raises(InvalidArgument, match="number of iterations could not be determined"):
         passwords.check_hash("{PBKDF2}abc")
+
+
+def test_minimum_length_counts_utf16_units_as_elasticsearch() -> None:
+    from keyplane.security.users import password_messages
+
+    assert password_messages("\U0001f600" * 3) == []  # three emoji are six Java chars
+    assert password_messages("é" * 5) == ["passwords must be at least [6] characters long"]
