@@ -11,6 +11,7 @@ from keyplane.security import privilege_check
 from keyplane.security import privileges as privs
 from keyplane.security.authz import denial_message
 from keyplane.security.privilege_check import PrivilegeRequest
+from keyplane.security.roles import REMOTE_CLUSTER_PRIVILEGES
 from keyplane.security.user_privileges import user_privileges_body
 
 A = "cluster:admin/xpack/security/privilege/"
@@ -56,7 +57,7 @@ async def builtin(request: RestRequest) -> dict[str, Any]:
     return {
         "cluster": sorted(privs.CLUSTER_PRIVILEGES),
         "index": sorted(privs.INDEX_PRIVILEGES),
-        "remote_cluster": ["monitor_enrich", "monitor_stats"],
+        "remote_cluster": list(REMOTE_CLUSTER_PRIVILEGES),
     }
 
 
