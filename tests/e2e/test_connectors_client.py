@@ -146,7 +146,7 @@ def test_secrets_are_encrypted_at_rest(es: Elasticsearch, http: httpx.Client, se
         rows = (
             sqlite3.connect(server.data_dir / "keyplane.db").execute("select sealed from connector_secrets").fetchall()
         )
-        assert rows and all(r[0].startswith("v1:") for r in rows)
+        assert rows and all(r[0].startswith("v2:") for r in rows)  # sealed, naming the key by fingerprint
         assert oct((server.data_dir / "secrets.key").stat().st_mode & 0o777) == "0o600"
     assert http.delete("/_connector/_secret/mine").json() == {"deleted": True}
     missing = http.get("/_connector/_secret/mine")
