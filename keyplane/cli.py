@@ -33,6 +33,10 @@ environment:
                         how long invalidated and expired API keys are kept (default 7d)
   KEYPLANE_API_KEY_LAST_USED_GRANULARITY
                         precision of an API key's last_used (default 1h)
+  KEYPLANE_SQLITE_SYNCHRONOUS
+                        full (default): a write is on disk before it is acknowledged;
+                        normal: faster, but a power cut or OS crash can lose the last
+                        acknowledged writes (a killed process loses nothing either way)
   KEYPLANE_TEST_MODE=1  enables POST /_keyplane/_reset (superuser only), which wipes all
                         state except the 'elastic' user; for test harnesses only
 

@@ -21,6 +21,9 @@ class Settings:
     api_key_retention: str = "7d"
     api_key_last_used_granularity: str = "1h"
     secrets_key: str | None = None
+    # full: a commit is on disk before it is acknowledged; normal: faster, but a power cut or an OS
+    # crash can lose the last acknowledged writes (Elasticsearch's translog durability async).
+    sqlite_synchronous: str = "full"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,6 +39,7 @@ class Settings:
             cluster_name=env.get("KEYPLANE_CLUSTER_NAME", cls.cluster_name),
             api_key_hash=env.get("KEYPLANE_API_KEY_HASH", cls.api_key_hash),
             secrets_key=env.get("KEYPLANE_SECRETS_KEY") or None,
+            sqlite_synchronous=env.get("KEYPLANE_SQLITE_SYNCHRONOUS", cls.sqlite_synchronous).lower(),
             api_key_retention=env.get("KEYPLANE_API_KEY_RETENTION", cls.api_key_retention),
             api_key_last_used_granularity=env.get(
                 "KEYPLANE_API_KEY_LAST_USED_GRANULARITY", cls.api_key_last_used_granularity
@@ -61,6 +65,8 @@ def problems(settings: Settings) -> list[str]:
                 out.append(f"{name} must be a positive duration such as 7d or 1h, not [{value}]")
         except ParseError:
             out.append(f"{name} must be a duration such as 7d or 1h, not [{value}]")
+    if settings.sqlite_synchronous not in ("full", "normal"):
+        out.append(f"KEYPLANE_SQLITE_SYNCHRONOUS must be full or normal, not [{settings.sqlite_synchronous}]")
     if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://", "sqlite:///")):
         out.append(f"--database-url must be a postgresql:// (or sqlite:///) URL, not [{settings.database_url}]")
     return out

@@ -48,11 +48,11 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         if settings.database_url:
-            self.db = Database(settings.database_url)
+            self.db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
             if not settings.secrets_key:
                 prepare_data_dir(settings.data_dir)  # it holds the key file
         else:
-            self.db = Database.for_data_dir(settings.data_dir)
+            self.db = Database.for_data_dir(settings.data_dir, synchronous=settings.sqlite_synchronous)
         user_repo = SqlUserRepository(self.db)
         self.users = UserService(user_repo)
         self.roles = RoleService(SqlRoleRepository(self.db))

@@ -193,13 +193,17 @@ class _Worker:
             if fut is not None:
                 _deliver(loop, fut, result, None)
 
-    async def call(self, fn: Callable[[], Any]) -> Any:
+    def submit(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Queue ``fn`` now; the future gives its result."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queue.put((fn, loop, fut))
+        return fut
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
         # If the awaiting task is cancelled, the call still finishes before anything queued after it
         # (a rollback), so the connection is never used by two calls at once.
-        return await fut
+        return await self.submit(fn)
 
     def post(self, fn: Callable[[], Any]) -> None:
         """Queue ``fn`` without waiting for it (a read transaction's end)."""
@@ -249,8 +253,11 @@ def _run(conn: Connection, stmt: Executable, params: Any) -> Rows:
 class _SqliteStore:
     """The SQLite threads and connections, and what a transaction needs to move from reading to writing."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, synchronous: str) -> None:
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f"synchronous must be full or normal, not [{synchronous}]")
         self.url = url
+        self.synchronous = synchronous
         self.writer: _Worker | None = None
         self.readers: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all_readers: list[_Worker] = []
@@ -269,12 +276,12 @@ class _SqliteStore:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            # FULL, not NORMAL: in WAL mode NORMAL syncs the WAL only at checkpoints, so the last
+            # FULL by default, not NORMAL: in WAL mode NORMAL syncs the WAL only at checkpoints, so the last
             # acknowledged commits can be lost to a power cut or an OS crash. FULL syncs the WAL at
             # every commit, before the commit returns (and SQLite syncs the directory when it creates
             # the WAL), so an acknowledged write survives; EXTRA only adds a directory sync for
             # rollback journals, which WAL does not use.
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             cur.execute("PRAGMA foreign_keys=ON")
             # LIKE is case-sensitive in PostgreSQL; make SQLite agree.
             cur.execute("PRAGMA case_sensitive_like=ON")
@@ -398,14 +405,15 @@ class _SqliteConn(Conn):
             # even if the caller was cancelled while the commit ran.
             loop.call_soon_threadsafe(committed)
 
-        try:
-            if ok:
-                await writer.call(commit)
-            else:
-                writer.post(lambda: _conn(writer).rollback())  # before the next writer's BEGIN
-        finally:
-            self._writing = False
-            store.write_lock.release()
+        # The next write transaction may queue its statements behind this commit (and its fsync) at
+        # once: the writer thread runs them in order, and each caller is answered after its own commit.
+        done = writer.submit(commit) if ok else None
+        if done is None:
+            writer.post(lambda: _conn(writer).rollback())  # before the next writer's BEGIN
+        self._writing = False
+        store.write_lock.release()
+        if done is not None:
+            await done
 
 
 def _conn(worker: _Worker) -> Connection:
@@ -414,8 +422,9 @@ def _conn(worker: _Worker) -> Connection:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, synchronous: str = "full") -> None:
         self.url = url
+        self.synchronous = synchronous
         self.is_postgres = url.startswith(("postgresql", "postgres"))
         self._sqlite: _SqliteStore | None = None
         self._aio_engine: AsyncEngine | None = None
@@ -424,9 +433,9 @@ class Database:
         self._lock: Any = None
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path) -> Database:
+    def for_data_dir(cls, data_dir: Path, synchronous: str = "full") -> Database:
         prepare_data_dir(data_dir)
-        return cls(f"sqlite:///{data_dir / 'keyplane.db'}")
+        return cls(f"sqlite:///{data_dir / 'keyplane.db'}", synchronous)
 
     async def open(self) -> None:
         if self.is_postgres:
@@ -439,7 +448,7 @@ class Database:
             self._listen_task = asyncio.create_task(self._listen_forever())
         else:
             self._lock_file()
-            self._sqlite = _SqliteStore(self.url)
+            self._sqlite = _SqliteStore(self.url, self.synchronous)
             try:
                 await self._sqlite.open()
             except Exception:
