@@ -10,6 +10,7 @@ from keyplane.errors import Forbidden, KeyplaneError
 from keyplane.http.errors import from_domain
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
+from keyplane.security import implicit_privileges
 from keyplane.security import roles as role_mod
 from keyplane.security.authz import denial_message
 from keyplane.security.query import QueryCompiler, sort_docs
@@ -40,8 +41,16 @@ async def put_role(request: RestRequest) -> dict[str, Any]:
 
 async def get_roles(request: RestRequest) -> Reply:
     names = request.path_list("name")
+    include_implicit = request.flag("include_implicit")
     roles = await request.services.roles.get(names)
-    body = {name: rd.to_dict() for name, rd in roles.items()}
+    if include_implicit and implicit_privileges.PROVIDERS:
+        privileges = request.services.privileges
+        body = {
+            name: implicit_privileges.role_with_implicit(rd, await privileges.named_by(rd))
+            for name, rd in roles.items()
+        }
+    else:
+        body = {name: rd.to_dict() for name, rd in roles.items()}
     if names and not body:
         return Reply({}, status=404)
     return Reply(body)
@@ -156,8 +165,9 @@ def register(router: Router) -> None:
     # Role writes may be granted by a global role.manage privilege over the roles written: the handlers check.
     checked = {"self_checked": True}
     router.add(("PUT", "POST"), "/_security/role/{name}", put_role, action=A + "put", params=("refresh",), **checked)
-    router.add("GET", "/_security/role", get_roles, action=A + "get")
-    router.add("GET", "/_security/role/{name}", get_roles, action=A + "get")
+    # include_implicit (9.5): index privileges implicitly granted by registered providers.
+    router.add("GET", "/_security/role", get_roles, action=A + "get", params=("include_implicit",))
+    router.add("GET", "/_security/role/{name}", get_roles, action=A + "get", params=("include_implicit",))
     router.add("DELETE", "/_security/role/{name}", delete_role, action=A + "delete", params=("refresh",), **checked)
     router.add("POST", "/_security/role", bulk_put, action=A + "bulk_put", params=("refresh",), **checked)
     router.add("DELETE", "/_security/role", bulk_delete, action=A + "bulk_delete", params=("refresh",), **checked)

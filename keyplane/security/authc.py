@@ -53,7 +53,7 @@ class Authentication:
             "roles": [] if (self.type == "api_key" and not self.is_run_as) else list(self.user.roles),
             "full_name": self.user.full_name,
             "email": self.user.email,
-            **({"token": self.extra["token"]} if "token" in self.extra else {}),
+            **({"token": _managed(self.extra["token"])} if "token" in self.extra else {}),
             "metadata": self.user.metadata,
             "enabled": self.user.enabled,
             "authentication_realm": self.authentication_realm,
@@ -61,8 +61,14 @@ class Authentication:
             "authentication_type": self.type,
         }
         if self.api_key is not None and not self.is_run_as:
-            out["api_key"] = self.api_key
+            out["api_key"] = _managed(self.api_key)
         return out
+
+
+def _managed(credential: dict[str, Any]) -> dict[str, Any]:
+    """Elasticsearch 9.4+ says who manages the credential (``cloud`` or ``elasticsearch``). Every
+    credential Keyplane accepts is its own (no Elastic Cloud credentials): ``elasticsearch``."""
+    return {**credential, "managed_by": credential.get("managed_by", "elasticsearch")}
 
 
 class CredentialCache:

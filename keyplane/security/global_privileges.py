@@ -8,7 +8,10 @@ A role's ``global`` object may hold, as in Elasticsearch (ConfigurableClusterPri
 * ``{"profile": {"write": {"applications": [...]}}}``: updating the ``labels``/``data`` of any
   user profile, for these top-level application keys;
 * ``{"role": {"manage": {"indices": [{"names": [...], "privileges": [...]}]}}}``: managing roles
-  that grant only index privileges within these patterns.
+  that grant only index privileges within these patterns;
+* ``{"data_source": [{"names": [...], "privileges": [...]}]}`` (Elasticsearch 9.5): privileges on
+  ES|QL data sources by name (``create``, ``delete``, ``read``, ``read_metadata``, ``manage``).
+  Keyplane serves no data source API: they are kept, shown and checked, and grant nothing here.
 
 The canonical form kept in a descriptor is that object with only the privileges present.
 """
@@ -24,7 +27,11 @@ from keyplane.json_kinds import token_kind
 from keyplane.security import privileges as privs
 
 CATEGORIES = ("application", "profile", "role")
+DATA_SOURCE = "data_source"
+PARSED_CATEGORIES = (*CATEGORIES, DATA_SOURCE)
 _KIND = {"application": "manage", "profile": "write", "role": "manage"}
+# manage is every other data source privilege.
+DATA_SOURCE_PRIVILEGES = ("create", "delete", "read", "read_metadata", "manage")
 
 PRIVILEGE_ACTIONS = frozenset("cluster:admin/xpack/security/privilege/" + verb for verb in ("get", "put", "delete"))
 PROFILE_DATA_ACTION = "cluster:admin/xpack/security/profile/put/data"
@@ -92,12 +99,46 @@ def _index_groups(value: Any) -> list[dict[str, list[str]]]:
     return groups
 
 
+def _data_source_groups(value: Any) -> list[dict[str, list[str]]]:
+    """``data_source`` entries: the same ``{names, privileges}`` shape as ``role.manage`` indices."""
+    if not isinstance(value, list):
+        raise _expected("START_ARRAY", value)
+    groups = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise _expected("START_OBJECT", entry)
+        for key in entry:
+            if key not in ("names", "privileges"):
+                raise _fail(f"expected one of [names, privileges] but found [{key}] instead")
+        for required in ("names", "privileges"):
+            if required not in entry:
+                raise _fail(f"missing required field [{required}] in [data_source] entry")
+        names, privileges = _strings(entry["names"]), _strings(entry["privileges"])
+        if not names:
+            raise InvalidArgument("Data source privileges must refer to at least one data source name or pattern")
+        if not privileges:
+            raise InvalidArgument("Data source privileges must define at least one privilege")
+        for name in privileges:
+            if name not in DATA_SOURCE_PRIVILEGES:
+                raise InvalidArgument(
+                    f"unknown data source privilege [{name}]. a privilege must be one of "
+                    f"[{', '.join(DATA_SOURCE_PRIVILEGES)}]"
+                )
+        groups.append({"names": names, "privileges": privileges})
+    return groups
+
+
 def parse(value: Any) -> dict[str, Any]:
     """The canonical form of a ``global`` object; Elasticsearch's messages for what it refuses."""
     if not isinstance(value, dict):
         raise _expected("START_OBJECT", value)
     out: dict[str, Any] = {}
     for category, body in value.items():
+        if category == DATA_SOURCE:
+            groups = _data_source_groups(body)
+            if groups:
+                out[DATA_SOURCE] = out.get(DATA_SOURCE, []) + groups
+            continue
         if category not in CATEGORIES:
             raise _fail(f"expected one of [{', '.join(CATEGORIES)}] but found [{category}] instead")
         if not isinstance(body, dict):
@@ -114,13 +155,17 @@ def parse(value: Any) -> dict[str, Any]:
 
 
 def display(canonical: dict[str, Any]) -> dict[str, Any]:
-    """How a role shows ``global``: every category, empty ones included, when any privilege is set."""
-    return {category: canonical.get(category, {}) for category in CATEGORIES}
+    """How a role shows ``global``: every category, empty ones included, when any privilege is set;
+    ``data_source`` (optional in Elasticsearch's response) only when it holds entries."""
+    out: dict[str, Any] = {category: canonical.get(category, {}) for category in CATEGORIES}
+    if DATA_SOURCE in canonical:
+        out[DATA_SOURCE] = canonical[DATA_SOURCE]
+    return out
 
 
 def listed(canonical: dict[str, Any]) -> list[dict[str, Any]]:
     """How ``GET /_security/user/_privileges`` lists them: one object per privilege."""
-    return [{category: canonical[category]} for category in CATEGORIES if category in canonical]
+    return [{category: canonical[category]} for category in PARSED_CATEGORIES if category in canonical]
 
 
 def _matches(pattern: str, name: str) -> bool:

@@ -44,6 +44,7 @@ class ClusterPrivilege:
 
 SECURITY = "cluster:admin/xpack/security/"
 CONNECTOR = "cluster:admin/xpack/connector/"
+REINDEX_MONITOR = "cluster:monitor/reindex/*"
 
 _CLUSTER = [
     ClusterPrivilege("none", ()),
@@ -65,6 +66,8 @@ _CLUSTER = [
     ClusterPrivilege("manage_api_key", (SECURITY + "api_key/*",)),
     ClusterPrivilege("manage_own_api_key", (SECURITY + "api_key/*",), (SECURITY + "api_key/grant*",), True),
     ClusterPrivilege("grant_api_key", (SECURITY + "api_key/grant*",)),
+    # Elasticsearch 9.4: the clone API key action alone (manage_api_key and manage_security hold it too).
+    ClusterPrivilege("clone_api_key", (SECURITY + "api_key/clone",)),
     ClusterPrivilege("manage_token", (SECURITY + "token/*", SECURITY + "refresh_token/*")),
     ClusterPrivilege("manage_user_profile", (SECURITY + "profile/*",)),
     ClusterPrivilege("manage_service_account", (SECURITY + "service_account/*",)),
@@ -79,6 +82,10 @@ _CLUSTER = [
         (CONNECTOR + "get", CONNECTOR + "list", CONNECTOR + "sync_job/get", CONNECTOR + "sync_job/list"),
     ),
     ClusterPrivilege("read_connector_secrets", (CONNECTOR + "secret/get",)),
+    # Elasticsearch 9.5: the reindex task APIs (list, get: cluster:monitor/reindex/*; cancel,
+    # rethrottle: cluster:admin/reindex/*). Keyplane serves none of them.
+    ClusterPrivilege("monitor_reindex", (REINDEX_MONITOR,)),
+    ClusterPrivilege("manage_reindex", (REINDEX_MONITOR, "cluster:admin/reindex/*")),
     ClusterPrivilege(
         "write_connector_secrets",
         (CONNECTOR + "secret/post", CONNECTOR + "secret/put", CONNECTOR + "secret/delete"),
@@ -105,6 +112,7 @@ for _name in _OTHER_NAMES:
 # Least to most powerful, the order Elasticsearch lists them in a 403 message.
 DENIAL_ORDER = [
     "grant_api_key",
+    "clone_api_key",
     "read_connector_secrets",
     "write_connector_secrets",
     "monitor_connector",
@@ -180,6 +188,12 @@ _INDEX_IMPLIES: dict[str, set[str]] = {
     "read_failure_store": set(),
     "cross_cluster_replication": set(),
     "cross_cluster_replication_internal": set(),
+    # ES|QL views (9.4), granted on the view name: manage_view is the three of them, and
+    # manage (like all) grants every view operation.
+    "create_view": set(),
+    "delete_view": set(),
+    "read_view_metadata": set(),
+    "manage_view": {"create_view", "delete_view", "read_view_metadata"},
     "manage": {
         "monitor",
         "view_index_metadata",
@@ -191,6 +205,10 @@ _INDEX_IMPLIES: dict[str, set[str]] = {
         "manage_ilm",
         "manage_data_stream_lifecycle",
         "manage_failure_store",
+        "manage_view",
+        "create_view",
+        "delete_view",
+        "read_view_metadata",
     },
     "all": set(),
 }

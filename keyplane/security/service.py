@@ -13,6 +13,7 @@ from typing import Any
 
 from keyplane.errors import InvalidArgument, NotFound, ValidationError
 from keyplane.security import passwords
+from keyplane.security import privileges as privilege_names
 from keyplane.security import roles as role_mod
 from keyplane.security import users as user_mod
 from keyplane.security.authc import RoleSource
@@ -240,6 +241,17 @@ class PrivilegeService:
         for name in names:
             out[name] = {"found": await self.repo.delete(application, name)}
         return {application: out}
+
+    async def named_by(self, rd: RoleDescriptor) -> list[dict[str, Any]]:
+        """The stored privilege definitions a role's application entries name (by application,
+        exactly or by wildcard, and by privilege name), each once."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in rd.applications:
+            pattern = entry.application
+            for priv in await self.repo.get(None if "*" in pattern else pattern, []):
+                if privilege_names.glob_match(pattern, priv["application"]) and priv["name"] in entry.privileges:
+                    out[(priv["application"], priv["name"])] = priv
+        return list(out.values())
 
     async def resolver(self, applications: list[str]) -> ApplicationDefinitions:
         defs: dict[tuple[str, str], list[str]] = {}
