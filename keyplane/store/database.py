@@ -49,7 +49,8 @@ from keyplane.errors import StoreUnavailable
 log = logging.getLogger("keyplane.store")
 
 CHANNEL = "keyplane_changes"
-# How long a write waits for the SQLite file lock (held by another process) before answering 503.
+# How long a write waits for its turn on the writer, and then for the SQLite file lock (held by
+# another process), before answering 503: at most twice this in all.
 LOCK_WAIT_SECONDS = 5.0
 READERS = 3
 # The data dir holds password and key hashes and the secrets key: only the owner may read it.
@@ -332,8 +333,10 @@ class _SqliteConn(Conn):
         self._store = store
         self._reader: _Worker | None = None
         self._writing = False
+        self._began = False  # BEGIN IMMEDIATE succeeded on the writer
 
     async def execute(self, stmt: Executable, params: Any = None) -> Rows:
+        self._check_began()
         if self._writing:
             return await self._on_writer(lambda conn: _run(conn, stmt, params))
         if _is_read(stmt):
@@ -341,9 +344,15 @@ class _SqliteConn(Conn):
         return await self._start_writing(lambda conn: _run(conn, stmt, params))
 
     async def run_sync(self, fn: Callable[[Connection], Any]) -> Any:
+        self._check_began()
         if self._writing:
             return await self._on_writer(fn)
         return await self._start_writing(fn)
+
+    def _check_began(self) -> None:
+        # A caller that swallowed the failure to begin must not go on writing outside a transaction.
+        if self._writing and not self._began:
+            raise StoreUnavailable("the write transaction could not begin; retry later")
 
     async def _on_writer(self, fn: Callable[[Connection], Any]) -> Any:
         store = self._store
@@ -377,6 +386,7 @@ class _SqliteConn(Conn):
 
         def begin_then(conn: Connection) -> Any:
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
+            self._began = True
             return fn(conn)
 
         return await writer.call(lambda: begin_then(_conn(writer)))
@@ -410,7 +420,7 @@ class _SqliteConn(Conn):
         done = writer.submit(commit) if ok else None
         if done is None:
             writer.post(lambda: _conn(writer).rollback())  # before the next writer's BEGIN
-        self._writing = False
+        self._writing = self._began = False
         store.write_lock.release()
         if done is not None:
             await done

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.exc import OperationalError
 
 from keyplane.errors import StoreUnavailable
 from keyplane.security.backends.sql import SqlUserRepository
@@ -140,6 +141,34 @@ def test_commits_are_durable(tmp_path: Path) -> None:
                 )
             )
         assert pragmas == ("wal", 2)  # 2 = FULL: the WAL is synced before a commit returns
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_a_transaction_that_could_not_begin_writes_nothing_even_if_the_caller_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "LOCK_WAIT_SECONDS", 0.3)
+
+    async def go() -> None:
+        db = await _open(tmp_path)
+        roles = schema.roles
+        other = sqlite3.connect(tmp_path / "keyplane.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreUnavailable, match="could not begin"):
+                async with db.transaction() as conn:
+                    with pytest.raises(OperationalError, match="database is locked"):
+                        await conn.execute(insert(roles).values(name="a", doc="{}", seq_no=1))
+                    other.execute("ROLLBACK")  # the lock is gone, but this transaction never began
+                    await conn.execute(insert(roles).values(name="b", doc="{}", seq_no=1))
+        finally:
+            if other.in_transaction:
+                other.execute("ROLLBACK")
+            other.close()
+        async with db.transaction() as conn:
+            assert (await conn.execute(select(roles.c.name))).rows == []
         await db.close()
 
     asyncio.run(go())
