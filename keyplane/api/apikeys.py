@@ -15,7 +15,7 @@ import orjson
 from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
-from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
+from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort, search_after_message
 from keyplane.apikeys.service import (
     BULK_GRANT,
     GRANT,
@@ -263,8 +263,12 @@ async def query(request: RestRequest) -> dict[str, Any]:
     if body is not None:
         body.check_fields({"query", "from", "size", "sort", "search_after", "aggs", "aggregations"})
         data = body.data
-        if "search_after" in data and not isinstance(data["search_after"], list):
-            raise body.failed("search_after")
+        if "search_after" in data:
+            if not isinstance(data["search_after"], list):
+                raise body.failed("search_after")
+            message = search_after_message(data["search_after"])
+            if message:
+                raise body.failed("search_after", message)
     start, size = page_window(body)
     sort_param = request.param("sort")
     sort = parse_sort(data.get("sort") if sort_param is None else sort_param.split(","))

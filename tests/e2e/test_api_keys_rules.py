@@ -105,3 +105,15 @@ def test_clone_refuses_bad_sources(es: Elasticsearch, http: httpx.Client) -> Non
         http.post("/_security/api_key/clone", json={"api_key": "x", "name": "y", "role_descriptors": {}}).status_code
         == 400
     )
+
+
+def test_search_after_takes_scalars_only(http: httpx.Client) -> None:
+    for bad, found in (([[1, 2]], "START_ARRAY"), ([{"a": 1}], "START_OBJECT"), ([[[[[]]]]], "START_ARRAY")):
+        answer = http.post("/_security/_query/api_key", json={"sort": ["name"], "search_after": bad})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["root_cause"][0]["reason"] == (
+            "Expected [VALUE_STRING] or [VALUE_NUMBER] or [VALUE_BOOLEAN] or [VALUE_NULL] "
+            f"but found [{found}] inside search_after."
+        )
+    ok = http.post("/_security/_query/api_key", json={"sort": ["name"], "search_after": ["a"]})
+    assert ok.status_code == 200

@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import and_, delete, exc, false, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from keyplane import jsontext
 from keyplane.connectors.backends.base import ConnectorFilter, Stored
 from keyplane.connectors.core import Doc
 from keyplane.errors import StatusError
@@ -28,7 +29,7 @@ def _columns(doc: Doc) -> dict[str, Any]:
         "service_type": doc.get("service_type"),
         "description": doc.get("description"),
         "deleted": bool(doc.get("deleted", False)),
-        "doc": orjson.dumps(doc).decode(),
+        "doc": jsontext.dumps(doc).decode(),
     }
 
 
@@ -163,7 +164,7 @@ class SqlSyncJobRepository:
                     status=doc["status"],
                     job_type=doc["job_type"],
                     created_ns=created_ns,
-                    doc=orjson.dumps(doc).decode(),
+                    doc=jsontext.dumps(doc).decode(),
                     seq_no=1,
                 )
             )
@@ -181,7 +182,7 @@ class SqlSyncJobRepository:
                 .values(
                     status=stored.doc["status"],
                     job_type=stored.doc["job_type"],
-                    doc=orjson.dumps(stored.doc).decode(),
+                    doc=jsontext.dumps(stored.doc).decode(),
                     seq_no=j.c.seq_no + 1,
                 )
             )
