@@ -251,9 +251,10 @@ def test_a_postgres_outage_answers_503_and_recovers(
         with _client(node, acc.admin) as http:
             assert http.get("/_security/_authenticate").status_code == 200
             pg.set_accepting(url, False)
-            tally = fuzz(node, fuzz_spec, acc, fuzz_seed, 1600, is_failure=_outage_failure)
-            # Credentials this node already verified keep working from its cache.
+            # Credentials this node already verified keep working from its cache (checked before the
+            # generated requests, which may empty that cache themselves with _clear_cache).
             assert http.get("/_security/_authenticate").status_code == 200
+            tally = fuzz(node, fuzz_spec, acc, fuzz_seed, 1600, is_failure=_outage_failure)
             pg.set_accepting(url, True)
             deadline = time.monotonic() + 10
             while http.post("/_security/api_key", json={"name": "back"}).status_code != 200:
