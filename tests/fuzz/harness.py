@@ -170,23 +170,43 @@ def _chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
+_LOG_LINE = re.compile(r"(\d{4}-\d\d-\d\d |INFO:|WARNING:|ERROR:|CRITICAL:)")
+
+
 def server_errors(log: str) -> list[tuple[str, str]]:
-    """(request line, last line of the traceback) of each unhandled error in a server log."""
+    """(what the log line before it says, where and what) of each traceback in a server log.
+
+    For "unhandled error on GET /x" the first part is "GET /x". The second names the outermost
+    exception, the frame that raised it, and the innermost cause ("caused by:" chains).
+    """
     found = []
     lines = log.splitlines()
     for i, line in enumerate(lines):
-        if "unhandled error on" not in line and "Traceback (most recent call last)" not in line:
+        if not line.startswith("Traceback (most recent call last)") or (i and lines[i - 1] == "caused by:"):
             continue
-        if "Traceback" in line and i > 0 and "unhandled error on" in lines[i - 1]:
-            continue
-        where = line.split("unhandled error on", 1)[1].strip() if "unhandled error on" in line else line.strip()
-        last = ""
+        header = lines[i - 1] if i else ""
+        if "unhandled error on" in header:
+            where = header.split("unhandled error on", 1)[1].strip()
+        else:
+            where = header.split(": ", 1)[-1].strip()
+        block = []
         for following in lines[i + 1 :]:
-            if re.match(r"\d{4}-\d\d-\d\d ", following):
+            if _LOG_LINE.match(following):
                 break
-            if following and not following.startswith((" ", "Traceback", "During handling", "The above")):
-                last = following.strip()
-        found.append((where, last))
+            block.append(following)
+        kinds = [b for b in block if b and not b.startswith((" ", "Traceback", "caused by:", "During", "The above"))]
+        frames = [b.strip() for b in block if b.startswith("  File ")]
+        first = kinds[0] if kinds else "?"
+        site = ""
+        for b in block:
+            if b == first:
+                break
+            if b.startswith("  File "):
+                site = b.strip()
+        what = f"{first} ({site})" if site else first
+        if kinds and kinds[-1] != first:
+            what += f"; root cause {kinds[-1]}"
+        found.append((where, what if frames or kinds else header))
     return found
 
 

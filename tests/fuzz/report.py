@@ -51,16 +51,11 @@ def describe(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
-def log_excerpt(log: str, limit: int = 40) -> str:
-    """The traceback lines of the log, at most ``limit`` of them."""
-    keep = [
-        line
-        for line in log.splitlines()
-        if "ERROR" in line
-        or line.startswith(("Traceback", "  File"))
-        or (line and not line[0].isdigit() and not line.startswith(" "))
-    ]
-    return "\n".join(keep[-limit:])
+def log_excerpt(log: str, limit: int = 20) -> str:
+    """Each distinct traceback of the log as one line: after what, which exception, where, its root cause."""
+    distinct = sorted({f"{where} -> {what}" for where, what in server_errors(log)})
+    more = f"\n  ... and {len(distinct) - limit} more" if len(distinct) > limit else ""
+    return "\n".join(f"  {line}" for line in distinct[:limit]) + more
 
 
 def summary(name: str, tally: Tally, seed: int, store: str) -> str:
@@ -78,6 +73,5 @@ def record(name: str, store: str, seed: int, findings: list[Finding], log: str) 
     with Path(target).open("a") as out:
         out.write(f"\n## {name} on {store}, seed {seed}\n\n")
         out.write(describe(findings) + "\n")
-        stray = sorted({f"{w} -> {last}" for w, last in server_errors(log)})
-        if stray:
-            out.write("\nserver log, unhandled errors:\n" + "\n".join(f"- {s}" for s in stray) + "\n")
+        if "Traceback" in log:
+            out.write("\nserver log, tracebacks:\n" + log_excerpt(log, 100) + "\n")
