@@ -18,6 +18,7 @@ from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import Agg, Node, SortKey
 from keyplane.errors import (
+    Conflict,
     CredentialsRejected,
     Forbidden,
     InvalidArgument,
@@ -415,7 +416,7 @@ class ApiKeyService:
             if not lost:
                 break
             # Another writer changed these first: start again from what they wrote.
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
             owned.ids = lost
             pending = await self.repo.find(owned, now_ms())
         for key_id in ids:
@@ -426,7 +427,10 @@ class ApiKeyService:
             elif outcome.get(key_id) == "noop":
                 result.noops.append(key_id)
             elif key_id not in result.errors:
-                result.errors[key_id] = InvalidArgument(f"too many concurrent updates of API key [{key_id}]")
+                # Elasticsearch reports a write that lost to a concurrent one as a version conflict.
+                result.errors[key_id] = Conflict(
+                    f"[{key_id}]: version conflict, too many concurrent updates of API key"
+                )
         return result
 
     def _apply(
