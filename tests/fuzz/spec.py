@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,8 @@ def _resolve_text(body: Any) -> Any:
 
 
 def _placeholders(value: Any) -> Any:
+    if isinstance(value, date):  # YAML reads unquoted timestamps as datetimes; the JSON had strings
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, str) and value.startswith("$"):
         return "@" + value.lstrip("${").rstrip("}")
     if isinstance(value, dict):
