@@ -109,11 +109,11 @@ def test_concurrent_writers_lose_no_update(fuzz_server: Server, accounts: Accoun
 
         results = _hammer(16, 6, key_step)
         _no_server_errors("update API key", results)
-        # Keyplane gives up on a contended key with a 400 after some retries (see the findings file);
-        # a refused write changes nothing, so each field must hold some writer's last successful value.
+        # A writer that keeps losing to the others gets 409 (a version conflict, as Elasticsearch reports
+        # one); a refused write changes nothing, so each field must hold some writer's last successful value.
         last: dict[int, int] = {}
         for i, res in enumerate(results):
-            assert res.status_code in (200, 400, 409), (res.status_code, res.text[:300])
+            assert res.status_code in (200, 409), (res.status_code, res.text[:300])
             if res.status_code == 200:
                 last[i // 6] = i % 6
         got = admin.get("/_security/api_key", params={"id": key}).json()["api_keys"][0]
