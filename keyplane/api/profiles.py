@@ -8,6 +8,7 @@ from keyplane.api.common import required_body
 from keyplane.errors import InvalidArgument, ValidationError
 from keyplane.http.request import RestRequest
 from keyplane.http.routing import Router
+from keyplane.profiles.service import UPDATE_DATA
 from keyplane.security.privilege_check import PrivilegeRequest
 
 A = "cluster:admin/xpack/security/profile/"
@@ -57,7 +58,7 @@ async def update_data(request: RestRequest) -> dict[str, Any]:
         if value and any(k.startswith("_") for k in value):
             raise ValidationError("data keys cannot start with a [_]")
     await request.services.profiles.update_data(
-        request.path_params["uid"], labels, data, request.int_param("if_seq_no")
+        request.auth, request.path_params["uid"], labels, data, request.int_param("if_seq_no")
     )
     return {"acknowledged": True}
 
@@ -102,8 +103,9 @@ def register(router: Router) -> None:
         ("PUT", "POST"),
         "/_security/profile/{uid}/_data",
         update_data,
-        action=A + "put/data",
+        action=UPDATE_DATA,
         params=("if_seq_no", "if_primary_term", "refresh"),
+        self_checked=True,  # the profile service checks it: global profile.write may allow some applications
     )
     router.add(("GET", "POST"), "/_security/profile/_suggest", suggest, action=A + "suggest", params=("data",))
     router.add(("GET", "POST"), "/_security/profile/_has_privileges", has_privileges, action=A + "has_privileges")

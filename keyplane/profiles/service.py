@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.connectors.core import deep_merge
-from keyplane.errors import Conflict, InvalidArgument, NotFound
+from keyplane.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from keyplane.limits import check_flattened
 from keyplane.profiles import core
 from keyplane.profiles.backends.base import ProfileRepository, StoredProfile
 from keyplane.security import privilege_check
 from keyplane.security.authc import Authentication
+from keyplane.security.authz import denial_message
 from keyplane.security.privilege_check import PrivilegeRequest
 from keyplane.security.service import PrivilegeService, RoleService
 from keyplane.timevalue import now_ms
+
+UPDATE_DATA = "cluster:admin/xpack/security/profile/put/data"
 
 
 class ProfileService:
@@ -72,8 +75,19 @@ class ProfileService:
         await self._change(uid, lambda p: setattr(p, "enabled", enabled))
 
     async def update_data(
-        self, uid: str, labels: dict[str, Any] | None, data: dict[str, Any] | None, if_seq_no: int | None
+        self,
+        auth: Authentication,
+        uid: str,
+        labels: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+        if_seq_no: int | None,
     ) -> None:
+        # manage_user_profile allows any update; a global profile.write privilege allows it for the
+        # applications it names, which are the top-level keys of labels and data.
+        applications = set(labels or {}) | set(data or {})
+        if not auth.permission.grants_for_applications(UPDATE_DATA, applications):
+            raise Forbidden(denial_message(UPDATE_DATA, auth.subject()))
+
         def merge(profile: StoredProfile) -> None:
             for name, value in (("labels", labels), ("data", data)):
                 if value is not None:

@@ -63,3 +63,19 @@ def test_profile_lifecycle(es: Elasticsearch, server: Server) -> None:
         Elasticsearch(server.url, basic_auth=("ana", "ana-password")).security.activate_user_profile(
             grant_type="password", username="ana", password="ana-password"
         )
+
+
+def test_global_profile_write_allows_its_applications_only(es: Elasticsearch, server: Server) -> None:
+    es.security.put_user(username="ana", password="ana-password", roles=["viewer"])
+    uid = es.security.activate_user_profile(grant_type="password", username="ana", password="ana-password")["uid"]
+    es.security.put_role(name="app_profiles", global_={"profile": {"write": {"applications": ["app-*"]}}})
+    es.security.put_user(username="kibana_like", password="kibana-password", roles=["app_profiles"])
+    writer = Elasticsearch(server.url, basic_auth=("kibana_like", "kibana-password"))
+    writer.security.update_user_profile_data(uid=uid, labels={"app-1": "x"}, data={"app-2": {"theme": "dark"}})
+    assert es.security.get_user_profile(uid=uid, data="app-2")["profiles"][0]["data"] == {"app-2": {"theme": "dark"}}
+    with pytest.raises(AuthorizationException) as denied:
+        writer.security.update_user_profile_data(uid=uid, data={"app-2": {}, "other": {"a": 1}})
+    assert denied.value.body["error"]["reason"].startswith(
+        "action [cluster:admin/xpack/security/profile/put/data] is unauthorized for user [kibana_like]"
+    )
+    assert "other" not in es.security.get_user_profile(uid=uid, data="*")["profiles"][0]["data"]
