@@ -47,7 +47,7 @@ class EsError(Exception):
         if self.headers:
             cause["header"] = dict(self.headers)
         error: dict[str, Any] = {"root_cause": [self.root_cause or cause], **cause}
-        if self.root_cause:
+        if self.root_cause or self.caused_by:
             error["caused_by"] = self.caused_by or self.root_cause
         return {"error": error, "status": self.status}
 
@@ -79,9 +79,14 @@ def x_content_parse(reason: str, cause: EsError | None = None) -> EsError:
     """A wrapped body parse failure; root_cause holds the innermost error when there is one."""
     if cause is None:
         return EsError(400, "x_content_parse_exception", reason)
-    direct = {"type": cause.type, "reason": cause.reason}
+    direct: dict[str, Any] = {"type": cause.type, "reason": cause.reason}
     if cause.root_cause is None:
-        return EsError(400, "x_content_parse_exception", reason, root_cause=direct)
+        if cause.caused_by is None:
+            return EsError(400, "x_content_parse_exception", reason, root_cause=direct)
+        # The cause is the innermost Elasticsearch error; what caused it shows only beneath it.
+        root = dict(direct)
+        direct["caused_by"] = cause.caused_by
+        return EsError(400, "x_content_parse_exception", reason, root_cause=root, caused_by=direct)
     direct["caused_by"] = cause.caused_by or cause.root_cause
     return EsError(400, "x_content_parse_exception", reason, root_cause=cause.root_cause, caused_by=direct)
 
@@ -103,7 +108,12 @@ def from_domain(exc: domain.KeyplaneError) -> EsError:
     if isinstance(exc, domain.ValidationError):
         return validation_failed(*exc.messages)
     if isinstance(exc, domain.ParseError):
-        return parse_error(str(exc))
+        err = parse_error(str(exc))
+        if isinstance(exc.__cause__, ValueError) and not isinstance(exc.__cause__, domain.KeyplaneError):
+            # A plain cause is Java's IllegalArgumentException: shown under caused_by, and not a root
+            # cause, as Elasticsearch finds root causes among its own exceptions only.
+            err.caused_by = {"type": "illegal_argument_exception", "reason": str(exc.__cause__)}
+        return err
     if isinstance(exc, domain.NotFound):
         return not_found(str(exc))
     if isinstance(exc, domain.DocumentMissing):
