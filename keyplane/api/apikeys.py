@@ -397,7 +397,7 @@ def _access(value: Any, parser: str) -> tuple[list[IndicesPrivileges], list[Indi
 async def create_cross_cluster(request: RestRequest) -> dict[str, Any]:
     body = request.body("cross_cluster_api_key_request", required=True)
     assert body is not None
-    body.check_fields({"name", "access", "expiration", "metadata"})
+    body.check_fields({"name", "access", "expiration", "metadata", "certificate_identity"})
     if "name" not in body.data:
         raise InvalidArgument("Required [name]")
     if "access" not in body.data:
@@ -410,19 +410,22 @@ async def create_cross_cluster(request: RestRequest) -> dict[str, Any]:
     if not search and not replication:
         empty = InvalidArgument("must specify non-empty access for either [search] or [replication]")
         raise _build_failed(body.parser, empty)
-    spec = KeySpec(body.string("name"), _expiration(body), None, _metadata(body))
+    spec = KeySpec(body.string("name"), _expiration(body), None, _metadata(body), body.string("certificate_identity"))
     return await request.services.apikeys.create_cross_cluster(request.auth, spec, search, replication)
 
 
 async def update_cross_cluster(request: RestRequest) -> dict[str, Any]:
     body = request.body("update_cross_cluster_api_key_request_payload", required=True)
     assert body is not None
-    body.check_fields({"access", "metadata", "expiration"})
+    body.check_fields({"access", "metadata", "expiration", "certificate_identity"})
     access = _access(body.obj("access"), body.parser) if body.has("access") else None
     metadata = _metadata(body)
-    if access is None and metadata is None:
+    identity = body.has("certificate_identity")  # null clears it
+    if access is None and metadata is None and not identity:
         raise ValidationError("must update either [access] or [metadata] for cross-cluster API keys")
     spec = UpdateSpec([request.path_params["id"]], None, metadata, _expiration(body), access)
+    spec.set_certificate_identity = identity
+    spec.certificate_identity = body.string("certificate_identity", nullable=True)
     result = await request.services.apikeys.update(request.auth, spec, kind=core.CROSS_CLUSTER, bulk=False)
     if result.errors:
         raise next(iter(result.errors.values()))

@@ -7,6 +7,7 @@ intersected with ``limited_by``, the owner's roles captured when the key was cre
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,9 @@ class ApiKey:
     version: int = DOC_VERSION
     last_used: int | None = None
     seq_no: int = 1
+    # Cross-cluster keys only: a pattern the distinguished name of the remote cluster's client
+    # certificate must match (Elasticsearch 9.3).
+    certificate_identity: str | None = None
 
     def is_expired(self, now: int) -> bool:
         return self.expiration is not None and self.expiration <= now
@@ -105,6 +109,8 @@ class ApiKey:
         out["role_descriptors"] = {rd.name: rd.to_dict() for rd in self.role_descriptors}
         if self.type == CROSS_CLUSTER:
             out["access"] = access_from_descriptors(self.role_descriptors)
+            if self.certificate_identity is not None:
+                out["certificate_identity"] = self.certificate_identity
         if with_limited_by and self.type == REST:
             out["limited_by"] = [{rd.name: rd.to_dict() for rd in self.limited_by}]
         if self.last_used is not None:
@@ -148,6 +154,16 @@ def descriptor_messages(descriptors: list[RoleDescriptor]) -> list[str]:
             rd, metadata_message="role descriptor metadata keys may not start with [_]"
         )
     return messages
+
+
+def check_certificate_identity(pattern: str | None) -> None:
+    """A certificate identity is a regular expression over the certificate's distinguished name."""
+    if pattern is None:
+        return
+    try:
+        re.compile(pattern)
+    except re.error:
+        raise InvalidArgument(f"Invalid certificate_identity format: [{pattern}]. Must be a valid regex.") from None
 
 
 def check_restrictions(descriptors: list[RoleDescriptor]) -> None:

@@ -67,6 +67,7 @@ class KeySpec:
     expiration: str | None = None
     role_descriptors: list[RoleDescriptor] | None = None
     metadata: dict[str, Any] | None = None
+    certificate_identity: str | None = None  # cross-cluster keys only
 
 
 @dataclass
@@ -87,6 +88,9 @@ class UpdateSpec:
     metadata: dict[str, Any] | None = None
     expiration: str | None = None
     access: tuple[list[IndicesPrivileges], list[IndicesPrivileges]] | None = None
+    # Cross-cluster keys: replace the certificate identity (None clears it) when set_certificate_identity.
+    set_certificate_identity: bool = False
+    certificate_identity: str | None = None
 
 
 @dataclass
@@ -239,6 +243,7 @@ class ApiKeyService:
             role_descriptors=descriptors,
             limited_by=snapshot,
             metadata=spec.metadata,
+            certificate_identity=spec.certificate_identity,
         )
         await self.repo.insert(key)
         self.verified.put(key, secret)  # a new key is known good, as Elasticsearch caches it
@@ -259,6 +264,7 @@ class ApiKeyService:
             )
         descriptor = core.descriptor_from_access(search, replication)
         self._validate(KeySpec(spec.name, spec.expiration, None, spec.metadata))
+        core.check_certificate_identity(spec.certificate_identity)
         creator, _ = await self._creator_and_snapshot(auth)
         return await self._insert(core.CROSS_CLUSTER, spec, creator, [descriptor], [])
 
@@ -384,6 +390,7 @@ class ApiKeyService:
             raise ValidationError(*messages)
         if spec.role_descriptors:
             core.check_restrictions(spec.role_descriptors)
+        core.check_certificate_identity(spec.certificate_identity)
         new_descriptors = spec.role_descriptors
         if spec.access is not None:
             new_descriptors = [core.descriptor_from_access(*spec.access)]
@@ -459,6 +466,7 @@ class ApiKeyService:
             and (spec.metadata is None or (key.metadata is not None and key.metadata == spec.metadata))
             and (descriptors is None or core.same_descriptors(key.role_descriptors, descriptors))
             and core.same_descriptors(key.limited_by, snapshot)
+            and (not spec.set_certificate_identity or key.certificate_identity == spec.certificate_identity)
         )
         if noop:
             return False
@@ -471,6 +479,8 @@ class ApiKeyService:
             key.metadata = spec.metadata
         if spec.expiration is not None:
             key.expiration = self._expiration(spec.expiration, now, update=True)
+        if spec.set_certificate_identity:
+            key.certificate_identity = spec.certificate_identity
         return True
 
     # -- invalidate -------------------------------------------------------------------------------------

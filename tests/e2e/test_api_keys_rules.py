@@ -117,3 +117,32 @@ def test_search_after_takes_scalars_only(http: httpx.Client) -> None:
         )
     ok = http.post("/_security/_query/api_key", json={"sort": ["name"], "search_after": ["a"]})
     assert ok.status_code == 200
+
+
+def test_cross_cluster_certificate_identity(es: Elasticsearch, http: httpx.Client) -> None:
+    access = {"search": [{"names": ["logs-*"]}]}
+    key = es.security.create_cross_cluster_api_key(name="cc", access=access, certificate_identity="CN=remote-.*")
+    (got,) = es.security.get_api_key(id=key["id"])["api_keys"]
+    assert got["certificate_identity"] == "CN=remote-.*"
+    queried = es.security.query_api_keys(query={"ids": {"values": [key["id"]]}})["api_keys"][0]
+    assert queried["certificate_identity"] == "CN=remote-.*"
+    # The same value is a noop; another value or null is an update of its own (the client insists on access).
+    path = f"/_security/cross_cluster/api_key/{key['id']}"
+    assert http.put(path, json={"certificate_identity": "CN=remote-.*"}).json() == {"updated": False}
+    assert es.security.update_cross_cluster_api_key(id=key["id"], access=access, certificate_identity="CN=other")[
+        "updated"
+    ]
+    assert es.security.get_api_key(id=key["id"])["api_keys"][0]["certificate_identity"] == "CN=other"
+    cleared = http.put(f"/_security/cross_cluster/api_key/{key['id']}", json={"certificate_identity": None})
+    assert cleared.json() == {"updated": True}
+    assert "certificate_identity" not in es.security.get_api_key(id=key["id"])["api_keys"][0]
+    # Not a regular expression, or on a REST key: refused.
+    bad = http.post(
+        "/_security/cross_cluster/api_key", json={"name": "bad", "access": access, "certificate_identity": "CN=("}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["reason"] == "Invalid certificate_identity format: [CN=(]. Must be a valid regex."
+    rest = http.post("/_security/api_key", json={"name": "r", "certificate_identity": "CN=x"})
+    assert rest.status_code == 400 and "unknown field [certificate_identity]" in rest.text
+    plain = es.security.create_cross_cluster_api_key(name="plain", access=access)
+    assert "certificate_identity" not in es.security.get_api_key(id=plain["id"])["api_keys"][0]

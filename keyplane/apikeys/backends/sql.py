@@ -60,6 +60,8 @@ def _row(key: ApiKey) -> dict[str, Any]:
         "creator": key.creator.to_dict(),
         "version": key.version,
     }
+    if key.certificate_identity is not None:
+        doc["certificate_identity"] = key.certificate_identity
     return {
         "id": key.id,
         "name": key.name,
@@ -102,6 +104,7 @@ def _key(row: dict[str, Any]) -> ApiKey:
         version=doc.get("version", 0),
         last_used=row["last_used"],
         seq_no=row["seq_no"],
+        certificate_identity=doc.get("certificate_identity"),
     )
 
 
