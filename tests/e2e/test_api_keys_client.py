@@ -87,7 +87,7 @@ def test_authentication_by_api_key_and_its_limits(es: Elasticsearch, server: Ser
     assert me["username"] == "kim" and me["roles"] == [] and me["full_name"] == "Kim K"
     assert me["authentication_type"] == "api_key"
     assert me["authentication_realm"] == {"name": "_es_api_key", "type": "_es_api_key"}
-    assert me["api_key"] == {"id": key["id"], "name": "kim-key"}
+    assert me["api_key"] == {"id": key["id"], "name": "kim-key", "managed_by": "elasticsearch"}
     assert with_key.cluster.health()["status"] == "green"
     privileges = with_key.security.has_privileges(
         cluster=["monitor", "manage_api_key"], index=[{"names": ["logs-1"], "privileges": ["read"]}]

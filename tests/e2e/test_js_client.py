@@ -56,7 +56,11 @@ def test_official_js_client(js_dir: Path, server: Server) -> None:
 
     assert seen["key"]["has_secret"] and seen["key"]["has_encoded"]
     assert seen["key_authenticate"]["authentication_type"] == "api_key"
-    assert seen["key_authenticate"]["api_key"] == {"id": seen["key"]["id"], "name": "js-key"}
+    assert seen["key_authenticate"]["api_key"] == {
+        "id": seen["key"]["id"],
+        "name": "js-key",
+        "managed_by": "elasticsearch",
+    }
     assert seen["update_first"] == {"updated": True}
     assert seen["update_second"] == {"updated": False}
     listed = seen["query"]["api_keys"]

@@ -22,7 +22,7 @@ def test_service_tokens(es: Elasticsearch, server: Server) -> None:
     header = {"Authorization": f"Bearer {value}"}
     me = httpx.get(server.url + "/_security/_authenticate", headers=header).json()
     assert me["username"] == "elastic/fleet-server" and me["authentication_type"] == "token"
-    assert me["token"] == {"name": "t1", "type": "_service_account_index"}
+    assert me["token"] == {"name": "t1", "type": "_service_account_index", "managed_by": "elasticsearch"}
     assert me["authentication_realm"] == {"name": "_service_account", "type": "_service_account"}
     # Fleet Server creates API keys for agents with its own privileges.
     key = httpx.post(server.url + "/_security/api_key", headers=header, json={"name": "agent"})
