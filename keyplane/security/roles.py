@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from keyplane import jsontext
 from keyplane.errors import InvalidArgument, ParseError, ValidationError
 from keyplane.json_kinds import token_kind
 from keyplane.security import global_privileges, role_query
@@ -187,7 +188,7 @@ def _parse_indices(role: str, value: Any, remote: bool = False) -> list[Any]:
         if query is not None and not isinstance(query, str):
             if not isinstance(query, dict):
                 raise ParseError(f"failed to parse {what}for role [{role}]. expected [query] to be an object or string")
-            query = orjson.dumps(query).decode()
+            query = jsontext.dumps(query).decode()
         ari = entry.get("allow_restricted_indices", False)
         if not isinstance(ari, bool):
             raise ParseError(
@@ -484,7 +485,7 @@ def from_stored(name: str, doc: str | bytes) -> RoleDescriptor:
 
 
 def to_stored(rd: RoleDescriptor) -> str:
-    return orjson.dumps(rd.to_dict(transient=False)).decode()
+    return jsontext.dumps(rd.to_dict(transient=False)).decode()
 
 
 # -- built-in roles -------------------------------------------------------------------------------

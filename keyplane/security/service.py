@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keyplane.errors import InvalidArgument, NotFound, ValidationError
+from keyplane.limits import id_messages
 from keyplane.security import passwords
 from keyplane.security import privileges as privilege_names
 from keyplane.security import roles as role_mod
@@ -227,6 +228,8 @@ class PrivilegeService:
                     messages.append(
                         f"Application names must match the pattern ^[a-z][A-Za-z0-9_-]{{2,}}$ (found '{app}')"
                     )
+                # Elasticsearch stores each privilege as a document of this id, under the id length limit.
+                messages += id_messages(f"application-privilege_{app}:{name}")
                 parsed.append({"application": app, "name": name, "actions": actions, "metadata": metadata})
         if messages:
             raise ValidationError(*messages)

@@ -289,9 +289,6 @@ def test_deep_role_mapping_rules_are_checked(http: httpx.Client) -> None:
     assert _error(res)["type"] == "parse_exception"
 
 
-@pytest.mark.xfail(
-    reason="needs orjson.dumps replaced by keyplane.jsontext.dumps in the security and connector backends"
-)
 @pytest.mark.parametrize(
     ("method", "path", "text"),
     [
@@ -309,3 +306,11 @@ def test_deep_role_mapping_rules_are_checked(http: httpx.Client) -> None:
 def test_values_as_deep_as_a_body_are_stored(http: httpx.Client, method: str, path: str, text: str) -> None:
     http.put("/_connector/deep", json={"index_name": "search-deep"}).raise_for_status()
     assert _send(http, method, path, text).is_success
+
+
+def test_application_privilege_ids_stay_within_the_document_id_limit(http: httpx.Client) -> None:
+    name = "p" * 600
+    answer = http.put("/_security/privilege", json={"app": {name: {"actions": ["a:b"]}}})
+    assert answer.status_code == 400
+    assert f"id [application-privilege_app:{name}] is too long, must be no longer than 512 bytes" in answer.text
+    assert http.get("/_security/privilege/app").json() == {}

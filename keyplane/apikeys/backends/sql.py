@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from keyplane import jsontext
 from keyplane.apikeys.backends.base import KeyFilter, Page
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import DATE_FIELDS, Agg, CompositeSource, Node, SortKey, format_date, parse_date
@@ -75,7 +76,7 @@ def _row(key: ApiKey) -> dict[str, Any]:
         "realm_type": key.creator.realm_type,
         "hash": key.hash,
         "metadata": key.metadata,
-        "doc": orjson.dumps(doc).decode(),
+        "doc": jsontext.dumps(doc).decode(),
         "last_used": key.last_used,
         "seq_no": key.seq_no,
     }

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, delete, exc, insert, select, update
 
+from keyplane import jsontext
 from keyplane.security import roles as role_mod
 from keyplane.security.backends.base import StoredUser
 from keyplane.security.roles import RoleDescriptor
@@ -37,7 +38,7 @@ def _user(row: dict[str, Any]) -> StoredUser:
 
 
 def _user_doc(user: User) -> str:
-    return orjson.dumps(
+    return jsontext.dumps(
         {"roles": user.roles, "full_name": user.full_name, "email": user.email, "metadata": user.metadata}
     ).decode()
 
@@ -186,7 +187,7 @@ class SqlPrivilegeRepository:
 
     async def put(self, privilege: dict[str, Any]) -> bool:
         app, name = privilege["application"], privilege["name"]
-        doc = orjson.dumps(privilege).decode()
+        doc = jsontext.dumps(privilege).decode()
         key = and_(ap.c.application == app, ap.c.name == name)
         return await _upsert(
             self.db,
@@ -221,7 +222,7 @@ class SqlRoleMappingRepository:
         return {row["name"]: orjson.loads(row["doc"]) for row in rows}
 
     async def put(self, name: str, mapping: dict[str, Any]) -> bool:
-        doc = orjson.dumps(mapping).decode()
+        doc = jsontext.dumps(mapping).decode()
         return await _upsert(
             self.db,
             "role_mappings",
