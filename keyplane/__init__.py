@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 # The Elasticsearch REST API level Keyplane implements (reported as version.number).
-ES_VERSION = "9.1.0"
+ES_VERSION = "9.5.0"
