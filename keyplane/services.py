@@ -19,6 +19,7 @@ from keyplane.config import Settings
 from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRepository, SqlSyncJobRepository
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
+from keyplane.errors import StoreUnavailable
 from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
 from keyplane.security.authc import PasswordAuthenticator
@@ -138,6 +139,9 @@ class Services:
                 await job()
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable as exc:
+                # An outage is expected and already reported by the store; the job runs again next tick.
+                log.warning("background job %s skipped: %s", getattr(job, "__name__", job), exc)
             except Exception as exc:  # noqa: BLE001 - keep maintenance alive
                 log.error("background job %s failed\n%s", getattr(job, "__name__", job), tracebacks.without_values(exc))
             await asyncio.sleep(seconds)

@@ -46,7 +46,7 @@ class SecretBox:
                 raise ValueError(f"KEYPLANE_SECRETS_KEY must be base64 of 32 bytes ({exc})") from None
         if key_file.exists():
             return cls(base64.b64decode(key_file.read_bytes().strip()))
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = AESGCM.generate_key(bit_length=256)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.types import Receive, Scope, Send
 
 from keyplane import errors as domain
@@ -20,6 +19,7 @@ from keyplane.http import compression, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain
 from keyplane.http.params import check_unrecognized, parse_bool
+from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router, split_path
 
@@ -133,7 +133,7 @@ class Dispatcher:
     ) -> None:
         if fpath and body is not None:
             body = filter_path.apply(body, fpath)
-        payload = b"" if body is None else _dump(body, pretty)
+        payload = b"" if body is None else render(body, pretty)
         ctype = _CONTENT_TYPES.get(version) or (b"content-type", media.response_content_type(version).encode())
         headers = [PRODUCT_HEADER, ctype]
         if extra:
@@ -154,7 +154,7 @@ class Dispatcher:
         for name, values in multi_headers.items():
             headers += [(name.lower().encode(), v.encode()) for v in values]
         headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
-        await _respond(send, method, status, headers, _dump(body, pretty))
+        await _respond(send, method, status, headers, render(body, pretty))
 
 
 def _lenient_bool(value: str | None) -> bool:
@@ -162,12 +162,6 @@ def _lenient_bool(value: str | None) -> bool:
         return parse_bool("pretty", value, False)
     except EsError:
         return False
-
-
-def _dump(body: Any, pretty: bool) -> bytes:
-    if pretty:
-        return orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n"
-    return orjson.dumps(body)
 
 
 def _check_declared_length(headers: dict[str, str]) -> None:

@@ -134,7 +134,6 @@ def test_profile_labels_follow_the_flattened_limit(http: httpx.Client, server: S
     _no_tracebacks(server, log_start)
 
 
-@pytest.mark.xfail(reason="needs dispatch._dump to call keyplane.http.render.render (orjson stops at ~254 levels)")
 def test_deep_profile_data_is_stored_and_read_back(http: httpx.Client) -> None:
     uid = _profile_uid(http)
     assert _send(http, "POST", f"/_security/profile/{uid}/_data", '{"data":{"app":' + _objects(900) + "}}").is_success

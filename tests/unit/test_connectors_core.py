@@ -1,4 +1,3 @@
-
 import pytest
 
 from keyplane.connectors import core, sync_jobs
