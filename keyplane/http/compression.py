@@ -22,7 +22,8 @@ async def inflate(raw: bytes, content_encoding: str | None) -> bytes:
 
     The dispatcher calls this only once the caller is authenticated. A body that inflates to more
     than ``INLINE_BYTES`` is finished in a thread: inflating 100 MB takes long enough to hold up
-    every other request if it ran on the event loop.
+    every other request if it ran on the event loop. Few such bodies are inflated at once, so a
+    handful of small requests cannot make the server hold gigabytes.
     """
     encoding = (content_encoding or "").strip().lower()
     if not raw or encoding in ("", "identity"):
@@ -31,13 +32,25 @@ async def inflate(raw: bytes, content_encoding: str | None) -> bytes:
     if wbits is None:
         raise EsError(400, "illegal_argument_exception", f"unsupported content encoding [{encoding}]")
     inflater = zlib.decompressobj(wbits)
-    body = _step(inflater, raw, INLINE_BYTES, encoding)
-    if len(body) == INLINE_BYTES and not inflater.eof:  # stopped by the limit: more may follow
-        rest = MAX_BODY_BYTES + 1 - len(body)
-        body += await asyncio.to_thread(_step, inflater, inflater.unconsumed_tail, rest, encoding)
-    if len(body) > MAX_BODY_BYTES:
-        raise EsError(413, "content_too_long_exception", "request body is too large")
-    return body
+    first = _step(inflater, raw, INLINE_BYTES, encoding)
+    if len(first) < INLINE_BYTES or inflater.eof:
+        return first
+    async with _large_bodies():
+        return await asyncio.to_thread(_inflate_rest, inflater, first, encoding)
+
+
+def _inflate_rest(inflater: Any, first: bytes, encoding: str) -> bytes:
+    """Inflate the rest in slices into one buffer, refusing as soon as the cap is passed."""
+    out = bytearray(first)
+    while not inflater.eof:
+        # An empty tail still lets zlib hand out output it holds back (the rest of a long match).
+        chunk = _step(inflater, inflater.unconsumed_tail, min(_SLICE, MAX_BODY_BYTES + 1 - len(out)), encoding)
+        if not chunk:
+            break
+        out += chunk
+        if len(out) > MAX_BODY_BYTES:
+            raise EsError(413, "content_too_long_exception", "request body is too large")
+    return bytes(out)
 
 
 def _step(inflater: Any, data: bytes, limit: int, encoding: str) -> bytes:
@@ -46,6 +59,19 @@ def _step(inflater: Any, data: bytes, limit: int, encoding: str) -> bytes:
         return bytes(inflater.decompress(data, limit))
     except zlib.error:
         raise EsError(400, "illegal_argument_exception", f"request body is not valid {encoding} data") from None
+
+
+_SLICE = 4 * 1024 * 1024
+# Large bodies inflated at the same time; each may take 100 MB and a copy while it is handed on.
+MAX_LARGE_INFLATIONS = 2
+_semaphore: asyncio.Semaphore | None = None
+
+
+def _large_bodies() -> asyncio.Semaphore:
+    global _semaphore
+    if _semaphore is None:
+        _semaphore = asyncio.Semaphore(MAX_LARGE_INFLATIONS)
+    return _semaphore
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
