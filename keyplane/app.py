@@ -26,8 +26,8 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
                 except Exception as exc:  # noqa: BLE001 - report start-up failures to the server
                     # A database error's text can quote hashes (see keyplane.tracebacks): not logged.
                     ours = isinstance(exc, (KeyplaneError, RuntimeError, ValueError, OSError))
-                    message = str(exc) if ours else tracebacks.kind(exc)
-                    await send({"type": "lifespan.startup.failed", "message": message})
+                    reason = str(exc) if ours else tracebacks.kind(exc)
+                    await send({"type": "lifespan.startup.failed", "message": reason})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -433,11 +433,15 @@ async def update_cross_cluster(request: RestRequest) -> dict[str, Any]:
 
 
 def register(router: Router) -> None:
-    own = {"self_checked": True}  # the API-key service checks privileges against the request
-    router.add(("PUT", "POST"), "/_security/api_key", create, action=svc.CREATE, params=("refresh",), **own)
-    router.add(("PUT", "POST"), "/_security/api_key/grant", grant, action=GRANT, params=("refresh",), **own)
-    router.add(("POST", "PUT"), "/_security/api_key/clone", clone, action=svc.CLONE, params=("refresh",), **own)
-    router.add("POST", "/_security/api_key/_bulk_grant", bulk_grant, action=BULK_GRANT, params=("refresh",), **own)
+    # self_checked: the API-key service checks privileges itself, as manage_own_api_key depends on the request.
+    router.add(("PUT", "POST"), "/_security/api_key", create, action=svc.CREATE, params=("refresh",), self_checked=True)
+    router.add(("PUT", "POST"), "/_security/api_key/grant", grant, action=GRANT, params=("refresh",), self_checked=True)
+    router.add(
+        ("POST", "PUT"), "/_security/api_key/clone", clone, action=svc.CLONE, params=("refresh",), self_checked=True
+    )
+    router.add(
+        "POST", "/_security/api_key/_bulk_grant", bulk_grant, action=BULK_GRANT, params=("refresh",), self_checked=True
+    )
     router.add(
         "GET",
         "/_security/api_key",
@@ -453,7 +457,7 @@ def register(router: Router) -> None:
             "with_profile_uid",
             "active_only",
         ),
-        **own,
+        self_checked=True,
     )
     router.add(
         ("GET", "POST"),
@@ -461,13 +465,17 @@ def register(router: Router) -> None:
         query,
         action=svc.QUERY,
         params=("with_limited_by", "with_profile_uid", "typed_keys", "sort"),
-        **own,
+        self_checked=True,
     )
-    router.add("PUT", "/_security/api_key/{ids}", update, action=svc.UPDATE, **own)
-    router.add("POST", "/_security/api_key/_bulk_update", bulk_update, action=svc.BULK_UPDATE, **own)
-    router.add("DELETE", "/_security/api_key", invalidate, action=svc.INVALIDATE, **own)
+    router.add("PUT", "/_security/api_key/{ids}", update, action=svc.UPDATE, self_checked=True)
+    router.add("POST", "/_security/api_key/_bulk_update", bulk_update, action=svc.BULK_UPDATE, self_checked=True)
+    router.add("DELETE", "/_security/api_key", invalidate, action=svc.INVALIDATE, self_checked=True)
     router.add(
         "POST", "/_security/api_key/{ids}/_clear_cache", clear_cache, action="cluster:admin/xpack/security/cache/clear"
     )
-    router.add("POST", "/_security/cross_cluster/api_key", create_cross_cluster, action=svc.CC_CREATE, **own)
-    router.add("PUT", "/_security/cross_cluster/api_key/{id}", update_cross_cluster, action=svc.CC_UPDATE, **own)
+    router.add(
+        "POST", "/_security/cross_cluster/api_key", create_cross_cluster, action=svc.CC_CREATE, self_checked=True
+    )
+    router.add(
+        "PUT", "/_security/cross_cluster/api_key/{id}", update_cross_cluster, action=svc.CC_UPDATE, self_checked=True
+    )

@@ -60,8 +60,7 @@ async def exists(request: RestRequest) -> Reply:
 
 def register(router: Router) -> None:
     # Privileges are index privileges, checked per name by each handler.
-    own = {"self_checked": True}
     reads = (*_COMMON, "flat_settings", "include_defaults", "local")
-    router.add("DELETE", "/{index}", delete, params=_COMMON, **own)
-    router.add("GET", "/{index}", get, params=(*reads, "features"), **own)
-    router.add("HEAD", "/{index}", exists, params=reads, **own)
+    router.add("DELETE", "/{index}", delete, params=_COMMON, self_checked=True)
+    router.add("GET", "/{index}", get, params=(*reads, "features"), self_checked=True)
+    router.add("HEAD", "/{index}", exists, params=reads, self_checked=True)

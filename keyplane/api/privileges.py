@@ -101,20 +101,24 @@ async def clear_realm_cache(request: RestRequest) -> dict[str, Any]:
 
 def register(router: Router) -> None:
     # Global application privileges look at the applications a request names: the handlers check.
-    checked = {"self_checked": True}
     router.add(
-        ("PUT", "POST"), "/_security/privilege", put_privileges, action=A + "put", params=("refresh",), **checked
+        ("PUT", "POST"),
+        "/_security/privilege",
+        put_privileges,
+        action=A + "put",
+        params=("refresh",),
+        self_checked=True,
     )
-    router.add("GET", "/_security/privilege", get_privileges, action=A + "get", **checked)
-    router.add("GET", "/_security/privilege/{application}", get_privileges, action=A + "get", **checked)
-    router.add("GET", "/_security/privilege/{application}/{name}", get_privileges, action=A + "get", **checked)
+    router.add("GET", "/_security/privilege", get_privileges, action=A + "get", self_checked=True)
+    router.add("GET", "/_security/privilege/{application}", get_privileges, action=A + "get", self_checked=True)
+    router.add("GET", "/_security/privilege/{application}/{name}", get_privileges, action=A + "get", self_checked=True)
     router.add(
         "DELETE",
         "/_security/privilege/{application}/{name}",
         delete_privileges,
         action=A + "delete",
         params=("refresh",),
-        **checked,
+        self_checked=True,
     )
     router.add("GET", "/_security/privilege/_builtin", builtin, action=A + "builtin/get")
     router.add(

@@ -218,7 +218,8 @@ def descriptor_from_access(search: list[IndicesPrivileges], replication: list[In
 
 
 def access_from_descriptors(descriptors: list[RoleDescriptor]) -> dict[str, Any]:
-    search, replication = [], []
+    search: list[dict[str, Any]] = []
+    replication: list[dict[str, Any]] = []
     for rd in descriptors:
         for group in rd.indices:
             entry = group.to_dict()

@@ -120,7 +120,7 @@ class QuerySpec:
 class BulkResult:
     updated: list[str] = field(default_factory=list)
     noops: list[str] = field(default_factory=list)
-    errors: dict[str, Exception] = field(default_factory=dict)
+    errors: dict[str, KeyplaneError] = field(default_factory=dict)
 
 
 def _is_api_key(auth: Authentication) -> bool:

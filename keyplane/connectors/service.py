@@ -8,6 +8,7 @@ nothing, as Elasticsearch's partial updates do.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import random
 from collections.abc import Callable
 from typing import Any
@@ -132,7 +133,7 @@ class ConnectorService:
         return _with_id(stored)
 
     async def list_jobs(
-        self, connector_id: str | None, status: str | None, job_types: list[str], start: int, size: int
+        self, connector_id: str | None, status: str | None, job_types: builtins.list[str], start: int, size: int
     ) -> Doc:
         total, rows = await self.jobs.list(connector_id, status, job_types, start, size)
         return {"count": total, "results": [_with_id(r) for r in rows]}

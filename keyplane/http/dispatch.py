@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from keyplane import errors as domain
 from keyplane import tracebacks
@@ -189,7 +189,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 def _with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
-    async def wrapped(message: dict[str, Any]) -> None:
+    async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             message = {**message, "headers": [*message["headers"], header]}
         await send(message)
@@ -201,7 +201,7 @@ def _gzipping(send: Send) -> Send:
     """Wrap ``send`` so that a whole answer of some size goes out gzipped (``_respond`` sends it in one piece)."""
     start: dict[str, Any] = {}
 
-    async def wrapped(message: dict[str, Any]) -> None:
+    async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             start.update(message)
             return

@@ -24,7 +24,7 @@ class PrivilegeRequest:
         raw_index = data.get("index", [])
         if not isinstance(raw_index, list):
             raise InvalidArgument("[index] must be an array")
-        index = []
+        index: list[dict[str, Any]] = []
         for entry in raw_index:
             if not isinstance(entry, dict) or "names" not in entry or "privileges" not in entry:
                 raise InvalidArgument("[index] entries require [names] and [privileges]")
@@ -67,7 +67,7 @@ def check(perm: Permission, request: PrivilegeRequest, defs: ApplicationActions)
             for priv in entry["privileges"]:
                 per[priv] = perm.has_index_privilege(name, priv, entry["allow_restricted_indices"])
     for entry in request.application:
-        app = entry.get("application")
+        app = str(entry.get("application", ""))
         per_app = result["application"].setdefault(app, {})
         for resource in entry.get("resources", []):
             per_res = per_app.setdefault(resource, {})
