@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from starlette.types import Receive, Scope, Send
 
 from keyplane import tracebacks
@@ -12,8 +14,14 @@ from keyplane.http.dispatch import Dispatcher
 from keyplane.services import Services
 
 
+# Elasticsearch accepts bodies nested 1000 levels deep (about 330 nested aggregations or queries);
+# evaluating such a request recursively takes a few frames per level, past Python's default 1000.
+RECURSION_LIMIT = 6000
+
+
 def create_app(settings: Settings | None = None) -> Dispatcher:
     settings = settings or Settings.from_env()
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     services = Services(settings)
     app = Dispatcher(build_router(settings.test_mode), services.guard, services)
 

@@ -7,6 +7,7 @@ with its reason, or success with the value stored and read back exactly.
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import httpx
 import pytest
@@ -313,3 +314,20 @@ def test_application_privilege_ids_stay_within_the_document_id_limit(http: httpx
     assert answer.status_code == 400
     assert f"id [application-privilege_app:{name}] is too long, must be no longer than 512 bytes" in answer.text
     assert http.get("/_security/privilege/app").json() == {}
+
+
+# Filters reach as deep as Elasticsearch's 1000-level body allows; terms, with a query per bucket, less far.
+@pytest.mark.parametrize(("kind", "levels"), [("filter", 330), ("terms", 150)])
+def test_aggregations_as_deep_as_a_body_allows(http: httpx.Client, kind: str, levels: int) -> None:
+    http.post("/_security/api_key", json={"name": "deep-aggs"}).raise_for_status()
+    agg: dict[str, Any] = {"filter": {"match_all": {}}} if kind == "filter" else {"terms": {"field": "name"}}
+    root = dict(agg)
+    current = root
+    for level in range(levels - 1):
+        child = dict(agg)
+        current["aggs"] = {f"a{level}": child}
+        current = child
+    # One database query per bucket: slow at this depth, but an answer, not a failure.
+    answer = http.post("/_security/_query/api_key", json={"size": 0, "aggs": {"top": root}}, timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.content.count(b'"doc_count":1') == levels
