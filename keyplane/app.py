@@ -13,7 +13,6 @@ from keyplane.errors import KeyplaneError
 from keyplane.http.dispatch import Dispatcher
 from keyplane.services import Services
 
-
 # Elasticsearch accepts bodies nested 1000 levels deep (about 330 nested aggregations or queries);
 # evaluating such a request recursively takes a few frames per level, past Python's default 1000.
 RECURSION_LIMIT = 6000
