@@ -80,6 +80,10 @@ class CredentialCache:
         self.max_entries = max_entries
         self.ttl = ttl_seconds
 
+    def digest(self, password: str) -> bytes:
+        """A salted digest of a password: lets callers tell passwords apart without keeping them."""
+        return self._digest(password)
+
     def _digest(self, password: str) -> bytes:
         return hashlib.sha256(self._salt + password.encode()).digest()
 
@@ -117,19 +121,43 @@ class PasswordAuthenticator:
         self.cache = CredentialCache()
         # Users looked up by name (run-as targets, token owners); None marks a known absence.
         self._users: dict[str, User | None] = {}
+        # Checks under way, by username and password digest: after the cache is emptied, the many
+        # requests of one client wait for one slow hash instead of each running their own.
+        self._checking: dict[tuple[str, bytes], asyncio.Future[StoredUser | None]] = {}
 
     async def authenticate(self, username: str, password: str, uri: str) -> Authentication:
         stored = self.cache.get(username, password)
         if stored is None:
-            stored = await self.users.get(username)
-            ok = stored is not None and await asyncio.to_thread(verify_password, password, stored.password_hash)
-            if not ok or stored is None:
+            stored = await self._verify_once(username, password)
+            if stored is None:
                 raise Unauthenticated(f"unable to authenticate user [{username}] for REST request [{uri}]")
-            self.cache.put(username, password, stored)
         user = self._effective(stored)
         if not user.enabled:
             raise Unauthenticated(f"unable to authenticate user [{username}] for REST request [{uri}]")
         return await self.for_user(user)
+
+    async def _verify_once(self, username: str, password: str) -> StoredUser | None:
+        """The stored user when the password is right; one check at a time per username and password."""
+        key = (username, self.cache.digest(password))
+        pending = self._checking.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify(username, password))
+            self._checking[key] = pending
+            pending.add_done_callback(lambda done: self._checked(key, done))
+        # Shielded: a caller that gives up does not cancel the check the others wait for.
+        return await asyncio.shield(pending)
+
+    def _checked(self, key: tuple[str, bytes], done: asyncio.Future[StoredUser | None]) -> None:
+        self._checking.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here, so a failure nobody awaited any more is not reported as lost
+
+    async def _verify(self, username: str, password: str) -> StoredUser | None:
+        stored = await self.users.get(username)
+        if stored is None or not await asyncio.to_thread(verify_password, password, stored.password_hash):
+            return None
+        self.cache.put(username, password, stored)
+        return stored
 
     @staticmethod
     def _effective(stored: StoredUser) -> User:

@@ -1,0 +1,50 @@
+"""Password checks on a real store: many requests of one client wait for one slow hash."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from keyplane.errors import Unauthenticated
+from keyplane.security import authc
+from keyplane.security.authc import PasswordAuthenticator
+from keyplane.security.backends.sql import SqlRoleRepository, SqlUserRepository
+from keyplane.security.passwords import hash_password
+from keyplane.security.service import RoleService
+from keyplane.security.users import User
+from keyplane.store.database import Database
+from keyplane.store.migrations import migrate
+
+
+def test_concurrent_checks_of_one_password_run_one_hash(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    hashes: list[str] = []
+    real_verify = authc.verify_password
+
+    def counting_verify(password: str, stored: str | None) -> bool:
+        hashes.append(password)  # the real bcrypt check still runs: only counted
+        return real_verify(password, stored)
+
+    monkeypatch.setattr(authc, "verify_password", counting_verify)
+
+    async def go() -> None:
+        db = Database(database_url)
+        await db.open()
+        await migrate(db)
+        users = SqlUserRepository(db)
+        await users.put(User("ann", roles=[]), hash_password("ann-secret"))
+        checker = PasswordAuthenticator(users, RoleService(SqlRoleRepository(db)))
+        done = await asyncio.gather(*(checker.authenticate("ann", "ann-secret", "/") for _ in range(16)))
+        assert {auth.user.username for auth in done} == {"ann"} and len(hashes) == 1
+        checker.cache.clear()  # as after any user change: the next wave runs one hash again
+        await asyncio.gather(*(checker.authenticate("ann", "ann-secret", "/") for _ in range(8)))
+        assert len(hashes) == 2
+        wrong = await asyncio.gather(
+            *(checker.authenticate("ann", pw, "/") for pw in ["bad-1", "bad-1", "bad-2"]), return_exceptions=True
+        )
+        assert all(isinstance(answer, Unauthenticated) for answer in wrong)
+        assert sorted(hashes[2:]) == ["bad-1", "bad-2"]  # one check per distinct password
+        assert not checker._checking  # nothing left waiting
+        await db.close()
+
+    asyncio.run(go())
