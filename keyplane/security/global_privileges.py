@@ -19,7 +19,7 @@ The canonical form kept in a descriptor is that object with only the privileges 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from keyplane.errors import InvalidArgument, ParseError
@@ -75,16 +75,23 @@ def _single(body: Any, name: str) -> Any:
     return body[name]
 
 
-def _index_groups(value: Any) -> list[dict[str, list[str]]]:
+def _group_entries(value: Any) -> Iterator[dict[str, Any]]:
+    """The objects of a ``[{names, privileges}, ...]`` array in order, each refused at once if it has
+    another shape or field."""
     if not isinstance(value, list):
         raise _expected("START_ARRAY", value)
-    groups = []
     for entry in value:
         if not isinstance(entry, dict):
             raise _expected("START_OBJECT", entry)
         for key in entry:
             if key not in ("names", "privileges"):
                 raise _fail(f"expected one of [names, privileges] but found [{key}] instead")
+        yield entry
+
+
+def _index_groups(value: Any) -> list[dict[str, list[str]]]:
+    groups = []
+    for entry in _group_entries(value):
         if len(entry) < 2:
             raise _fail("expected [FIELD_NAME] but found [END_OBJECT] instead")
         names, privileges = _strings(entry["names"]), _strings(entry["privileges"])
@@ -101,15 +108,8 @@ def _index_groups(value: Any) -> list[dict[str, list[str]]]:
 
 def _data_source_groups(value: Any) -> list[dict[str, list[str]]]:
     """``data_source`` entries: the same ``{names, privileges}`` shape as ``role.manage`` indices."""
-    if not isinstance(value, list):
-        raise _expected("START_ARRAY", value)
     groups = []
-    for entry in value:
-        if not isinstance(entry, dict):
-            raise _expected("START_OBJECT", entry)
-        for key in entry:
-            if key not in ("names", "privileges"):
-                raise _fail(f"expected one of [names, privileges] but found [{key}] instead")
+    for entry in _group_entries(value):
         for required in ("names", "privileges"):
             if required not in entry:
                 raise _fail(f"missing required field [{required}] in [data_source] entry")
