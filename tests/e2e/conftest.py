@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests import pg
-from tests.conftest import STORE
-from tests.e2e.server import PASSWORD, Server
+from tests.e2e.server import PASSWORD, Server, on_store
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir: Path = tmp_path_factory.mktemp("server")
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(data_dir, url).start()
-    yield srv
-    srv.stop()
-    if url:
-        pg.drop_database(url)
+    with on_store(tmp_path_factory.mktemp("server")) as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+
+from tests import pg
+from tests.conftest import STORE
 
 PASSWORD = "e2e-password"
 
@@ -75,3 +82,21 @@ class Server:
                 self.proc.kill()
         if self.proc is not None:
             self.log.close()
+
+
+@contextmanager
+def on_store(data_dir: Path, **options: Any) -> Iterator[Server]:
+    """A started server on the store under test (a fresh PostgreSQL database when that is the store)."""
+    url = None
+    if STORE == "postgres":
+        reason = pg.available()
+        if reason:
+            pytest.skip(reason)
+        url = pg.create_database()
+    srv = Server(data_dir, url, **options).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if url:
+            pg.drop_database(url)

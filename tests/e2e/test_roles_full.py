@@ -14,9 +14,7 @@ import httpx
 import pytest
 from elasticsearch import AuthorizationException, BadRequestError, Elasticsearch, NotFoundError
 
-from tests import pg
-from tests.conftest import STORE
-from tests.e2e.server import Server
+from tests.e2e.server import Server, on_store
 
 
 def _client(server: Server, username: str, password: str) -> Elasticsearch:
@@ -52,20 +50,9 @@ def test_long_passwords_are_accepted_and_count_72_bytes(es: Elasticsearch, serve
 
 @pytest.fixture
 def long_password_server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
     password = "E" * 80
-    srv = Server(tmp_path, url, password=password).start()
-    try:
+    with on_store(tmp_path, password=password) as srv:
         yield srv, password
-    finally:
-        srv.stop()
-        if url:
-            pg.drop_database(url)
 
 
 def test_an_80_character_elastic_password_starts_the_server(long_password_server: tuple[Server, str]) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests import pg
 from tests.conftest import STORE
-from tests.e2e.server import Server
+from tests.e2e.server import Server, on_store
 from tests.fuzz import spec
 from tests.fuzz.accounts import Keeper, provision
 from tests.fuzz.requests import Accounts
@@ -45,27 +42,9 @@ def fuzz_spec() -> tuple[spec.Api, ...]:
     return spec.load()
 
 
-@contextmanager
-def own_server(data_dir: Path) -> Iterator[Server]:
-    """A server of its own on the store under test (a fresh PostgreSQL database when that is the store)."""
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(data_dir, url).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        if url:
-            pg.drop_database(url)
-
-
 @pytest.fixture(scope="session")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with own_server(tmp_path_factory.mktemp("fuzz-server")) as srv:
+    with on_store(tmp_path_factory.mktemp("fuzz-server")) as srv:
         yield srv
 
 

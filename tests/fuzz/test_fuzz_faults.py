@@ -16,10 +16,9 @@ import pytest
 
 from tests import pg
 from tests.conftest import STORE
-from tests.e2e.server import Server
+from tests.e2e.server import Server, on_store
 from tests.fuzz import report, spec
 from tests.fuzz.accounts import provision
-from tests.fuzz.conftest import own_server
 from tests.fuzz.harness import Outcome, memory_kb
 from tests.fuzz.requests import Accounts
 from tests.fuzz.test_fuzz_spec import RSS_LIMIT_MB, fuzz
@@ -48,7 +47,7 @@ def test_compression_bombs_are_refused_and_memory_returns(tmp_path: Path) -> Non
     Holding one body of the cap is by design; the bound allows a few copies of it (the peak is
     ~380 MB today, see /tmp/team/fuzz-findings.md) and asks that the memory comes back after.
     """
-    with own_server(tmp_path) as srv:
+    with on_store(tmp_path) as srv:
         start = len(srv.output())
         headers = {"content-type": "application/json", "content-encoding": "gzip"}
         cases = [
