@@ -57,6 +57,18 @@ def test_a_new_data_dir_is_created_owner_only(tmp_path: Path) -> None:
     assert _mode(tmp_path / "a" / "data") == 0o700
 
 
+def _start_and_check_private(data: Path, database_url: str, names: list[str]) -> Server:
+    """Start and stop a server on ``data``; meanwhile the dir is 0700 and each named file 0600."""
+    srv = Server(data, database_url).start()
+    try:
+        assert _mode(data) == 0o700
+        for name in names:
+            assert _mode(data / name) == 0o600, name
+    finally:
+        srv.stop()
+    return srv
+
+
 def test_the_data_dir_and_its_files_are_owner_only(tmp_path: Path, database_url: str) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
@@ -64,23 +76,11 @@ def test_the_data_dir_and_its_files_are_owner_only(tmp_path: Path, database_url:
     names = ["secrets.key"]
     if STORE == "sqlite":
         names += ["keyplane.db", "keyplane.db-wal", "keyplane.db-shm", "keyplane.db.lock"]
-    srv = Server(data, database_url).start()
-    try:
-        assert _mode(data) == 0o700
-        for name in names:
-            assert _mode(data / name) == 0o600, name
-    finally:
-        srv.stop()
+    srv = _start_and_check_private(data, database_url, names)
     # Files another version left readable by others are made private at the next start.
     data.chmod(0o755)
     for name in names:
         if (data / name).exists():
             (data / name).chmod(0o644)
-    srv = Server(data, database_url).start()
-    try:
-        assert _mode(data) == 0o700
-        for name in names:
-            assert _mode(data / name) == 0o600, name
-    finally:
-        srv.stop()
+    srv = _start_and_check_private(data, database_url, names)
     assert "was readable by other users" in srv.output()

@@ -12,27 +12,15 @@ from tests.e2e.server import Server
 def test_a_missing_index_is_404_index_not_found(es: Elasticsearch, http: httpx.Client) -> None:
     with pytest.raises(NotFoundError) as missing:
         es.indices.delete(index="connectors-test")
-    assert missing.value.body == {
-        "error": {
-            "root_cause": [
-                {
-                    "type": "index_not_found_exception",
-                    "reason": "no such index [connectors-test]",
-                    "resource.type": "index_or_alias",
-                    "resource.id": "connectors-test",
-                    "index_uuid": "_na_",
-                    "index": "connectors-test",
-                }
-            ],
-            "type": "index_not_found_exception",
-            "reason": "no such index [connectors-test]",
-            "resource.type": "index_or_alias",
-            "resource.id": "connectors-test",
-            "index_uuid": "_na_",
-            "index": "connectors-test",
-        },
-        "status": 404,
+    cause = {
+        "type": "index_not_found_exception",
+        "reason": "no such index [connectors-test]",
+        "resource.type": "index_or_alias",
+        "resource.id": "connectors-test",
+        "index_uuid": "_na_",
+        "index": "connectors-test",
     }
+    assert missing.value.body == {"error": {"root_cause": [cause], **cause}, "status": 404}
     assert es.options(ignore_status=404).indices.delete(index="connectors-test").meta.status == 404
     assert es.indices.delete(index="gone", ignore_unavailable=True).body == {"acknowledged": True}
     assert http.get("/connectors-test").status_code == 404
