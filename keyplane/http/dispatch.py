@@ -76,7 +76,10 @@ class Dispatcher:
             # its body is read or inflated: it costs little whatever it carries (as Elasticsearch's
             # HTTP header validator does). The server drops the unread body.
             request.auth = await self.guard.authenticate(request)
-            raw_body = await compression.inflate(await _read_body(receive), headers.get("content-encoding"))
+            raw_body = await _read_body(receive)
+            encoding = headers.get("content-encoding")
+            if encoding:  # most requests are not compressed: no detour through the inflater
+                raw_body = await compression.inflate(raw_body, encoding)
             if not raw_body and "source" in query:
                 raw_body = query["source"].encode()
             request.raw_body = raw_body
