@@ -81,10 +81,7 @@ class CredentialCache:
         self.ttl = ttl_seconds
 
     def digest(self, password: str) -> bytes:
-        """A salted digest of a password: lets callers tell passwords apart without keeping them."""
-        return self._digest(password)
-
-    def _digest(self, password: str) -> bytes:
+        """A salted digest of a password: tells passwords apart without keeping them."""
         return hashlib.sha256(self._salt + password.encode()).digest()
 
     def get(self, username: str, password: str) -> StoredUser | None:
@@ -95,10 +92,10 @@ class CredentialCache:
         if expires < time.monotonic():
             self._entries.pop(username, None)
             return None
-        return stored if hmac.compare_digest(digest, self._digest(password)) else None
+        return stored if hmac.compare_digest(digest, self.digest(password)) else None
 
     def put(self, username: str, password: str, stored: StoredUser) -> None:
-        self._entries[username] = (self._digest(password), time.monotonic() + self.ttl, stored)
+        self._entries[username] = (self.digest(password), time.monotonic() + self.ttl, stored)
         self._entries.move_to_end(username)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
