@@ -8,6 +8,7 @@ from keyplane.api.common import required_body
 from keyplane.connectors import core
 from keyplane.connectors.backends.base import ConnectorFilter
 from keyplane.connectors.service import set_fields
+from keyplane.documents import deep_merge
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, StatusError, ValidationError
 from keyplane.http.body import Body
 from keyplane.http.errors import x_content_parse
@@ -209,7 +210,7 @@ async def configuration(request: RestRequest) -> dict[str, str]:
     def set_values(doc: core.Doc) -> None:
         registered = doc.get("configuration") or {}
         core.unknown_value_fields(registered, values)
-        core.deep_merge(doc, {"configuration": {k: {"value": v} for k, v in values.items()}, "status": "configured"})
+        deep_merge(doc, {"configuration": {k: {"value": v} for k, v in values.items()}, "status": "configured"})
 
     return _result(await service.update(connector_id, set_values, blind=False))
 

@@ -7,6 +7,7 @@ from typing import Any
 from keyplane.api.common import required_body
 from keyplane.api.connectors import page_params
 from keyplane.connectors import core, sync_jobs
+from keyplane.documents import deep_merge
 from keyplane.errors import InvalidArgument, KeyplaneError, ValidationError
 from keyplane.http.body import Body
 from keyplane.http.errors import x_content_parse
@@ -161,7 +162,7 @@ async def stats(request: RestRequest) -> dict[str, str]:
         doc.update(values)
         if metadata is not None:
             merged = doc.get("metadata") or {}
-            core.deep_merge(merged, metadata)
+            deep_merge(merged, metadata)
             doc["metadata"] = merged
 
     return {"result": await request.services.connectors.update_job(job_id, update_stats)}

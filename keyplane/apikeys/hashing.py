@@ -12,27 +12,13 @@ import binascii
 import hashlib
 import hmac
 import os
-import time
+
+from keyplane import ids
 
 SSHA256 = "ssha256"
 PBKDF2 = "pbkdf2"
 ALGORITHMS = (SSHA256, PBKDF2)
 PBKDF2_ITERATIONS = 10_000
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def new_id() -> str:
-    """20 URL-safe characters: a millisecond timestamp then random bytes, so ids sort by time."""
-    stamp = int(time.time() * 1000).to_bytes(6, "big")
-    return _b64(stamp + os.urandom(9))
-
-
-def new_secret() -> str:
-    """22 URL-safe characters carrying 128 random bits."""
-    return _b64(os.urandom(16))
 
 
 def encoded(key_id: str, secret: str) -> str:
@@ -53,11 +39,11 @@ def hash_secret(secret: str, algorithm: str = SSHA256) -> str:
     salt = os.urandom(16)
     if algorithm == PBKDF2:
         digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, PBKDF2_ITERATIONS)
-        return f"{{PBKDF2}}{PBKDF2_ITERATIONS}${_b64(salt)}${_b64(digest)}"
+        return f"{{PBKDF2}}{PBKDF2_ITERATIONS}${ids.urlsafe(salt)}${ids.urlsafe(digest)}"
     if algorithm != SSHA256:
         raise ValueError(f"unknown API key hash algorithm [{algorithm}]; valid values are {list(ALGORITHMS)}")
     digest = hashlib.sha256(salt + secret.encode()).digest()
-    return f"{{SSHA256}}{_b64(salt)}${_b64(digest)}"
+    return f"{{SSHA256}}{ids.urlsafe(salt)}${ids.urlsafe(digest)}"
 
 
 def _unb64(text: str) -> bytes:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyplane import ids
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
 from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
@@ -202,7 +203,7 @@ class ApiKeyService:
         created: list[dict[str, Any]] = []
         failed = BulkResult()
         for spec in specs:
-            key_id = hashing.new_id()
+            key_id = ids.new_id()
             try:
                 created.append(
                     await self._insert(core.REST, spec, creator, spec.role_descriptors or [], snapshot, key_id=key_id)
@@ -224,14 +225,14 @@ class ApiKeyService:
     ) -> dict[str, Any]:
         """Store a new key; its expiry is ``spec.expiration`` from now, or ``expires_at`` when given."""
         now = now_ms()
-        secret = hashing.new_secret()
+        secret = ids.new_secret()
         algorithm = self.settings.hash_algorithm
         if algorithm == hashing.PBKDF2:
             stored = await asyncio.to_thread(hashing.hash_secret, secret, algorithm)
         else:
             stored = hashing.hash_secret(secret, algorithm)
         key = ApiKey(
-            id=key_id or hashing.new_id(),
+            id=key_id or ids.new_id(),
             name=spec.name,
             type=kind,
             creation=now,

@@ -15,9 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from keyplane import jsontext
 from keyplane.errors import InvalidArgument, ParseError, StatusError, ValidationError
 
 Doc = dict[str, Any]
@@ -207,28 +204,6 @@ def parse_sync_status(value: Any) -> str:
     if not isinstance(value, str) or value.lower() not in SYNC_STATUSES:
         raise InvalidArgument(f"Unknown ConnectorSyncStatus [{value}].")
     return value.lower()
-
-
-def deep_merge(target: Doc, partial: Doc) -> None:
-    """Elasticsearch's partial-document update: objects merge, everything else replaces.
-
-    Iterative, and copies through JSON text, so that values as deep as a body may be (1000 levels) merge.
-    """
-    pending = [(target, partial)]
-    while pending:
-        into, source = pending.pop()
-        for key, value in source.items():
-            if isinstance(value, dict) and isinstance(into.get(key), dict):
-                pending.append((into[key], value))
-            else:
-                into[key] = deep_copy(value)
-
-
-def deep_copy(value: Any) -> Any:
-    """A copy of a JSON value of any depth the body parser accepts (``copy.deepcopy`` recurses)."""
-    if isinstance(value, (dict, list)):
-        return orjson.loads(jsontext.dumps(value))
-    return value
 
 
 # -- configuration ---------------------------------------------------------------------------------------

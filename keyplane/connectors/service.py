@@ -13,7 +13,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from keyplane.apikeys.hashing import new_id
 from keyplane.connectors import core, sync_jobs
 from keyplane.connectors.backends.base import (
     ConnectorFilter,
@@ -24,7 +23,9 @@ from keyplane.connectors.backends.base import (
 )
 from keyplane.connectors.core import Doc
 from keyplane.connectors.secrets import SecretBox
+from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import Conflict, DocumentMissing, NotFound
+from keyplane.ids import new_id
 from keyplane.limits import check_id
 
 Change = Callable[[Doc], None]
@@ -102,7 +103,7 @@ class ConnectorService:
                 raise connector_missing(connector_id)
             if not blind and stored.doc.get("deleted"):
                 raise connector_missing(connector_id)
-            doc = core.deep_copy(stored.doc)
+            doc = deep_copy(stored.doc)
             change(doc)
             if doc == stored.doc and not always:
                 return "noop"
@@ -147,7 +148,7 @@ class ConnectorService:
             stored = await self.jobs.get(job_id)
             if stored is None:
                 raise NotFound(f"connector sync job [{job_id}] not found")
-            doc = core.deep_copy(stored.doc)
+            doc = deep_copy(stored.doc)
             change(doc)
             if await self.jobs.replace(Stored(stored.id, doc, stored.seq_no)):
                 return "updated"
@@ -183,4 +184,4 @@ class ConnectorService:
 
 def set_fields(values: dict[str, Any]) -> Change:
     """A partial-document update of the given fields (deep merge)."""
-    return lambda doc: core.deep_merge(doc, values)
+    return lambda doc: deep_merge(doc, values)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.connectors.core import Doc, deep_copy, format_ns
+from keyplane.connectors.core import Doc, format_ns
+from keyplane.documents import deep_copy
 from keyplane.errors import InvalidArgument, StatusError
 
 JOB_TYPES = ("full", "incremental", "access_control")

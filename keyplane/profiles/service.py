@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.connectors.core import deep_merge
+from keyplane.documents import deep_merge
 from keyplane.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from keyplane.limits import check_flattened
 from keyplane.profiles import core

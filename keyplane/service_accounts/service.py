@@ -7,6 +7,7 @@ import hmac
 import secrets
 from typing import Any
 
+from keyplane import ids
 from keyplane.apikeys import hashing
 from keyplane.errors import Conflict, CredentialsRejected, InvalidArgument, ValidationError
 from keyplane.service_accounts import core
@@ -43,7 +44,7 @@ class ServiceAccountService:
                 f"service account token name must match [a-zA-Z0-9-][a-zA-Z0-9_-]{{0,255}}, got [{name}]"
             )
         token = TokenId(principal, name)
-        secret = hashing.new_secret()
+        secret = ids.new_secret()
         if not await self.repo.insert(token.key, principal, name, hashing.hash_secret(secret), now_ms()):
             raise Conflict(f"[service_account_token][{token.key}]: version conflict, document already exists")
         return {"created": True, "token": {"name": name, "value": core.encode(token, secret)}}

@@ -1,5 +1,6 @@
 import pytest
 
+from keyplane import ids
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.query import parse_aggs, parse_date, parse_query, parse_sort
 from keyplane.errors import InvalidArgument, ParseError
@@ -8,7 +9,7 @@ from keyplane.timevalue import now_ms, parse_duration_ms
 
 
 def test_ids_secrets_and_hashes() -> None:
-    key_id, secret = hashing.new_id(), hashing.new_secret()
+    key_id, secret = ids.new_id(), ids.new_secret()
     assert len(key_id) == 20 and len(secret) == 22
     for algorithm in hashing.ALGORITHMS:
         stored = hashing.hash_secret(secret, algorithm)

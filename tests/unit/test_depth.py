@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from keyplane import jsontext, limits
-from keyplane.connectors.core import deep_copy, deep_merge
+from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import InvalidArgument, ValidationError
 from keyplane.http.body import decode
 from keyplane.http.errors import EsError, from_domain
