@@ -6,10 +6,10 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
+import textwrap
 
 from keyplane import ES_VERSION, __version__
-from keyplane.config import Settings, problems
+from keyplane.config import SETTINGS, Setting, Settings, SettingsError
 
 DESCRIPTION = f"""\
 Keyplane {__version__}: an Elasticsearch-compatible server (REST API level {ES_VERSION}) for the
@@ -20,31 +20,53 @@ an embedded SQLite file in the data directory; give a PostgreSQL URL to share on
 between several stateless nodes.
 """
 
-SERVE_EPILOG = """\
-environment:
-  KEYPLANE_HOST, KEYPLANE_PORT, KEYPLANE_DATA_DIR, KEYPLANE_DATABASE_URL
-                        defaults for the flags above
-  ELASTIC_PASSWORD      password of the reserved superuser 'elastic', set at every start;
-                        without it a first start generates one and prints it once
-  KEYPLANE_SECRETS_KEY  base64 of 32 bytes that encrypts connector secrets at rest; without
-                        it a key file is created in the data dir (all nodes need the same key)
-  KEYPLANE_API_KEY_HASH ssha256 (default) or pbkdf2, for stored API-key secrets
-  KEYPLANE_API_KEY_RETENTION
-                        how long invalidated and expired API keys are kept (default 7d)
-  KEYPLANE_API_KEY_LAST_USED_GRANULARITY
-                        precision of an API key's last_used (default 1h)
-  KEYPLANE_SQLITE_SYNCHRONOUS
-                        full (default): a write is on disk before it is acknowledged;
-                        normal: faster, but a power cut or OS crash can lose the last
-                        acknowledged writes (a killed process loses nothing either way)
-  KEYPLANE_TEST_MODE=1  enables POST /_keyplane/_reset (superuser only), which wipes all
-                        state except the 'elastic' user; for test harnesses only
-
+EXAMPLES = """\
 examples:
   ELASTIC_PASSWORD=changeme keyplane serve
   keyplane serve --port 9201 --database-url postgresql://127.0.0.1:5432/keyplane
   curl -u elastic:changeme http://127.0.0.1:9200/_security/_authenticate
 """
+
+# argparse's layout: names in a 24-column margin, text wrapped to 78 columns.
+_MARGIN = 24
+_WIDTH = 78
+
+
+def _plain(text: str) -> str:
+    """Help text for a terminal: the README's Markdown without its backticks."""
+    return text.replace("`", "")
+
+
+def _flag_help(declared: Setting[object]) -> str:
+    # Static on purpose: help never shows what the environment holds (a secret could be there).
+    text = f"{_plain(declared.help)} (environment: {declared.env}; default: {_plain(declared.shown_default)})"
+    return text.replace("%", "%%")
+
+
+def environment_help() -> str:
+    """The epilog's list of every setting's environment variable, with its meaning and default."""
+    lines = ["environment (a flag given on the command line wins over its variable):"]
+    for declared in SETTINGS:
+        text = f"{_plain(declared.help)} (default: {_plain(declared.shown_default)})"
+        body = textwrap.wrap(text, _WIDTH - _MARGIN, break_on_hyphens=False)
+        name = f"  {declared.env}"
+        if len(name) < _MARGIN - 1:
+            lines.append(name.ljust(_MARGIN) + body[0])
+            body = body[1:]
+        else:
+            lines.append(name)
+        lines += [" " * _MARGIN + line for line in body]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for declared in SETTINGS:
+        flag = f"`{declared.flag}`" if declared.flag else ""
+        default = declared.unset if declared.default is None else f"`{declared.default}`"
+        rows.append(f"| {flag} | `{declared.env}` | {default} | {declared.help} |")
+    return "\n".join(rows) + "\n"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,46 +75,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"keyplane {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    env = Settings.from_env()
     serve = sub.add_parser(
         "serve",
         help="run the server",
         description="Run the Keyplane server until interrupted.",
-        epilog=SERVE_EPILOG,
+        epilog=environment_help() + "\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--host", default=env.host, help=f"address to listen on (default: {env.host})")
-    serve.add_argument("--port", type=int, default=env.port, help=f"port to listen on (default: {env.port})")
-    serve.add_argument(
-        "--data-dir",
-        type=Path,
-        default=env.data_dir,
-        help=f"directory of the SQLite store and the secrets key file, for one process (default: {env.data_dir})",
-    )
-    serve.add_argument(
-        "--database-url",
-        default=env.database_url,
-        help="postgresql://user@host:port/db to keep the state in PostgreSQL instead of SQLite",
-    )
+    for declared in SETTINGS:
+        if declared.flag:
+            # The text is parsed with the environment's values, so one parser and one message serve both.
+            metavar = declared.flag.lstrip("-").replace("-", "_").upper()
+            serve.add_argument(declared.flag, dest=declared.name, metavar=metavar, help=_flag_help(declared))
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub.add_parser(
+        "settings",
+        help="print the settings as the README's Markdown table",
+        description="Print every setting (flag, environment variable, default, meaning) as a Markdown table.",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        sys.stdout.write(markdown_table())
+        return 0
     if args.command != "serve":
         parser.print_help()
         return 0 if args.command is None else 2
+    try:
+        settings = Settings.from_env(flags={d.name: getattr(args, d.name) for d in SETTINGS if d.flag})
+    except SettingsError as exc:
+        parser.error(exc.problems[0])
     import uvicorn
 
     from keyplane.app import create_app
 
-    settings = Settings.from_env()
-    settings.host, settings.port = args.host, args.port
-    settings.data_dir, settings.database_url = args.data_dir, args.database_url
-    for problem in problems(settings):
-        parser.error(problem)
     # Whatever the server creates (data dir, SQLite files, key file) holds hashes or keys: owner-only.
     os.umask(0o077)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,72 +1,244 @@
-"""Settings, read from command-line flags with environment variables as defaults."""
+"""Settings, each declared once: environment variable, flag, default, parser and help.
+
+The fields of :class:`Settings` are the declarations. ``keyplane serve``'s flags and help, the reading of
+the environment and the README's settings table are derived from them, so they cannot disagree. A value
+is parsed once, here: the rest of the code gets milliseconds, literals and paths, never the text.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar, cast, overload
+
+from keyplane.apikeys.hashing import ALGORITHMS
+from keyplane.errors import ParseError
+from keyplane.timevalue import parse_duration_ms
+
+T = TypeVar("T")
+Synchronous = Literal["full", "normal"]
 
 
-@dataclass
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """How one setting is given, read and explained."""
+
+    env: str
+    # As a user would write it (shown in help and the README, parsed for the field's default); None: unset.
+    default: str | None
+    # The text as a value; raises ValueError("must be ...") when the text cannot work.
+    parse: Callable[[str], T]
+    # One sentence in Markdown: the README shows it as is, --help without the backticks.
+    help: str
+    flag: str | None = None
+    # A secret is never echoed: not in an error message, not in help.
+    secret: bool = False
+    # What applies when an optional setting is not given.
+    unset: str = "–"
+    # The attribute of Settings, filled in from the field (see SETTINGS).
+    name: str = ""
+
+    @property
+    def shown_default(self) -> str:
+        return self.unset if self.default is None else self.default
+
+
+@overload
+def setting(*, env: str, default: str, parse: Callable[[str], T], help: str, flag: str | None = None) -> T: ...
+
+
+@overload
+def setting(
+    *,
+    env: str,
+    default: None,
+    parse: Callable[[str], T],
+    help: str,
+    flag: str | None = None,
+    secret: bool = False,
+    unset: str = "–",
+) -> T | None: ...
+
+
+def setting(
+    *,
+    env: str,
+    default: str | None,
+    parse: Callable[[str], Any],
+    help: str,
+    flag: str | None = None,
+    secret: bool = False,
+    unset: str = "–",
+) -> Any:
+    """A field of :class:`Settings` whose default is its declared text, parsed like any given value."""
+    declaration = Setting(env, default, parse, help, flag, secret, unset)
+    return field(default=None if default is None else parse(default), metadata={"setting": declaration})
+
+
+# Parsers. Each message completes "<flag or variable> ..., not [<text>]".
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise ValueError("must be a port number (0 to 65535)")
+    return int(text)
+
+
+def _database_url(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise ValueError("must be a postgresql:// (or sqlite:///) URL")
+    return text
+
+
+def _hash_algorithm(text: str) -> str:
+    if text not in ALGORITHMS:
+        raise ValueError(f"must be one of {', '.join(ALGORITHMS)}")
+    return text
+
+
+def _positive_duration_ms(text: str) -> int:
+    try:
+        ms = parse_duration_ms(text, "duration")
+    except ParseError:
+        raise ValueError("must be a duration such as 7d or 1h") from None
+    if ms <= 0:
+        raise ValueError("must be a positive duration such as 7d or 1h")
+    return ms
+
+
+def _synchronous(text: str) -> Synchronous:
+    value = text.lower()
+    if value == "full":
+        return "full"
+    if value == "normal":
+        return "normal"
+    raise ValueError("must be full or normal")
+
+
+def _switch(text: str) -> bool:
+    # Anything else is off, as it always was.
+    return text in ("1", "true", "yes")
+
+
+class SettingsError(ValueError):
+    """Given settings that cannot work, each as a message for the command line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 9200
-    data_dir: Path = Path("data")
-    database_url: str | None = None
-    elastic_password: str | None = None
-    test_mode: bool = False
-    node_name: str = "keyplane"
-    cluster_name: str = "keyplane"
-    api_key_hash: str = "ssha256"
-    api_key_retention: str = "7d"
-    api_key_last_used_granularity: str = "1h"
-    secrets_key: str | None = None
-    # full: a commit is on disk before it is acknowledged; normal: faster, but a power cut or an OS
-    # crash can lose the last acknowledged writes (Elasticsearch's translog durability async).
-    sqlite_synchronous: str = "full"
+    host: str = setting(
+        flag="--host", env="KEYPLANE_HOST", default="127.0.0.1", parse=_text, help="address to listen on"
+    )
+    port: int = setting(flag="--port", env="KEYPLANE_PORT", default="9200", parse=_port, help="port to listen on")
+    data_dir: Path = setting(
+        flag="--data-dir",
+        env="KEYPLANE_DATA_DIR",
+        default="./data",
+        parse=Path,
+        help="directory of the SQLite file `keyplane.db` and the key file `secrets.key`; one process per data dir",
+    )
+    database_url: str | None = setting(
+        flag="--database-url",
+        env="KEYPLANE_DATABASE_URL",
+        default=None,
+        parse=_database_url,
+        help="`postgresql://user@host:port/db` to keep the state in PostgreSQL instead of SQLite",
+        unset="SQLite in the data dir",
+    )
+    elastic_password: str | None = setting(
+        env="ELASTIC_PASSWORD",
+        default=None,
+        parse=_text,
+        help="password of the reserved superuser `elastic`, set at every start",
+        secret=True,
+        unset="generated at the first start and printed once",
+    )
+    secrets_key: str | None = setting(
+        env="KEYPLANE_SECRETS_KEY",
+        default=None,
+        parse=_text,
+        help="base64 of 32 bytes that encrypts connector secrets at rest; all nodes need the same key",
+        secret=True,
+        unset="the key file `secrets.key` in the data dir, created if missing",
+    )
+    node_name: str = setting(
+        env="KEYPLANE_NODE_NAME", default="keyplane", parse=_text, help="the node's name in `GET /` and the nodes APIs"
+    )
+    cluster_name: str = setting(
+        env="KEYPLANE_CLUSTER_NAME",
+        default="keyplane",
+        parse=_text,
+        help="the cluster's name in `GET /` and the cluster APIs",
+    )
+    api_key_hash: str = setting(
+        env="KEYPLANE_API_KEY_HASH",
+        default="ssha256",
+        parse=_hash_algorithm,
+        help=f"hash of stored API-key secrets: {' or '.join(f'`{name}`' for name in ALGORITHMS)}",
+    )
+    api_key_retention_ms: int = setting(
+        env="KEYPLANE_API_KEY_RETENTION",
+        default="7d",
+        parse=_positive_duration_ms,
+        help="how long invalidated and expired API keys are kept before they are deleted",
+    )
+    api_key_last_used_granularity_ms: int = setting(
+        env="KEYPLANE_API_KEY_LAST_USED_GRANULARITY",
+        default="1h",
+        parse=_positive_duration_ms,
+        help="precision of an API key's `last_used`: one write per key per interval",
+    )
+    # Elasticsearch's translog durability: full is "request", normal is "async".
+    sqlite_synchronous: Synchronous = setting(
+        env="KEYPLANE_SQLITE_SYNCHRONOUS",
+        default="full",
+        parse=_synchronous,
+        help="`full`: a write is on disk (fsync) before it is acknowledged; `normal`: faster, but a power cut or "
+        "an OS crash can lose the last acknowledged writes; a killed process loses nothing either way",
+    )
+    test_mode: bool = setting(
+        env="KEYPLANE_TEST_MODE",
+        default="0",
+        parse=_switch,
+        help="`1` (or `true`, `yes`) adds `POST /_keyplane/_reset` (superuser only), which wipes all state "
+        "but the `elastic` user; for test harnesses only",
+    )
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
-        return cls(
-            host=env.get("KEYPLANE_HOST", cls.host),
-            port=int(env.get("KEYPLANE_PORT", cls.port)),
-            data_dir=Path(env.get("KEYPLANE_DATA_DIR", str(cls.data_dir))),
-            database_url=env.get("KEYPLANE_DATABASE_URL") or None,
-            elastic_password=env.get("ELASTIC_PASSWORD") or None,
-            test_mode=env.get("KEYPLANE_TEST_MODE", "") in ("1", "true", "yes"),
-            node_name=env.get("KEYPLANE_NODE_NAME", cls.node_name),
-            cluster_name=env.get("KEYPLANE_CLUSTER_NAME", cls.cluster_name),
-            api_key_hash=env.get("KEYPLANE_API_KEY_HASH", cls.api_key_hash),
-            secrets_key=env.get("KEYPLANE_SECRETS_KEY") or None,
-            sqlite_synchronous=env.get("KEYPLANE_SQLITE_SYNCHRONOUS", cls.sqlite_synchronous).lower(),
-            api_key_retention=env.get("KEYPLANE_API_KEY_RETENTION", cls.api_key_retention),
-            api_key_last_used_granularity=env.get(
-                "KEYPLANE_API_KEY_LAST_USED_GRANULARITY", cls.api_key_last_used_granularity
-            ),
-        )
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, flags: Mapping[str, str | None] | None = None
+    ) -> Settings:
+        """The settings given as flags (by attribute name), else in the environment, else their defaults.
+
+        An empty value counts as not given. Raises SettingsError listing every value that cannot work.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for declared in SETTINGS:
+            flag_text = (flags or {}).get(declared.name)
+            label, text = (declared.flag, flag_text) if flag_text else (declared.env, environ.get(declared.env))
+            if not text:
+                continue
+            try:
+                values[declared.name] = declared.parse(text)
+            except ValueError as exc:
+                problems.append(f"{label} {exc}" if declared.secret else f"{label} {exc}, not [{text}]")
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values)
 
 
-def problems(settings: Settings) -> list[str]:
-    """Settings that cannot work, each as a message for the command line."""
-    from keyplane.apikeys.hashing import ALGORITHMS
-    from keyplane.errors import ParseError
-    from keyplane.timevalue import parse_duration_ms
-
-    out = []
-    if settings.api_key_hash not in ALGORITHMS:
-        out.append(f"KEYPLANE_API_KEY_HASH must be one of {', '.join(ALGORITHMS)}, not [{settings.api_key_hash}]")
-    for name, value in (
-        ("KEYPLANE_API_KEY_RETENTION", settings.api_key_retention),
-        ("KEYPLANE_API_KEY_LAST_USED_GRANULARITY", settings.api_key_last_used_granularity),
-    ):
-        try:
-            if parse_duration_ms(value, name) <= 0:
-                out.append(f"{name} must be a positive duration such as 7d or 1h, not [{value}]")
-        except ParseError:
-            out.append(f"{name} must be a duration such as 7d or 1h, not [{value}]")
-    if settings.sqlite_synchronous not in ("full", "normal"):
-        out.append(f"KEYPLANE_SQLITE_SYNCHRONOUS must be full or normal, not [{settings.sqlite_synchronous}]")
-    if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://", "sqlite:///")):
-        out.append(f"--database-url must be a postgresql:// (or sqlite:///) URL, not [{settings.database_url}]")
-    return out
+SETTINGS: tuple[Setting[Any], ...] = tuple(
+    replace(cast("Setting[Any]", item.metadata["setting"]), name=item.name) for item in fields(Settings)
+)
