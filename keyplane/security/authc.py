@@ -1,4 +1,6 @@
-"""Authentication: who the caller is, proven by a password (and later API keys and tokens).
+"""Who the caller is (:class:`Authentication`), and the password realm that proves it.
+
+The chain that picks a realm for a request's credentials is ``keyplane.security.authentication``.
 
 bcrypt costs ~70 ms, so a successful check is remembered as a salted SHA-256 of the password in
 an in-memory cache; later requests cost a hash and a constant-time compare, with no database
@@ -35,6 +37,8 @@ class Authentication:
     permission: Permission
     api_key: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The user a run-as header named but this caller may not run as: every action is then refused.
+    run_as_denied: str | None = None
 
     @property
     def is_run_as(self) -> bool:

@@ -1,0 +1,217 @@
+"""The authentication chain: who a request's credentials prove the caller to be.
+
+The edge reads the ``Authorization`` and run-as headers and hands over plain values; the chain
+checks them with the realm of their scheme: passwords (``Basic``), API keys (``ApiKey``), access
+tokens and service-account tokens (``Bearer``). It also authenticates the user a grant names (grant
+API key, activate profile), where a failure is a 403 rather than a 401.
+
+The credential stores come in as narrow interfaces, so this module depends on what it asks of them
+and not on how they are wired.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from keyplane.apikeys import hashing
+from keyplane.apikeys.cache import Verified
+from keyplane.apikeys.core import API_KEY_REALM, ApiKey
+from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
+from keyplane.security.authc import Authentication
+from keyplane.security.authorization import run_as_refused
+from keyplane.security.authz import Permission
+from keyplane.security.users import User
+from keyplane.service_accounts import core as service_core
+from keyplane.tokens.core import Token
+
+ANONYMOUS_REFUSED = (
+    "unable to authenticate with provided credentials and anonymous access is not allowed for this request"
+)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An ``Authorization`` header: its scheme (lower case) and what follows it."""
+
+    scheme: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The credentials of the user something is granted to, as a grant request carries them.
+
+    ``type`` is ``password`` (``username`` and ``password``) or ``access_token`` (``access_token``);
+    requests are validated before they get here.
+    """
+
+    type: str | None
+    username: str | None = None
+    password: str | None = None
+    access_token: str | None = None
+    run_as: str | None = None
+
+
+class Grantees(Protocol):
+    """Authenticates the user something is granted to (what grant operations ask of :class:`Authenticator`)."""
+
+    async def grantee(self, grant: Grant, uri: str, *, action: str, failure: str) -> Authentication: ...
+
+
+class Passwords(Protocol):
+    """The native realm: users proven by their password, and looked up by name."""
+
+    async def authenticate(self, username: str, password: str, uri: str) -> Authentication: ...
+
+    async def lookup(self, username: str) -> User | None: ...
+
+    async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication: ...
+
+
+class ApiKeys(Protocol):
+    async def authenticate(self, key_id: str, secret: str) -> Verified: ...
+
+
+class AccessTokens(Protocol):
+    async def check(self, access_token: str) -> Token: ...
+
+
+class ServiceTokens(Protocol):
+    async def authenticate(self, token: service_core.TokenId, secret: str) -> str: ...
+
+
+def missing_credentials(uri: str) -> Unauthenticated:
+    return Unauthenticated(f"missing authentication credentials for REST request [{uri}]")
+
+
+def _rejected(kind: str, exc: CredentialsRejected) -> Unauthenticated:
+    """Elasticsearch's generic 401, naming the realm's reason beside it (or alone when terminal)."""
+    if exc.terminal:
+        return Unauthenticated(str(exc))
+    return Unauthenticated(ANONYMOUS_REFUSED, {"additional_unsuccessful_credentials": f"{kind}: {exc}"})
+
+
+def basic_credentials(value: str, uri: str) -> tuple[str, str]:
+    """The username and password of a ``Basic`` credential (base64 of ``username:password``)."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise missing_credentials(uri) from None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise missing_credentials(uri)
+    return username, password
+
+
+def api_key_authentication(key: ApiKey, permission: Permission) -> Authentication:
+    """The caller an API key proves: its owner, as recorded when the key was created."""
+    creator = key.creator
+    owner = User(
+        creator.principal, roles=[], full_name=creator.full_name, email=creator.email, metadata=creator.metadata
+    )
+    api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
+    auth = Authentication(owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission, api_key=api_key)
+    auth.extra["api_key_has_descriptors"] = bool(key.role_descriptors)
+    return auth
+
+
+def service_account_authentication(token: service_core.TokenId, principal: str) -> Authentication:
+    """The caller a service-account token proves: the built-in account, with its fixed role."""
+    user = service_core.user(principal)
+    permission = Permission([service_core.ACCOUNTS[principal]])
+    realm = service_core.REALM
+    auth = Authentication(user, user, realm, realm, "token", [], [], permission)
+    auth.extra["token"] = {"name": token.name, "type": "_service_account_index"}
+    return auth
+
+
+class Authenticator:
+    def __init__(
+        self, passwords: Passwords, api_keys: ApiKeys, tokens: AccessTokens, service_accounts: ServiceTokens
+    ) -> None:
+        self.passwords = passwords
+        self.api_keys = api_keys
+        self.tokens = tokens
+        self.service_accounts = service_accounts
+
+    async def authenticate(self, credential: Credential | None, uri: str, run_as: str | None = None) -> Authentication:
+        """The caller of a request to ``uri``; ``run_as`` is the user the run-as header names."""
+        if credential is None:
+            raise missing_credentials(uri)
+        if credential.scheme == "basic":
+            username, password = basic_credentials(credential.value, uri)
+            auth = await self.passwords.authenticate(username, password, uri)
+        elif credential.scheme == "apikey":
+            auth = await self.api_key(credential.value)
+        elif credential.scheme == "bearer":
+            auth = await self.bearer(credential.value)
+        else:
+            raise Unauthenticated(ANONYMOUS_REFUSED)
+        if run_as is not None:
+            auth = await self.run_as(auth, run_as)
+        return auth
+
+    async def api_key(self, credential: str) -> Authentication:
+        parts = hashing.decode(credential)
+        if parts is None:
+            raise _rejected("API key", CredentialsRejected("invalid ApiKey value"))
+        try:
+            entry = await self.api_keys.authenticate(*parts)
+        except CredentialsRejected as exc:
+            raise _rejected("API key", exc) from None
+        # Built once per verified key and kept with it: the hot path of API-key requests.
+        auth: Authentication | None = entry.authentication
+        if auth is None:
+            auth = entry.authentication = api_key_authentication(entry.key, entry.permission)
+        return auth
+
+    async def bearer(self, credential: str) -> Authentication:
+        service_token = service_core.decode(credential)
+        if service_token is not None:
+            return await self._service_account(*service_token)
+        try:
+            token = await self.tokens.check(credential)
+        except CredentialsRejected as exc:
+            raise _rejected("Bearer token", exc) from None
+        user = await self.passwords.lookup(token.username)
+        if user is None or not user.enabled:
+            raise _rejected("Bearer token", CredentialsRejected("token owner no longer exists or is disabled"))
+        auth = await self.passwords.for_user(user)
+        auth.type = "token"
+        return auth
+
+    async def _service_account(self, token: service_core.TokenId, secret: str) -> Authentication:
+        try:
+            principal = await self.service_accounts.authenticate(token, secret)
+        except CredentialsRejected as exc:
+            raise _rejected("Service account", exc) from None
+        return service_account_authentication(token, principal)
+
+    async def run_as(self, auth: Authentication, target: str) -> Authentication:
+        """``auth`` running as ``target``; a refusal is recorded, and every action then fails."""
+        if auth.permission.can_run_as(target):
+            user = await self.passwords.lookup(target)
+            if user is not None and user.enabled:
+                return await self.passwords.for_user(user, authenticating=auth)
+        # A copy: the authentication may be cached and shared by other requests.
+        return replace(auth, run_as_denied=target)
+
+    async def grantee(self, grant: Grant, uri: str, *, action: str, failure: str) -> Authentication:
+        """Authenticate the user ``action`` grants something to; any failure is a 403 saying ``failure``."""
+        try:
+            if grant.type == "password":
+                assert grant.username is not None and grant.password is not None
+                auth = await self.passwords.authenticate(grant.username, grant.password, uri)
+            else:
+                assert grant.access_token is not None
+                auth = await self.bearer(grant.access_token)
+        except Unauthenticated:
+            raise Forbidden(failure) from None
+        if grant.run_as is not None:
+            auth = await self.run_as(auth, grant.run_as)
+            if auth.run_as_denied:  # an empty name is let through here, as it always was
+                raise run_as_refused(action, auth, grant.run_as)
+        return auth
