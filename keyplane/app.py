@@ -1,4 +1,4 @@
-"""The ASGI application: services, the security guard and the routes, with a lifespan."""
+"""The ASGI application: services and the routes, with a lifespan."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
     settings = settings or Settings.from_env()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     services = Services(settings)
-    app = Dispatcher(build_router(settings.test_mode), services.guard, services)
+    app = Dispatcher(build_router(settings.test_mode), services)
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         while True:

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from keyplane import tracebacks
-from keyplane.api.guard import SecurityGuard
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
+from keyplane.apikeys.grants import ApiKeyGrants
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings
 from keyplane.config import Settings
 from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRepository, SqlSyncJobRepository
@@ -23,6 +23,7 @@ from keyplane.errors import StoreUnavailable
 from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
 from keyplane.security.authc import PasswordAuthenticator
+from keyplane.security.authentication import Authenticator
 from keyplane.security.backends.sql import (
     SqlIndexSettingsRepository,
     SqlPrivilegeRepository,
@@ -38,7 +39,7 @@ from keyplane.service_accounts.service import ServiceAccountService
 from keyplane.store import schema
 from keyplane.store.database import Database, prepare_data_dir
 from keyplane.store.migrations import migrate
-from keyplane.timevalue import now_ms, parse_duration_ms
+from keyplane.timevalue import now_ms
 from keyplane.tokens.backends.sql import SqlTokenRepository
 from keyplane.tokens.service import TokenService
 
@@ -60,20 +61,17 @@ class Services:
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
         self.role_mappings = SqlRoleMappingRepository(self.db)
         self.index_settings = SqlIndexSettingsRepository(self.db)
-        self.profiles = ProfileService(SqlProfileRepository(self.db), self.roles, self.privileges)
         self.passwords = PasswordAuthenticator(user_repo, self.roles)
         self.apikeys = ApiKeyService(
             SqlApiKeyRepository(self.db),
             self._roles_of,
             ApiKeySettings(
                 hash_algorithm=settings.api_key_hash,
-                retention_ms=parse_duration_ms(settings.api_key_retention, "api_key_retention"),
-                last_used_granularity_ms=max(
-                    1, parse_duration_ms(settings.api_key_last_used_granularity, "api_key_last_used_granularity")
-                ),
+                retention_ms=settings.api_key_retention_ms,
+                last_used_granularity_ms=settings.api_key_last_used_granularity_ms,
             ),
         )
-        self.tokens = TokenService(SqlTokenRepository(self.db))
+        self.tokens = TokenService(SqlTokenRepository(self.db), self.passwords)
         self.service_accounts = ServiceAccountService(SqlServiceTokenRepository(self.db))
         self.connectors = ConnectorService(
             SqlConnectorRepository(self.db),
@@ -81,7 +79,9 @@ class Services:
             SqlSecretRepository(self.db),
             SecretBox.load(settings.secrets_key, settings.data_dir / "secrets.key"),
         )
-        self.guard = SecurityGuard(self)
+        self.authenticator = Authenticator(self.passwords, self.apikeys, self.tokens, self.service_accounts)
+        self.api_key_grants = ApiKeyGrants(self.apikeys, self.authenticator)
+        self.profiles = ProfileService(SqlProfileRepository(self.db), self.roles, self.privileges, self.authenticator)
         self._tasks: list[asyncio.Task[None]] = []
         self.cluster_uuid = ""
         self.node_id = secrets.token_urlsafe(16)[:22]
@@ -128,7 +128,7 @@ class Services:
         removed = await self.apikeys.remove_inactive()
         if removed:
             log.info("removed %d API keys invalidated or expired before the retention period", removed)
-        await self.tokens.repo.delete_expired(now_ms() - 86_400_000)
+        await self.tokens.remove_expired(now_ms() - 86_400_000)
 
     @staticmethod
     async def _every(seconds: float, job: Callable[[], Awaitable[Any]], first: float | None = None) -> None:
@@ -184,7 +184,7 @@ class Services:
         await self.profiles.repo.delete_all()
         await self.service_accounts.delete_all()
         await self.apikeys.repo.delete_all()
-        await self.tokens.repo.delete_all()
+        await self.tokens.delete_all()
         await self.connectors.reset()
         async with self.db.transaction() as conn:
             conn.notify("*")

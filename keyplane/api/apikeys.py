@@ -6,15 +6,12 @@ live in ``keyplane.apikeys``.
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
+from keyplane.apikeys.grants import ClientAuthenticationRefused, GrantRequest
 from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort, search_after_message
 from keyplane.apikeys.service import (
     BULK_GRANT,
@@ -32,7 +29,7 @@ from keyplane.http.errors import EsError, from_domain, x_content_parse
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.security import roles as role_mod
-from keyplane.security.authc import Authentication
+from keyplane.security.authentication import Grant
 from keyplane.security.roles import IndicesPrivileges
 from keyplane.timevalue import parse_duration_ms
 
@@ -108,86 +105,38 @@ async def clone(request: RestRequest) -> dict[str, Any]:
 GRANT_FIELDS = frozenset({"grant_type", "username", "password", "access_token", "run_as", "client_authentication"})
 
 
-@dataclass
-class _Grant:
-    """Whose credentials a grant request carries; shared by grant and bulk grant."""
-
-    type: str | None
-    username: str | None
-    password: str | None
-    access_token: str | None
-    run_as: str | None
-    # The scheme of ``client_authentication`` (JWT realms' shared secret); "" when the block has none.
-    client_scheme: str | None = None
-
-    @classmethod
-    def of(cls, body: Body) -> _Grant:
-        client = body.obj("client_authentication")
-        scheme = None
-        if client is not None:
-            inner = Body(client, "client_authentication", body.raw)
-            inner.check_fields({"scheme", "value"})
-            inner.string("value")
-            scheme = inner.string("scheme") or ""
-        return cls(
-            body.string("grant_type"),
-            body.string("username"),
-            body.string("password"),
-            body.string("access_token"),
-            body.string("run_as"),
-            scheme,
-        )
-
-    def messages(self) -> list[str]:
-        if self.type is None:
-            return ["[grant_type] is required"]
-        out = []
-        if self.type == "password":
-            if self.username is None:
-                out.append("[username] is required for grant_type [password]")
-            if self.password is None:
-                out.append("[password] is required for grant_type [password]")
-            if self.access_token is not None:
-                out.append("[access_token] is not supported for grant_type [password]")
-            if self.client_scheme is not None:
-                out.append("[client_authentication] is not supported for grant_type [password]")
-        elif self.type == "access_token":
-            if self.access_token is None:
-                out.append("[access_token] is required for grant_type [access_token]")
-            if self.username is not None:
-                out.append("[username] is not supported for grant_type [access_token]")
-            if self.password is not None:
-                out.append("[password] is not supported for grant_type [access_token]")
-            if self.client_scheme is not None and self.client_scheme != "SharedSecret":
-                out.append("[client_authentication.scheme] must be set to [SharedSecret]")
-        else:
-            out.append(f"grant_type [{self.type}] is not supported")
-        return out
-
-    async def authenticate(self, request: RestRequest, action: str) -> Authentication:
-        """Check the caller may grant, then authenticate the user the keys are granted to."""
-        assert self.type is not None
-        request.services.apikeys.authorize(request.auth, action, own=False)
-        if self.client_scheme is not None and not _is_jwt(self.access_token or ""):
-            # Client authentication belongs to JWT realms; an ordinary token cannot carry it.
-            raise EsError(
-                400, "security_exception", "[client_authentication] not supported with the supplied access_token type"
-            )
-        return await request.services.guard.grant_credentials(
-            self.type, self.username, self.password, self.access_token, self.run_as, request.uri, action=action
-        )
+def _grant_request(body: Body) -> GrantRequest:
+    """Whose credentials a grant or bulk grant request carries."""
+    client = body.obj("client_authentication")
+    scheme = None
+    if client is not None:
+        inner = Body(client, "client_authentication", body.raw)
+        inner.check_fields({"scheme", "value"})
+        inner.string("value")
+        scheme = inner.string("scheme") or ""
+    credentials = Grant(
+        body.string("grant_type"),
+        body.string("username"),
+        body.string("password"),
+        body.string("access_token"),
+        body.string("run_as"),
+    )
+    return GrantRequest(credentials, scheme)
 
 
-def _is_jwt(token: str) -> bool:
-    """Whether a bearer token has a JWT's form: three base64url parts, the first a JSON header."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return False
-    try:
-        header = orjson.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        return False
-    return isinstance(header, dict) and "alg" in header
+def _granted_key(body: Body, raw: bytes) -> KeySpec | None:
+    """The key a grant asks for. Its name counts only when the request gives it as a string."""
+    api_key = body.obj("api_key")
+    if api_key is None:
+        return None
+    spec = parse_key_spec(api_key, "api_key_request", raw)
+    if not isinstance(api_key.get("name"), str):
+        spec.name = None  # a number or boolean reads as text elsewhere, but a grant refuses it as missing
+    return spec
+
+
+def _client_authentication_refused(exc: ClientAuthenticationRefused) -> EsError:
+    return EsError(400, "security_exception", str(exc))
 
 
 async def grant(request: RestRequest) -> dict[str, Any]:
@@ -195,22 +144,12 @@ async def grant(request: RestRequest) -> dict[str, Any]:
     body = request.body("grant_api_key_request", required=True)
     assert body is not None
     body.check_fields(GRANT_FIELDS | {"api_key"})
-    api_key = body.obj("api_key")
-    messages = []
-    spec = None
-    if api_key is None or not isinstance(api_key.get("name"), str) or not api_key.get("name"):
-        messages.append("api key name is required")
-    if api_key is not None:
-        spec = parse_key_spec(api_key, "api_key_request", request.raw_body)
-        if spec.name:
-            messages += core.name_messages(spec.name)
-    credentials = _Grant.of(body)
-    messages += credentials.messages()
-    if messages:
-        raise ValidationError(*messages)
-    assert spec is not None
-    owner = await credentials.authenticate(request, GRANT)
-    return await request.services.apikeys.create(owner, spec, check=False)
+    spec = _granted_key(body, request.raw_body)
+    credentials = _grant_request(body)
+    try:
+        return await request.services.api_key_grants.grant(request.auth, credentials, spec, request.uri)
+    except ClientAuthenticationRefused as exc:
+        raise _client_authentication_refused(exc) from None
 
 
 async def bulk_grant(request: RestRequest) -> dict[str, Any]:
@@ -227,15 +166,13 @@ async def bulk_grant(request: RestRequest) -> dict[str, Any]:
         inner = from_domain(exc) if isinstance(exc, KeyplaneError) else exc
         where = body.where("api_keys")
         raise x_content_parse(f"{where} [{body.parser}] failed to parse field [api_keys]", inner) from None
-    messages = [] if specs else ["[api_keys] must not be empty"]
-    for spec in specs:
-        messages += core.name_messages(spec.name or "")
-    credentials = _Grant.of(body)
-    messages += credentials.messages()
-    if messages:
-        raise ValidationError(*messages)
-    owner = await credentials.authenticate(request, BULK_GRANT)
-    created, failed = await request.services.apikeys.bulk_create(owner, specs)
+    credentials = _grant_request(body)
+    try:
+        created, failed = await request.services.api_key_grants.bulk_grant(
+            request.auth, credentials, specs, request.uri
+        )
+    except ClientAuthenticationRefused as exc:
+        raise _client_authentication_refused(exc) from None
     return {"created": created, **_errors_body(failed)}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from keyplane.errors import ValidationError
 from keyplane.http.body import Body
 from keyplane.http.request import RestRequest
+from keyplane.services import Services
 
 
 def required_body(request: RestRequest, parser: str, fields: set[str] | frozenset[str]) -> Body:
@@ -36,7 +37,7 @@ def page_window(body: Body | None, default_size: int = 10) -> tuple[int, int]:
 
 
 async def add_profile_uids(
-    services: Any, items: list[dict[str, Any]], realm_of: Callable[[dict[str, Any]], str]
+    services: Services, items: list[dict[str, Any]], realm_of: Callable[[dict[str, Any]], str]
 ) -> None:
     """``with_profile_uid``: add the owner's profile uid to each item whose owner has a profile."""
     uids = await services.profiles.uids(sorted({item["username"] for item in items}))

@@ -8,7 +8,9 @@ from keyplane.api.common import required_body
 from keyplane.errors import InvalidArgument, ValidationError
 from keyplane.http.request import RestRequest
 from keyplane.http.routing import Router
+from keyplane.profiles import core as profile_rules
 from keyplane.profiles.service import UPDATE_DATA
+from keyplane.security.authentication import Grant
 from keyplane.security.privilege_check import PrivilegeRequest
 
 A = "cluster:admin/xpack/security/profile/"
@@ -17,18 +19,10 @@ A = "cluster:admin/xpack/security/profile/"
 async def activate(request: RestRequest) -> dict[str, Any]:
     body = required_body(request, "activate_profile_request", {"grant_type", "username", "password", "access_token"})
     grant_type = body.string("grant_type")
-    if grant_type not in ("password", "access_token"):
-        message = f"grant_type [{grant_type}] is not supported" if grant_type else "[grant_type] is required"
-        raise ValidationError(message)
-    username, password, token = body.string("username"), body.string("password"), body.string("access_token")
-    if grant_type == "password" and (username is None or password is None):
-        raise ValidationError("[username] and [password] are required for grant_type [password]")
-    if grant_type == "access_token" and token is None:
-        raise ValidationError("[access_token] is required for grant_type [access_token]")
-    owner = await request.services.guard.grant_credentials(
-        grant_type, username, password, token, None, request.uri, failure="Failed to authenticate user profile grant"
-    )
-    return await request.services.profiles.activate(owner)
+    grant = Grant(grant_type)
+    if grant_type in profile_rules.GRANT_TYPES:  # an unknown type is refused before its credentials are read
+        grant = Grant(grant_type, body.string("username"), body.string("password"), body.string("access_token"))
+    return await request.services.profiles.activate(grant, request.uri)
 
 
 async def get(request: RestRequest) -> dict[str, Any]:
@@ -52,11 +46,9 @@ async def update_data(request: RestRequest) -> dict[str, Any]:
     request.int_param("if_primary_term")
     body = required_body(request, "update_profile_data_request", {"labels", "data"})
     labels, data = body.obj("labels"), body.obj("data")
-    if labels is None and data is None:
-        raise ValidationError("update request is empty")
-    for value in (labels, data):
-        if value and any(k.startswith("_") for k in value):
-            raise ValidationError("data keys cannot start with a [_]")
+    message = profile_rules.update_message(labels, data)  # checked before if_seq_no is read, as always
+    if message is not None:
+        raise ValidationError(message)
     await request.services.profiles.update_data(
         request.auth, request.path_params["uid"], labels, data, request.int_param("if_seq_no")
     )
@@ -78,7 +70,8 @@ async def suggest(request: RestRequest) -> dict[str, Any]:
     body_keys = data.get("data") or []
     keys = request.list_param("data") or ([body_keys] if isinstance(body_keys, str) else body_keys)
     name = body.string("name") if body else None
-    return await request.services.profiles.suggest(name or "", size, hint, list(keys))
+    total, shown = await request.services.profiles.suggest(name or "", size, hint, list(keys))
+    return {"total": {"value": total, "relation": "eq"}, "took": 0, "profiles": shown}
 
 
 async def has_privileges(request: RestRequest) -> dict[str, Any]:
@@ -91,7 +84,7 @@ async def has_privileges(request: RestRequest) -> dict[str, Any]:
 
 
 def register(router: Router) -> None:
-    router.add("POST", "/_security/profile/_activate", activate, action=A + "activate")
+    router.add("POST", "/_security/profile/_activate", activate, action=profile_rules.ACTIVATE)
     router.add("GET", "/_security/profile/{uid}", get, action=A + "get", params=("data",))
     router.add(
         ("PUT", "POST"), "/_security/profile/{uid}/_enable", enable, action=A + "set_enabled", params=("refresh",)

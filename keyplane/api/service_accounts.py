@@ -10,24 +10,25 @@ from keyplane.http.routing import Router
 A = "cluster:admin/xpack/security/service_account/"
 
 
-def _principal(request: RestRequest) -> str:
-    return request.services.service_accounts.account(request.path_params["namespace"], request.path_params["service"])
+def _account(request: RestRequest) -> tuple[str, str]:
+    return request.path_params["namespace"], request.path_params["service"]
 
 
 async def get_accounts(request: RestRequest) -> dict[str, Any]:
-    return request.services.service_accounts.accounts(
+    accounts = request.services.service_accounts.accounts(
         request.path_params.get("namespace"), request.path_params.get("service")
     )
+    return {principal: {"role_descriptor": descriptor.to_dict()} for principal, descriptor in accounts.items()}
 
 
 async def create_token(request: RestRequest) -> dict[str, Any]:
     request.param("refresh")
-    return await request.services.service_accounts.create(_principal(request), request.path_params.get("name"))
+    token = await request.services.service_accounts.create(*_account(request), request.path_params.get("name"))
+    return {"created": True, "token": {"name": token.name, "value": token.value}}
 
 
 async def credentials(request: RestRequest) -> dict[str, Any]:
-    principal = _principal(request)
-    names = await request.services.service_accounts.credentials(principal)
+    principal, names = await request.services.service_accounts.credentials(*_account(request))
     nodes = request.services.nodes_response()["_nodes"]
     return {
         "service_account": principal,
@@ -39,13 +40,12 @@ async def credentials(request: RestRequest) -> dict[str, Any]:
 
 async def delete_token(request: RestRequest) -> Reply:
     request.param("refresh")
-    found = await request.services.service_accounts.delete(_principal(request), request.path_params["name"])
+    found = await request.services.service_accounts.delete(*_account(request), request.path_params["name"])
     return Reply({"found": found}, status=200 if found else 404)
 
 
 async def clear_cache(request: RestRequest) -> dict[str, Any]:
-    _principal(request)
-    request.services.service_accounts.forget()
+    request.services.service_accounts.clear_cache(*_account(request))
     return request.services.nodes_response()
 
 

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
 
 from keyplane import errors as domain
 from keyplane import tracebacks
-from keyplane.http import compression, filter_path, media
+from keyplane.http import compression, credentials, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain
 from keyplane.http.params import check_unrecognized, parse_bool
 from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router, split_path
+from keyplane.security.authorization import authorize
+from keyplane.services import Services
 
 log = logging.getLogger("keyplane.http")
 
@@ -29,19 +31,11 @@ PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 _CONTENT_TYPES = {v: (b"content-type", media.response_content_type(v).encode()) for v in (None, 8, 9)}
 
 
-class Guard(Protocol):
-    """Authentication and authorization, supplied by the security package."""
-
-    async def authenticate(self, request: RestRequest) -> Any: ...
-
-    async def authorize(self, request: RestRequest, action: str | None, *, self_checked: bool) -> None: ...
-
-
 class Dispatcher:
-    def __init__(self, router: Router, guard: Guard, services: Any) -> None:
+    def __init__(self, router: Router, services: Services) -> None:
         self.router = router
-        self.guard = guard
         self.services = services
+        self.authenticator = services.authenticator
         self.lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,7 +69,9 @@ class Dispatcher:
             # Credentials come from the headers alone, so an unauthenticated request is refused before
             # its body is read or inflated: it costs little whatever it carries (as Elasticsearch's
             # HTTP header validator does). The server drops the unread body.
-            request.auth = await self.guard.authenticate(request)
+            request.authentication = await self.authenticator.authenticate(
+                credentials.credential(headers), uri, credentials.run_as(headers)
+            )
             raw_body = await _read_body(receive)
             encoding = headers.get("content-encoding")
             if encoding:  # most requests are not compressed: no detour through the inflater
@@ -105,7 +101,7 @@ class Dispatcher:
             request.path_params = path_params
             if query:
                 check_unrecognized(path, set(query), route.params)
-            await self.guard.authorize(request, route.action, self_checked=route.self_checked)
+            authorize(request.auth, route.action, path_params, self_checked=route.self_checked)
             reply = await route.handler(request)
             if not isinstance(reply, Reply):
                 reply = Reply(reply)
@@ -175,9 +171,10 @@ def _check_declared_length(headers: dict[str, str]) -> None:
 
 async def _read_body(receive: Receive) -> bytes:
     message = await receive()
+    first: bytes = message.get("body", b"")
     if not message.get("more_body"):
-        return message.get("body", b"")  # the usual case: the whole body in one message
-    chunks: list[bytes] = [message.get("body", b"")]
+        return first  # the usual case: the whole body in one message
+    chunks = [first]
     size = len(chunks[0])
     while True:
         message = await receive()

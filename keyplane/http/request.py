@@ -7,6 +7,8 @@ from typing import Any
 
 from keyplane.http import body as body_mod
 from keyplane.http import params as p
+from keyplane.security.authc import Authentication
+from keyplane.services import Services
 
 
 @dataclass
@@ -25,9 +27,15 @@ class RestRequest:
     query: dict[str, str]
     headers: dict[str, str]
     raw_body: bytes
-    services: Any
-    # Set by the dispatcher once the caller is authenticated (keyplane.security.authc.Authentication).
-    auth: Any = None
+    services: Services
+    # Set by the dispatcher once the caller is authenticated, before any handler runs.
+    authentication: Authentication | None = None
+
+    @property
+    def auth(self) -> Authentication:
+        """The caller; handlers run only for authenticated requests."""
+        assert self.authentication is not None, "the dispatcher authenticates before routing"
+        return self.authentication
 
     def param(self, name: str, default: str | None = None) -> str | None:
         return self.query.get(name, default)

@@ -6,7 +6,12 @@ import base64
 import hashlib
 from typing import Any
 
+from keyplane.security.authentication import Grant
 from keyplane.security.users import User
+
+ACTIVATE = "cluster:admin/xpack/security/profile/activate"
+ACTIVATION_FAILURE = "Failed to authenticate user profile grant"
+GRANT_TYPES = ("password", "access_token")
 
 
 def uid_for(username: str, realm: str) -> str:
@@ -54,3 +59,24 @@ def matches(doc: dict[str, Any], name: str) -> bool:
             words += user[field].lower().replace("@", " ").replace(".", " ").split()
             words.append(user[field].lower())
     return any(w.startswith(needle) for w in words)
+
+
+def activation_message(grant: Grant) -> str | None:
+    """What is wrong with the credentials of an activation request, if anything."""
+    if grant.type not in GRANT_TYPES:
+        return f"grant_type [{grant.type}] is not supported" if grant.type else "[grant_type] is required"
+    if grant.type == "password" and (grant.username is None or grant.password is None):
+        return "[username] and [password] are required for grant_type [password]"
+    if grant.type == "access_token" and grant.access_token is None:
+        return "[access_token] is required for grant_type [access_token]"
+    return None
+
+
+def update_message(labels: dict[str, Any] | None, data: dict[str, Any] | None) -> str | None:
+    """What is wrong with a profile data update, if anything: keys starting with ``_`` are reserved."""
+    if labels is None and data is None:
+        return "update request is empty"
+    for value in (labels, data):
+        if value and any(k.startswith("_") for k in value):
+            return "data keys cannot start with a [_]"
+    return None

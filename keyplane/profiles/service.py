@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.documents import deep_merge
-from keyplane.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from keyplane.errors import Conflict, Forbidden, InvalidArgument, NotFound, ValidationError
 from keyplane.limits import check_flattened
 from keyplane.profiles import core
 from keyplane.profiles.backends.base import ProfileRepository, StoredProfile
 from keyplane.security import privilege_check
 from keyplane.security.authc import Authentication
+from keyplane.security.authentication import Grant, Grantees
 from keyplane.security.authz import denial_message
 from keyplane.security.privilege_check import PrivilegeRequest
 from keyplane.security.service import PrivilegeService, RoleService
@@ -20,12 +21,20 @@ UPDATE_DATA = "cluster:admin/xpack/security/profile/put/data"
 
 
 class ProfileService:
-    def __init__(self, repo: ProfileRepository, roles: RoleService, privileges: PrivilegeService) -> None:
+    def __init__(
+        self, repo: ProfileRepository, roles: RoleService, privileges: PrivilegeService, grantees: Grantees
+    ) -> None:
         self.repo = repo
         self.roles = roles
         self.privileges = privileges
+        self.grantees = grantees
 
-    async def activate(self, auth: Authentication) -> dict[str, Any]:
+    async def activate(self, grant: Grant, uri: str) -> dict[str, Any]:
+        """Create or refresh the profile of the user ``grant`` authenticates."""
+        message = core.activation_message(grant)
+        if message is not None:
+            raise ValidationError(message)
+        auth = await self.grantees.grantee(grant, uri, action=core.ACTIVATE, failure=core.ACTIVATION_FAILURE)
         if auth.type == "api_key":
             raise InvalidArgument("profile is not supported for API key")
         realm = auth.lookup_realm["name"]
@@ -98,7 +107,10 @@ class ProfileService:
 
         await self._change(uid, merge, if_seq_no)
 
-    async def suggest(self, name: str, size: int, hint: dict[str, Any], data_keys: list[str]) -> dict[str, Any]:
+    async def suggest(
+        self, name: str, size: int, hint: dict[str, Any], data_keys: list[str]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """How many enabled profiles match ``name``, and the first ``size`` of them, hinted ones first."""
         hinted_uids = set(hint.get("uids", []))
         hinted_labels = hint.get("labels", {})
 
@@ -116,7 +128,7 @@ class ProfileService:
         for profile in found[:size]:
             view = core.view(profile.uid, profile.enabled, profile.doc, profile.seq_no, data_keys)
             shown.append({k: view[k] for k in ("uid", "user", "labels", "data")})
-        return {"total": {"value": len(found), "relation": "eq"}, "took": 0, "profiles": shown}
+        return len(found), shown
 
     async def has_privileges(self, uids: list[str], wanted: PrivilegeRequest) -> dict[str, Any]:
         defs = await self.privileges.resolver(wanted.applications)

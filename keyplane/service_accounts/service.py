@@ -1,19 +1,29 @@
-"""Service-account tokens: create, list, delete and verify."""
+"""Service-account use cases: list the accounts; create, list, delete and verify their tokens.
+
+An account is named by its namespace and service; one that is not built in is refused.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from dataclasses import dataclass
 
 from keyplane import ids
 from keyplane.apikeys import hashing
 from keyplane.errors import Conflict, CredentialsRejected, InvalidArgument, ValidationError
+from keyplane.security.roles import RoleDescriptor
 from keyplane.service_accounts import core
 from keyplane.service_accounts.backends.base import ServiceTokenRepository
 from keyplane.service_accounts.core import TokenId
 from keyplane.timevalue import now_ms
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    name: str
+    value: str  # the bearer credential, shown once
 
 
 class ServiceAccountService:
@@ -29,15 +39,19 @@ class ServiceAccountService:
             raise InvalidArgument(f"service account [{principal}] does not exist")
         return principal
 
-    def accounts(self, namespace: str | None, service: str | None) -> dict[str, Any]:
+    @staticmethod
+    def accounts(namespace: str | None, service: str | None) -> dict[str, RoleDescriptor]:
+        """The built-in accounts in a namespace (and of a service), by principal."""
         out = {}
         for principal, descriptor in core.ACCOUNTS.items():
             ns, svc = principal.split("/")
             if (namespace is None or ns == namespace) and (service is None or svc == service):
-                out[principal] = {"role_descriptor": descriptor.to_dict()}
+                out[principal] = descriptor
         return out
 
-    async def create(self, principal: str, name: str | None) -> dict[str, Any]:
+    async def create(self, namespace: str, service: str, name: str | None) -> CreatedToken:
+        """A new token of the account; without a name, one is made up."""
+        principal = self.account(namespace, service)
         name = name or "token_" + secrets.token_urlsafe(15)[:20]
         if not core.TOKEN_NAME.match(name):
             raise ValidationError(
@@ -47,13 +61,22 @@ class ServiceAccountService:
         secret = ids.new_secret()
         if not await self.repo.insert(token.key, principal, name, hashing.hash_secret(secret), now_ms()):
             raise Conflict(f"[service_account_token][{token.key}]: version conflict, document already exists")
-        return {"created": True, "token": {"name": name, "value": core.encode(token, secret)}}
+        return CreatedToken(name, core.encode(token, secret))
 
-    async def credentials(self, principal: str) -> list[str]:
-        return await self.repo.names(principal)
+    async def credentials(self, namespace: str, service: str) -> tuple[str, list[str]]:
+        """The account's principal and the names of its tokens."""
+        principal = self.account(namespace, service)
+        return principal, await self.repo.names(principal)
 
-    async def delete(self, principal: str, name: str) -> bool:
+    async def delete(self, namespace: str, service: str, name: str) -> bool:
+        """Whether the token existed (it is gone either way)."""
+        principal = self.account(namespace, service)
         return await self.repo.delete(TokenId(principal, name).key)
+
+    def clear_cache(self, namespace: str, service: str) -> None:
+        """Forget verified tokens (of every account: the cache is small and rebuilt from the store)."""
+        self.account(namespace, service)
+        self.forget()
 
     async def authenticate(self, token: TokenId, secret: str) -> str:
         """The service account's principal, or CredentialsRejected."""

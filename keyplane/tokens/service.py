@@ -1,35 +1,99 @@
-"""Creating, refreshing, invalidating and checking access tokens."""
+"""Access-token use cases: grant (password, client credentials, refresh token), check, invalidate."""
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
-from keyplane.errors import CredentialsRejected, InvalidGrant
+from keyplane.errors import CredentialsRejected, InvalidGrant, Unauthenticated, ValidationError
 from keyplane.security.authc import Authentication
+from keyplane.security.users import User
 from keyplane.timevalue import now_ms
+from keyplane.tokens import core
 from keyplane.tokens.backends.base import TokenRepository
-from keyplane.tokens.core import ACCESS_TTL_MS, REFRESH_TTL_MS, Client, Token, digest, may_refresh, new_token
+from keyplane.tokens.core import (
+    ACCESS_TTL_MS,
+    REFRESH_TTL_MS,
+    Client,
+    Token,
+    TokenRequest,
+    digest,
+    may_refresh,
+    new_token,
+)
+
+
+class Owners(Protocol):
+    """The native realm, which proves and finds the users tokens are issued to."""
+
+    async def authenticate(self, username: str, password: str, uri: str) -> Authentication: ...
+
+    async def lookup(self, username: str) -> User | None: ...
+
+    async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication: ...
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int  # seconds
+    refresh_token: str | None
+    authentication: Authentication  # the token's owner
+
+
+@dataclass(frozen=True)
+class Invalidated:
+    invalidated: int  # tokens that were live
+    previously_invalidated: int
+
+
+def client_of(caller: Authentication) -> Client:
+    """The client of a token request: its caller, as Elasticsearch records it (user and realm)."""
+    return Client(caller.user.username, caller.lookup_realm["name"])
 
 
 class TokenService:
-    def __init__(self, repo: TokenRepository) -> None:
+    def __init__(self, repo: TokenRepository, owners: Owners) -> None:
         self.repo = repo
+        self.owners = owners
         self._known: dict[str, Token] = {}
 
-    async def create(self, auth: Authentication, client: Client, *, with_refresh: bool) -> dict[str, Any]:
-        """A token for ``auth``, asked for by ``client`` (the caller of the token API)."""
+    async def grant(self, request: TokenRequest, caller: Authentication, uri: str) -> IssuedToken:
+        """A token asked for by ``caller``; a refused grant raises InvalidGrant with OAuth2's description."""
+        messages = core.request_messages(request)
+        if messages:
+            raise ValidationError(*messages)
+        client = client_of(caller)
+        if request.grant_type == "password":
+            assert request.username is not None and request.password is not None
+            try:
+                owner = await self.owners.authenticate(request.username, request.password, uri)
+            except Unauthenticated:
+                raise InvalidGrant(f"failed to authenticate user [{request.username}]") from None
+            return await self._issue(owner, client, with_refresh=True)
+        if request.grant_type == "client_credentials":
+            # The caller's own token, without a refresh token (OAuth2's client credentials grant).
+            if caller.type == "api_key":
+                raise InvalidGrant("an API key cannot create tokens")
+            return await self._issue(caller, client, with_refresh=False)
+        assert request.refresh_token is not None
+        token = await self.refresh(request.refresh_token, client)
+        user = await self.owners.lookup(token.username)
+        if user is None:
+            raise InvalidGrant("token has already been refreshed or is invalid")
+        return await self._issue(await self.owners.for_user(user), client, with_refresh=True)
+
+    async def _issue(self, owner: Authentication, client: Client, *, with_refresh: bool) -> IssuedToken:
+        """A token for ``owner``, asked for by ``client`` (the caller of the token API)."""
         now = now_ms()
         token = Token(
-            secrets.token_hex(16), auth.user.username, auth.lookup_realm, now, now + ACCESS_TTL_MS, client=client
+            secrets.token_hex(16), owner.user.username, owner.lookup_realm, now, now + ACCESS_TTL_MS, client=client
         )
         access = new_token()
         refresh = new_token() if with_refresh else None
         await self.repo.insert(token, digest(access), digest(refresh) if refresh else None)
-        out: dict[str, Any] = {"access_token": access, "type": "Bearer", "expires_in": ACCESS_TTL_MS // 1000}
-        if refresh:
-            out["refresh_token"] = refresh
-        return out
+        return IssuedToken(access, ACCESS_TTL_MS // 1000, refresh, owner)
 
     async def refresh(self, refresh_token: str, client: Client) -> Token:
         """Use a refresh token once; the token it belonged to, or InvalidGrant."""
@@ -62,14 +126,24 @@ class TokenService:
 
     async def invalidate(
         self, *, token: str | None, refresh_token: str | None, username: str | None, realm: str | None
-    ) -> dict[str, Any]:
+    ) -> Invalidated:
+        """Invalidate one token (by access or refresh token), or every token of a user or realm."""
+        message = core.invalidation_message(token, refresh_token, realm, username)
+        if message is not None:
+            raise ValidationError(message)
         done, before = await self.repo.invalidate(
             access_hash=digest(token) if token else None,
             refresh_hash=digest(refresh_token) if refresh_token else None,
             username=username,
             realm=realm,
         )
-        return {"invalidated_tokens": done, "previously_invalidated_tokens": before, "error_count": 0}
+        return Invalidated(done, before)
+
+    async def remove_expired(self, before: int) -> None:
+        await self.repo.delete_expired(before)
+
+    async def delete_all(self) -> None:
+        await self.repo.delete_all()
 
     def on_change(self, kind: str) -> None:
         if kind in ("tokens", "*"):
