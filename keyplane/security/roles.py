@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from keyplane import jsontext
-from keyplane.errors import InvalidArgument, ParseError, ValidationError
+from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, ValidationError
 from keyplane.json_kinds import token_kind
 from keyplane.security import global_privileges, role_query
 from keyplane.security import privileges as privs
@@ -573,3 +573,50 @@ RESERVED_ROLES: dict[str, RoleDescriptor] = {
 
 def is_reserved(name: str) -> bool:
     return name in RESERVED_ROLES
+
+
+# -- the role API's rules -------------------------------------------------------------------------
+
+
+def check_writable(name: str) -> None:
+    if is_reserved(name):
+        raise ValidationError(f"Role [{name}] is reserved and may not be used.")
+
+
+def check_deletable(name: str) -> None:
+    if is_reserved(name):
+        raise InvalidArgument(f"role [{name}] is reserved and cannot be deleted")
+
+
+def parsable(roles: dict[str, Any]) -> list[RoleDescriptor]:
+    """The roles of a bulk put that parse: what its authorization looks at (the others fail on their own)."""
+    out = []
+    for name, descriptor in roles.items():
+        try:
+            out.append(parse(name, descriptor, allow_restriction=False))
+        except KeyplaneError:
+            continue
+    return out
+
+
+_QUERYABLE = frozenset(
+    {
+        "name",
+        "description",
+        "applications.application",
+        "applications.resources",
+        "applications.privileges",
+        "cluster",
+        "run_as",
+    }
+)
+
+
+def queryable_field(name: str) -> str | None:
+    """The role field a query may name, or None (index privileges and such are not queryable)."""
+    return name if name in _QUERYABLE or name.startswith("metadata.") else None
+
+
+def query_record(rd: RoleDescriptor) -> dict[str, Any]:
+    """A stored role as the role query matches and returns it: its display form, named."""
+    return {"name": rd.name, **rd.to_dict()}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyplane.errors import InvalidArgument, ParseError, ValidationError
+from keyplane.json_kinds import token_kind
 from keyplane.security.passwords import MIN_PASSWORD_LENGTH
 
 NATIVE_REALM = {"name": "default_native", "type": "native"}
@@ -75,3 +77,138 @@ def password_messages(password: str) -> list[str]:
     if len(password.encode("utf-16-le")) // 2 < MIN_PASSWORD_LENGTH:
         return [f"passwords must be at least [{MIN_PASSWORD_LENGTH}] characters long"]
     return []
+
+
+# -- the put user and change password requests ----------------------------------------------------
+
+_PUT_FIELDS = {"username", "password", "password_hash", "roles", "full_name", "email", "metadata", "enabled"}
+_PASSWORD_FIELDS = ("password", "password_hash")
+
+
+def _typed(data: dict[str, Any], name: str, kind: type | tuple[type, ...], label: str) -> Any:
+    """A field of a user body, or None when absent or null; a value of another JSON type is refused."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ParseError(f"expected field [{name}] to be of type {label}, but found [{token_kind(value)}] instead")
+    return value
+
+
+def _roles(data: dict[str, Any]) -> list[str] | None:
+    value = data.get("roles")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [r for r in value.split(",") if r]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ParseError("expected field [roles] to be of type string array")
+
+
+@dataclass(frozen=True)
+class UserPut:
+    """A put user request, read: the user to store and the password it gives, plain or hashed."""
+
+    user: User
+    password: str | None
+    password_hash: str | None
+
+
+def put_roles(username: str, data: Any) -> list[str] | None:
+    """Check a put user body's shape and username; the roles it gives (None when it gives none).
+
+    The rest of the body is read by :func:`user_put` once the caller knows whether the user
+    exists, because only an update may leave the roles out.
+    """
+    if not isinstance(data, dict):
+        raise ParseError("failed to parse add user request. expected an object")
+    for name in data:
+        if name not in _PUT_FIELDS:
+            raise ParseError(f"failed to parse add user request. unexpected field [{name}]")
+    body_name = _typed(data, "username", str, "string")
+    if body_name is not None and body_name != username:
+        raise ParseError(
+            f"failed to parse add user request. username doesn't match. expected [{username}] but got [{body_name}]"
+        )
+    return _roles(data)
+
+
+def user_put(username: str, data: dict[str, Any], roles: list[str] | None, exists: bool) -> UserPut:
+    """The user a put user body describes (after :func:`put_roles`); a new user needs its roles."""
+    if roles is None and not exists:
+        raise ValidationError("roles are missing")
+    enabled = _typed(data, "enabled", bool, "boolean")
+    user = User(
+        username,
+        roles=roles if roles is not None else [],
+        full_name=_typed(data, "full_name", str, "string"),
+        email=_typed(data, "email", str, "string"),
+        metadata=_typed(data, "metadata", dict, "object") or {},
+        enabled=True if enabled is None else enabled,
+    )
+    return UserPut(user, _typed(data, "password", str, "string"), _typed(data, "password_hash", str, "string"))
+
+
+def check_put(put: UserPut, exists: bool) -> None:
+    """Elasticsearch's checks of a user write, all messages of one kind reported at once."""
+    username = put.user.username
+    messages = username_messages(username)
+    if is_reserved(username):
+        raise ValidationError(f"user [{username}] is reserved and only the password can be changed")
+    if put.password is not None and put.password_hash is not None:
+        messages.append("only one of [password, passwordHash] can be provided")
+    if put.password is not None:
+        messages += password_messages(put.password)
+    if any(k.startswith("_") for k in put.user.metadata):
+        messages.append("metadata keys may not start with [_]")
+    if messages:
+        raise ValidationError(*messages)
+    if put.password is None and put.password_hash is None and not exists:
+        raise ValidationError("password must be specified unless you are updating an existing user")
+
+
+def password_change(data: Any) -> tuple[str | None, str | None]:
+    """The password and password hash a change password body gives (either may be None)."""
+    if not isinstance(data, dict):
+        raise ParseError("failed to parse change password request. expected an object")
+    for name in data:
+        if name not in _PASSWORD_FIELDS:
+            raise ParseError(f"failed to parse change password request. unexpected field [{name}]")
+    return _typed(data, "password", str, "string"), _typed(data, "password_hash", str, "string")
+
+
+def check_password_change(password: str | None, password_hash: str | None) -> None:
+    messages = []
+    if password is None and password_hash is None:
+        messages.append("password must be specified")
+    if password is not None:
+        messages += password_messages(password)
+    if messages:
+        raise ValidationError(*messages)
+
+
+def check_delete(username: str) -> None:
+    if is_reserved(username):
+        raise InvalidArgument(f"user [{username}] is reserved and cannot be deleted")
+
+
+def check_set_enabled(username: str, enabled: bool, acting_user: str) -> None:
+    # A user who disables itself could not log in to undo it.
+    if not enabled and username == acting_user:
+        raise ValidationError("users may not update the enabled status of their own account")
+
+
+# -- the user query -------------------------------------------------------------------------------
+
+QUERYABLE_FIELDS = frozenset({"username", "roles", "enabled", "full_name", "email"})
+
+
+def queryable_field(name: str) -> str | None:
+    """The user field a query may name, or None: passwords and metadata are not queryable."""
+    return name if name in QUERYABLE_FIELDS else None
+
+
+def realm_of(shown: dict[str, Any]) -> str:
+    """The realm of a user in its display form: built-in users carry ``_reserved`` in their metadata."""
+    return "reserved" if shown.get("metadata", {}).get("_reserved") else "default_native"

@@ -59,6 +59,18 @@ class PrivilegeRepository(Protocol):
     async def delete_all(self) -> None: ...
 
 
+class RoleMappingRepository(Protocol):
+    async def get(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Named mappings (every mapping when ``names`` is empty), in name order."""
+        ...
+
+    async def put(self, name: str, mapping: dict[str, Any]) -> bool: ...
+
+    async def delete(self, name: str) -> bool: ...
+
+    async def delete_all(self) -> None: ...
+
+
 class IndexSettingsRepository(Protocol):
     async def get_all(self) -> dict[str, dict[str, str | None]]:
         """Stored settings per security index; ``None`` marks a setting reset to nothing."""

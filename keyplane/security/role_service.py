@@ -1,0 +1,155 @@
+"""Use cases of roles: write one or many, read, query, delete; and the permissions roles compile to.
+
+Role writes are authorized here rather than by the router: besides the cluster privileges, a
+global ``role.manage`` privilege may allow writing some roles, which depends on the roles written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.errors import Forbidden, KeyplaneError
+from keyplane.security import implicit_privileges, record_query
+from keyplane.security import roles as role_mod
+from keyplane.security.authc import Authentication, RoleSource
+from keyplane.security.authz import Permission, denial_message
+from keyplane.security.backends.base import RoleRepository
+from keyplane.security.privilege_service import PrivilegeService
+from keyplane.security.record_query import QueryPage, RecordQuery
+from keyplane.security.roles import RoleDescriptor
+
+ACTIONS = "cluster:admin/xpack/security/role/"
+PUT, DELETE, BULK_PUT, BULK_DELETE = ACTIONS + "put", ACTIONS + "delete", ACTIONS + "bulk_put", ACTIONS + "bulk_delete"
+
+
+@dataclass
+class RoleWrites:
+    """What a bulk put did per role: created, updated, or failed with the error it raised."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    errors: dict[str, KeyplaneError] = field(default_factory=dict)
+
+
+@dataclass
+class RoleDeletes:
+    deleted: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    errors: dict[str, KeyplaneError] = field(default_factory=dict)
+
+
+def _authorize(
+    auth: Authentication, action: str, roles: Sequence[RoleDescriptor] = (), names: Sequence[str] = ()
+) -> None:
+    """``manage_security``-like cluster privileges, or a global ``role.manage`` privilege covering the roles."""
+    if not auth.permission.may_manage_roles(action, roles, names):
+        raise Forbidden(denial_message(action, auth.subject()))
+
+
+class RoleService(RoleSource):
+    def __init__(self, repo: RoleRepository, privileges: PrivilegeService | None = None) -> None:
+        self.repo = repo
+        # The stored application privileges a role names, which implicit-privilege providers read.
+        self.privileges = privileges
+        self._permissions: dict[tuple[str, ...], tuple[Permission, list[str], list[str]]] = {}
+
+    def invalidate(self) -> None:
+        self._permissions.clear()
+
+    async def resolve(self, names: list[str]) -> tuple[list[RoleDescriptor], list[str]]:
+        """Descriptors for the names that exist, and the names that do not."""
+        reserved = [role_mod.RESERVED_ROLES[n] for n in names if role_mod.is_reserved(n)]
+        stored = await self.repo.get_many([n for n in names if not role_mod.is_reserved(n)])
+        found = reserved + [stored[n] for n in names if n in stored]
+        missing = [n for n in names if not role_mod.is_reserved(n) and n not in stored]
+        return found, missing
+
+    async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
+        key = tuple(sorted(set(names)))
+        cached = self._permissions.get(key)
+        if cached is None:
+            descriptors, missing = await self.resolve(list(key))
+            cached = (Permission(descriptors), [d.name for d in descriptors], missing)
+            if len(self._permissions) > 10_000:
+                self._permissions.clear()
+            self._permissions[key] = cached
+        return cached
+
+    async def get(self, names: list[str]) -> dict[str, RoleDescriptor]:
+        """Named roles (reserved ones included); every role when ``names`` is empty."""
+        if not names:
+            stored = await self.repo.list()
+            out = dict(role_mod.RESERVED_ROLES)
+            out.update({r.name: r for r in stored})
+            return out
+        found, _ = await self.resolve(names)
+        return {r.name: r for r in found}
+
+    async def shown(self, names: list[str], include_implicit: bool) -> dict[str, dict[str, Any]]:
+        """Named roles (all when empty) in their display form; ``include_implicit`` adds the index
+        privileges that registered providers derive from the role's application privileges."""
+        roles = await self.get(names)
+        if not (include_implicit and implicit_privileges.PROVIDERS and self.privileges is not None):
+            return {name: rd.to_dict() for name, rd in roles.items()}
+        return {
+            name: implicit_privileges.role_with_implicit(rd, await self.privileges.named_by(rd))
+            for name, rd in roles.items()
+        }
+
+    async def _store(self, name: str, body: Any, auth: Authentication | None) -> bool:
+        # Elasticsearch validates a request before it authorizes it, and checks role queries after.
+        rd = role_mod.parse_and_validate(name, body, check_queries=False)
+        role_mod.check_writable(name)
+        if auth is not None:
+            _authorize(auth, PUT, roles=[rd])
+        role_mod.validate_queries(rd)
+        return await self.repo.put(rd)
+
+    async def put(self, auth: Authentication, name: str, body: Any) -> bool:
+        """Store a role the caller may write; whether it was created."""
+        return await self._store(name, body, auth)
+
+    async def bulk_put(self, auth: Authentication, roles: dict[str, Any]) -> RoleWrites:
+        """Store many roles: the caller must be allowed to write every one that parses; then each
+        succeeds or fails on its own."""
+        _authorize(auth, BULK_PUT, roles=role_mod.parsable(roles))
+        out = RoleWrites()
+        for name, body in roles.items():
+            try:
+                (out.created if await self._store(name, body, None) else out.updated).append(name)
+            except KeyplaneError as exc:
+                out.errors[name] = exc
+        return out
+
+    async def _remove(self, name: str) -> bool:
+        role_mod.check_deletable(name)
+        return await self.repo.delete(name)
+
+    async def delete(self, auth: Authentication, name: str) -> bool:
+        _authorize(auth, DELETE, names=[name])
+        return await self._remove(name)
+
+    async def bulk_delete(self, auth: Authentication, names: list[str]) -> RoleDeletes:
+        _authorize(auth, BULK_DELETE, names=names)
+        out = RoleDeletes()
+        for name in names:
+            try:
+                (out.deleted if await self._remove(name) else out.not_found).append(name)
+            except KeyplaneError as exc:
+                out.errors[name] = exc
+        return out
+
+    async def list_stored(self) -> list[RoleDescriptor]:
+        return await self.repo.list()
+
+    async def query(self, spec: RecordQuery) -> QueryPage:
+        """``_query/role``: stored roles only, as Elasticsearch's query reads the security index."""
+        matcher = record_query.compile_query(spec, role_mod.queryable_field)
+        docs = [role_mod.query_record(rd) for rd in await self.repo.list()]
+        return record_query.page(docs, matcher, spec, "name")
+
+    async def delete_all(self) -> None:
+        """Test mode's reset."""
+        await self.repo.delete_all()
