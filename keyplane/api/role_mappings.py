@@ -6,16 +6,13 @@ from typing import Any
 
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
-from keyplane.security import role_mappings
 
 A = "cluster:admin/xpack/security/role_mapping/"
 
 
 async def put(request: RestRequest) -> dict[str, Any]:
     request.param("refresh")
-    name = request.path_params["name"]
-    mapping = role_mappings.parse(name, request.json(required=True))
-    created = await request.services.role_mappings.put(name, mapping)
+    created = await request.services.role_mappings.put(request.path_params["name"], request.json(required=True))
     return {"role_mapping": {"created": created}}
 
 

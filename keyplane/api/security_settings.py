@@ -13,13 +13,7 @@ A = "cluster:admin/xpack/security/settings/"
 
 async def get(request: RestRequest) -> dict[str, Any]:
     request.param("master_timeout")
-    flat = request.flag("flat_settings")
-    stored = await request.services.index_settings.get_all()
-    out = {}
-    for name in index_settings.INDICES:
-        settings = index_settings.effective(stored.get(name, {}))
-        out[name] = settings if flat else index_settings.nested(settings)
-    return out
+    return await request.services.index_settings.get(request.flag("flat_settings"))
 
 
 async def update(request: RestRequest) -> dict[str, Any]:
@@ -29,7 +23,7 @@ async def update(request: RestRequest) -> dict[str, Any]:
     assert body is not None
     body.check_fields(set(index_settings.INDICES))
     given = {name: body.obj(name) or {} for name in index_settings.INDICES if body.has(name)}
-    await request.services.index_settings.put(index_settings.parse_update(given))
+    await request.services.index_settings.update(given)
     return {"acknowledged": True}
 
 
