@@ -141,9 +141,6 @@ class RoleService(RoleSource):
                 out.errors[name] = exc
         return out
 
-    async def list_stored(self) -> list[RoleDescriptor]:
-        return await self.repo.list()
-
     async def query(self, spec: RecordQuery) -> QueryPage:
         """``_query/role``: stored roles only, as Elasticsearch's query reads the security index."""
         matcher = record_query.compile_query(spec, role_mod.queryable_field)
