@@ -1,4 +1,8 @@
-"""``/_connector``: connectors and their field updates. Parsing here, rules in ``keyplane.connectors``."""
+"""``/_connector``: connectors and their field updates.
+
+Each handler parses the request, calls one ``ConnectorService`` operation and renders its answer;
+the rules live in ``keyplane.connectors``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ from typing import Any
 
 from keyplane.api.common import required_body
 from keyplane.connectors import core
-from keyplane.connectors.backends.base import ConnectorFilter
-from keyplane.connectors.service import set_fields
-from keyplane.documents import deep_merge
-from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, StatusError, ValidationError
+from keyplane.connectors.configuration import parse_schema
+from keyplane.connectors.dates import now_iso, parse_timestamp
+from keyplane.connectors.filtering import parse_filtering, parse_rules, parse_snippet, parse_validation
+from keyplane.connectors.model import ConnectorFilter
+from keyplane.connectors.scheduling import parse_scheduling
+from keyplane.errors import InvalidArgument, KeyplaneError, ValidationError
 from keyplane.http.body import Body
 from keyplane.http.errors import x_content_parse
 from keyplane.http.request import Reply, RestRequest
@@ -114,7 +120,8 @@ async def list_(request: RestRequest) -> dict[str, Any]:
         query=request.param("query") or None,
         include_deleted=request.flag("include_deleted"),
     )
-    return await request.services.connectors.list(selector, start, size)
+    total, connectors = await request.services.connectors.list(selector, start, size)
+    return {"count": total, "results": connectors}
 
 
 async def delete(request: RestRequest) -> dict[str, Any]:
@@ -126,9 +133,7 @@ async def delete(request: RestRequest) -> dict[str, Any]:
 
 
 async def check_in(request: RestRequest) -> dict[str, str]:
-    connector_id = _id(request)
-    stamp = core.now_iso()
-    return _result(await request.services.connectors.update(connector_id, set_fields({"last_seen": stamp}), blind=True))
+    return _result(await request.services.connectors.check_in(_id(request)))
 
 
 LAST_SYNC_DATES = {
@@ -151,11 +156,11 @@ async def last_sync(request: RestRequest) -> dict[str, str]:
     )
     values: dict[str, Any] = {}
     for field, value in body.data.items():
-        if value is None:
-            continue  # only given values are written
         try:
-            if field in LAST_SYNC_DATES:
-                values[field] = core.parse_timestamp(value, field)
+            if value is None:
+                values[field] = None  # a null is not parsed: it leaves the stored field alone
+            elif field in LAST_SYNC_DATES:
+                values[field] = parse_timestamp(value, field)
             elif field in LAST_SYNC_STATUSES:
                 values[field] = core.parse_sync_status(value)
             elif field in LAST_SYNC_COUNTS:
@@ -168,19 +173,19 @@ async def last_sync(request: RestRequest) -> dict[str, str]:
                 values[field] = value
         except KeyplaneError as exc:
             raise _wrap(body, field, exc) from None
-    return _result(await request.services.connectors.update(connector_id, set_fields(values), blind=True))
+    return _result(await request.services.connectors.update_last_sync_stats(connector_id, values))
 
 
 async def api_key_id(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
     body = required_body(request, "connector_update_api_key_id_request", {"api_key_id", "api_key_secret_id"})
-    values = {f: v for f in ("api_key_id", "api_key_secret_id") if (v := _string_or_null(body, f)) is not None}
-    if not values:
+    key_id, secret_id = _string_or_null(body, "api_key_id"), _string_or_null(body, "api_key_secret_id")
+    if key_id is None and secret_id is None:
         raise ValidationError(
             "[api_key_id] and [api_key_secret_id] cannot both be [null]. "
             "Please provide a value for at least one of them."
         )
-    return _result(await request.services.connectors.update(connector_id, set_fields(values), blind=True))
+    return _result(await request.services.connectors.update_api_key_id(connector_id, key_id, secret_id))
 
 
 async def configuration(request: RestRequest) -> dict[str, str]:
@@ -195,24 +200,12 @@ async def configuration(request: RestRequest) -> dict[str, str]:
     service = request.services.connectors
     if schema is not None:
         try:
-            parsed = {key: core.parse_field_schema(key, spec) for key, spec in schema.items()}
+            parsed = parse_schema(schema)
         except KeyplaneError as exc:
             raise _wrap(body, "configuration", exc) from None
-
-        def replace(doc: core.Doc) -> None:
-            doc["configuration"] = parsed
-            doc["status"] = "configured"
-
-        return _result(await service.update(connector_id, replace, blind=False, always=True))
+        return _result(await service.update_configuration(connector_id, parsed))
     assert values is not None
-    await service.get(connector_id)  # 404 before the schema check, as Elasticsearch orders them
-
-    def set_values(doc: core.Doc) -> None:
-        registered = doc.get("configuration") or {}
-        core.unknown_value_fields(registered, values)
-        deep_merge(doc, {"configuration": {k: {"value": v} for k, v in values.items()}, "status": "configured"})
-
-    return _result(await service.update(connector_id, set_values, blind=False))
+    return _result(await service.update_configuration_values(connector_id, values))
 
 
 async def error(request: RestRequest) -> dict[str, str]:
@@ -221,21 +214,7 @@ async def error(request: RestRequest) -> dict[str, str]:
     if "error" not in body.data:
         raise InvalidArgument("Required [error]")
     message = _string_or_null(body, "error")
-    status = "error" if message else "connected"
-    return _result(
-        await request.services.connectors.update(
-            connector_id, set_fields({"error": message, "status": status}), blind=True
-        )
-    )
-
-
-FEATURE_FLAGS = ("document_level_security", "incremental_sync", "native_connector_api_keys")
-
-
-def _flag(value: Any, name: str) -> dict[str, bool]:
-    if not isinstance(value, dict) or not isinstance(value.get("enabled"), bool):
-        raise ParseError(f"[{name}] needs a boolean [enabled]")
-    return {"enabled": value["enabled"]}
+    return _result(await request.services.connectors.update_error(connector_id, message))
 
 
 async def features(request: RestRequest) -> dict[str, str]:
@@ -244,19 +223,11 @@ async def features(request: RestRequest) -> dict[str, str]:
     raw = body.obj("features")
     if raw is None:
         raise ValidationError("[features] cannot be [null].")
-    parsed: dict[str, Any] = {}
     try:
-        for name in FEATURE_FLAGS:
-            if name in raw:
-                parsed[name] = _flag(raw[name], name)
-        if "sync_rules" in raw:
-            rules = raw["sync_rules"]
-            if not isinstance(rules, dict):
-                raise ParseError("[sync_rules] must be an object")
-            parsed["sync_rules"] = {k: _flag(rules[k], k) for k in ("advanced", "basic") if k in rules}
+        parsed = core.parse_features(raw)
     except KeyplaneError as exc:
         raise _wrap(body, "features", exc) from None
-    return _result(await request.services.connectors.update(connector_id, set_fields({"features": parsed}), blind=True))
+    return _result(await request.services.connectors.update_features(connector_id, parsed))
 
 
 async def filtering(request: RestRequest) -> dict[str, str]:
@@ -269,34 +240,20 @@ async def filtering(request: RestRequest) -> dict[str, str]:
         raise ValidationError(
             "If [filtering] is specified, [rules] and [advanced_snippet] should not be present in the request body."
         )
-    stamp = core.now_iso()
+    stamp = now_iso()
     service = request.services.connectors
     try:
         if full is not None:
-            if not isinstance(full, list):
-                raise ParseError("[filtering] must be an array")
-            elements = [core.parse_filtering_element(e, stamp) for e in full]
-            return _result(await service.update(connector_id, set_fields({"filtering": elements}), blind=True))
-        new_snippet = core.parse_snippet(snippet, stamp) if snippet is not None else None
-        if rules is not None and not isinstance(rules, list):
-            raise ParseError("[rules] must be an array")
-        new_rules = [core.parse_rule(r, stamp) for r in rules] if rules is not None else None
+            elements = parse_filtering(full, stamp)
+            # Inside the try, as before: an error of the update itself is reported as a parse error of [filtering].
+            return _result(await service.update_filtering(connector_id, elements))
+        new_snippet = parse_snippet(snippet, stamp) if snippet is not None else None
+        new_rules = parse_rules(rules, stamp) if rules is not None else None
     except KeyplaneError as exc:
         raise _wrap(
             body, "filtering" if full is not None else ("rules" if rules is not None else "advanced_snippet"), exc
         ) from None
-
-    def edit_draft(element: core.Doc) -> None:
-        draft = element["draft"]
-        if new_snippet is not None:
-            draft["advanced_snippet"] = new_snippet
-        if new_rules is not None:
-            draft["rules"] = core.sort_rules(new_rules, stamp)
-        draft["validation"] = {"errors": [], "state": "edited"}
-
-    return _result(
-        await service.update(connector_id, lambda doc: core.edit_first_filtering(doc, edit_draft), blind=False)
-    )
+    return _result(await service.update_filtering_draft(connector_id, new_snippet, new_rules, stamp))
 
 
 async def filtering_validation(request: RestRequest) -> dict[str, str]:
@@ -305,37 +262,14 @@ async def filtering_validation(request: RestRequest) -> dict[str, str]:
     if body.data.get("validation") is None:
         raise ValidationError("[validation] cannot be [null].")
     try:
-        validation = core.parse_validation(body.data["validation"])
+        validation = parse_validation(body.data["validation"])
     except KeyplaneError as exc:
         raise _wrap(body, "validation", exc) from None
-
-    def set_validation(element: core.Doc) -> None:
-        element["draft"]["validation"] = validation
-
-    return _result(
-        await request.services.connectors.update(
-            connector_id, lambda doc: core.edit_first_filtering(doc, set_validation), blind=False
-        )
-    )
+    return _result(await request.services.connectors.update_filtering_validation(connector_id, validation))
 
 
 async def activate_filtering(request: RestRequest) -> dict[str, str]:
-    connector_id = _id(request)
-
-    def activate(element: core.Doc) -> None:
-        state = element["draft"]["validation"]["state"]
-        if state != "valid":
-            raise StatusError(
-                "Filtering draft needs to be validated by the connector service before activation. Current filtering "
-                f"draft validation state [{state}] is not equal to [valid]."
-            )
-        element["active"] = element["draft"]
-
-    return _result(
-        await request.services.connectors.update(
-            connector_id, lambda doc: core.edit_first_filtering(doc, activate), blind=False, always=True
-        )
-    )
+    return _result(await request.services.connectors.activate_draft_filtering(_id(request)))
 
 
 async def index_name(request: RestRequest) -> dict[str, str]:
@@ -344,32 +278,18 @@ async def index_name(request: RestRequest) -> dict[str, str]:
     if "index_name" not in body.data:
         raise InvalidArgument("Required [index_name]")
     name = _string_or_null(body, "index_name")
-    service = request.services.connectors
-    if name is not None:
-        core.check_index_names([name])
-        if await service.index_in_use(name, connector_id):
-            raise StatusError(f"Index name [{name}] is used by another connector.")
-
-    def rename(doc: core.Doc) -> None:
-        if doc.get("is_native") and name is not None and not name.startswith(core.MANAGED_PREFIX):
-            raise StatusError(
-                "Index attached to an Elastic-managed connector must start with the prefix: "
-                f"[{core.MANAGED_PREFIX}]. The index name in the payload [{name}] doesn't comply with this requirement."
-            )
-        doc["index_name"] = name
-
-    return _result(await service.update(connector_id, rename, blind=False))
+    return _result(await request.services.connectors.update_index_name(connector_id, name))
 
 
 async def name(request: RestRequest) -> dict[str, str]:
     connector_id = _id(request)
     body = required_body(request, "connector_update_name_request", {"name", "description"})
-    values = {f: v for f in ("name", "description") if (v := _string_or_null(body, f)) is not None}
-    if not values:
+    new_name, description = _string_or_null(body, "name"), _string_or_null(body, "description")
+    if new_name is None and description is None:
         raise ValidationError(
             "[name] and [description] cannot both be [null]. Please provide a value for at least one of them."
         )
-    return _result(await request.services.connectors.update(connector_id, set_fields(values), blind=True))
+    return _result(await request.services.connectors.update_name(connector_id, new_name, description))
 
 
 async def native(request: RestRequest) -> dict[str, str]:
@@ -378,20 +298,8 @@ async def native(request: RestRequest) -> dict[str, str]:
     if "is_native" not in body.data:
         raise InvalidArgument("Required [is_native]")
     is_native = body.boolean("is_native")
-
-    def set_native(doc: core.Doc) -> None:
-        current = doc.get("index_name")
-        if is_native and current is not None and not current.startswith(core.MANAGED_PREFIX):
-            raise StatusError(
-                f"The index name [{current}] attached to the connector [{connector_id}] must start with the required "
-                f"prefix: [{core.MANAGED_PREFIX}] to be Elastic-managed. Please update the attached index first to "
-                "comply with this requirement."
-            )
-        doc["is_native"] = is_native
-        if doc.get("status") == "connected":
-            doc["status"] = "configured"
-
-    return _result(await request.services.connectors.update(connector_id, set_native, blind=False))
+    assert is_native is not None  # the field is present, and a null raises
+    return _result(await request.services.connectors.update_native(connector_id, is_native))
 
 
 PIPELINE_FIELDS = ("extract_binary_content", "name", "reduce_whitespace", "run_ml_inference")
@@ -412,11 +320,7 @@ async def pipeline(request: RestRequest) -> dict[str, str]:
     if not isinstance(raw["name"], str):
         raise body.failed("pipeline")
     value = {f: raw[f] for f in PIPELINE_FIELDS}
-
-    def set_pipeline(doc: core.Doc) -> None:
-        doc["pipeline"] = value
-
-    return _result(await request.services.connectors.update(connector_id, set_pipeline, blind=True))
+    return _result(await request.services.connectors.update_pipeline(connector_id, value))
 
 
 async def scheduling(request: RestRequest) -> dict[str, str]:
@@ -430,21 +334,11 @@ async def scheduling(request: RestRequest) -> dict[str, str]:
         raise ValidationError(
             "[scheduling] object needs to define at least one schedule type: [full | incremental | access_control]"
         )
-    parsed: dict[str, Any] = {}
     try:
-        for kind in ("access_control", "full", "incremental"):
-            if kind not in raw:
-                continue
-            entry = raw[kind]
-            if not isinstance(entry, dict) or not isinstance(entry.get("enabled"), bool) or "interval" not in entry:
-                raise ParseError(f"[{kind}] needs [enabled] and [interval]")
-            core.check_cron(entry["interval"])
-            parsed[kind] = {"enabled": entry["enabled"], "interval": entry["interval"]}
+        parsed = parse_scheduling(raw)
     except KeyplaneError as exc:
         raise _wrap(body, "scheduling", exc) from None
-    return _result(
-        await request.services.connectors.update(connector_id, set_fields({"scheduling": parsed}), blind=True)
-    )
+    return _result(await request.services.connectors.update_scheduling(connector_id, parsed))
 
 
 async def service_type(request: RestRequest) -> dict[str, str]:
@@ -453,13 +347,7 @@ async def service_type(request: RestRequest) -> dict[str, str]:
     value = _string_or_null(body, "service_type")
     if not value:
         raise ValidationError('[service_type] cannot be [null] or [""].')
-
-    def set_type(doc: core.Doc) -> None:
-        doc["service_type"] = value
-        if doc.get("status") != "created":
-            doc["status"] = "needs_configuration"
-
-    return _result(await request.services.connectors.update(connector_id, set_type, blind=False))
+    return _result(await request.services.connectors.update_service_type(connector_id, value))
 
 
 async def status(request: RestRequest) -> dict[str, str]:
@@ -471,12 +359,7 @@ async def status(request: RestRequest) -> dict[str, str]:
         wanted = core.parse_status(body.data["status"])
     except KeyplaneError as exc:
         raise _wrap(body, "status", exc) from None
-
-    def set_status(doc: core.Doc) -> None:
-        core.check_transition(doc.get("status", "created"), wanted)
-        doc["status"] = wanted
-
-    return _result(await request.services.connectors.update(connector_id, set_status, blind=False, always=True))
+    return _result(await request.services.connectors.update_status(connector_id, wanted))
 
 
 def register(router: Router) -> None:

@@ -1,13 +1,18 @@
-"""``/_connector/_sync_job``: create, read, list, cancel, check in, claim, error, stats, delete."""
+"""``/_connector/_sync_job``: create, read, list, cancel, check in, claim, error, stats, delete.
+
+Each handler parses the request, calls one ``ConnectorService`` operation and renders its answer;
+the job rules live in ``keyplane.connectors.sync_jobs``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from keyplane.api.common import required_body
 from keyplane.api.connectors import page_params
 from keyplane.connectors import core, sync_jobs
-from keyplane.documents import deep_merge
+from keyplane.connectors.dates import parse_timestamp
 from keyplane.errors import InvalidArgument, KeyplaneError, ValidationError
 from keyplane.http.body import Body
 from keyplane.http.errors import x_content_parse
@@ -25,12 +30,12 @@ def _id(request: RestRequest) -> str:
     return job_id
 
 
-def _enum(body: Body, field: str, parse: Any, default: str) -> str:
+def _enum(body: Body, field: str, parse: Callable[[Any], str]) -> str | None:
     value = body.data.get(field)
     if value is None:
-        return default
+        return None
     try:
-        return str(parse(value))
+        return parse(value)
     except KeyplaneError as exc:
         err = body.failed(field)
         err.root_cause = {"type": "illegal_argument_exception", "reason": str(exc)}
@@ -40,16 +45,16 @@ def _enum(body: Body, field: str, parse: Any, default: str) -> str:
 async def post(request: RestRequest) -> Reply:
     body = required_body(request, "connector_sync_job_post_request", {"id", "job_type", "trigger_method"})
     connector_id = body.string("id")
-    job_type = _enum(body, "job_type", sync_jobs.parse_job_type, "full")
-    trigger = _enum(body, "trigger_method", sync_jobs.parse_trigger_method, "on_demand")
+    job_type = _enum(body, "job_type", sync_jobs.parse_job_type)
+    trigger = _enum(body, "trigger_method", sync_jobs.parse_trigger_method)
     if not connector_id:
         raise ValidationError("[id] of the connector cannot be null or empty")
-    job_id = await request.services.connectors.create_job(connector_id, job_type, trigger)
+    job_id = await request.services.connectors.create_sync_job(connector_id, job_type, trigger)
     return Reply({"id": job_id}, status=201)
 
 
 async def get(request: RestRequest) -> dict[str, Any]:
-    return await request.services.connectors.get_job(_id(request))
+    return await request.services.connectors.get_sync_job(_id(request))
 
 
 async def list_(request: RestRequest) -> dict[str, Any]:
@@ -58,36 +63,23 @@ async def list_(request: RestRequest) -> dict[str, Any]:
     if status:
         status = core.parse_sync_status(status)
     job_types = [sync_jobs.parse_job_type(t) for t in request.list_param("job_type")]
-    return await request.services.connectors.list_jobs(
+    total, jobs = await request.services.connectors.list_sync_jobs(
         request.param("connector_id") or None, status or None, job_types, start, size
     )
+    return {"count": total, "results": jobs}
 
 
 async def delete(request: RestRequest) -> dict[str, Any]:
-    await request.services.connectors.delete_job(_id(request))
+    await request.services.connectors.delete_sync_job(_id(request))
     return {"acknowledged": True}
 
 
 async def cancel(request: RestRequest) -> dict[str, str]:
-    job_id = _id(request)
-    service = request.services.connectors
-    await service.get_job(job_id)
-
-    def cancel_job(doc: core.Doc) -> None:
-        stamp = core.now_iso()
-        if doc["status"] in ("pending", "suspended"):
-            doc.update(status="canceled", cancelation_requested_at=stamp, canceled_at=stamp, completed_at=stamp)
-        else:
-            sync_jobs.check_transition(doc["status"], "canceling")
-            doc.update(status="canceling", cancelation_requested_at=stamp)
-
-    return {"result": await service.update_job(job_id, cancel_job)}
+    return {"result": await request.services.connectors.cancel_sync_job(_id(request))}
 
 
 async def check_in(request: RestRequest) -> dict[str, str]:
-    job_id = _id(request)
-    stamp = core.now_iso()
-    return {"result": await request.services.connectors.update_job(job_id, lambda d: d.update(last_seen=stamp))}
+    return {"result": await request.services.connectors.check_in_sync_job(_id(request))}
 
 
 async def claim(request: RestRequest) -> dict[str, str]:
@@ -96,17 +88,9 @@ async def claim(request: RestRequest) -> dict[str, str]:
     if "worker_hostname" not in body.data:
         raise InvalidArgument("Required [worker_hostname]")
     hostname = body.string("worker_hostname")
+    assert hostname is not None  # the field is present, and a null raises
     cursor = body.obj("sync_cursor", nullable=True)
-    service = request.services.connectors
-    await service.get_job(job_id)
-
-    def claim_job(doc: core.Doc) -> None:
-        stamp = core.now_iso()
-        doc.update(worker_hostname=hostname, status="in_progress", last_seen=stamp, started_at=stamp)
-        if cursor is not None:
-            doc["connector"]["sync_cursor"] = cursor
-
-    return {"result": await service.update_job(job_id, claim_job)}
+    return {"result": await request.services.connectors.claim_sync_job(job_id, hostname, cursor)}
 
 
 async def error(request: RestRequest) -> dict[str, str]:
@@ -115,14 +99,7 @@ async def error(request: RestRequest) -> dict[str, str]:
     message = body.string("error", nullable=True)
     if not message:
         raise ValidationError("[error] of the connector sync job cannot be null or empty")
-    service = request.services.connectors
-    await service.get_job(job_id)
-
-    def fail(doc: core.Doc) -> None:
-        sync_jobs.check_transition(doc["status"], "error")
-        doc.update(error=message, status="error")
-
-    return {"result": await service.update_job(job_id, fail)}
+    return {"result": await request.services.connectors.set_sync_job_error(job_id, message)}
 
 
 COUNTS = ("deleted_document_count", "indexed_document_count", "indexed_document_volume")
@@ -140,7 +117,7 @@ async def stats(request: RestRequest) -> dict[str, str]:
         raise x_content_parse(
             f"[connector_sync_job_update_stats_request] failed to parse: Required [{', '.join(missing)}]"
         )
-    values: dict[str, Any] = {}
+    counts: dict[str, int] = {}
     messages = []
     for field in COUNTS + ("total_document_count",):
         if field in body.data and body.data[field] is not None:
@@ -148,24 +125,16 @@ async def stats(request: RestRequest) -> dict[str, str]:
             assert number is not None
             if number < 0:
                 messages.append(f"[{field}] cannot be negative.")
-            values[field] = number
+            counts[field] = number
     if messages:
         raise ValidationError(*messages)
     last_seen = body.data.get("last_seen")
     try:
-        values["last_seen"] = core.parse_timestamp(last_seen, "last_seen") if last_seen is not None else core.now_iso()
+        seen = parse_timestamp(last_seen, "last_seen") if last_seen is not None else None
     except KeyplaneError as exc:
         raise body.failed("last_seen", str(exc)) from None
     metadata = body.obj("metadata", nullable=True)
-
-    def update_stats(doc: core.Doc) -> None:
-        doc.update(values)
-        if metadata is not None:
-            merged = doc.get("metadata") or {}
-            deep_merge(merged, metadata)
-            doc["metadata"] = merged
-
-    return {"result": await request.services.connectors.update_job(job_id, update_stats)}
+    return {"result": await request.services.connectors.update_sync_job_stats(job_id, counts, seen, metadata)}
 
 
 def register(router: Router) -> None:

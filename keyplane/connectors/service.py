@@ -1,8 +1,14 @@
-"""Connector, sync-job and secret use cases.
+"""Connector, sync-job and secret use cases: one operation per API.
 
-Updates read the document, change a copy, and write it back with compare-and-set, retrying when
-another writer got there first. An update that changes nothing answers ``noop`` and writes
-nothing, as Elasticsearch's partial updates do.
+Each operation loads the document, applies a rule from ``core``, ``configuration``, ``filtering``
+or ``sync_jobs`` to a copy, and writes it back with compare-and-set, retrying when another writer
+got there first. An update that changes nothing answers ``noop`` and writes nothing, as
+Elasticsearch's partial updates do.
+
+Elasticsearch updates connectors in two ways, and each operation keeps the one it uses there:
+partial-document updates (``_merge``) also reach soft-deleted connectors and answer
+``document_missing`` for an unknown id; script updates treat a soft-deleted connector as missing,
+and some always answer ``updated``, even when nothing changed.
 """
 
 from __future__ import annotations
@@ -11,17 +17,12 @@ import asyncio
 import builtins
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Literal
 
-from keyplane.connectors import core, sync_jobs
-from keyplane.connectors.backends.base import (
-    ConnectorFilter,
-    ConnectorRepository,
-    SecretRepository,
-    Stored,
-    SyncJobRepository,
-)
-from keyplane.connectors.core import Doc
+from keyplane.connectors import configuration, core, filtering, sync_jobs
+from keyplane.connectors.backends.base import ConnectorRepository, SecretRepository, Stored, SyncJobRepository
+from keyplane.connectors.dates import now_iso, now_ns
+from keyplane.connectors.model import ConnectorFilter, Doc
 from keyplane.connectors.secrets import SecretBox
 from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import Conflict, DocumentMissing, NotFound
@@ -29,6 +30,7 @@ from keyplane.ids import new_id
 from keyplane.limits import check_id
 
 Change = Callable[[Doc], None]
+Outcome = Literal["updated", "noop"]
 _MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
 
 
@@ -61,6 +63,7 @@ class ConnectorService:
     # -- connectors ---------------------------------------------------------------------------------
 
     async def put(self, connector_id: str | None, fields: Doc) -> tuple[str, bool]:
+        """Create or replace a connector; its id (new if none was given) and whether it was created."""
         core.check_new_connector(fields)
         if connector_id:
             check_id(connector_id)  # a connector id is a document id in Elasticsearch
@@ -74,34 +77,107 @@ class ConnectorService:
             raise connector_missing(connector_id)
         return _with_id(stored)
 
-    async def list(self, selector: ConnectorFilter, start: int, size: int) -> Doc:
+    async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, builtins.list[Doc]]:
+        """The total of matching connectors and one page of them."""
         if selector.index_names:
             core.check_index_names(selector.index_names)
         total, rows = await self.connectors.list(selector, start, size)
-        return {"count": total, "results": [_with_id(r) for r in rows]}
+        return total, [_with_id(r) for r in rows]
 
     async def delete(self, connector_id: str, hard: bool, delete_sync_jobs: bool) -> None:
         if hard:
             if not await self.connectors.delete(connector_id):
                 raise connector_missing(connector_id)
         else:
-            await self.update(connector_id, lambda doc: doc.__setitem__("deleted", True), blind=False)
+            await self._update(connector_id, core.mark_deleted)
         if delete_sync_jobs:
             await self.jobs.delete_for_connector(connector_id)
 
-    async def update(self, connector_id: str, change: Change, *, blind: bool, always: bool = False) -> str:
-        """Apply ``change`` to the stored document; ``blind`` updates also reach soft-deleted ones.
+    async def check_in(self, connector_id: str) -> Outcome:
+        return await self._merge(connector_id, core.checked_in(now_iso()))
 
-        ``always`` mirrors Elasticsearch's script updates, which report ``updated`` even when the
-        document ends up the same.
+    async def update_last_sync_stats(self, connector_id: str, stats: Doc) -> Outcome:
+        return await self._merge(connector_id, core.given(stats))
+
+    async def update_api_key_id(self, connector_id: str, api_key_id: str | None, secret_id: str | None) -> Outcome:
+        return await self._merge(connector_id, core.given({"api_key_id": api_key_id, "api_key_secret_id": secret_id}))
+
+    async def update_configuration(self, connector_id: str, schema: Doc) -> Outcome:
+        """Register a new configuration schema (``schema`` as ``configuration.parse_schema`` gives it)."""
+        return await self._update(connector_id, lambda doc: configuration.replace_schema(doc, schema), always=True)
+
+    async def update_configuration_values(self, connector_id: str, values: Doc) -> Outcome:
+        return await self._update(connector_id, lambda doc: configuration.set_values(doc, values))
+
+    async def update_error(self, connector_id: str, message: str | None) -> Outcome:
+        return await self._merge(connector_id, core.error_fields(message))
+
+    async def update_features(self, connector_id: str, features: Doc) -> Outcome:
+        return await self._merge(connector_id, {"features": features})
+
+    async def update_filtering(self, connector_id: str, elements: builtins.list[Doc]) -> Outcome:
+        """Replace the whole filtering (active and draft) as given."""
+        return await self._merge(connector_id, {"filtering": elements})
+
+    async def update_filtering_draft(
+        self, connector_id: str, snippet: Doc | None, rules: builtins.list[Doc] | None, stamp: str
+    ) -> Outcome:
+        """New draft rules and/or advanced snippet; ``stamp`` is the time the request was parsed at."""
+        return await self._update(connector_id, lambda doc: filtering.edit_draft(doc, snippet, rules, stamp))
+
+    async def update_filtering_validation(self, connector_id: str, validation: Doc) -> Outcome:
+        stamp = now_iso()
+        return await self._update(connector_id, lambda doc: filtering.set_draft_validation(doc, validation, stamp))
+
+    async def activate_draft_filtering(self, connector_id: str) -> Outcome:
+        stamp = now_iso()
+        return await self._update(connector_id, lambda doc: filtering.activate_draft(doc, stamp), always=True)
+
+    async def update_index_name(self, connector_id: str, index_name: str | None) -> Outcome:
+        if index_name is not None:
+            core.check_index_names([index_name])
+            if await self.connectors.index_in_use(index_name, connector_id):
+                raise core.index_taken(index_name)
+        return await self._update(connector_id, lambda doc: core.set_index_name(doc, index_name))
+
+    async def update_name(self, connector_id: str, name: str | None, description: str | None) -> Outcome:
+        return await self._merge(connector_id, core.given({"name": name, "description": description}))
+
+    async def update_native(self, connector_id: str, is_native: bool) -> Outcome:
+        return await self._update(connector_id, lambda doc: core.set_native(doc, connector_id, is_native))
+
+    async def update_pipeline(self, connector_id: str, pipeline: Doc) -> Outcome:
+        return await self._update(connector_id, lambda doc: core.set_pipeline(doc, pipeline), reaches_deleted=True)
+
+    async def update_scheduling(self, connector_id: str, scheduling: Doc) -> Outcome:
+        return await self._merge(connector_id, {"scheduling": scheduling})
+
+    async def update_service_type(self, connector_id: str, service_type: str) -> Outcome:
+        return await self._update(connector_id, lambda doc: core.set_service_type(doc, service_type))
+
+    async def update_status(self, connector_id: str, status: str) -> Outcome:
+        return await self._update(connector_id, lambda doc: core.set_status(doc, status), always=True)
+
+    async def _merge(self, connector_id: str, partial: Doc) -> Outcome:
+        """A partial-document update: ``partial`` merged into the stored document."""
+        return await self._update(connector_id, lambda doc: deep_merge(doc, partial), reaches_deleted=True)
+
+    async def _update(
+        self, connector_id: str, change: Change, *, reaches_deleted: bool = False, always: bool = False
+    ) -> Outcome:
+        """Apply ``change`` to the stored document with compare-and-set.
+
+        ``reaches_deleted``: a partial-document update, which also changes a soft-deleted connector
+        and answers ``document_missing`` for an unknown one. ``always``: answer ``updated`` even when
+        the document ends up the same, as Elasticsearch's script updates do.
         """
         for attempt in range(_MAX_ATTEMPTS):
             stored = await self.connectors.get(connector_id)
             if stored is None:
-                if blind:
+                if reaches_deleted:
                     raise DocumentMissing(f"[{connector_id}]: document missing")
                 raise connector_missing(connector_id)
-            if not blind and stored.doc.get("deleted"):
+            if not reaches_deleted and stored.doc.get("deleted"):
                 raise connector_missing(connector_id)
             doc = deep_copy(stored.doc)
             change(doc)
@@ -112,38 +188,66 @@ class ConnectorService:
             await _back_off(attempt)
         raise Conflict(f"[{connector_id}]: version conflict, too many concurrent updates")
 
-    async def index_in_use(self, index_name: str, connector_id: str) -> bool:
-        return await self.connectors.index_in_use(index_name, connector_id)
-
     # -- sync jobs ----------------------------------------------------------------------------------
 
-    async def create_job(self, connector_id: str, job_type: str, trigger_method: str) -> str:
+    async def create_sync_job(self, connector_id: str, job_type: str | None, trigger_method: str | None) -> str:
+        """A pending job for the connector as it is now; its id."""
         stored = await self.connectors.get(connector_id)
         if stored is None:
             raise NotFound(f"Connector with id '{connector_id}' does not exist.")
-        created = core.now_ns()
-        doc = sync_jobs.new_job(connector_id, stored.doc, job_type, trigger_method, created)
+        created = now_ns()
+        doc = sync_jobs.new_job(
+            connector_id,
+            stored.doc,
+            job_type or sync_jobs.DEFAULT_JOB_TYPE,
+            trigger_method or sync_jobs.DEFAULT_TRIGGER_METHOD,
+            created,
+        )
         job_id = new_id()
         await self.jobs.insert(job_id, connector_id, created, doc)
         return job_id
 
-    async def get_job(self, job_id: str) -> Doc:
+    async def get_sync_job(self, job_id: str) -> Doc:
         stored = await self.jobs.get(job_id)
         if stored is None:
             raise NotFound(job_id)
         return _with_id(stored)
 
-    async def list_jobs(
+    async def list_sync_jobs(
         self, connector_id: str | None, status: str | None, job_types: builtins.list[str], start: int, size: int
-    ) -> Doc:
+    ) -> tuple[int, builtins.list[Doc]]:
+        """The total of matching jobs and one page of them, newest first."""
         total, rows = await self.jobs.list(connector_id, status, job_types, start, size)
-        return {"count": total, "results": [_with_id(r) for r in rows]}
+        return total, [_with_id(r) for r in rows]
 
-    async def delete_job(self, job_id: str) -> None:
+    async def delete_sync_job(self, job_id: str) -> None:
         if not await self.jobs.delete(job_id):
             raise NotFound(job_id)
 
-    async def update_job(self, job_id: str, change: Change) -> str:
+    async def cancel_sync_job(self, job_id: str) -> Outcome:
+        await self.get_sync_job(job_id)  # an unknown job answers with its bare id, as Elasticsearch does
+        return await self._update_job(job_id, lambda job: sync_jobs.cancel(job, now_iso()))
+
+    async def check_in_sync_job(self, job_id: str) -> Outcome:
+        stamp = now_iso()
+        return await self._update_job(job_id, lambda job: sync_jobs.check_in(job, stamp))
+
+    async def claim_sync_job(self, job_id: str, worker_hostname: str, sync_cursor: Doc | None) -> Outcome:
+        await self.get_sync_job(job_id)
+        return await self._update_job(job_id, lambda job: sync_jobs.claim(job, worker_hostname, sync_cursor, now_iso()))
+
+    async def set_sync_job_error(self, job_id: str, message: str) -> Outcome:
+        await self.get_sync_job(job_id)
+        return await self._update_job(job_id, lambda job: sync_jobs.fail(job, message))
+
+    async def update_sync_job_stats(
+        self, job_id: str, counts: dict[str, int], last_seen: str | None, metadata: Doc | None
+    ) -> Outcome:
+        """New counts; ``last_seen`` defaults to now, as for a check-in."""
+        seen = last_seen if last_seen is not None else now_iso()
+        return await self._update_job(job_id, lambda job: sync_jobs.record_stats(job, counts, seen, metadata))
+
+    async def _update_job(self, job_id: str, change: Change) -> Outcome:
         for attempt in range(_MAX_ATTEMPTS):
             stored = await self.jobs.get(job_id)
             if stored is None:
@@ -163,6 +267,7 @@ class ConnectorService:
         return secret_id
 
     async def put_secret(self, secret_id: str, value: str) -> bool:
+        """Store a value under ``secret_id``; True when the id was new."""
         check_id(secret_id)
         return await self.secrets.put(secret_id, self.box.seal(secret_id, value))
 
@@ -180,8 +285,3 @@ class ConnectorService:
         await self.jobs.delete_all()
         await self.connectors.delete_all()
         await self.secrets.delete_all()
-
-
-def set_fields(values: dict[str, Any]) -> Change:
-    """A partial-document update of the given fields (deep merge)."""
-    return lambda doc: deep_merge(doc, values)

@@ -1,15 +1,19 @@
-"""Sync jobs: the snapshot of a connector a job works from, and the job status machine."""
+"""Sync jobs: the snapshot of a connector a job works from, the job status machine, and the rules
+of cancel, claim, check-in, error and stats."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from keyplane.connectors.core import Doc, format_ns
-from keyplane.documents import deep_copy
+from keyplane.connectors.dates import format_ns
+from keyplane.connectors.model import Doc
+from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import InvalidArgument, StatusError
 
 JOB_TYPES = ("full", "incremental", "access_control")
 TRIGGER_METHODS = ("on_demand", "scheduled")
+DEFAULT_JOB_TYPE = "full"
+DEFAULT_TRIGGER_METHOD = "on_demand"
 ACL_PREFIX = ".search-acl-filter-"
 
 _NEXT = {
@@ -81,3 +85,41 @@ def new_job(connector_id: str, connector: Doc, job_type: str, trigger_method: st
         "total_document_count": 0,
         "trigger_method": trigger_method,
     }
+
+
+# -- job updates ---------------------------------------------------------------------------------------
+
+
+def cancel(job: Doc, stamp: str) -> None:
+    """A job nobody works on is canceled at once; a running one is asked to stop (``canceling``)."""
+    if job["status"] in ("pending", "suspended"):
+        job.update(status="canceled", cancelation_requested_at=stamp, canceled_at=stamp, completed_at=stamp)
+    else:
+        check_transition(job["status"], "canceling")
+        job.update(status="canceling", cancelation_requested_at=stamp)
+
+
+def claim(job: Doc, worker_hostname: str | None, sync_cursor: Doc | None, stamp: str) -> None:
+    """A worker takes the job: it is in progress from now, resuming from ``sync_cursor`` if given."""
+    job.update(worker_hostname=worker_hostname, status="in_progress", last_seen=stamp, started_at=stamp)
+    if sync_cursor is not None:
+        job["connector"]["sync_cursor"] = sync_cursor
+
+
+def check_in(job: Doc, stamp: str) -> None:
+    job["last_seen"] = stamp
+
+
+def fail(job: Doc, message: str) -> None:
+    check_transition(job["status"], "error")
+    job.update(error=message, status="error")
+
+
+def record_stats(job: Doc, counts: dict[str, int], last_seen: str, metadata: Doc | None) -> None:
+    """New document counts and a check-in; ``metadata`` merges into what the job has."""
+    job.update(counts)
+    job["last_seen"] = last_seen
+    if metadata is not None:
+        merged = job.get("metadata") or {}
+        deep_merge(merged, metadata)
+        job["metadata"] = merged

@@ -1,19 +1,19 @@
 import pytest
 
-from keyplane.connectors import core, sync_jobs
+from keyplane.connectors import configuration, core, dates, filtering, scheduling, sync_jobs
 from keyplane.errors import InvalidArgument, ParseError, StatusError, ValidationError
 
 
 def test_timestamps_round_trip_with_their_precision() -> None:
-    assert core.parse_timestamp("2023-12-04T08:45:50.567149Z", "t") == "2023-12-04T08:45:50.567149Z"
-    assert core.parse_timestamp("2023-05-25T12:30:00.000Z", "t") == "2023-05-25T12:30:00.000Z"
-    assert core.parse_timestamp("2023-05-25T12:30:00Z", "t") == "2023-05-25T12:30:00.000Z"
-    assert core.parse_timestamp(1685017800000, "t") == "2023-05-25T12:30:00.000Z"
-    assert core.parse_timestamp("2023-05-25T14:30:00.1+02:00", "t") == "2023-05-25T12:30:00.100Z"
-    a, b = core.now_iso(), core.now_iso()
+    assert dates.parse_timestamp("2023-12-04T08:45:50.567149Z", "t") == "2023-12-04T08:45:50.567149Z"
+    assert dates.parse_timestamp("2023-05-25T12:30:00.000Z", "t") == "2023-05-25T12:30:00.000Z"
+    assert dates.parse_timestamp("2023-05-25T12:30:00Z", "t") == "2023-05-25T12:30:00.000Z"
+    assert dates.parse_timestamp(1685017800000, "t") == "2023-05-25T12:30:00.000Z"
+    assert dates.parse_timestamp("2023-05-25T14:30:00.1+02:00", "t") == "2023-05-25T12:30:00.100Z"
+    a, b = dates.now_iso(), dates.now_iso()
     assert a < b or len(a) != len(b)
     with pytest.raises(ParseError):
-        core.parse_timestamp("wrong datetime", "t")
+        dates.parse_timestamp("wrong datetime", "t")
 
 
 def test_index_name_rules() -> None:
@@ -50,21 +50,21 @@ def test_status_machines() -> None:
 
 
 def test_rule_sorting_puts_the_default_rule_last() -> None:
-    stamp = core.now_iso()
+    stamp = dates.now_iso()
     rules = [
-        core.default_rule("2020-01-01T00:00:00.000Z", 5),
-        core.parse_rule(
+        filtering.default_rule("2020-01-01T00:00:00.000Z", 5),
+        filtering.parse_rule(
             {"field": "a", "id": "R2", "order": 3, "policy": "include", "rule": "equals", "value": "x"}, stamp
         ),
-        core.parse_rule(
+        filtering.parse_rule(
             {"field": "b", "id": "R1", "order": 0, "policy": "EXCLUDE", "rule": "regex", "value": "y"}, stamp
         ),
     ]
-    ordered = core.sort_rules(rules, stamp)
+    ordered = filtering.sort_rules(rules, stamp)
     assert [(r["id"], r["order"]) for r in ordered] == [("R1", 0), ("R2", 3), ("DEFAULT", 4)]
     assert ordered[-1]["created_at"] == "2020-01-01T00:00:00.000Z"
     assert ordered[0]["policy"] == "exclude"
-    assert [r["id"] for r in core.sort_rules([], stamp)] == ["DEFAULT"]
+    assert [r["id"] for r in filtering.sort_rules([], stamp)] == ["DEFAULT"]
 
 
 def test_cron() -> None:
@@ -76,14 +76,14 @@ def test_cron() -> None:
         "0 15 10 L * ?",
         "0 0 0 1,15 * ? 2030",
     ):
-        core.check_cron(ok)
+        scheduling.check_cron(ok)
     for bad in ("61 0 0 * * ?", "0 0 0 * *", "0 0 25 * * ?", "0 0 0 * * *", "a b c d e f"):
         with pytest.raises(InvalidArgument):
-            core.check_cron(bad)
+            scheduling.check_cron(bad)
 
 
 def test_configuration_schema() -> None:
-    parsed = core.parse_field_schema(
+    parsed = configuration.parse_field_schema(
         "f",
         {
             "label": "F",
@@ -96,8 +96,8 @@ def test_configuration_schema() -> None:
     assert parsed["display"] == "numeric" and parsed["required"] is False and parsed["default_value"] is None
     assert "extra" not in parsed and parsed["value"] == {"nested": 1}
     with pytest.raises(InvalidArgument, match="Unknown ConfigurationDisplayType"):
-        core.parse_field_schema("f", {"label": "F", "display": "wheel"})
+        configuration.parse_field_schema("f", {"label": "F", "display": "wheel"})
     with pytest.raises(ParseError, match="Required \\[label\\]"):
-        core.parse_field_schema("f", {"display": "text"})
+        configuration.parse_field_schema("f", {"display": "text"})
     with pytest.raises(StatusError, match="Unknown \\[configuration\\] fields"):
-        core.unknown_value_fields({"a": {}}, {"b": 1})
+        configuration.check_registered({"a": {}}, {"b": 1})

@@ -9,25 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from keyplane.connectors.core import Doc
+from keyplane.connectors.model import ConnectorFilter, Doc
 
 
 @dataclass
 class Stored:
+    """A document as read, with the version a compare-and-set rewrite must find."""
+
     id: str
     doc: Doc
     seq_no: int
-
-
-@dataclass
-class ConnectorFilter:
-    """What a connector list asks for; empty lists select everything."""
-
-    index_names: list[str]
-    names: list[str]
-    service_types: list[str]
-    query: str | None
-    include_deleted: bool
 
 
 class ConnectorRepository(Protocol):

@@ -13,8 +13,9 @@ from sqlalchemy import and_, delete, exc, false, func, insert, or_, select, upda
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
-from keyplane.connectors.backends.base import ConnectorFilter, Stored
-from keyplane.connectors.core import Doc
+from keyplane.connectors.backends.base import Stored
+from keyplane.connectors.core import index_taken
+from keyplane.connectors.model import ConnectorFilter, Doc
 from keyplane.errors import StatusError
 from keyplane.store import schema
 from keyplane.store.database import Database
@@ -31,10 +32,6 @@ def _columns(doc: Doc) -> dict[str, Any]:
         "deleted": bool(doc.get("deleted", False)),
         "doc": jsontext.dumps(doc).decode(),
     }
-
-
-def _in_use(index_name: str | None) -> StatusError:
-    return StatusError(f"Index name [{index_name}] is used by another connector.")
 
 
 def _like(text: str) -> str:
@@ -76,7 +73,7 @@ class SqlConnectorRepository:
             )
         ).first()
         if taken:
-            raise _in_use(name)
+            raise index_taken(name)
 
     async def index_in_use(self, index_name: str, connector_id: str) -> bool:
         async with self.db.transaction() as conn:
@@ -102,7 +99,7 @@ class SqlConnectorRepository:
             except exc.IntegrityError:
                 # A concurrent writer created this id or took the index name; look again once.
                 if attempt:
-                    raise _in_use(doc.get("index_name")) from None
+                    raise index_taken(doc.get("index_name")) from None
         return False
 
     async def replace(self, stored: Stored) -> bool:
@@ -116,7 +113,7 @@ class SqlConnectorRepository:
                     .values(seq_no=c.c.seq_no + 1, **_columns(stored.doc))
                 )
         except exc.IntegrityError:
-            raise _in_use(stored.doc.get("index_name")) from None
+            raise index_taken(stored.doc.get("index_name")) from None
         return res.rowcount == 1
 
     async def delete(self, connector_id: str) -> bool:
