@@ -17,7 +17,7 @@ from keyplane.apikeys import core, hashing
 from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
 from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
 from keyplane.apikeys.core import ApiKey, Creator
-from keyplane.apikeys.query import Agg, Node, SortKey
+from keyplane.apikeys.query import key_is, owned_by
 from keyplane.errors import (
     Conflict,
     CredentialsRejected,
@@ -28,6 +28,8 @@ from keyplane.errors import (
     StatusError,
     ValidationError,
 )
+from keyplane.query.aggs import Agg, AggResult
+from keyplane.query.tree import Bool, Query, SortKey
 from keyplane.security import privileges as privs
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import denial_message
@@ -107,14 +109,14 @@ class GetSpec:
 
 @dataclass
 class QuerySpec:
-    query: Node
+    query: Query
     sort: list[SortKey]
     start: int
     size: int
     search_after: list[Any] | None
     aggs: list[Agg]
     with_limited_by: bool = False
-    typed_keys: bool = False
+    typed_keys: bool = False  # a rendering option, read by the edge
 
 
 @dataclass
@@ -122,6 +124,19 @@ class BulkResult:
     updated: list[str] = field(default_factory=list)
     noops: list[str] = field(default_factory=list)
     errors: dict[str, KeyplaneError] = field(default_factory=dict)
+
+
+@dataclass
+class QueryResult:
+    total: int
+    keys: list[dict[str, Any]]  # each key as shown, with its ``_sort`` values when the query sorts
+    aggregations: dict[str, AggResult] | None = None  # typed results; the edge renders them
+
+
+@dataclass
+class InvalidateResult:
+    invalidated: list[str]
+    errors: list[KeyplaneError]  # keys the caller may not invalidate
 
 
 def _is_api_key(auth: Authentication) -> bool:
@@ -334,7 +349,7 @@ class ApiKeyService:
         keys = await self.repo.find(selector, now_ms())
         return [k.to_dict(with_limited_by=spec.with_limited_by) for k in keys]
 
-    async def query(self, auth: Authentication, spec: QuerySpec) -> dict[str, Any]:
+    async def query(self, auth: Authentication, spec: QuerySpec) -> QueryResult:
         if _is_api_key(auth) and spec.with_limited_by:
             self.authorize(auth, QUERY, own=False)
         query = spec.query
@@ -353,29 +368,18 @@ class ApiKeyService:
             if spec.sort:
                 item["_sort"] = sort_values
             keys.append(item)
-        out: dict[str, Any] = {"total": page.total, "count": len(keys), "api_keys": keys}
+        result = QueryResult(page.total, keys)
         if spec.aggs and page.total > 0:
-            out["aggregations"] = await self.repo.aggregate(query, spec.aggs, spec.typed_keys)
-        return out
+            result.aggregations = await self.repo.aggregate(query, spec.aggs)
+        return result
 
     @staticmethod
-    def _only_own(auth: Authentication, query: Node) -> Node:
+    def _only_own(auth: Authentication, query: Query) -> Query:
         if _is_api_key(auth) and auth.api_key is not None:
-            owner = Node("ids", value=(auth.api_key["id"],))
+            owner = key_is(auth.api_key["id"])
         else:
-            owner = Node(
-                "bool",
-                children=(
-                    (
-                        "filter",
-                        (
-                            Node("term", "username", auth.user.username),
-                            Node("term", "realm_name", owner_realm(auth)["name"]),
-                        ),
-                    ),
-                ),
-            )
-        return Node("bool", children=(("filter", (query, owner)),))
+            owner = owned_by(auth.user.username, owner_realm(auth)["name"])
+        return Bool(filter=(query, owner))
 
     # -- update -----------------------------------------------------------------------------------------
 
@@ -494,7 +498,7 @@ class ApiKeyService:
         username: str | None,
         realm_name: str | None,
         owner: bool,
-    ) -> dict[str, Any]:
+    ) -> InvalidateResult:
         messages = []
         if not (ids or name or username or realm_name) and not owner:
             messages.append(
@@ -520,30 +524,22 @@ class ApiKeyService:
             selector.username, selector.realm = auth.user.username, owner_realm(auth)["name"]
         keys = await self.repo.find(selector, now_ms())
         may_cross_cluster = auth.permission.grants_action(CC_UPDATE)
-        errors: list[dict[str, str]] = []
+        errors: list[KeyplaneError] = []
         targets = []
         for key in keys:
             if key.type == core.CROSS_CLUSTER and not may_cross_cluster:
                 errors.append(
-                    {
-                        "type": "security_exception",
-                        "reason": f"Cannot invalidate cross-cluster API key [{key.id}]. "
-                        "This requires [manage_security] cluster privilege or higher",
-                    }
+                    Forbidden(
+                        f"Cannot invalidate cross-cluster API key [{key.id}]. "
+                        "This requires [manage_security] cluster privilege or higher"
+                    )
                 )
             else:
                 targets.append(key.id)
         done = await self.repo.invalidate(targets, now_ms())
         for key_id in done:
             self.verified.drop(key_id)
-        out: dict[str, Any] = {
-            "invalidated_api_keys": done,
-            "previously_invalidated_api_keys": [],
-            "error_count": len(errors),
-        }
-        if errors:
-            out["error_details"] = errors
-        return out
+        return InvalidateResult(done, errors)
 
     def clear_cache(self, ids: list[str]) -> None:
         if not ids or "*" in ids or "_all" in ids:

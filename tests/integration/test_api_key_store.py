@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from keyplane.api.aggregations import render_aggregations
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.backends.base import KeyFilter
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
+from keyplane.query.aggs import CompositeResult
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
 
@@ -104,7 +106,7 @@ def test_aggregations(database_url: str) -> None:
                 },
             }
         )
-        out = await repo.aggregate(parse_query(None), aggs, typed_keys=True)
+        out = render_aggregations(aggs, await repo.aggregate(parse_query(None), aggs), typed_keys=True)
         owners = out["sterms#owners"]["buckets"]
         assert [(b["key"], b["doc_count"]) for b in owners] == [("ann", 5), ("bob", 5)]
         assert owners[0]["sterms#types"]["buckets"][0]["doc_count"] == 4
@@ -160,7 +162,7 @@ def test_metadata_reads_like_a_flattened_field(database_url: str) -> None:
                 "no_object_values": {"value_count": {"field": "metadata.o"}},
             }
         )
-        out = await repo.aggregate(parse_query(None), aggs, typed_keys=False)
+        out = render_aggregations(aggs, await repo.aggregate(parse_query(None), aggs))
         assert [(b["key"], b["doc_count"]) for b in out["m"]["buckets"]] == [("false", 1), ("true", 1)]
         # Each element of an array is a value of its own: "prod" is in two keys, "eu" in one.
         assert out["tags"]["buckets"] == [{"key": "prod", "doc_count": 2, "u": out["tags"]["buckets"][0]["u"]}]
@@ -183,7 +185,7 @@ def test_metadata_reads_like_a_flattened_field(database_url: str) -> None:
                 }
             }
         )
-        composite = (await repo.aggregate(parse_query(None), pairs, typed_keys=False))["c"]["buckets"]
+        composite = render_aggregations(pairs, await repo.aggregate(parse_query(None), pairs))["c"]["buckets"]
         assert [(b["key"]["tag"], b["key"]["user"], b["doc_count"], b["n"]["value"]) for b in composite] == [
             (None, "bob", 1, 1),
             ("eu", "ann", 1, 1),
@@ -202,8 +204,10 @@ def test_composite_missing_bucket_and_order(database_url: str) -> None:
             spec: dict = {"sources": sources, "size": size}  # type: ignore[type-arg]
             if after is not None:
                 spec["after"] = after
-            out = await repo.aggregate(parse_query(None), parse_aggs({"c": {"composite": spec}}), typed_keys=False)
-            return [(tuple(b["key"].values()), b["doc_count"]) for b in out["c"]["buckets"]]
+            out = await repo.aggregate(parse_query(None), parse_aggs({"c": {"composite": spec}}))
+            result = out["c"]
+            assert isinstance(result, CompositeResult)
+            return [(tuple(b.key.values()), b.doc_count) for b in result.buckets]
 
         expiry = {"e": {"terms": {"field": "expiration"}}}
         assert len(await run([expiry])) == 5  # keys without a value are left out by default

@@ -4,6 +4,8 @@ from keyplane import ids
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.query import parse_aggs, parse_date, parse_query, parse_sort
 from keyplane.errors import InvalidArgument, ParseError
+from keyplane.query.aggs import MissingAgg, TermsAgg
+from keyplane.query.tree import Bool, Exists, Range, Term
 from keyplane.security.roles import IndicesPrivileges
 from keyplane.timevalue import now_ms, parse_duration_ms
 
@@ -60,9 +62,10 @@ def test_query_parsing() -> None:
     node = parse_query(
         {"bool": {"must": [{"term": {"username": "a"}}], "must_not": {"exists": {"field": "expiration"}}}}
     )
-    assert node.kind == "bool"
-    assert parse_query({"match": {"name": "k"}}).kind == "term"
-    assert parse_query({"range": {"creation": {"gte": "now-1d"}}}).value["gte"] <= now_ms() - 86_399_000
+    assert isinstance(node, Bool) and isinstance(node.must_not[0], Exists)
+    assert isinstance(parse_query({"match": {"name": "k"}}), Term)
+    since = parse_query({"range": {"creation": {"gte": "now-1d"}}})
+    assert isinstance(since, Range) and dict(since.bounds)["gte"] <= now_ms() - 86_399_000
     with pytest.raises(InvalidArgument, match="Field name pattern"):
         parse_query({"term": {"meta*": "a"}})
     with pytest.raises(InvalidArgument, match="terms lookup"):
@@ -70,7 +73,7 @@ def test_query_parsing() -> None:
     with pytest.raises(InvalidArgument, match="relation"):
         parse_query({"range": {"creation": {"gte": 1, "relation": "within"}}})
     sqs = parse_query({"simple_query_string": {"query": "re* -cross_cluster", "fields": ["ty*"]}})
-    assert sqs.kind == "bool"
+    assert isinstance(sqs, Bool)
 
 
 def test_dates_sort_aggs() -> None:
@@ -78,11 +81,12 @@ def test_dates_sort_aggs() -> None:
     assert parse_date("1767225600000") == 1767225600000
     assert parse_date("2026-01-01T12:34:00Z||/d") == 1767225600000
     keys = parse_sort(["expiration", {"name": {"order": "desc"}}, "_doc"])
-    assert [(k.field, k.desc) for k in keys] == [("expiration", False), ("name", True), ("_doc", False)]
+    assert [(k.field.name, k.desc) for k in keys] == [("expiration", False), ("name", True), ("_doc", False)]
     with pytest.raises(InvalidArgument, match="nested sorting"):
         parse_sort([{"name": {"nested": {}}}])
     aggs = parse_aggs({"t": {"terms": {"field": "username"}, "aggs": {"m": {"missing": {"field": "expiration"}}}}})
-    assert aggs[0].field == "username" and aggs[0].subs[0].type == "missing"
+    assert isinstance(aggs[0], TermsAgg) and aggs[0].field.name == "username"
+    assert isinstance(aggs[0].subs[0], MissingAgg)
     with pytest.raises(InvalidArgument, match="Unsupported API Keys agg \\[g\\] of type \\[global\\]"):
         parse_aggs({"g": {"global": {}}})
     with pytest.raises(InvalidArgument, match="Unsupported script value source"):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from keyplane.apikeys.core import ApiKey
-from keyplane.apikeys.query import Agg, Node, SortKey
+from keyplane.query.aggs import Agg, AggResult
+from keyplane.query.tree import Query, SortKey
 
 
 @dataclass
@@ -36,10 +37,12 @@ class ApiKeyRepository(Protocol):
     async def find(self, selector: KeyFilter, now: int) -> list[ApiKey]: ...
 
     async def search(
-        self, query: Node, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
+        self, query: Query, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
     ) -> Page: ...
 
-    async def aggregate(self, query: Node, aggs: list[Agg], typed_keys: bool) -> dict[str, Any]: ...
+    async def aggregate(self, query: Query, aggs: list[Agg]) -> dict[str, AggResult]:
+        """Results of ``aggs`` over the keys ``query`` matches, by aggregation name."""
+        ...
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         """Write keys back in one transaction, each only if nobody changed it since it was read
