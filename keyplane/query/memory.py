@@ -233,12 +233,22 @@ def first_value(doc: Doc, path: str) -> Any:
     return found[0] if found else None
 
 
+def _order(value: Any) -> tuple[int, Any]:
+    """A sort key that never fails: numbers (booleans too) before text before anything else, each
+    group in its own order. A field whose values are all of one kind sorts by them alone."""
+    if isinstance(value, (bool, int, float)):
+        return 0, value
+    if isinstance(value, str):
+        return 1, value
+    return 2, str(value)
+
+
 def sort_docs(docs: Sequence[Doc], sort: Sequence[SortKey]) -> list[Doc]:
     """Documents in the order of the sort keys, by each field's first value (missing: ``""``)."""
     out = list(docs)
     for key in reversed(sort):  # stable sorts, the last key first
         path = key.field.name
-        out = sorted(out, key=lambda d: (values(d, path) or [""])[0], reverse=key.desc)
+        out = sorted(out, key=lambda d: _order((values(d, path) or [""])[0]), reverse=key.desc)
     return out
 
 
