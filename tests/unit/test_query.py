@@ -1,7 +1,7 @@
 import pytest
 
 from keyplane.errors import InvalidArgument
-from keyplane.security.query import QueryCompiler, sort_docs
+from keyplane.security.query import ROLE_RULES, USER_RULES, QueryCompiler, search, sort_docs
 
 DOCS = [
     {"username": "ann", "roles": ["a", "b"], "enabled": True, "full_name": "Ann Smith"},
@@ -65,3 +65,18 @@ def test_sort() -> None:
     docs, sorted_ = sort_docs([dict(d) for d in DOCS], [{"username": {"order": "desc"}}], C.field, "username")
     assert sorted_ and [d["username"] for d in docs] == ["cat", "bob", "ann"]
     assert docs[0]["_sort"] == ["cat"]
+
+
+def test_search_over_the_user_and_role_indices() -> None:
+    """The preferred entry point: the index's rules, the request's query and sort, a default order."""
+    docs = [dict(d) for d in DOCS]
+    found = search(docs, USER_RULES, {"term": {"enabled": True}}, None, "username")
+    assert [d["username"] for d in found] == ["ann", "cat"] and "_sort" not in found[0]
+    ordered = search(docs, USER_RULES, None, [{"username": "desc"}], "username")
+    assert [d["_sort"] for d in ordered] == [["cat"], ["bob"], ["ann"]]
+    with pytest.raises(InvalidArgument, match="Field \\[password\\] is not allowed"):
+        search(docs, USER_RULES, {"term": {"password": "x"}}, None, "username")
+    roles = [{"name": "r1", "metadata": {"tier": "gold"}}, {"name": "r2", "metadata": {}}]
+    assert [r["name"] for r in search(roles, ROLE_RULES, {"term": {"metadata.tier": "gold"}}, None, "name")] == ["r1"]
+    with pytest.raises(InvalidArgument, match="Field \\[metadata\\] is not allowed"):
+        search(roles, ROLE_RULES, {"exists": {"field": "metadata"}}, None, "name")
