@@ -8,7 +8,7 @@ reads the dotted path from each document.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -96,3 +96,19 @@ class FieldMap:
         if field is None:
             raise KeyError(name)
         return field
+
+
+class NamedFields:
+    """Fields named by a function: public name -> document field (a keyword), or None when not queryable."""
+
+    def __init__(self, name_of: Callable[[str], str | None]) -> None:
+        self.name_of = name_of
+
+    def resolve(self, name: str) -> Field | None:
+        if not isinstance(name, str):
+            return None
+        mapped = self.name_of(name)
+        return Field(mapped, FieldType.KEYWORD) if mapped is not None else None
+
+    def names(self) -> Sequence[str]:
+        return ()
