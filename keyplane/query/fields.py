@@ -38,10 +38,6 @@ class Field:
             return ()
         return tuple(self.name[len(self.parent) + 1 :].split("."))
 
-    @property
-    def is_flattened_root(self) -> bool:
-        return self.type is FieldType.FLATTENED
-
 
 DOC = Field("_doc", FieldType.DOC)
 

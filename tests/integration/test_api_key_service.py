@@ -6,9 +6,11 @@ import asyncio
 
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings, GetSpec, KeySpec, UpdateSpec
+from keyplane.errors import Forbidden
 from keyplane.security import roles as role_mod
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import Permission
+from keyplane.security.roles import IndicesPrivileges
 from keyplane.security.users import NATIVE_REALM, User
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
@@ -62,6 +64,31 @@ def test_concurrent_updates_of_one_key_all_land(database_url: str) -> None:
         stored = await svc.repo.get(key["id"])
         assert stored is not None and stored.metadata in [{"n": i} for i in range(8)]
         assert stored.seq_no >= 2
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_invalidate_reports_cross_cluster_keys_it_may_not_touch(database_url: str) -> None:
+    """Without manage_security, cross-cluster keys are left alone and reported as forbidden, per key."""
+
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        admin = _auth()
+        rest = await svc.create(admin, KeySpec("rest"))
+        remote = await svc.create_cross_cluster(admin, KeySpec("remote"), [IndicesPrivileges(["logs"], [])], [])
+        user = User("ann", roles=["keys"])
+        keys_only = Permission([role_mod.RoleDescriptor("keys", cluster=["manage_api_key"])])
+        auth = Authentication(user, user, NATIVE_REALM, NATIVE_REALM, "realm", ["keys"], [], keys_only)
+        result = await svc.invalidate(auth, [rest["id"], remote["id"]], None, None, None, False)
+        assert result.invalidated == [rest["id"]]
+        assert [type(e) for e in result.errors] == [Forbidden]
+        assert str(result.errors[0]) == (
+            f"Cannot invalidate cross-cluster API key [{remote['id']}]. "
+            "This requires [manage_security] cluster privilege or higher"
+        )
+        everything = await svc.invalidate(admin, [remote["id"]], None, None, None, False)
+        assert everything.invalidated == [remote["id"]] and everything.errors == []
         await db.close()
 
     asyncio.run(go())
