@@ -1,9 +1,9 @@
 """Aggregations: the typed requests the parser builds, and the typed results storage returns.
 
-A request keeps the options it was sent (``options``) and reads the ones that may fail to convert
-(sizes, orders, range bounds) when it runs, as Elasticsearch's API-key query has always done here:
-a request whose query matches nothing never runs its aggregations. Results carry values, not
-wire shapes; ``keyplane.api.aggregations`` renders them as Elasticsearch's JSON.
+A request keeps the options it was sent (``options``) and converts the ones that may fail (sizes,
+orders, range bounds) only when it runs: the API-key query skips aggregations when nothing matches,
+and such a request has always answered without reading them. Results carry values, not wire
+shapes; ``keyplane.api.aggregations`` renders them as Elasticsearch's JSON.
 """
 
 from __future__ import annotations
