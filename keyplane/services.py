@@ -32,7 +32,13 @@ from keyplane.security.backends.sql import (
     SqlUserRepository,
 )
 from keyplane.security.roles import RoleDescriptor
-from keyplane.security.service import PrivilegeService, RoleService, UserService
+from keyplane.security.service import (
+    PrivilegeService,
+    RoleMappingService,
+    RoleService,
+    SecuritySettingsService,
+    UserService,
+)
 from keyplane.security.users import User
 from keyplane.service_accounts.backends.sql import SqlServiceTokenRepository
 from keyplane.service_accounts.service import ServiceAccountService
@@ -57,10 +63,10 @@ class Services:
             self.db = Database.for_data_dir(settings.data_dir, synchronous=settings.sqlite_synchronous)
         user_repo = SqlUserRepository(self.db)
         self.users = UserService(user_repo)
-        self.roles = RoleService(SqlRoleRepository(self.db))
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
-        self.role_mappings = SqlRoleMappingRepository(self.db)
-        self.index_settings = SqlIndexSettingsRepository(self.db)
+        self.roles = RoleService(SqlRoleRepository(self.db), self.privileges)
+        self.role_mappings = RoleMappingService(SqlRoleMappingRepository(self.db))
+        self.index_settings = SecuritySettingsService(SqlIndexSettingsRepository(self.db))
         self.passwords = PasswordAuthenticator(user_repo, self.roles)
         self.apikeys = ApiKeyService(
             SqlApiKeyRepository(self.db),

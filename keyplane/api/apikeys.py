@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.aggregations import render_aggregations
+from keyplane.api.bulk import error_detail, errors_body
 from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
@@ -173,7 +175,7 @@ async def bulk_grant(request: RestRequest) -> dict[str, Any]:
         )
     except ClientAuthenticationRefused as exc:
         raise _client_authentication_refused(exc) from None
-    return {"created": created, **_errors_body(failed)}
+    return {"created": created, **errors_body(failed.errors)}
 
 
 async def get(request: RestRequest) -> Reply:
@@ -221,8 +223,11 @@ async def query(request: RestRequest) -> dict[str, Any]:
     )
     result = await request.services.apikeys.query(request.auth, spec)
     if request.flag("with_profile_uid"):
-        await add_profile_uids(request.services, result["api_keys"], lambda key: key["realm"])
-    return result
+        await add_profile_uids(request.services, result.keys, lambda key: key["realm"])
+    out: dict[str, Any] = {"total": result.total, "count": len(result.keys), "api_keys": result.keys}
+    if result.aggregations is not None:
+        out["aggregations"] = render_aggregations(spec.aggs, result.aggregations, typed_keys=spec.typed_keys)
+    return out
 
 
 def _update_spec(body: Body | None, ids: list[str]) -> UpdateSpec:
@@ -242,19 +247,8 @@ async def update(request: RestRequest) -> dict[str, Any]:
     return {"updated": bool(result.updated)}
 
 
-def _errors_body(result: BulkResult) -> dict[str, Any]:
-    """Per-id failures of a bulk request, as ``errors: {count, details}``; nothing when all succeeded."""
-    if not result.errors:
-        return {}
-    details = {}
-    for key_id, exc in result.errors.items():
-        err = from_domain(exc)
-        details[key_id] = {"type": err.type, "reason": err.reason}
-    return {"errors": {"count": len(details), "details": details}}
-
-
 def _bulk_body(result: BulkResult) -> dict[str, Any]:
-    return {"updated": result.updated, "noops": result.noops, **_errors_body(result)}
+    return {"updated": result.updated, "noops": result.noops, **errors_body(result.errors)}
 
 
 async def bulk_update(request: RestRequest) -> dict[str, Any]:
@@ -287,7 +281,7 @@ async def invalidate(request: RestRequest) -> dict[str, Any]:
                     f"Field [ids] must not contain blank id, but got blank id at index {where}: [{', '.join(blank)}]"
                 ),
             )
-    return await request.services.apikeys.invalidate(
+    result = await request.services.apikeys.invalidate(
         request.auth,
         ids,
         body.string("name") or None,
@@ -295,6 +289,14 @@ async def invalidate(request: RestRequest) -> dict[str, Any]:
         body.string("realm_name") or None,
         bool(body.boolean("owner")),
     )
+    out: dict[str, Any] = {
+        "invalidated_api_keys": result.invalidated,
+        "previously_invalidated_api_keys": [],
+        "error_count": len(result.errors),
+    }
+    if result.errors:
+        out["error_details"] = [error_detail(exc) for exc in result.errors]
+    return out
 
 
 async def clear_cache(request: RestRequest) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.bulk import errors_body
 from keyplane.api.common import required_body
 from keyplane.errors import InvalidArgument, ValidationError
 from keyplane.http.request import RestRequest
@@ -26,7 +27,8 @@ async def activate(request: RestRequest) -> dict[str, Any]:
 
 
 async def get(request: RestRequest) -> dict[str, Any]:
-    return await request.services.profiles.get(request.path_list("uid"), request.list_param("data"))
+    profiles, missing = await request.services.profiles.get(request.path_list("uid"), request.list_param("data"))
+    return {"profiles": profiles, **errors_body(missing)}
 
 
 async def enable(request: RestRequest) -> dict[str, Any]:
@@ -80,7 +82,8 @@ async def has_privileges(request: RestRequest) -> dict[str, Any]:
     privileges = body.obj("privileges")
     if not uids or privileges is None:
         raise ValidationError("[uids] and [privileges] are required")
-    return await request.services.profiles.has_privileges(uids, PrivilegeRequest.parse(privileges))
+    holding, missing = await request.services.profiles.has_privileges(uids, PrivilegeRequest.parse(privileges))
+    return {"has_privilege_uids": holding, **errors_body(missing)}
 
 
 def register(router: Router) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.documents import deep_merge
-from keyplane.errors import Conflict, Forbidden, InvalidArgument, NotFound, ValidationError
+from keyplane.errors import Conflict, Forbidden, InvalidArgument, KeyplaneError, NotFound, ValidationError
 from keyplane.limits import check_flattened
 from keyplane.profiles import core
 from keyplane.profiles.backends.base import ProfileRepository, StoredProfile
@@ -18,6 +18,10 @@ from keyplane.security.service import PrivilegeService, RoleService
 from keyplane.timevalue import now_ms
 
 UPDATE_DATA = "cluster:admin/xpack/security/profile/put/data"
+
+
+def _missing(uid: str) -> NotFound:
+    return NotFound(f"profile document not found for uid [{uid}]")
 
 
 class ProfileService:
@@ -45,30 +49,20 @@ class ProfileService:
     async def _get(self, uid: str) -> StoredProfile:
         stored = await self.repo.get(uid)
         if stored is None:
-            raise NotFound(f"profile document not found for uid [{uid}]")
+            raise _missing(uid)
         return stored
 
-    async def get(self, uids: list[str], data_keys: list[str]) -> dict[str, Any]:
-        profiles, missing = [], []
+    async def get(self, uids: list[str], data_keys: list[str]) -> tuple[list[dict[str, Any]], dict[str, KeyplaneError]]:
+        """The profiles found, and the error of each uid that has none."""
+        profiles: list[dict[str, Any]] = []
+        missing: dict[str, KeyplaneError] = {}
         for uid in uids:
             stored = await self.repo.get(uid)
             if stored is None:
-                missing.append(uid)
+                missing[uid] = _missing(uid)
             else:
                 profiles.append(core.view(stored.uid, stored.enabled, stored.doc, stored.seq_no, data_keys))
-        out: dict[str, Any] = {"profiles": profiles}
-        if missing:
-            out["errors"] = {
-                "count": len(missing),
-                "details": {
-                    uid: {
-                        "type": "resource_not_found_exception",
-                        "reason": f"profile document not found for uid [{uid}]",
-                    }
-                    for uid in missing
-                },
-            }
-        return out
+        return profiles, missing
 
     async def _change(self, uid: str, change: Any, if_seq_no: int | None = None) -> None:
         for _attempt in range(30):
@@ -130,24 +124,22 @@ class ProfileService:
             shown.append({k: view[k] for k in ("uid", "user", "labels", "data")})
         return len(found), shown
 
-    async def has_privileges(self, uids: list[str], wanted: PrivilegeRequest) -> dict[str, Any]:
+    async def has_privileges(
+        self, uids: list[str], wanted: PrivilegeRequest
+    ) -> tuple[list[str], dict[str, KeyplaneError]]:
+        """The uids whose users hold every wanted privilege, and the error of each uid that has no profile."""
         defs = await self.privileges.resolver(wanted.applications)
-        holding, errors = [], {}
+        holding: list[str] = []
+        errors: dict[str, KeyplaneError] = {}
         for uid in uids:
             stored = await self.repo.get(uid)
             if stored is None:
-                errors[uid] = {
-                    "type": "resource_not_found_exception",
-                    "reason": f"profile document not found for uid [{uid}]",
-                }
+                errors[uid] = _missing(uid)
                 continue
             permission, _, _ = await self.roles.permission(stored.doc["user"]["roles"])
             if privilege_check.check(permission, wanted, defs)["has_all_requested"]:
                 holding.append(uid)
-        out: dict[str, Any] = {"has_privilege_uids": holding}
-        if errors:
-            out["errors"] = {"count": len(errors), "details": errors}
-        return out
+        return holding, errors
 
     async def uids(self, usernames: list[str]) -> dict[tuple[str, str], str]:
         return await self.repo.by_user(usernames)

@@ -1,7 +1,11 @@
-"""The layering rule: domain code imports neither the web framework nor the database.
+"""The layering rules, read off the code's syntax trees.
 
-Only a package's ``backends/sql.py`` may reach the store; only ``keyplane.api``, ``keyplane.http``,
-``keyplane.app``, ``keyplane.services`` and ``keyplane.cli`` may know the web side.
+- Domain code imports neither the web framework nor the database: only a package's
+  ``backends/sql.py`` may reach the store; only ``keyplane.api``, ``keyplane.http``, ``keyplane.app``,
+  ``keyplane.services`` and ``keyplane.cli`` may know the web side.
+- Handlers (``keyplane.api``) call services, never repositories.
+- ``keyplane.services`` wires the domain and imports nothing from ``keyplane.api``.
+- Response envelopes are built at the edge: no domain or backend module writes their keys.
 """
 
 from __future__ import annotations
@@ -12,13 +16,49 @@ from pathlib import Path
 import keyplane
 
 ROOT = Path(keyplane.__file__).parent
-DOMAIN = ["security", "apikeys", "connectors", "tokens", "profiles", "service_accounts"]
+DOMAIN = ["security", "apikeys", "connectors", "tokens", "profiles", "service_accounts", "query"]
 FORBIDDEN = ("sqlalchemy", "asyncpg", "starlette", "uvicorn", "keyplane.store", "keyplane.http", "keyplane.api")
+
+# Keys that only Elasticsearch's responses carry (envelopes, bulk results, aggregation buckets).
+RESPONSE_KEYS = {
+    "_nodes",
+    "_shards",
+    "acknowledged",
+    "after_key",
+    "aggregations",
+    "api_keys",
+    "buckets",
+    "count",
+    "created",
+    "details",
+    "doc_count",
+    "error_count",
+    "error_details",
+    "errors",
+    "found",
+    "hits",
+    "invalidated_api_keys",
+    "invalidated_tokens",
+    "previously_invalidated_api_keys",
+    "previously_invalidated_tokens",
+    "result",
+    "results",
+    "total",
+}
+# Stored documents that happen to use one of those names for a field of their own.
+DOCUMENT_FIELDS = {
+    ("connectors/core.py", "created"),  # the connector status "created" (its transition table)
+    ("connectors/filtering.py", "errors"),  # a connector's filtering validation errors
+}
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
 
 
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -26,12 +66,51 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def _forbidden(module: str) -> bool:
-    return any(module == name or module.startswith(name + ".") for name in FORBIDDEN)
+def _under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in prefixes)
+
+
+def _domain_modules(*, backends: bool) -> list[Path]:
+    paths = [p for package in DOMAIN if (ROOT / package).is_dir() for p in (ROOT / package).rglob("*.py")]
+    return [p for p in paths if backends or p.name != "sql.py"]
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
 def test_domain_packages_import_neither_web_nor_database() -> None:
-    modules = [p for package in DOMAIN for p in (ROOT / package).rglob("*.py") if p.name != "sql.py"]
+    modules = _domain_modules(backends=False)
     assert len(modules) > 20
-    offenders = {str(path.relative_to(ROOT)): sorted(n for n in _imports(path) if _forbidden(n)) for path in modules}
+    offenders = {_relative(path): sorted(n for n in _imports(path) if _under(n, FORBIDDEN)) for path in modules}
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_handlers_never_touch_a_repository() -> None:
+    offenders: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "api").rglob("*.py")):
+        found = sorted(n for n in _imports(path) if ".backends" in n or _under(n, ("keyplane.store",)))
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Attribute) and (node.attr == "repo" or node.attr.endswith("_repo")):
+                found.append(f"line {node.lineno}: .{node.attr}")
+        if found:
+            offenders[_relative(path)] = found
+    assert offenders == {}
+
+
+def test_wiring_imports_nothing_from_the_rest_layer() -> None:
+    names = _imports(ROOT / "services.py")
+    assert sorted(n for n in names if _under(n, ("keyplane.api", "keyplane.http"))) == []
+
+
+def test_domain_and_backends_build_no_response_envelopes() -> None:
+    offenders: list[str] = []
+    for path in _domain_modules(backends=True):
+        for node in ast.walk(_tree(path)):
+            if not isinstance(node, ast.Dict):
+                continue
+            for key in node.keys:
+                if isinstance(key, ast.Constant) and key.value in RESPONSE_KEYS:
+                    if (_relative(path), key.value) not in DOCUMENT_FIELDS:
+                        offenders.append(f"{_relative(path)}:{node.lineno} {key.value!r}")
+    assert sorted(offenders) == []

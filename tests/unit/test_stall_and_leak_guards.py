@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from keyplane import tracebacks
-from keyplane.config import Settings, problems
+from keyplane.config import Settings, SettingsError
 from keyplane.http import compression
 from keyplane.http.errors import EsError
 from keyplane.store.database import describe_error
@@ -53,7 +53,7 @@ def test_tracebacks_keep_frames_and_kinds_but_no_message() -> None:
 
 def test_the_sqlite_synchronous_setting_is_checked() -> None:
     assert Settings().sqlite_synchronous == "full"
-    assert problems(Settings(sqlite_synchronous="normal")) == []
-    assert problems(Settings(sqlite_synchronous="off")) == [
-        "KEYPLANE_SQLITE_SYNCHRONOUS must be full or normal, not [off]"
-    ]
+    assert Settings.from_env({"KEYPLANE_SQLITE_SYNCHRONOUS": "normal"}).sqlite_synchronous == "normal"
+    with pytest.raises(SettingsError) as bad:
+        Settings.from_env({"KEYPLANE_SQLITE_SYNCHRONOUS": "off"})
+    assert bad.value.problems == ["KEYPLANE_SQLITE_SYNCHRONOUS must be full or normal, not [off]"]
