@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.authentication import render_authentication
 from keyplane.errors import InvalidGrant
 from keyplane.http.errors import RawError
 from keyplane.http.request import RestRequest
@@ -24,7 +25,7 @@ def _issued(token: IssuedToken) -> dict[str, Any]:
     out: dict[str, Any] = {"access_token": token.access_token, "type": "Bearer", "expires_in": token.expires_in}
     if token.refresh_token:
         out["refresh_token"] = token.refresh_token
-    out["authentication"] = token.authentication.to_dict()
+    out["authentication"] = render_authentication(token.authentication)
     return out
 
 

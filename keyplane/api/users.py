@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.authentication import render_authentication
 from keyplane.api.common import add_profile_uids, page_window
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
@@ -65,7 +66,7 @@ async def query_users(request: RestRequest) -> dict[str, Any]:
 
 
 async def authenticate(request: RestRequest) -> dict[str, Any]:
-    return request.auth.to_dict()
+    return render_authentication(request.auth)
 
 
 def register(router: Router) -> None:

@@ -1,6 +1,7 @@
 """Who the caller is (:class:`Authentication`), and the password realm that proves it.
 
-The chain that picks a realm for a request's credentials is ``keyplane.security.authentication``.
+The chain that picks a realm for a request's credentials is ``keyplane.security.authentication``;
+the REST edge shows an :class:`Authentication` to clients (``keyplane.api.authentication``).
 
 bcrypt costs ~70 ms, so a successful check is remembered as a salted SHA-256 of the password in
 an in-memory cache; later requests cost a hash and a constant-time compare, with no database
@@ -49,30 +50,6 @@ class Authentication:
             return Subject(self.user.username, [], [], api_key_id=self.api_key["id"])
         run_by = self.authenticating_user.username if self.is_run_as else None
         return Subject(self.user.username, self.roles, self.missing_roles, run_by=run_by)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The body of ``GET /_security/_authenticate``."""
-        out: dict[str, Any] = {
-            "username": self.user.username,
-            "roles": [] if (self.type == "api_key" and not self.is_run_as) else list(self.user.roles),
-            "full_name": self.user.full_name,
-            "email": self.user.email,
-            **({"token": _managed(self.extra["token"])} if "token" in self.extra else {}),
-            "metadata": self.user.metadata,
-            "enabled": self.user.enabled,
-            "authentication_realm": self.authentication_realm,
-            "lookup_realm": self.lookup_realm,
-            "authentication_type": self.type,
-        }
-        if self.api_key is not None and not self.is_run_as:
-            out["api_key"] = _managed(self.api_key)
-        return out
-
-
-def _managed(credential: dict[str, Any]) -> dict[str, Any]:
-    """Elasticsearch 9.4+ says who manages the credential (``cloud`` or ``elasticsearch``). Every
-    credential Keyplane accepts is its own (no Elastic Cloud credentials): ``elasticsearch``."""
-    return {**credential, "managed_by": credential.get("managed_by", "elasticsearch")}
 
 
 class CredentialCache:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from keyplane.api.authentication import render_authentication
 from keyplane.errors import InvalidArgument, ParseError
 from keyplane.security import implicit_privileges, roles
 from keyplane.security import privileges as privs
@@ -216,9 +217,11 @@ def _auth(kind: str, **extra: Any) -> Authentication:
 
 
 def test_authenticate_says_elasticsearch_manages_the_credential() -> None:
-    key = _auth("api_key", api_key={"id": "k1", "name": "n"}).to_dict()
+    key = render_authentication(_auth("api_key", api_key={"id": "k1", "name": "n"}))
     assert key["api_key"] == {"id": "k1", "name": "n", "managed_by": "elasticsearch"}
     assert "internal" not in key["api_key"]
-    service = _auth("token", token={"name": "t1", "type": "_service_account_index"}).to_dict()
+    service = render_authentication(_auth("token", token={"name": "t1", "type": "_service_account_index"}))
     assert service["token"] == {"name": "t1", "type": "_service_account_index", "managed_by": "elasticsearch"}
-    assert "api_key" not in _auth("realm").to_dict() and "token" not in _auth("realm").to_dict()
+    assert "api_key" not in render_authentication(_auth("realm")) and "token" not in render_authentication(
+        _auth("realm")
+    )

@@ -1,0 +1,39 @@
+"""Who the caller is, as Elasticsearch shows it: the body of ``GET /_security/_authenticate``.
+
+The OAuth2 token answer embeds the same shape as its ``authentication`` part.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyplane.security.authc import Authentication
+
+
+def render_authentication(auth: Authentication) -> dict[str, Any]:
+    """The caller's user, realms and authentication type; the credential when it is a key or a token.
+
+    An API key's caller shows no roles of its own (the key's descriptors decide), unless it runs as
+    another user, whose roles and realm are then shown instead of the key.
+    """
+    out: dict[str, Any] = {
+        "username": auth.user.username,
+        "roles": [] if (auth.type == "api_key" and not auth.is_run_as) else list(auth.user.roles),
+        "full_name": auth.user.full_name,
+        "email": auth.user.email,
+        **({"token": _managed(auth.extra["token"])} if "token" in auth.extra else {}),
+        "metadata": auth.user.metadata,
+        "enabled": auth.user.enabled,
+        "authentication_realm": auth.authentication_realm,
+        "lookup_realm": auth.lookup_realm,
+        "authentication_type": auth.type,
+    }
+    if auth.api_key is not None and not auth.is_run_as:
+        out["api_key"] = _managed(auth.api_key)
+    return out
+
+
+def _managed(credential: dict[str, Any]) -> dict[str, Any]:
+    """Elasticsearch 9.4+ says who manages the credential (``cloud`` or ``elasticsearch``). Every
+    credential Keyplane accepts is its own (no Elastic Cloud credentials): ``elasticsearch``."""
+    return {**credential, "managed_by": credential.get("managed_by", "elasticsearch")}
