@@ -10,11 +10,30 @@ from keyplane.errors import InvalidArgument, ValidationError
 from keyplane.http.request import RestRequest
 from keyplane.http.routing import Router
 from keyplane.profiles import core as profile_rules
+from keyplane.profiles.core import Profile
 from keyplane.profiles.service import UPDATE_DATA
 from keyplane.security.authentication import Grant
 from keyplane.security.privilege_check import PrivilegeRequest
 
 A = "cluster:admin/xpack/security/profile/"
+
+
+def render_profile(profile: Profile) -> dict[str, Any]:
+    """A profile as the get and activate APIs show it, with the version a conditional update names."""
+    return {
+        "uid": profile.uid,
+        "enabled": profile.enabled,
+        "last_synchronized": profile.last_synchronized,
+        "user": profile.user,
+        "labels": profile.labels,
+        "data": profile.data,
+        "_doc": {"_primary_term": 1, "_seq_no": profile.seq_no},
+    }
+
+
+def render_suggested(profile: Profile) -> dict[str, Any]:
+    """A profile as suggest lists it: who it is and its application parts, without state or version."""
+    return {"uid": profile.uid, "user": profile.user, "labels": profile.labels, "data": profile.data}
 
 
 async def activate(request: RestRequest) -> dict[str, Any]:
@@ -23,12 +42,12 @@ async def activate(request: RestRequest) -> dict[str, Any]:
     grant = Grant(grant_type)
     if grant_type in profile_rules.GRANT_TYPES:  # an unknown type is refused before its credentials are read
         grant = Grant(grant_type, body.string("username"), body.string("password"), body.string("access_token"))
-    return await request.services.profiles.activate(grant, request.uri)
+    return render_profile(await request.services.profiles.activate(grant, request.uri))
 
 
 async def get(request: RestRequest) -> dict[str, Any]:
     profiles, missing = await request.services.profiles.get(request.path_list("uid"), request.list_param("data"))
-    return {"profiles": profiles, **errors_body(missing)}
+    return {"profiles": [render_profile(p) for p in profiles], **errors_body(missing)}
 
 
 async def enable(request: RestRequest) -> dict[str, Any]:
@@ -73,7 +92,7 @@ async def suggest(request: RestRequest) -> dict[str, Any]:
     keys = request.list_param("data") or ([body_keys] if isinstance(body_keys, str) else body_keys)
     name = body.string("name") if body else None
     total, shown = await request.services.profiles.suggest(name or "", size, hint, list(keys))
-    return {"total": {"value": total, "relation": "eq"}, "took": 0, "profiles": shown}
+    return {"total": {"value": total, "relation": "eq"}, "took": 0, "profiles": [render_suggested(p) for p in shown]}
 
 
 async def has_privileges(request: RestRequest) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Profile documents and their uids."""
+"""Profile documents, their uids, and the rules of activating, reading and updating them."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from keyplane.security.authentication import Grant
@@ -29,22 +30,40 @@ def user_part(user: User, realm: str) -> dict[str, Any]:
     return out
 
 
-def view(uid: str, enabled: bool, doc: dict[str, Any], seq_no: int, data_keys: list[str]) -> dict[str, Any]:
-    """A profile as the get and activate APIs show it; ``data`` only for the asked-for keys."""
-    data = doc.get("data", {})
+@dataclass(frozen=True)
+class Profile:
+    """A profile as its APIs return it: the stored document, with ``data`` cut to the asked-for keys."""
+
+    uid: str
+    enabled: bool
+    last_synchronized: int
+    user: dict[str, Any]
+    labels: dict[str, Any]
+    data: dict[str, Any]
+    seq_no: int
+
+
+def shown_data(data: dict[str, Any], data_keys: list[str]) -> dict[str, Any]:
+    """The part of a profile's ``data`` a reader asked for: the named top-level keys, or all for ``*``.
+
+    No keys asked for shows none: application data is private to the applications that name it.
+    """
     if "*" in data_keys:
-        shown = data
-    else:
-        shown = {k: v for k, v in data.items() if k in data_keys}
-    return {
-        "uid": uid,
-        "enabled": enabled,
-        "last_synchronized": doc["last_synchronized"],
-        "user": doc["user"],
-        "labels": doc.get("labels", {}),
-        "data": shown,
-        "_doc": {"_primary_term": 1, "_seq_no": seq_no},
-    }
+        return data
+    return {k: v for k, v in data.items() if k in data_keys}
+
+
+def profile(uid: str, enabled: bool, doc: dict[str, Any], seq_no: int, data_keys: list[str]) -> Profile:
+    """The profile a stored document holds, showing only the asked-for ``data`` keys."""
+    return Profile(
+        uid=uid,
+        enabled=enabled,
+        last_synchronized=doc["last_synchronized"],
+        user=doc["user"],
+        labels=doc.get("labels", {}),
+        data=shown_data(doc.get("data", {}), data_keys),
+        seq_no=seq_no,
+    )
 
 
 def matches(doc: dict[str, Any], name: str) -> bool:

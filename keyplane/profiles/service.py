@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from keyplane.documents import deep_merge
@@ -24,6 +25,10 @@ def _missing(uid: str) -> NotFound:
     return NotFound(f"profile document not found for uid [{uid}]")
 
 
+def _profile(stored: StoredProfile, data_keys: list[str]) -> core.Profile:
+    return core.profile(stored.uid, stored.enabled, stored.doc, stored.seq_no, data_keys)
+
+
 class ProfileService:
     def __init__(
         self, repo: ProfileRepository, roles: RoleService, privileges: PrivilegeService, grantees: Grantees
@@ -33,7 +38,7 @@ class ProfileService:
         self.privileges = privileges
         self.grantees = grantees
 
-    async def activate(self, grant: Grant, uri: str) -> dict[str, Any]:
+    async def activate(self, grant: Grant, uri: str) -> core.Profile:
         """Create or refresh the profile of the user ``grant`` authenticates."""
         message = core.activation_message(grant)
         if message is not None:
@@ -44,7 +49,7 @@ class ProfileService:
         realm = auth.lookup_realm["name"]
         uid = core.uid_for(auth.user.username, realm)
         stored = await self.repo.activate(uid, auth.user.username, realm, core.user_part(auth.user, realm), now_ms())
-        return core.view(stored.uid, stored.enabled, stored.doc, stored.seq_no, [])
+        return _profile(stored, [])
 
     async def _get(self, uid: str) -> StoredProfile:
         stored = await self.repo.get(uid)
@@ -52,19 +57,19 @@ class ProfileService:
             raise _missing(uid)
         return stored
 
-    async def get(self, uids: list[str], data_keys: list[str]) -> tuple[list[dict[str, Any]], dict[str, KeyplaneError]]:
+    async def get(self, uids: list[str], data_keys: list[str]) -> tuple[list[core.Profile], dict[str, KeyplaneError]]:
         """The profiles found, and the error of each uid that has none."""
-        profiles: list[dict[str, Any]] = []
+        profiles: list[core.Profile] = []
         missing: dict[str, KeyplaneError] = {}
         for uid in uids:
             stored = await self.repo.get(uid)
             if stored is None:
                 missing[uid] = _missing(uid)
             else:
-                profiles.append(core.view(stored.uid, stored.enabled, stored.doc, stored.seq_no, data_keys))
+                profiles.append(_profile(stored, data_keys))
         return profiles, missing
 
-    async def _change(self, uid: str, change: Any, if_seq_no: int | None = None) -> None:
+    async def _change(self, uid: str, change: Callable[[StoredProfile], None], if_seq_no: int | None = None) -> None:
         for _attempt in range(30):
             stored = await self._get(uid)
             if if_seq_no is not None and stored.seq_no != if_seq_no:
@@ -103,7 +108,7 @@ class ProfileService:
 
     async def suggest(
         self, name: str, size: int, hint: dict[str, Any], data_keys: list[str]
-    ) -> tuple[int, list[dict[str, Any]]]:
+    ) -> tuple[int, list[core.Profile]]:
         """How many enabled profiles match ``name``, and the first ``size`` of them, hinted ones first."""
         hinted_uids = set(hint.get("uids", []))
         hinted_labels = hint.get("labels", {})
@@ -118,11 +123,7 @@ class ProfileService:
 
         found = [p for p in await self.repo.all_enabled() if core.matches(p.doc, name)]
         found.sort(key=lambda p: -hint_score(p))
-        shown = []
-        for profile in found[:size]:
-            view = core.view(profile.uid, profile.enabled, profile.doc, profile.seq_no, data_keys)
-            shown.append({k: view[k] for k in ("uid", "user", "labels", "data")})
-        return len(found), shown
+        return len(found), [_profile(p, data_keys) for p in found[:size]]
 
     async def has_privileges(
         self, uids: list[str], wanted: PrivilegeRequest
@@ -143,3 +144,7 @@ class ProfileService:
 
     async def uids(self, usernames: list[str]) -> dict[tuple[str, str], str]:
         return await self.repo.by_user(usernames)
+
+    async def delete_all(self) -> None:
+        """Test mode's reset."""
+        await self.repo.delete_all()

@@ -1,0 +1,103 @@
+"""User profiles: the domain returns typed profiles (``data`` cut to the asked-for keys) and the REST
+edge renders them; the service's reads and reset on an in-memory repository."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any, cast
+
+import orjson
+
+from keyplane.api.profiles import render_profile, render_suggested
+from keyplane.errors import NotFound
+from keyplane.profiles import core
+from keyplane.profiles.backends.base import StoredProfile
+from keyplane.profiles.service import ProfileService
+from keyplane.security.authentication import Grantees
+from keyplane.security.service import PrivilegeService, RoleService
+
+DOC: dict[str, Any] = {
+    "user": {"username": "jack", "roles": ["r"], "realm_name": "native"},
+    "labels": {"team": "a"},
+    "data": {"app1": {"theme": "dark"}, "app2": {"x": 1}},
+    "last_synchronized": 1700,
+}
+
+
+class MemoryProfiles:
+    """Just enough of a ProfileRepository for the reads."""
+
+    def __init__(self, *profiles: StoredProfile) -> None:
+        self.profiles = {p.uid: p for p in profiles}
+
+    async def get(self, uid: str) -> StoredProfile | None:
+        found = self.profiles.get(uid)
+        return None if found is None else copy.deepcopy(found)
+
+    async def by_user(self, usernames: list[str]) -> dict[tuple[str, str], str]:
+        return {}
+
+    async def all_enabled(self) -> list[StoredProfile]:
+        return [copy.deepcopy(p) for p in self.profiles.values() if p.enabled]
+
+    async def activate(self, uid: str, username: str, realm: str, user: dict[str, Any], now: int) -> StoredProfile:
+        raise NotImplementedError
+
+    async def replace(self, profile: StoredProfile) -> bool:
+        raise NotImplementedError
+
+    async def delete_all(self) -> None:
+        self.profiles.clear()
+
+
+def _service(repo: MemoryProfiles) -> ProfileService:
+    # The reads need neither roles, privileges nor grants.
+    return ProfileService(repo, cast(RoleService, None), cast(PrivilegeService, None), cast(Grantees, None))
+
+
+def test_data_shows_only_the_asked_for_keys() -> None:
+    data = DOC["data"]
+    assert core.shown_data(data, []) == {}
+    assert core.shown_data(data, ["app2", "other"]) == {"app2": {"x": 1}}
+    assert core.shown_data(data, ["*"]) == data
+
+
+def test_a_profile_from_its_document() -> None:
+    profile = core.profile("u1", True, DOC, 7, ["app1"])
+    assert profile == core.Profile("u1", True, 1700, DOC["user"], {"team": "a"}, {"app1": {"theme": "dark"}}, 7)
+    bare = core.profile("u2", False, {"user": DOC["user"], "last_synchronized": 1}, 0, ["*"])
+    assert (bare.labels, bare.data) == ({}, {})
+
+
+def test_rendered_as_elasticsearch_shows_a_profile() -> None:
+    profile = core.profile("u1", True, DOC, 7, ["app1"])
+    # Byte for byte, keys in Elasticsearch's order.
+    assert orjson.dumps(render_profile(profile)) == orjson.dumps(
+        {
+            "uid": "u1",
+            "enabled": True,
+            "last_synchronized": 1700,
+            "user": DOC["user"],
+            "labels": {"team": "a"},
+            "data": {"app1": {"theme": "dark"}},
+            "_doc": {"_primary_term": 1, "_seq_no": 7},
+        }
+    )
+    assert list(render_suggested(profile)) == ["uid", "user", "labels", "data"]
+
+
+def test_the_service_reads_typed_profiles_and_resets() -> None:
+    repo = MemoryProfiles(StoredProfile("u1", True, copy.deepcopy(DOC), 3), StoredProfile("u2", False, DOC, 1))
+    service = _service(repo)
+
+    async def run() -> None:
+        found, missing = await service.get(["u1", "nope"], ["app2"])
+        assert [(p.uid, p.data, p.seq_no) for p in found] == [("u1", {"app2": {"x": 1}}, 3)]
+        assert list(missing) == ["nope"] and isinstance(missing["nope"], NotFound)
+        total, shown = await service.suggest("ja", 10, {}, [])
+        assert total == 1 and [p.uid for p in shown] == ["u1"]  # disabled profiles are not suggested
+        await service.delete_all()
+        assert repo.profiles == {}
+
+    asyncio.run(run())
