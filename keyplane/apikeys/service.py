@@ -591,3 +591,7 @@ class ApiKeyService:
 
     async def remove_inactive(self) -> int:
         return await self.repo.delete_inactive(now_ms() - self.settings.retention_ms)
+
+    async def delete_all(self) -> None:
+        """Test mode's reset: every key goes; the change notice that follows empties the caches."""
+        await self.repo.delete_all()
