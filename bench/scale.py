@@ -24,6 +24,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from common import PASSWORD, free_port, percentile, start_keyplane  # noqa: E402
 
+from keyplane import ids  # noqa: E402
 from keyplane.apikeys import core, hashing  # noqa: E402
 from keyplane.apikeys.backends.sql import _row  # noqa: E402
 from keyplane.apikeys.core import ApiKey, Creator  # noqa: E402
@@ -57,7 +58,7 @@ async def seed(data_dir: Path, count: int, owned_by_elastic: int) -> None:
     await migrate(db)
     now = int(time.time() * 1000)
     rng = random.Random(7)
-    stored_hash = hashing.hash_secret(hashing.new_secret())
+    stored_hash = hashing.hash_secret(ids.new_secret())
     snapshot = [roles.RESERVED_ROLES["superuser"]]
     batch: list[dict] = []
     for i in range(count):

@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from keyplane import tracebacks
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.grants import ApiKeyGrants
+from keyplane.apikeys.realm import ApiKeyRealm
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings
 from keyplane.config import Settings
 from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRepository, SqlSyncJobRepository
@@ -31,16 +32,15 @@ from keyplane.security.backends.sql import (
     SqlRoleRepository,
     SqlUserRepository,
 )
+from keyplane.security.privilege_service import PrivilegeService
+from keyplane.security.role_mapping_service import RoleMappingService
+from keyplane.security.role_service import RoleService
 from keyplane.security.roles import RoleDescriptor
-from keyplane.security.service import (
-    PrivilegeService,
-    RoleMappingService,
-    RoleService,
-    SecuritySettingsService,
-    UserService,
-)
+from keyplane.security.settings_service import SecuritySettingsService
+from keyplane.security.user_service import UserService
 from keyplane.security.users import User
 from keyplane.service_accounts.backends.sql import SqlServiceTokenRepository
+from keyplane.service_accounts.realm import ServiceAccountRealm
 from keyplane.service_accounts.service import ServiceAccountService
 from keyplane.store import schema
 from keyplane.store.database import Database, prepare_data_dir
@@ -85,7 +85,9 @@ class Services:
             SqlSecretRepository(self.db),
             SecretBox.load(settings.secrets_key, settings.data_dir / "secrets.key"),
         )
-        self.authenticator = Authenticator(self.passwords, self.apikeys, self.tokens, self.service_accounts)
+        self.authenticator = Authenticator(
+            self.passwords, ApiKeyRealm(self.apikeys), self.tokens, ServiceAccountRealm(self.service_accounts)
+        )
         self.api_key_grants = ApiKeyGrants(self.apikeys, self.authenticator)
         self.profiles = ProfileService(SqlProfileRepository(self.db), self.roles, self.privileges, self.authenticator)
         self._tasks: list[asyncio.Task[None]] = []
@@ -182,14 +184,14 @@ class Services:
 
     async def reset(self) -> None:
         """Test mode only: remove everything a test can create, keeping ``elastic``."""
-        await self.users.repo.delete_all_except("elastic")
-        await self.roles.repo.delete_all()
-        await self.privileges.repo.delete_all()
+        await self.users.delete_all_except("elastic")
+        await self.roles.delete_all()
+        await self.privileges.delete_all()
         await self.role_mappings.delete_all()
         await self.index_settings.delete_all()
-        await self.profiles.repo.delete_all()
+        await self.profiles.delete_all()
         await self.service_accounts.delete_all()
-        await self.apikeys.repo.delete_all()
+        await self.apikeys.delete_all()
         await self.tokens.delete_all()
         await self.connectors.reset()
         async with self.db.transaction() as conn:

@@ -94,7 +94,7 @@ class Body:
         value = self.data[field]
         if isinstance(value, bool):
             return value
-        if value in ("true", "false"):
+        if isinstance(value, str) and value in ("true", "false"):
             return value == "true"
         if value is None:
             raise self._null(field)

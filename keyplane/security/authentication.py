@@ -5,8 +5,9 @@ checks them with the realm of their scheme: passwords (``Basic``), API keys (``A
 tokens and service-account tokens (``Bearer``). It also authenticates the user a grant names (grant
 API key, activate profile), where a failure is a 403 rather than a 401.
 
-The credential stores come in as narrow interfaces, so this module depends on what it asks of them
-and not on how they are wired.
+The realms come in as narrow interfaces, so this module depends on what it asks of them and
+not on how they are wired: the API-key and service-account realms live in their own packages
+(``apikeys.realm``, ``service_accounts.realm``), which build on security and not the reverse.
 """
 
 from __future__ import annotations
@@ -16,16 +17,10 @@ import binascii
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from keyplane.apikeys import hashing
-from keyplane.apikeys.cache import Verified
-from keyplane.apikeys.core import API_KEY_REALM, ApiKey
 from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
 from keyplane.security.authc import Authentication
 from keyplane.security.authorization import run_as_refused
-from keyplane.security.authz import Permission
 from keyplane.security.users import User
-from keyplane.service_accounts import core as service_core
-from keyplane.tokens.core import Token
 
 ANONYMOUS_REFUSED = (
     "unable to authenticate with provided credentials and anonymous access is not allowed for this request"
@@ -72,15 +67,26 @@ class Passwords(Protocol):
 
 
 class ApiKeys(Protocol):
-    async def authenticate(self, key_id: str, secret: str) -> Verified: ...
+    """The API-key realm; raises :class:`CredentialsRejected` for a credential it does not accept."""
+
+    async def authenticate(self, credential: str) -> Authentication: ...
+
+
+class TokenOwner(Protocol):
+    @property
+    def username(self) -> str: ...
 
 
 class AccessTokens(Protocol):
-    async def check(self, access_token: str) -> Token: ...
+    """Access tokens; raises :class:`CredentialsRejected` for a token that is not (or no longer) valid."""
+
+    async def check(self, access_token: str) -> TokenOwner: ...
 
 
 class ServiceTokens(Protocol):
-    async def authenticate(self, token: service_core.TokenId, secret: str) -> str: ...
+    """The service-account realm: ``None`` for a bearer credential that is no service token."""
+
+    async def authenticate(self, credential: str) -> Authentication | None: ...
 
 
 def missing_credentials(uri: str) -> Unauthenticated:
@@ -104,28 +110,6 @@ def basic_credentials(value: str, uri: str) -> tuple[str, str]:
     if not sep:
         raise missing_credentials(uri)
     return username, password
-
-
-def api_key_authentication(key: ApiKey, permission: Permission) -> Authentication:
-    """The caller an API key proves: its owner, as recorded when the key was created."""
-    creator = key.creator
-    owner = User(
-        creator.principal, roles=[], full_name=creator.full_name, email=creator.email, metadata=creator.metadata
-    )
-    api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
-    auth = Authentication(owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission, api_key=api_key)
-    auth.extra["api_key_has_descriptors"] = bool(key.role_descriptors)
-    return auth
-
-
-def service_account_authentication(token: service_core.TokenId, principal: str) -> Authentication:
-    """The caller a service-account token proves: the built-in account, with its fixed role."""
-    user = service_core.user(principal)
-    permission = Permission([service_core.ACCOUNTS[principal]])
-    realm = service_core.REALM
-    auth = Authentication(user, user, realm, realm, "token", [], [], permission)
-    auth.extra["token"] = {"name": token.name, "type": "_service_account_index"}
-    return auth
 
 
 class Authenticator:
@@ -155,23 +139,18 @@ class Authenticator:
         return auth
 
     async def api_key(self, credential: str) -> Authentication:
-        parts = hashing.decode(credential)
-        if parts is None:
-            raise _rejected("API key", CredentialsRejected("invalid ApiKey value"))
         try:
-            entry = await self.api_keys.authenticate(*parts)
+            return await self.api_keys.authenticate(credential)
         except CredentialsRejected as exc:
             raise _rejected("API key", exc) from None
-        # Built once per verified key and kept with it: the hot path of API-key requests.
-        auth: Authentication | None = entry.authentication
-        if auth is None:
-            auth = entry.authentication = api_key_authentication(entry.key, entry.permission)
-        return auth
 
     async def bearer(self, credential: str) -> Authentication:
-        service_token = service_core.decode(credential)
-        if service_token is not None:
-            return await self._service_account(*service_token)
+        try:
+            service_account = await self.service_accounts.authenticate(credential)
+        except CredentialsRejected as exc:
+            raise _rejected("Service account", exc) from None
+        if service_account is not None:
+            return service_account
         try:
             token = await self.tokens.check(credential)
         except CredentialsRejected as exc:
@@ -182,13 +161,6 @@ class Authenticator:
         auth = await self.passwords.for_user(user)
         auth.type = "token"
         return auth
-
-    async def _service_account(self, token: service_core.TokenId, secret: str) -> Authentication:
-        try:
-            principal = await self.service_accounts.authenticate(token, secret)
-        except CredentialsRejected as exc:
-            raise _rejected("Service account", exc) from None
-        return service_account_authentication(token, principal)
 
     async def run_as(self, auth: Authentication, target: str) -> Authentication:
         """``auth`` running as ``target``; a refusal is recorded, and every action then fails."""

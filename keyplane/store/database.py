@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy import exc as sa_exc
@@ -47,6 +47,7 @@ from keyplane import tracebacks
 from keyplane.errors import StoreUnavailable
 
 log = logging.getLogger("keyplane.store")
+T = TypeVar("T")
 
 CHANNEL = "keyplane_changes"
 # How long a write waits for its turn on the writer, and then for the SQLite file lock (held by
@@ -87,7 +88,7 @@ class Conn:
     async def execute(self, stmt: Executable, params: Any = None) -> Rows:
         raise NotImplementedError
 
-    async def run_sync(self, fn: Callable[[Connection], Any]) -> Any:
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` with the transaction's synchronous connection (off the loop on SQLite)."""
         raise NotImplementedError
 
@@ -106,7 +107,7 @@ class _PgConn(Conn):
         result = await (self._aio.execute(stmt, params) if params is not None else self._aio.execute(stmt))
         return _rows(result)
 
-    async def run_sync(self, fn: Callable[[Connection], Any]) -> Any:
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         return await self._aio.run_sync(fn)
 
 
@@ -194,14 +195,14 @@ class _Worker:
             if fut is not None:
                 _deliver(loop, fut, result, None)
 
-    def submit(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Queue ``fn`` now; the future gives its result."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queue.put((fn, loop, fut))
         return fut
 
-    async def call(self, fn: Callable[[], Any]) -> Any:
+    async def call(self, fn: Callable[[], T]) -> T:
         # If the awaiting task is cancelled, the call still finishes before anything queued after it
         # (a rollback), so the connection is never used by two calls at once.
         return await self.submit(fn)
@@ -343,7 +344,7 @@ class _SqliteConn(Conn):
             return await self._read(stmt, params)
         return await self._start_writing(lambda conn: _run(conn, stmt, params))
 
-    async def run_sync(self, fn: Callable[[Connection], Any]) -> Any:
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         self._check_began()
         if self._writing:
             return await self._on_writer(fn)
@@ -354,7 +355,7 @@ class _SqliteConn(Conn):
         if self._writing and not self._began:
             raise StoreUnavailable("the write transaction could not begin; retry later")
 
-    async def _on_writer(self, fn: Callable[[Connection], Any]) -> Any:
+    async def _on_writer(self, fn: Callable[[Connection], T]) -> T:
         store = self._store
         assert store.writer is not None
         writer = store.writer
@@ -372,7 +373,7 @@ class _SqliteConn(Conn):
             return await reader.call(lambda: first(_conn(reader)))
         return await reader.call(lambda: _run(_conn(reader), stmt, params))
 
-    async def _start_writing(self, fn: Callable[[Connection], Any]) -> Any:
+    async def _start_writing(self, fn: Callable[[Connection], T]) -> T:
         store = self._store
         try:
             async with asyncio.timeout(LOCK_WAIT_SECONDS):
@@ -384,7 +385,7 @@ class _SqliteConn(Conn):
         assert store.writer is not None
         writer = store.writer
 
-        def begin_then(conn: Connection) -> Any:
+        def begin_then(conn: Connection) -> T:
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
             self._began = True
             return fn(conn)

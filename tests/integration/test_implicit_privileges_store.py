@@ -7,7 +7,7 @@ import asyncio
 
 from keyplane.security import roles as role_mod
 from keyplane.security.backends.sql import SqlPrivilegeRepository
-from keyplane.security.service import PrivilegeService
+from keyplane.security.privilege_service import PrivilegeService
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
 

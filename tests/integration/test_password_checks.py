@@ -11,7 +11,7 @@ from keyplane.security import authc
 from keyplane.security.authc import PasswordAuthenticator
 from keyplane.security.backends.sql import SqlRoleRepository, SqlUserRepository
 from keyplane.security.passwords import hash_password
-from keyplane.security.service import RoleService
+from keyplane.security.role_service import RoleService
 from keyplane.security.users import User
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate

@@ -11,6 +11,7 @@ import pytest
 from keyplane.apikeys import grants
 from keyplane.apikeys.cache import Verified
 from keyplane.apikeys.core import ApiKey, Creator
+from keyplane.apikeys.realm import ApiKeyRealm
 from keyplane.apikeys.service import KeySpec
 from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
 from keyplane.profiles import core as profiles
@@ -20,7 +21,9 @@ from keyplane.security.authentication import Authenticator, Credential, Grant
 from keyplane.security.authz import Permission
 from keyplane.security.roles import RoleDescriptor
 from keyplane.security.users import User
+from keyplane.service_accounts import core as service_accounts
 from keyplane.service_accounts.core import TokenId
+from keyplane.service_accounts.realm import ServiceAccountRealm
 from keyplane.tokens import core as tokens
 from keyplane.tokens.core import Token, TokenRequest
 
@@ -54,7 +57,7 @@ class FakePasswords:
         return auth
 
 
-class FakeApiKeys:
+class FakeApiKeyService:
     def __init__(self) -> None:
         creator = Creator("ann", None, None, {}, "default_native", "native")
         key = ApiKey("k1", "key-one", "rest", 0, None, False, None, "", creator)
@@ -75,14 +78,17 @@ class FakeTokens:
         return Token("t1", "bob", {"name": "default_native", "type": "native"}, 0, 1 << 60)
 
 
-class FakeServiceTokens:
+class FakeServiceAccountService:
     async def authenticate(self, token: TokenId, secret: str) -> str:
-        raise CredentialsRejected(f"failed to authenticate service account [{token.account}]")
+        if secret != "right":
+            raise CredentialsRejected(f"failed to authenticate service account [{token.account}]")
+        return token.account
 
 
-def _authenticator() -> tuple[Authenticator, FakeApiKeys]:
-    keys = FakeApiKeys()
-    return Authenticator(FakePasswords(), keys, FakeTokens(), FakeServiceTokens()), keys
+def _authenticator() -> tuple[Authenticator, FakeApiKeyService]:
+    keys = FakeApiKeyService()
+    realms = ApiKeyRealm(keys), ServiceAccountRealm(FakeServiceAccountService())
+    return Authenticator(FakePasswords(), realms[0], FakeTokens(), realms[1]), keys
 
 
 def _basic(username: str, password: str) -> Credential:
@@ -131,6 +137,23 @@ def test_a_verified_api_key_keeps_its_authentication() -> None:
     assert first.api_key == {"id": "k1", "name": "key-one"} and first.type == "api_key"
     assert _run(chain.authenticate(credential, URI)) is first
     assert keys.entry.authentication is first and keys.calls == 2
+
+
+def test_service_tokens_prove_their_account_and_other_bearers_are_access_tokens() -> None:
+    chain, _ = _authenticator()
+    token = TokenId("elastic/fleet-server", "t1")
+    account = _run(chain.authenticate(Credential("bearer", service_accounts.encode(token, "right")), URI))
+    assert (account.user.username, account.type, account.extra["token"]["name"]) == (
+        "elastic/fleet-server",
+        "token",
+        "t1",
+    )
+    with pytest.raises(Unauthenticated) as refused:
+        _run(chain.authenticate(Credential("bearer", service_accounts.encode(token, "wrong")), URI))
+    assert refused.value.extra == {
+        "additional_unsuccessful_credentials": "Service account: failed to authenticate service account "
+        "[elastic/fleet-server]"
+    }
 
 
 def test_run_as_refused_is_recorded_on_a_copy() -> None:

@@ -6,6 +6,9 @@
 - Handlers (``keyplane.api``) call services, never repositories.
 - ``keyplane.services`` wires the domain and imports nothing from ``keyplane.api``.
 - Response envelopes are built at the edge: no domain or backend module writes their keys.
+- Domain packages depend downwards only: the query engine on nothing of the domain, security on the
+  query engine, and the credential and connector packages on security (the authentication chain
+  asks its realms through interfaces; ``apikeys.realm`` and ``service_accounts.realm`` implement them).
 """
 
 from __future__ import annotations
@@ -19,9 +22,19 @@ ROOT = Path(keyplane.__file__).parent
 DOMAIN = ["security", "apikeys", "connectors", "tokens", "profiles", "service_accounts", "query"]
 FORBIDDEN = ("sqlalchemy", "asyncpg", "starlette", "uvicorn", "keyplane.store", "keyplane.http", "keyplane.api")
 
+# A domain package may import those of a lower rank only (and the shared modules keyplane/*.py).
+RANK = {"query": 0, "security": 1, "apikeys": 2, "tokens": 2, "profiles": 2, "service_accounts": 2, "connectors": 2}
+# Imports between packages of the same rank, each with its reason.
+SIDEWAYS = {
+    ("service_accounts", "apikeys"),  # service tokens' secrets are hashed as API-key secrets are
+}
+
 # Keys that only Elasticsearch's responses carry (envelopes, bulk results, aggregation buckets).
 RESPONSE_KEYS = {
+    "_doc",
     "_nodes",
+    "_primary_term",
+    "_seq_no",
     "_shards",
     "acknowledged",
     "after_key",
@@ -39,6 +52,7 @@ RESPONSE_KEYS = {
     "hits",
     "invalidated_api_keys",
     "invalidated_tokens",
+    "managed_by",
     "previously_invalidated_api_keys",
     "previously_invalidated_tokens",
     "result",
@@ -113,4 +127,16 @@ def test_domain_and_backends_build_no_response_envelopes() -> None:
                 if isinstance(key, ast.Constant) and key.value in RESPONSE_KEYS:
                     if (_relative(path), key.value) not in DOCUMENT_FIELDS:
                         offenders.append(f"{_relative(path)}:{node.lineno} {key.value!r}")
+    assert sorted(offenders) == []
+
+
+def test_domain_packages_depend_downwards() -> None:
+    offenders: list[str] = []
+    for package, rank in RANK.items():
+        for path in (ROOT / package).rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                other = parts[1] if len(parts) > 1 and parts[0] == "keyplane" else None
+                if other in RANK and other != package and RANK[other] >= rank and (package, other) not in SIDEWAYS:
+                    offenders.append(f"{_relative(path)} imports {name}")
     assert sorted(offenders) == []

@@ -1,0 +1,44 @@
+"""The API-key realm of the authentication chain: an ``ApiKey`` credential proves the key's owner.
+
+It sits here, above security, so that the chain in ``keyplane.security.authentication`` knows only
+what it asks of a realm and nothing of API keys.
+"""
+
+from __future__ import annotations
+
+from keyplane.apikeys import hashing
+from keyplane.apikeys.core import API_KEY_REALM, ApiKey
+from keyplane.apikeys.service import ApiKeyService
+from keyplane.errors import CredentialsRejected
+from keyplane.security.authc import Authentication
+from keyplane.security.authz import Permission
+from keyplane.security.users import User
+
+
+def authentication_of(key: ApiKey, permission: Permission) -> Authentication:
+    """The caller an API key proves: its owner, as recorded when the key was created."""
+    creator = key.creator
+    owner = User(
+        creator.principal, roles=[], full_name=creator.full_name, email=creator.email, metadata=creator.metadata
+    )
+    api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
+    auth = Authentication(owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission, api_key=api_key)
+    auth.extra["api_key_has_descriptors"] = bool(key.role_descriptors)
+    return auth
+
+
+class ApiKeyRealm:
+    def __init__(self, keys: ApiKeyService) -> None:
+        self.keys = keys
+
+    async def authenticate(self, credential: str) -> Authentication:
+        """The owner of the key an encoded ``id:secret`` names; :class:`CredentialsRejected` otherwise."""
+        parts = hashing.decode(credential)
+        if parts is None:
+            raise CredentialsRejected("invalid ApiKey value")
+        entry = await self.keys.authenticate(*parts)
+        # Built once per verified key and kept with it: the hot path of API-key requests.
+        auth: Authentication | None = entry.authentication
+        if auth is None:
+            auth = entry.authentication = authentication_of(entry.key, entry.permission)
+        return auth
