@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.api.aggregations import render_aggregations
+from keyplane.api.apikey_view import render_created, render_hit, render_key
 from keyplane.api.bulk import error_detail, errors_body
 from keyplane.api.common import add_profile_uids, page_window
 from keyplane.apikeys import core
@@ -86,7 +87,7 @@ def parse_key_spec(data: Any, parser: str, raw: bytes = b"") -> KeySpec:
 async def create(request: RestRequest) -> dict[str, Any]:
     request.param("refresh")
     spec = parse_key_spec(request.json(required=True), "api_key_request", request.raw_body)
-    return await request.services.apikeys.create(request.auth, spec)
+    return render_created(await request.services.apikeys.create(request.auth, spec))
 
 
 async def clone(request: RestRequest) -> dict[str, Any]:
@@ -101,7 +102,7 @@ async def clone(request: RestRequest) -> dict[str, Any]:
         expiration=_expiration(body, nullable=True),  # null: the clone never expires
         metadata=_metadata(body),
     )
-    return await request.services.apikeys.clone(request.auth, spec)
+    return render_created(await request.services.apikeys.clone(request.auth, spec))
 
 
 GRANT_FIELDS = frozenset({"grant_type", "username", "password", "access_token", "run_as", "client_authentication"})
@@ -149,9 +150,10 @@ async def grant(request: RestRequest) -> dict[str, Any]:
     spec = _granted_key(body, request.raw_body)
     credentials = _grant_request(body)
     try:
-        return await request.services.api_key_grants.grant(request.auth, credentials, spec, request.uri)
+        created = await request.services.api_key_grants.grant(request.auth, credentials, spec, request.uri)
     except ClientAuthenticationRefused as exc:
         raise _client_authentication_refused(exc) from None
+    return render_created(created)
 
 
 async def bulk_grant(request: RestRequest) -> dict[str, Any]:
@@ -175,7 +177,7 @@ async def bulk_grant(request: RestRequest) -> dict[str, Any]:
         )
     except ClientAuthenticationRefused as exc:
         raise _client_authentication_refused(exc) from None
-    return {"created": created, **errors_body(failed.errors)}
+    return {"created": [render_created(key) for key in created], **errors_body(failed.errors)}
 
 
 async def get(request: RestRequest) -> Reply:
@@ -188,7 +190,8 @@ async def get(request: RestRequest) -> Reply:
         with_limited_by=request.flag("with_limited_by"),
         active_only=request.flag("active_only"),
     )
-    keys = await request.services.apikeys.get(request.auth, spec)
+    found = await request.services.apikeys.get(request.auth, spec)
+    keys = [render_key(key, with_limited_by=spec.with_limited_by) for key in found]
     if spec.id and not keys:
         return Reply({"api_keys": []}, status=404)
     if request.flag("with_profile_uid"):
@@ -222,9 +225,10 @@ async def query(request: RestRequest) -> dict[str, Any]:
         typed_keys=request.flag("typed_keys"),
     )
     result = await request.services.apikeys.query(request.auth, spec)
+    keys = [render_hit(hit, with_limited_by=spec.with_limited_by) for hit in result.hits]
     if request.flag("with_profile_uid"):
-        await add_profile_uids(request.services, result.keys, lambda key: key["realm"])
-    out: dict[str, Any] = {"total": result.total, "count": len(result.keys), "api_keys": result.keys}
+        await add_profile_uids(request.services, keys, lambda key: key["realm"])
+    out: dict[str, Any] = {"total": result.total, "count": len(keys), "api_keys": keys}
     if result.aggregations is not None:
         out["aggregations"] = render_aggregations(spec.aggs, result.aggregations, typed_keys=spec.typed_keys)
     return out
@@ -350,7 +354,7 @@ async def create_cross_cluster(request: RestRequest) -> dict[str, Any]:
         empty = InvalidArgument("must specify non-empty access for either [search] or [replication]")
         raise _build_failed(body.parser, empty)
     spec = KeySpec(body.string("name"), _expiration(body), None, _metadata(body), body.string("certificate_identity"))
-    return await request.services.apikeys.create_cross_cluster(request.auth, spec, search, replication)
+    return render_created(await request.services.apikeys.create_cross_cluster(request.auth, spec, search, replication))
 
 
 async def update_cross_cluster(request: RestRequest) -> dict[str, Any]:

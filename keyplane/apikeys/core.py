@@ -1,4 +1,4 @@
-"""API keys: the record, its rules (names, metadata, expiration, cross-cluster access) and display form.
+"""API keys: the record, its rules (names, metadata, expiration, cross-cluster access).
 
 Nothing here knows HTTP or SQL. A key's effective permission is its own role descriptors
 intersected with ``limited_by``, the owner's roles captured when the key was created or updated.
@@ -93,29 +93,15 @@ class ApiKey:
             return owner
         return LimitedPermission(Permission(self.role_descriptors), owner)
 
-    def to_dict(self, *, with_limited_by: bool = False) -> dict[str, Any]:
-        """The ApiKey object of get and query responses, in Elasticsearch's field order."""
-        out: dict[str, Any] = {"id": self.id, "name": self.name, "type": self.type, "creation": self.creation}
-        if self.expiration is not None:
-            out["expiration"] = self.expiration
-        out["invalidated"] = self.invalidated
-        if self.invalidation is not None:
-            out["invalidation"] = self.invalidation
-        out["username"] = self.creator.principal
-        out["realm"] = self.creator.realm
-        if self.creator.realm_type:
-            out["realm_type"] = self.creator.realm_type
-        out["metadata"] = self.metadata or {}
-        out["role_descriptors"] = {rd.name: rd.to_dict() for rd in self.role_descriptors}
-        if self.type == CROSS_CLUSTER:
-            out["access"] = access_from_descriptors(self.role_descriptors)
-            if self.certificate_identity is not None:
-                out["certificate_identity"] = self.certificate_identity
-        if with_limited_by and self.type == REST:
-            out["limited_by"] = [{rd.name: rd.to_dict() for rd in self.limited_by}]
-        if self.last_used is not None:
-            out["last_used"] = self.last_used
-        return out
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A key just stored, with the one thing never stored: its secret, shown to the creator once."""
+
+    id: str
+    name: str | None
+    expiration: int | None
+    secret: str
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -218,6 +204,7 @@ def descriptor_from_access(search: list[IndicesPrivileges], replication: list[In
 
 
 def access_from_descriptors(descriptors: list[RoleDescriptor]) -> dict[str, Any]:
+    """The ``access`` a cross-cluster key was created with, read back from its role descriptor."""
     search: list[dict[str, Any]] = []
     replication: list[dict[str, Any]] = []
     for rd in descriptors:

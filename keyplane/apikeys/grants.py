@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from keyplane.apikeys import core
+from keyplane.apikeys.core import CreatedKey
 from keyplane.apikeys.service import BULK_GRANT, GRANT, ApiKeyService, BulkResult, KeySpec
 from keyplane.errors import KeyplaneError, ValidationError
 from keyplane.security.authc import Authentication
@@ -103,9 +103,7 @@ class ApiKeyGrants:
         self.apikeys = apikeys
         self.grantees = grantees
 
-    async def grant(
-        self, caller: Authentication, request: GrantRequest, spec: KeySpec | None, uri: str
-    ) -> dict[str, Any]:
+    async def grant(self, caller: Authentication, request: GrantRequest, spec: KeySpec | None, uri: str) -> CreatedKey:
         """A key for the user ``request`` authenticates, asked for by ``caller``."""
         messages = key_messages(spec) + credential_messages(request)
         if messages:
@@ -116,7 +114,7 @@ class ApiKeyGrants:
 
     async def bulk_grant(
         self, caller: Authentication, request: GrantRequest, specs: list[KeySpec], uri: str
-    ) -> tuple[list[dict[str, Any]], BulkResult]:
+    ) -> tuple[list[CreatedKey], BulkResult]:
         """Keys for the user ``request`` authenticates: those created, and the failures by key id."""
         messages = bulk_key_messages(specs) + credential_messages(request)
         if messages:

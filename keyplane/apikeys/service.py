@@ -16,7 +16,7 @@ from keyplane import ids
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
 from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
-from keyplane.apikeys.core import ApiKey, Creator
+from keyplane.apikeys.core import ApiKey, CreatedKey, Creator
 from keyplane.apikeys.query import key_is, owned_by
 from keyplane.errors import (
     Conflict,
@@ -126,10 +126,16 @@ class BulkResult:
     errors: dict[str, KeyplaneError] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class QueryHit:
+    key: ApiKey
+    sort: list[Any] | None  # the key's values of the sort keys; ``None`` when the query does not sort
+
+
 @dataclass
 class QueryResult:
     total: int
-    keys: list[dict[str, Any]]  # each key as shown, with its ``_sort`` values when the query sorts
+    hits: list[QueryHit]
     aggregations: dict[str, AggResult] | None = None  # typed results; the edge renders them
 
 
@@ -196,7 +202,7 @@ class ApiKeyService:
             return creator, []
         return creator, core.owner_snapshot(await self.roles_of(user))
 
-    async def create(self, auth: Authentication, spec: KeySpec, *, check: bool = True) -> dict[str, Any]:
+    async def create(self, auth: Authentication, spec: KeySpec, *, check: bool = True) -> CreatedKey:
         if check:
             self.authorize(auth, CREATE, own=True)
         self._validate(spec)
@@ -207,7 +213,7 @@ class ApiKeyService:
         creator, snapshot = await self._creator_and_snapshot(auth)
         return await self._insert(core.REST, spec, creator, spec.role_descriptors or [], snapshot)
 
-    async def bulk_create(self, auth: Authentication, specs: list[KeySpec]) -> tuple[list[dict[str, Any]], BulkResult]:
+    async def bulk_create(self, auth: Authentication, specs: list[KeySpec]) -> tuple[list[CreatedKey], BulkResult]:
         """Keys granted to ``auth`` in one request: all are validated first, then each is created on its own.
 
         A key that cannot be stored is reported under its pre-assigned id and does not stop the others.
@@ -215,7 +221,7 @@ class ApiKeyService:
         for spec in specs:
             self._validate(spec)
         creator, snapshot = await self._creator_and_snapshot(auth)
-        created: list[dict[str, Any]] = []
+        created: list[CreatedKey] = []
         failed = BulkResult()
         for spec in specs:
             key_id = ids.new_id()
@@ -237,7 +243,7 @@ class ApiKeyService:
         *,
         key_id: str | None = None,
         expires_at: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> CreatedKey:
         """Store a new key; its expiry is ``spec.expiration`` from now, or ``expires_at`` when given."""
         now = now_ms()
         secret = ids.new_secret()
@@ -263,16 +269,11 @@ class ApiKeyService:
         )
         await self.repo.insert(key)
         self.verified.put(key, secret)  # a new key is known good, as Elasticsearch caches it
-        out: dict[str, Any] = {"id": key.id, "name": key.name}
-        if key.expiration is not None:
-            out["expiration"] = key.expiration
-        out["api_key"] = secret
-        out["encoded"] = hashing.encoded(key.id, secret)
-        return out
+        return CreatedKey(key.id, key.name, key.expiration, secret)
 
     async def create_cross_cluster(
         self, auth: Authentication, spec: KeySpec, search: list[IndicesPrivileges], replication: list[IndicesPrivileges]
-    ) -> dict[str, Any]:
+    ) -> CreatedKey:
         self.authorize(auth, CC_CREATE, own=False)
         if _is_api_key(auth):
             raise InvalidArgument(
@@ -284,7 +285,7 @@ class ApiKeyService:
         creator, _ = await self._creator_and_snapshot(auth)
         return await self._insert(core.CROSS_CLUSTER, spec, creator, [descriptor], [])
 
-    async def clone(self, auth: Authentication, spec: CloneSpec) -> dict[str, Any]:
+    async def clone(self, auth: Authentication, spec: CloneSpec) -> CreatedKey:
         """A new REST key with the roles, limits and owner of the key whose credential the request holds."""
         self.authorize(auth, CLONE, own=False)
         messages = [] if spec.credential else ["api key credential is required"]
@@ -320,7 +321,8 @@ class ApiKeyService:
             return True
         return spec.username == auth.user.username and spec.realm_name == owner_realm(auth)["name"]
 
-    async def get(self, auth: Authentication, spec: GetSpec) -> list[dict[str, Any]]:
+    async def get(self, auth: Authentication, spec: GetSpec) -> list[ApiKey]:
+        """The keys a get request selects. ``with_limited_by`` decides here who may ask; the edge shows the roles."""
         messages = []
         if (spec.id or spec.name) and (spec.username or spec.realm_name):
             messages.append(
@@ -346,8 +348,7 @@ class ApiKeyService:
         )
         if spec.owner:
             selector.username, selector.realm = auth.user.username, owner_realm(auth)["name"]
-        keys = await self.repo.find(selector, now_ms())
-        return [k.to_dict(with_limited_by=spec.with_limited_by) for k in keys]
+        return await self.repo.find(selector, now_ms())
 
     async def query(self, auth: Authentication, spec: QuerySpec) -> QueryResult:
         if _is_api_key(auth) and spec.with_limited_by:
@@ -362,13 +363,11 @@ class ApiKeyService:
                 f"[{spec.start + spec.size}]"
             )
         page = await self.repo.search(query, spec.sort, spec.start, spec.size, spec.search_after, now_ms())
-        keys = []
-        for key, sort_values in zip(page.keys, page.sort_values, strict=True):
-            item = key.to_dict(with_limited_by=spec.with_limited_by)
-            if spec.sort:
-                item["_sort"] = sort_values
-            keys.append(item)
-        result = QueryResult(page.total, keys)
+        hits = [
+            QueryHit(key, sort_values if spec.sort else None)
+            for key, sort_values in zip(page.keys, page.sort_values, strict=True)
+        ]
+        result = QueryResult(page.total, hits)
         if spec.aggs and page.total > 0:
             result.aggregations = await self.repo.aggregate(query, spec.aggs)
         return result

@@ -41,12 +41,12 @@ def test_retention_removes_only_old_inactive_keys(database_url: str) -> None:
         old = await svc.create(auth, KeySpec("old"))
         fresh = await svc.create(auth, KeySpec("fresh"))
         live = await svc.create(auth, KeySpec("live"))
-        await svc.repo.invalidate([old["id"]], now_ms() - 5000)
-        await svc.repo.invalidate([fresh["id"]], now_ms())
+        await svc.repo.invalidate([old.id], now_ms() - 5000)
+        await svc.repo.invalidate([fresh.id], now_ms())
         assert await svc.remove_inactive() == 1
-        names = {k["name"] for k in await svc.get(auth, GetSpec(owner=True))}
+        names = {k.name for k in await svc.get(auth, GetSpec(owner=True))}
         assert names == {"fresh", "live"}
-        assert live["id"]
+        assert live.id
         await db.close()
 
     asyncio.run(go())
@@ -58,10 +58,10 @@ def test_concurrent_updates_of_one_key_all_land(database_url: str) -> None:
         auth = _auth()
         key = await svc.create(auth, KeySpec("busy"))
         results = await asyncio.gather(
-            *[svc.update(auth, UpdateSpec([key["id"]], metadata={"n": i}), kind="rest", bulk=False) for i in range(8)]
+            *[svc.update(auth, UpdateSpec([key.id], metadata={"n": i}), kind="rest", bulk=False) for i in range(8)]
         )
         assert all(not r.errors for r in results)
-        stored = await svc.repo.get(key["id"])
+        stored = await svc.repo.get(key.id)
         assert stored is not None and stored.metadata in [{"n": i} for i in range(8)]
         assert stored.seq_no >= 2
         await db.close()
@@ -80,15 +80,15 @@ def test_invalidate_reports_cross_cluster_keys_it_may_not_touch(database_url: st
         user = User("ann", roles=["keys"])
         keys_only = Permission([role_mod.RoleDescriptor("keys", cluster=["manage_api_key"])])
         auth = Authentication(user, user, NATIVE_REALM, NATIVE_REALM, "realm", ["keys"], [], keys_only)
-        result = await svc.invalidate(auth, [rest["id"], remote["id"]], None, None, None, False)
-        assert result.invalidated == [rest["id"]]
+        result = await svc.invalidate(auth, [rest.id, remote.id], None, None, None, False)
+        assert result.invalidated == [rest.id]
         assert [type(e) for e in result.errors] == [Forbidden]
         assert str(result.errors[0]) == (
-            f"Cannot invalidate cross-cluster API key [{remote['id']}]. "
+            f"Cannot invalidate cross-cluster API key [{remote.id}]. "
             "This requires [manage_security] cluster privilege or higher"
         )
-        everything = await svc.invalidate(admin, [remote["id"]], None, None, None, False)
-        assert everything.invalidated == [remote["id"]] and everything.errors == []
+        everything = await svc.invalidate(admin, [remote.id], None, None, None, False)
+        assert everything.invalidated == [remote.id] and everything.errors == []
         await db.close()
 
     asyncio.run(go())
