@@ -7,10 +7,50 @@ from typing import Any
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.security import privileges as privs
-from keyplane.security.privilege_check import PrivilegeRequest
+from keyplane.security.privilege_check import PrivilegeCheck, PrivilegeRequest
 from keyplane.security.privilege_service import ACTIONS as A
 from keyplane.security.roles import REMOTE_CLUSTER_PRIVILEGES
-from keyplane.security.user_privileges import user_privileges_body
+from keyplane.security.user_privileges import MergedIndices, UserPrivileges
+
+
+def render_has_privileges(username: str, result: PrivilegeCheck) -> dict[str, Any]:
+    """The ``_has_privileges`` answer for the caller."""
+    return {
+        "username": username,
+        "has_all_requested": result.has_all_requested,
+        "cluster": result.cluster,
+        "index": result.index,
+        "application": result.application,
+    }
+
+
+def _render_indices(entry: MergedIndices) -> dict[str, Any]:
+    shown: dict[str, Any] = {"names": entry.names, "privileges": entry.privileges}
+    # Field and document rules come as arrays here: one per merged group that had one.
+    if entry.field_security:
+        shown["field_security"] = entry.field_security
+    if entry.query:
+        shown["query"] = entry.query
+    shown["allow_restricted_indices"] = entry.allow_restricted_indices
+    if entry.clusters is not None:
+        shown["clusters"] = entry.clusters
+    return shown
+
+
+def render_user_privileges(listed: UserPrivileges) -> dict[str, Any]:
+    """The body of ``GET /_security/user/_privileges``; the remote parts only when granted."""
+    body: dict[str, Any] = {
+        "cluster": listed.cluster,
+        "global": [{category: privilege} for category, privilege in listed.global_],
+        "indices": [_render_indices(entry) for entry in listed.indices],
+        "applications": [a.to_dict() for a in listed.applications],
+        "run_as": listed.run_as,
+    }
+    if listed.remote_indices:
+        body["remote_indices"] = [_render_indices(entry) for entry in listed.remote_indices]
+    if listed.remote_cluster:
+        body["remote_cluster"] = [g.to_dict() for g in listed.remote_cluster]
+    return body
 
 
 async def put_privileges(request: RestRequest) -> dict[str, Any]:
@@ -58,11 +98,11 @@ async def has_privileges(request: RestRequest) -> dict[str, Any]:
 
     auth = request.auth
     result = await request.services.privileges.has_privileges(auth, request.path_params.get("user"), wanted)
-    return {"username": auth.user.username, **result}
+    return render_has_privileges(auth.user.username, result)
 
 
 async def user_privileges(request: RestRequest) -> dict[str, Any]:
-    return user_privileges_body(request.services.privileges.listed(request.auth))
+    return render_user_privileges(request.services.privileges.user_privileges(request.auth))
 
 
 async def clear_privileges_cache(request: RestRequest) -> dict[str, Any]:

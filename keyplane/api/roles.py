@@ -8,8 +8,17 @@ from keyplane.api.bulk import errors_body
 from keyplane.api.common import page_window
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
+from keyplane.security.implicit_privileges import RoleWithImplicit
 from keyplane.security.record_query import RecordQuery
 from keyplane.security.role_service import ACTIONS as A
+
+
+def render_role(shown: RoleWithImplicit) -> dict[str, Any]:
+    """A role of the get role answer: its display form, implicitly granted index entries last and marked."""
+    out = shown.role.to_dict()
+    if shown.implicit:
+        out["indices"] = out["indices"] + [{**g.to_dict(), "implicitly_granted": True} for g in shown.implicit]
+    return out
 
 
 async def put_role(request: RestRequest) -> dict[str, Any]:
@@ -20,7 +29,8 @@ async def put_role(request: RestRequest) -> dict[str, Any]:
 
 async def get_roles(request: RestRequest) -> Reply:
     names = request.path_list("name")
-    body = await request.services.roles.shown(names, request.flag("include_implicit"))
+    shown = await request.services.roles.shown(names, request.flag("include_implicit"))
+    body = {name: render_role(role) for name, role in shown.items()}
     if names and not body:
         return Reply({}, status=404)
     return Reply(body)

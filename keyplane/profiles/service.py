@@ -138,7 +138,7 @@ class ProfileService:
                 errors[uid] = _missing(uid)
                 continue
             permission, _, _ = await self.roles.permission(stored.doc["user"]["roles"])
-            if privilege_check.check(permission, wanted, defs)["has_all_requested"]:
+            if privilege_check.check(permission, wanted, defs).has_all_requested:
                 holding.append(uid)
         return holding, errors
 

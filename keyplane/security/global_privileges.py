@@ -163,9 +163,9 @@ def display(canonical: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def listed(canonical: dict[str, Any]) -> list[dict[str, Any]]:
-    """How ``GET /_security/user/_privileges`` lists them: one object per privilege."""
-    return [{category: canonical[category]} for category in PARSED_CATEGORIES if category in canonical]
+def listed(canonical: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Each privilege on its own, as ``GET /_security/user/_privileges`` lists them: (category, privilege)."""
+    return [(category, canonical[category]) for category in PARSED_CATEGORIES if category in canonical]
 
 
 def _matches(pattern: str, name: str) -> bool:

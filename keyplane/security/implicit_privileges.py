@@ -14,6 +14,7 @@ registered, ``include_implicit`` changes nothing, as in an Elasticsearch without
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
@@ -29,10 +30,15 @@ def implicit_indices(rd: RoleDescriptor, stored: list[dict[str, Any]]) -> list[I
     return [group for provider in PROVIDERS for group in provider(rd, stored)]
 
 
-def role_with_implicit(rd: RoleDescriptor, stored: list[dict[str, Any]]) -> dict[str, Any]:
-    """The display form of a role with its implicit index entries appended and marked."""
-    shown = rd.to_dict()
-    extra = implicit_indices(rd, stored)
-    if extra:
-        shown["indices"] = shown["indices"] + [{**g.to_dict(), "implicitly_granted": True} for g in extra]
-    return shown
+@dataclass(frozen=True)
+class RoleWithImplicit:
+    """A role as the get role API shows it: the stored role, and the index privileges providers add
+    (shown after its own, each marked as implicitly granted)."""
+
+    role: RoleDescriptor
+    implicit: list[IndicesPrivileges] = field(default_factory=list)
+
+
+def role_with_implicit(rd: RoleDescriptor, stored: list[dict[str, Any]]) -> RoleWithImplicit:
+    """A role with the index privileges the registered providers derive for it."""
+    return RoleWithImplicit(rd, implicit_indices(rd, stored))

@@ -56,24 +56,37 @@ class PrivilegeRequest:
         return [str(a.get("application", "")) for a in self.application]
 
 
-def check(perm: Permission, request: PrivilegeRequest, defs: ApplicationActions) -> dict[str, Any]:
-    """``{"has_all_requested", "cluster", "index", "application"}`` for one permission."""
-    result: dict[str, Any] = {"cluster": {}, "index": {}, "application": {}}
+@dataclass
+class PrivilegeCheck:
+    """Which requested privileges a permission holds, by cluster privilege, index and application resource."""
+
+    cluster: dict[str, bool] = field(default_factory=dict)
+    index: dict[str, dict[str, bool]] = field(default_factory=dict)  # index name -> privilege -> held
+    application: dict[str, dict[str, dict[str, bool]]] = field(default_factory=dict)  # app -> resource -> privilege
+
+    @property
+    def has_all_requested(self) -> bool:
+        every = list(self.cluster.values())
+        every += [v for per in self.index.values() for v in per.values()]
+        every += [v for per in self.application.values() for res in per.values() for v in res.values()]
+        return all(every)
+
+
+def check(perm: Permission, request: PrivilegeRequest, defs: ApplicationActions) -> PrivilegeCheck:
+    """What one permission holds of the requested privileges."""
+    result = PrivilegeCheck()
     for name in request.cluster:
-        result["cluster"][name] = perm.has_cluster_privilege(name)
+        result.cluster[name] = perm.has_cluster_privilege(name)
     for entry in request.index:
         for name in entry["names"]:
-            per = result["index"].setdefault(name, {})
+            per = result.index.setdefault(name, {})
             for priv in entry["privileges"]:
                 per[priv] = perm.has_index_privilege(name, priv, entry["allow_restricted_indices"])
     for entry in request.application:
         app = str(entry.get("application", ""))
-        per_app = result["application"].setdefault(app, {})
+        per_app = result.application.setdefault(app, {})
         for resource in entry.get("resources", []):
             per_res = per_app.setdefault(resource, {})
             for priv in entry.get("privileges", []):
                 per_res[priv] = perm.has_application_privilege(app, resource, priv, defs)
-    every = list(result["cluster"].values())
-    every += [v for per in result["index"].values() for v in per.values()]
-    every += [v for per in result["application"].values() for res in per.values() for v in res.values()]
-    return {"has_all_requested": all(every), **result}
+    return result

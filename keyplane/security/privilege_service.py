@@ -15,8 +15,9 @@ from keyplane.security import privileges as privilege_names
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import denial_message
 from keyplane.security.backends.base import PrivilegeRepository
-from keyplane.security.privilege_check import PrivilegeRequest
+from keyplane.security.privilege_check import PrivilegeCheck, PrivilegeRequest
 from keyplane.security.roles import RoleDescriptor
+from keyplane.security.user_privileges import UserPrivileges, user_privileges
 
 ACTIONS = "cluster:admin/xpack/security/privilege/"
 PUT, GET, DELETE = ACTIONS + "put", ACTIONS + "get", ACTIONS + "delete"
@@ -105,7 +106,7 @@ class PrivilegeService:
 
     async def has_privileges(
         self, auth: Authentication, username: str | None, wanted: Callable[[], PrivilegeRequest]
-    ) -> dict[str, Any]:
+    ) -> PrivilegeCheck:
         """Which of the privileges the caller asks about it holds. ``wanted`` reads the request's
         body, after the account check, the order in which the API has always reported its errors."""
         check_own_account(auth, username)
@@ -116,6 +117,10 @@ class PrivilegeService:
     def listed(self, auth: Authentication) -> list[RoleDescriptor]:
         """The role descriptors whose privileges ``GET _security/user/_privileges`` shows."""
         return listed_descriptors(auth)
+
+    def user_privileges(self, auth: Authentication) -> UserPrivileges:
+        """What the caller's roles grant, merged as ``GET _security/user/_privileges`` lists it."""
+        return user_privileges(listed_descriptors(auth))
 
     async def delete_all(self) -> None:
         """Test mode's reset."""

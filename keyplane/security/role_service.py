@@ -16,6 +16,7 @@ from keyplane.security import roles as role_mod
 from keyplane.security.authc import Authentication, RoleSource
 from keyplane.security.authz import Permission, denial_message
 from keyplane.security.backends.base import RoleRepository
+from keyplane.security.implicit_privileges import RoleWithImplicit
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.record_query import QueryPage, RecordQuery
 from keyplane.security.roles import RoleDescriptor
@@ -87,12 +88,12 @@ class RoleService(RoleSource):
         found, _ = await self.resolve(names)
         return {r.name: r for r in found}
 
-    async def shown(self, names: list[str], include_implicit: bool) -> dict[str, dict[str, Any]]:
-        """Named roles (all when empty) in their display form; ``include_implicit`` adds the index
-        privileges that registered providers derive from the role's application privileges."""
+    async def shown(self, names: list[str], include_implicit: bool) -> dict[str, RoleWithImplicit]:
+        """Named roles (all when empty) as the get role API shows them; ``include_implicit`` adds the
+        index privileges that registered providers derive from the role's application privileges."""
         roles = await self.get(names)
         if not (include_implicit and implicit_privileges.PROVIDERS and self.privileges is not None):
-            return {name: rd.to_dict() for name, rd in roles.items()}
+            return {name: RoleWithImplicit(rd) for name, rd in roles.items()}
         return {
             name: implicit_privileges.role_with_implicit(rd, await self.privileges.named_by(rd))
             for name, rd in roles.items()

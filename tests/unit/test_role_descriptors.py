@@ -8,11 +8,12 @@ import re
 import orjson
 import pytest
 
+from keyplane.api.privileges import render_user_privileges
 from keyplane.errors import InvalidArgument, ParseError, ValidationError
 from keyplane.security import roles
 from keyplane.security.authz import LimitedPermission, Permission
 from keyplane.security.role_query import RoleQueryError, check
-from keyplane.security.user_privileges import user_privileges_body
+from keyplane.security.user_privileges import user_privileges
 
 PRIV = "cluster:admin/xpack/security/privilege/"
 PROFILE_DATA = "cluster:admin/xpack/security/profile/put/data"
@@ -290,7 +291,7 @@ def test_user_privileges_merge_groups_like_elasticsearch() -> None:
             "remote_indices": [{"names": ["r-*"], "privileges": ["read"], "clusters": ["r2", "r1"]}],
         },
     )
-    body = user_privileges_body([one, two])
+    body = render_user_privileges(user_privileges([one, two]))
     assert body == {
         "cluster": ["manage", "monitor"],
         "global": [{"application": {"manage": {"applications": ["app"]}}}],
@@ -317,7 +318,7 @@ def test_user_privileges_merge_groups_like_elasticsearch() -> None:
     }
     # A group without a query lifts document-level security for its whole entry.
     three = roles.parse("three", {"indices": [{"names": ["a", "b"], "privileges": ["read"]}]})
-    assert "query" not in user_privileges_body([one, three])["indices"][0]
+    assert "query" not in render_user_privileges(user_privileges([one, three]))["indices"][0]
 
 
 def test_stored_descriptors_written_before_stricter_checks_still_load() -> None:

@@ -8,13 +8,15 @@ from typing import Any
 import pytest
 
 from keyplane.api.authentication import render_authentication
+from keyplane.api.privileges import render_user_privileges
+from keyplane.api.roles import render_role
 from keyplane.errors import InvalidArgument, ParseError
 from keyplane.security import implicit_privileges, roles
 from keyplane.security import privileges as privs
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import Permission
 from keyplane.security.roles import IndicesPrivileges
-from keyplane.security.user_privileges import user_privileges_body
+from keyplane.security.user_privileges import user_privileges
 from keyplane.security.users import reserved_user
 
 CLONE = "cluster:admin/xpack/security/api_key/clone"
@@ -109,7 +111,7 @@ def test_data_source_round_trip_display_and_user_privileges() -> None:
     assert shown["data_source"] == body["global"]["data_source"]
     assert shown["application"] == {} and shown["role"] == {}
     assert roles.from_stored("d", roles.to_stored(rd)).to_dict() == rd.to_dict()
-    assert user_privileges_body([rd])["global"] == [{"data_source": body["global"]["data_source"]}]
+    assert render_user_privileges(user_privileges([rd]))["global"] == [{"data_source": body["global"]["data_source"]}]
     # With other global privileges, data_source is shown after them.
     both = roles.parse_and_validate(
         "d2",
@@ -183,7 +185,7 @@ def test_role_with_implicit_marks_provider_entries(monkeypatch: pytest.MonkeyPat
             "applications": [{"application": "app-1", "privileges": ["reader"], "resources": ["*"]}],
         },
     )
-    assert implicit_privileges.role_with_implicit(rd, []) == rd.to_dict()  # no provider registered
+    assert render_role(implicit_privileges.role_with_implicit(rd, [])) == rd.to_dict()  # no provider registered
 
     def provider(role: roles.RoleDescriptor, stored: list[dict[str, Any]]) -> list[IndicesPrivileges]:
         if any("app:read" in p["actions"] for p in stored):
@@ -193,7 +195,8 @@ def test_role_with_implicit_marks_provider_entries(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(implicit_privileges, "PROVIDERS", [provider])
     stored = [{"application": "app-1", "name": "reader", "actions": ["app:read"], "metadata": {}}]
     shown = implicit_privileges.role_with_implicit(rd, stored)
-    assert shown["indices"] == [
+    assert shown.implicit == [IndicesPrivileges([".app-data-*"], ["read"])]
+    assert render_role(shown)["indices"] == [
         {"names": ["own"], "privileges": ["read"], "allow_restricted_indices": False},
         {
             "names": [".app-data-*"],
@@ -202,7 +205,7 @@ def test_role_with_implicit_marks_provider_entries(monkeypatch: pytest.MonkeyPat
             "implicitly_granted": True,
         },
     ]
-    assert implicit_privileges.role_with_implicit(rd, []) == rd.to_dict()
+    assert render_role(implicit_privileges.role_with_implicit(rd, [])) == rd.to_dict()
 
 
 # -- authenticate -------------------------------------------------------------------------------------
