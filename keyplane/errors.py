@@ -60,7 +60,7 @@ class Unauthenticated(KeyplaneError):
 class CredentialsRejected(KeyplaneError):
     """Presented credentials were checked and refused.
 
-    The guard reports the message beside Elasticsearch's generic 401 reason, or alone when
+    The authentication chain reports the message beside Elasticsearch's generic 401 reason, or alone when
     ``terminal`` (as for a cross-cluster key used on the REST interface).
     """
 

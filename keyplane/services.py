@@ -62,7 +62,8 @@ class Services:
         else:
             self.db = Database.for_data_dir(settings.data_dir, synchronous=settings.sqlite_synchronous)
         user_repo = SqlUserRepository(self.db)
-        self.users = UserService(user_repo)
+        profile_repo = SqlProfileRepository(self.db)
+        self.users = UserService(user_repo, profile_repo.by_user)
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
         self.roles = RoleService(SqlRoleRepository(self.db), self.privileges)
         self.role_mappings = RoleMappingService(SqlRoleMappingRepository(self.db))
@@ -76,6 +77,7 @@ class Services:
                 retention_ms=settings.api_key_retention_ms,
                 last_used_granularity_ms=settings.api_key_last_used_granularity_ms,
             ),
+            profile_repo.by_user,
         )
         self.tokens = TokenService(SqlTokenRepository(self.db), self.passwords)
         self.service_accounts = ServiceAccountService(SqlServiceTokenRepository(self.db))
@@ -89,7 +91,7 @@ class Services:
             self.passwords, ApiKeyRealm(self.apikeys), self.tokens, ServiceAccountRealm(self.service_accounts)
         )
         self.api_key_grants = ApiKeyGrants(self.apikeys, self.authenticator)
-        self.profiles = ProfileService(SqlProfileRepository(self.db), self.roles, self.privileges, self.authenticator)
+        self.profiles = ProfileService(profile_repo, self.roles, self.privileges, self.authenticator)
         self._tasks: list[asyncio.Task[None]] = []
         self.cluster_uuid = ""
         self.node_id = secrets.token_urlsafe(16)[:22]

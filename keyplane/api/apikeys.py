@@ -11,7 +11,7 @@ from typing import Any
 from keyplane.api.aggregations import render_aggregations
 from keyplane.api.apikey_view import render_created, render_hit, render_key
 from keyplane.api.bulk import error_detail, errors_body
-from keyplane.api.common import add_profile_uids, page_window
+from keyplane.api.common import page_window, with_profile_uid
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
 from keyplane.apikeys.grants import ClientAuthenticationRefused, GrantRequest
@@ -189,14 +189,13 @@ async def get(request: RestRequest) -> Reply:
         owner=request.flag("owner"),
         with_limited_by=request.flag("with_limited_by"),
         active_only=request.flag("active_only"),
+        with_profile_uid=request.flag("with_profile_uid"),
     )
     found = await request.services.apikeys.get(request.auth, spec)
-    keys = [render_key(key, with_limited_by=spec.with_limited_by) for key in found]
-    if spec.id and not keys:
+    if spec.id and not found.keys:
         return Reply({"api_keys": []}, status=404)
-    if request.flag("with_profile_uid"):
-        await add_profile_uids(request.services, keys, lambda key: key["realm"])
-    return Reply({"api_keys": keys})
+    keys = [render_key(key, with_limited_by=spec.with_limited_by) for key in found.keys]
+    return Reply({"api_keys": [with_profile_uid(key, found.profile_uids, key["realm"]) for key in keys]})
 
 
 async def query(request: RestRequest) -> dict[str, Any]:
@@ -222,12 +221,12 @@ async def query(request: RestRequest) -> dict[str, Any]:
         search_after=data.get("search_after"),
         aggs=parse_aggs(data.get("aggs", data.get("aggregations"))),
         with_limited_by=request.flag("with_limited_by"),
+        with_profile_uid=request.flag("with_profile_uid"),
         typed_keys=request.flag("typed_keys"),
     )
     result = await request.services.apikeys.query(request.auth, spec)
-    keys = [render_hit(hit, with_limited_by=spec.with_limited_by) for hit in result.hits]
-    if request.flag("with_profile_uid"):
-        await add_profile_uids(request.services, keys, lambda key: key["realm"])
+    rendered = [render_hit(hit, with_limited_by=spec.with_limited_by) for hit in result.hits]
+    keys = [with_profile_uid(key, result.profile_uids, key["realm"]) for key in rendered]
     out: dict[str, Any] = {"total": result.total, "count": len(keys), "api_keys": keys}
     if result.aggregations is not None:
         out["aggregations"] = render_aggregations(spec.aggs, result.aggregations, typed_keys=spec.typed_keys)

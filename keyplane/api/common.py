@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from keyplane.errors import ValidationError
 from keyplane.http.body import Body
 from keyplane.http.request import RestRequest
-from keyplane.services import Services
+from keyplane.security.query import QueryPage
 
 
 def required_body(request: RestRequest, parser: str, fields: set[str] | frozenset[str]) -> Body:
@@ -36,12 +35,14 @@ def page_window(body: Body | None, default_size: int = 10) -> tuple[int, int]:
     return start, size
 
 
-async def add_profile_uids(
-    services: Services, items: list[dict[str, Any]], realm_of: Callable[[dict[str, Any]], str]
-) -> None:
-    """``with_profile_uid``: add the owner's profile uid to each item whose owner has a profile."""
-    uids = await services.profiles.uids(sorted({item["username"] for item in items}))
-    for item in items:
-        uid = uids.get((item["username"], realm_of(item)))
-        if uid is not None:
-            item["profile_uid"] = uid
+def with_profile_uid(item: dict[str, Any], uids: dict[tuple[str, str], str], realm: str) -> dict[str, Any]:
+    """``with_profile_uid``: ``item`` with its owner's profile uid last, when the owner has a profile."""
+    uid = uids.get((item["username"], realm))
+    if uid is not None:
+        item["profile_uid"] = uid
+    return item
+
+
+def record_hits(page: QueryPage) -> list[dict[str, Any]]:
+    """The records of a user or role query, each with the values it sorted by (``_sort``) last."""
+    return [hit.record if hit.sort is None else {**hit.record, "_sort": hit.sort} for hit in page.hits]

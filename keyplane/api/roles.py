@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.api.bulk import errors_body
-from keyplane.api.common import page_window
+from keyplane.api.common import page_window, record_hits
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.security.implicit_privileges import RoleWithImplicit
-from keyplane.security.record_query import RecordQuery
+from keyplane.security.query import RecordQuery
 from keyplane.security.role_service import ACTIONS as A
 
 
@@ -76,7 +76,8 @@ async def query_roles(request: RestRequest) -> dict[str, Any]:
     result = await request.services.roles.query(
         RecordQuery(data.get("query"), data.get("sort"), lambda: page_window(body))
     )
-    return {"total": result.total, "count": len(result.records), "roles": result.records}
+    records = record_hits(result)
+    return {"total": result.total, "count": len(records), "roles": records}
 
 
 async def clear_cache(request: RestRequest) -> dict[str, Any]:

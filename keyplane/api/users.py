@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.api.authentication import render_authentication
-from keyplane.api.common import add_profile_uids, page_window
+from keyplane.api.common import page_window, record_hits, with_profile_uid
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
-from keyplane.security.record_query import RecordQuery
+from keyplane.security.query import RecordQuery
 from keyplane.security.users import realm_of
 
 A = "cluster:admin/xpack/security/user/"
@@ -22,13 +22,11 @@ async def put_user(request: RestRequest) -> dict[str, Any]:
 
 async def get_users(request: RestRequest) -> Reply:
     names = request.path_list("username")
-    users = await request.services.users.get(names)
+    users, uids = await request.services.users.get(names, with_profile_uid=request.flag("with_profile_uid"))
     body = {u.username: u.to_dict() for u in users}
     if names and not body:
         return Reply({}, status=404)
-    if request.flag("with_profile_uid"):
-        await add_profile_uids(request.services, list(body.values()), realm_of)
-    return Reply(body)
+    return Reply({name: with_profile_uid(shown, uids, realm_of(shown)) for name, shown in body.items()})
 
 
 async def delete_user(request: RestRequest) -> Reply:
@@ -59,10 +57,9 @@ async def query_users(request: RestRequest) -> dict[str, Any]:
     if body:
         body.check_fields({"query", "from", "size", "sort", "search_after"})
     spec = RecordQuery(data.get("query"), data.get("sort"), lambda: page_window(body))
-    result = await request.services.users.query(spec)
-    if request.flag("with_profile_uid"):
-        await add_profile_uids(request.services, result.records, realm_of)
-    return {"total": result.total, "count": len(result.records), "users": result.records}
+    result = await request.services.users.query(spec, with_profile_uid=request.flag("with_profile_uid"))
+    records = [with_profile_uid(record, result.profile_uids, realm_of(record)) for record in record_hits(result)]
+    return {"total": result.total, "count": len(records), "users": records}
 
 
 async def authenticate(request: RestRequest) -> dict[str, Any]:

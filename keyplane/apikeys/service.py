@@ -34,7 +34,7 @@ from keyplane.security import privileges as privs
 from keyplane.security.authc import Authentication
 from keyplane.security.authz import denial_message
 from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
-from keyplane.security.users import User
+from keyplane.security.users import ProfileLookup, User, profile_uids
 from keyplane.timevalue import now_ms, parse_duration_ms
 
 ACTION = "cluster:admin/xpack/security/api_key/"
@@ -105,6 +105,7 @@ class GetSpec:
     owner: bool = False
     with_limited_by: bool = False
     active_only: bool = False
+    with_profile_uid: bool = False
 
 
 @dataclass
@@ -116,6 +117,7 @@ class QuerySpec:
     search_after: list[Any] | None
     aggs: list[Agg]
     with_limited_by: bool = False
+    with_profile_uid: bool = False
     typed_keys: bool = False  # a rendering option, read by the edge
 
 
@@ -124,6 +126,13 @@ class BulkResult:
     updated: list[str] = field(default_factory=list)
     noops: list[str] = field(default_factory=list)
     errors: dict[str, KeyplaneError] = field(default_factory=dict)
+
+
+@dataclass
+class KeyList:
+    keys: list[ApiKey]
+    # with_profile_uid: {(username, realm name): profile uid} of the keys' owners that have one
+    profile_uids: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ class QueryResult:
     total: int
     hits: list[QueryHit]
     aggregations: dict[str, AggResult] | None = None  # typed results; the edge renders them
+    profile_uids: dict[tuple[str, str], str] = field(default_factory=dict)  # as in KeyList
 
 
 @dataclass
@@ -159,8 +169,10 @@ class ApiKeyService:
         repo: ApiKeyRepository,
         roles_of: Callable[[User], Awaitable[list[RoleDescriptor]]],
         settings: ApiKeySettings | None = None,
+        profiles: ProfileLookup | None = None,
     ) -> None:
         self.repo = repo
+        self.profiles = profiles
         self.roles_of = roles_of
         self.settings = settings or ApiKeySettings()
         self.verified = VerifiedKeys(self.settings.cache_max_keys, self.settings.cache_ttl_seconds)
@@ -321,7 +333,7 @@ class ApiKeyService:
             return True
         return spec.username == auth.user.username and spec.realm_name == owner_realm(auth)["name"]
 
-    async def get(self, auth: Authentication, spec: GetSpec) -> list[ApiKey]:
+    async def get(self, auth: Authentication, spec: GetSpec) -> KeyList:
         """The keys a get request selects. ``with_limited_by`` decides here who may ask; the edge shows the roles."""
         messages = []
         if (spec.id or spec.name) and (spec.username or spec.realm_name):
@@ -348,7 +360,11 @@ class ApiKeyService:
         )
         if spec.owner:
             selector.username, selector.realm = auth.user.username, owner_realm(auth)["name"]
-        return await self.repo.find(selector, now_ms())
+        keys = await self.repo.find(selector, now_ms())
+        return KeyList(keys, await self._owner_profiles(keys) if spec.with_profile_uid else {})
+
+    async def _owner_profiles(self, keys: list[ApiKey]) -> dict[tuple[str, str], str]:
+        return await profile_uids(self.profiles, [key.creator.principal for key in keys])
 
     async def query(self, auth: Authentication, spec: QuerySpec) -> QueryResult:
         if _is_api_key(auth) and spec.with_limited_by:
@@ -368,6 +384,8 @@ class ApiKeyService:
             for key, sort_values in zip(page.keys, page.sort_values, strict=True)
         ]
         result = QueryResult(page.total, hits)
+        if spec.with_profile_uid:
+            result.profile_uids = await self._owner_profiles(page.keys)
         if spec.aggs and page.total > 0:
             result.aggregations = await self.repo.aggregate(query, spec.aggs)
         return result

@@ -24,7 +24,7 @@ class Route:
     methods: tuple[str, ...]
     template: str
     handler: Handler
-    # The transport action of the route. The guard checks it before the handler runs, unless
+    # The transport action of the route. The dispatcher authorizes it before the handler runs, unless
     # ``self_checked``: then the handler's service decides, because the request matters
     # (manage_own_api_key allows an action only over the caller's own keys).
     action: str | None = None

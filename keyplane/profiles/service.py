@@ -15,7 +15,8 @@ from keyplane.security.authc import Authentication
 from keyplane.security.authentication import Grant, Grantees
 from keyplane.security.authz import denial_message
 from keyplane.security.privilege_check import PrivilegeRequest
-from keyplane.security.service import PrivilegeService, RoleService
+from keyplane.security.privilege_service import PrivilegeService
+from keyplane.security.role_service import RoleService
 from keyplane.timevalue import now_ms
 
 UPDATE_DATA = "cluster:admin/xpack/security/profile/put/data"

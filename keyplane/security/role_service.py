@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane.errors import Forbidden, KeyplaneError
-from keyplane.security import implicit_privileges, record_query
+from keyplane.security import implicit_privileges, query
 from keyplane.security import roles as role_mod
 from keyplane.security.authc import Authentication, RoleSource
 from keyplane.security.authz import Permission, denial_message
 from keyplane.security.backends.base import RoleRepository
 from keyplane.security.implicit_privileges import RoleWithImplicit
 from keyplane.security.privilege_service import PrivilegeService
-from keyplane.security.record_query import QueryPage, RecordQuery
+from keyplane.security.query import QueryPage, RecordQuery
 from keyplane.security.roles import RoleDescriptor
 
 ACTIONS = "cluster:admin/xpack/security/role/"
@@ -144,9 +144,9 @@ class RoleService(RoleSource):
 
     async def query(self, spec: RecordQuery) -> QueryPage:
         """``_query/role``: stored roles only, as Elasticsearch's query reads the security index."""
-        matcher = record_query.compile_query(spec, role_mod.queryable_field)
+        predicate = query.matcher(query.ROLE_RULES, spec.query)
         docs = [role_mod.query_record(rd) for rd in await self.repo.list()]
-        return record_query.page(docs, matcher, spec, "name")
+        return query.page(docs, predicate, spec, query.ROLE_RULES, "name")
 
     async def delete_all(self) -> None:
         """Test mode's reset."""

@@ -7,22 +7,32 @@ the user repository around them and hashes passwords off the event loop.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from keyplane.errors import NotFound
-from keyplane.security import passwords, record_query
+from keyplane.security import passwords, query
 from keyplane.security import users as user_mod
 from keyplane.security.backends.base import StoredUser, UserRepository
-from keyplane.security.record_query import QueryPage, RecordQuery
+from keyplane.security.query import QueryPage, RecordQuery
 from keyplane.security.users import User
 
 
 class UserService:
-    def __init__(self, repo: UserRepository) -> None:
+    def __init__(self, repo: UserRepository, profiles: user_mod.ProfileLookup | None = None) -> None:
         self.repo = repo
+        self.profiles = profiles
 
-    async def get(self, usernames: list[str]) -> list[User]:
-        """Named users (all users when empty), built-in users included, in name order."""
+    async def get(
+        self, usernames: list[str], *, with_profile_uid: bool = False
+    ) -> tuple[list[User], dict[tuple[str, str], str]]:
+        """Named users (all users when empty), built-in users included, in name order; with the
+        profile uids of those that have a profile when asked."""
+        users = await self._named(usernames)
+        uids = await user_mod.profile_uids(self.profiles, [u.username for u in users]) if with_profile_uid else {}
+        return users, uids
+
+    async def _named(self, usernames: list[str]) -> list[User]:
         wanted = set(usernames)
         stored = await self.repo.list(sorted(wanted) if usernames else None)
         by_name = {s.user.username: self._shown(s) for s in stored}
@@ -34,11 +44,15 @@ class UserService:
     async def native(self) -> list[User]:
         return [s.user for s in await self.repo.list() if not s.user.reserved]
 
-    async def query(self, spec: RecordQuery) -> QueryPage:
+    async def query(self, spec: RecordQuery, *, with_profile_uid: bool = False) -> QueryPage:
         """``_query/user``: native users only (Elasticsearch's query reads the security index)."""
-        matcher = record_query.compile_query(spec, user_mod.queryable_field)
+        predicate = query.matcher(query.USER_RULES, spec.query)
         docs: list[dict[str, Any]] = [u.to_dict() for u in await self.native()]
-        return record_query.page(docs, matcher, spec, "username")
+        found = query.page(docs, predicate, spec, query.USER_RULES, "username")
+        if with_profile_uid:
+            usernames = [hit.record["username"] for hit in found.hits]
+            return replace(found, profile_uids=await user_mod.profile_uids(self.profiles, usernames))
+        return found
 
     @staticmethod
     def _shown(stored: StoredUser) -> User:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,6 +208,18 @@ QUERYABLE_FIELDS = frozenset({"username", "roles", "enabled", "full_name", "emai
 def queryable_field(name: str) -> str | None:
     """The user field a query may name, or None: passwords and metadata are not queryable."""
     return name if name in QUERYABLE_FIELDS else None
+
+
+# The profiles of users by name, as {(username, realm name): profile uid} for those that have one
+# (``with_profile_uid``); implemented by the profile store, which sits above security.
+ProfileLookup = Callable[[list[str]], Awaitable[dict[tuple[str, str], str]]]
+
+
+async def profile_uids(lookup: ProfileLookup | None, usernames: list[str]) -> dict[tuple[str, str], str]:
+    """The profile uids of ``usernames``' owners; nothing without a lookup or names."""
+    if lookup is None or not usernames:
+        return {}
+    return await lookup(sorted(set(usernames)))
 
 
 def realm_of(shown: dict[str, Any]) -> str:

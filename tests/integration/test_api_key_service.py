@@ -44,7 +44,7 @@ def test_retention_removes_only_old_inactive_keys(database_url: str) -> None:
         await svc.repo.invalidate([old.id], now_ms() - 5000)
         await svc.repo.invalidate([fresh.id], now_ms())
         assert await svc.remove_inactive() == 1
-        names = {k.name for k in await svc.get(auth, GetSpec(owner=True))}
+        names = {k.name for k in (await svc.get(auth, GetSpec(owner=True))).keys}
         assert names == {"fresh", "live"}
         assert live.id
         await db.close()

@@ -15,7 +15,8 @@ from keyplane.profiles import core
 from keyplane.profiles.backends.base import StoredProfile
 from keyplane.profiles.service import ProfileService
 from keyplane.security.authentication import Grantees
-from keyplane.security.service import PrivilegeService, RoleService
+from keyplane.security.privilege_service import PrivilegeService
+from keyplane.security.role_service import RoleService
 
 DOC: dict[str, Any] = {
     "user": {"username": "jack", "roles": ["r"], "realm_name": "native"},

@@ -1,18 +1,31 @@
 import pytest
 
 from keyplane.errors import InvalidArgument
-from keyplane.security.query import ROLE_RULES, USER_RULES, QueryCompiler, search, sort_docs
+from keyplane.query.fields import NamedFields
+from keyplane.query.memory import Doc, Predicate
+from keyplane.query.parser import Rules
+from keyplane.security.query import ROLE_RULES, USER_RULES, RecordHit, matcher, ordered
+
+
+def rules_of(names: set[str], prefix: str | None = None) -> Rules:
+    return Rules(NamedFields(lambda f: f if f in names or (prefix and f.startswith(prefix)) else None), strict=False)
+
+
+def search(docs: list[Doc], rules: Rules, query: object, sort: object, default: str) -> list[RecordHit]:
+    predicate = matcher(rules, query)
+    return ordered([d for d in docs if predicate(d)], rules, sort, default)
+
 
 DOCS = [
     {"username": "ann", "roles": ["a", "b"], "enabled": True, "full_name": "Ann Smith"},
     {"username": "bob", "roles": ["b"], "enabled": False, "full_name": None},
     {"username": "cat", "roles": [], "enabled": True, "full_name": "Cat Jones"},
 ]
-C = QueryCompiler(lambda f: f if f in {"username", "roles", "enabled", "full_name"} else None)
+C = rules_of({"username", "roles", "enabled", "full_name"})
 
 
-def names(query: dict) -> list[str]:
-    pred = C.compile(query)
+def names(query: dict) -> list[str]:  # type: ignore[type-arg]
+    pred: Predicate = matcher(C, query)
     return [d["username"] for d in DOCS if pred(d)]
 
 
@@ -34,10 +47,10 @@ def test_query_types() -> None:
 def test_values_compare_as_keywords() -> None:
     """Booleans and numbers match their text, as in Elasticsearch's keyword and flattened fields."""
     docs = [{"name": "r1", "metadata": {"managed": True, "n": 3, "tags": ["a", "b"]}}, {"name": "r2", "metadata": {}}]
-    compiler = QueryCompiler(lambda f: f if f == "name" or f.startswith("metadata.") else None)
+    rules = rules_of({"name"}, "metadata.")
 
     def matching(query: dict) -> list[str]:  # type: ignore[type-arg]
-        pred = compiler.compile(query)
+        pred = matcher(rules, query)
         return [d["name"] for d in docs if pred(d)]
 
     for query in (
@@ -56,27 +69,29 @@ def test_values_compare_as_keywords() -> None:
 
 def test_refusals() -> None:
     with pytest.raises(InvalidArgument, match="Query type \\[fuzzy\\]"):
-        C.compile({"fuzzy": {"username": "x"}})
+        matcher(C, {"fuzzy": {"username": "x"}})
     with pytest.raises(InvalidArgument, match="Field \\[secret\\] is not allowed"):
-        C.compile({"term": {"secret": "x"}})
+        matcher(C, {"term": {"secret": "x"}})
 
 
 def test_sort() -> None:
-    docs, sorted_ = sort_docs([dict(d) for d in DOCS], [{"username": {"order": "desc"}}], C.field, "username")
-    assert sorted_ and [d["username"] for d in docs] == ["cat", "bob", "ann"]
-    assert docs[0]["_sort"] == ["cat"]
+    hits = ordered([dict(d) for d in DOCS], C, [{"username": {"order": "desc"}}], "username")
+    assert [h.record["username"] for h in hits] == ["cat", "bob", "ann"]
+    assert hits[0].sort == ["cat"] and "_sort" not in hits[0].record
+    assert [h.sort for h in ordered([dict(d) for d in DOCS], C, None, "username")] == [None, None, None]
 
 
 def test_search_over_the_user_and_role_indices() -> None:
     """The preferred entry point: the index's rules, the request's query and sort, a default order."""
     docs = [dict(d) for d in DOCS]
     found = search(docs, USER_RULES, {"term": {"enabled": True}}, None, "username")
-    assert [d["username"] for d in found] == ["ann", "cat"] and "_sort" not in found[0]
-    ordered = search(docs, USER_RULES, None, [{"username": "desc"}], "username")
-    assert [d["_sort"] for d in ordered] == [["cat"], ["bob"], ["ann"]]
+    assert [h.record["username"] for h in found] == ["ann", "cat"] and found[0].sort is None
+    by_name = search(docs, USER_RULES, None, [{"username": "desc"}], "username")
+    assert [h.sort for h in by_name] == [["cat"], ["bob"], ["ann"]]
     with pytest.raises(InvalidArgument, match="Field \\[password\\] is not allowed"):
         search(docs, USER_RULES, {"term": {"password": "x"}}, None, "username")
     roles = [{"name": "r1", "metadata": {"tier": "gold"}}, {"name": "r2", "metadata": {}}]
-    assert [r["name"] for r in search(roles, ROLE_RULES, {"term": {"metadata.tier": "gold"}}, None, "name")] == ["r1"]
+    gold = search(roles, ROLE_RULES, {"term": {"metadata.tier": "gold"}}, None, "name")
+    assert [h.record["name"] for h in gold] == ["r1"]
     with pytest.raises(InvalidArgument, match="Field \\[metadata\\] is not allowed"):
         search(roles, ROLE_RULES, {"exists": {"field": "metadata"}}, None, "name")

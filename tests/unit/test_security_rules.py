@@ -8,12 +8,12 @@ import pytest
 
 from keyplane.api.bulk import errors_body
 from keyplane.errors import InvalidArgument, KeyplaneError, NotFound, ParseError, ValidationError
-from keyplane.security import app_privileges, record_query
+from keyplane.security import app_privileges, query
 from keyplane.security import roles as role_mod
 from keyplane.security import users as user_mod
 from keyplane.security.authz import Permission
 from keyplane.security.privilege_service import check_own_account, listed_descriptors
-from keyplane.security.record_query import RecordQuery
+from keyplane.security.query import RecordQuery
 from keyplane.security.users import User, UserPut
 
 # -- users -------------------------------------------------------------------------------------------
@@ -210,14 +210,13 @@ def _records() -> list[dict[str, Any]]:
 
 def test_record_query_filters_sorts_and_pages() -> None:
     spec = RecordQuery({"term": {"enabled": True}}, None, lambda: (1, 1))
-    matcher = record_query.compile_query(spec, user_mod.queryable_field)
-    page = record_query.page(_records(), matcher, spec, "username")
-    assert page.total == 3 and [r["username"] for r in page.records] == ["c"]
+    predicate = query.matcher(query.USER_RULES, spec.query)
+    page = query.page(_records(), predicate, spec, query.USER_RULES, "username")
+    assert page.total == 3 and [h.record["username"] for h in page.hits] == ["c"]
     by_name_desc = RecordQuery(None, [{"username": "desc"}], lambda: (0, 10))
-    page = record_query.page(
-        _records(), record_query.compile_query(by_name_desc, user_mod.queryable_field), by_name_desc, "username"
-    )
-    assert [r["username"] for r in page.records] == ["d", "c", "b", "a"]
+    page = query.page(_records(), query.matcher(query.USER_RULES, None), by_name_desc, query.USER_RULES, "username")
+    assert [h.record["username"] for h in page.hits] == ["d", "c", "b", "a"]
+    assert page.hits[0].sort == ["d"]
 
 
 def test_record_query_reads_its_window_after_the_query_and_sort() -> None:
@@ -225,10 +224,10 @@ def test_record_query_reads_its_window_after_the_query_and_sort() -> None:
         raise ValidationError("[from] parameter cannot be negative but was [-1]")
 
     with pytest.raises(InvalidArgument, match=r"Field \[password\] is not allowed"):
-        record_query.compile_query(RecordQuery({"term": {"password": "x"}}, None, window), user_mod.queryable_field)
+        query.matcher(query.USER_RULES, {"term": {"password": "x"}})
     spec = RecordQuery(None, None, window)
     with pytest.raises(ValidationError):
-        record_query.page(_records(), record_query.compile_query(spec, user_mod.queryable_field), spec, "username")
+        query.page(_records(), query.matcher(query.USER_RULES, None), spec, query.USER_RULES, "username")
 
 
 # -- the bulk errors answer ---------------------------------------------------------------------------
