@@ -23,7 +23,6 @@ from keyplane.connectors.service import ConnectorService
 from keyplane.errors import StoreUnavailable
 from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
-from keyplane.security.authc import PasswordAuthenticator
 from keyplane.security.authentication import Authenticator
 from keyplane.security.backends.sql import (
     SqlIndexSettingsRepository,
@@ -32,6 +31,7 @@ from keyplane.security.backends.sql import (
     SqlRoleRepository,
     SqlUserRepository,
 )
+from keyplane.security.password_realm import PasswordAuthenticator
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.role_mapping_service import RoleMappingService
 from keyplane.security.role_service import RoleService

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.security.authc import Authentication
+from keyplane.security.identity import Authentication
 
 
 def render_authentication(auth: Authentication) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 from keyplane.apikeys.core import ApiKey
-from keyplane.security.authz import Permission
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import Permission
 
 
 @dataclass
@@ -25,8 +25,8 @@ class Verified:
     key: ApiKey
     permission: Permission
     expires: float
-    # What the REST layer built from this key, kept so the hot path builds it once.
-    authentication: Any = None
+    # The caller this key proves (built by the API-key realm), kept so the hot path builds it once.
+    authentication: Authentication | None = None
 
 
 class VerifiedKeys:

@@ -14,7 +14,7 @@ from typing import Any
 from keyplane.errors import InvalidArgument
 from keyplane.limits import check_flattened
 from keyplane.security import roles as role_mod
-from keyplane.security.authz import LimitedPermission, Permission
+from keyplane.security.permission import LimitedPermission, Permission
 from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
 
 REST = "rest"

@@ -16,8 +16,8 @@ from keyplane.apikeys import core
 from keyplane.apikeys.core import CreatedKey
 from keyplane.apikeys.service import BULK_GRANT, GRANT, ApiKeyService, BulkResult, KeySpec
 from keyplane.errors import KeyplaneError, ValidationError
-from keyplane.security.authc import Authentication
 from keyplane.security.authentication import Grant, Grantees
+from keyplane.security.identity import Authentication
 
 FAILURE = "Failed to authenticate api key grant"
 SHARED_SECRET = "SharedSecret"

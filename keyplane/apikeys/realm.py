@@ -10,8 +10,8 @@ from keyplane.apikeys import hashing
 from keyplane.apikeys.core import API_KEY_REALM, ApiKey
 from keyplane.apikeys.service import ApiKeyService
 from keyplane.errors import CredentialsRejected
-from keyplane.security.authc import Authentication
-from keyplane.security.authz import Permission
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import Permission
 from keyplane.security.users import User
 
 

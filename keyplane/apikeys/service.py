@@ -31,8 +31,8 @@ from keyplane.errors import (
 from keyplane.query.aggs import Agg, AggResult
 from keyplane.query.tree import Bool, Query, SortKey
 from keyplane.security import privileges as privs
-from keyplane.security.authc import Authentication
-from keyplane.security.authz import denial_message
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import denial_message
 from keyplane.security.roles import IndicesPrivileges, RoleDescriptor
 from keyplane.security.users import ProfileLookup, User, profile_uids
 from keyplane.timevalue import now_ms, parse_duration_ms

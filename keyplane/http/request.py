@@ -7,7 +7,7 @@ from typing import Any
 
 from keyplane.http import body as body_mod
 from keyplane.http import params as p
-from keyplane.security.authc import Authentication
+from keyplane.security.identity import Authentication
 from keyplane.services import Services
 
 

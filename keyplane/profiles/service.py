@@ -11,9 +11,9 @@ from keyplane.limits import check_flattened
 from keyplane.profiles import core
 from keyplane.profiles.backends.base import ProfileRepository, StoredProfile
 from keyplane.security import privilege_check
-from keyplane.security.authc import Authentication
 from keyplane.security.authentication import Grant, Grantees
-from keyplane.security.authz import denial_message
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import denial_message
 from keyplane.security.privilege_check import PrivilegeRequest
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.role_service import RoleService

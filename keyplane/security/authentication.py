@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
-from keyplane.security.authc import Authentication
 from keyplane.security.authorization import run_as_refused
+from keyplane.security.identity import Authentication
 from keyplane.security.users import User
 
 ANONYMOUS_REFUSED = (

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from keyplane.errors import Forbidden
-from keyplane.security.authc import Authentication
-from keyplane.security.authz import denial_message
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import denial_message
 
 AUTHENTICATE = "cluster:admin/xpack/security/user/authenticate"
 CHANGE_PASSWORD = "cluster:admin/xpack/security/user/change_password"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keyplane.errors import Forbidden
 from keyplane.security import privileges as privs
-from keyplane.security.authc import Authentication
+from keyplane.security.identity import Authentication
 
 DELETE_INDEX = "indices:admin/delete"
 GET_INDEX = "indices:admin/get"

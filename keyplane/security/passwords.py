@@ -11,7 +11,7 @@ nor fails on them: only their first 72 UTF-8 bytes count, on hashing and on chec
 Python's bcrypt (5.x) raises instead, so the password is cut to 72 bytes before it gets there.
 
 Verification is slow on purpose; callers run it in a thread and cache successful checks (see
-``authc.CredentialCache``). Every comparison is constant-time.
+``password_realm.CredentialCache``). Every comparison is constant-time.
 """
 
 from __future__ import annotations

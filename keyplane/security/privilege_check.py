@@ -7,7 +7,7 @@ from typing import Any
 
 from keyplane.errors import InvalidArgument, ValidationError
 from keyplane.security import privileges as privs
-from keyplane.security.authz import ApplicationActions, Permission
+from keyplane.security.permission import ApplicationActions, Permission
 
 
 @dataclass

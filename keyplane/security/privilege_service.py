@@ -12,9 +12,9 @@ from typing import Any
 from keyplane.errors import Forbidden, InvalidArgument
 from keyplane.security import app_privileges, privilege_check
 from keyplane.security import privileges as privilege_names
-from keyplane.security.authc import Authentication
-from keyplane.security.authz import denial_message
 from keyplane.security.backends.base import PrivilegeRepository
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import denial_message
 from keyplane.security.privilege_check import PrivilegeCheck, PrivilegeRequest
 from keyplane.security.roles import RoleDescriptor
 from keyplane.security.user_privileges import UserPrivileges, user_privileges

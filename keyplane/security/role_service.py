@@ -13,10 +13,11 @@ from typing import Any
 from keyplane.errors import Forbidden, KeyplaneError
 from keyplane.security import implicit_privileges, query
 from keyplane.security import roles as role_mod
-from keyplane.security.authc import Authentication, RoleSource
-from keyplane.security.authz import Permission, denial_message
 from keyplane.security.backends.base import RoleRepository
+from keyplane.security.identity import Authentication
 from keyplane.security.implicit_privileges import RoleWithImplicit
+from keyplane.security.password_realm import RoleSource
+from keyplane.security.permission import Permission, denial_message
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.query import QueryPage, RecordQuery
 from keyplane.security.roles import RoleDescriptor

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from keyplane.security.authc import Authentication
-from keyplane.security.authz import Permission
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import Permission
 from keyplane.service_accounts import core
 from keyplane.service_accounts.service import ServiceAccountService
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keyplane.errors import CredentialsRejected, InvalidGrant, Unauthenticated, ValidationError
-from keyplane.security.authc import Authentication
+from keyplane.security.identity import Authentication
 from keyplane.security.users import User
 from keyplane.timevalue import now_ms
 from keyplane.tokens import core

@@ -8,8 +8,8 @@ from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings, GetSpec, KeySpec, UpdateSpec
 from keyplane.errors import Forbidden
 from keyplane.security import roles as role_mod
-from keyplane.security.authc import Authentication
-from keyplane.security.authz import Permission
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import Permission
 from keyplane.security.roles import IndicesPrivileges
 from keyplane.security.users import NATIVE_REALM, User
 from keyplane.store.database import Database

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from keyplane.errors import Unauthenticated
-from keyplane.security import authc
-from keyplane.security.authc import PasswordAuthenticator
+from keyplane.security import password_realm
 from keyplane.security.backends.sql import SqlRoleRepository, SqlUserRepository
+from keyplane.security.password_realm import PasswordAuthenticator
 from keyplane.security.passwords import hash_password
 from keyplane.security.role_service import RoleService
 from keyplane.security.users import User
@@ -19,13 +19,13 @@ from keyplane.store.migrations import migrate
 
 def test_concurrent_checks_of_one_password_run_one_hash(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     hashes: list[str] = []
-    real_verify = authc.verify_password
+    real_verify = password_realm.verify_password
 
     def counting_verify(password: str, stored: str | None) -> bool:
         hashes.append(password)  # the real bcrypt check still runs: only counted
         return real_verify(password, stored)
 
-    monkeypatch.setattr(authc, "verify_password", counting_verify)
+    monkeypatch.setattr(password_realm, "verify_password", counting_verify)
 
     async def go() -> None:
         db = Database(database_url)

@@ -16,9 +16,9 @@ from keyplane.apikeys.service import KeySpec
 from keyplane.errors import CredentialsRejected, Forbidden, Unauthenticated
 from keyplane.profiles import core as profiles
 from keyplane.security import authorization
-from keyplane.security.authc import Authentication
 from keyplane.security.authentication import Authenticator, Credential, Grant
-from keyplane.security.authz import Permission
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import Permission
 from keyplane.security.roles import RoleDescriptor
 from keyplane.security.users import User
 from keyplane.service_accounts import core as service_accounts

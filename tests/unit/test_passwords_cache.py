@@ -1,5 +1,5 @@
-from keyplane.security.authc import CredentialCache
 from keyplane.security.backends.base import StoredUser
+from keyplane.security.password_realm import CredentialCache
 from keyplane.security.passwords import hash_password, is_supported_hash, verify_password
 from keyplane.security.users import User
 

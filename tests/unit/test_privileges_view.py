@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keyplane.api.privileges import render_has_privileges, render_user_privileges
 from keyplane.security import roles
-from keyplane.security.authz import Permission
+from keyplane.security.permission import Permission
 from keyplane.security.privilege_check import PrivilegeCheck, PrivilegeRequest, check
 from keyplane.security.privilege_service import ApplicationDefinitions
 from keyplane.security.user_privileges import user_privileges

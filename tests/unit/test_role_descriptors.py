@@ -11,7 +11,7 @@ import pytest
 from keyplane.api.privileges import render_user_privileges
 from keyplane.errors import InvalidArgument, ParseError, ValidationError
 from keyplane.security import roles
-from keyplane.security.authz import LimitedPermission, Permission
+from keyplane.security.permission import LimitedPermission, Permission
 from keyplane.security.role_query import RoleQueryError, check
 from keyplane.security.user_privileges import user_privileges
 

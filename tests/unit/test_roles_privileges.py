@@ -2,7 +2,7 @@ import pytest
 
 from keyplane.errors import ParseError, ValidationError
 from keyplane.security import roles
-from keyplane.security.authz import LimitedPermission, Permission, Subject, denial_message
+from keyplane.security.permission import LimitedPermission, Permission, Subject, denial_message
 from keyplane.security.privileges import privileges_granting
 
 

@@ -13,8 +13,8 @@ from keyplane.api.roles import render_role
 from keyplane.errors import InvalidArgument, ParseError
 from keyplane.security import implicit_privileges, roles
 from keyplane.security import privileges as privs
-from keyplane.security.authc import Authentication
-from keyplane.security.authz import Permission
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import Permission
 from keyplane.security.roles import IndicesPrivileges
 from keyplane.security.user_privileges import user_privileges
 from keyplane.security.users import reserved_user

@@ -11,7 +11,7 @@ from keyplane.errors import InvalidArgument, KeyplaneError, NotFound, ParseError
 from keyplane.security import app_privileges, query
 from keyplane.security import roles as role_mod
 from keyplane.security import users as user_mod
-from keyplane.security.authz import Permission
+from keyplane.security.permission import Permission
 from keyplane.security.privilege_service import check_own_account, listed_descriptors
 from keyplane.security.query import RecordQuery
 from keyplane.security.users import User, UserPut

@@ -1,7 +1,4 @@
-"""Who the caller is (:class:`Authentication`), and the password realm that proves it.
-
-The chain that picks a realm for a request's credentials is ``keyplane.security.authentication``;
-the REST edge shows an :class:`Authentication` to clients (``keyplane.api.authentication``).
+"""The password realm: users proven by their password (``Basic``), and looked up by name.
 
 bcrypt costs ~70 ms, so a successful check is remembered as a salted SHA-256 of the password in
 an in-memory cache; later requests cost a hash and a constant-time compare, with no database
@@ -16,40 +13,13 @@ import hmac
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
 
 from keyplane.errors import Unauthenticated
-from keyplane.security.authz import Permission, Subject
 from keyplane.security.backends.base import StoredUser, UserRepository
+from keyplane.security.identity import Authentication
 from keyplane.security.passwords import verify_password
+from keyplane.security.permission import Permission
 from keyplane.security.users import User, reserved_user
-
-
-@dataclass
-class Authentication:
-    user: User  # the effective user (the run-as target when running as another)
-    authenticating_user: User
-    authentication_realm: dict[str, str]
-    lookup_realm: dict[str, str]
-    type: str  # realm | api_key | token
-    roles: list[str]
-    missing_roles: list[str]
-    permission: Permission
-    api_key: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    # The user a run-as header named but this caller may not run as: every action is then refused.
-    run_as_denied: str | None = None
-
-    @property
-    def is_run_as(self) -> bool:
-        return self.user.username != self.authenticating_user.username
-
-    def subject(self) -> Subject:
-        if self.api_key is not None and not self.is_run_as:
-            return Subject(self.user.username, [], [], api_key_id=self.api_key["id"])
-        run_by = self.authenticating_user.username if self.is_run_as else None
-        return Subject(self.user.username, self.roles, self.missing_roles, run_by=run_by)
 
 
 class CredentialCache:
