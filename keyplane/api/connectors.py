@@ -10,8 +10,8 @@ from typing import Any
 
 from keyplane.api.common import required_body
 from keyplane.connectors import core
+from keyplane.connectors.clock import now_iso, parse_timestamp
 from keyplane.connectors.configuration import parse_schema
-from keyplane.connectors.dates import now_iso, parse_timestamp
 from keyplane.connectors.filtering import parse_filtering, parse_rules, parse_snippet, parse_validation
 from keyplane.connectors.model import ConnectorFilter
 from keyplane.connectors.scheduling import parse_scheduling

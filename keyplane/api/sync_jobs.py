@@ -12,7 +12,7 @@ from typing import Any
 from keyplane.api.common import required_body
 from keyplane.api.connectors import page_params
 from keyplane.connectors import core, sync_jobs
-from keyplane.connectors.dates import parse_timestamp
+from keyplane.connectors.clock import parse_timestamp
 from keyplane.errors import InvalidArgument, KeyplaneError, ValidationError
 from keyplane.http.body import Body
 from keyplane.http.errors import x_content_parse

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.connectors.dates import now_iso
+from keyplane.connectors.clock import now_iso
 from keyplane.connectors.filtering import default_filtering
 from keyplane.connectors.model import Doc
 from keyplane.connectors.scheduling import default_scheduling

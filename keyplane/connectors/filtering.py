@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from keyplane.connectors.dates import parse_timestamp
+from keyplane.connectors.clock import parse_timestamp
 from keyplane.connectors.model import Doc
 from keyplane.errors import InvalidArgument, ParseError, StatusError
 

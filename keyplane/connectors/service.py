@@ -21,7 +21,7 @@ from typing import Literal
 
 from keyplane.connectors import configuration, core, filtering, sync_jobs
 from keyplane.connectors.backends.base import ConnectorRepository, SecretRepository, Stored, SyncJobRepository
-from keyplane.connectors.dates import now_iso, now_ns
+from keyplane.connectors.clock import now_iso, now_ns
 from keyplane.connectors.model import ConnectorFilter, Doc
 from keyplane.connectors.secrets import SecretBox
 from keyplane.documents import deep_copy, deep_merge

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.connectors.dates import format_ns
+from keyplane.connectors.clock import format_ns
 from keyplane.connectors.model import Doc
 from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import InvalidArgument, StatusError

@@ -1,19 +1,19 @@
 import pytest
 
-from keyplane.connectors import configuration, core, dates, filtering, scheduling, sync_jobs
+from keyplane.connectors import clock, configuration, core, filtering, scheduling, sync_jobs
 from keyplane.errors import InvalidArgument, ParseError, StatusError, ValidationError
 
 
 def test_timestamps_round_trip_with_their_precision() -> None:
-    assert dates.parse_timestamp("2023-12-04T08:45:50.567149Z", "t") == "2023-12-04T08:45:50.567149Z"
-    assert dates.parse_timestamp("2023-05-25T12:30:00.000Z", "t") == "2023-05-25T12:30:00.000Z"
-    assert dates.parse_timestamp("2023-05-25T12:30:00Z", "t") == "2023-05-25T12:30:00.000Z"
-    assert dates.parse_timestamp(1685017800000, "t") == "2023-05-25T12:30:00.000Z"
-    assert dates.parse_timestamp("2023-05-25T14:30:00.1+02:00", "t") == "2023-05-25T12:30:00.100Z"
-    a, b = dates.now_iso(), dates.now_iso()
+    assert clock.parse_timestamp("2023-12-04T08:45:50.567149Z", "t") == "2023-12-04T08:45:50.567149Z"
+    assert clock.parse_timestamp("2023-05-25T12:30:00.000Z", "t") == "2023-05-25T12:30:00.000Z"
+    assert clock.parse_timestamp("2023-05-25T12:30:00Z", "t") == "2023-05-25T12:30:00.000Z"
+    assert clock.parse_timestamp(1685017800000, "t") == "2023-05-25T12:30:00.000Z"
+    assert clock.parse_timestamp("2023-05-25T14:30:00.1+02:00", "t") == "2023-05-25T12:30:00.100Z"
+    a, b = clock.now_iso(), clock.now_iso()
     assert a < b or len(a) != len(b)
     with pytest.raises(ParseError):
-        dates.parse_timestamp("wrong datetime", "t")
+        clock.parse_timestamp("wrong datetime", "t")
 
 
 def test_index_name_rules() -> None:
@@ -50,7 +50,7 @@ def test_status_machines() -> None:
 
 
 def test_rule_sorting_puts_the_default_rule_last() -> None:
-    stamp = dates.now_iso()
+    stamp = clock.now_iso()
     rules = [
         filtering.default_rule("2020-01-01T00:00:00.000Z", 5),
         filtering.parse_rule(

@@ -1,4 +1,5 @@
-"""Connector timestamps: a strictly increasing clock, and dates printed and parsed as Elasticsearch does."""
+"""The connector clock (strictly increasing, so consecutive writes order) and dates printed and parsed as
+Elasticsearch does. Query date math lives apart, in ``keyplane.query.dates``."""
 
 from __future__ import annotations
 
