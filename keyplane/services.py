@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-from sqlalchemy import insert, select
 
 from keyplane import tracebacks
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
@@ -31,7 +28,7 @@ from keyplane.security.backends.sql import (
     SqlRoleRepository,
     SqlUserRepository,
 )
-from keyplane.security.password_realm import PasswordAuthenticator
+from keyplane.security.password_realm import PasswordRealm
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.role_mapping_service import RoleMappingService
 from keyplane.security.role_service import RoleService
@@ -42,7 +39,7 @@ from keyplane.security.users import User
 from keyplane.service_accounts.backends.sql import SqlServiceTokenRepository
 from keyplane.service_accounts.realm import ServiceAccountRealm
 from keyplane.service_accounts.service import ServiceAccountService
-from keyplane.store import schema
+from keyplane.store import properties
 from keyplane.store.database import Database, prepare_data_dir
 from keyplane.store.migrations import migrate
 from keyplane.timevalue import now_ms
@@ -67,8 +64,8 @@ class Services:
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
         self.roles = RoleService(SqlRoleRepository(self.db), self.privileges)
         self.role_mappings = RoleMappingService(SqlRoleMappingRepository(self.db))
-        self.index_settings = SecuritySettingsService(SqlIndexSettingsRepository(self.db))
-        self.passwords = PasswordAuthenticator(user_repo, self.roles)
+        self.security_settings = SecuritySettingsService(SqlIndexSettingsRepository(self.db))
+        self.passwords = PasswordRealm(user_repo, self.roles)
         self.apikeys = ApiKeyService(
             SqlApiKeyRepository(self.db),
             self._roles_of,
@@ -114,7 +111,7 @@ class Services:
     async def start(self) -> None:
         await self.db.open()
         await migrate(self.db)
-        self.cluster_uuid = await self._cluster_uuid()
+        self.cluster_uuid = await properties.cluster_uuid(self.db)
         if not await self.users.bootstrap_elastic(self.settings.elastic_password):
             password = secrets.token_urlsafe(18)
             await self.users.bootstrap_elastic(password)
@@ -166,31 +163,13 @@ class Services:
             log.warning("could not write the last use of API keys at shutdown")
         await self.db.close()
 
-    async def _cluster_uuid(self) -> str:
-        props = schema.properties
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(props.c.value).where(props.c.name == "cluster_uuid"))).first()
-            if row:
-                return str(row["value"])
-            value = uuid.uuid4().hex[:22]
-            await conn.execute(insert(props).values(name="cluster_uuid", value=value))
-            return value
-
-    def nodes_response(self) -> dict[str, Any]:
-        """The body of cache-clearing APIs; every node drops its caches through change notices."""
-        return {
-            "_nodes": {"total": 1, "successful": 1, "failed": 0},
-            "cluster_name": self.settings.cluster_name,
-            "nodes": {self.node_id: {"name": self.settings.node_name}},
-        }
-
     async def reset(self) -> None:
         """Test mode only: remove everything a test can create, keeping ``elastic``."""
         await self.users.delete_all_except("elastic")
         await self.roles.delete_all()
         await self.privileges.delete_all()
         await self.role_mappings.delete_all()
-        await self.index_settings.delete_all()
+        await self.security_settings.delete_all()
         await self.profiles.delete_all()
         await self.service_accounts.delete_all()
         await self.apikeys.delete_all()

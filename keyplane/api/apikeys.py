@@ -11,7 +11,7 @@ from typing import Any
 from keyplane.api.aggregations import render_aggregations
 from keyplane.api.apikey_view import render_created, render_hit, render_key
 from keyplane.api.bulk import error_detail, errors_body
-from keyplane.api.common import page_window, with_profile_uid
+from keyplane.api.common import nodes_answer, page_window, with_profile_uid
 from keyplane.apikeys import core
 from keyplane.apikeys import service as svc
 from keyplane.apikeys.grants import ClientAuthenticationRefused, GrantRequest
@@ -304,7 +304,7 @@ async def invalidate(request: RestRequest) -> dict[str, Any]:
 
 async def clear_cache(request: RestRequest) -> dict[str, Any]:
     request.services.apikeys.clear_cache(request.path_list("ids"))
-    return request.services.nodes_response()
+    return nodes_answer(request)
 
 
 # -- cross-cluster -------------------------------------------------------------------------------------

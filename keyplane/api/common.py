@@ -10,6 +10,16 @@ from keyplane.http.request import RestRequest
 from keyplane.security.query import QueryPage
 
 
+def nodes_answer(request: RestRequest) -> dict[str, Any]:
+    """The answer of cache-clearing APIs: this node. Every node drops its caches through change notices."""
+    settings, node_id = request.services.settings, request.services.node_id
+    return {
+        "_nodes": {"total": 1, "successful": 1, "failed": 0},
+        "cluster_name": settings.cluster_name,
+        "nodes": {node_id: {"name": settings.node_name}},
+    }
+
+
 def required_body(request: RestRequest, parser: str, fields: set[str] | frozenset[str]) -> Body:
     """The request's JSON object, read by a strict parser that knows only ``fields``."""
     body = request.body(parser, required=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.common import nodes_answer
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.security import privileges as privs
@@ -106,12 +107,12 @@ async def user_privileges(request: RestRequest) -> dict[str, Any]:
 
 
 async def clear_privileges_cache(request: RestRequest) -> dict[str, Any]:
-    return request.services.nodes_response()
+    return nodes_answer(request)
 
 
 async def clear_realm_cache(request: RestRequest) -> dict[str, Any]:
     request.services.passwords.forget_users()
-    return request.services.nodes_response()
+    return nodes_answer(request)
 
 
 def register(router: Router) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.api.bulk import errors_body
-from keyplane.api.common import page_window, record_hits
+from keyplane.api.common import nodes_answer, page_window, record_hits
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.security.implicit_privileges import RoleWithImplicit
@@ -82,7 +82,7 @@ async def query_roles(request: RestRequest) -> dict[str, Any]:
 
 async def clear_cache(request: RestRequest) -> dict[str, Any]:
     request.services.roles.invalidate()
-    return request.services.nodes_response()
+    return nodes_answer(request)
 
 
 def register(router: Router) -> None:

@@ -13,7 +13,9 @@ A = "cluster:admin/xpack/security/settings/"
 
 async def get(request: RestRequest) -> dict[str, Any]:
     request.param("master_timeout")
-    return await request.services.index_settings.get(request.flag("flat_settings"))
+    flat = request.flag("flat_settings")
+    found = await request.services.security_settings.get()
+    return found if flat else {name: index_settings.nested(settings) for name, settings in found.items()}
 
 
 async def update(request: RestRequest) -> dict[str, Any]:
@@ -23,7 +25,7 @@ async def update(request: RestRequest) -> dict[str, Any]:
     assert body is not None
     body.check_fields(set(index_settings.INDICES))
     given = {name: body.obj(name) or {} for name in index_settings.INDICES if body.has(name)}
-    await request.services.index_settings.update(given)
+    await request.services.security_settings.update(given)
     return {"acknowledged": True}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyplane.api.common import nodes_answer
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 
@@ -29,7 +30,7 @@ async def create_token(request: RestRequest) -> dict[str, Any]:
 
 async def credentials(request: RestRequest) -> dict[str, Any]:
     principal, names = await request.services.service_accounts.credentials(*_account(request))
-    nodes = request.services.nodes_response()["_nodes"]
+    nodes = nodes_answer(request)["_nodes"]
     return {
         "service_account": principal,
         "count": len(names),
@@ -46,7 +47,7 @@ async def delete_token(request: RestRequest) -> Reply:
 
 async def clear_cache(request: RestRequest) -> dict[str, Any]:
     request.services.service_accounts.clear_cache(*_account(request))
-    return request.services.nodes_response()
+    return nodes_answer(request)
 
 
 def register(router: Router) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.api.authentication import render_authentication
+from keyplane.api.authentication_view import render_authentication
 from keyplane.errors import InvalidGrant
 from keyplane.http.errors import RawError
 from keyplane.http.request import RestRequest

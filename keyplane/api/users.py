@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.api.authentication import render_authentication
+from keyplane.api.authentication_view import render_authentication
 from keyplane.api.common import page_window, record_hits, with_profile_uid
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router

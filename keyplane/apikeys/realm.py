@@ -22,9 +22,18 @@ def authentication_of(key: ApiKey, permission: Permission) -> Authentication:
         creator.principal, roles=[], full_name=creator.full_name, email=creator.email, metadata=creator.metadata
     )
     api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
-    auth = Authentication(owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission, api_key=api_key)
-    auth.extra["api_key_has_descriptors"] = bool(key.role_descriptors)
-    return auth
+    return Authentication(
+        owner,
+        owner,
+        API_KEY_REALM,
+        API_KEY_REALM,
+        "api_key",
+        [],
+        [],
+        permission,
+        api_key=api_key,
+        api_key_has_descriptors=bool(key.role_descriptors),
+    )
 
 
 class ApiKeyRealm:

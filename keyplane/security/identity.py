@@ -1,12 +1,12 @@
 """Who the caller is: :class:`Authentication`, what every realm of the authentication chain produces.
 
 The chain is ``keyplane.security.authentication``; the REST edge shows an :class:`Authentication` to
-clients (``keyplane.api.authentication``).
+clients (``keyplane.api.authentication_view``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from keyplane.security.permission import Permission, Subject
@@ -23,8 +23,9 @@ class Authentication:
     roles: list[str]
     missing_roles: list[str]
     permission: Permission
-    api_key: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    api_key: dict[str, Any] | None = None  # the key's id and name, when an API key proved the caller
+    api_key_has_descriptors: bool = False  # the key was given role descriptors of its own
+    token: dict[str, str] | None = None  # the service token's name and type, when one proved the caller
     # The user a run-as header named but this caller may not run as: every action is then refused.
     run_as_denied: str | None = None
 

@@ -13,6 +13,7 @@ import hmac
 import os
 import time
 from collections import OrderedDict
+from typing import Protocol
 
 from keyplane.errors import Unauthenticated
 from keyplane.security.backends.base import StoredUser, UserRepository
@@ -55,14 +56,13 @@ class CredentialCache:
         self._entries.clear()
 
 
-class RoleSource:
-    """Resolves role names to a permission (implemented by the role service)."""
+class RoleSource(Protocol):
+    """Resolves role names to a permission, and the roles found and missing (the role service)."""
 
-    async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
-        raise NotImplementedError
+    async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]: ...
 
 
-class PasswordAuthenticator:
+class PasswordRealm:
     def __init__(self, users: UserRepository, roles: RoleSource) -> None:
         self.users = users
         self.roles = roles

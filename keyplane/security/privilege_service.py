@@ -51,7 +51,7 @@ def listed_descriptors(auth: Authentication) -> list[RoleDescriptor]:
     An API key with role descriptors of its own is refused (its privileges are the intersection
     of two sets of roles, which this API cannot show); one without has its owner's privileges.
     """
-    if auth.api_key is not None and auth.extra.get("api_key_has_descriptors"):
+    if auth.api_key is not None and auth.api_key_has_descriptors:
         raise InvalidArgument(
             "Cannot retrieve privileges for API keys with assigned role descriptors. "
             "Please use the Get API key information API https://ela.st/es-api-get-api-key"
@@ -113,10 +113,6 @@ class PrivilegeService:
         request = wanted()
         defs = await self.resolver(request.applications)
         return privilege_check.check(auth.permission, request, defs)
-
-    def listed(self, auth: Authentication) -> list[RoleDescriptor]:
-        """The role descriptors whose privileges ``GET _security/user/_privileges`` shows."""
-        return listed_descriptors(auth)
 
     def user_privileges(self, auth: Authentication) -> UserPrivileges:
         """What the caller's roles grant, merged as ``GET _security/user/_privileges`` lists it."""

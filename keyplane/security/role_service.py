@@ -16,7 +16,6 @@ from keyplane.security import roles as role_mod
 from keyplane.security.backends.base import RoleRepository
 from keyplane.security.identity import Authentication
 from keyplane.security.implicit_privileges import RoleWithImplicit
-from keyplane.security.password_realm import RoleSource
 from keyplane.security.permission import Permission, denial_message
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.query import QueryPage, RecordQuery
@@ -50,7 +49,7 @@ def _authorize(
         raise Forbidden(denial_message(action, auth.subject()))
 
 
-class RoleService(RoleSource):
+class RoleService:
     def __init__(self, repo: RoleRepository, privileges: PrivilegeService | None = None) -> None:
         self.repo = repo
         # The stored application privileges a role names, which implicit-privilege providers read.

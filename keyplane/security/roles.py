@@ -15,7 +15,7 @@ import orjson
 from keyplane import jsontext
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, ValidationError
 from keyplane.json_kinds import token_kind
-from keyplane.security import global_privileges, role_query
+from keyplane.security import dls_query, global_privileges
 from keyplane.security import privileges as privs
 
 ROLE_FIELDS = {
@@ -435,7 +435,7 @@ def validation_messages(
 
 def validate_queries(rd: RoleDescriptor) -> None:
     """Refuse document-level security queries Elasticsearch cannot run as role queries (ParseError)."""
-    role_query.validate([(g.names, g.query) for g in rd.indices])
+    dls_query.validate([(g.names, g.query) for g in rd.indices])
 
 
 def validate_name(name: str) -> list[str]:

@@ -12,14 +12,10 @@ class SecuritySettingsService:
     def __init__(self, repo: IndexSettingsRepository) -> None:
         self.repo = repo
 
-    async def get(self, flat: bool) -> dict[str, dict[str, Any]]:
-        """Every security index's settings (the defaults, as changed), flat or nested by key part."""
+    async def get(self) -> dict[str, dict[str, Any]]:
+        """Every security index's settings (the defaults, as changed), by flat key."""
         stored = await self.repo.get_all()
-        out: dict[str, dict[str, Any]] = {}
-        for name in index_settings.INDICES:
-            settings = index_settings.effective(stored.get(name, {}))
-            out[name] = settings if flat else index_settings.nested(settings)
-        return out
+        return {name: index_settings.effective(stored.get(name, {})) for name in index_settings.INDICES}
 
     async def update(self, given: dict[str, dict[str, Any]]) -> None:
         """Change the settings an update names, per index; all or nothing."""

@@ -12,9 +12,8 @@ def authentication_of(token: core.TokenId, principal: str) -> Authentication:
     """The caller a service-account token proves: the built-in account, with its fixed role."""
     user = core.user(principal)
     permission = Permission([core.ACCOUNTS[principal]])
-    auth = Authentication(user, user, core.REALM, core.REALM, "token", [], [], permission)
-    auth.extra["token"] = {"name": token.name, "type": "_service_account_index"}
-    return auth
+    shown = {"name": token.name, "type": "_service_account_index"}
+    return Authentication(user, user, core.REALM, core.REALM, "token", [], [], permission, token=shown)
 
 
 class ServiceAccountRealm:

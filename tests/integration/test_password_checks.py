@@ -9,7 +9,7 @@ import pytest
 from keyplane.errors import Unauthenticated
 from keyplane.security import password_realm
 from keyplane.security.backends.sql import SqlRoleRepository, SqlUserRepository
-from keyplane.security.password_realm import PasswordAuthenticator
+from keyplane.security.password_realm import PasswordRealm
 from keyplane.security.passwords import hash_password
 from keyplane.security.role_service import RoleService
 from keyplane.security.users import User
@@ -33,7 +33,7 @@ def test_concurrent_checks_of_one_password_run_one_hash(database_url: str, monke
         await migrate(db)
         users = SqlUserRepository(db)
         await users.put(User("ann", roles=[]), hash_password("ann-secret"))
-        checker = PasswordAuthenticator(users, RoleService(SqlRoleRepository(db)))
+        checker = PasswordRealm(users, RoleService(SqlRoleRepository(db)))
         done = await asyncio.gather(*(checker.authenticate("ann", "ann-secret", "/") for _ in range(16)))
         assert {auth.user.username for auth in done} == {"ann"} and len(hashes) == 1
         checker.cache.clear()  # as after any user change: the next wave runs one hash again

@@ -143,7 +143,7 @@ def test_service_tokens_prove_their_account_and_other_bearers_are_access_tokens(
     chain, _ = _authenticator()
     token = TokenId("elastic/fleet-server", "t1")
     account = _run(chain.authenticate(Credential("bearer", service_accounts.encode(token, "right")), URI))
-    assert (account.user.username, account.type, account.extra["token"]["name"]) == (
+    assert (account.user.username, account.type, account.token["name"]) == (
         "elastic/fleet-server",
         "token",
         "t1",

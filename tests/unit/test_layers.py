@@ -4,7 +4,7 @@
   ``backends/sql.py`` may reach the store; only ``keyplane.api``, ``keyplane.http``, ``keyplane.app``,
   ``keyplane.services`` and ``keyplane.cli`` may know the web side.
 - Handlers (``keyplane.api``) call services, never repositories.
-- ``keyplane.services`` wires the domain and imports nothing from ``keyplane.api``.
+- ``keyplane.services`` wires the domain: it imports nothing from ``keyplane.api`` and runs no SQL.
 - Response envelopes are built at the edge: no domain or backend module writes their keys.
 - Domain packages depend downwards only: the query engine on nothing of the domain, security on the
   query engine, and the credential and connector packages on security (the authentication chain
@@ -120,9 +120,9 @@ def test_handlers_never_touch_a_repository() -> None:
     assert offenders == {}
 
 
-def test_wiring_imports_nothing_from_the_rest_layer() -> None:
+def test_wiring_imports_nothing_from_the_rest_layer_and_runs_no_sql() -> None:
     names = _imports(ROOT / "services.py")
-    assert sorted(n for n in names if _under(n, ("keyplane.api", "keyplane.http"))) == []
+    assert sorted(n for n in names if _under(n, ("keyplane.api", "keyplane.http", "sqlalchemy", "asyncpg"))) == []
 
 
 def test_domain_and_backends_build_no_response_envelopes() -> None:

@@ -11,8 +11,8 @@ import pytest
 from keyplane.api.privileges import render_user_privileges
 from keyplane.errors import InvalidArgument, ParseError, ValidationError
 from keyplane.security import roles
+from keyplane.security.dls_query import RoleQueryError, check
 from keyplane.security.permission import LimitedPermission, Permission
-from keyplane.security.role_query import RoleQueryError, check
 from keyplane.security.user_privileges import user_privileges
 
 PRIV = "cluster:admin/xpack/security/privilege/"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from keyplane.api.authentication import render_authentication
+from keyplane.api.authentication_view import render_authentication
 from keyplane.api.privileges import render_user_privileges
 from keyplane.api.roles import render_role
 from keyplane.errors import InvalidArgument, ParseError
@@ -214,9 +214,7 @@ def test_role_with_implicit_marks_provider_entries(monkeypatch: pytest.MonkeyPat
 def _auth(kind: str, **extra: Any) -> Authentication:
     user = reserved_user("elastic")
     realm = {"name": "r", "type": "t"}
-    auth = Authentication(user, user, realm, realm, kind, [], [], Permission([]), api_key=extra.pop("api_key", None))
-    auth.extra.update(extra)
-    return auth
+    return Authentication(user, user, realm, realm, kind, [], [], Permission([]), **extra)
 
 
 def test_authenticate_says_elasticsearch_manages_the_credential() -> None:

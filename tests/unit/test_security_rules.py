@@ -171,11 +171,17 @@ def test_application_privileges_structural_faults(body: Any, message: str) -> No
 class _Auth:
     """The parts of an Authentication these rules read."""
 
-    def __init__(self, username: str, permission: Any, api_key: dict[str, Any] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        username: str,
+        permission: Any,
+        api_key: dict[str, Any] | None = None,
+        api_key_has_descriptors: bool = False,
+    ) -> None:
         self.user = User(username)
         self.permission = permission
         self.api_key = api_key
-        self.extra = extra
+        self.api_key_has_descriptors = api_key_has_descriptors
 
 
 def test_own_account_only() -> None:

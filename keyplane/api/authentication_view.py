@@ -21,7 +21,7 @@ def render_authentication(auth: Authentication) -> dict[str, Any]:
         "roles": [] if (auth.type == "api_key" and not auth.is_run_as) else list(auth.user.roles),
         "full_name": auth.user.full_name,
         "email": auth.user.email,
-        **({"token": _managed(auth.extra["token"])} if "token" in auth.extra else {}),
+        **({"token": _managed(auth.token)} if auth.token is not None else {}),
         "metadata": auth.user.metadata,
         "enabled": auth.user.enabled,
         "authentication_realm": auth.authentication_realm,
