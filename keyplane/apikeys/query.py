@@ -11,7 +11,6 @@ from typing import Any
 
 from keyplane.query import parser
 from keyplane.query.aggs import Agg
-from keyplane.query.dates import format_date, parse_date
 from keyplane.query.fields import Field, FieldMap, FieldType
 from keyplane.query.parser import Rules, search_after_message
 from keyplane.query.tree import Bool, Ids, Query, SortKey, Term
@@ -19,11 +18,9 @@ from keyplane.query.tree import Bool, Ids, Query, SortKey, Term
 __all__ = [
     "FIELDS",
     "RULES",
-    "format_date",
     "key_is",
     "owned_by",
     "parse_aggs",
-    "parse_date",
     "parse_query",
     "parse_sort",
     "search_after_message",

@@ -2,9 +2,10 @@ import pytest
 
 from keyplane import ids
 from keyplane.apikeys import core, hashing
-from keyplane.apikeys.query import parse_aggs, parse_date, parse_query, parse_sort
+from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
 from keyplane.errors import InvalidArgument, ParseError
 from keyplane.query.aggs import MissingAgg, TermsAgg
+from keyplane.query.dates import parse_date
 from keyplane.query.tree import Bool, Exists, Range, Term
 from keyplane.security.roles import IndicesPrivileges
 from keyplane.timevalue import now_ms, parse_duration_ms
