@@ -67,11 +67,9 @@ async def update_data(request: RestRequest) -> dict[str, Any]:
     request.int_param("if_primary_term")
     body = required_body(request, "update_profile_data_request", {"labels", "data"})
     labels, data = body.obj("labels"), body.obj("data")
-    message = profile_rules.update_message(labels, data)  # checked before if_seq_no is read, as always
-    if message is not None:
-        raise ValidationError(message)
+    # if_seq_no is read when the service asks: a wrong update is refused before a bad if_seq_no is.
     await request.services.profiles.update_data(
-        request.auth, request.path_params["uid"], labels, data, request.int_param("if_seq_no")
+        request.auth, request.path_params["uid"], labels, data, lambda: request.int_param("if_seq_no")
     )
     return {"acknowledged": True}
 

@@ -89,8 +89,17 @@ class ProfileService:
         uid: str,
         labels: dict[str, Any] | None,
         data: dict[str, Any] | None,
-        if_seq_no: int | None,
+        if_seq_no: Callable[[], int | None],
     ) -> None:
+        """Merge ``labels`` and ``data`` into the profile ``uid``.
+
+        ``if_seq_no`` gives the version the update is conditional on; it is asked for only once the
+        update itself is known to be well formed, so a malformed update is refused first.
+        """
+        message = core.update_message(labels, data)
+        if message is not None:
+            raise ValidationError(message)
+        expected_seq_no = if_seq_no()
         # manage_user_profile allows any update; a global profile.write privilege allows it for the
         # applications it names, which are the top-level keys of labels and data.
         applications = set(labels or {}) | set(data or {})
@@ -105,7 +114,7 @@ class ProfileService:
             # Labels are a flattened field in Elasticsearch's profile index: its depth limit refuses the write.
             check_flattened("user_profile.labels", profile.doc.get("labels") or {}, uid)
 
-        await self._change(uid, merge, if_seq_no)
+        await self._change(uid, merge, expected_seq_no)
 
     async def suggest(
         self, name: str, size: int, hint: dict[str, Any], data_keys: list[str]

@@ -8,13 +8,16 @@ import copy
 from typing import Any, cast
 
 import orjson
+import pytest
 
 from keyplane.api.profiles import render_profile, render_suggested
-from keyplane.errors import NotFound
+from keyplane.errors import Conflict, Forbidden, NotFound, ValidationError
 from keyplane.profiles import core
 from keyplane.profiles.backends.base import StoredProfile
 from keyplane.profiles.service import ProfileService
 from keyplane.security.authentication import Grantees
+from keyplane.security.identity import Authentication
+from keyplane.security.permission import Subject
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.role_service import RoleService
 
@@ -27,7 +30,7 @@ DOC: dict[str, Any] = {
 
 
 class MemoryProfiles:
-    """Just enough of a ProfileRepository for the reads."""
+    """Just enough of a ProfileRepository for the reads and data updates."""
 
     def __init__(self, *profiles: StoredProfile) -> None:
         self.profiles = {p.uid: p for p in profiles}
@@ -46,7 +49,11 @@ class MemoryProfiles:
         raise NotImplementedError
 
     async def replace(self, profile: StoredProfile) -> bool:
-        raise NotImplementedError
+        current = self.profiles.get(profile.uid)
+        if current is None or current.seq_no != profile.seq_no:
+            return False
+        self.profiles[profile.uid] = StoredProfile(profile.uid, profile.enabled, profile.doc, profile.seq_no + 1)
+        return True
 
     async def delete_all(self) -> None:
         self.profiles.clear()
@@ -100,5 +107,69 @@ def test_the_service_reads_typed_profiles_and_resets() -> None:
         assert total == 1 and [p.uid for p in shown] == ["u1"]  # disabled profiles are not suggested
         await service.delete_all()
         assert repo.profiles == {}
+
+    asyncio.run(run())
+
+
+class Caller:
+    """An authenticated caller allowed to update the data of the applications it is given."""
+
+    def __init__(self, applications: set[str] | None) -> None:
+        self.permission = self
+        self.applications = applications  # None: every application (manage_user_profile)
+
+    def grants_for_applications(self, action: str, applications: set[str]) -> bool:
+        return self.applications is None or applications <= self.applications
+
+    def subject(self) -> Subject:
+        return Subject("jack", ["r"], [])
+
+
+def _caller(applications: set[str] | None = None) -> Authentication:
+    return cast(Authentication, Caller(applications))
+
+
+def test_a_data_update_is_checked_before_its_if_seq_no_is_read() -> None:
+    repo = MemoryProfiles(StoredProfile("u1", True, copy.deepcopy(DOC), 3))
+    service = _service(repo)
+    read: list[str] = []
+
+    def bad_seq_no() -> int | None:
+        read.append("if_seq_no")
+        raise ValueError("a bad if_seq_no")
+
+    async def refused(labels: dict[str, Any] | None, data: dict[str, Any] | None) -> str:
+        with pytest.raises(ValidationError) as raised:
+            await service.update_data(_caller(), "u1", labels, data, bad_seq_no)
+        return str(raised.value)
+
+    async def run() -> None:
+        assert await refused(None, None) == "update request is empty"
+        assert await refused({"_team": 1}, None) == "data keys cannot start with a [_]"
+        assert await refused(None, {"app": 1, "_x": 2}) == "data keys cannot start with a [_]"
+        assert read == []  # never asked for
+        with pytest.raises(ValueError):
+            await service.update_data(_caller(), "u1", {"team": "b"}, None, bad_seq_no)
+        assert read == ["if_seq_no"]
+
+    asyncio.run(run())
+
+
+def test_a_data_update_merges_under_its_version_and_the_callers_applications() -> None:
+    repo = MemoryProfiles(StoredProfile("u1", True, copy.deepcopy(DOC), 3))
+    service = _service(repo)
+
+    async def run() -> None:
+        # A global profile.write privilege allows the applications it names, no others.
+        with pytest.raises(Forbidden, match=r"is unauthorized for user \[jack\]"):
+            await service.update_data(_caller({"app1"}), "u1", None, {"app2": {"y": 2}}, lambda: 3)
+        with pytest.raises(Conflict, match=r"required seqNo \[2\], current \[3\]"):
+            await service.update_data(_caller(), "u1", None, {"app1": {"y": 2}}, lambda: 2)
+        await service.update_data(_caller({"app1"}), "u1", None, {"app1": {"size": 9}}, lambda: 3)
+        await service.update_data(_caller(), "u1", {"team": "b"}, None, lambda: None)
+        stored = repo.profiles["u1"]
+        assert stored.seq_no == 5
+        assert stored.doc["data"]["app1"] == {"theme": "dark", "size": 9}
+        assert stored.doc["labels"] == {"team": "b"}
 
     asyncio.run(run())
