@@ -10,7 +10,7 @@ from typing import Any
 
 from keyplane.api.common import required_body
 from keyplane.connectors import core
-from keyplane.connectors.clock import now_iso, parse_timestamp
+from keyplane.connectors.clock import parse_timestamp
 from keyplane.connectors.configuration import parse_schema
 from keyplane.connectors.filtering import parse_filtering, parse_rules, parse_snippet, parse_validation
 from keyplane.connectors.model import ConnectorFilter
@@ -240,20 +240,19 @@ async def filtering(request: RestRequest) -> dict[str, str]:
         raise ValidationError(
             "If [filtering] is specified, [rules] and [advanced_snippet] should not be present in the request body."
         )
-    stamp = now_iso()
     service = request.services.connectors
     try:
         if full is not None:
-            elements = parse_filtering(full, stamp)
+            elements = parse_filtering(full)
             # Inside the try, as before: an error of the update itself is reported as a parse error of [filtering].
             return _result(await service.update_filtering(connector_id, elements))
-        new_snippet = parse_snippet(snippet, stamp) if snippet is not None else None
-        new_rules = parse_rules(rules, stamp) if rules is not None else None
+        new_snippet = parse_snippet(snippet) if snippet is not None else None
+        new_rules = parse_rules(rules) if rules is not None else None
     except KeyplaneError as exc:
         raise _wrap(
             body, "filtering" if full is not None else ("rules" if rules is not None else "advanced_snippet"), exc
         ) from None
-    return _result(await service.update_filtering_draft(connector_id, new_snippet, new_rules, stamp))
+    return _result(await service.update_filtering_draft(connector_id, new_snippet, new_rules))
 
 
 async def filtering_validation(request: RestRequest) -> dict[str, str]:

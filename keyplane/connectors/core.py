@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.connectors.clock import now_iso
 from keyplane.connectors.filtering import default_filtering
 from keyplane.connectors.model import Doc
 from keyplane.connectors.scheduling import default_scheduling
@@ -70,9 +69,8 @@ def index_taken(index_name: str | None) -> StatusError:
 # -- new connectors ------------------------------------------------------------------------------------
 
 
-def new_connector(fields: Doc) -> Doc:
-    """A connector document with Elasticsearch's defaults, in its field order."""
-    stamp = now_iso()
+def new_connector(fields: Doc, stamp: str) -> Doc:
+    """A connector document with Elasticsearch's defaults, in its field order, created at ``stamp``."""
     native = bool(fields.get("is_native"))
     doc: Doc = {"configuration": {}, "custom_scheduling": {}}
     if fields.get("description") is not None:

@@ -3,6 +3,9 @@
 A connector has one filtering element (domain ``DEFAULT``) holding an ``active`` set of rules, which
 syncs use, and a ``draft``. Editing the draft resets its validation to ``edited``; the connector
 service validates it; only a ``valid`` draft may become active.
+
+Parsing reads no clock: a rule or snippet whose request leaves out ``created_at`` or ``updated_at``
+holds None there, and the update that writes it stamps the time it runs at (:func:`stamped`).
 """
 
 from __future__ import annotations
@@ -45,12 +48,13 @@ def default_rule(stamp: str, order: int) -> Doc:
 
 
 def edit_draft(doc: Doc, snippet: Doc | None, rules: list[Doc] | None, stamp: str) -> None:
-    """New draft rules and/or advanced snippet; the draft then waits for validation again."""
+    """New draft rules and/or advanced snippet, dated ``stamp`` where the request gave no date; the
+    draft then waits for validation again."""
     draft = _first_element(doc, stamp)["draft"]
     if snippet is not None:
-        draft["advanced_snippet"] = snippet
+        draft["advanced_snippet"] = _dated(snippet, stamp)
     if rules is not None:
-        draft["rules"] = sort_rules(rules, stamp)
+        draft["rules"] = sort_rules([_dated(r, stamp) for r in rules], stamp)
     draft["validation"] = {"errors": [], "state": "edited"}
 
 
@@ -69,6 +73,34 @@ def activate_draft(doc: Doc, stamp: str) -> None:
             f"draft validation state [{state}] is not equal to [valid]."
         )
     element["active"] = element["draft"]
+
+
+def stamped(elements: list[Doc], stamp: str) -> list[Doc]:
+    """Whole filtering elements as parsed, dated ``stamp`` wherever the request gave no date."""
+    return [
+        {
+            "active": _dated_rules_object(element["active"], stamp),
+            "domain": element["domain"],
+            "draft": _dated_rules_object(element["draft"], stamp),
+        }
+        for element in elements
+    ]
+
+
+def _dated_rules_object(rules_object: Doc, stamp: str) -> Doc:
+    return {
+        "advanced_snippet": _dated(rules_object["advanced_snippet"], stamp),
+        "rules": [_dated(r, stamp) for r in rules_object["rules"]],
+        "validation": rules_object["validation"],
+    }
+
+
+def _dated(part: Doc, stamp: str) -> Doc:
+    """A rule or snippet with ``stamp`` for each date its request left out (None), in its key order."""
+    return {k: stamp if k in _DATES and v is None else v for k, v in part.items()}
+
+
+_DATES = ("created_at", "updated_at")
 
 
 def _first_element(doc: Doc, stamp: str) -> Doc:
@@ -102,20 +134,25 @@ def sort_rules(rules: list[Doc], stamp: str) -> list[Doc]:
 # -- parsing ---------------------------------------------------------------------------------------------
 
 
-def parse_filtering(raw: Any, stamp: str) -> list[Doc]:
-    """A whole ``filtering`` array; parts without dates are stamped ``stamp``."""
+def parse_filtering(raw: Any) -> list[Doc]:
+    """A whole ``filtering`` array; dates it leaves out are None until :func:`stamped`."""
     if not isinstance(raw, list):
         raise ParseError("[filtering] must be an array")
-    return [parse_filtering_element(e, stamp) for e in raw]
+    return [parse_filtering_element(e) for e in raw]
 
 
-def parse_rules(raw: Any, stamp: str) -> list[Doc]:
+def parse_rules(raw: Any) -> list[Doc]:
     if not isinstance(raw, list):
         raise ParseError("[rules] must be an array")
-    return [parse_rule(r, stamp) for r in raw]
+    return [parse_rule(r) for r in raw]
 
 
-def parse_rule(raw: Any, stamp: str) -> Doc:
+def _date(raw: Doc, field: str) -> str | None:
+    """A date the request gives, re-printed; None when it gives none (the update stamps it)."""
+    return parse_timestamp(raw[field], field) if raw.get(field) else None
+
+
+def parse_rule(raw: Any) -> Doc:
     if not isinstance(raw, dict):
         raise ParseError("[filtering_rule] expected an object")
     for key in ("field", "id", "order", "policy", "rule", "value"):
@@ -130,25 +167,25 @@ def parse_rule(raw: Any, stamp: str) -> Doc:
     if isinstance(order, bool) or not isinstance(order, int):
         raise ParseError("[filtering_rule] failed to parse field [order]")
     return {
-        "created_at": parse_timestamp(raw["created_at"], "created_at") if raw.get("created_at") else stamp,
+        "created_at": _date(raw, "created_at"),
         "field": str(raw["field"]),
         "id": str(raw["id"]),
         "order": order,
         "policy": policy.lower(),
         "rule": raw["rule"],
-        "updated_at": parse_timestamp(raw["updated_at"], "updated_at") if raw.get("updated_at") else stamp,
+        "updated_at": _date(raw, "updated_at"),
         "value": str(raw["value"]),
     }
 
 
-def parse_snippet(raw: Any, stamp: str) -> Doc:
+def parse_snippet(raw: Any) -> Doc:
     if not isinstance(raw, dict) or "value" not in raw:
         raise ParseError("[filtering_advanced_snippet] failed to parse: Required [value]")
     if not isinstance(raw["value"], (dict, list)):
         raise ParseError("[filtering_advanced_snippet] failed to parse field [value]: must be an object or an array")
     return {
-        "created_at": parse_timestamp(raw["created_at"], "created_at") if raw.get("created_at") else stamp,
-        "updated_at": parse_timestamp(raw["updated_at"], "updated_at") if raw.get("updated_at") else stamp,
+        "created_at": _date(raw, "created_at"),
+        "updated_at": _date(raw, "updated_at"),
         "value": raw["value"],
     }
 
@@ -171,21 +208,21 @@ def parse_validation(raw: Any) -> Doc:
     return {"errors": parsed, "state": state.lower()}
 
 
-def parse_rules_object(raw: Any, stamp: str) -> Doc:
+def parse_rules_object(raw: Any) -> Doc:
     if not isinstance(raw, dict):
         raise ParseError("[filtering_rules] expected an object")
     return {
-        "advanced_snippet": parse_snippet(raw.get("advanced_snippet", {"value": {}}), stamp),
-        "rules": [parse_rule(r, stamp) for r in raw.get("rules", [])],
+        "advanced_snippet": parse_snippet(raw.get("advanced_snippet", {"value": {}})),
+        "rules": [parse_rule(r) for r in raw.get("rules", [])],
         "validation": parse_validation(raw.get("validation", {"state": "valid", "errors": []})),
     }
 
 
-def parse_filtering_element(raw: Any, stamp: str) -> Doc:
+def parse_filtering_element(raw: Any) -> Doc:
     if not isinstance(raw, dict):
         raise ParseError("[connector_filtering] expected an object")
     return {
-        "active": parse_rules_object(raw.get("active", {}), stamp),
+        "active": parse_rules_object(raw.get("active", {})),
         "domain": "DEFAULT",
-        "draft": parse_rules_object(raw.get("draft", {}), stamp),
+        "draft": parse_rules_object(raw.get("draft", {})),
     }

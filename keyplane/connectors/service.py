@@ -68,7 +68,7 @@ class ConnectorService:
         if connector_id:
             check_id(connector_id)  # a connector id is a document id in Elasticsearch
         connector_id = connector_id or new_id()
-        created = await self.connectors.put(connector_id, core.new_connector(fields))
+        created = await self.connectors.put(connector_id, core.new_connector(fields, now_iso()))
         return connector_id, created
 
     async def get(self, connector_id: str, include_deleted: bool = False) -> Doc:
@@ -116,13 +116,14 @@ class ConnectorService:
         return await self._merge(connector_id, {"features": features})
 
     async def update_filtering(self, connector_id: str, elements: builtins.list[Doc]) -> Outcome:
-        """Replace the whole filtering (active and draft) as given."""
-        return await self._merge(connector_id, {"filtering": elements})
+        """Replace the whole filtering (active and draft) as parsed, dated now where it gives no date."""
+        return await self._merge(connector_id, {"filtering": filtering.stamped(elements, now_iso())})
 
     async def update_filtering_draft(
-        self, connector_id: str, snippet: Doc | None, rules: builtins.list[Doc] | None, stamp: str
+        self, connector_id: str, snippet: Doc | None, rules: builtins.list[Doc] | None
     ) -> Outcome:
-        """New draft rules and/or advanced snippet; ``stamp`` is the time the request was parsed at."""
+        """New draft rules and/or advanced snippet as parsed, dated now where they give no date."""
+        stamp = now_iso()
         return await self._update(connector_id, lambda doc: filtering.edit_draft(doc, snippet, rules, stamp))
 
     async def update_filtering_validation(self, connector_id: str, validation: Doc) -> Outcome:

@@ -28,7 +28,7 @@ SCHEMA = {"host": {"label": "Host", "value": ""}, "port": {"label": "Port", "val
 
 
 def connector(**fields: Any) -> Doc:
-    doc = core.new_connector({"index_name": "search-x", "service_type": "jira"})
+    doc = core.new_connector({"index_name": "search-x", "service_type": "jira"}, STAMP)
     doc.update(fields)
     return doc
 
@@ -83,7 +83,7 @@ RULE = {"field": "title", "id": "r1", "order": 4, "policy": "exclude", "rule": "
 def test_editing_the_draft_rules_sorts_them_and_resets_the_validation() -> None:
     doc = connector()
     active_before = copy.deepcopy(doc["filtering"][0]["active"])
-    filtering.edit_draft(doc, None, filtering.parse_rules([RULE], LATER), LATER)
+    filtering.edit_draft(doc, None, filtering.parse_rules([RULE]), LATER)
     element = doc["filtering"][0]
     draft = element["draft"]
     assert [(r["id"], r["order"]) for r in draft["rules"]] == [("r1", 4), ("DEFAULT", 5)]
@@ -96,7 +96,7 @@ def test_editing_the_draft_rules_sorts_them_and_resets_the_validation() -> None:
 def test_editing_the_draft_snippet_keeps_its_rules() -> None:
     doc = connector()
     rules_before = copy.deepcopy(doc["filtering"][0]["draft"]["rules"])
-    snippet = filtering.parse_snippet({"value": {"query": {"match_all": {}}}}, LATER)
+    snippet = filtering.parse_snippet({"value": {"query": {"match_all": {}}}})
     filtering.edit_draft(doc, snippet, None, LATER)
     draft = doc["filtering"][0]["draft"]
     assert draft["advanced_snippet"] == {
@@ -122,7 +122,7 @@ def test_a_connector_without_filtering_gets_the_default_element_first() -> None:
 @pytest.mark.parametrize("state", ["edited", "invalid"])
 def test_a_draft_is_activated_only_once_valid(state: str) -> None:
     doc = connector()
-    filtering.edit_draft(doc, None, filtering.parse_rules([RULE], LATER), LATER)
+    filtering.edit_draft(doc, None, filtering.parse_rules([RULE]), LATER)
     validation = filtering.parse_validation({"state": state, "errors": []})
     filtering.set_draft_validation(doc, validation, LATER)
     active_before = copy.deepcopy(doc["filtering"][0]["active"])
@@ -143,14 +143,38 @@ def test_a_draft_is_activated_only_once_valid(state: str) -> None:
 
 def test_filtering_parsers_name_what_is_wrong() -> None:
     with pytest.raises(ParseError, match=r"^\[filtering\] must be an array$"):
-        filtering.parse_filtering({}, STAMP)
+        filtering.parse_filtering({})
     with pytest.raises(ParseError, match=r"^\[rules\] must be an array$"):
-        filtering.parse_rules("r", STAMP)
+        filtering.parse_rules("r")
     with pytest.raises(InvalidArgument, match=r"^Unknown FilteringValidationState \[maybe\]\.$"):
         filtering.parse_validation({"state": "maybe", "errors": []})
-    (element,) = filtering.parse_filtering([{"active": {"rules": [RULE]}}], STAMP)
+    (element,) = filtering.parse_filtering([{"active": {"rules": [RULE]}}])
     assert element["domain"] == "DEFAULT" and element["draft"]["rules"] == []
-    assert element["active"]["rules"][0]["updated_at"] == STAMP
+    assert element["active"]["rules"][0]["updated_at"] is None  # dated by the update, not the parser
+
+
+def test_parsed_filtering_is_dated_by_the_update_where_the_request_gave_no_date() -> None:
+    given = {**RULE, "created_at": "2020-01-01T00:00:00Z"}
+    (element,) = filtering.parse_filtering([{"active": {"rules": [given]}, "draft": {"rules": [RULE]}}])
+    (dated,) = filtering.stamped([element], LATER)
+    assert list(dated) == ["active", "domain", "draft"]
+    (active_rule,) = dated["active"]["rules"]
+    assert (active_rule["created_at"], active_rule["updated_at"]) == ("2020-01-01T00:00:00.000Z", LATER)
+    assert list(active_rule) == list(element["active"]["rules"][0])  # the key order is kept
+    assert dated["draft"]["rules"][0]["created_at"] == LATER
+    assert dated["active"]["advanced_snippet"] == {"created_at": LATER, "updated_at": LATER, "value": {}}
+    assert element["active"]["rules"][0]["updated_at"] is None  # the parsed value is left as it was
+
+
+def test_a_draft_default_rule_without_dates_is_dated_by_the_edit() -> None:
+    doc = connector()
+    default = {"field": "_", "id": "DEFAULT", "order": 0, "policy": "include", "rule": "regex", "value": ".*"}
+    filtering.edit_draft(doc, None, filtering.parse_rules([RULE, default]), LATER)
+    rules = doc["filtering"][0]["draft"]["rules"]
+    assert [(r["id"], r["created_at"], r["updated_at"]) for r in rules] == [
+        ("r1", LATER, LATER),
+        ("DEFAULT", LATER, LATER),
+    ]
 
 
 # -- connector fields ---------------------------------------------------------------------------------------
@@ -275,9 +299,11 @@ def test_features_and_schedules_are_parsed_into_what_is_stored() -> None:
 
 
 def test_a_new_connector_starts_created_unless_native() -> None:
-    assert core.new_connector({})["status"] == "created"
-    assert core.new_connector({"is_native": False})["is_native"] is False
-    assert core.new_connector({"is_native": True})["status"] == "needs_configuration"
+    assert core.new_connector({}, STAMP)["status"] == "created"
+    assert core.new_connector({"is_native": False}, STAMP)["is_native"] is False
+    assert core.new_connector({"is_native": True}, STAMP)["status"] == "needs_configuration"
+    element = core.new_connector({}, STAMP)["filtering"][0]  # dated by its caller: no clock read here
+    assert element["active"]["advanced_snippet"]["created_at"] == element["draft"]["rules"][0]["updated_at"] == STAMP
 
 
 # -- sync jobs ------------------------------------------------------------------------------------------------
@@ -503,10 +529,23 @@ def test_an_index_name_in_use_is_refused_before_the_connector_is_looked_up(servi
 def test_activation_answers_updated_even_when_nothing_changes(service: ConnectorService) -> None:
     run(service.put("c1", {"index_name": "search-a"}))
     assert run(service.activate_draft_filtering("c1")) == "updated"
-    rules = filtering.parse_rules([RULE], STAMP)
-    assert run(service.update_filtering_draft("c1", None, rules, STAMP)) == "updated"
+    rules = filtering.parse_rules([RULE])
+    assert run(service.update_filtering_draft("c1", None, rules)) == "updated"
     with pytest.raises(StatusError, match=r"state \[edited\] is not equal to \[valid\]"):
         run(service.activate_draft_filtering("c1"))
+
+
+def test_filtering_updates_are_dated_by_the_service(service: ConnectorService) -> None:
+    run(service.put("c1", {"index_name": "search-a"}))
+    created = run(service.get("c1"))["filtering"][0]["active"]["rules"][0]["created_at"]
+    (element,) = filtering.parse_filtering([{"draft": {"rules": [RULE]}}])
+    assert run(service.update_filtering("c1", [element])) == "updated"
+    (draft_rule,) = run(service.get("c1"))["filtering"][0]["draft"]["rules"]
+    assert draft_rule["created_at"] == draft_rule["updated_at"] > created  # now, after the connector was made
+    snippet = filtering.parse_snippet({"value": {"q": 1}, "updated_at": "2021-02-03T04:05:06Z"})
+    assert run(service.update_filtering_draft("c1", snippet, None)) == "updated"
+    dated = run(service.get("c1"))["filtering"][0]["draft"]["advanced_snippet"]
+    assert dated["created_at"] > draft_rule["created_at"] and dated["updated_at"] == "2021-02-03T04:05:06.000Z"
 
 
 def test_sync_job_operations(service: ConnectorService) -> None:

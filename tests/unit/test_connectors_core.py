@@ -28,7 +28,7 @@ def test_index_name_rules() -> None:
 
 
 def test_defaults() -> None:
-    doc = core.new_connector({"is_native": True, "index_name": "content-x"})
+    doc = core.new_connector({"is_native": True, "index_name": "content-x"}, clock.now_iso())
     assert doc["status"] == "needs_configuration" and doc["name"] == ""
     assert list(doc)[-3:] == ["status", "sync_now", "deleted"]
     assert "pipeline" not in doc and "features" not in doc
@@ -54,10 +54,10 @@ def test_rule_sorting_puts_the_default_rule_last() -> None:
     rules = [
         filtering.default_rule("2020-01-01T00:00:00.000Z", 5),
         filtering.parse_rule(
-            {"field": "a", "id": "R2", "order": 3, "policy": "include", "rule": "equals", "value": "x"}, stamp
+            {"field": "a", "id": "R2", "order": 3, "policy": "include", "rule": "equals", "value": "x"}
         ),
         filtering.parse_rule(
-            {"field": "b", "id": "R1", "order": 0, "policy": "EXCLUDE", "rule": "regex", "value": "y"}, stamp
+            {"field": "b", "id": "R1", "order": 0, "policy": "EXCLUDE", "rule": "regex", "value": "y"}
         ),
     ]
     ordered = filtering.sort_rules(rules, stamp)
