@@ -47,8 +47,6 @@ async def post(request: RestRequest) -> Reply:
     connector_id = body.string("id")
     job_type = _enum(body, "job_type", sync_jobs.parse_job_type)
     trigger = _enum(body, "trigger_method", sync_jobs.parse_trigger_method)
-    if not connector_id:
-        raise ValidationError("[id] of the connector cannot be null or empty")
     job_id = await request.services.connectors.create_sync_job(connector_id, job_type, trigger)
     return Reply({"id": job_id}, status=201)
 
@@ -97,8 +95,6 @@ async def error(request: RestRequest) -> dict[str, str]:
     job_id = _id(request)
     body = required_body(request, "connector_sync_job_error_request", {"error"})
     message = body.string("error", nullable=True)
-    if not message:
-        raise ValidationError("[error] of the connector sync job cannot be null or empty")
     return {"result": await request.services.connectors.set_sync_job_error(job_id, message)}
 
 

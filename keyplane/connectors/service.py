@@ -191,8 +191,9 @@ class ConnectorService:
 
     # -- sync jobs ----------------------------------------------------------------------------------
 
-    async def create_sync_job(self, connector_id: str, job_type: str | None, trigger_method: str | None) -> str:
+    async def create_sync_job(self, connector_id: str | None, job_type: str | None, trigger_method: str | None) -> str:
         """A pending job for the connector as it is now; its id."""
+        connector_id = sync_jobs.check_connector_id(connector_id)
         stored = await self.connectors.get(connector_id)
         if stored is None:
             raise NotFound(f"Connector with id '{connector_id}' does not exist.")
@@ -237,9 +238,10 @@ class ConnectorService:
         await self.get_sync_job(job_id)
         return await self._update_job(job_id, lambda job: sync_jobs.claim(job, worker_hostname, sync_cursor, now_iso()))
 
-    async def set_sync_job_error(self, job_id: str, message: str) -> Outcome:
+    async def set_sync_job_error(self, job_id: str, message: str | None) -> Outcome:
+        reason = sync_jobs.check_error_message(message)
         await self.get_sync_job(job_id)
-        return await self._update_job(job_id, lambda job: sync_jobs.fail(job, message))
+        return await self._update_job(job_id, lambda job: sync_jobs.fail(job, reason))
 
     async def update_sync_job_stats(
         self, job_id: str, counts: dict[str, int], last_seen: str | None, metadata: Doc | None

@@ -8,7 +8,7 @@ from typing import Any
 from keyplane.connectors.clock import format_ns
 from keyplane.connectors.model import Doc
 from keyplane.documents import deep_copy, deep_merge
-from keyplane.errors import InvalidArgument, StatusError
+from keyplane.errors import InvalidArgument, StatusError, ValidationError
 
 JOB_TYPES = ("full", "incremental", "access_control")
 TRIGGER_METHODS = ("on_demand", "scheduled")
@@ -45,6 +45,13 @@ def check_transition(current: str, wanted: str) -> None:
             f"Invalid transition attempt from [{current}] to [{wanted}]. Such a ConnectorSyncStatus transition is "
             "not supported by the Connector Protocol."
         )
+
+
+def check_connector_id(connector_id: str | None) -> str:
+    """A job is asked for a named connector: an empty id is refused (before it is looked up)."""
+    if not connector_id:
+        raise ValidationError("[id] of the connector cannot be null or empty")
+    return connector_id
 
 
 def new_job(connector_id: str, connector: Doc, job_type: str, trigger_method: str, created_ns: int) -> Doc:
@@ -108,6 +115,13 @@ def claim(job: Doc, worker_hostname: str | None, sync_cursor: Doc | None, stamp:
 
 def check_in(job: Doc, stamp: str) -> None:
     job["last_seen"] = stamp
+
+
+def check_error_message(message: str | None) -> str:
+    """A job fails with a reason: an empty one is refused (before the job is looked up)."""
+    if not message:
+        raise ValidationError("[error] of the connector sync job cannot be null or empty")
+    return message
 
 
 def fail(job: Doc, message: str) -> None:

@@ -19,7 +19,7 @@ from keyplane.connectors.backends.base import Stored
 from keyplane.connectors.model import ConnectorFilter, Doc
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
-from keyplane.errors import DocumentMissing, InvalidArgument, NotFound, ParseError, StatusError
+from keyplane.errors import DocumentMissing, InvalidArgument, NotFound, ParseError, StatusError, ValidationError
 
 T = TypeVar("T")
 STAMP = "2024-05-01T10:00:00.000Z"
@@ -546,6 +546,22 @@ def test_filtering_updates_are_dated_by_the_service(service: ConnectorService) -
     assert run(service.update_filtering_draft("c1", snippet, None)) == "updated"
     dated = run(service.get("c1"))["filtering"][0]["draft"]["advanced_snippet"]
     assert dated["created_at"] > draft_rule["created_at"] and dated["updated_at"] == "2021-02-03T04:05:06.000Z"
+
+
+@pytest.mark.parametrize("message", [None, ""])
+def test_a_sync_job_error_needs_a_reason_checked_before_the_job_is_looked_up(
+    service: ConnectorService, message: str | None
+) -> None:
+    with pytest.raises(ValidationError, match=r"^\[error\] of the connector sync job cannot be null or empty$"):
+        run(service.set_sync_job_error("nope", message))
+    with pytest.raises(ValidationError, match=r"^\[id\] of the connector cannot be null or empty$"):
+        run(service.create_sync_job(message, None, None))
+    run(service.put("c1", {"index_name": "search-a", "service_type": "jira"}))
+    job_id = run(service.create_sync_job("c1", None, None))
+    run(service.claim_sync_job(job_id, "w1", None))
+    assert run(service.set_sync_job_error(job_id, "disk full")) == "updated"
+    failed = run(service.get_sync_job(job_id))
+    assert (failed["status"], failed["error"]) == ("error", "disk full")
 
 
 def test_sync_job_operations(service: ConnectorService) -> None:
