@@ -186,10 +186,30 @@ def _uses_dls_fls(group: IndicesPrivileges) -> bool:
     return group.query is not None or group.field_security is not None
 
 
+def access_messages(search: list[IndicesPrivileges], replication: list[IndicesPrivileges]) -> list[str]:
+    """A cross-cluster key needs some access: search, replication or both."""
+    if not search and not replication:
+        return ["must specify non-empty access for either [search] or [replication]"]
+    return []
+
+
+def cross_cluster_update_messages(
+    access: object | None, metadata: dict[str, Any] | None, *, sets_certificate_identity: bool
+) -> list[str]:
+    """An update of a cross-cluster key must change its access, metadata or certificate identity.
+
+    An expiration alone does not count, as in Elasticsearch, whose message names only the first two.
+    """
+    if access is None and metadata is None and not sets_certificate_identity:
+        return ["must update either [access] or [metadata] for cross-cluster API keys"]
+    return []
+
+
 def descriptor_from_access(search: list[IndicesPrivileges], replication: list[IndicesPrivileges]) -> RoleDescriptor:
     """Translate ``access`` into the single ``cross_cluster`` role descriptor."""
-    if not search and not replication:
-        raise InvalidArgument("must specify non-empty access for either [search] or [replication]")
+    messages = access_messages(search, replication)
+    if messages:
+        raise InvalidArgument(messages[0])
     if any(_uses_dls_fls(g) for g in replication):
         raise InvalidArgument("replication does not support document or field level security")
     cluster = (CCS_CLUSTER if search else []) + (CCR_CLUSTER if replication else [])

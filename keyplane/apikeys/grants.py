@@ -70,8 +70,12 @@ def credential_messages(request: GrantRequest) -> list[str]:
 
 
 def key_messages(spec: KeySpec | None) -> list[str]:
-    """Messages for the one key of a grant; ``None``, or a spec without name, when none was named."""
-    return core.name_messages(spec.name if spec is not None else None)
+    """Messages for the one key of a grant; ``None`` when the request names no key.
+
+    A grant counts the key's name only when the request gives it as a JSON string: a number or a
+    boolean, read as text by create and bulk grant, is refused here as a missing name.
+    """
+    return core.name_messages(spec.name if spec is not None and spec.name_is_string else None)
 
 
 def bulk_key_messages(specs: list[KeySpec]) -> list[str]:

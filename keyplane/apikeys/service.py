@@ -71,6 +71,8 @@ class KeySpec:
     role_descriptors: list[RoleDescriptor] | None = None
     metadata: dict[str, Any] | None = None
     certificate_identity: str | None = None  # cross-cluster keys only
+    # Whether the request gave the name as a JSON string; a grant refuses any other name (grants.key_messages).
+    name_is_string: bool = True
 
 
 @dataclass
@@ -400,7 +402,21 @@ class ApiKeyService:
 
     # -- update -----------------------------------------------------------------------------------------
 
+    async def update_one(self, auth: Authentication, spec: UpdateSpec, *, kind: str) -> bool:
+        """Update the one key of ``spec``: whether it changed; its error, when it has one, is raised."""
+        result = await self.update(auth, spec, kind=kind, bulk=False)
+        if result.errors:
+            raise next(iter(result.errors.values()))
+        return bool(result.updated)
+
     async def update(self, auth: Authentication, spec: UpdateSpec, *, kind: str, bulk: bool) -> BulkResult:
+        if kind == core.CROSS_CLUSTER:
+            # Request validation, before authorization as in Elasticsearch; the only message when it applies.
+            nothing = core.cross_cluster_update_messages(
+                spec.access, spec.metadata, sets_certificate_identity=spec.set_certificate_identity
+            )
+            if nothing:
+                raise ValidationError(*nothing)
         action = CC_UPDATE if kind == core.CROSS_CLUSTER else (BULK_UPDATE if bulk else UPDATE)
         self.authorize(auth, action, own=kind == core.REST)
         if _is_api_key(auth):

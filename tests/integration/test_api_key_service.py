@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings, GetSpec, KeySpec, UpdateSpec
-from keyplane.errors import Forbidden
+from keyplane.errors import Forbidden, InvalidArgument, NotFound, ValidationError
 from keyplane.security import roles as role_mod
 from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
@@ -89,6 +91,24 @@ def test_invalidate_reports_cross_cluster_keys_it_may_not_touch(database_url: st
         )
         everything = await svc.invalidate(admin, [remote.id], None, None, None, False)
         assert everything.invalidated == [remote.id] and everything.errors == []
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_update_one_raises_the_key_error_and_cross_cluster_updates_need_a_change(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        auth = _auth()
+        key = await svc.create(auth, KeySpec("one"))
+        assert await svc.update_one(auth, UpdateSpec([key.id], metadata={"a": 1}), kind="rest") is True
+        assert await svc.update_one(auth, UpdateSpec([key.id], metadata={"a": 1}), kind="rest") is False
+        with pytest.raises(NotFound, match="no API key owned by requesting user found for ID \\[nope\\]"):
+            await svc.update_one(auth, UpdateSpec(["nope"]), kind="rest")
+        with pytest.raises(InvalidArgument, match="while expected type is \\[cross_cluster\\]"):
+            await svc.update_one(auth, UpdateSpec([key.id], metadata={}), kind="cross_cluster")
+        with pytest.raises(ValidationError, match="must update either \\[access\\] or \\[metadata\\]"):
+            await svc.update_one(auth, UpdateSpec([key.id], expiration="1d"), kind="cross_cluster")
         await db.close()
 
     asyncio.run(go())

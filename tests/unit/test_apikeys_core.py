@@ -1,8 +1,9 @@
 import pytest
 
 from keyplane import ids
-from keyplane.apikeys import core, hashing
+from keyplane.apikeys import core, grants, hashing
 from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
+from keyplane.apikeys.service import KeySpec
 from keyplane.errors import InvalidArgument, ParseError
 from keyplane.query.aggs import MissingAgg, TermsAgg
 from keyplane.query.dates import parse_date
@@ -92,3 +93,21 @@ def test_dates_sort_aggs() -> None:
         parse_aggs({"g": {"global": {}}})
     with pytest.raises(InvalidArgument, match="Unsupported script value source"):
         parse_aggs({"s": {"terms": {"script": "x"}}})
+
+
+def test_cross_cluster_access_and_update_rules() -> None:
+    group = [IndicesPrivileges(["a"], [])]
+    assert core.access_messages([], []) == ["must specify non-empty access for either [search] or [replication]"]
+    assert core.access_messages(group, []) == [] and core.access_messages([], group) == []
+    nothing = ["must update either [access] or [metadata] for cross-cluster API keys"]
+    assert core.cross_cluster_update_messages(None, None, sets_certificate_identity=False) == nothing
+    assert core.cross_cluster_update_messages(([], []), None, sets_certificate_identity=False) == []
+    assert core.cross_cluster_update_messages(None, {}, sets_certificate_identity=False) == []
+    assert core.cross_cluster_update_messages(None, None, sets_certificate_identity=True) == []
+
+
+def test_grant_refuses_a_name_that_was_not_a_string() -> None:
+    assert grants.key_messages(None) == ["api key name is required"]
+    assert grants.key_messages(KeySpec("5", name_is_string=False)) == ["api key name is required"]
+    assert grants.key_messages(KeySpec("k")) == []
+    assert grants.bulk_key_messages([KeySpec("5", name_is_string=False)]) == []  # bulk grant reads it as text
