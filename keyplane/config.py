@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
+from keyplane import ES_VERSION
 from keyplane.apikeys.hashing import ALGORITHMS
 from keyplane.errors import ParseError
 from keyplane.timevalue import parse_duration_ms
@@ -93,6 +94,13 @@ def _port(text: str) -> int:
 def _database_url(text: str) -> str:
     if not text.startswith(("postgresql://", "postgres://", "sqlite:///")):
         raise ValueError("must be a postgresql:// (or sqlite:///) URL")
+    return text
+
+
+def _version(text: str) -> str:
+    parts = text.split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise ValueError("must be a version such as 9.5.0")
     return text
 
 
@@ -179,6 +187,13 @@ class Settings:
         default="keyplane",
         parse=_text,
         help="the cluster's name in `GET /` and the cluster APIs",
+    )
+    es_version: str = setting(
+        env="KEYPLANE_ES_VERSION",
+        default=ES_VERSION,
+        parse=_version,
+        help="the Elasticsearch version `GET /` reports (clients and the connectors service check it); "
+        f"the APIs follow Elasticsearch {ES_VERSION} whatever it says",
     )
     api_key_hash: str = setting(
         env="KEYPLANE_API_KEY_HASH",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane import ES_VERSION, __version__
+from keyplane import __version__
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 
@@ -16,7 +16,7 @@ def _info(request: RestRequest) -> dict[str, Any]:
         "cluster_name": s.settings.cluster_name,
         "cluster_uuid": s.cluster_uuid,
         "version": {
-            "number": ES_VERSION,
+            "number": s.settings.es_version,
             "build_flavor": "default",
             "build_type": "keyplane",
             "build_hash": "keyplane-" + __version__,

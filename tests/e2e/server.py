@@ -29,7 +29,12 @@ def free_port() -> int:
 
 class Server:
     def __init__(
-        self, data_dir: Path, database_url: str | None = None, test_mode: bool = True, password: str | None = PASSWORD
+        self,
+        data_dir: Path,
+        database_url: str | None = None,
+        test_mode: bool = True,
+        password: str | None = PASSWORD,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -41,7 +46,7 @@ class Server:
             env["ELASTIC_PASSWORD"] = password
         if test_mode:
             env["KEYPLANE_TEST_MODE"] = "1"
-        self.env = env
+        self.env = {**env, **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> Server:

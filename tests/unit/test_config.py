@@ -136,3 +136,11 @@ def test_serve_refuses_bad_settings_with_the_message(
         cli.main(["serve"])
     assert exit_.value.code == 2
     assert "KEYPLANE_SQLITE_SYNCHRONOUS must be full or normal, not [off]" in capsys.readouterr().err
+
+
+def test_the_reported_version_is_checked() -> None:
+    assert Settings().es_version == "9.5.0"
+    assert Settings.from_env({"KEYPLANE_ES_VERSION": "9.6.1"}).es_version == "9.6.1"
+    with pytest.raises(SettingsError) as bad:
+        Settings.from_env({"KEYPLANE_ES_VERSION": "9.x"})
+    assert bad.value.problems == ["KEYPLANE_ES_VERSION must be a version such as 9.5.0, not [9.x]"]
