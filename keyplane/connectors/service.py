@@ -19,11 +19,19 @@ import random
 from collections.abc import Callable
 from typing import Literal
 
-from keyplane.connectors import configuration, core, filtering, sync_jobs
+from keyplane.connectors import configuration, core, filtering, sync_jobs, system_index
 from keyplane.connectors.backends.base import ConnectorRepository, SecretRepository, Stored, SyncJobRepository
 from keyplane.connectors.clock import now_iso, now_ns
 from keyplane.connectors.model import ConnectorFilter, Doc
 from keyplane.connectors.secrets import SecretBox
+from keyplane.connectors.system_index import (
+    DocumentRead,
+    DocumentWrite,
+    Kind,
+    Precondition,
+    SearchRequest,
+    SearchResult,
+)
 from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import Conflict, DocumentMissing, NotFound
 from keyplane.ids import new_id
@@ -261,6 +269,114 @@ class ConnectorService:
                 return "updated"
             await _back_off(attempt)
         raise Conflict(f"connector sync job [{job_id}]: too many concurrent updates")
+
+    # -- the system indices' documents ------------------------------------------------------------------
+    # The connectors service reads and writes connectors and jobs as documents of
+    # ``.elastic-connectors`` and ``.elastic-connectors-sync-jobs``. These operations store what they
+    # are given, as Elasticsearch does, with no Connector-API validation, on the same records and the
+    # same write counter as the operations above, so either path sees the other's writes.
+
+    async def get_document(self, kind: Kind, doc_id: str) -> DocumentRead | None:
+        stored = await self._document_store(kind).get(doc_id)
+        return DocumentRead(stored.id, stored.doc, stored.seq_no) if stored else None
+
+    async def index_document(
+        self,
+        kind: Kind,
+        doc_id: str | None,
+        source: Doc,
+        *,
+        create_only: bool = False,
+        precondition: Precondition | None = None,
+    ) -> DocumentWrite:
+        """Create or replace a document whole (``create_only``: refuse an existing id); no id: a new one."""
+        if doc_id is None:
+            doc_id, create_only = new_id(), True
+        self._check_document_id(kind, doc_id)
+        store = self._document_store(kind)
+        for attempt in range(_MAX_ATTEMPTS):
+            stored = await store.get(doc_id)
+            if precondition is not None:
+                precondition.check(doc_id, stored.seq_no if stored else None)
+            if stored is None:
+                if await self._create_document(kind, doc_id, source):
+                    return DocumentWrite(doc_id, "created", 1)
+            elif create_only:
+                raise system_index.already_exists(doc_id, stored.seq_no)
+            elif await store.replace(Stored(doc_id, source, stored.seq_no)):
+                return DocumentWrite(doc_id, "updated", stored.seq_no + 1)
+            await _back_off(attempt)
+        raise Conflict(f"[{doc_id}]: version conflict, too many concurrent updates")
+
+    async def update_document(
+        self,
+        kind: Kind,
+        doc_id: str,
+        partial: Doc | None,
+        *,
+        upsert: Doc | None = None,
+        doc_as_upsert: bool = False,
+        detect_noop: bool = True,
+        precondition: Precondition | None = None,
+    ) -> DocumentWrite:
+        """Elasticsearch's partial update: ``partial`` merged into the stored JSON (objects merge, a null
+        overwrites); a missing document is created from ``upsert`` or, with ``doc_as_upsert``, ``partial``."""
+        self._check_document_id(kind, doc_id)
+        store = self._document_store(kind)
+        for attempt in range(_MAX_ATTEMPTS):
+            stored = await store.get(doc_id)
+            if precondition is not None:
+                precondition.check(doc_id, stored.seq_no if stored else None)
+            if stored is None:
+                first = partial if doc_as_upsert and partial is not None else upsert
+                if first is None:
+                    raise DocumentMissing(f"[{doc_id}]: document missing")
+                if await self._create_document(kind, doc_id, first):
+                    return DocumentWrite(doc_id, "created", 1)
+            else:
+                doc = deep_copy(stored.doc)
+                deep_merge(doc, partial or {})
+                if detect_noop and doc == stored.doc:
+                    return DocumentWrite(doc_id, "noop", stored.seq_no)
+                if await store.replace(Stored(doc_id, doc, stored.seq_no)):
+                    return DocumentWrite(doc_id, "updated", stored.seq_no + 1)
+            await _back_off(attempt)
+        raise Conflict(f"[{doc_id}]: version conflict, too many concurrent updates")
+
+    async def delete_document(self, kind: Kind, doc_id: str, precondition: Precondition | None = None) -> DocumentWrite:
+        """Remove a document for good (a connector too: this is not the Connector API's soft delete)."""
+        store = self._document_store(kind)
+        for attempt in range(_MAX_ATTEMPTS):
+            stored = await store.get(doc_id)
+            if precondition is not None:
+                precondition.check(doc_id, stored.seq_no if stored else None)
+            if stored is None:
+                return DocumentWrite(doc_id, "not_found", 1)
+            if await store.delete(doc_id, stored.seq_no):
+                return DocumentWrite(doc_id, "deleted", stored.seq_no + 1)
+            await _back_off(attempt)
+        raise Conflict(f"[{doc_id}]: version conflict, too many concurrent updates")
+
+    async def search_documents(self, kind: Kind, request: SearchRequest) -> SearchResult:
+        """A search over every document of the index (soft-deleted connectors too), evaluated in memory."""
+        stored = await self._document_store(kind).all()
+        documents = [DocumentRead(s.id, s.doc, s.seq_no) for s in stored]
+        return system_index.search(kind, documents, request)
+
+    def _document_store(self, kind: Kind) -> ConnectorRepository | SyncJobRepository:
+        return self.connectors if kind is Kind.CONNECTORS else self.jobs
+
+    async def _create_document(self, kind: Kind, doc_id: str, source: Doc) -> bool:
+        """Create a document unless the id was taken meanwhile."""
+        if kind is Kind.CONNECTORS:
+            return await self.connectors.insert(doc_id, source)
+        return bool(await self.jobs.put(doc_id, source, create_only=True))
+
+    @staticmethod
+    def _check_document_id(kind: Kind, doc_id: str) -> None:
+        check_id(doc_id)
+        if kind is Kind.SYNC_JOBS:
+            system_index.check_job_id(doc_id)
 
     # -- secrets --------------------------------------------------------------------------------------
 

@@ -36,7 +36,17 @@ class ConnectorRepository(Protocol):
         """Write a changed document back if nobody changed it since it was read."""
         ...
 
-    async def delete(self, connector_id: str) -> bool: ...
+    async def insert(self, connector_id: str, doc: Doc) -> bool:
+        """Create the document unless the id is taken; False when it was."""
+        ...
+
+    async def delete(self, connector_id: str, seq_no: int | None = None) -> bool:
+        """Remove the document (only if still at ``seq_no`` when given); False when nothing was removed."""
+        ...
+
+    async def all(self) -> list[Stored]:
+        """Every connector document, soft-deleted ones too, in id order (what a search reads)."""
+        ...
 
     async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
         """The total of matching connectors and one page of them."""
@@ -54,7 +64,18 @@ class SyncJobRepository(Protocol):
         """Write a changed job back if nobody changed it since it was read."""
         ...
 
-    async def delete(self, job_id: str) -> bool: ...
+    async def put(self, job_id: str, doc: Doc, *, create_only: bool = False) -> bool | None:
+        """Index a whole job document as given: True when created, False when replaced, None when
+        ``create_only`` found the id taken."""
+        ...
+
+    async def delete(self, job_id: str, seq_no: int | None = None) -> bool:
+        """Remove the job (only if still at ``seq_no`` when given); False when nothing was removed."""
+        ...
+
+    async def all(self) -> list[Stored]:
+        """Every job document, oldest first (what a search reads)."""
+        ...
 
     async def delete_for_connector(self, connector_id: str) -> int: ...
 

@@ -14,24 +14,58 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
 from keyplane.connectors.backends.base import Stored
+from keyplane.connectors.clock import now_ns
 from keyplane.connectors.core import index_taken
 from keyplane.connectors.model import ConnectorFilter, Doc
-from keyplane.errors import StatusError
+from keyplane.errors import KeyplaneError, StatusError
+from keyplane.query.dates import parse_date
 from keyplane.store import schema
 from keyplane.store.database import Database
 
 c, j, s = schema.connectors, schema.sync_jobs, schema.connector_secrets
 
 
+def _text(value: Any, width: int | None = None) -> str | None:
+    """A column's value from a document field: documents written through the document APIs are stored
+    as given, so a field may hold anything; the column keeps strings only, cut to its width."""
+    if not isinstance(value, str):
+        return None
+    return value[:width] if width is not None else value
+
+
 def _columns(doc: Doc) -> dict[str, Any]:
     return {
-        "index_name": doc.get("index_name"),
-        "name": doc.get("name"),
-        "service_type": doc.get("service_type"),
-        "description": doc.get("description"),
-        "deleted": bool(doc.get("deleted", False)),
+        "index_name": _text(doc.get("index_name"), 512),
+        "name": _text(doc.get("name")),
+        "service_type": _text(doc.get("service_type")),
+        "description": _text(doc.get("description")),
+        "deleted": doc.get("deleted") is True,
         "doc": jsontext.dumps(doc).decode(),
     }
+
+
+def _job_columns(doc: Doc) -> dict[str, Any]:
+    """The columns a job list filters on; a job written as a raw document may lack any of them."""
+    connector = doc.get("connector")
+    connector_id = connector.get("id") if isinstance(connector, dict) else None
+    return {
+        "connector_id": _text(connector_id, 512) or "",
+        "status": _text(doc.get("status"), 32) or "",
+        "job_type": _text(doc.get("job_type"), 32) or "",
+        "doc": jsontext.dumps(doc).decode(),
+    }
+
+
+def _created_ns(doc: Doc) -> int:
+    """When a job written as a raw document was created, for the newest-first order of job lists."""
+    try:
+        return parse_date(doc.get("created_at")) * 1_000_000
+    except KeyplaneError:
+        return now_ns()
+
+
+def _stored(row: Any) -> Stored:
+    return Stored(row["id"], orjson.loads(row["doc"]), row["seq_no"])
 
 
 def _like(text: str) -> str:
@@ -116,10 +150,32 @@ class SqlConnectorRepository:
             raise index_taken(stored.doc.get("index_name")) from None
         return res.rowcount == 1
 
-    async def delete(self, connector_id: str) -> bool:
+    async def insert(self, connector_id: str, doc: Doc) -> bool:
+        """Create the document unless the id is taken; False when it was."""
+        try:
+            async with self.db.transaction() as conn:
+                if (await conn.execute(select(c.c.id).where(c.c.id == connector_id))).first():
+                    return False
+                await self._check_index(conn, connector_id, doc)
+                await conn.execute(insert(c).values(id=connector_id, seq_no=1, **_columns(doc)))
+        except exc.IntegrityError:
+            if await self.get(connector_id) is not None:
+                return False
+            raise index_taken(doc.get("index_name")) from None
+        return True
+
+    async def delete(self, connector_id: str, seq_no: int | None = None) -> bool:
+        cond = c.c.id == connector_id
+        if seq_no is not None:
+            cond = and_(cond, c.c.seq_no == seq_no)
         async with self.db.transaction() as conn:
-            res = await conn.execute(delete(c).where(c.c.id == connector_id))
+            res = await conn.execute(delete(c).where(cond))
         return res.rowcount > 0
+
+    async def all(self) -> list[Stored]:
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(select(c).order_by(c.c.id))).rows
+        return [_stored(r) for r in rows]
 
     async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
         conds: list[ColumnElement[bool]] = []
@@ -176,19 +232,44 @@ class SqlSyncJobRepository:
             res = await conn.execute(
                 update(j)
                 .where(and_(j.c.id == stored.id, j.c.seq_no == stored.seq_no))
-                .values(
-                    status=stored.doc["status"],
-                    job_type=stored.doc["job_type"],
-                    doc=jsontext.dumps(stored.doc).decode(),
-                    seq_no=j.c.seq_no + 1,
-                )
+                .values(seq_no=j.c.seq_no + 1, **_job_columns(stored.doc))
             )
         return res.rowcount == 1
 
-    async def delete(self, job_id: str) -> bool:
+    async def put(self, job_id: str, doc: Doc, *, create_only: bool = False) -> bool | None:
+        """Index a whole job document: True when created, False when replaced, None when ``create_only``
+        found the id taken."""
+        for attempt in range(2):
+            try:
+                async with self.db.transaction() as conn:
+                    if (await conn.execute(select(j.c.id).where(j.c.id == job_id))).first():
+                        if create_only:
+                            return None
+                        await conn.execute(
+                            update(j).where(j.c.id == job_id).values(seq_no=j.c.seq_no + 1, **_job_columns(doc))
+                        )
+                        return False
+                    await conn.execute(
+                        insert(j).values(id=job_id, created_ns=_created_ns(doc), seq_no=1, **_job_columns(doc))
+                    )
+                    return True
+            except exc.IntegrityError:
+                if attempt:  # a concurrent writer created the id between the look and the insert
+                    raise
+        return None
+
+    async def delete(self, job_id: str, seq_no: int | None = None) -> bool:
+        cond = j.c.id == job_id
+        if seq_no is not None:
+            cond = and_(cond, j.c.seq_no == seq_no)
         async with self.db.transaction() as conn:
-            res = await conn.execute(delete(j).where(j.c.id == job_id))
+            res = await conn.execute(delete(j).where(cond))
         return res.rowcount > 0
+
+    async def all(self) -> list[Stored]:
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(select(j).order_by(j.c.created_ns, j.c.id))).rows
+        return [_stored(r) for r in rows]
 
     async def delete_for_connector(self, connector_id: str) -> int:
         async with self.db.transaction() as conn:
