@@ -18,6 +18,8 @@ from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRe
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
 from keyplane.errors import StoreUnavailable
+from keyplane.indices.backends.sql import SqlDocumentRepository, SqlIndexRepository
+from keyplane.indices.service import IndexService
 from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
 from keyplane.security.authentication import Authenticator
@@ -84,6 +86,7 @@ class Services:
             SqlSecretRepository(self.db),
             SecretBox.load(settings.secrets_key, settings.data_dir / "secrets.key"),
         )
+        self.indices = IndexService(SqlIndexRepository(self.db), SqlDocumentRepository(self.db))
         self.authenticator = Authenticator(
             self.passwords, ApiKeyRealm(self.apikeys), self.tokens, ServiceAccountRealm(self.service_accounts)
         )
@@ -175,5 +178,6 @@ class Services:
         await self.apikeys.delete_all()
         await self.tokens.delete_all()
         await self.connectors.reset()
+        await self.indices.reset()
         async with self.db.transaction() as conn:
             conn.notify("*")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from keyplane.api import (
     apikeys,
     connectors,
+    documents,
     indices,
     privileges,
     profiles,
@@ -41,6 +42,7 @@ def build_router(test_mode: bool) -> Router:
         security_settings,
         security_stats,
         indices,
+        documents,
     ):
         module.register(router)
     if test_mode:

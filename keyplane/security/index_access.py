@@ -3,31 +3,55 @@
 from __future__ import annotations
 
 from keyplane.errors import Forbidden
-from keyplane.security import privileges as privs
 from keyplane.security.identity import Authentication
 
 DELETE_INDEX = "indices:admin/delete"
 GET_INDEX = "indices:admin/get"
+CREATE_INDEX = "indices:admin/create"
+AUTO_CREATE = "indices:admin/auto_create"
+REFRESH = "indices:admin/refresh"
+INDEX_DOC = "indices:data/write/index"
+UPDATE_DOC = "indices:data/write/update"
+DELETE_DOC = "indices:data/write/delete"
+GET_DOC = "indices:data/read/get"
+SEARCH = "indices:data/read/search"
 
-# The narrowest named privilege granting each action; broader ones are found through the privilege table.
-_NEEDS = {DELETE_INDEX: "delete_index", GET_INDEX: "view_index_metadata"}
+# The named privileges granting each action, in the order a 403 lists them (Elasticsearch's order:
+# narrower privileges first, then by name, ``all`` last).
+_GRANTED_BY = {
+    DELETE_INDEX: ("delete_index", "manage", "all"),
+    GET_INDEX: ("view_index_metadata", "manage", "all"),
+    CREATE_INDEX: ("create_index", "manage", "all"),
+    AUTO_CREATE: ("auto_configure", "create_index", "manage", "all"),
+    REFRESH: ("maintenance", "manage", "all"),
+    INDEX_DOC: ("create_doc", "create", "index", "write", "all"),
+    UPDATE_DOC: ("index", "write", "all"),
+    DELETE_DOC: ("delete", "write", "all"),
+    GET_DOC: ("read", "all"),
+    SEARCH: ("read", "all"),
+}
+# An index request that may only create (op_type=create) is also allowed by create_doc; one that may
+# overwrite needs at least create (Elasticsearch's create privilege covers overwriting index requests).
+_OVERWRITE = ("create", "index", "write", "all")
 
 
 def granting(action: str) -> list[str]:
-    """Named index privileges that grant ``action``, least powerful first (as a 403 lists them)."""
-    wanted = _NEEDS[action]
-    return [wanted] + [p for p in ("manage", "all") if p != wanted and privs.index_privilege_covers(p, wanted)]
+    """Named index privileges that grant ``action``, as a 403 lists them."""
+    return list(_GRANTED_BY[action])
 
 
-def authorize(auth: Authentication, action: str, names: list[str]) -> None:
-    """Allow ``action`` on every concrete name, or raise Elasticsearch's index-level 403."""
+def allowed(auth: Authentication, action: str, name: str, *, overwrite: bool = False) -> bool:
+    """Whether the caller may run ``action`` on the index ``name``."""
     permission = auth.permission
-    wanted = _NEEDS[action]
-    denied = [
-        name
-        for name in names
-        if not (permission.has_index_privilege(name, wanted) or permission.has_index_privilege(name, action))
-    ]
+    names = _OVERWRITE if overwrite else _GRANTED_BY[action]
+    return permission.has_index_privilege(name, action) or any(
+        permission.has_index_privilege(name, privilege) for privilege in names
+    )
+
+
+def authorize(auth: Authentication, action: str, names: list[str], *, overwrite: bool = False) -> None:
+    """Allow ``action`` on every concrete name, or raise Elasticsearch's index-level 403."""
+    denied = [name for name in names if not allowed(auth, action, name, overwrite=overwrite)]
     if denied:
         raise Forbidden(
             f"action [{action}] is unauthorized for {auth.subject().describe()} on indices [{','.join(denied)}], "

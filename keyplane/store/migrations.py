@@ -56,6 +56,11 @@ def _v8_long_service_types(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX connectors_service_type ON connectors USING hash (service_type)"))
 
 
+def _v9_indices(conn: Connection) -> None:
+    for table in (schema.indices, schema.documents):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -65,6 +70,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v6_user_profiles,
     _v7_service_tokens,
     _v8_long_service_types,
+    _v9_indices,
 ]
 
 

@@ -176,3 +176,28 @@ connector_secrets = Table(
     Column("id", SafeString(512), primary_key=True),
     Column("sealed", SafeText, nullable=False),  # AES-GCM under a key kept outside the database
 )
+
+# Content indices: settings, mappings and aliases as created, and the last sequence number given to
+# one of their writes (every document write takes the next one in the same transaction).
+indices = Table(
+    "indices",
+    metadata,
+    Column("name", SafeString(255), primary_key=True),
+    Column("uuid", SafeString(32), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("doc", SafeText, nullable=False),  # {"settings", "mappings", "aliases"}
+    Column("seq_no", BigInteger, nullable=False, default=-1),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("index_name", SafeString(255), primary_key=True),
+    Column("id", SafeString(512), primary_key=True),
+    Column("seq_no", BigInteger, nullable=False),
+    Column("primary_term", BigInteger, nullable=False, default=1),
+    Column("version", BigInteger, nullable=False),
+    Column("source", SafeText, nullable=False),  # the document's _source, as JSON text
+)
+# Scans in index order (count, search over _source) and the sequence number of a write.
+Index("documents_seq_no", documents.c.index_name, documents.c.seq_no)

@@ -1,0 +1,72 @@
+"""What index and document APIs share at the edge: their errors as Elasticsearch renders them, the
+index expressions of a request, and the ``_shards`` header of a write."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from keyplane.http.errors import EsError
+from keyplane.http.request import RestRequest
+from keyplane.indices import core
+from keyplane.indices.core import Expand, IndexMeta
+
+T = TypeVar("T")
+_WILDCARDS = {"open", "closed", "hidden", "none", "all"}
+
+
+def es_error(exc: core.IndexFailure | core.MappingFailure) -> EsError:
+    if isinstance(exc, core.MappingFailure):
+        err = EsError(400, "mapper_parsing_exception", str(exc))
+        if exc.cause is not None:
+            err.caused_by = {"type": "illegal_argument_exception", "reason": exc.cause}
+            err.root_cause = {"type": "mapper_parsing_exception", "reason": str(exc)}
+        return err
+    where = {"index_uuid": exc.uuid, "index": exc.index}
+    if isinstance(exc, core.IndexMissing):
+        extra = {"resource.type": "index_or_alias", "resource.id": exc.index, **where}
+        return EsError(404, "index_not_found_exception", str(exc), extra=extra)
+    if isinstance(exc, core.InvalidIndexName):
+        return EsError(400, "invalid_index_name_exception", str(exc), extra=where)
+    if isinstance(exc, core.IndexExists):
+        return EsError(400, "resource_already_exists_exception", str(exc), extra=where)
+    shard = {"index_uuid": exc.uuid, "shard": "0", "index": exc.index}
+    if isinstance(exc, core.VersionConflict):
+        return EsError(409, "version_conflict_engine_exception", str(exc), extra=shard)
+    return EsError(404, "document_missing_exception", str(exc), extra=shard)
+
+
+def renders_index_errors(handler: Callable[[RestRequest], Awaitable[T]]) -> Callable[[RestRequest], Awaitable[T]]:
+    """Render the indices domain's errors, which name their index, in Elasticsearch's shape."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: RestRequest) -> T:
+        try:
+            return await handler(request)
+        except (core.IndexFailure, core.MappingFailure) as exc:
+            raise es_error(exc) from None
+
+    return wrapped
+
+
+def expressions(request: RestRequest) -> list[str]:
+    """The ``{index}`` path part as a list of index expressions."""
+    return [n for n in request.path_params.get("index", "").split(",") if n]
+
+
+def expand(request: RestRequest, *, allow_no_indices: bool = True) -> Expand:
+    wildcards = set(request.list_param("expand_wildcards") or ["open"])
+    unknown = sorted(wildcards - _WILDCARDS)
+    if unknown:
+        raise EsError(400, "illegal_argument_exception", f"No valid expand wildcard value [{unknown[0]}]")
+    return Expand(
+        ignore_unavailable=request.flag("ignore_unavailable"),
+        allow_no_indices=request.flag("allow_no_indices", allow_no_indices),
+        wildcards=frozenset(wildcards),
+    )
+
+
+def shards(meta: IndexMeta) -> dict[str, int]:
+    """A write's ``_shards``: the primary plus its replicas, of which only the primary exists here."""
+    return {"total": 1 + meta.replicas, "successful": 1, "failed": 0}

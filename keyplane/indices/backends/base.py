@@ -1,0 +1,53 @@
+"""Storage interface of indices and their documents; ``sql.py`` implements it for SQLite and PostgreSQL.
+
+Every document write takes the next sequence number of its index in the same transaction, and a
+rewrite is a compare-and-set on the sequence number it was read at: concurrent writers never
+overwrite each other, and a lost race is seen by the caller, who reads again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from keyplane.indices.core import IndexMeta, Source, StoredDoc
+
+
+class IndexRepository(Protocol):
+    async def create(self, meta: IndexMeta) -> IndexMeta | None:
+        """Create the index; None when it exists already."""
+        ...
+
+    async def get(self, name: str) -> IndexMeta | None: ...
+
+    async def list(self) -> list[IndexMeta]:
+        """Every index, by name."""
+        ...
+
+    async def delete(self, name: str) -> bool:
+        """Remove the index and its documents."""
+        ...
+
+    async def delete_all(self) -> None: ...
+
+
+class DocumentRepository(Protocol):
+    async def get(self, index: str, doc_id: str) -> StoredDoc | None: ...
+
+    async def write(
+        self, index: str, doc_id: str, source: Source, version: int, expected: StoredDoc | None
+    ) -> StoredDoc | None:
+        """Write the document if it is still as ``expected`` (None: still missing), with the index's next
+        sequence number; None when another writer came first. Raises IndexMissing when the index is gone."""
+        ...
+
+    async def delete(self, index: str, doc_id: str, expected: StoredDoc | None) -> int | None:
+        """Delete the document if it is still as ``expected``; the sequence number the delete took, or
+        None when another writer came first. A missing document's delete takes one too, as in Elasticsearch."""
+        ...
+
+    async def count(self, index: str) -> int: ...
+
+    def scan(self, index: str, batch: int = 1000) -> AsyncIterator[StoredDoc]:
+        """Every document of the index, in sequence-number order, read a batch at a time."""
+        ...

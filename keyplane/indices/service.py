@@ -1,0 +1,170 @@
+"""Index and document operations, one per API: the rules of ``core`` over the repositories.
+
+Writes retry when another writer came first (the repository's compare-and-set saw it): an
+unconditional write applies on top of the newer document, a conditional one is checked again and
+then refused with Elasticsearch's conflict.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from keyplane import ids
+from keyplane.errors import KeyplaneError
+from keyplane.indices import core
+from keyplane.indices.backends.base import DocumentRepository, IndexRepository
+from keyplane.indices.core import Condition, Expand, IndexMeta, OpType, Source, StoredDoc, UpdateSpec
+from keyplane.indices.fields import IndexFields
+from keyplane.query import memory
+from keyplane.query.parser import Rules, parse_query
+from keyplane.timevalue import now_ms
+
+# Called before an index is created because a document was written to it: authorization raises here.
+AutoCreateGuard = Callable[[str], None]
+
+_ATTEMPTS = 64
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write did: ``result`` is created, updated, deleted, not_found or noop."""
+
+    index: IndexMeta
+    id: str
+    result: str
+    seq_no: int
+    version: int
+    primary_term: int = core.PRIMARY_TERM
+
+
+class _Lost(KeyplaneError):
+    """Every attempt lost its race with another writer (should not happen in practice)."""
+
+
+def _new_uuid() -> str:
+    return ids.urlsafe(secrets.token_bytes(16))[:22]
+
+
+class IndexService:
+    def __init__(self, indices: IndexRepository, documents: DocumentRepository) -> None:
+        self.indices = indices
+        self.documents = documents
+
+    # -- indices -------------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        name: str,
+        settings: dict[str, Any] | None = None,
+        mappings: dict[str, Any] | None = None,
+        aliases: dict[str, Any] | None = None,
+    ) -> IndexMeta:
+        core.check_name(name)
+        core.check_mappings(mappings or {})
+        meta = IndexMeta(
+            name, _new_uuid(), now_ms(), core.flat_settings(settings or {}), dict(mappings or {}), dict(aliases or {})
+        )
+        created = await self.indices.create(meta)
+        if created is None:
+            existing = await self.indices.get(name)
+            raise core.IndexExists(name, existing.uuid if existing else "_na_")
+        return created
+
+    async def resolve(self, expressions: list[str], expand: Expand, visible: Callable[[str], bool]) -> list[IndexMeta]:
+        return core.resolve(expressions, await self.indices.list(), expand, visible)
+
+    async def delete(self, indices: list[IndexMeta]) -> None:
+        for meta in indices:
+            await self.indices.delete(meta.name)
+
+    async def get(self, name: str) -> IndexMeta:
+        meta = await self.indices.get(name)
+        if meta is None:
+            raise core.IndexMissing(name)
+        return meta
+
+    async def _writable(self, name: str, auto_create: AutoCreateGuard | None) -> IndexMeta:
+        """The index a document goes to, created first when missing (Elasticsearch's default)."""
+        meta = await self.indices.get(name)
+        if meta is not None:
+            return meta
+        if auto_create is None:
+            raise core.IndexMissing(name)
+        auto_create(name)
+        try:
+            return await self.create(name)
+        except core.IndexExists:
+            return await self.get(name)  # created meanwhile by another request
+
+    # -- documents -----------------------------------------------------------------------------------
+
+    async def index(
+        self,
+        name: str,
+        doc_id: str | None,
+        source: Source,
+        op: OpType,
+        cond: Condition | None,
+        auto_create: AutoCreateGuard | None,
+    ) -> Written:
+        meta = await self._writable(name, auto_create)
+        doc_id = doc_id if doc_id is not None else ids.new_id()
+        for _ in range(_ATTEMPTS):
+            current = await self.documents.get(meta.name, doc_id)
+            core.check_write(meta, doc_id, current, op, cond)
+            written = await self.documents.write(meta.name, doc_id, source, core.next_version(current), current)
+            if written is not None:
+                result = "created" if current is None else "updated"
+                return Written(meta, doc_id, result, written.seq_no, written.version)
+        raise _Lost(f"[{doc_id}]: too many concurrent writes")
+
+    async def get_doc(self, name: str, doc_id: str) -> tuple[IndexMeta, StoredDoc | None]:
+        meta = await self.get(name)
+        return meta, await self.documents.get(meta.name, doc_id)
+
+    async def delete_doc(self, name: str, doc_id: str, cond: Condition | None) -> Written:
+        meta = await self.get(name)
+        for _ in range(_ATTEMPTS):
+            current = await self.documents.get(meta.name, doc_id)
+            if cond is not None:
+                core.check_condition(meta, doc_id, current, cond)
+            seq_no = await self.documents.delete(meta.name, doc_id, current)
+            if seq_no is not None:
+                result = "not_found" if current is None else "deleted"
+                return Written(meta, doc_id, result, seq_no, core.next_version(current))
+        raise _Lost(f"[{doc_id}]: too many concurrent writes")
+
+    async def update(
+        self, name: str, doc_id: str, spec: UpdateSpec, cond: Condition | None, auto_create: AutoCreateGuard | None
+    ) -> Written:
+        meta = await self._writable(name, auto_create)
+        for _ in range(_ATTEMPTS):
+            current = await self.documents.get(meta.name, doc_id)
+            result, source = core.apply_update(meta, doc_id, current, spec)
+            if cond is not None:
+                core.check_condition(meta, doc_id, current, cond)
+            if result == "noop" and current is not None:
+                return Written(meta, doc_id, result, current.seq_no, current.version)
+            written = await self.documents.write(meta.name, doc_id, source, core.next_version(current), current)
+            if written is not None:
+                return Written(meta, doc_id, result, written.seq_no, written.version)
+        raise _Lost(f"[{doc_id}]: too many concurrent writes")
+
+    async def count(self, indices: list[IndexMeta], query: Any) -> int:
+        """How many documents of the indices match ``query`` (None: all of them)."""
+        total = 0
+        for meta in indices:
+            if query is None or (isinstance(query, dict) and list(query) == ["match_all"]):
+                total += await self.documents.count(meta.name)
+                continue
+            match = memory.compile_query(parse_query(query, Rules(IndexFields(meta.mappings), strict=False)))
+            async for doc in self.documents.scan(meta.name):
+                if match({**doc.source, "_id": doc.id}):
+                    total += 1
+        return total
+
+    async def reset(self) -> None:
+        await self.indices.delete_all()
