@@ -383,7 +383,7 @@ def query_view(kind: Kind, doc_id: str, source: Doc) -> Doc:
 def _dates_to_ms(node: Any, parts: list[str]) -> Any:
     """Rewrite the dates at a path (through arrays of objects) as epoch ms, copying what it changes."""
     if isinstance(node, list):
-        return [_dates_to_ms(item, parts) for item in node]
+        return [_dates_to_ms(dict(item) if isinstance(item, dict) else item, parts) for item in node]
     if not isinstance(node, dict) or parts[0] not in node:
         return node
     key, rest = parts[0], parts[1:]
