@@ -1,4 +1,4 @@
-"""Index-level APIs while Keyplane holds no indices: Elasticsearch's answers for missing ones."""
+"""Index-level APIs: Elasticsearch's answers for missing indices, wildcards, and privileges checked first."""
 
 from __future__ import annotations
 
