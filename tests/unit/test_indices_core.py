@@ -151,8 +151,13 @@ def test_source_filtering() -> None:
 def test_expressions_resolve_over_visible_indices() -> None:
     metas = [IndexMeta(n, n, 1) for n in ("logs-1", "logs-2", "metrics")]
     metas.append(IndexMeta("secret", "s", 1, {"index.hidden": "true"}))
-    everyone = lambda name: True  # noqa: E731
-    names = lambda found: [m.name for m in found]  # noqa: E731
+
+    def everyone(name: str) -> bool:
+        return True
+
+    def names(found: list[IndexMeta]) -> list[str]:
+        return [m.name for m in found]
+
     assert names(core.resolve(["logs-*"], metas, Expand(), everyone)) == ["logs-1", "logs-2"]
     assert names(core.resolve([], metas, Expand(), everyone)) == ["logs-1", "logs-2", "metrics"]
     assert "secret" in names(core.resolve(["*"], metas, Expand(wildcards=frozenset({"all"})), everyone))
