@@ -184,7 +184,7 @@ indices = Table(
     metadata,
     Column("name", SafeString(255), primary_key=True),
     Column("uuid", SafeString(32), nullable=False),
-    Column("created", BigInteger, nullable=False),
+    Column("creation", BigInteger, nullable=False),
     Column("doc", SafeText, nullable=False),  # {"settings", "mappings", "aliases"}
     Column("seq_no", BigInteger, nullable=False, default=-1),
 )

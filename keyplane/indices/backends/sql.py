@@ -19,7 +19,7 @@ ix, dx = schema.indices, schema.documents
 
 def _meta(row: dict[str, Any]) -> IndexMeta:
     body = orjson.loads(row["doc"])
-    return IndexMeta(row["name"], row["uuid"], row["created"], body["settings"], body["mappings"], body["aliases"])
+    return IndexMeta(row["name"], row["uuid"], row["creation"], body["settings"], body["mappings"], body["aliases"])
 
 
 def _doc(row: dict[str, Any]) -> StoredDoc:
@@ -40,7 +40,7 @@ class SqlIndexRepository:
 
     async def create(self, meta: IndexMeta) -> IndexMeta | None:
         body = {"settings": meta.settings, "mappings": meta.mappings, "aliases": meta.aliases}
-        values = {"name": meta.name, "uuid": meta.uuid, "created": meta.created_ms, "seq_no": -1}
+        values = {"name": meta.name, "uuid": meta.uuid, "creation": meta.created_ms, "seq_no": -1}
         try:
             async with self.db.transaction() as conn:
                 if (await conn.execute(select(ix.c.name).where(ix.c.name == meta.name))).first():
