@@ -17,6 +17,7 @@ from keyplane.api import (
     security_stats,
     service_accounts,
     sync_jobs,
+    system_indices,
     testing,
     tokens,
     users,
@@ -43,6 +44,7 @@ def build_router(test_mode: bool) -> Router:
         security_stats,
         indices,
         documents,
+        system_indices,
     ):
         module.register(router)
     if test_mode:

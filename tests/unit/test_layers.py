@@ -19,11 +19,20 @@ from pathlib import Path
 import keyplane
 
 ROOT = Path(keyplane.__file__).parent
-DOMAIN = ["security", "apikeys", "connectors", "tokens", "profiles", "service_accounts", "query"]
+DOMAIN = ["security", "apikeys", "connectors", "tokens", "profiles", "service_accounts", "query", "indices"]
 FORBIDDEN = ("sqlalchemy", "asyncpg", "starlette", "uvicorn", "keyplane.store", "keyplane.http", "keyplane.api")
 
 # A domain package may import those of a lower rank only (and the shared modules keyplane/*.py).
-RANK = {"query": 0, "security": 1, "apikeys": 2, "tokens": 2, "profiles": 2, "service_accounts": 2, "connectors": 2}
+RANK = {
+    "query": 0,
+    "security": 1,
+    "apikeys": 2,
+    "tokens": 2,
+    "profiles": 2,
+    "service_accounts": 2,
+    "connectors": 2,
+    "indices": 2,
+}
 # Imports between packages of the same rank, each with its reason.
 SIDEWAYS = {
     ("service_accounts", "apikeys"),  # service tokens' secrets are hashed as API-key secrets are
