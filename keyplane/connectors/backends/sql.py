@@ -96,8 +96,9 @@ class SqlConnectorRepository:
         return Stored(row["id"], orjson.loads(row["doc"]), row["seq_no"]) if row else None
 
     async def _check_index(self, conn: Any, connector_id: str, doc: Doc) -> None:
-        name = doc.get("index_name")
-        if name is None or doc.get("deleted"):
+        # As the columns hold it: a raw document's index_name may be any JSON value.
+        name = _text(doc.get("index_name"), 512)
+        if name is None or doc.get("deleted") is True:
             return
         taken = (
             await conn.execute(
