@@ -10,7 +10,6 @@ in-memory search. Nothing here knows HTTP or SQL.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -23,6 +22,8 @@ from keyplane.query.dates import parse_date
 from keyplane.query.fields import Field, FieldMap, FieldType
 from keyplane.query.parser import Rules, parse_query, parse_sort
 from keyplane.query.tree import Bool, Query, SortKey
+from keyplane.source_filtering import SourceFilter as SourceFilter  # re-exported
+from keyplane.source_filtering import source_filter as source_filter
 
 PRIMARY_TERM = 1  # one shard that never fails over: every document is on the first primary term
 # Elasticsearch counts a search's hits exactly up to this many unless asked to count them all.
@@ -274,72 +275,6 @@ class DocumentWrite:
     @property
     def version(self) -> int:
         return version_of(self.writes)
-
-
-# -- _source filtering ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceFilter:
-    """What of ``_source`` an answer shows: nothing, or the paths matching ``includes`` minus ``excludes``."""
-
-    fetch: bool = True
-    includes: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
-
-    def apply(self, source: Doc) -> Doc | None:
-        if not self.fetch:
-            return None
-        if not self.includes and not self.excludes:
-            return source
-        return _filtered(source, "", self.includes, self.excludes)
-
-
-def _path_matches(path: str, patterns: Sequence[str], *, prefix: bool) -> bool:
-    """Whether ``path`` is named by a pattern; with ``prefix``, also when it is above one (an object on the
-    way to an included field)."""
-    for pattern in patterns:
-        if fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern + ".*"):
-            return True
-        if prefix and pattern.startswith(path + "."):
-            return True
-        if prefix and "*" in pattern and fnmatch.fnmatchcase(path + ".", pattern.split("*")[0] + "*"):
-            return True
-    return False
-
-
-def _filtered(source: Doc, base: str, includes: tuple[str, ...], excludes: tuple[str, ...]) -> Doc:
-    out: Doc = {}
-    for key, value in source.items():
-        path = f"{base}{key}"
-        if excludes and _path_matches(path, excludes, prefix=False):
-            continue
-        whole = not includes or _path_matches(path, includes, prefix=False)
-        if isinstance(value, dict) and (whole or _path_matches(path, includes, prefix=True)):
-            inner = _filtered(value, path + ".", () if whole else includes, excludes)
-            if inner or whole:
-                out[key] = inner
-        elif whole:
-            out[key] = value
-    return out
-
-
-def source_filter(value: Any, includes: Sequence[str] = (), excludes: Sequence[str] = ()) -> SourceFilter:
-    """``_source`` as a body or parameter gives it: a boolean, a path or paths, or ``{includes, excludes}``."""
-    if isinstance(value, bool):
-        return SourceFilter(value, tuple(includes), tuple(excludes))
-    if isinstance(value, str):
-        if value.lower() in ("true", "false"):
-            return SourceFilter(value.lower() == "true", tuple(includes), tuple(excludes))
-        return SourceFilter(True, tuple(p for p in value.split(",") if p), tuple(excludes))
-    if isinstance(value, list):
-        return SourceFilter(True, tuple(str(p) for p in value), tuple(excludes))
-    if isinstance(value, dict):
-        inc, exc = value.get("includes", value.get("include", [])), value.get("excludes", value.get("exclude", []))
-        inc = [inc] if isinstance(inc, str) else list(inc or [])
-        exc = [exc] if isinstance(exc, str) else list(exc or [])
-        return SourceFilter(True, tuple(map(str, inc)), tuple(map(str, exc)))
-    return SourceFilter(True, tuple(includes), tuple(excludes))
 
 
 # -- search ---------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import KeyplaneError
+from keyplane.source_filtering import filter_source as filter_source  # re-exported
 
 Source = dict[str, Any]
 
@@ -325,45 +326,6 @@ def apply_update(
     if spec.detect_noop and merged == current.source:
         return "noop", current.source
     return "updated", merged
-
-
-# -- source filtering --------------------------------------------------------------------------------
-
-
-def _hit(patterns: list[str], path: str) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
-
-
-def _may_hold(patterns: list[str], path: str) -> bool:
-    """Whether some pattern may match a field below ``path``."""
-    prefix = path + "."
-    return any(
-        p.startswith(prefix) or ("*" in p and fnmatch.fnmatchcase(prefix, p.split("*")[0] + "*")) for p in patterns
-    )
-
-
-def filter_source(source: Source, includes: list[str], excludes: list[str]) -> Source:
-    """``_source`` filtered as Elasticsearch filters it: dotted paths with ``*`` wildcards."""
-
-    def walk(node: Source, prefix: str, included: bool) -> Source:
-        out: Source = {}
-        for key, value in node.items():
-            path = f"{prefix}{key}"
-            if excludes and _hit(excludes, path):
-                continue
-            whole = included or not includes or _hit(includes, path)
-            if isinstance(value, dict):
-                if whole or _may_hold(includes, path):
-                    inner = walk(value, path + ".", whole)
-                    if inner or whole:
-                        out[key] = inner
-            elif whole:
-                out[key] = value
-        return out
-
-    if not includes and not excludes:
-        return source
-    return walk(source, "", False)
 
 
 # -- index expressions -------------------------------------------------------------------------------
