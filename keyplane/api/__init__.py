@@ -12,6 +12,7 @@ from keyplane.api import (
     role_mappings,
     roles,
     root,
+    search,
     secrets,
     security_settings,
     security_stats,
@@ -45,6 +46,7 @@ def build_router(test_mode: bool) -> Router:
         indices,
         documents,
         system_indices,
+        search,
     ):
         module.register(router)
     if test_mode:

@@ -18,6 +18,9 @@ from keyplane.indices import core
 from keyplane.indices.backends.base import DocumentRepository, IndexRepository
 from keyplane.indices.core import Condition, Expand, IndexMeta, OpType, Source, StoredDoc, UpdateSpec
 from keyplane.indices.fields import IndexFields
+from keyplane.indices.scroll import Scrolls
+from keyplane.indices.search import SearchRequest, SearchResult
+from keyplane.indices.search import run as run_search
 from keyplane.query import memory
 from keyplane.query.parser import Rules, parse_query
 from keyplane.timevalue import now_ms
@@ -52,6 +55,7 @@ class IndexService:
     def __init__(self, indices: IndexRepository, documents: DocumentRepository) -> None:
         self.indices = indices
         self.documents = documents
+        self.scrolls = Scrolls(now_ms)  # scroll contexts live in this process, as in an Elasticsearch node
 
     # -- indices -------------------------------------------------------------------------------------
 
@@ -166,5 +170,20 @@ class IndexService:
                     total += 1
         return total
 
+    async def search(
+        self, indices: list[IndexMeta], request: SearchRequest, scroll: tuple[str, int] | None = None
+    ) -> tuple[SearchResult, str | None]:
+        """Every hit of the search over the indices, in order (the caller takes its page), and with
+        ``scroll`` (owner, keep-alive ms) the id of a scroll context whose first batch is that page."""
+        loaded: list[tuple[IndexMeta, list[StoredDoc]]] = []
+        for meta in sorted(indices, key=lambda m: m.name):
+            loaded.append((meta, [doc async for doc in self.documents.scan(meta.name)]))
+        result = run_search(loaded, request)
+        if scroll is None:
+            return result, None
+        owner, keep_alive_ms = scroll
+        return result, self.scrolls.open(owner, result, request, keep_alive_ms)
+
     async def reset(self) -> None:
+        self.scrolls.reset()
         await self.indices.delete_all()

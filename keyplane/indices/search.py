@@ -1,0 +1,249 @@
+"""Searching content indices in memory: the query over ``_source`` (the one query engine), sort keys
+with Elasticsearch's missing-last rule, scores, the result window and how many hits are counted.
+
+Hits of several indices come in index-name order, each index's documents in sequence-number order,
+unless the request sorts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from keyplane.errors import InvalidArgument, KeyplaneError, ParseError
+from keyplane.indices.core import IndexMeta, StoredDoc
+from keyplane.indices.fields import IndexFields
+from keyplane.query import memory
+from keyplane.query.parser import Rules, parse_query
+from keyplane.query.tree import Bool, Query
+from keyplane.source_filtering import SourceFilter
+
+MAX_RESULT_WINDOW = 10_000
+TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many hits by default
+SortKind = Literal["field", "_doc", "_score"]
+
+
+class ResultWindowTooLarge(KeyplaneError):
+    """``from + size`` (a scroll's batch size) beyond ``index.max_result_window``; a shard failure in Elasticsearch."""
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    """A sort key: a field (its public name), ``_doc`` or ``_score``; missing values last unless ``missing_first``."""
+
+    name: str
+    kind: SortKind = "field"
+    desc: bool = False
+    missing_first: bool = False
+
+
+@dataclass(frozen=True)
+class HitView:
+    """What each hit shows besides its index, id and score (a scroll's batches show the same)."""
+
+    source: SourceFilter = SourceFilter()
+    seq_no_primary_term: bool = False
+    version: bool = False
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: Any = None  # the query DSL as sent, parsed over each index's fields
+    sort: tuple[SortSpec, ...] = ()
+    start: int = 0
+    size: int = 10
+    track_total_hits: bool | int = TRACK_TOTAL_HITS
+    view: HitView = HitView()
+
+
+@dataclass(frozen=True)
+class Hit:
+    index: IndexMeta
+    doc: StoredDoc
+    score: float | None
+    sort: tuple[Any, ...] | None  # the hit's sort values, when the search is sorted
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """All matching hits in order (a scroll pages through them); ``total`` as counted, None when not tracked."""
+
+    hits: tuple[Hit, ...]
+    total: int | None
+    total_is_exact: bool
+    max_score: float | None
+
+    def page(self, start: int, size: int) -> tuple[Hit, ...]:
+        return self.hits[start : start + size] if size > 0 else ()
+
+
+# -- request rules ---------------------------------------------------------------------------------------
+
+
+def check_paging(start: int, size: int) -> None:
+    if start < 0:
+        raise InvalidArgument(f"[from] parameter cannot be negative but was [{start}]")
+    if size < 0:
+        raise InvalidArgument(f"[size] parameter cannot be negative, found [{size}]")
+
+
+def max_result_window(meta: IndexMeta) -> int:
+    try:
+        return int(meta.settings.get("index.max_result_window", MAX_RESULT_WINDOW))
+    except (TypeError, ValueError):
+        return MAX_RESULT_WINDOW
+
+
+def check_window(indices: Sequence[IndexMeta], start: int, size: int, *, scroll: bool) -> None:
+    """Elasticsearch's result-window limit, checked per index as each shard checks it."""
+    for meta in indices:
+        limit = max_result_window(meta)
+        if scroll and size > limit:
+            raise ResultWindowTooLarge(
+                f"Batch size is too large, size must be less than or equal to: [{limit}] but was [{size}]. "
+                "Scroll batch sizes cost as much memory as result windows so they are controlled by the "
+                "[index.max_result_window] index level setting."
+            )
+        if not scroll and start + size > limit:
+            raise ResultWindowTooLarge(
+                f"Result window is too large, from + size must be less than or equal to: [{limit}] but was "
+                f"[{start + size}]. See the scroll api for a more efficient way to request large data sets. "
+                "This limit can be set by changing the [index.max_result_window] index level setting."
+            )
+
+
+def track_total_hits(value: Any) -> bool | int:
+    """``track_total_hits`` as a body or parameter gives it: a boolean or a count (-1: exact)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ParseError(f"[track_total_hits] expected a boolean or a number but was [{value}]") from None
+    if count == -1:
+        return True
+    if count < 0:
+        raise InvalidArgument(f"[track_total_hits] parameter must be positive or equals to -1, got {count}")
+    return count
+
+
+def _one_sort(name: str, spec: Any) -> SortSpec:
+    options: dict[str, Any] = {}
+    order: Any = spec
+    if isinstance(spec, dict):
+        options = spec
+        order = spec.get("order")
+    if order is not None and order not in ("asc", "desc"):
+        raise ParseError(f"[sort] unknown order [{order}]")
+    if name == "_id":
+        raise InvalidArgument(
+            "Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic "
+            "cluster setting: indices.id_field_data.enabled"
+        )
+    kind: SortKind = "_doc" if name == "_doc" else "_score" if name == "_score" else "field"
+    default_desc = kind == "_score"
+    desc = default_desc if order is None else order == "desc"
+    return SortSpec(name, kind, desc, options.get("missing") == "_first")
+
+
+def parse_sort(sort: Any) -> tuple[SortSpec, ...]:
+    """Sort keys from ``"field"``, ``"field:desc"``, ``{field: order}`` or ``{field: {order, missing}}``, or a list."""
+    if sort is None:
+        return ()
+    keys: list[SortSpec] = []
+    for spec in sort if isinstance(sort, list) else [sort]:
+        if isinstance(spec, str):
+            name, _, order = spec.partition(":")
+            keys.append(_one_sort(name, order or None))
+        elif isinstance(spec, dict) and len(spec) == 1:
+            name, order = next(iter(spec.items()))
+            keys.append(_one_sort(name, order))
+        else:
+            raise ParseError("malformed sort format, within the sort array, an object, or an actual string are allowed")
+    return tuple(keys)
+
+
+# -- evaluation ------------------------------------------------------------------------------------------
+
+
+def _scores(query: Query) -> bool:
+    """Whether the query scores hits: a bool of only filter and must_not clauses gives every hit 0."""
+    return not (isinstance(query, Bool) and not query.must and not query.should)
+
+
+def _comparable(value: Any) -> tuple[int, Any]:
+    """Numbers (booleans as 0 and 1) before text before anything else, so that sorting never fails."""
+    if isinstance(value, bool):
+        return 0, int(value)
+    if isinstance(value, (int, float)):
+        return 0, value
+    if isinstance(value, str):
+        return 1, value
+    return 2, str(value)
+
+
+def _sort_value(view: dict[str, Any], path: str, desc: bool) -> Any:
+    """The value a document sorts by: its least value ascending, its greatest descending (arrays)."""
+    found = [v for v in memory.values(view, path) if not isinstance(v, (dict, list))]
+    if not found:
+        return None
+    value = (max if desc else min)(found, key=_comparable)
+    return int(value) if isinstance(value, bool) else value
+
+
+@dataclass
+class _Row:
+    index: IndexMeta
+    doc: StoredDoc
+    position: int
+    score: float
+    keys: list[Any]
+
+
+def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: SearchRequest) -> SearchResult:
+    """Match, sort and count the documents of the indices (each given with its documents in sequence order)."""
+    rows: list[_Row] = []
+    position = 0
+    for meta, documents in indices:
+        fields = IndexFields(meta.mappings)
+        query = parse_query(request.query, Rules(fields, strict=False))
+        match = memory.compile_query(query)
+        score = 1.0 if _scores(query) else 0.0
+        paths = [fields.resolve(key.name) if key.kind == "field" else None for key in request.sort]
+        for doc in documents:
+            position += 1
+            view = {**doc.source, "_id": doc.id}
+            if not match(view):
+                continue
+            keys: list[Any] = []
+            for key, field in zip(request.sort, paths, strict=True):
+                if key.kind == "_doc":
+                    keys.append(position)
+                elif key.kind == "_score":
+                    keys.append(score)
+                else:
+                    keys.append(_sort_value(view, field.name if field else key.name, key.desc))
+            rows.append(_Row(meta, doc, position, score, keys))
+    for i in reversed(range(len(request.sort))):  # stable sorts, the last key first
+        key = request.sort[i]
+        present = [r for r in rows if r.keys[i] is not None]
+        missing = [r for r in rows if r.keys[i] is None]
+        present.sort(key=lambda r: _comparable(r.keys[i]), reverse=key.desc)
+        rows = missing + present if key.missing_first else present + missing
+    scored = not request.sort or all(key.kind == "_score" for key in request.sort)
+    total = len(rows)
+    limit = request.track_total_hits
+    if limit is False:
+        shown: int | None = None
+        exact = False
+    else:
+        exact = limit is True or total <= int(limit)
+        shown = total if exact else int(limit)
+    hits = tuple(
+        Hit(r.index, r.doc, r.score if scored else None, tuple(r.keys) if request.sort else None) for r in rows
+    )
+    max_score = max((r.score for r in rows), default=None) if scored else None
+    return SearchResult(hits, shown, exact, max_score)
