@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from keyplane.api import (
     apikeys,
+    bulk_documents,
     connectors,
     documents,
     indices,
@@ -45,6 +46,7 @@ def build_router(test_mode: bool) -> Router:
         security_stats,
         indices,
         documents,
+        bulk_documents,
         system_indices,
         search,
     ):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from keyplane.errors import Forbidden
 from keyplane.security.identity import Authentication
+from keyplane.security.permission import LimitedPermission, Permission
+from keyplane.security.privileges import index_privilege_covers
 
 DELETE_INDEX = "indices:admin/delete"
 GET_INDEX = "indices:admin/get"
@@ -55,5 +57,50 @@ def authorize(auth: Authentication, action: str, names: list[str], *, overwrite:
     if denied:
         raise Forbidden(
             f"action [{action}] is unauthorized for {auth.subject().describe()} on indices [{','.join(denied)}], "
+            f"this action is granted by the index privileges [{','.join(granting(action))}]"
+        )
+
+
+# -- bulk and multi-get ------------------------------------------------------------------------------
+
+BULK = "indices:data/write/bulk"
+MGET = "indices:data/read/mget"
+MGET_SHARD = "indices:data/read/mget[shard]"
+# The actions Elasticsearch authorizes for each bulk item on its index (index and create are told apart).
+BULK_ITEM_ACTIONS = {
+    "index": "indices:data/write/index:op_type/index",
+    "create": "indices:data/write/index:op_type/create",
+    "update": UPDATE_DOC,
+    "delete": DELETE_DOC,
+}
+_GRANTED_BY.update(
+    {
+        BULK: ("create_doc", "create", "delete", "index", "write", "all"),
+        BULK_ITEM_ACTIONS["index"]: ("create", "index", "write", "all"),
+        BULK_ITEM_ACTIONS["create"]: ("create_doc", "create", "index", "write", "all"),
+        MGET: ("read", "all"),
+        MGET_SHARD: ("read", "all"),
+    }
+)
+
+
+def _grants_somewhere(permission: Permission, action: str) -> bool:
+    if isinstance(permission, LimitedPermission):
+        return _grants_somewhere(permission.assigned, action) and _grants_somewhere(permission.limited_by, action)
+    names = set(_GRANTED_BY[action]) | {action}
+    return any(
+        index_privilege_covers(held, wanted)
+        for group in permission.indices
+        for held in group.privileges
+        for wanted in names
+    )
+
+
+def authorize_somewhere(auth: Authentication, action: str) -> None:
+    """A request over many indices (bulk, mget) needs its action granted on some index before its items are
+    looked at one by one; without it, Elasticsearch's 403 names no index."""
+    if not _grants_somewhere(auth.permission, action):
+        raise Forbidden(
+            f"action [{action}] is unauthorized for {auth.subject().describe()}, "
             f"this action is granted by the index privileges [{','.join(granting(action))}]"
         )

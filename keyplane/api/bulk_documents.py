@@ -1,0 +1,157 @@
+"""``_bulk`` and ``_mget``: many documents in one request, each answered in its place.
+
+The handler authorizes the request's action on some index, parses the body into items, runs them
+through one service operation, and renders each item as Elasticsearch does: what it wrote, or its
+error with the status it would have had on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from keyplane.api.index_view import es_error, shards
+from keyplane.errors import KeyplaneError
+from keyplane.http.errors import EsError, from_domain, x_content_parse
+from keyplane.http.request import RestRequest
+from keyplane.http.routing import Router
+from keyplane.indices import bulk as bulk_rules
+from keyplane.indices import bulk_service, core
+from keyplane.indices.bulk import BulkItem, GetItem
+from keyplane.indices.bulk_service import DocumentUnparsable, Fetched
+from keyplane.indices.service import Written
+from keyplane.security import index_access
+
+
+def _item_error(exc: KeyplaneError) -> EsError:
+    if isinstance(exc, (core.IndexFailure, core.MappingFailure)):
+        return es_error(exc)
+    if isinstance(exc, DocumentUnparsable):
+        return EsError(400, "document_parsing_exception", str(exc))
+    return from_domain(exc)
+
+
+def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError) -> dict[str, Any]:
+    if isinstance(outcome, Written):
+        noop = outcome.result == "noop"
+        status = {"created": 201, "not_found": 404}.get(outcome.result, 200)
+        return {
+            "_index": outcome.index.name,
+            "_id": outcome.id,
+            "_version": outcome.version,
+            "result": outcome.result,
+            "_shards": {"total": 0, "successful": 0, "failed": 0} if noop else shards(outcome.index),
+            "_seq_no": outcome.seq_no,
+            "_primary_term": outcome.primary_term,
+            "status": status,
+        }
+    err = _item_error(outcome)
+    return {
+        "_index": item.index,
+        "_id": item.id,
+        "status": err.status,
+        "error": {"type": err.type, "reason": err.reason, **err.extra},
+    }
+
+
+async def bulk(request: RestRequest) -> dict[str, Any]:
+    started = time.monotonic()
+    index_access.authorize_somewhere(request.auth, index_access.BULK)
+    default_index = request.path_params.get("index")
+    try:
+        items = bulk_rules.parse_bulk(request.raw_body, default_index, request.param("pipeline"))
+    except bulk_rules.BadUpdateLine as exc:
+        raise x_content_parse(str(exc)) from None
+
+    def guard(item: BulkItem, name: str) -> None:
+        index_access.authorize(request.auth, index_access.BULK_ITEM_ACTIONS[item.action], [name])
+
+    def auto_create(name: str) -> None:
+        index_access.authorize(request.auth, index_access.AUTO_CREATE, [name])
+
+    outcomes = await bulk_service.bulk(request.services.indices, items, guard, auto_create)
+    rendered = [{item.action: _bulk_item(item, out)} for item, out in zip(items, outcomes, strict=True)]
+    return {
+        "errors": any(isinstance(out, KeyplaneError) for out in outcomes),
+        "took": int((time.monotonic() - started) * 1000),
+        "items": rendered,
+    }
+
+
+def _filtering(request: RestRequest) -> tuple[bool, list[str], list[str]]:
+    wanted = request.param("_source")
+    includes, excludes = request.list_param("_source_includes"), request.list_param("_source_excludes")
+    if wanted in ("false", "0", "no", "off"):
+        return False, [], []
+    if wanted not in (None, "", "true", "1", "yes", "on"):
+        includes = request.list_param("_source")
+    return True, includes, excludes
+
+
+def _mget_item(item: GetItem, outcome: Fetched | KeyplaneError, default: tuple[bool, list[str], list[str]]) -> Any:
+    if isinstance(outcome, KeyplaneError):
+        err = _item_error(outcome)
+        return {"_index": item.index, "_id": item.id, "error": err.body()["error"]}
+    if outcome.doc is None:
+        return {"_index": outcome.index.name, "_id": item.id, "found": False}
+    doc = outcome.doc
+    answer: dict[str, Any] = {
+        "_index": outcome.index.name,
+        "_id": item.id,
+        "_version": doc.version,
+        "_seq_no": doc.seq_no,
+        "_primary_term": doc.primary_term,
+        "found": True,
+    }
+    wanted, includes, excludes = default
+    if isinstance(item.source, bool):
+        wanted = item.source
+    elif item.source is not None:
+        wanted, (includes, excludes) = True, item.source
+    if wanted:
+        answer["_source"] = core.filter_source(doc.source, includes, excludes)
+    return answer
+
+
+async def mget(request: RestRequest) -> dict[str, Any]:
+    index_access.authorize_somewhere(request.auth, index_access.MGET)
+    items = bulk_rules.parse_mget(request.json(required=True), request.path_params.get("index"))
+
+    def guard(name: str) -> None:
+        index_access.authorize(request.auth, index_access.MGET_SHARD, [name])
+
+    outcomes = await bulk_service.mget(request.services.indices, items, guard)
+    default = _filtering(request)
+    return {"docs": [_mget_item(item, out, default) for item, out in zip(items, outcomes, strict=True)]}
+
+
+def register(router: Router) -> None:
+    # Index privileges: the request's action on some index, then each item's on its own index.
+    bulk_params = (
+        "refresh",
+        "pipeline",
+        "routing",
+        "timeout",
+        "wait_for_active_shards",
+        "require_alias",
+        "require_data_stream",
+        "list_executed_pipelines",
+        "include_source_on_error",
+        "_source",
+        "_source_includes",
+        "_source_excludes",
+    )
+    router.add(("POST", "PUT"), "/_bulk", bulk, params=bulk_params, self_checked=True)
+    router.add(("POST", "PUT"), "/{index}/_bulk", bulk, params=bulk_params, self_checked=True)
+    mget_params = (
+        "realtime",
+        "refresh",
+        "routing",
+        "preference",
+        "stored_fields",
+        "_source",
+        "_source_includes",
+        "_source_excludes",
+    )
+    router.add(("GET", "POST"), "/_mget", mget, params=mget_params, self_checked=True)
+    router.add(("GET", "POST"), "/{index}/_mget", mget, params=mget_params, self_checked=True)
