@@ -1,0 +1,107 @@
+"""Rules of searching content indices in memory: sort, scores, total hits, windows, scroll contexts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from keyplane.errors import InvalidArgument, ParseError
+from keyplane.indices import search
+from keyplane.indices.core import IndexMeta, StoredDoc
+from keyplane.indices.scroll import ScrollMissing, Scrolls
+from keyplane.indices.search import SearchRequest, SortSpec
+from keyplane.source_filtering import source_filter
+
+META = IndexMeta("books", "u", 0)
+DOCS = [
+    StoredDoc("a", {"n": 3, "tag": ["x", "z"]}, 0, 1),
+    StoredDoc("b", {"n": 1}, 1, 1),
+    StoredDoc("c", {"tag": "y"}, 2, 1),
+    StoredDoc("d", {"n": 2, "tag": "x"}, 3, 1),
+]
+
+
+def _run(**kw: Any) -> search.SearchResult:
+    return search.run([(META, DOCS)], SearchRequest(**kw))
+
+
+def _ids(result: search.SearchResult) -> list[str]:
+    return [hit.doc.id for hit in result.hits]
+
+
+def test_sort_missing_last_either_way_and_arrays_by_min_or_max() -> None:
+    assert _ids(_run(sort=search.parse_sort("n"))) == ["b", "d", "a", "c"]
+    assert _ids(_run(sort=search.parse_sort([{"n": "desc"}]))) == ["a", "d", "b", "c"]
+    assert _ids(_run(sort=search.parse_sort([{"n": {"order": "asc", "missing": "_first"}}]))) == ["c", "b", "d", "a"]
+    # Ascending sorts by an array's least value, descending by its greatest.
+    asc = _run(sort=search.parse_sort(["tag", "_doc"]))
+    assert _ids(asc) == ["a", "d", "c", "b"] and asc.hits[0].sort == ("x", 1)
+    assert _ids(_run(sort=search.parse_sort("tag:desc"))) == ["a", "c", "d", "b"]
+
+
+def test_sort_parsing() -> None:
+    assert search.parse_sort(["_score", {"n": {"order": "desc"}}]) == (
+        SortSpec("_score", "_score", desc=True),
+        SortSpec("n", desc=True),
+    )
+    with pytest.raises(ParseError):
+        search.parse_sort([{"n": "up"}])
+    with pytest.raises(InvalidArgument, match="Fielddata access on the _id field is disallowed"):
+        search.parse_sort("_id")
+
+
+def test_scores_and_total_hits() -> None:
+    plain = _run()
+    assert plain.max_score == 1.0 and {h.score for h in plain.hits} == {1.0}
+    filtered = _run(query={"bool": {"filter": [{"exists": {"field": "n"}}]}})
+    assert _ids(filtered) == ["a", "b", "d"] and filtered.max_score == 0.0
+    sorted_ = _run(sort=search.parse_sort("n"))
+    assert sorted_.max_score is None and sorted_.hits[0].score is None
+    assert (_run(track_total_hits=2).total, _run(track_total_hits=2).total_is_exact) == (2, False)
+    assert (_run(track_total_hits=4).total, _run(track_total_hits=4).total_is_exact) == (4, True)
+    assert _run(track_total_hits=False).total is None
+    assert search.track_total_hits("-1") is True and search.track_total_hits(5) == 5
+    with pytest.raises(InvalidArgument, match="must be positive or equals to -1, got -2"):
+        search.track_total_hits(-2)
+
+
+def test_result_window_and_paging() -> None:
+    search.check_window([META], 9990, 10, scroll=False)
+    with pytest.raises(search.ResultWindowTooLarge, match=r"\[10000\] but was \[10001\]"):
+        search.check_window([META], 9991, 10, scroll=False)
+    small = IndexMeta("s", "u", 0, {"index.max_result_window": "5"})
+    with pytest.raises(search.ResultWindowTooLarge, match="Batch size is too large"):
+        search.check_window([small], 0, 6, scroll=True)
+    with pytest.raises(InvalidArgument, match=r"\[from\] parameter cannot be negative but was \[-1\]"):
+        search.check_paging(-1, 10)
+
+
+def test_source_filter_forms() -> None:
+    doc = {"a": 1, "b": {"c": 2, "d": 3}}
+    assert source_filter(False).apply(doc) is None
+    assert source_filter("b.c,a").apply(doc) == {"a": 1, "b": {"c": 2}}
+    assert source_filter({"includes": "b", "excludes": ["b.d"]}).apply(doc) == {"b": {"c": 2}}
+    assert source_filter(True, ["b.*"], ["b.c"]).apply(doc) == {"b": {"d": 3}}
+
+
+def test_scroll_contexts_page_expire_and_belong_to_their_owner() -> None:
+    now = [1000]
+    scrolls = Scrolls(lambda: now[0])
+    request = SearchRequest(size=3)
+    result = search.run([(META, DOCS)], request)
+    scroll_id = scrolls.open("me", result, request, 60_000)
+    with pytest.raises(ScrollMissing):
+        scrolls.next(scroll_id, "someone else", None)
+    _, _, batch = scrolls.next(scroll_id, "me", 1000)
+    assert [h.doc.id for h in batch] == ["d"]
+    assert scrolls.next(scroll_id, "me", 1000)[2] == ()
+    now[0] += 1001  # the renewed keep-alive ran out
+    with pytest.raises(ScrollMissing, match=r"No search context found for id \[1\]"):
+        scrolls.next(scroll_id, "me", None)
+    with pytest.raises(InvalidArgument, match="Cannot parse scroll id"):
+        scrolls.next("not-a-scroll", "me", None)
+    other = scrolls.open("me", result, request, 60_000)
+    assert scrolls.clear(["_all"], "someone else") == 0
+    assert scrolls.clear([other], "me") == 1
+    assert scrolls.clear([other], "me") == 0
