@@ -37,6 +37,7 @@ _BODY_FIELDS = frozenset(
         "version",
         "timeout",
         "track_scores",
+        "search_after",
     )
 )
 
@@ -101,8 +102,10 @@ def _body(request: RestRequest) -> Doc:
 
 
 def _view(request: RestRequest, body: Doc) -> HitView:
+    # The URI's source parameters, when any is given, replace the body's _source.
+    uri = any(request.param(name) is not None for name in ("_source", "_source_includes", "_source_excludes"))
     source = source_filter(
-        request.param("_source", body.get("_source", True)),
+        request.param("_source", "true") if uri else body.get("_source", True),
         request.list_param("_source_includes"),
         request.list_param("_source_excludes"),
     )
@@ -141,7 +144,10 @@ def _request(request: RestRequest, body: Doc, scrolling: bool) -> SearchRequest:
         problems.append("[size] cannot be [0] in a scroll context")
     if problems:
         raise ValidationError(*problems)
-    return SearchRequest(query, rules.parse_sort(sort), start, size, track, _view(request, body))
+    keys = rules.parse_sort(sort)
+    after = body.get("search_after")
+    after_values = rules.check_search_after(after, keys) if after is not None else None
+    return SearchRequest(query, keys, start, size, track, _view(request, body), after_values)
 
 
 def _hit(hit: Hit, view: HitView) -> Doc:

@@ -15,6 +15,8 @@ from keyplane.errors import InvalidArgument, KeyplaneError, ParseError
 from keyplane.indices.core import IndexMeta, StoredDoc
 from keyplane.indices.fields import IndexFields
 from keyplane.query import memory
+from keyplane.query.dates import parse_date
+from keyplane.query.fields import Field, FieldType
 from keyplane.query.parser import Rules, parse_query
 from keyplane.query.tree import Bool, Query
 from keyplane.source_filtering import SourceFilter
@@ -55,6 +57,7 @@ class SearchRequest:
     size: int = 10
     track_total_hits: bool | int = TRACK_TOTAL_HITS
     view: HitView = HitView()
+    search_after: tuple[Any, ...] | None = None  # hits sorting after these sort values
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,22 @@ def track_total_hits(value: Any) -> bool | int:
     return count
 
 
+def check_search_after(values: Any, sort: Sequence[SortSpec]) -> tuple[Any, ...]:
+    """``search_after``: one scalar per sort key."""
+    if not isinstance(values, list):
+        raise ParseError("[search_after] must be an array")
+    for value in values:
+        if isinstance(value, (dict, list)):
+            found = "START_OBJECT" if isinstance(value, dict) else "START_ARRAY"
+            raise ParseError(
+                "Expected [VALUE_STRING] or [VALUE_NUMBER] or [VALUE_BOOLEAN] or [VALUE_NULL] "
+                f"but found [{found}] inside search_after."
+            )
+    if sort and len(values) != len(sort):
+        raise InvalidArgument(f"search_after has {len(values)} value(s) but sort has {len(sort)}.")
+    return tuple(values)
+
+
 def _one_sort(name: str, spec: Any) -> SortSpec:
     options: dict[str, Any] = {}
     order: Any = spec
@@ -185,13 +204,37 @@ def _comparable(value: Any) -> tuple[int, Any]:
     return 2, str(value)
 
 
-def _sort_value(view: dict[str, Any], path: str, desc: bool) -> Any:
-    """The value a document sorts by: its least value ascending, its greatest descending (arrays)."""
-    found = [v for v in memory.values(view, path) if not isinstance(v, (dict, list))]
+def _date(value: Any) -> Any:
+    try:
+        return parse_date(value)
+    except KeyplaneError:
+        return value  # not a date: it sorts among the other values
+
+
+def _sort_value(view: dict[str, Any], field: Field, desc: bool) -> Any:
+    """The value a document sorts by: its least value ascending, its greatest descending (arrays);
+    a date field's values as epoch milliseconds, as Elasticsearch sorts and returns them."""
+    found = [v for v in memory.values(view, field.name) if not isinstance(v, (dict, list))]
+    if field.type is FieldType.DATE:
+        found = [_date(v) for v in found]
     if not found:
         return None
     value = (max if desc else min)(found, key=_comparable)
     return int(value) if isinstance(value, bool) else value
+
+
+def _after(keys: Sequence[Any], after: Sequence[Any], sort: Sequence[SortSpec]) -> bool:
+    """Whether a hit's sort values come after ``after`` in the order of the sort keys."""
+    for value, bound, key in zip(keys, after, sort, strict=False):
+        if value == bound:
+            continue
+        if value is None or bound is None:
+            return (value is None) != key.missing_first
+        if key.kind == "field" and isinstance(value, int) and isinstance(bound, str):
+            bound = _date(bound)
+        ahead, behind = _comparable(value), _comparable(bound)
+        return ahead < behind if key.desc else ahead > behind
+    return False
 
 
 @dataclass
@@ -225,7 +268,7 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
                 elif key.kind == "_score":
                     keys.append(score)
                 else:
-                    keys.append(_sort_value(view, field.name if field else key.name, key.desc))
+                    keys.append(_sort_value(view, field or Field(key.name, FieldType.KEYWORD), key.desc))
             rows.append(_Row(meta, doc, position, score, keys))
     for i in reversed(range(len(request.sort))):  # stable sorts, the last key first
         key = request.sort[i]
@@ -233,8 +276,10 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
         missing = [r for r in rows if r.keys[i] is None]
         present.sort(key=lambda r: _comparable(r.keys[i]), reverse=key.desc)
         rows = missing + present if key.missing_first else present + missing
+    total = len(rows)  # search_after pages through the hits; they all count
+    if request.search_after is not None and request.sort:
+        rows = [r for r in rows if _after(r.keys, request.search_after, request.sort)]
     scored = not request.sort or all(key.kind == "_score" for key in request.sort)
-    total = len(rows)
     limit = request.track_total_hits
     if limit is False:
         shown: int | None = None

@@ -105,3 +105,18 @@ def test_scroll_contexts_page_expire_and_belong_to_their_owner() -> None:
     assert scrolls.clear(["_all"], "someone else") == 0
     assert scrolls.clear([other], "me") == 1
     assert scrolls.clear([other], "me") == 0
+
+
+def test_search_after_pages_past_the_sort_values_and_dates_sort_as_epoch_ms() -> None:
+    sort = search.parse_sort([{"n": "desc"}])
+    after = search.check_search_after([3], sort)
+    paged = _run(sort=sort, search_after=after)
+    assert _ids(paged) == ["d", "b", "c"] and paged.total == 4  # every match still counts
+    with pytest.raises(InvalidArgument, match=r"search_after has 2 value\(s\) but sort has 1\."):
+        search.check_search_after([1, 2], sort)
+    with pytest.raises(ParseError, match="inside search_after"):
+        search.check_search_after([{}], sort)
+    dated = IndexMeta("d", "u", 0, mappings={"properties": {"at": {"type": "date"}}})
+    docs = [StoredDoc("x", {"at": "2020-01-02"}, 0, 1), StoredDoc("y", {"at": 1577836800000}, 1, 1)]
+    result = search.run([(dated, docs)], SearchRequest(sort=search.parse_sort("at")))
+    assert [(h.doc.id, h.sort) for h in result.hits] == [("y", (1577836800000,)), ("x", (1577923200000,))]
