@@ -21,6 +21,7 @@ from keyplane.indices.bulk import BulkItem, GetItem
 from keyplane.indices.bulk_service import DocumentUnparsable, Fetched
 from keyplane.indices.service import Written
 from keyplane.security import index_access
+from keyplane.source_filtering import filter_source
 
 
 def _item_error(exc: KeyplaneError) -> EsError:
@@ -109,7 +110,7 @@ def _mget_item(item: GetItem, outcome: Fetched | KeyplaneError, default: tuple[b
     elif item.source is not None:
         wanted, (includes, excludes) = True, item.source
     if wanted:
-        answer["_source"] = core.filter_source(doc.source, includes, excludes)
+        answer["_source"] = filter_source(doc.source, includes, excludes)
     return answer
 
 

@@ -18,6 +18,7 @@ from keyplane.indices import core
 from keyplane.indices.core import Condition, OpType, UpdateSpec
 from keyplane.indices.service import AutoCreateGuard, Written
 from keyplane.security import index_access
+from keyplane.source_filtering import filter_source
 
 _WRITE = ("refresh", "timeout", "wait_for_active_shards", "routing", "require_alias", "if_seq_no", "if_primary_term")
 _SOURCE = ("_source", "_source_includes", "_source_excludes")
@@ -128,7 +129,7 @@ async def get_doc(request: RestRequest) -> Reply:
     }
     wanted, includes, excludes = _filtering(request)
     if wanted:
-        answer["_source"] = core.filter_source(doc.source, includes, excludes)
+        answer["_source"] = filter_source(doc.source, includes, excludes)
     return Reply(answer)
 
 
@@ -140,7 +141,7 @@ async def get_source(request: RestRequest) -> Reply:
     if doc is None:
         raise EsError(404, "resource_not_found_exception", f"Document not found [{meta.name}]/[{doc_id}]")
     _, includes, excludes = _filtering(request)
-    return Reply(core.filter_source(doc.source, includes, excludes))
+    return Reply(filter_source(doc.source, includes, excludes))
 
 
 @renders_index_errors

@@ -23,7 +23,6 @@ from keyplane.connectors.system_index import (
     Kind,
     Precondition,
     SearchResult,
-    SourceFilter,
 )
 from keyplane.errors import Conflict, DocumentMissing, ValidationError
 from keyplane.http.errors import EsError, parse_error
@@ -31,6 +30,7 @@ from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.query.fields import FieldType
 from keyplane.security import index_access
+from keyplane.source_filtering import SourceFilter, source_filter
 
 SYSTEM_INDICES: dict[str, str] = {name: kind.index for name, kind in system_index.NAMES.items()}
 ONE_SHARD = {"total": 1, "successful": 1, "failed": 0}
@@ -82,7 +82,7 @@ def _source_param(request: RestRequest) -> SourceFilter:
     includes = request.list_param("_source_includes")
     excludes = request.list_param("_source_excludes")
     value = request.param("_source")
-    return system_index.source_filter(value if value is not None else True, includes, excludes)
+    return source_filter(value if value is not None else True, includes, excludes)
 
 
 def _object_body(request: RestRequest) -> Doc:
@@ -310,7 +310,7 @@ async def search(request: RestRequest, name: str) -> Doc:
     track: Any = request.param("track_total_hits", body.get("track_total_hits", system_index.TRACK_TOTAL_HITS))
     if isinstance(track, str):
         track = track == "true" if track in ("true", "false") else _int_of(track, "track_total_hits")
-    source = system_index.source_filter(
+    source = source_filter(
         request.param("_source", body.get("_source", True)),
         request.list_param("_source_includes"),
         request.list_param("_source_excludes"),

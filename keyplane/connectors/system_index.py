@@ -22,8 +22,6 @@ from keyplane.query.dates import parse_date
 from keyplane.query.fields import Field, FieldMap, FieldType
 from keyplane.query.parser import Rules, parse_query, parse_sort
 from keyplane.query.tree import Bool, Query, SortKey
-from keyplane.source_filtering import SourceFilter as SourceFilter  # re-exported
-from keyplane.source_filtering import source_filter as source_filter
 
 PRIMARY_TERM = 1  # one shard that never fails over: every document is on the first primary term
 # Elasticsearch counts a search's hits exactly up to this many unless asked to count them all.

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from keyplane.documents import deep_copy, deep_merge
 from keyplane.errors import KeyplaneError
-from keyplane.source_filtering import filter_source as filter_source  # re-exported
 
 Source = dict[str, Any]
 

@@ -8,6 +8,7 @@ import pytest
 from keyplane.connectors import system_index as si
 from keyplane.connectors.system_index import DocumentRead, Kind
 from keyplane.errors import Conflict, InvalidArgument, ValidationError
+from keyplane.source_filtering import source_filter
 
 
 def test_names_and_aliases() -> None:
@@ -50,13 +51,13 @@ def test_precondition_and_conflict_message() -> None:
 
 def test_source_filter() -> None:
     doc = {"a": 1, "b": {"c": 2, "d": 3}, "e": None}
-    assert si.source_filter(True).apply(doc) == doc
-    assert si.source_filter(False).apply(doc) is None
-    assert si.source_filter("false").apply(doc) is None
-    assert si.source_filter(["a", "b.c"]).apply(doc) == {"a": 1, "b": {"c": 2}}
-    assert si.source_filter("b").apply(doc) == {"b": {"c": 2, "d": 3}}
-    assert si.source_filter({"includes": ["b.*"], "excludes": ["b.d"]}).apply(doc) == {"b": {"c": 2}}
-    assert si.source_filter(True, excludes=["e"]).apply(doc) == {"a": 1, "b": {"c": 2, "d": 3}}
+    assert source_filter(True).apply(doc) == doc
+    assert source_filter(False).apply(doc) is None
+    assert source_filter("false").apply(doc) is None
+    assert source_filter(["a", "b.c"]).apply(doc) == {"a": 1, "b": {"c": 2}}
+    assert source_filter("b").apply(doc) == {"b": {"c": 2, "d": 3}}
+    assert source_filter({"includes": ["b.*"], "excludes": ["b.d"]}).apply(doc) == {"b": {"c": 2}}
+    assert source_filter(True, excludes=["e"]).apply(doc) == {"a": 1, "b": {"c": 2, "d": 3}}
 
 
 def test_query_view_dates_as_ms_and_id() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from keyplane.indices import core
 from keyplane.indices.core import Condition, Expand, IndexMeta, StoredDoc, UpdateSpec
+from keyplane.source_filtering import filter_source
 
 META = IndexMeta("books", "uuid-1", 1000)
 
@@ -140,12 +141,12 @@ def test_upserts_and_missing_documents() -> None:
 
 def test_source_filtering() -> None:
     source = {"include": {"field1": "v1", "field2": "v2"}, "count": 1, "obj": {"a": {"b": 1}}}
-    assert core.filter_source(source, [], []) is source
-    assert core.filter_source(source, ["include.field1"], []) == {"include": {"field1": "v1"}}
-    assert core.filter_source(source, ["include"], ["*.field2"]) == {"include": {"field1": "v1"}}
-    assert core.filter_source(source, [], ["include", "obj.a"]) == {"count": 1, "obj": {}}
-    assert core.filter_source(source, ["*.b"], []) == {"obj": {"a": {"b": 1}}}
-    assert core.filter_source(source, ["co*"], []) == {"count": 1}
+    assert filter_source(source, [], []) is source
+    assert filter_source(source, ["include.field1"], []) == {"include": {"field1": "v1"}}
+    assert filter_source(source, ["include"], ["*.field2"]) == {"include": {"field1": "v1"}}
+    assert filter_source(source, [], ["include", "obj.a"]) == {"count": 1, "obj": {}}
+    assert filter_source(source, ["*.b"], []) == {"obj": {"a": {"b": 1}}}
+    assert filter_source(source, ["co*"], []) == {"count": 1}
 
 
 def test_expressions_resolve_over_visible_indices() -> None:
