@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from keyplane.api.index_view import es_error, shards
+from keyplane.api.index_view import es_error, found, shards, source_param
 from keyplane.errors import KeyplaneError
 from keyplane.http.errors import EsError, from_domain, x_content_parse
 from keyplane.http.request import RestRequest
@@ -21,7 +21,7 @@ from keyplane.indices.bulk import BulkItem, GetItem
 from keyplane.indices.bulk_service import DocumentUnparsable, Fetched
 from keyplane.indices.service import Written
 from keyplane.security import index_access
-from keyplane.source_filtering import filter_source
+from keyplane.source_filtering import SourceFilter
 
 
 def _item_error(exc: KeyplaneError) -> EsError:
@@ -79,39 +79,18 @@ async def bulk(request: RestRequest) -> dict[str, Any]:
     }
 
 
-def _filtering(request: RestRequest) -> tuple[bool, list[str], list[str]]:
-    wanted = request.param("_source")
-    includes, excludes = request.list_param("_source_includes"), request.list_param("_source_excludes")
-    if wanted in ("false", "0", "no", "off"):
-        return False, [], []
-    if wanted not in (None, "", "true", "1", "yes", "on"):
-        includes = request.list_param("_source")
-    return True, includes, excludes
-
-
-def _mget_item(item: GetItem, outcome: Fetched | KeyplaneError, default: tuple[bool, list[str], list[str]]) -> Any:
+def _mget_item(item: GetItem, outcome: Fetched | KeyplaneError, default: SourceFilter) -> Any:
     if isinstance(outcome, KeyplaneError):
         err = _item_error(outcome)
         return {"_index": item.index, "_id": item.id, "error": err.body()["error"]}
     if outcome.doc is None:
         return {"_index": outcome.index.name, "_id": item.id, "found": False}
-    doc = outcome.doc
-    answer: dict[str, Any] = {
-        "_index": outcome.index.name,
-        "_id": item.id,
-        "_version": doc.version,
-        "_seq_no": doc.seq_no,
-        "_primary_term": doc.primary_term,
-        "found": True,
-    }
-    wanted, includes, excludes = default
+    source = default
     if isinstance(item.source, bool):
-        wanted = item.source
+        source = SourceFilter(item.source, default.includes, default.excludes)
     elif item.source is not None:
-        wanted, (includes, excludes) = True, item.source
-    if wanted:
-        answer["_source"] = filter_source(doc.source, includes, excludes)
-    return answer
+        source = SourceFilter(True, tuple(item.source[0]), tuple(item.source[1]))
+    return found(outcome.index.name, outcome.doc, source)
 
 
 async def mget(request: RestRequest) -> dict[str, Any]:
@@ -122,7 +101,7 @@ async def mget(request: RestRequest) -> dict[str, Any]:
         index_access.authorize(request.auth, index_access.MGET_SHARD, [name])
 
     outcomes = await bulk_service.mget(request.services.indices, items, guard)
-    default = _filtering(request)
+    default = source_param(request)
     return {"docs": [_mget_item(item, out, default) for item, out in zip(items, outcomes, strict=True)]}
 
 

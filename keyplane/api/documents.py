@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.api.index_view import expand, expressions, renders_index_errors, shards
+from keyplane.api.index_view import expand, expressions, found, renders_index_errors, shards, source_param
 from keyplane.errors import InvalidArgument, ParseError, ValidationError
 from keyplane.http.errors import EsError
 from keyplane.http.request import Reply, RestRequest
@@ -101,17 +101,6 @@ async def create_doc(request: RestRequest) -> Reply:
     return await _index(request, _id(request), "create")
 
 
-def _filtering(request: RestRequest) -> tuple[bool, list[str], list[str]]:
-    """Whether the source is wanted, and its include and exclude patterns."""
-    wanted = request.param("_source")
-    includes, excludes = request.list_param("_source_includes"), request.list_param("_source_excludes")
-    if wanted in ("false", "0", "no", "off"):
-        return False, [], []
-    if wanted not in (None, "", "true", "1", "yes", "on"):
-        includes = request.list_param("_source")
-    return True, includes, excludes
-
-
 @renders_index_errors
 async def get_doc(request: RestRequest) -> Reply:
     name, doc_id = request.path_params["index"], _id(request)
@@ -119,18 +108,7 @@ async def get_doc(request: RestRequest) -> Reply:
     meta, doc = await request.services.indices.get_doc(name, doc_id)
     if doc is None:
         return Reply({"_index": meta.name, "_id": doc_id, "found": False}, status=404)
-    answer: dict[str, Any] = {
-        "_index": meta.name,
-        "_id": doc_id,
-        "_version": doc.version,
-        "_seq_no": doc.seq_no,
-        "_primary_term": doc.primary_term,
-        "found": True,
-    }
-    wanted, includes, excludes = _filtering(request)
-    if wanted:
-        answer["_source"] = filter_source(doc.source, includes, excludes)
-    return Reply(answer)
+    return Reply(found(meta.name, doc, source_param(request)))
 
 
 @renders_index_errors
@@ -140,8 +118,8 @@ async def get_source(request: RestRequest) -> Reply:
     meta, doc = await request.services.indices.get_doc(name, doc_id)
     if doc is None:
         raise EsError(404, "resource_not_found_exception", f"Document not found [{meta.name}]/[{doc_id}]")
-    _, includes, excludes = _filtering(request)
-    return Reply(filter_source(doc.source, includes, excludes))
+    source = source_param(request)
+    return Reply(filter_source(doc.source, source.includes, source.excludes))
 
 
 @renders_index_errors

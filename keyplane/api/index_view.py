@@ -1,16 +1,18 @@
 """What index and document APIs share at the edge: their errors as Elasticsearch renders them, the
-index expressions of a request, and the ``_shards`` header of a write."""
+index expressions of a request, the ``_source`` parameters, a found document and the ``_shards``
+header of a write."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from keyplane.http.errors import EsError
 from keyplane.http.request import RestRequest
 from keyplane.indices import core
-from keyplane.indices.core import Expand, IndexMeta
+from keyplane.indices.core import Expand, IndexMeta, StoredDoc
+from keyplane.source_filtering import SourceFilter, source_filter
 
 T = TypeVar("T")
 _WILDCARDS = {"open", "closed", "hidden", "none", "all"}
@@ -65,6 +67,29 @@ def expand(request: RestRequest, *, allow_no_indices: bool = True) -> Expand:
         allow_no_indices=request.flag("allow_no_indices", allow_no_indices),
         wildcards=frozenset(wildcards),
     )
+
+
+def source_param(request: RestRequest) -> SourceFilter:
+    """The ``_source``, ``_source_includes`` and ``_source_excludes`` parameters of a get."""
+    value = request.param("_source")
+    includes, excludes = request.list_param("_source_includes"), request.list_param("_source_excludes")
+    return source_filter(value if value is not None else True, includes, excludes)
+
+
+def found(index: str, doc: StoredDoc, source: SourceFilter) -> dict[str, Any]:
+    """A document a get or a multi-get found, with its source as ``source`` filters it."""
+    answer: dict[str, Any] = {
+        "_index": index,
+        "_id": doc.id,
+        "_version": doc.version,
+        "_seq_no": doc.seq_no,
+        "_primary_term": doc.primary_term,
+        "found": True,
+    }
+    shown = source.apply(doc.source)
+    if shown is not None:
+        answer["_source"] = shown
+    return answer
 
 
 def shards(meta: IndexMeta) -> dict[str, int]:

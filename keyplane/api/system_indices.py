@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from keyplane.api.index_view import source_param
 from keyplane.connectors import system_index
 from keyplane.connectors.model import Doc
 from keyplane.connectors.system_index import (
@@ -76,13 +77,6 @@ def _int_param(request: RestRequest, name: str) -> int | None:
 
 def _precondition(request: RestRequest) -> Precondition | None:
     return system_index.precondition(_int_param(request, "if_seq_no"), _int_param(request, "if_primary_term"))
-
-
-def _source_param(request: RestRequest) -> SourceFilter:
-    includes = request.list_param("_source_includes")
-    excludes = request.list_param("_source_excludes")
-    value = request.param("_source")
-    return source_filter(value if value is not None else True, includes, excludes)
 
 
 def _object_body(request: RestRequest) -> Doc:
@@ -189,7 +183,7 @@ def _written(kind: Kind, write: DocumentWrite) -> Doc:
 async def get_doc(request: RestRequest, name: str, doc_id: str) -> Reply:
     _authorize(request, index_access.GET_DOC, name)
     kind = _kind(name)
-    source = _source_param(request)
+    source = source_param(request)
     found = await request.services.connectors.get_document(kind, doc_id)
     if found is None:
         return Reply({"_index": kind.index, "_id": doc_id, "found": False}, status=404)
