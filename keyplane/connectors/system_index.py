@@ -240,39 +240,37 @@ def precondition(if_seq_no: int | None, if_primary_term: int | None) -> Precondi
 # -- documents as read and written --------------------------------------------------------------------------
 
 
+class _Numbered:
+    """The numbers Elasticsearch reports for a document, derived from its write count."""
+
+    writes: int
+
+    @property
+    def seq_no(self) -> int:
+        return seq_no_of(self.writes)
+
+    @property
+    def version(self) -> int:
+        return version_of(self.writes)
+
+
 @dataclass(frozen=True)
-class DocumentRead:
+class DocumentRead(_Numbered):
     """A stored document with the numbers a get or a search hit reports."""
 
     id: str
     source: Doc
     writes: int
 
-    @property
-    def seq_no(self) -> int:
-        return seq_no_of(self.writes)
-
-    @property
-    def version(self) -> int:
-        return version_of(self.writes)
-
 
 @dataclass(frozen=True)
-class DocumentWrite:
+class DocumentWrite(_Numbered):
     """What a write did: ``created``, ``updated``, ``deleted``, ``noop`` or ``not_found``, and the
     document's write count after it (a delete counts as one more write)."""
 
     id: str
     result: str
     writes: int
-
-    @property
-    def seq_no(self) -> int:
-        return seq_no_of(self.writes)
-
-    @property
-    def version(self) -> int:
-        return version_of(self.writes)
 
 
 # -- search ---------------------------------------------------------------------------------------------------
