@@ -5,8 +5,10 @@ from __future__ import annotations
 from keyplane.api import (
     apikeys,
     bulk_documents,
+    by_query,
     connectors,
     documents,
+    index_stats,
     indices,
     privileges,
     profiles,
@@ -49,6 +51,8 @@ def build_router(test_mode: bool) -> Router:
         bulk_documents,
         system_indices,
         search,
+        by_query,
+        index_stats,
     ):
         module.register(router)
     if test_mode:
