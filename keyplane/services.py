@@ -19,6 +19,7 @@ from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
 from keyplane.errors import StoreUnavailable
 from keyplane.indices.backends.sql import SqlDocumentRepository, SqlIndexRepository
+from keyplane.indices.by_query_service import ByQueryService
 from keyplane.indices.service import IndexService
 from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
@@ -87,6 +88,7 @@ class Services:
             SecretBox.load(settings.secrets_key, settings.data_dir / "secrets.key"),
         )
         self.indices = IndexService(SqlIndexRepository(self.db), SqlDocumentRepository(self.db))
+        self.by_query = ByQueryService(self.indices, self.connectors)
         self.authenticator = Authenticator(
             self.passwords, ApiKeyRealm(self.apikeys), self.tokens, ServiceAccountRealm(self.service_accounts)
         )

@@ -17,6 +17,8 @@ UPDATE_DOC = "indices:data/write/update"
 DELETE_DOC = "indices:data/write/delete"
 GET_DOC = "indices:data/read/get"
 SEARCH = "indices:data/read/search"
+DELETE_BY_QUERY = "indices:data/write/delete/byquery"
+UPDATE_BY_QUERY = "indices:data/write/update/byquery"
 
 # The named privileges granting each action, in the order a 403 lists them (Elasticsearch's order:
 # narrower privileges first, then by name, ``all`` last).
@@ -31,6 +33,9 @@ _GRANTED_BY = {
     DELETE_DOC: ("delete", "write", "all"),
     GET_DOC: ("read", "all"),
     SEARCH: ("read", "all"),
+    # Elasticsearch's delete privilege is indices:data/write/delete*, index covers indices:data/write/update*.
+    DELETE_BY_QUERY: ("delete", "write", "all"),
+    UPDATE_BY_QUERY: ("index", "write", "all"),
 }
 # An index request that may only create (op_type=create) is also allowed by create_doc; one that may
 # overwrite needs at least create (Elasticsearch's create privilege covers overwriting index requests).
