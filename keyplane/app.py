@@ -39,6 +39,8 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await services.stop()
+                if services.upstream is not None:
+                    await services.upstream.close()  # the pooled connections to the upstream cluster
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

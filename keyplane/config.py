@@ -129,6 +129,30 @@ def _synchronous(text: str) -> Synchronous:
     raise ValueError("must be full or normal")
 
 
+def _upstream_url(text: str) -> str:
+    scheme, _, rest = text.partition("://")
+    host = rest.split("/", 1)[0]
+    if scheme not in ("http", "https") or not host or "@" in host or "?" in rest or "#" in rest:
+        raise ValueError("must be an http:// or https:// URL without credentials, such as https://es.example:9200")
+    return text.rstrip("/")
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError("must be the path of a readable PEM file")
+    return path
+
+
+def _strict_switch(text: str) -> bool:
+    value = text.lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _switch(text: str) -> bool:
     # Anything else is off, as it always was.
     return text in ("1", "true", "yes")
@@ -228,6 +252,68 @@ class Settings:
         help="`1` (or `true`, `yes`) adds `POST /_keyplane/_reset` (superuser only), which wipes all state "
         "but the `elastic` user; for test harnesses only",
     )
+
+    upstream_url: str | None = setting(
+        flag="--upstream-url",
+        env="KEYPLANE_UPSTREAM_URL",
+        default=None,
+        parse=_upstream_url,
+        help="`https://host:9200` of an Elasticsearch or OpenSearch cluster that holds the content indices: "
+        "their requests are forwarded there once Keyplane has authenticated and authorized them",
+        unset="content indices are kept by Keyplane",
+    )
+    upstream_api_key: str | None = setting(
+        env="KEYPLANE_UPSTREAM_API_KEY",
+        default=None,
+        parse=_text,
+        help="encoded API key (the `encoded` of a created key) Keyplane presents to the upstream cluster",
+        secret=True,
+    )
+    upstream_username: str | None = setting(
+        env="KEYPLANE_UPSTREAM_USERNAME",
+        default=None,
+        parse=_text,
+        help="user Keyplane authenticates as on the upstream cluster, with `KEYPLANE_UPSTREAM_PASSWORD` "
+        "(instead of an API key)",
+    )
+    upstream_password: str | None = setting(
+        env="KEYPLANE_UPSTREAM_PASSWORD",
+        default=None,
+        parse=_text,
+        help="password of `KEYPLANE_UPSTREAM_USERNAME`",
+        secret=True,
+    )
+    upstream_ca_certs: Path | None = setting(
+        env="KEYPLANE_UPSTREAM_CA_CERTS",
+        default=None,
+        parse=_existing_file,
+        help="PEM file of the certificate authorities that sign the upstream cluster's certificate",
+        unset="the system's authorities",
+    )
+    upstream_verify_certificates: bool = setting(
+        env="KEYPLANE_UPSTREAM_VERIFY_CERTIFICATES",
+        default="true",
+        parse=_strict_switch,
+        help="`false` accepts any certificate from the upstream cluster (tests only: it allows interception)",
+    )
+    upstream_timeout_ms: int = setting(
+        env="KEYPLANE_UPSTREAM_TIMEOUT",
+        default="60s",
+        parse=_positive_duration_ms,
+        help="longest wait for the upstream cluster's answer before the request fails with 504",
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        credentials = self.upstream_api_key, self.upstream_username, self.upstream_password
+        if self.upstream_url is None and any(credentials):
+            problems.append("KEYPLANE_UPSTREAM_API_KEY, _USERNAME and _PASSWORD need KEYPLANE_UPSTREAM_URL")
+        if self.upstream_api_key and (self.upstream_username or self.upstream_password):
+            problems.append("KEYPLANE_UPSTREAM_API_KEY and KEYPLANE_UPSTREAM_USERNAME exclude each other")
+        elif bool(self.upstream_username) != bool(self.upstream_password):
+            problems.append("KEYPLANE_UPSTREAM_USERNAME and KEYPLANE_UPSTREAM_PASSWORD go together")
+        if problems:
+            raise SettingsError(problems)
 
     @classmethod
     def from_env(

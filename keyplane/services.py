@@ -48,6 +48,8 @@ from keyplane.store.migrations import migrate
 from keyplane.timevalue import now_ms
 from keyplane.tokens.backends.sql import SqlTokenRepository
 from keyplane.tokens.service import TokenService
+from keyplane.upstream.client import UpstreamClient
+from keyplane.upstream.forward import Forwarder
 
 log = logging.getLogger("keyplane")
 
@@ -94,6 +96,7 @@ class Services:
         )
         self.api_key_grants = ApiKeyGrants(self.apikeys, self.authenticator)
         self.profiles = ProfileService(profile_repo, self.roles, self.privileges, self.authenticator)
+        self.upstream = _forwarder(settings)
         self._tasks: list[asyncio.Task[None]] = []
         self.cluster_uuid = ""
         self.node_id = secrets.token_urlsafe(16)[:22]
@@ -183,3 +186,19 @@ class Services:
         await self.indices.reset()
         async with self.db.transaction() as conn:
             conn.notify("*")
+
+
+def _forwarder(settings: Settings) -> Forwarder | None:
+    """The forwarding of content-index requests, when an upstream cluster is set."""
+    if settings.upstream_url is None:
+        return None
+    client = UpstreamClient(
+        settings.upstream_url,
+        api_key=settings.upstream_api_key,
+        username=settings.upstream_username,
+        password=settings.upstream_password,
+        ca_certs=settings.upstream_ca_certs,
+        verify=settings.upstream_verify_certificates,
+        timeout_ms=settings.upstream_timeout_ms,
+    )
+    return Forwarder(client)

@@ -24,6 +24,8 @@ from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router, split_path
 from keyplane.security.authorization import authorize
 from keyplane.services import Services
+from keyplane.upstream.client import Answer, UpstreamUnavailable
+from keyplane.upstream.forward import Forwarded, ScrollNotFound
 
 log = logging.getLogger("keyplane.http")
 
@@ -76,6 +78,7 @@ class Dispatcher:
             encoding = headers.get("content-encoding")
             if encoding:  # most requests are not compressed: no detour through the inflater
                 raw_body = await compression.inflate(raw_body, encoding)
+            sent_body = raw_body  # as the caller sent it, for an upstream (which reads ``source`` itself)
             if not raw_body and "source" in query:
                 raw_body = query["source"].encode()
             request.raw_body = raw_body
@@ -99,6 +102,20 @@ class Dispatcher:
                     )
                 raise RawError(400, {"error": f"no handler found for uri [{uri}] and method [{method}]"})
             request.path_params = path_params
+            forwarder = self.services.upstream
+            rule = forwarder.rule(method, route.template, path_params) if forwarder is not None else None
+            if forwarder is not None and rule is not None:
+                # The upstream validates its own parameters (it may know more than Keyplane does).
+                authorize(request.auth, route.action, path_params, self_checked=route.self_checked)
+                forwarded = Forwarded(method, route.template, path_params, qs, headers, sent_body)
+                outcome = await forwarder.forward(request.auth, rule, forwarded)
+                if isinstance(outcome, Answer):
+                    upstream_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers]
+                    await _respond(send, method, outcome.status, [PRODUCT_HEADER, *upstream_headers], outcome.body)
+                    return
+                if outcome is not None:
+                    await self._send(send, method, outcome.status, outcome.doc, version, pretty, fpath, {})
+                    return
             if query:
                 check_unrecognized(path, set(query), route.params)
             authorize(request.auth, route.action, path_params, self_checked=route.self_checked)
@@ -106,6 +123,13 @@ class Dispatcher:
             if not isinstance(reply, Reply):
                 reply = Reply(reply)
             await self._send(send, method, reply.status, reply.body, version, pretty, fpath, reply.headers)
+        except UpstreamUnavailable as exc:
+            # Not an Elasticsearch error: the closest is a gateway's, in Elasticsearch's envelope.
+            err = EsError(504 if exc.timed_out else 502, "upstream_unavailable_exception", str(exc))
+            await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
+        except ScrollNotFound as exc:
+            err = EsError(404, "search_context_missing_exception", str(exc))
+            await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except EsError as exc:
             headers_out = {k: v for k, v in exc.headers.items()}
             await self._send_error(send, method, exc.status, exc.body(), headers_out, pretty)
