@@ -70,26 +70,32 @@ def owner(auth: Authentication) -> str:
     return f"{auth.type}\x00{realm}\x00{key or ''}\x00{auth.user.username}"
 
 
+def _granting(action: str) -> tuple[str, ...]:
+    try:
+        return tuple(index_access.granting(action))
+    except KeyError:
+        return EXTRA_GRANTED[action]
+
+
 def allowed(auth: Authentication, action: str, name: str, *, overwrite: bool = False) -> bool:
-    extra = EXTRA_GRANTED.get(action)
-    if extra is None:
+    if overwrite or action not in EXTRA_GRANTED:
         return index_access.allowed(auth, action, name, overwrite=overwrite)
     permission = auth.permission
     return permission.has_index_privilege(name, action) or any(
-        permission.has_index_privilege(name, privilege) for privilege in extra
+        permission.has_index_privilege(name, privilege) for privilege in _granting(action)
     )
 
 
 def authorize(auth: Authentication, action: str, names: list[str], *, overwrite: bool = False) -> None:
-    extra = EXTRA_GRANTED.get(action)
-    if extra is None:
+    """Index access's check, for the actions it lists and for those only forwarded requests take."""
+    if overwrite or action not in EXTRA_GRANTED:
         index_access.authorize(auth, action, names, overwrite=overwrite)
         return
     denied = [name for name in names if not allowed(auth, action, name)]
     if denied:
         raise Forbidden(
             f"action [{action}] is unauthorized for {auth.subject().describe()} on indices [{','.join(denied)}], "
-            f"this action is granted by the index privileges [{','.join(extra)}]"
+            f"this action is granted by the index privileges [{','.join(_granting(action))}]"
         )
 
 

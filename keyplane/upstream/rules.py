@@ -19,11 +19,16 @@ Write = Literal["overwrite", "create"]
 DELETE_BY_QUERY = "indices:data/write/delete/byquery"
 UPDATE_BY_QUERY = "indices:data/write/update/byquery"
 INDICES_STATS = "indices:monitor/stats"
-# Index privileges granting the actions index_access does not list (Elasticsearch's IndexPrivilege).
+GET_MAPPINGS = "indices:admin/mappings/get"
+PUT_MAPPING = "indices:admin/mapping/put"
+# Index privileges granting the actions index_access may not list (Elasticsearch's IndexPrivilege);
+# index_access's own list is preferred when it has the action.
 EXTRA_GRANTED = {
     DELETE_BY_QUERY: ("delete", "write", "all"),
     UPDATE_BY_QUERY: ("index", "write", "all"),
     INDICES_STATS: ("monitor", "manage", "all"),
+    GET_MAPPINGS: ("view_index_metadata", "manage", "all"),
+    PUT_MAPPING: ("create_doc", "create", "index", "write", "manage", "all"),
 }
 
 
@@ -90,6 +95,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/_stats/{metric}"): Rule(INDICES_STATS, "expression", indexed="/{index}/_stats/{metric}"),
     ("GET", "/{index}/_stats"): Rule(INDICES_STATS, "expression"),
     ("GET", "/{index}/_stats/{metric}"): Rule(INDICES_STATS, "expression"),
+    ("GET", "/_cat/indices"): Rule(INDICES_STATS, "expression", indexed="/_cat/indices/{index}"),
+    ("GET", "/_cat/indices/{index}"): Rule(INDICES_STATS, "expression"),
+    ("GET", "/_mapping"): Rule(GET_MAPPINGS, "expression", indexed="/{index}/_mapping"),
+    ("GET", "/{index}/_mapping"): Rule(GET_MAPPINGS, "expression"),
+    ("PUT", "/{index}/_mapping"): Rule(PUT_MAPPING, "expression"),
+    ("POST", "/{index}/_mapping"): Rule(PUT_MAPPING, "expression"),
 }
 
 

@@ -160,3 +160,12 @@ def test_domain_packages_depend_downwards() -> None:
                 if other in RANK and other != package and RANK[other] >= rank and (package, other) not in SIDEWAYS:
                     offenders.append(f"{_relative(path)} imports {name}")
     assert sorted(offenders) == []
+
+
+def test_upstream_forwarding_knows_neither_the_web_side_nor_the_store() -> None:
+    # keyplane.upstream is an HTTP client and its authorization rules: the dispatcher hands it a request
+    # and renders what it returns; it must not reach back into the REST layer or the database.
+    modules = sorted((ROOT / "upstream").rglob("*.py"))
+    assert modules
+    offenders = {_relative(path): sorted(n for n in _imports(path) if _under(n, FORBIDDEN)) for path in modules}
+    assert {path: names for path, names in offenders.items() if names} == {}
