@@ -90,7 +90,7 @@ class Services:
             SecretBox.load(settings.secrets_key, settings.data_dir / "secrets.key"),
         )
         self.indices = IndexService(SqlIndexRepository(self.db), SqlDocumentRepository(self.db))
-        self.by_query = ByQueryService(self.indices, self.connectors)
+        self.by_query = ByQueryService(self.indices)
         self.authenticator = Authenticator(
             self.passwords, ApiKeyRealm(self.apikeys), self.tokens, ServiceAccountRealm(self.service_accounts)
         )

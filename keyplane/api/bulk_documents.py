@@ -19,6 +19,7 @@ from keyplane.indices import bulk as bulk_rules
 from keyplane.indices import bulk_service, core
 from keyplane.indices.bulk import BulkItem, GetItem
 from keyplane.indices.bulk_service import DocumentUnparsable, Fetched
+from keyplane.indices.refresh import parse_refresh
 from keyplane.indices.service import Written
 from keyplane.security import index_access
 from keyplane.source_filtering import SourceFilter
@@ -36,7 +37,7 @@ def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError) -> dict[str, An
     if isinstance(outcome, Written):
         noop = outcome.result == "noop"
         status = {"created": 201, "not_found": 404}.get(outcome.result, 200)
-        return {
+        out: dict[str, Any] = {
             "_index": outcome.index.name,
             "_id": outcome.id,
             "_version": outcome.version,
@@ -44,8 +45,15 @@ def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError) -> dict[str, An
             "_shards": {"total": 0, "successful": 0, "failed": 0} if noop else shards(outcome.index),
             "_seq_no": outcome.seq_no,
             "_primary_term": outcome.primary_term,
-            "status": status,
         }
+        if outcome.forced_refresh:
+            out["forced_refresh"] = True
+        out["status"] = status
+        shown = item.shown.apply(outcome.source) if item.shown is not None and outcome.source is not None else None
+        if shown is not None:
+            out["get"] = {"_seq_no": outcome.seq_no, "_primary_term": outcome.primary_term, "found": True}
+            out["get"]["_source"] = shown
+        return out
     err = _item_error(outcome)
     return {
         "_index": item.index,
@@ -55,12 +63,25 @@ def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError) -> dict[str, An
     }
 
 
+def _shown(request: RestRequest) -> SourceFilter | None:
+    """The ``_source`` parameters of a bulk: how update items show the updated document, when given."""
+    if all(request.param(name) is None for name in ("_source", "_source_includes", "_source_excludes")):
+        return None
+    return source_param(request)
+
+
 async def bulk(request: RestRequest) -> dict[str, Any]:
     started = time.monotonic()
     index_access.authorize_somewhere(request.auth, index_access.BULK)
     default_index = request.path_params.get("index")
     try:
-        items = bulk_rules.parse_bulk(request.raw_body, default_index, request.param("pipeline"))
+        items = bulk_rules.parse_bulk(
+            request.raw_body,
+            default_index,
+            request.param("pipeline"),
+            require_alias=request.flag("require_alias"),
+            shown=_shown(request),
+        )
     except bulk_rules.BadUpdateLine as exc:
         raise x_content_parse(str(exc)) from None
 
@@ -70,7 +91,8 @@ async def bulk(request: RestRequest) -> dict[str, Any]:
     def auto_create(name: str) -> None:
         index_access.authorize(request.auth, index_access.AUTO_CREATE, [name])
 
-    outcomes = await bulk_service.bulk(request.services.indices, items, guard, auto_create)
+    refresh = parse_refresh(request.param("refresh"))
+    outcomes = await bulk_service.bulk(request.services.indices, items, guard, auto_create, refresh=refresh)
     rendered = [{item.action: _bulk_item(item, out)} for item, out in zip(items, outcomes, strict=True)]
     return {
         "errors": any(isinstance(out, KeyplaneError) for out in outcomes),
@@ -100,7 +122,8 @@ async def mget(request: RestRequest) -> dict[str, Any]:
     def guard(name: str) -> None:
         index_access.authorize(request.auth, index_access.MGET_SHARD, [name])
 
-    outcomes = await bulk_service.mget(request.services.indices, items, guard)
+    realtime, refresh = request.flag("realtime", True), request.flag("refresh")
+    outcomes = await bulk_service.mget(request.services.indices, items, guard, realtime=realtime, refresh=refresh)
     default = source_param(request)
     return {"docs": [_mget_item(item, out, default) for item, out in zip(items, outcomes, strict=True)]}
 

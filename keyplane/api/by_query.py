@@ -10,23 +10,26 @@ it runs, calls one ``ByQueryService`` operation and renders Elasticsearch's ``Bu
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from keyplane.api.index_view import expand, expressions, renders_index_errors
 from keyplane.connectors import system_index
+from keyplane.connectors.service import ConnectorService
 from keyplane.connectors.system_index import Kind
-from keyplane.errors import InvalidArgument
-from keyplane.http.errors import parse_error
+from keyplane.errors import Conflict, InvalidArgument
+from keyplane.http.errors import EsError, parse_error
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Handler, Router
 from keyplane.indices import by_query
-from keyplane.indices.by_query import Action, ByQuery, Progress
+from keyplane.indices.by_query import Action, ByQuery, Candidate, Conflicted, Progress
 from keyplane.security import index_access
 from keyplane.timevalue import parse_duration_ms
 
 Doc = dict[str, Any]
+_ALL = sys.maxsize  # a run reads every match
 _ACTIONS = {"delete": index_access.DELETE_BY_QUERY, "update": index_access.UPDATE_BY_QUERY}
 
 
@@ -45,6 +48,13 @@ def _parse(request: RestRequest, action: Action) -> ByQuery:
     body = request.json()
     if body is not None and not isinstance(body, dict):
         raise parse_error("request body is required to be an object")
+    try:
+        return _parse_body(request, action, body)
+    except by_query.UnknownKey as exc:
+        raise EsError(400, "parsing_exception", str(exc)) from None
+
+
+def _parse_body(request: RestRequest, action: Action, body: dict[str, Any] | None) -> ByQuery:
     return by_query.parse(
         action,
         body,
@@ -53,6 +63,7 @@ def _parse(request: RestRequest, action: Action) -> ByQuery:
         scroll_size=request.int_param("scroll_size"),
         slices_param=request.param("slices"),
         rps_param=request.param("requests_per_second"),
+        sort_param=request.list_param("sort"),
     )
 
 
@@ -107,7 +118,7 @@ def _on_content(action: Action) -> Handler:
         )
         # The run's search is the caller's too: it needs read on the indices, as in Elasticsearch.
         index_access.authorize(request.auth, index_access.SEARCH, [meta.name for meta in found])
-        progress = await service.run(found, parsed)
+        progress = await service.run(parsed, found)
         return _answer(parsed, progress, int((time.monotonic() - started) * 1000))
 
     return handler
@@ -116,6 +127,35 @@ def _on_content(action: Action) -> Handler:
 def _system_uuid(kind: Kind) -> str:
     """The system index's uuid as its other APIs report it (a stable hash of its concrete name)."""
     return hashlib.sha256(kind.index.encode()).hexdigest()[:22]
+
+
+class _SystemIndex:
+    """A connector system index as a by-query run's target, through ``ConnectorService``'s document
+    operations: deleting a document removes the connector or sync job for good, as ``_doc`` DELETE does."""
+
+    def __init__(self, connectors: ConnectorService, kind: Kind) -> None:
+        self.connectors = connectors
+        self.kind = kind
+
+    async def matches(self, request: ByQuery) -> list[Candidate]:
+        search = system_index.search_request(self.kind, request.query, request.sort, 0, _ALL, True)
+        found = await self.connectors.search_documents(self.kind, search)
+        return [
+            Candidate(
+                self.kind.index, hit.document.id, hit.document.seq_no, system_index.PRIMARY_TERM, hit.document.source
+            )
+            for hit in found.hits
+        ]
+
+    async def write(self, action: Action, candidate: Candidate) -> str:
+        expected = system_index.precondition(candidate.seq_no, candidate.primary_term)
+        try:
+            if action == "delete":
+                return (await self.connectors.delete_document(self.kind, candidate.id, expected)).result
+            await self.connectors.index_document(self.kind, candidate.id, candidate.source, precondition=expected)
+            return "updated"
+        except Conflict as exc:
+            raise Conflicted(str(exc), _system_uuid(self.kind)) from None
 
 
 def _authorize_system(request: RestRequest, action: str, name: str, kind: Kind) -> None:
@@ -135,13 +175,14 @@ def _on_system(name: str, action: Action) -> Callable[[RestRequest], Awaitable[R
         parsed = _parse(request, action)
         _authorize_system(request, _ACTIONS[action], name, kind)
         _authorize_system(request, index_access.SEARCH, name, kind)
-        progress = await request.services.by_query.run_on_system_index(kind, parsed, _system_uuid)
+        target = _SystemIndex(request.services.connectors, kind)
+        progress = await request.services.by_query.run_on(parsed, target)
         return _answer(parsed, progress, int((time.monotonic() - started) * 1000))
 
     return handler
 
 
-# Search parameters that would change which documents match (q, sort, from, terminate_after) are not
+# Search parameters that would change which documents match (q, from, terminate_after) are not
 # accepted rather than ignored: ignoring them would write documents the caller did not select.
 _PARAMS = (
     "allow_no_indices",
@@ -159,6 +200,7 @@ _PARAMS = (
     "search_type",
     "search_timeout",
     "slices",
+    "sort",
     "stats",
     "timeout",
     "version",

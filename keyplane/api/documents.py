@@ -16,13 +16,14 @@ from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.indices import core
 from keyplane.indices.core import Condition, OpType, UpdateSpec
+from keyplane.indices.refresh import Refresh, parse_refresh
 from keyplane.indices.service import AutoCreateGuard, Written
 from keyplane.security import index_access
-from keyplane.source_filtering import filter_source
+from keyplane.source_filtering import SourceFilter, filter_source, source_filter
 
 _WRITE = ("refresh", "timeout", "wait_for_active_shards", "routing", "require_alias", "if_seq_no", "if_primary_term")
 _SOURCE = ("_source", "_source_includes", "_source_excludes")
-_GET = ("realtime", "refresh", "routing", "preference", "stored_fields", *_SOURCE)
+_GET = ("realtime", "refresh", "routing", "preference", "stored_fields", "version", "version_type", *_SOURCE)
 _UPDATE_FIELDS = frozenset({"doc", "upsert", "doc_as_upsert", "detect_noop", "_source"})
 
 
@@ -53,8 +54,12 @@ def _source(request: RestRequest) -> dict[str, Any]:
     return data
 
 
+def _refresh(request: RestRequest) -> Refresh:
+    return parse_refresh(request.param("refresh"))
+
+
 def _written(written: Written, *, noop: bool = False) -> dict[str, Any]:
-    return {
+    out = {
         "_index": written.index.name,
         "_id": written.id,
         "_version": written.version,
@@ -63,6 +68,20 @@ def _written(written: Written, *, noop: bool = False) -> dict[str, Any]:
         "_seq_no": written.seq_no,
         "_primary_term": written.primary_term,
     }
+    if written.forced_refresh:
+        out["forced_refresh"] = True
+    return out
+
+
+async def _read(request: RestRequest, name: str, doc_id: str) -> tuple[core.IndexMeta, core.StoredDoc | None]:
+    """A get's document: realtime unless ``realtime=false``, after a refresh with ``refresh``."""
+    return await request.services.indices.get_doc(
+        name,
+        doc_id,
+        realtime=request.flag("realtime", True),
+        refresh=request.flag("refresh"),
+        version=request.int_param("version"),
+    )
 
 
 async def _index(request: RestRequest, doc_id: str | None, op: OpType) -> Reply:
@@ -72,7 +91,10 @@ async def _index(request: RestRequest, doc_id: str | None, op: OpType) -> Reply:
     source = _source(request)
     if op == "create" and cond is not None:
         raise ValidationError("create operations do not support compare and set. use index instead")
-    written = await request.services.indices.index(name, doc_id, source, op, cond, _auto_create(request))
+    refresh = _refresh(request)
+    written = await request.services.indices.index(
+        name, doc_id, source, op, cond, _auto_create(request), refresh=refresh
+    )
     return Reply(_written(written), status=201 if written.result == "created" else 200)
 
 
@@ -105,7 +127,7 @@ async def create_doc(request: RestRequest) -> Reply:
 async def get_doc(request: RestRequest) -> Reply:
     name, doc_id = request.path_params["index"], _id(request)
     index_access.authorize(request.auth, index_access.GET_DOC, [name])
-    meta, doc = await request.services.indices.get_doc(name, doc_id)
+    meta, doc = await _read(request, name, doc_id)
     if doc is None:
         return Reply({"_index": meta.name, "_id": doc_id, "found": False}, status=404)
     return Reply(found(meta.name, doc, source_param(request)))
@@ -115,7 +137,7 @@ async def get_doc(request: RestRequest) -> Reply:
 async def get_source(request: RestRequest) -> Reply:
     name, doc_id = request.path_params["index"], _id(request)
     index_access.authorize(request.auth, index_access.GET_DOC, [name])
-    meta, doc = await request.services.indices.get_doc(name, doc_id)
+    meta, doc = await _read(request, name, doc_id)
     if doc is None:
         raise EsError(404, "resource_not_found_exception", f"Document not found [{meta.name}]/[{doc_id}]")
     source = source_param(request)
@@ -126,11 +148,14 @@ async def get_source(request: RestRequest) -> Reply:
 async def delete_doc(request: RestRequest) -> Reply:
     name, doc_id = request.path_params["index"], _id(request)
     index_access.authorize(request.auth, index_access.DELETE_DOC, [name])
-    written = await request.services.indices.delete_doc(name, doc_id, _condition(request))
+    cond, refresh = _condition(request), _refresh(request)
+    written = await request.services.indices.delete_doc(name, doc_id, cond, refresh=refresh)
     return Reply(_written(written), status=404 if written.result == "not_found" else 200)
 
 
-def _update_spec(request: RestRequest) -> UpdateSpec:
+def _update_spec(request: RestRequest) -> tuple[UpdateSpec, SourceFilter | None]:
+    """The update and, when the request asks for it (``_source`` in the body or the parameters), how to
+    show the updated document."""
     body = request.body("UpdateRequest", required=True)
     assert body is not None  # required
     body.check_fields(_UPDATE_FIELDS)
@@ -138,7 +163,14 @@ def _update_spec(request: RestRequest) -> UpdateSpec:
     if doc is None:
         raise ValidationError("script or doc is missing")
     as_upsert, detect = body.boolean("doc_as_upsert"), body.boolean("detect_noop")
-    return UpdateSpec(doc, upsert, bool(as_upsert), True if detect is None else detect)
+    spec = UpdateSpec(doc, upsert, bool(as_upsert), True if detect is None else detect)
+    raw = request.json()
+    shown: SourceFilter | None = None
+    if isinstance(raw, dict) and "_source" in raw:
+        shown = source_filter(raw["_source"])
+    elif any(request.param(name) is not None for name in _SOURCE):
+        shown = source_param(request)
+    return spec, shown
 
 
 @renders_index_errors
@@ -146,10 +178,20 @@ async def update_doc(request: RestRequest) -> Reply:
     name, doc_id = request.path_params["index"], _id(request)
     index_access.authorize(request.auth, index_access.UPDATE_DOC, [name])
     cond = _condition(request)
-    spec = _update_spec(request)
-    written = await request.services.indices.update(name, doc_id, spec, cond, _auto_create(request))
+    spec, shown = _update_spec(request)
+    refresh = _refresh(request)
+    written = await request.services.indices.update(name, doc_id, spec, cond, _auto_create(request), refresh=refresh)
     noop = written.result == "noop"
-    return Reply(_written(written, noop=noop), status=201 if written.result == "created" else 200)
+    out = _written(written, noop=noop)
+    if shown is not None and shown.fetch and written.source is not None:
+        # ``_source`` asks for the document the update left, as a get would show it.
+        out["get"] = {
+            "_seq_no": written.seq_no,
+            "_primary_term": written.primary_term,
+            "found": True,
+            "_source": filter_source(written.source, shown.includes, shown.excludes),
+        }
+    return Reply(out, status=201 if written.result == "created" else 200)
 
 
 @renders_index_errors

@@ -18,6 +18,7 @@ from keyplane.errors import InvalidArgument, KeyplaneError, ValidationError
 from keyplane.indices import core
 from keyplane.indices.core import Condition, Source, UpdateSpec
 from keyplane.json_kinds import token_kind
+from keyplane.source_filtering import SourceFilter, source_filter
 
 Action = Literal["index", "create", "update", "delete"]
 ACTIONS: tuple[Action, ...] = ("index", "create", "update", "delete")
@@ -72,6 +73,7 @@ class BulkItem:
     update: UpdateSpec | None = None
     pipeline: str | None = None
     require_alias: bool = False
+    shown: SourceFilter | None = None  # update: how its answer shows the updated document (``get``), if asked
 
 
 def _line_value(raw: bytes, line: int) -> Any:
@@ -119,8 +121,16 @@ def _split_lines(body: bytes) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in body.split(b"\n")[:-1]]
 
 
-def parse_bulk(body: bytes, default_index: str | None, default_pipeline: str | None) -> list[BulkItem]:
-    """The items of a bulk body, or the error Elasticsearch gives for the whole request."""
+def parse_bulk(
+    body: bytes,
+    default_index: str | None,
+    default_pipeline: str | None,
+    *,
+    require_alias: bool = False,
+    shown: SourceFilter | None = None,
+) -> list[BulkItem]:
+    """The items of a bulk body, or the error Elasticsearch gives for the whole request. ``require_alias``
+    and ``shown`` (the ``_source`` parameters) are the request's defaults, which an item's own overrides."""
     lines = _split_lines(body)
     items: list[BulkItem] = []
     problems: list[str] = []
@@ -205,14 +215,32 @@ def parse_bulk(body: bytes, default_index: str | None, default_pipeline: str | N
                 problems.append("id is missing")
             if spec.doc is None:
                 problems.append("script or doc is missing")
-            items.append(BulkItem("update", index, doc_id, cond, update=spec, pipeline=pipeline))
+            item_source = meta.get("_source", data.get("_source") if isinstance(data, dict) else None)
+            items.append(
+                BulkItem(
+                    "update",
+                    index,
+                    doc_id,
+                    cond,
+                    update=spec,
+                    pipeline=pipeline,
+                    require_alias=_flag(meta.get("require_alias", require_alias)),
+                    shown=source_filter(item_source) if item_source is not None else shown,
+                )
+            )
             continue
         if kind == "create" and cond is not None:
             problems.append("create operations do not support compare and set. use index instead")
         source = _document(source_raw)
         items.append(
             BulkItem(
-                kind, index, doc_id, cond, source, pipeline=pipeline, require_alias=_flag(meta.get("require_alias"))
+                kind,
+                index,
+                doc_id,
+                cond,
+                source,
+                pipeline=pipeline,
+                require_alias=_flag(meta.get("require_alias", require_alias)),
             )
         )
     if problems:

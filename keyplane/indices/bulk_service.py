@@ -14,6 +14,7 @@ from keyplane.errors import KeyplaneError
 from keyplane.indices import core
 from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, check_pipeline, document_problem, ingest
 from keyplane.indices.core import IndexMeta, StoredDoc
+from keyplane.indices.refresh import Refresh
 from keyplane.indices.service import AutoCreateGuard, IndexService, Written
 
 # Raises when the caller may not run the item's action on the index named.
@@ -24,12 +25,14 @@ class DocumentUnparsable(KeyplaneError):
     """A document line the mapper cannot read (400 document_parsing_exception)."""
 
 
-class AliasRequired(core.IndexFailure):
+class AliasRequired(core.IndexMissing):
     """``require_alias`` on a name that is no alias (404 index_not_found_exception)."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(
-            f"no such index [{name}] and [require_alias] request flag is [true] and [{name}] is not an alias", name
+        core.IndexFailure.__init__(
+            self,
+            f"no such index [{name}] and [require_alias] request flag is [true] and [{name}] is not an alias",
+            name,
         )
 
 
@@ -42,10 +45,14 @@ class Fetched:
 
 
 async def _target(service: IndexService, item: BulkItem, auto_create: AutoCreateGuard) -> str:
-    """The item's index, created first when missing and the item may create it (deletes never do)."""
+    """The item's index (an alias's write index), created first when missing and the item may create it
+    (deletes never do)."""
     name = item.index or ""
-    if await service.indices.get(name) is not None:
-        return name
+    meta = await service.write_index(name)
+    if meta is not None:
+        if item.require_alias and meta.name == name:
+            raise AliasRequired(name)
+        return meta.name
     if item.require_alias:
         raise AliasRequired(name)
     if item.action == "delete":
@@ -58,7 +65,9 @@ async def _target(service: IndexService, item: BulkItem, auto_create: AutoCreate
     return name
 
 
-async def _one(service: IndexService, item: BulkItem, guard: ItemGuard, auto_create: AutoCreateGuard) -> Written:
+async def _one(
+    service: IndexService, item: BulkItem, guard: ItemGuard, auto_create: AutoCreateGuard, refresh: Refresh
+) -> Written:
     if item.action in ("index", "create"):
         check_pipeline(item.pipeline)
         if item.id == "":
@@ -67,40 +76,52 @@ async def _one(service: IndexService, item: BulkItem, guard: ItemGuard, auto_cre
     guard(item, name)
     if item.action == "delete":
         assert item.id is not None  # checked when parsed
-        return await service.delete_doc(name, item.id, item.cond)
+        return await service.delete_doc(name, item.id, item.cond, refresh=refresh)
     if item.action == "update":
         assert item.id is not None and item.update is not None
-        return await service.update(name, item.id, item.update, item.cond, auto_create)
+        return await service.update(name, item.id, item.update, item.cond, auto_create, refresh=refresh)
     problem = document_problem(item.source)
     if problem is not None:
         raise DocumentUnparsable(problem)
     source = ingest(item.pipeline, item.source)
-    return await service.index(name, item.id, source, item.action, item.cond, auto_create)
+    return await service.index(name, item.id, source, item.action, item.cond, auto_create, refresh=refresh)
 
 
 async def bulk(
-    service: IndexService, items: list[BulkItem], guard: ItemGuard, auto_create: AutoCreateGuard
+    service: IndexService,
+    items: list[BulkItem],
+    guard: ItemGuard,
+    auto_create: AutoCreateGuard,
+    *,
+    refresh: Refresh = Refresh.NONE,
 ) -> list[Written | KeyplaneError]:
-    """Run every item in order; each answer is what it wrote or the error it failed with."""
+    """Run every item in order; each answer is what it wrote or the error it failed with. ``refresh``
+    applies to each item's write, so the items are visible when the answer is."""
     outcomes: list[Written | KeyplaneError] = []
     for item in items:
         try:
-            outcomes.append(await _one(service, item, guard, auto_create))
+            outcomes.append(await _one(service, item, guard, auto_create, refresh))
         except KeyplaneError as exc:
             outcomes.append(exc)
     return outcomes
 
 
 async def mget(
-    service: IndexService, items: list[GetItem], guard: Callable[[str], None]
+    service: IndexService,
+    items: list[GetItem],
+    guard: Callable[[str], None],
+    *,
+    realtime: bool = True,
+    refresh: bool = False,
 ) -> list[Fetched | KeyplaneError]:
-    """Read every item; a missing index or a denied one is that item's error."""
+    """Read every item (as a get with ``realtime`` and ``refresh`` would); a missing index or a denied one
+    is that item's error."""
     outcomes: list[Fetched | KeyplaneError] = []
     for item in items:
         try:
             name = item.index or ""
             guard(name)
-            meta, doc = await service.get_doc(name, item.id)
+            meta, doc = await service.get_doc(name, item.id, realtime=realtime, refresh=refresh)
             outcomes.append(Fetched(meta, doc))
         except KeyplaneError as exc:
             outcomes.append(exc)

@@ -11,9 +11,9 @@ conflict, which aborts the run after the batch it happened in, or is only counte
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, ValidationError
 
@@ -44,6 +44,10 @@ _SEARCH_KEYS = frozenset(
 class ScriptUnsupported(InvalidArgument):
     """An update-by-query script: Keyplane has no script engine (painless), so it refuses rather than
     ignoring the script and rewriting documents unchanged."""
+
+
+class UnknownKey(ParseError):
+    """A body key the search parser does not know (Elasticsearch's parsing_exception)."""
 
 
 def token(value: Any) -> str:
@@ -149,6 +153,7 @@ def parse(
     scroll_size: int | None = None,
     slices_param: str | None = None,
     rps_param: str | None = None,
+    sort_param: list[str] | None = None,
 ) -> ByQuery:
     """The request from its body and URL parameters, refused with Elasticsearch's messages.
 
@@ -172,12 +177,12 @@ def parse(
                 "rewrite the matching documents as they are"
             )
         elif key not in _SEARCH_KEYS:
-            raise ParseError(f"Unknown key for a {token(value)} in [{key}].")
+            raise UnknownKey(f"Unknown key for a {token(value)} in [{key}].")
     if "query" in given:
         query = given["query"]
         if not isinstance(query, dict):
             raise ParseError(f"[query] expected an object but was [{token(query)}]")
-    sort = given.get("sort")
+    sort = sort_param if sort_param else given.get("sort")  # the URL's sort replaces the body's
     if "size" in given:
         raise InvalidArgument("invalid parameter [size], use [max_docs] instead")
     if max_docs_param is not None:
@@ -207,12 +212,13 @@ def parse(
 
 @dataclass(frozen=True)
 class Candidate:
-    """A matching document as the run's search read it."""
+    """A matching document as the run's search read it (an update writes ``source`` back)."""
 
     index: str
     id: str
     seq_no: int
     primary_term: int
+    source: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -234,8 +240,17 @@ class Conflicted(KeyplaneError):
         self.index_uuid = index_uuid
 
 
-# What writing one candidate did: deleted, updated or noop; Conflicted when it was written meanwhile.
-Write = Callable[[Candidate], Awaitable[str]]
+class Target(Protocol):
+    """The documents a run goes over: content indices, or a connector system index."""
+
+    async def matches(self, request: ByQuery) -> list[Candidate]:
+        """Every document matching the request's query, in the request's order."""
+        ...
+
+    async def write(self, action: Action, candidate: Candidate) -> str:
+        """Delete or rewrite the document if it is still as read: ``deleted``, ``updated``, or ``noop``
+        (nothing written); raises Conflicted when it was written meanwhile."""
+        ...
 
 
 @dataclass
@@ -263,13 +278,14 @@ class Progress:
         return self.deleted + self.updated + self.noops
 
 
-async def run(request: ByQuery, candidates: Sequence[Candidate], write: Write) -> Progress:
-    """Write the candidates a batch (``scroll_size``) at a time, in order.
+async def run(request: ByQuery, target: Target) -> Progress:
+    """Write the target's matches a batch (``scroll_size``) at a time, in order.
 
     With conflicts aborting, the run takes the first ``max_docs`` matches and stops after the batch in
     which a conflict happened; with ``proceed`` it goes on until ``max_docs`` documents were written,
     as Elasticsearch does."""
     progress = Progress()
+    candidates = await target.matches(request)
     limit = request.max_docs
     pending = list(candidates[:limit] if limit is not None and request.abort_on_conflict else candidates)
     if request.abort_on_conflict:
@@ -284,7 +300,7 @@ async def run(request: ByQuery, candidates: Sequence[Candidate], write: Write) -
             if not request.abort_on_conflict:
                 progress.total += 1
             try:
-                progress.record(await write(candidate))
+                progress.record(await target.write(request.action, candidate))
             except Conflicted as exc:
                 progress.version_conflicts += 1
                 if request.abort_on_conflict:

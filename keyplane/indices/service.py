@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyplane import ids
-from keyplane.errors import KeyplaneError
+from keyplane.errors import InvalidArgument, KeyplaneError
 from keyplane.indices import core
 from keyplane.indices.backends.base import DocumentRepository, IndexRepository
 from keyplane.indices.core import Condition, Expand, IndexMeta, OpType, Source, StoredDoc, UpdateSpec
 from keyplane.indices.fields import IndexFields
+from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.scroll import Scrolls
 from keyplane.indices.search import SearchRequest, SearchResult
 from keyplane.indices.search import run as run_search
@@ -41,10 +42,17 @@ class Written:
     seq_no: int
     version: int
     primary_term: int = core.PRIMARY_TERM
+    forced_refresh: bool = False  # the write's ``refresh=true`` refreshed the index
+    source: Source | None = None  # what an update left (its answer may show it as ``get``)
 
 
 class _Lost(KeyplaneError):
     """Every attempt lost its race with another writer (should not happen in practice)."""
+
+
+def _alias_flag(spec: Any, key: str, default: bool = False) -> bool:
+    value = spec.get(key) if isinstance(spec, dict) else None
+    return default if value is None else value is True or str(value).lower() == "true"
 
 
 def _new_uuid() -> str:
@@ -90,9 +98,29 @@ class IndexService:
             raise core.IndexMissing(name)
         return meta
 
+    async def write_index(self, name: str) -> IndexMeta | None:
+        """The index a write to ``name`` goes to: that index, or the write index of the alias ``name``
+        (its only index, or the one marked ``is_write_index``); None when neither exists."""
+        meta = await self.indices.get(name)
+        if meta is not None:
+            return meta
+        members = [m for m in await self.indices.list() if name in m.aliases]
+        if not members:
+            return None
+        marked = [m for m in members if _alias_flag(m.aliases[name], "is_write_index")]
+        if len(marked) == 1:
+            return marked[0]
+        if len(members) == 1 and _alias_flag(members[0].aliases[name], "is_write_index", True):
+            return members[0]
+        raise InvalidArgument(
+            f"no write index is defined for alias [{name}]. The write index may be explicitly disabled using "
+            "is_write_index=false or the alias points to multiple indices without one being designated as a "
+            "write index"
+        )
+
     async def _writable(self, name: str, auto_create: AutoCreateGuard | None) -> IndexMeta:
         """The index a document goes to, created first when missing (Elasticsearch's default)."""
-        meta = await self.indices.get(name)
+        meta = await self.write_index(name)
         if meta is not None:
             return meta
         if auto_create is None:
@@ -113,48 +141,85 @@ class IndexService:
         op: OpType,
         cond: Condition | None,
         auto_create: AutoCreateGuard | None,
+        *,
+        refresh: Refresh = Refresh.NONE,
     ) -> Written:
         meta = await self._writable(name, auto_create)
         doc_id = doc_id if doc_id is not None else ids.new_id()
+        visible, forced = visible_at_once(meta, refresh), refresh is Refresh.IMMEDIATE
         for _ in range(_ATTEMPTS):
             current = await self.documents.get(meta.name, doc_id)
             core.check_write(meta, doc_id, current, op, cond)
-            written = await self.documents.write(meta.name, doc_id, source, core.next_version(current), current)
+            version = core.next_version(current)
+            written = await self.documents.write(meta.name, doc_id, source, version, current, refresh=visible)
             if written is not None:
                 result = "created" if current is None else "updated"
-                return Written(meta, doc_id, result, written.seq_no, written.version)
+                return Written(meta, doc_id, result, written.seq_no, written.version, forced_refresh=forced)
         raise _Lost(f"[{doc_id}]: too many concurrent writes")
 
-    async def get_doc(self, name: str, doc_id: str) -> tuple[IndexMeta, StoredDoc | None]:
+    async def get_doc(
+        self, name: str, doc_id: str, *, realtime: bool = True, refresh: bool = False, version: int | None = None
+    ) -> tuple[IndexMeta, StoredDoc | None]:
+        """The latest version of the document, or with ``realtime=False`` the one searches see
+        (after refreshing the index first with ``refresh``); with ``version``, a conflict unless it is that one."""
         meta = await self.get(name)
-        return meta, await self.documents.get(meta.name, doc_id)
+        if refresh:
+            await self.documents.refresh(meta.name)
+        doc = await self.documents.get(meta.name, doc_id, realtime=realtime)
+        if doc is not None and version is not None and doc.version != version:
+            raise core.VersionConflict(
+                f"[{doc_id}]: version conflict, current version [{doc.version}] is different than the one "
+                f"provided [{version}]",
+                meta.name,
+                meta.uuid,
+            )
+        return meta, doc
 
-    async def delete_doc(self, name: str, doc_id: str, cond: Condition | None) -> Written:
+    async def refresh(self, indices: list[IndexMeta]) -> None:
+        """Make every write so far visible to searches (``_refresh``)."""
+        for meta in indices:
+            await self.documents.refresh(meta.name)
+
+    async def delete_doc(
+        self, name: str, doc_id: str, cond: Condition | None, *, refresh: Refresh = Refresh.NONE
+    ) -> Written:
         meta = await self.get(name)
+        visible, forced = visible_at_once(meta, refresh), refresh is Refresh.IMMEDIATE
         for _ in range(_ATTEMPTS):
             current = await self.documents.get(meta.name, doc_id)
             if cond is not None:
                 core.check_condition(meta, doc_id, current, cond)
-            seq_no = await self.documents.delete(meta.name, doc_id, current)
+            seq_no = await self.documents.delete(meta.name, doc_id, current, refresh=visible)
             if seq_no is not None:
                 result = "not_found" if current is None else "deleted"
-                return Written(meta, doc_id, result, seq_no, core.next_version(current))
+                return Written(meta, doc_id, result, seq_no, core.next_version(current), forced_refresh=forced)
         raise _Lost(f"[{doc_id}]: too many concurrent writes")
 
     async def update(
-        self, name: str, doc_id: str, spec: UpdateSpec, cond: Condition | None, auto_create: AutoCreateGuard | None
+        self,
+        name: str,
+        doc_id: str,
+        spec: UpdateSpec,
+        cond: Condition | None,
+        auto_create: AutoCreateGuard | None,
+        *,
+        refresh: Refresh = Refresh.NONE,
     ) -> Written:
         meta = await self._writable(name, auto_create)
+        visible, forced = visible_at_once(meta, refresh), refresh is Refresh.IMMEDIATE
         for _ in range(_ATTEMPTS):
             current = await self.documents.get(meta.name, doc_id)
             result, source = core.apply_update(meta, doc_id, current, spec)
             if cond is not None:
                 core.check_condition(meta, doc_id, current, cond)
             if result == "noop" and current is not None:
-                return Written(meta, doc_id, result, current.seq_no, current.version)
-            written = await self.documents.write(meta.name, doc_id, source, core.next_version(current), current)
+                return Written(meta, doc_id, result, current.seq_no, current.version, source=current.source)
+            version = core.next_version(current)
+            written = await self.documents.write(meta.name, doc_id, source, version, current, refresh=visible)
             if written is not None:
-                return Written(meta, doc_id, result, written.seq_no, written.version)
+                return Written(
+                    meta, doc_id, result, written.seq_no, written.version, forced_refresh=forced, source=source
+                )
         raise _Lost(f"[{doc_id}]: too many concurrent writes")
 
     async def count(self, indices: list[IndexMeta], query: Any) -> int:

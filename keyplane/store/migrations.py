@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
 from keyplane.store import schema
@@ -61,6 +61,15 @@ def _v9_indices(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v10_refresh(conn: Connection) -> None:
+    # A database created at v9 by this code already has the column (v9 creates the current table).
+    columns = {c["name"] for c in inspect(conn).get_columns("indices")}
+    if "refreshed_seq_no" not in columns:
+        conn.execute(text("ALTER TABLE indices ADD COLUMN refreshed_seq_no BIGINT NOT NULL DEFAULT -1"))
+        conn.execute(text("UPDATE indices SET refreshed_seq_no = seq_no"))
+    schema.document_snapshots.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -71,6 +80,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v7_service_tokens,
     _v8_long_service_types,
     _v9_indices,
+    _v10_refresh,
 ]
 
 

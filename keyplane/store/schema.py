@@ -187,6 +187,8 @@ indices = Table(
     Column("creation", BigInteger, nullable=False),
     Column("doc", SafeText, nullable=False),  # {"settings", "mappings", "aliases"}
     Column("seq_no", BigInteger, nullable=False, default=-1),
+    # The last sequence number searches see (indices/refresh.py); added by migration v10.
+    Column("refreshed_seq_no", BigInteger, nullable=False, default=-1, server_default="-1"),
 )
 
 documents = Table(
@@ -201,3 +203,16 @@ documents = Table(
 )
 # Scans in index order (count, search over _source) and the sequence number of a write.
 Index("documents_seq_no", documents.c.index_name, documents.c.seq_no)
+
+# A document as searches still see it, kept when it is rewritten or deleted after the index's last
+# refresh and dropped by the next one (indices whose writes are not visible at once, refresh.py).
+document_snapshots = Table(
+    "document_snapshots",
+    metadata,
+    Column("index_name", SafeString(255), primary_key=True),
+    Column("id", SafeString(512), primary_key=True),
+    Column("seq_no", BigInteger, nullable=False),
+    Column("primary_term", BigInteger, nullable=False, default=1),
+    Column("version", BigInteger, nullable=False),
+    Column("source", SafeText, nullable=False),
+)

@@ -37,6 +37,7 @@ def test_bulk_items_answer_one_by_one(es: Elasticsearch) -> None:
         "_shards": {"total": 2, "successful": 1, "failed": 0},
         "_seq_no": 0,
         "_primary_term": 1,
+        "forced_refresh": True,  # refresh=true: each item says its write was refreshed, as in Elasticsearch
         "status": 201,
     }
     conflict = items[1]["create"]

@@ -32,22 +32,34 @@ class IndexRepository(Protocol):
 
 
 class DocumentRepository(Protocol):
-    async def get(self, index: str, doc_id: str) -> StoredDoc | None: ...
+    """Documents as the latest write left them (a realtime get), and as searches see them: as of the
+    index's last refresh, a rewritten or deleted document's earlier version kept until the next one.
+    A write with ``refresh`` (the default) refreshes the index in its own transaction."""
+
+    async def get(self, index: str, doc_id: str, *, realtime: bool = True) -> StoredDoc | None:
+        """The latest version, or with ``realtime=False`` the one searches see."""
+        ...
 
     async def write(
-        self, index: str, doc_id: str, source: Source, version: int, expected: StoredDoc | None
+        self, index: str, doc_id: str, source: Source, version: int, expected: StoredDoc | None, *, refresh: bool = True
     ) -> StoredDoc | None:
         """Write the document if it is still as ``expected`` (None: still missing), with the index's next
         sequence number; None when another writer came first. Raises IndexMissing when the index is gone."""
         ...
 
-    async def delete(self, index: str, doc_id: str, expected: StoredDoc | None) -> int | None:
+    async def delete(self, index: str, doc_id: str, expected: StoredDoc | None, *, refresh: bool = True) -> int | None:
         """Delete the document if it is still as ``expected``; the sequence number the delete took, or
         None when another writer came first. A missing document's delete takes one too, as in Elasticsearch."""
         ...
 
-    async def count(self, index: str) -> int: ...
+    async def refresh(self, index: str) -> None:
+        """Make every write so far visible to searches."""
+        ...
+
+    async def count(self, index: str) -> int:
+        """How many documents searches see."""
+        ...
 
     def scan(self, index: str, batch: int = 1000) -> AsyncIterator[StoredDoc]:
-        """Every document of the index, in sequence-number order, read a batch at a time."""
+        """Every document searches see, in sequence-number order, read a batch at a time."""
         ...

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, exc, func, insert, select, update
+from sqlalchemy import Column, ScalarSelect, Table, and_, delete, exc, func, insert, select, union_all, update
 
 from keyplane import jsontext
+from keyplane.indices.backends.base import DocStats
 from keyplane.indices.core import IndexMeta, IndexMissing, Source, StoredDoc
 from keyplane.store import schema
 from keyplane.store.database import Conn, Database
 
-ix, dx = schema.indices, schema.documents
+ix, dx, sx = schema.indices, schema.documents, schema.document_snapshots
 
 
 def _meta(row: dict[str, Any]) -> IndexMeta:
@@ -26,12 +27,39 @@ def _doc(row: dict[str, Any]) -> StoredDoc:
     return StoredDoc(row["id"], orjson.loads(row["source"]), row["seq_no"], row["version"], row["primary_term"])
 
 
-async def _next_seq_no(conn: Conn, index: str) -> int:
-    """Take the index's next sequence number; the row lock it holds orders the index's writes."""
+async def _next_seq_no(conn: Conn, index: str) -> tuple[int, int]:
+    """Take the index's next sequence number; the row lock it holds orders the index's writes.
+    Also the last sequence number its searches see."""
     res = await conn.execute(update(ix).where(ix.c.name == index).values(seq_no=ix.c.seq_no + 1))
     if res.rowcount != 1:
         raise IndexMissing(index)
-    return int((await conn.execute(select(ix.c.seq_no).where(ix.c.name == index))).scalar())
+    row = (await conn.execute(select(ix.c.seq_no, ix.c.refreshed_seq_no).where(ix.c.name == index))).first()
+    assert row is not None  # updated just above, in this transaction
+    return int(row["seq_no"]), int(row["refreshed_seq_no"])
+
+
+async def _refresh(conn: Conn, index: str) -> None:
+    """Searches see every write so far: the kept pre-images are no longer needed."""
+    await conn.execute(update(ix).where(ix.c.name == index).values(refreshed_seq_no=ix.c.seq_no))
+    await conn.execute(delete(sx).where(sx.c.index_name == index))
+
+
+async def _after_write(conn: Conn, index: str, expected: StoredDoc | None, refreshed: int, refresh: bool) -> None:
+    """Refresh, or keep the version searches see of a document a write replaces: it is the one
+    ``expected`` when that was written before the last refresh (a later version had no searcher to hide from)."""
+    if refresh:
+        await _refresh(conn, index)
+    elif expected is not None and expected.seq_no <= refreshed:
+        await conn.execute(
+            insert(sx).values(
+                index_name=index,
+                id=expected.id,
+                seq_no=expected.seq_no,
+                primary_term=expected.primary_term,
+                version=expected.version,
+                source=jsontext.dumps(expected.source).decode(),
+            )
+        )
 
 
 class SqlIndexRepository:
@@ -63,31 +91,61 @@ class SqlIndexRepository:
     async def delete(self, name: str) -> bool:
         async with self.db.transaction() as conn:
             await conn.execute(delete(dx).where(dx.c.index_name == name))
+            await conn.execute(delete(sx).where(sx.c.index_name == name))
             res = await conn.execute(delete(ix).where(ix.c.name == name))
         return res.rowcount > 0
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(delete(dx))
+            await conn.execute(delete(sx))
             await conn.execute(delete(ix))
+
+    async def set_mappings(self, expected: IndexMeta, mappings: dict[str, Any]) -> bool:
+        body = {"settings": expected.settings, "mappings": mappings, "aliases": expected.aliases}
+        async with self.db.transaction() as conn:
+            row = (await conn.execute(select(ix).where(ix.c.name == expected.name))).first()
+            if row is None or _meta(row) != expected:
+                return False
+            # Compare-and-set on the text read, so a concurrent change of the metadata is not overwritten.
+            res = await conn.execute(
+                update(ix)
+                .where(and_(ix.c.name == expected.name, ix.c.doc == row["doc"]))
+                .values(doc=jsontext.dumps(body).decode())
+            )
+        return res.rowcount == 1
+
+    async def doc_stats(self) -> dict[str, DocStats]:
+        size = func.sum(func.length(dx.c.source)).label("size")
+        query = select(dx.c.index_name, func.count().label("n"), size).group_by(dx.c.index_name)
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(query)).rows
+        return {r["index_name"]: DocStats(int(r["n"] or 0), int(r["size"] or 0)) for r in rows}
 
 
 class SqlDocumentRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get(self, index: str, doc_id: str) -> StoredDoc | None:
+    async def get(self, index: str, doc_id: str, *, realtime: bool = True) -> StoredDoc | None:
+        where = and_(dx.c.index_name == index, dx.c.id == doc_id)
         async with self.db.transaction() as conn:
-            row = (await conn.execute(select(dx).where(and_(dx.c.index_name == index, dx.c.id == doc_id)))).first()
+            if realtime:
+                row = (await conn.execute(select(dx).where(where))).first()
+                return _doc(row) if row else None
+            kept = (await conn.execute(select(sx).where(and_(sx.c.index_name == index, sx.c.id == doc_id)))).first()
+            if kept:
+                return _doc(kept)
+            row = (await conn.execute(select(dx).where(and_(where, dx.c.seq_no <= _refreshed(index))))).first()
         return _doc(row) if row else None
 
     async def write(
-        self, index: str, doc_id: str, source: Source, version: int, expected: StoredDoc | None
+        self, index: str, doc_id: str, source: Source, version: int, expected: StoredDoc | None, *, refresh: bool = True
     ) -> StoredDoc | None:
         text = jsontext.dumps(source).decode()
         try:
             async with self.db.transaction() as conn:
-                seq_no = await _next_seq_no(conn, index)
+                seq_no, refreshed = await _next_seq_no(conn, index)
                 values = {"seq_no": seq_no, "version": version, "source": text}
                 if expected is None:
                     await conn.execute(insert(dx).values(index_name=index, id=doc_id, primary_term=1, **values))
@@ -99,14 +157,15 @@ class SqlDocumentRepository:
                     )
                     if res.rowcount != 1:
                         raise _Raced
+                await _after_write(conn, index, expected, refreshed, refresh)
         except (_Raced, exc.IntegrityError):
             return None
         return StoredDoc(doc_id, source, seq_no, version)
 
-    async def delete(self, index: str, doc_id: str, expected: StoredDoc | None) -> int | None:
+    async def delete(self, index: str, doc_id: str, expected: StoredDoc | None, *, refresh: bool = True) -> int | None:
         try:
             async with self.db.transaction() as conn:
-                seq_no = await _next_seq_no(conn, index)
+                seq_no, refreshed = await _next_seq_no(conn, index)
                 if expected is not None:
                     res = await conn.execute(
                         delete(dx).where(
@@ -119,32 +178,48 @@ class SqlDocumentRepository:
                     await conn.execute(select(dx.c.id).where(and_(dx.c.index_name == index, dx.c.id == doc_id)))
                 ).first():
                     raise _Raced
+                await _after_write(conn, index, expected, refreshed, refresh)
         except _Raced:
             return None
         return seq_no
 
+    async def refresh(self, index: str) -> None:
+        async with self.db.transaction() as conn:
+            await _refresh(conn, index)
+
     async def count(self, index: str) -> int:
         async with self.db.transaction() as conn:
-            total = (await conn.execute(select(func.count()).where(dx.c.index_name == index))).scalar()
-        return int(total or 0)
+            live = select(func.count()).where(and_(dx.c.index_name == index, dx.c.seq_no <= _refreshed(index)))
+            kept = select(func.count()).where(sx.c.index_name == index)
+            total = int((await conn.execute(live)).scalar() or 0) + int((await conn.execute(kept)).scalar() or 0)
+        return total
 
     async def scan(self, index: str, batch: int = 1000) -> AsyncIterator[StoredDoc]:
         after = -2
         while True:
             async with self.db.transaction() as conn:
-                rows = (
-                    await conn.execute(
-                        select(dx)
-                        .where(and_(dx.c.index_name == index, dx.c.seq_no > after))
-                        .order_by(dx.c.seq_no)
-                        .limit(batch)
-                    )
-                ).rows
+                # What searches see: the documents written up to the last refresh, and the kept
+                # versions of those rewritten or deleted since (their current rows are newer).
+                live = select(*_columns(dx)).where(
+                    and_(dx.c.index_name == index, dx.c.seq_no <= _refreshed(index), dx.c.seq_no > after)
+                )
+                kept = select(*_columns(sx)).where(and_(sx.c.index_name == index, sx.c.seq_no > after))
+                both = union_all(live, kept).subquery()
+                rows = (await conn.execute(select(both).order_by(both.c.seq_no).limit(batch))).rows
             for row in rows:
                 yield _doc(row)
             if len(rows) < batch:
                 return
             after = rows[-1]["seq_no"]
+
+
+def _refreshed(index: str) -> ScalarSelect[Any]:
+    """The index's last refreshed sequence number, read in the statement that compares with it."""
+    return select(ix.c.refreshed_seq_no).where(ix.c.name == index).scalar_subquery()
+
+
+def _columns(table: Table) -> list[Column[Any]]:
+    return [table.c.id, table.c.seq_no, table.c.primary_term, table.c.version, table.c.source]
 
 
 class _Raced(Exception):
