@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from keyplane.http.errors import EsError
 from keyplane.http.request import RestRequest
-from keyplane.indices import core
+from keyplane.indices import core, datemath
 from keyplane.indices.core import Expand, IndexMeta, StoredDoc
 from keyplane.source_filtering import SourceFilter, source_filter
 
@@ -53,8 +54,12 @@ def renders_index_errors(handler: Callable[[RestRequest], Awaitable[T]]) -> Call
 
 
 def expressions(request: RestRequest) -> list[str]:
-    """The ``{index}`` path part as a list of index expressions."""
-    return [n for n in request.path_params.get("index", "").split(",") if n]
+    """The ``{index}`` path part as a list of index expressions, date math (``<logs-{now/d}>``) resolved."""
+    names = [n for n in request.path_params.get("index", "").split(",") if n]
+    if not any(n.startswith("<") for n in names):
+        return names
+    now = datetime.now(UTC)
+    return [datemath.resolve(n, now) for n in names]
 
 
 def expand(request: RestRequest, *, allow_no_indices: bool = True) -> Expand:

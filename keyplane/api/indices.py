@@ -6,6 +6,7 @@ not it exists, as in Elasticsearch); wildcards expand over the indices the calle
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from keyplane.api.index_view import expand, expressions, renders_index_errors
@@ -25,10 +26,12 @@ def _concrete(names: list[str]) -> list[str]:
     return [n for n in names if "*" not in n and n != "_all"]
 
 
-async def _resolve(request: RestRequest, action: str, *, allow_no_indices: bool = True) -> list[IndexMeta]:
+async def _resolve(
+    request: RestRequest, action: str, *, allow_no_indices: bool = True, aliases: bool = True
+) -> list[IndexMeta]:
     names = expressions(request)
     index_access.authorize(request.auth, action, _concrete(names))
-    options = expand(request, allow_no_indices=allow_no_indices)
+    options = replace(expand(request, allow_no_indices=allow_no_indices), aliases=aliases)
     return await request.services.indices.resolve(
         names, options, lambda name: index_access.allowed(request.auth, action, name)
     )
@@ -46,6 +49,8 @@ async def create(request: RestRequest) -> dict[str, Any]:
             raise ParseError(f"unknown key [{key}] for create index")
         if not isinstance(value, dict):
             raise ParseError(f"key [{key}] must be an object")
+    # Settings Elasticsearch 9 refuses (soft deletes off); the service checks the name and mappings.
+    core.check_settings(core.flat_settings(body.get("settings") or {}))
     meta = await request.services.indices.create(name, body.get("settings"), body.get("mappings"), body.get("aliases"))
     return {"acknowledged": True, "shards_acknowledged": True, "index": meta.name}
 
@@ -56,7 +61,8 @@ async def delete(request: RestRequest) -> dict[str, Any]:
     if any("*" in n or n == "_all" for n in names):
         # action.destructive_requires_name is true by default since 8.0.
         raise EsError(400, "illegal_argument_exception", "Wildcard expressions or all indices are not allowed")
-    found = await _resolve(request, index_access.DELETE_INDEX)
+    # A delete names concrete indices: an alias is refused, and wildcards do not expand over aliases.
+    found = await _resolve(request, index_access.DELETE_INDEX, aliases=False)
     await request.services.indices.delete(found)
     return {"acknowledged": True}
 
@@ -89,9 +95,10 @@ async def exists(request: RestRequest) -> Reply:
 @renders_index_errors
 async def refresh(request: RestRequest) -> dict[str, Any]:
     found = await _resolve(request, index_access.REFRESH)
-    # Writes are visible at once: a refresh has nothing to do, and reports the shard copies it reached.
-    total = sum(1 + meta.replicas for meta in found)
-    return {"_shards": {"total": total, "successful": len(found), "failed": 0}}
+    # Writes are visible at once: a refresh has nothing to do, and reports the shard copies it reached
+    # (each primary; replicas are never assigned on one node).
+    total = sum(meta.shards * (1 + meta.replicas) for meta in found)
+    return {"_shards": {"total": total, "successful": sum(meta.shards for meta in found), "failed": 0}}
 
 
 def register(router: Router) -> None:

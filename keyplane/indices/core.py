@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from keyplane.documents import deep_copy, deep_merge
-from keyplane.errors import KeyplaneError
+from keyplane.errors import InvalidArgument, KeyplaneError
 
 Source = dict[str, Any]
 
@@ -93,6 +93,15 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def check_settings(flat: Mapping[str, Any]) -> None:
+    """Refuse the settings Elasticsearch 9 refuses at creation (flat ``index.*`` keys)."""
+    if str(flat.get("index.soft_deletes.enabled", "true")).lower() == "false":
+        raise InvalidArgument(
+            "Creating indices with soft-deletes disabled is no longer supported. "
+            "Please do not specify a value for setting [index.soft_deletes.enabled]."
+        )
+
+
 def check_name(name: str) -> None:
     problem = name_problem(name)
     if problem is not None:
@@ -138,6 +147,13 @@ class IndexMeta:
     def replicas(self) -> int:
         try:
             return int(self.all_settings()["index.number_of_replicas"])
+        except ValueError:
+            return 1
+
+    @property
+    def shards(self) -> int:
+        try:
+            return max(1, int(self.all_settings()["index.number_of_shards"]))
         except ValueError:
             return 1
 
@@ -338,28 +354,60 @@ class Expand:
     ignore_unavailable: bool = False
     allow_no_indices: bool = True
     wildcards: frozenset[str] = frozenset({"open"})
+    # False for the APIs that act on concrete indices only (delete index): an alias named outright is an
+    # error, and wildcards do not match aliases.
+    aliases: bool = True
+
+
+def alias_named(name: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"The provided expression [{name}] matches an alias, specify the corresponding concrete indices instead."
+    )
 
 
 def resolve(
     expressions: list[str], existing: list[IndexMeta], expand: Expand, visible: Callable[[str], bool]
 ) -> list[IndexMeta]:
     """The indices a list of expressions names. Wildcards expand over the indices the caller may see
-    (``visible``), hidden ones only when asked; a missing concrete name is an error unless ignored."""
+    (``visible``), hidden ones only when asked, and over aliases unless ``expand.aliases`` is off; an alias
+    names its indices; a missing concrete name is an error unless ignored."""
     by_name = {m.name: m for m in existing}
+    by_alias: dict[str, list[IndexMeta]] = {}
+    for meta in existing:
+        for alias in meta.aliases:
+            by_alias.setdefault(alias, []).append(meta)
     found: dict[str, IndexMeta] = {}
     wildcards = [e for e in expressions if "*" in e or e == "_all"] or ([] if expressions else ["_all"])
-    show_hidden = bool(expand.wildcards & {"hidden", "all"})
     for expression in expressions or ["_all"]:
         if expression in wildcards:
-            if expand.wildcards <= {"none"}:
-                continue
-            for meta in existing:
-                if matches(expression, meta.name) and visible(meta.name) and (show_hidden or not meta.hidden):
-                    found.setdefault(meta.name, meta)
+            matched = [] if expand.wildcards <= {"none"} else _expand(expression, existing, expand, visible)
+            if not matched and not expand.allow_no_indices:
+                raise IndexMissing(expression)  # each wildcard must match something, as in Elasticsearch
+            for meta in matched:
+                found.setdefault(meta.name, meta)
         elif expression in by_name:
             found.setdefault(expression, by_name[expression])
-        elif not expand.ignore_unavailable:
+        elif expression in by_alias and expand.aliases:
+            for meta in by_alias[expression]:
+                found.setdefault(meta.name, meta)
+        elif expand.ignore_unavailable:
+            continue
+        elif expression in by_alias:
+            raise alias_named(expression)
+        else:
             raise IndexMissing(expression)
-    if not found and wildcards and not expand.allow_no_indices:
-        raise IndexMissing(wildcards[0])
     return list(found.values())
+
+
+def _expand(
+    expression: str, existing: list[IndexMeta], expand: Expand, visible: Callable[[str], bool]
+) -> list[IndexMeta]:
+    show_hidden = bool(expand.wildcards & {"hidden", "all"})
+    out = []
+    for meta in existing:
+        if not visible(meta.name) or (meta.hidden and not show_hidden):
+            continue
+        via_alias = expand.aliases and expression != "_all" and any(matches(expression, a) for a in meta.aliases)
+        if matches(expression, meta.name) or via_alias:
+            out.append(meta)
+    return out

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from keyplane import ids
 from keyplane.errors import InvalidArgument, KeyplaneError
 from keyplane.indices import core
-from keyplane.indices.backends.base import DocumentRepository, IndexRepository
+from keyplane.indices.backends.base import DocStats, DocumentRepository, IndexRepository
 from keyplane.indices.core import Condition, Expand, IndexMeta, OpType, Source, StoredDoc, UpdateSpec
 from keyplane.indices.fields import IndexFields
+from keyplane.indices.mappings import dynamic_update, merge
 from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.scroll import Scrolls
 from keyplane.indices.search import SearchRequest, SearchResult
 from keyplane.indices.search import run as run_search
+from keyplane.indices.stats import IndexStats
 from keyplane.query import memory
 from keyplane.query.parser import Rules, parse_query
 from keyplane.timevalue import now_ms
@@ -252,3 +254,34 @@ class IndexService:
     async def reset(self) -> None:
         self.scrolls.reset()
         await self.indices.delete_all()
+
+    # -- index metadata: mappings and statistics ------------------------------------------------------
+
+    async def put_mapping(self, indices: list[IndexMeta], update: dict[str, Any]) -> None:
+        """Merge ``update`` into each index's mappings (a type change is refused before any is written)."""
+        core.check_mappings(update)
+        for meta in indices:
+            merge(meta.mappings, update)
+        for meta in indices:
+            await self._remap(meta, lambda current: merge(current, update))
+
+    async def map_dynamic(self, meta: IndexMeta, source: Source) -> IndexMeta:
+        """The index once the fields ``source`` brings are mapped (dynamic mapping); for the write path."""
+        if dynamic_update(meta.mappings, source) is None:
+            return meta
+        return await self._remap(meta, lambda current: dynamic_update(current, source) or current)
+
+    async def _remap(self, meta: IndexMeta, change: Callable[[dict[str, Any]], dict[str, Any]]) -> IndexMeta:
+        for _ in range(_ATTEMPTS):
+            new = change(meta.mappings)
+            if new == meta.mappings:
+                return meta
+            if await self.indices.set_mappings(meta, new):
+                return replace(meta, mappings=new)
+            meta = await self.get(meta.name)  # changed meanwhile: apply the change to the newer mappings
+        raise _Lost(f"[{meta.name}]: too many concurrent mapping updates")
+
+    async def stats(self, indices: list[IndexMeta]) -> list[IndexStats]:
+        measured = await self.indices.doc_stats()
+        counted = [(m, measured.get(m.name, DocStats(0, 0))) for m in indices]
+        return [IndexStats(m, found.count, found.source_bytes) for m, found in counted]

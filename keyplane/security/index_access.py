@@ -17,6 +17,10 @@ UPDATE_DOC = "indices:data/write/update"
 DELETE_DOC = "indices:data/write/delete"
 GET_DOC = "indices:data/read/get"
 SEARCH = "indices:data/read/search"
+GET_MAPPINGS = "indices:admin/mappings/get"
+PUT_MAPPING = "indices:admin/mapping/put"
+STATS = "indices:monitor/stats"
+GET_SETTINGS = "indices:monitor/settings/get"
 DELETE_BY_QUERY = "indices:data/write/delete/byquery"
 UPDATE_BY_QUERY = "indices:data/write/update/byquery"
 
@@ -109,3 +113,16 @@ def authorize_somewhere(auth: Authentication, action: str) -> None:
             f"action [{action}] is unauthorized for {auth.subject().describe()}, "
             f"this action is granted by the index privileges [{','.join(granting(action))}]"
         )
+
+
+# -- index metadata: mappings, settings, statistics --------------------------------------------------
+
+_GRANTED_BY.update(
+    {
+        GET_MAPPINGS: ("view_index_metadata", "manage", "all"),
+        # Since 8.x the write privileges grant only the automatic mapping update of a document write.
+        PUT_MAPPING: ("manage", "all"),
+        STATS: ("monitor", "manage", "all"),
+        GET_SETTINGS: ("monitor", "view_index_metadata", "manage", "all"),
+    }
+)

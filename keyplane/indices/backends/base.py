@@ -8,9 +8,16 @@ overwrite each other, and a lost race is seen by the caller, who reads again.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from keyplane.indices.core import IndexMeta, Source, StoredDoc
+
+
+@dataclass(frozen=True)
+class DocStats:
+    count: int
+    source_bytes: int
 
 
 class IndexRepository(Protocol):
@@ -29,6 +36,15 @@ class IndexRepository(Protocol):
         ...
 
     async def delete_all(self) -> None: ...
+
+    async def set_mappings(self, expected: IndexMeta, mappings: dict[str, Any]) -> bool:
+        """Replace the index's mappings if its metadata is still ``expected``; False when it changed
+        meanwhile (or the index is gone)."""
+        ...
+
+    async def doc_stats(self) -> dict[str, DocStats]:
+        """Per index name, how many documents it holds and the bytes of their stored JSON."""
+        ...
 
 
 class DocumentRepository(Protocol):
