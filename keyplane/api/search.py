@@ -21,7 +21,7 @@ from keyplane.indices.scroll import ScrollMissing
 from keyplane.indices.search import Hit, HitView, SearchRequest, SearchResult
 from keyplane.security import index_access
 from keyplane.security.identity import Authentication
-from keyplane.source_filtering import source_filter
+from keyplane.source_filtering import SourceFilter, source_filter
 from keyplane.timevalue import parse_duration_ms
 
 Doc = dict[str, Any]
@@ -38,6 +38,9 @@ _BODY_FIELDS = frozenset(
         "timeout",
         "track_scores",
         "search_after",
+        "docvalue_fields",
+        "stored_fields",
+        "fields",
     )
 )
 
@@ -109,8 +112,16 @@ def _view(request: RestRequest, body: Doc) -> HitView:
         request.list_param("_source_includes"),
         request.list_param("_source_excludes"),
     )
+    stored: Any = request.param("stored_fields", body.get("stored_fields"))
+    if stored is not None:
+        names = stored.split(",") if isinstance(stored, str) else stored if isinstance(stored, list) else [stored]
+        # Stored fields replace _source in hits unless they name it or the request asks for it.
+        if "_source" not in names and not uri and "_source" not in body:
+            source = SourceFilter(False)
+    docvalues = request.param("docvalue_fields", body.get("docvalue_fields"))
+    fields = rules.parse_field_list(docvalues, "docvalue_fields") + rules.parse_field_list(body.get("fields"), "fields")
     seq_no = _flag(request.param("seq_no_primary_term", body.get("seq_no_primary_term", False)))
-    return HitView(source, seq_no, _flag(request.param("version", body.get("version", False))))
+    return HitView(source, seq_no, _flag(request.param("version", body.get("version", False))), fields)
 
 
 def _request(request: RestRequest, body: Doc, scrolling: bool) -> SearchRequest:
@@ -161,6 +172,10 @@ def _hit(hit: Hit, view: HitView) -> Doc:
     shown = view.source.apply(hit.doc.source)
     if shown is not None:
         out["_source"] = shown
+    if view.fields:
+        values = rules.hit_fields(hit, view)
+        if values:
+            out["fields"] = values
     if hit.sort is not None:
         out["sort"] = list(hit.sort)
     return out
@@ -307,6 +322,8 @@ _SEARCH_PARAMS = (
     "stats",
     "explain",
     "include_named_queries_score",
+    "docvalue_fields",
+    "stored_fields",
 )
 
 

@@ -7,7 +7,8 @@ unless the request sorts them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import fnmatch
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from keyplane.query.tree import Bool, Query
 from keyplane.source_filtering import SourceFilter
 
 MAX_RESULT_WINDOW = 10_000
+MAX_TERMS_COUNT = 65_536  # index.max_terms_count's default
 TRACK_TOTAL_HITS = 10_000  # Elasticsearch counts exactly up to this many hits by default
 SortKind = Literal["field", "_doc", "_score"]
 
@@ -47,6 +49,49 @@ class HitView:
     source: SourceFilter = SourceFilter()
     seq_no_primary_term: bool = False
     version: bool = False
+    # ``docvalue_fields`` and ``fields``: (name, format or None), values derived from ``_source``.
+    fields: tuple[tuple[str, str | None], ...] = ()
+
+
+def parse_field_list(value: Any, what: str) -> tuple[tuple[str, str | None], ...]:
+    """``docvalue_fields``/``fields``: names, or ``{field, format}`` objects, or a comma-separated parameter."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    out: list[tuple[str, str | None]] = []
+    for item in items:
+        if isinstance(item, str) and item:
+            out.append((item, None))
+        elif isinstance(item, dict) and isinstance(item.get("field"), str):
+            fmt = item.get("format")
+            out.append((item["field"], fmt if isinstance(fmt, str) else None))
+        else:
+            raise ParseError(f"[{what}] expected an array of field names or objects with a [field]")
+    return tuple(out)
+
+
+def hit_fields(hit: Hit, view: HitView) -> dict[str, list[Any]]:
+    """The ``fields`` of a hit: each requested field's values (wildcards match the mapped and source fields)."""
+    fields = IndexFields(hit.index.mappings)
+    out: dict[str, list[Any]] = {}
+    for name, fmt in view.fields:
+        names = [name]
+        if "*" in name:
+            known = set(fields.names()) | set(_leaf_paths(hit.doc.source))
+            names = sorted(n for n in known if fnmatch.fnmatchcase(n, name))
+        for one in names:
+            values = fields.values(hit.doc.source, one, fmt)
+            if values is not None:
+                out[one] = values
+    return out
+
+
+def _leaf_paths(source: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in source.items():
+        if isinstance(value, dict):
+            yield from _leaf_paths(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key
 
 
 @dataclass(frozen=True)
@@ -92,10 +137,7 @@ def check_paging(start: int, size: int) -> None:
 
 
 def max_result_window(meta: IndexMeta) -> int:
-    try:
-        return int(meta.settings.get("index.max_result_window", MAX_RESULT_WINDOW))
-    except (TypeError, ValueError):
-        return MAX_RESULT_WINDOW
+    return _setting(meta, "index.max_result_window", MAX_RESULT_WINDOW)
 
 
 def check_window(indices: Sequence[IndexMeta], start: int, size: int, *, scroll: bool) -> None:
@@ -114,6 +156,94 @@ def check_window(indices: Sequence[IndexMeta], start: int, size: int, *, scroll:
                 f"[{start + size}]. See the scroll api for a more efficient way to request large data sets. "
                 "This limit can be set by changing the [index.max_result_window] index level setting."
             )
+
+
+def _setting(meta: IndexMeta, key: str, default: int) -> int:
+    try:
+        return int(meta.settings.get(key, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def _terms_sizes(query: Any) -> Iterator[int]:
+    """How many values each ``terms`` query inside ``query`` lists."""
+    if isinstance(query, list):
+        for item in query:
+            yield from _terms_sizes(item)
+    elif isinstance(query, dict):
+        for key, value in query.items():
+            if key == "terms" and isinstance(value, dict):
+                yield from (len(v) for v in value.values() if isinstance(v, list))
+            else:
+                yield from _terms_sizes(value)
+
+
+def check_terms_count(meta: IndexMeta, query: Any) -> None:
+    """Elasticsearch's limit on the values of one terms query (``index.max_terms_count``)."""
+    limit = _setting(meta, "index.max_terms_count", MAX_TERMS_COUNT)
+    for count in _terms_sizes(query):
+        if count > limit:
+            raise InvalidArgument(
+                f"The number of terms [{count}] used in the Terms Query request has exceeded the allowed maximum "
+                f"of [{limit}]. This maximum can be set by changing the [index.max_terms_count] index level setting."
+            )
+
+
+@dataclass(frozen=True)
+class TermsLookup:
+    """A terms query's ``{index, id, path}``: its values are those at ``path`` in that document."""
+
+    index: str
+    id: str
+    path: str
+
+
+def terms_lookups(query: Any) -> list[TermsLookup]:
+    """Every terms lookup inside ``query``."""
+    found: list[TermsLookup] = []
+    pending = [query]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending += node
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "terms" and isinstance(value, dict):
+                    found += [lookup for spec in value.values() if (lookup := _lookup(spec)) is not None]
+                else:
+                    pending.append(value)
+    return found
+
+
+def _lookup(spec: Any) -> TermsLookup | None:
+    if not isinstance(spec, dict):
+        return None
+    index, doc_id, path = spec.get("index"), spec.get("id"), spec.get("path")
+    if not (isinstance(index, str) and isinstance(doc_id, (str, int)) and isinstance(path, str)):
+        raise ParseError("[terms] query lookup element requires specifying the index, the id and the path")
+    return TermsLookup(index, str(doc_id), path)
+
+
+def with_lookups(query: Any, values: dict[TermsLookup, list[Any]]) -> Any:
+    """``query`` with each terms lookup replaced by the values it found."""
+    if isinstance(query, list):
+        return [with_lookups(item, values) for item in query]
+    if not isinstance(query, dict):
+        return query
+    out: dict[str, Any] = {}
+    for key, value in query.items():
+        if key == "terms" and isinstance(value, dict):
+            out[key] = {f: values.get(lookup, []) if (lookup := _lookup(v)) else v for f, v in value.items()}
+        else:
+            out[key] = with_lookups(value, values)
+    return out
+
+
+def lookup_values(source: dict[str, Any] | None, path: str) -> list[Any]:
+    """The scalar values at ``path`` in a looked-up document (none when it is missing)."""
+    if source is None:
+        return []
+    return [v for v in memory.values(source, path) if not isinstance(v, (dict, list))]
 
 
 def track_total_hits(value: Any) -> bool | int:
@@ -252,6 +382,7 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
     position = 0
     for meta, documents in indices:
         fields = IndexFields(meta.mappings)
+        check_terms_count(meta, request.query)
         query = parse_query(request.query, Rules(fields, strict=False))
         match = memory.compile_query(query)
         score = 1.0 if _scores(query) else 0.0

@@ -21,7 +21,7 @@ from keyplane.indices.fields import IndexFields
 from keyplane.indices.mappings import dynamic_update, merge
 from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.scroll import Scrolls
-from keyplane.indices.search import SearchRequest, SearchResult
+from keyplane.indices.search import SearchRequest, SearchResult, TermsLookup, lookup_values, terms_lookups, with_lookups
 from keyplane.indices.search import run as run_search
 from keyplane.indices.stats import IndexStats
 from keyplane.query import memory
@@ -242,6 +242,13 @@ class IndexService:
     ) -> tuple[SearchResult, str | None]:
         """Every hit of the search over the indices, in order (the caller takes its page), and with
         ``scroll`` (owner, keep-alive ms) the id of a scroll context whose first batch is that page."""
+        lookups = terms_lookups(request.query)
+        if lookups:
+            found: dict[TermsLookup, list[Any]] = {}
+            for lookup in lookups:
+                doc = await self.documents.get(lookup.index, lookup.id)  # a get: realtime, as in Elasticsearch
+                found[lookup] = lookup_values(doc.source if doc else None, lookup.path)
+            request = replace(request, query=with_lookups(request.query, found))
         loaded: list[tuple[IndexMeta, list[StoredDoc]]] = []
         for meta in sorted(indices, key=lambda m: m.name):
             loaded.append((meta, [doc async for doc in self.documents.scan(meta.name)]))

@@ -152,3 +152,36 @@ def test_search_needs_read_on_each_index(es: Elasticsearch, server: Server) -> N
     assert with_key.search(index="books", size=0).body["hits"]["total"]["value"] == 4
     with pytest.raises(AuthorizationException, match="indices:data/read/search"):
         with_key.search(index="secret")
+
+
+def test_docvalue_fields_and_stored_fields_come_from_source(es: Elasticsearch, http: httpx.Client) -> None:
+    es.indices.create(index="dated", mappings={"properties": {"at": {"type": "date"}}})
+    es.index(index="dated", id="1", document={"at": "2021-02-11", "n": 2, "tags": ["b", "a"], "d": 1.5}, refresh=True)
+    hit = es.search(index="dated", docvalue_fields=["n", {"field": "d", "format": "#.00"}, "at", "tags.keyword"]).body[
+        "hits"
+    ]["hits"][0]
+    assert hit["fields"] == {"n": [2], "d": ["1.50"], "at": ["2021-02-11T00:00:00.000Z"], "tags.keyword": ["a", "b"]}
+    assert "_source" in hit
+    # As a URL parameter.
+    answer = http.get("/dated/_search", params={"docvalue_fields": "n"}).json()
+    assert answer["hits"]["hits"][0]["fields"] == {"n": [2]}
+    # Stored fields replace _source unless they name it.
+    assert "_source" not in es.search(index="dated", stored_fields=["n"]).body["hits"]["hits"][0]
+    assert "_source" in es.search(index="dated", stored_fields=["n", "_source"]).body["hits"]["hits"][0]
+
+
+def test_terms_lookup_and_max_terms_count(es: Elasticsearch) -> None:
+    es.indices.create(
+        index="users",
+        settings={"index.max_terms_count": 2},
+        mappings={"properties": {"user": {"type": "keyword"}, "follows": {"type": "keyword"}}},
+    )
+    for user, follows in (("u1", ["u2", "u3"]), ("u2", ["u1", "u3", "u4"]), ("u3", ["u1"])):
+        es.index(index="users", id=user, document={"user": user, "follows": follows})
+    lookup = {"terms": {"user": {"index": "users", "id": "u1", "path": "follows"}}}
+    assert sorted(_ids(es.search(index="users", query=lookup).body)) == ["u2", "u3"]
+    with pytest.raises(BadRequestError) as err:
+        es.search(index="users", query={"terms": {"user": ["u1", "u2", "u3"]}})
+    assert "has exceeded the allowed maximum of [2]" in str(err.value.body)
+    with pytest.raises(BadRequestError):  # the looked-up values count too
+        es.search(index="users", query={"terms": {"user": {"index": "users", "id": "u2", "path": "follows"}}})
