@@ -41,7 +41,6 @@ def _parse(request: RestRequest, action: Action) -> ByQuery:
             "[wait_for_completion=false] is not supported: Keyplane runs the request to completion and has no "
             "task API to report on it later"
         )
-    request.flag("refresh")  # every write is visible at once; the flag is only checked
     timeout = request.param("timeout")
     if timeout is not None:
         parse_duration_ms(timeout, "timeout")
@@ -64,6 +63,7 @@ def _parse_body(request: RestRequest, action: Action, body: dict[str, Any] | Non
         slices_param=request.param("slices"),
         rps_param=request.param("requests_per_second"),
         sort_param=request.list_param("sort"),
+        refresh=request.flag("refresh"),
     )
 
 

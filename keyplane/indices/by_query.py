@@ -142,6 +142,7 @@ class ByQuery:
     scroll_size: int = DEFAULT_SCROLL_SIZE
     slices: int = 1
     requests_per_second: float | None = None
+    refresh: bool = False  # refresh the indices written to once the run is over
 
 
 def parse(
@@ -154,6 +155,7 @@ def parse(
     slices_param: str | None = None,
     rps_param: str | None = None,
     sort_param: list[str] | None = None,
+    refresh: bool = False,
 ) -> ByQuery:
     """The request from its body and URL parameters, refused with Elasticsearch's messages.
 
@@ -204,7 +206,7 @@ def parse(
         problems.append("query is missing")
     if problems:
         raise ValidationError(*problems)
-    return ByQuery(action, query, sort, docs, abort, size, count, rate)
+    return ByQuery(action, query, sort, docs, abort, size, count, rate, refresh)
 
 
 # -- a run ------------------------------------------------------------------------------------------------------

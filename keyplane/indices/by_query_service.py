@@ -54,8 +54,12 @@ class ByQueryService:
         self.indices = indices
 
     async def run(self, request: ByQuery, indices: list[IndexMeta]) -> Progress:
-        """Delete or rewrite the documents of content indices matching the request's query."""
-        return await by_query.run(request, _Indices(self.indices, indices))
+        """Delete or rewrite the documents of content indices matching the request's query; with
+        ``refresh``, the indices are refreshed at the end (a search then sees every write of the run)."""
+        progress = await by_query.run(request, _Indices(self.indices, indices))
+        if request.refresh:
+            await self.indices.refresh(indices)
+        return progress
 
     async def run_on(self, request: ByQuery, target: Target) -> Progress:
         """The same over another target's documents."""

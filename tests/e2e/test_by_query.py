@@ -165,3 +165,30 @@ def test_sync_jobs_cleaned_as_the_connectors_service_does(es: Elasticsearch) -> 
     assert es.update_by_query(index=".elastic-connectors")["updated"] == 1
     after = es.get(index=".elastic-connectors", id="c1").body
     assert after["_seq_no"] == before["_seq_no"] + 1 and after["_source"] == before["_source"]
+
+
+def test_version_conflicts_with_what_the_search_saw(es: Elasticsearch, http: httpx.Client) -> None:
+    # Searches see the index as of its last refresh; a document rewritten since is a conflict.
+    es.indices.create(index="quiet", settings={"index.refresh_interval": "-1"})
+    es.index(index="quiet", id="1", document={"text": "test"}, refresh=True)
+    es.index(index="quiet", id="2", document={"text": "test"}, refresh=True)
+    es.index(index="quiet", id="1", document={"text": "test2"})
+    reply = http.post("/quiet/_delete_by_query", json={"query": {"match_all": {}}})
+    assert reply.status_code == 409
+    answer = reply.json()
+    assert (answer["deleted"], answer["version_conflicts"], answer["batches"]) == (1, 1, 1)
+    [failure] = answer["failures"]
+    assert (failure["index"], failure["id"], failure["status"]) == ("quiet", "1", 409)
+    assert failure["cause"]["type"] == "version_conflict_engine_exception"
+    assert failure["cause"]["reason"] == (
+        "[1]: version conflict, required seqNo [0], primary term [1]. "
+        "current document has seqNo [2] and primary term [1]"
+    )
+    assert (failure["cause"]["index"], failure["cause"]["shard"]) == ("quiet", "0")
+    # With proceed conflicts are counted only (the delete of 2 is not visible yet either: two).
+    proceed = es.update_by_query(index="quiet", conflicts="proceed").body
+    assert (proceed["updated"], proceed["version_conflicts"], proceed["failures"]) == (0, 2, [])
+    es.index(index="quiet", id="3", document={"text": "test3"}, refresh=True)
+    # refresh=true makes the run's own writes visible at its end.
+    assert es.delete_by_query(index="quiet", query={"match_all": {}}, refresh=True)["deleted"] == 2
+    assert es.count(index="quiet")["count"] == 0
