@@ -1,0 +1,124 @@
+"""Content indices: `_bulk` of small documents, then term searches over them, through a real server.
+
+- bulk: 100,000 documents of ~100 bytes in `_bulk` requests of 1,000 (the connectors service's batch
+  size order), one client, then the same with 4 concurrent clients into a second index;
+  docs/s and the p50/p95 latency of one bulk request;
+- search: a `term` query on a keyword-like field matching 1 % of the documents, size 10, and the same
+  as `_count`; p50/p95 over 30 runs each.
+
+Run: python bench/bulk_search.py [--docs 100000] [--database-url postgresql://127.0.0.1:5432/bench]
+Without --database-url the store is SQLite in a temporary data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import PASSWORD, free_port, percentile, start_keyplane  # noqa: E402
+
+ADMIN = ("elastic", PASSWORD)
+BATCH = 1000
+NDJSON = {"content-type": "application/x-ndjson"}
+
+
+def batch_body(index: str, start: int, count: int) -> bytes:
+    lines = []
+    for n in range(start, start + count):
+        lines.append(orjson.dumps({"index": {"_index": index, "_id": f"doc-{n}"}}))
+        doc = {"title": f"document number {n}", "tag": f"t{n % 100}", "size": n % 1000, "ok": n % 2 == 0}
+        lines.append(orjson.dumps(doc))
+    return b"\n".join(lines) + b"\n"
+
+
+async def bulk_load(url: str, index: str, docs: int, clients: int) -> tuple[float, list[float]]:
+    starts = list(range(0, docs, BATCH))
+    latencies: list[float] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while starts:
+            start = starts.pop(0)
+            body = batch_body(index, start, min(BATCH, docs - start))
+            t0 = time.perf_counter()
+            reply = await client.post("/_bulk", content=body, headers=NDJSON)
+            latencies.append(time.perf_counter() - t0)
+            result = reply.json()
+            if reply.status_code != 200 or result["errors"]:
+                raise RuntimeError(f"bulk failed: {reply.status_code} {reply.text[:300]}")
+
+    async with httpx.AsyncClient(base_url=url, auth=ADMIN, timeout=600) as client:
+        await client.put(f"/{index}")
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        elapsed = time.perf_counter() - t0
+    return docs / elapsed, latencies
+
+
+def timed(client: httpx.Client, path: str, body: dict[str, object], runs: int) -> tuple[list[float], object]:
+    out: list[float] = []
+    answer: object = None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        reply = client.post(path, json=body)
+        out.append(time.perf_counter() - t0)
+        reply.raise_for_status()
+        answer = reply.json()
+    return out, answer
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def spread(latencies: list[float]) -> str:
+    return f"p50 {ms(percentile(latencies, 50))}, p95 {ms(percentile(latencies, 95))}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="kp-bulk-"))
+    port = free_port()
+    env = {"KEYPLANE_DATABASE_URL": args.database_url} if args.database_url else {}
+    store = "PostgreSQL" if args.database_url else "SQLite"
+    proc = start_keyplane(data_dir, port, extra_env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        print(f"store: {store}, {args.docs:,} documents, bulk requests of {BATCH:,}")
+        for index, clients in (("bench-1", 1), ("bench-4", 4)):
+            rate, lat = asyncio.run(bulk_load(url, index, args.docs, clients))
+            print(f"_bulk, {clients} client(s): {rate:,.0f} docs/s; one request {spread(lat)}")
+        with httpx.Client(base_url=url, auth=ADMIN, timeout=600) as client:
+            client.post("/bench-1/_refresh").raise_for_status()
+            term = {"query": {"term": {"tag": "t42"}}, "size": 10}
+            lat, answer = timed(client, "/bench-1/_search", term, args.runs)
+            total = answer["hits"]["total"]["value"]  # type: ignore[index]
+            print(f"term search ({total:,} matches, size 10): {spread(lat)}")
+            lat, answer = timed(client, "/bench-1/_count", {"query": {"term": {"tag": "t42"}}}, args.runs)
+            print(f"term _count ({answer['count']:,}): {spread(lat)}")  # type: ignore[index]
+            lat, _ = timed(client, "/bench-1/_search", {"query": {"term": {"_id": "doc-4242"}}}, args.runs)
+            print(f"_id term search: {spread(lat)}")
+        rss = Path(f"/proc/{proc.pid}/status").read_text()
+        rss_kb = next(int(line.split()[1]) for line in rss.splitlines() if line.startswith("VmRSS"))
+        print(f"server RSS after the run: {rss_kb / 1024:.0f} MB")
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
