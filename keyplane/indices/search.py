@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError
 from keyplane.indices.core import IndexMeta, StoredDoc
+from keyplane.indices.date_formats import NANOS_PER_MS, DateUnparsable, format_nanos, parse_nanos
 from keyplane.indices.fields import IndexFields
 from keyplane.query import memory
 from keyplane.query.dates import parse_date
@@ -40,6 +41,7 @@ class SortSpec:
     kind: SortKind = "field"
     desc: bool = False
     missing_first: bool = False
+    format: str | None = None  # a date key's values printed in this format instead of as numbers
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,8 @@ def _one_sort(name: str, spec: Any) -> SortSpec:
     kind: SortKind = "_doc" if name == "_doc" else "_score" if name == "_score" else "field"
     default_desc = kind == "_score"
     desc = default_desc if order is None else order == "desc"
-    return SortSpec(name, kind, desc, options.get("missing") == "_first")
+    fmt = options.get("format")
+    return SortSpec(name, kind, desc, options.get("missing") == "_first", fmt if isinstance(fmt, str) else None)
 
 
 def parse_sort(sort: Any) -> tuple[SortSpec, ...]:
@@ -373,7 +376,54 @@ class _Row:
     doc: StoredDoc
     position: int
     score: float
-    keys: list[Any]
+    keys: list[Any]  # what the hit sorts by (a date in nanoseconds, so date and date_nanos fields compare)
+    shown: list[Any]  # its sort values as the answer shows them
+    after: bool = True  # whether it sorts after ``search_after``
+
+
+@dataclass(frozen=True)
+class _DateKey:
+    """A date sort key on one index: its values' format in the mappings, and whether they are nanoseconds."""
+
+    mapping_format: str | None
+    nanos: bool
+
+    def key(self, view: dict[str, Any], field: Field, desc: bool) -> int | None:
+        found: list[int] = []
+        for value in memory.values(view, field.name):
+            if isinstance(value, (dict, list)):
+                continue
+            try:
+                found.append(parse_nanos(value, self.mapping_format))
+            except DateUnparsable:
+                continue  # a value the field would have refused
+        if not found:
+            return None
+        return max(found) if desc else min(found)
+
+    def shown(self, nanos: int | None, fmt: str | None) -> Any:
+        if nanos is None:
+            return None
+        if fmt is not None:
+            return format_nanos(nanos, fmt)
+        return nanos if self.nanos else nanos // NANOS_PER_MS
+
+    def bound(self, value: Any, fmt: str | None) -> Any:
+        """A ``search_after`` value as this key compares it: a number in the unit shown, or text in ``fmt``."""
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value) if self.nanos else int(value * NANOS_PER_MS)
+        return parse_nanos(value, fmt or self.mapping_format)
+
+
+def _date_key(fields: IndexFields, key: SortSpec, field: Field | None) -> _DateKey | None:
+    if key.kind != "field" or field is None:
+        return None
+    declared = fields.declared(key.name)
+    if declared not in ("date", "date_nanos") and field.type is not FieldType.DATE:
+        return None
+    return _DateKey(fields.date_format(key.name), declared == "date_nanos")
 
 
 def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: SearchRequest) -> SearchResult:
@@ -387,20 +437,34 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
         match = memory.compile_query(query)
         score = 1.0 if _scores(query) else 0.0
         paths = [fields.resolve(key.name) if key.kind == "field" else None for key in request.sort]
+        dates = [_date_key(fields, key, field) for key, field in zip(request.sort, paths, strict=True)]
+        bounds: list[Any] | None = None
+        if request.search_after is not None and request.sort:
+            bounds = [
+                date.bound(value, key.format) if date is not None else value
+                for value, key, date in zip(request.search_after, request.sort, dates, strict=False)
+            ]
         for doc in documents:
             position += 1
             view = {**doc.source, "_id": doc.id}
             if not match(view):
                 continue
             keys: list[Any] = []
-            for key, field in zip(request.sort, paths, strict=True):
+            printed: list[Any] = []
+            for key, field, date in zip(request.sort, paths, dates, strict=True):
                 if key.kind == "_doc":
                     keys.append(position)
                 elif key.kind == "_score":
                     keys.append(score)
+                elif date is not None and field is not None:
+                    keys.append(date.key(view, field, key.desc))
+                    printed.append(date.shown(keys[-1], key.format))
+                    continue
                 else:
                     keys.append(_sort_value(view, field or Field(key.name, FieldType.KEYWORD), key.desc))
-            rows.append(_Row(meta, doc, position, score, keys))
+                printed.append(keys[-1])
+            after = bounds is None or _after(keys, bounds, request.sort)
+            rows.append(_Row(meta, doc, position, score, keys, printed, after))
     for i in reversed(range(len(request.sort))):  # stable sorts, the last key first
         key = request.sort[i]
         present = [r for r in rows if r.keys[i] is not None]
@@ -409,7 +473,7 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
         rows = missing + present if key.missing_first else present + missing
     total = len(rows)  # search_after pages through the hits; they all count
     if request.search_after is not None and request.sort:
-        rows = [r for r in rows if _after(r.keys, request.search_after, request.sort)]
+        rows = [r for r in rows if r.after]
     scored = not request.sort or all(key.kind == "_score" for key in request.sort)
     limit = request.track_total_hits
     if limit is False:
@@ -419,7 +483,7 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
         exact = limit is True or total <= int(limit)
         shown = total if exact else int(limit)
     hits = tuple(
-        Hit(r.index, r.doc, r.score if scored else None, tuple(r.keys) if request.sort else None) for r in rows
+        Hit(r.index, r.doc, r.score if scored else None, tuple(r.shown) if request.sort else None) for r in rows
     )
     max_score = max((r.score for r in rows), default=None) if scored else None
     return SearchResult(hits, shown, exact, max_score)

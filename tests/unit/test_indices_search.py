@@ -120,3 +120,44 @@ def test_search_after_pages_past_the_sort_values_and_dates_sort_as_epoch_ms() ->
     docs = [StoredDoc("x", {"at": "2020-01-02"}, 0, 1), StoredDoc("y", {"at": 1577836800000}, 1, 1)]
     result = search.run([(dated, docs)], SearchRequest(sort=search.parse_sort("at")))
     assert [(h.doc.id, h.sort) for h in result.hits] == [("y", (1577836800000,)), ("x", (1577923200000,))]
+
+
+def test_date_formats_read_and_print_nanoseconds() -> None:
+    from keyplane.indices.date_formats import DateUnparsable, format_nanos, parse_nanos
+
+    nanos = parse_nanos("2019-10-21 08:30:04.828733", "yyyy-MM-dd HH:mm:ss.SSSSSS")
+    assert nanos == 1571646604828733000
+    assert parse_nanos("15/04/2021 06:30:04.821", "dd/MM/yyyy HH:mm:ss.SSS") == 1618468204821000000
+    assert parse_nanos(1000) == 1000 * 1_000_000  # a number is epoch milliseconds
+    assert parse_nanos("2021-02-11T08:30:04.828+01:00") == parse_nanos("2021-02-11T07:30:04.828Z")
+    assert format_nanos(nanos, "strict_date_optional_time_nanos") == "2019-10-21T08:30:04.828733Z"
+    assert format_nanos(nanos, "strict_date_optional_time") == "2019-10-21T08:30:04.828Z"
+    assert format_nanos(nanos, "yyyy-MM-dd | HH:mm:ss.SSS") == "2019-10-21 | 08:30:04.828"
+    with pytest.raises(DateUnparsable, match="failed to parse date field"):
+        parse_nanos("2021-02-11T08:30:04.828Z", "epoch_millis")
+
+
+def test_date_sort_values_millis_nanos_or_formatted_and_search_after_in_either() -> None:
+    dated = IndexMeta("d", "u", 0, mappings={"properties": {"t": {"type": "date_nanos", "format": "dd/MM/yyyy"}}})
+    docs = [StoredDoc("a", {"t": "02/01/2020"}, 0, 1), StoredDoc("b", {"t": "01/01/2020"}, 1, 1)]
+    by_t = search.parse_sort([{"t": "asc"}])
+    result = search.run([(dated, docs)], SearchRequest(sort=by_t))
+    assert [hit.sort for hit in result.hits] == [(1577836800000000000,), (1577923200000000000,)]
+    formatted = search.parse_sort([{"t": {"order": "asc", "format": "strict_date_optional_time"}}])
+    result = search.run([(dated, docs)], SearchRequest(sort=formatted, search_after=("2020-01-01T00:00:00.000Z",)))
+    assert [hit.sort for hit in result.hits] == [("2020-01-02T00:00:00.000Z",)]
+    with pytest.raises(InvalidArgument, match="failed to parse date field"):
+        search.run([(dated, docs)], SearchRequest(sort=formatted, search_after=("yesterday",)))
+
+
+def test_docvalue_values_by_type() -> None:
+    from keyplane.indices.fields import IndexFields, decimal_format
+
+    fields = IndexFields({"properties": {"at": {"type": "date"}, "price": {"type": "double"}}})
+    source = {"at": "2021-02-11", "price": "2", "n": 1, "tags": ["b", "a"]}
+    assert fields.values(source, "at") == ["2021-02-11T00:00:00.000Z"]
+    assert fields.values(source, "price") == [2.0]
+    assert fields.values(source, "n", "#.0") == ["1.0"]
+    assert fields.values(source, "tags.keyword") == ["a", "b"]
+    assert fields.values(source, "missing") is None
+    assert decimal_format(3.14159, "0.00") == "3.14" and decimal_format(2, "#.##") == "2"
