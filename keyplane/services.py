@@ -132,6 +132,8 @@ class Services:
                 "  or start with ELASTIC_PASSWORD=... to set it.\n",
                 flush=True,
             )
+        if self.settings.upstream_url:
+            log.info("content-index requests are forwarded to the upstream cluster %s", self.settings.upstream_url)
         if self.settings.test_mode:
             log.warning("KEYPLANE_TEST_MODE is on: POST /_keyplane/_reset wipes all state. Never use it in production.")
         self._tasks = [

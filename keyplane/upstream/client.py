@@ -85,6 +85,13 @@ class UpstreamClient:
         except httpx.HTTPError as exc:
             reason = type(exc).__name__
             raise UpstreamUnavailable(f"the upstream cluster [{self.url}] is unavailable ({reason})") from None
+        if reply.status_code == 401:
+            # The caller was authenticated by Keyplane: a 401 here is about Keyplane's own credentials, which
+            # the caller can do nothing about (the upstream's challenge would also mislead its client).
+            raise UpstreamUnavailable(
+                f"the upstream cluster [{self.url}] refused Keyplane's credentials "
+                "(KEYPLANE_UPSTREAM_API_KEY or KEYPLANE_UPSTREAM_USERNAME and KEYPLANE_UPSTREAM_PASSWORD)"
+            )
         kept = [(k, v) for k, v in reply.headers.multi_items() if k.lower() in RESPONSE_HEADERS]
         return Answer(reply.status_code, kept, reply.content)
 

@@ -214,3 +214,16 @@ def test_upstream_settings_that_cannot_work_are_refused_at_start(environ: dict[s
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(environ)
     assert problem in str(caught.value)
+
+
+def test_upstream_credentials_that_are_refused_answer_a_gateway_error(tmp_path: Path, upstream: Server) -> None:
+    env = {
+        "KEYPLANE_UPSTREAM_URL": upstream.url,
+        "KEYPLANE_UPSTREAM_USERNAME": "elastic",
+        "KEYPLANE_UPSTREAM_PASSWORD": "not-the-password",
+    }
+    with on_store(tmp_path, extra_env=env) as srv:
+        answer = httpx.get(srv.url + "/_search", auth=("elastic", PASSWORD), timeout=15)
+        assert answer.status_code == 502
+        assert "refused Keyplane's credentials" in answer.json()["error"]["reason"]
+        assert "not-the-password" not in srv.output()
