@@ -215,6 +215,8 @@ class IndexService:
             if cond is not None:
                 core.check_condition(meta, doc_id, current, cond)
             if result == "noop" and current is not None:
+                if refresh is not Refresh.NONE:  # nothing written, but the caller still asked for a refresh
+                    await self.documents.refresh(meta.name)
                 return Written(meta, doc_id, result, current.seq_no, current.version, source=current.source)
             version = core.next_version(current)
             written = await self.documents.write(meta.name, doc_id, source, version, current, refresh=visible)
