@@ -13,13 +13,16 @@ from keyplane.http.errors import EsError
 from keyplane.http.request import RestRequest
 from keyplane.indices import core, datemath
 from keyplane.indices.core import Expand, IndexMeta, StoredDoc
+from keyplane.indices.mappings import StrictDynamicMapping
 from keyplane.source_filtering import SourceFilter, source_filter
 
 T = TypeVar("T")
 _WILDCARDS = {"open", "closed", "hidden", "none", "all"}
 
 
-def es_error(exc: core.IndexFailure | core.MappingFailure) -> EsError:
+def es_error(exc: core.IndexFailure | core.MappingFailure | StrictDynamicMapping) -> EsError:
+    if isinstance(exc, StrictDynamicMapping):
+        return EsError(400, "strict_dynamic_mapping_exception", str(exc))
     if isinstance(exc, core.MappingFailure):
         err = EsError(400, "mapper_parsing_exception", str(exc))
         if exc.cause is not None:
@@ -47,7 +50,7 @@ def renders_index_errors(handler: Callable[[RestRequest], Awaitable[T]]) -> Call
     async def wrapped(request: RestRequest) -> T:
         try:
             return await handler(request)
-        except (core.IndexFailure, core.MappingFailure) as exc:
+        except (core.IndexFailure, core.MappingFailure, StrictDynamicMapping) as exc:
             raise es_error(exc) from None
 
     return wrapped
