@@ -17,11 +17,12 @@ from keyplane import errors as domain
 from keyplane import tracebacks
 from keyplane.http import compression, credentials, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
-from keyplane.http.errors import EsError, RawError, from_domain
+from keyplane.http.errors import EsError, RawError, from_domain, x_content_parse
 from keyplane.http.params import check_unrecognized, parse_bool
 from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router, split_path
+from keyplane.indices.bulk import BadUpdateLine
 from keyplane.security.authorization import authorize
 from keyplane.services import Services
 from keyplane.upstream.client import Answer, UpstreamUnavailable
@@ -126,6 +127,9 @@ class Dispatcher:
         except UpstreamUnavailable as exc:
             # Not an Elasticsearch error: the closest is a gateway's, in Elasticsearch's envelope.
             err = EsError(504 if exc.timed_out else 502, "upstream_unavailable_exception", str(exc))
+            await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
+        except BadUpdateLine as exc:  # a forwarded bulk read by Keyplane's parser before it leaves
+            err = x_content_parse(str(exc))
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except ScrollNotFound as exc:
             err = EsError(404, "search_context_missing_exception", str(exc))

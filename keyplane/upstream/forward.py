@@ -25,7 +25,9 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
 
-from keyplane.errors import Forbidden, InvalidArgument, KeyplaneError, ParseError
+from keyplane.errors import Forbidden, InvalidArgument, KeyplaneError
+from keyplane.indices import bulk as bulk_rules
+from keyplane.indices.bulk import BulkItem
 from keyplane.security import index_access
 from keyplane.security.identity import Authentication
 from keyplane.upstream.client import Answer, UpstreamClient
@@ -36,7 +38,6 @@ from keyplane.upstream.rules import EXTRA_GRANTED, Rule, is_pattern, is_system, 
 NO_INDEX = "KEYPLANE-NO-INDEX-*"
 _RENDERING = ("pretty", "filter_path", "human")
 _MAX_SCROLLS = 100_000
-_BULK_ACTIONS = ("index", "create", "update", "delete")
 
 
 class ScrollNotFound(KeyplaneError):
@@ -188,28 +189,27 @@ class Forwarder:
 
     async def _bulk(self, auth: Authentication, request: Forwarded) -> Answer | Spliced | None:
         index_access.authorize_somewhere(auth, index_access.BULK)
-        default = request.params.get("index")
-        items = _bulk_items(request.body, default)
-        targets = [index for _, _, index, _ in items]
-        if items and all(index is not None and is_system(index) for index in targets):
+        items = _bulk_items(request.body, request.params.get("index"))
+        if items and all(item.index is not None and is_system(item.index) for item, _ in items):
             return None
         exists: dict[str, bool] = {}
         refused: dict[int, tuple[str, dict[str, Any]]] = {}
         kept: list[bytes] = []
-        for position, (action, meta, index, lines) in enumerate(items):
+        for position, (item, lines) in enumerate(items):
+            index = item.index
             try:
                 if index is not None:
                     if is_system(index):
                         raise InvalidArgument(_SYSTEM_ITEM.format(index))
-                    index_access.authorize(auth, index_access.BULK_ITEM_ACTIONS[action], [index])
-                    if action != "delete" and not index_access.allowed(auth, index_access.AUTO_CREATE, index):
+                    index_access.authorize(auth, index_access.BULK_ITEM_ACTIONS[item.action], [index])
+                    if item.action != "delete" and not index_access.allowed(auth, index_access.AUTO_CREATE, index):
                         if index not in exists:
                             exists[index] = await self.client.exists(index)
                         if not exists[index]:
                             index_access.authorize(auth, index_access.AUTO_CREATE, [index])
             except (Forbidden, InvalidArgument) as exc:
-                item = {"_index": index, "_id": meta.get("_id"), "status": _status(exc), "error": _refusal(exc)}
-                refused[position] = (action, item)
+                shown = {"_index": index, "_id": item.id, "status": _status(exc), "error": _refusal(exc)}
+                refused[position] = (item.action, shown)
                 continue
             kept.extend(lines)
         if not refused:
@@ -234,33 +234,32 @@ class Forwarder:
         index_access.authorize_somewhere(auth, index_access.MGET)
         default = request.params.get("index")
         body = _json(request.body)
-        if not isinstance(body, dict):
+        if body is None:
             return await self._send(request, request.query_string, request.body)  # the upstream refuses it
-        docs: Any = body.get("docs")
-        if docs is None and isinstance(body.get("ids"), list):
-            docs = [{"_id": i} for i in body["ids"]]
-        if not isinstance(docs, list) or not all(isinstance(d, dict) for d in docs):
-            return await self._send(request, request.query_string, request.body)
-        targets = [d.get("_index", default) for d in docs]
-        if docs and all(isinstance(t, str) and is_system(t) for t in targets):
+        items = bulk_rules.parse_mget(body, default)  # Elasticsearch's errors for a body that cannot be read
+        docs: list[dict[str, Any]] = [
+            *(body.get("docs") or ()),
+            *({"_index": default, "_id": i} for i in body.get("ids") or ()),
+        ]
+        if all(item.index is not None and is_system(item.index) for item in items):
             return None
         refused: dict[int, dict[str, Any]] = {}
-        for position, (doc, index) in enumerate(zip(docs, targets, strict=True)):
-            if not isinstance(index, str):
+        for position, item in enumerate(items):
+            if item.index is None:
                 continue
             try:
-                if is_system(index):
-                    raise InvalidArgument(_SYSTEM_ITEM.format(index))
-                index_access.authorize(auth, index_access.MGET_SHARD, [index])
+                if is_system(item.index):
+                    raise InvalidArgument(_SYSTEM_ITEM.format(item.index))
+                index_access.authorize(auth, index_access.MGET_SHARD, [item.index])
             except (Forbidden, InvalidArgument) as exc:
                 cause = _refusal(exc)
-                refused[position] = {"_index": index, "_id": doc.get("_id"), "error": {"root_cause": [cause], **cause}}
+                refused[position] = {"_index": item.index, "_id": item.id, "error": {"root_cause": [cause], **cause}}
         if not refused:
             return await self._send(request, request.query_string, request.body)
         kept = [d for i, d in enumerate(docs) if i not in refused]
         fetched: list[Any] = []
         if kept:
-            forwarded = {**{k: v for k, v in body.items() if k != "ids"}, "docs": kept}
+            forwarded = {"docs": kept}
             answer = await self._send(request, _without_rendering(request.query_string), orjson.dumps(forwarded))
             doc = _json(answer.body)
             if answer.status != 200 or not isinstance(doc, dict) or not isinstance(doc.get("docs"), list):
@@ -339,28 +338,18 @@ def _json(body: bytes) -> Any:
         return None
 
 
-def _bulk_items(body: bytes, default: str | None) -> list[tuple[str, dict[str, Any], str | None, list[bytes]]]:
-    """Each item: its action, metadata, target index and its lines as sent. A body that cannot be read
-    is refused here rather than forwarded: what cannot be authorized is not sent."""
-    lines = [line for line in body.split(b"\n") if line.strip()]
-    items: list[tuple[str, dict[str, Any], str | None, list[bytes]]] = []
+def _bulk_items(body: bytes, default: str | None) -> list[tuple[BulkItem, list[bytes]]]:
+    """Each item with its lines as sent. The body is read by Keyplane's own bulk parser first, so that one
+    that cannot be read gets Elasticsearch's error here: what cannot be authorized is not sent."""
+    items = bulk_rules.parse_bulk(body, default, None)
+    lines = [line[:-1] if line.endswith(b"\r") else line for line in body.split(b"\n")[:-1]]
+    groups: list[list[bytes]] = []
     position = 0
-    while position < len(lines):
-        head = _json(lines[position])
-        if not isinstance(head, dict) or len(head) != 1:
-            raise ParseError(f"Malformed action/metadata line [{position + 1}], expected a single action object")
-        action, meta = next(iter(head.items()))
-        if action not in _BULK_ACTIONS or not isinstance(meta, dict):
-            raise ParseError(
-                f"Malformed action/metadata line [{position + 1}], expected one of "
-                f"[create, delete, index, update] but found [{action}]"
-            )
-        index = meta.get("_index", default)
-        if index is not None and not isinstance(index, str):
-            raise ParseError(f"Malformed action/metadata line [{position + 1}], _index must be a string")
-        size = 1 if action == "delete" else 2
-        if position + size > len(lines):
-            raise ParseError(f"Malformed action/metadata line [{position + 1}], the document line is missing")
-        items.append((action, meta, index, lines[position : position + size]))
+    while position < len(lines) and len(groups) < len(items):
+        if not lines[position].strip():  # blank lines between items, skipped as the parser does
+            position += 1
+            continue
+        size = 1 if items[len(groups)].action == "delete" else 2
+        groups.append(lines[position : position + size])
         position += size
-    return items
+    return list(zip(items, groups, strict=True))
