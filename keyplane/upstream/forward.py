@@ -156,7 +156,7 @@ class Forwarder:
             authorize(auth, rule.action, names, overwrite=overwrite)
             if rule.write is not None:
                 await self._may_create(auth, names)
-        else:
+        elif rule.kind == "expression":
             params["index"] = await self._expand(auth, rule.action, index, query.get("expand_wildcards"))
             if rule.indexed is not None:
                 template = rule.indexed

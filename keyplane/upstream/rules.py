@@ -13,7 +13,9 @@ from typing import Literal
 from keyplane.connectors import system_index
 from keyplane.security import index_access
 
-Kind = Literal["expression", "single", "delete_index", "bulk", "mget", "scroll"]
+# expression: index names and wildcards, resolved to what the caller may see; single: names taken
+# literally; cluster: a cluster action the dispatcher has authorized, about indices that live upstream.
+Kind = Literal["expression", "single", "delete_index", "bulk", "mget", "scroll", "cluster"]
 Write = Literal["overwrite", "create"]
 
 DELETE_BY_QUERY = "indices:data/write/delete/byquery"
@@ -95,6 +97,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/_stats/{metric}"): Rule(INDICES_STATS, "expression", indexed="/{index}/_stats/{metric}"),
     ("GET", "/{index}/_stats"): Rule(INDICES_STATS, "expression"),
     ("GET", "/{index}/_stats/{metric}"): Rule(INDICES_STATS, "expression"),
+    # Cluster health names indices to wait for, not to read: the cluster privilege is what is checked.
+    ("GET", "/_cluster/health/{index}"): Rule("cluster:monitor/health", "cluster"),
     ("GET", "/_cat/indices"): Rule(INDICES_STATS, "expression", indexed="/_cat/indices/{index}"),
     ("GET", "/_cat/indices/{index}"): Rule(INDICES_STATS, "expression"),
     ("GET", "/_mapping"): Rule(GET_MAPPINGS, "expression", indexed="/{index}/_mapping"),
