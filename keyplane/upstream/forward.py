@@ -37,6 +37,8 @@ from keyplane.upstream.rules import EXTRA_GRANTED, Rule, is_pattern, is_system, 
 # caller's wildcards matched nothing it may see, which Elasticsearch answers as an empty result.
 NO_INDEX = "KEYPLANE-NO-INDEX-*"
 _RENDERING = ("pretty", "filter_path", "human")
+# Actions whose body holds a query, which may read documents of other indices.
+_QUERYING = (index_access.SEARCH, "indices:data/write/delete/byquery", "indices:data/write/update/byquery")
 _MAX_SCROLLS = 100_000
 
 
@@ -158,6 +160,14 @@ class Forwarder:
                 await self._may_create(auth, names)
         elif rule.kind == "expression":
             params["index"] = await self._expand(auth, rule.action, index, query.get("expand_wildcards"))
+            if request.body and rule.action in _QUERYING:
+                # Elasticsearch runs a query's document lookups as the caller; upstream they run as Keyplane.
+                lookups = _looked_up(_json(request.body))
+                if any(is_system(name) for name in lookups):
+                    raise InvalidArgument(
+                        "a query forwarded to the upstream cluster cannot look up connector documents"
+                    )
+                index_access.authorize(auth, index_access.GET_DOC, lookups)
             if rule.indexed is not None:
                 template = rule.indexed
         answer = await self.client.send(
@@ -315,6 +325,30 @@ class Forwarder:
     async def _send(self, request: Forwarded, query_string: str, body: bytes) -> Answer:
         path = _path(request.template, request.params)
         return await self.client.send(request.method, path, query_string, request.headers, body)
+
+
+def _looked_up(body: Any) -> list[str]:
+    """Indices a query reads documents from besides its targets: terms lookups (``index``/``id``),
+    more_like_this items (``_index``/``_id`` or ``doc``), indexed shapes (``shapes`` by default) and
+    stored percolator documents."""
+    found: list[str] = []
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+            continue
+        if not isinstance(value, dict):
+            continue
+        if "id" in value and "index" in value:
+            found.append(str(value["index"]))
+        if "_index" in value and ("_id" in value or "doc" in value):
+            found.append(str(value["_index"]))
+        shape = value.get("indexed_shape")
+        if isinstance(shape, dict) and "index" not in shape:
+            found.append("shapes")
+        pending.extend(value.values())
+    return sorted(set(found))
 
 
 def _path(template: str, params: dict[str, str]) -> str:

@@ -227,3 +227,15 @@ def test_upstream_credentials_that_are_refused_answer_a_gateway_error(tmp_path: 
         assert answer.status_code == 502
         assert "refused Keyplane's credentials" in answer.json()["error"]["reason"]
         assert "not-the-password" not in srv.output()
+
+
+def test_a_query_may_not_look_up_documents_of_an_index_the_caller_cannot_read(admin: httpx.Client) -> None:
+    for name in ("index-a", "index-b"):
+        admin.put(f"/{name}/_doc/1", params={"refresh": "true"}, json={"tags": ["x"]}).raise_for_status()
+    reader = _key(admin, ["index-a"], ["read"])
+    lookup = {"query": {"terms": {"tags": {"index": "index-b", "id": "1", "path": "tags"}}}}
+    refused = admin.post("/index-a/_search", headers=reader, json=lookup)
+    assert refused.status_code == 403
+    assert "on indices [index-b]" in refused.json()["error"]["reason"]
+    own = {"query": {"terms": {"tags": {"index": "index-a", "id": "1", "path": "tags"}}}}
+    assert _hit_indices(admin.post("/index-a/_search", headers=reader, json=own)) == ["index-a"]
