@@ -31,7 +31,7 @@ from keyplane.indices.bulk import BulkItem
 from keyplane.security import index_access
 from keyplane.security.identity import Authentication
 from keyplane.upstream.client import Answer, UpstreamClient
-from keyplane.upstream.rules import EXTRA_GRANTED, Rule, is_pattern, is_system, rule_for
+from keyplane.upstream.rules import EXTRA_GRANTED, MANAGE_ALIASES, Rule, is_pattern, is_system, rule_for
 
 # An expression no index can match (index names are lower case): "none of the indices" once the
 # caller's wildcards matched nothing it may see, which Elasticsearch answers as an empty result.
@@ -156,6 +156,12 @@ class Forwarder:
             names = [n for n in index.split(",") if n]
             overwrite = rule.write == "overwrite" and query.get("op_type", "index") != "create"
             authorize(auth, rule.action, names, overwrite=overwrite)
+            if rule.action == index_access.CREATE_INDEX:
+                # An alias created with the index is a name of its own, authorized as Elasticsearch does.
+                body = _json(request.body) if request.body else None
+                aliases = body.get("aliases") if isinstance(body, dict) else None
+                if isinstance(aliases, dict):
+                    authorize(auth, MANAGE_ALIASES, sorted(aliases))
             if rule.write is not None:
                 await self._may_create(auth, names)
         elif rule.kind == "expression":

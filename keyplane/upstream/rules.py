@@ -23,6 +23,7 @@ UPDATE_BY_QUERY = "indices:data/write/update/byquery"
 INDICES_STATS = "indices:monitor/stats"
 GET_MAPPINGS = "indices:admin/mappings/get"
 PUT_MAPPING = "indices:admin/mapping/put"
+MANAGE_ALIASES = "indices:admin/aliases"
 # Index privileges granting the actions index_access may not list (Elasticsearch's IndexPrivilege);
 # index_access's own list is preferred when it has the action.
 EXTRA_GRANTED = {
@@ -31,6 +32,7 @@ EXTRA_GRANTED = {
     INDICES_STATS: ("monitor", "manage", "all"),
     GET_MAPPINGS: ("view_index_metadata", "manage", "all"),
     PUT_MAPPING: ("create_doc", "create", "index", "write", "manage", "all"),
+    MANAGE_ALIASES: ("manage", "all"),
 }
 
 

@@ -239,3 +239,14 @@ def test_a_query_may_not_look_up_documents_of_an_index_the_caller_cannot_read(ad
     assert "on indices [index-b]" in refused.json()["error"]["reason"]
     own = {"query": {"terms": {"tags": {"index": "index-a", "id": "1", "path": "tags"}}}}
     assert _hit_indices(admin.post("/index-a/_search", headers=reader, json=own)) == ["index-a"]
+
+
+def test_an_index_created_with_aliases_needs_the_privilege_on_the_aliases(
+    admin: httpx.Client, direct: httpx.Client
+) -> None:
+    creator = _key(admin, ["index-*"], ["create_index"])
+    refused = admin.put("/index-c", headers=creator, json={"aliases": {"reports": {}}})
+    assert refused.status_code == 403
+    assert "indices:admin/aliases" in refused.json()["error"]["reason"]
+    assert direct.head("/index-c").status_code == 404
+    assert admin.put("/index-c", headers=creator, json={}).status_code == 200
