@@ -175,3 +175,30 @@ def test_an_api_key_with_write_bulk_indexes_into_its_index(es: Elasticsearch, se
         client.count(index="index-a")
     with pytest.raises(BadRequestError):
         client.bulk(operations=[{"index": {}}, {"i": 1}])
+
+
+def test_require_alias_and_update_items_showing_their_source(es: Elasticsearch) -> None:
+    es.indices.create(index="backing", aliases={"books-alias": {}})
+    answer = es.bulk(
+        require_alias=True,
+        operations=[
+            {"index": {"_index": "not-an-alias", "_id": "1"}},
+            {"f": 1},
+            {"index": {"_index": "created-anyway", "_id": "1", "require_alias": False}},
+            {"f": 2},
+            {"index": {"_index": "books-alias", "_id": "1"}},
+            {"f": 3, "g": 4},
+            {"update": {"_index": "books-alias", "_id": "1", "_source": {"includes": "f"}}},
+            {"doc": {"f": 5}},
+        ],
+    ).body
+    items = answer["items"]
+    assert items[0]["index"]["status"] == 404
+    assert items[0]["index"]["error"]["type"] == "index_not_found_exception"
+    assert items[0]["index"]["error"]["reason"] == (
+        "no such index [not-an-alias] and [require_alias] request flag is [true] and [not-an-alias] is not an alias"
+    )
+    assert items[1]["index"]["result"] == "created"
+    assert items[2]["index"]["_index"] == "backing"  # written through the alias
+    assert items[3]["update"]["get"]["_source"] == {"f": 5}
+    assert not es.indices.exists(index="not-an-alias")

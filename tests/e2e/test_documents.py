@@ -187,3 +187,12 @@ def test_api_keys_are_limited_by_their_role_descriptors(es: Elasticsearch, serve
     )
     with pytest.raises(AuthorizationException):
         client.index(index="index-a", id="2", document={"title": "x"})
+
+
+def test_update_with_source_shows_the_updated_document(es: Elasticsearch) -> None:
+    answer = es.update(index="books", id="1", doc={"a": 2}, upsert={"a": 1, "b": 1}, source=["a"]).body
+    assert answer["result"] == "created"
+    assert answer["get"]["found"] is True and answer["get"]["_source"] == {"a": 1}
+    answer = es.update(index="books", id="1", doc={"a": 2}, source=True).body
+    assert answer["get"]["_source"] == {"a": 2, "b": 1}
+    assert "get" not in es.update(index="books", id="1", doc={"a": 3}).body
