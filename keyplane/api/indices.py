@@ -95,8 +95,9 @@ async def exists(request: RestRequest) -> Reply:
 @renders_index_errors
 async def refresh(request: RestRequest) -> dict[str, Any]:
     found = await _resolve(request, index_access.REFRESH)
-    # Writes are visible at once: a refresh has nothing to do, and reports the shard copies it reached
-    # (each primary; replicas are never assigned on one node).
+    await request.services.indices.refresh(found)
+    # The answer counts the shard copies a refresh reaches: each primary (replicas are never assigned
+    # on one node).
     total = sum(meta.shards * (1 + meta.replicas) for meta in found)
     return {"_shards": {"total": total, "successful": sum(meta.shards for meta in found), "failed": 0}}
 
