@@ -158,6 +158,13 @@ class Dispatcher:
         fpath: str | None,
         extra: dict[str, str],
     ) -> None:
+        if isinstance(body, bytes):
+            # An answer the handler wrote itself (the cat APIs' text): sent as it is, with its content-type.
+            own = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+            if "content-type" not in {k.lower() for k in extra}:
+                own.append(_CONTENT_TYPES.get(version) or _CONTENT_TYPES[None])
+            await _respond(send, method, status, [PRODUCT_HEADER, *own], body)
+            return
         if fpath and body is not None:
             body = filter_path.apply(body, fpath)
         payload = b"" if body is None else render(body, pretty)
