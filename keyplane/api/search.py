@@ -232,6 +232,9 @@ async def search(request: RestRequest) -> Doc:
     scroll = request.param("scroll")
     keep_alive = _keep_alive(scroll) if scroll is not None else None
     parsed = _request(request, body, keep_alive is not None)
+    # A terms lookup reads its document as a get by the caller would, so it needs that privilege.
+    lookups = rules.terms_lookups(parsed.query)
+    index_access.authorize(request.auth, index_access.GET_DOC, sorted({lookup.index for lookup in lookups}))
     service = request.services.indices
     found = await service.resolve(
         names, expand(request), lambda n: index_access.allowed(request.auth, index_access.SEARCH, n)

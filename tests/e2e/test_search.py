@@ -185,3 +185,15 @@ def test_terms_lookup_and_max_terms_count(es: Elasticsearch) -> None:
     assert "has exceeded the allowed maximum of [2]" in str(err.value.body)
     with pytest.raises(BadRequestError):  # the looked-up values count too
         es.search(index="users", query={"terms": {"user": {"index": "users", "id": "u2", "path": "follows"}}})
+
+
+def test_terms_lookup_needs_read_on_the_looked_up_index(es: Elasticsearch, server: Server) -> None:
+    es.index(index="public", id="1", document={"user": "u1"}, refresh=True)
+    es.index(index="secret", id="s", document={"users": ["u1"]}, refresh=True)
+    es.security.put_role(name="public_reader", indices=[{"names": ["public"], "privileges": ["read"]}])
+    es.security.put_user(username="reader", password="reader-pass", roles=["public_reader"])
+    reader = Elasticsearch(server.url, basic_auth=("reader", "reader-pass"))
+    lookup = {"terms": {"user": {"index": "secret", "id": "s", "path": "users"}}}
+    with pytest.raises(AuthorizationException):
+        reader.search(index="public", query=lookup)
+    assert _ids(reader.search(index="public", query={"terms": {"user": ["u1"]}}).body) == ["1"]
