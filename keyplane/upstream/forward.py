@@ -165,7 +165,11 @@ class Forwarder:
             if rule.write is not None:
                 await self._may_create(auth, names)
         elif rule.kind == "expression":
-            params["index"] = await self._expand(auth, rule.action, index, query.get("expand_wildcards"))
+            expanded = await self._expand(auth, rule.action, index, query.get("expand_wildcards"))
+            if expanded is not None:
+                params["index"] = expanded
+                if rule.indexed is not None:
+                    template = rule.indexed
             if request.body and rule.action in _QUERYING:
                 # Elasticsearch runs a query's document lookups as the caller; upstream they run as Keyplane.
                 lookups = _looked_up(_json(request.body))
@@ -174,8 +178,6 @@ class Forwarder:
                         "a query forwarded to the upstream cluster cannot look up connector documents"
                     )
                 index_access.authorize(auth, index_access.GET_DOC, lookups)
-            if rule.indexed is not None:
-                template = rule.indexed
         answer = await self.client.send(
             request.method, _path(template, params), request.query_string, request.headers, request.body
         )
@@ -185,12 +187,17 @@ class Forwarder:
 
     # -- index expressions ---------------------------------------------------------------------------
 
-    async def _expand(self, auth: Authentication, action: str, expression: str, wildcards: str | None) -> str:
+    async def _expand(self, auth: Authentication, action: str, expression: str, wildcards: str | None) -> str | None:
+        """The expression rewritten to what the caller may see; None when it can be sent unchanged."""
         parts = [p for p in expression.split(",") if p]
         concrete = [p for p in parts if not is_pattern(p)]
         authorize(auth, action, concrete)
         if parts and len(concrete) == len(parts):
-            return ",".join(parts)
+            return None
+        if allowed(auth, action, "*") and not {"all", "hidden"} & set((wildcards or "").split(",")):
+            # Granted on every name (a superuser, an "*" role): the upstream's expansion is the caller's, as
+            # it leaves out hidden (system) indices. No listing round trip, no long rewritten path.
+            return None
         found = await self.client.index_names(expression or "_all", wildcards)
         visible = [n for n in found if n not in concrete and not is_system(n) and allowed(auth, action, n)]
         names = concrete + visible
