@@ -92,8 +92,9 @@ async def _index(request: RestRequest, doc_id: str | None, op: OpType) -> Reply:
     if op == "create" and cond is not None:
         raise ValidationError("create operations do not support compare and set. use index instead")
     refresh = _refresh(request)
+    pipeline = request.param("pipeline")
     written = await request.services.indices.index(
-        name, doc_id, source, op, cond, _auto_create(request), refresh=refresh
+        name, doc_id, source, op, cond, _auto_create(request), refresh=refresh, pipeline=pipeline
     )
     return Reply(_written(written), status=201 if written.result == "created" else 200)
 
@@ -220,10 +221,11 @@ async def count(request: RestRequest) -> dict[str, Any]:
 
 def register(router: Router) -> None:
     # Index privileges, checked per index by each handler.
-    router.add("PUT", "/{index}/_doc/{id}", put_doc, params=(*_WRITE, "op_type"), self_checked=True)
-    router.add("POST", "/{index}/_doc/{id}", put_doc, params=(*_WRITE, "op_type"), self_checked=True)
-    router.add("POST", "/{index}/_doc", post_doc, params=(*_WRITE, "op_type"), self_checked=True)
-    router.add(("PUT", "POST"), "/{index}/_create/{id}", create_doc, params=_WRITE, self_checked=True)
+    indexing = (*_WRITE, "pipeline")
+    router.add("PUT", "/{index}/_doc/{id}", put_doc, params=(*indexing, "op_type"), self_checked=True)
+    router.add("POST", "/{index}/_doc/{id}", put_doc, params=(*indexing, "op_type"), self_checked=True)
+    router.add("POST", "/{index}/_doc", post_doc, params=(*indexing, "op_type"), self_checked=True)
+    router.add(("PUT", "POST"), "/{index}/_create/{id}", create_doc, params=indexing, self_checked=True)
     router.add(("GET", "HEAD"), "/{index}/_doc/{id}", get_doc, params=_GET, self_checked=True)
     router.add(("GET", "HEAD"), "/{index}/_source/{id}", get_source, params=_GET, self_checked=True)
     router.add("DELETE", "/{index}/_doc/{id}", delete_doc, params=_WRITE, self_checked=True)

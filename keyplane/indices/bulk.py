@@ -8,7 +8,6 @@ would accept and then fail (a missing index, a conflict, a missing pipeline) fai
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,19 +15,13 @@ import orjson
 
 from keyplane.errors import InvalidArgument, KeyplaneError, ValidationError
 from keyplane.indices import core
-from keyplane.indices.core import Condition, Source, UpdateSpec
+from keyplane.indices.core import Condition, UpdateSpec
 from keyplane.json_kinds import token_kind
 from keyplane.source_filtering import SourceFilter, source_filter
 
 Action = Literal["index", "create", "update", "delete"]
 ACTIONS: tuple[Action, ...] = ("index", "create", "update", "delete")
 
-# The pipeline Elasticsearch installs for search content (connectors write through it). Keyplane runs
-# no ingest processors; it does what the pipeline does that a reader of the document sees without
-# attachments or inference: it reduces whitespace of ``body`` on request and drops its control fields.
-DEFAULT_INGESTION = "search-default-ingestion"
-_NO_PIPELINE = "_none"
-_CONTROL_FIELDS = ("_extract_binary_content", "_reduce_whitespace", "_run_ml_inference")
 _METADATA = frozenset(
     {
         "_index",
@@ -271,27 +264,6 @@ def document_problem(source: Any) -> str | None:
     if not isinstance(source, dict):
         return "[1:1] failed to parse: Root value must be an object"
     return None
-
-
-def check_pipeline(pipeline: str | None) -> None:
-    """Only the pipeline Elasticsearch installs out of the box exists here."""
-    if pipeline is not None and pipeline not in (DEFAULT_INGESTION, _NO_PIPELINE):
-        raise ItemFailure(f"pipeline with id [{pipeline}] does not exist")
-
-
-_SPACES = re.compile(r"\s+")
-
-
-def ingest(pipeline: str | None, source: Source) -> Source:
-    """The document as the pipeline leaves it (see DEFAULT_INGESTION)."""
-    if pipeline != DEFAULT_INGESTION:
-        return source
-    out = dict(source)
-    if out.get("_reduce_whitespace") is True and isinstance(out.get("body"), str):
-        out["body"] = _SPACES.sub(" ", out["body"]).strip()
-    for name in _CONTROL_FIELDS:
-        out.pop(name, None)
-    return out
 
 
 # -- multi-get ---------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from keyplane.errors import KeyplaneError
 from keyplane.indices import core
-from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, check_pipeline, document_problem, ingest
+from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, document_problem
 from keyplane.indices.core import IndexMeta, StoredDoc
+from keyplane.indices.pipeline import check_pipeline
 from keyplane.indices.refresh import Refresh
 from keyplane.indices.service import AutoCreateGuard, IndexService, Written
 
@@ -69,6 +70,7 @@ async def _one(
     service: IndexService, item: BulkItem, guard: ItemGuard, auto_create: AutoCreateGuard, refresh: Refresh
 ) -> Written:
     if item.action in ("index", "create"):
+        # Ingest runs before a missing index is created: an unknown pipeline creates nothing.
         check_pipeline(item.pipeline)
         if item.id == "":
             raise ItemFailure("if _id is specified it must not be empty")
@@ -83,8 +85,9 @@ async def _one(
     problem = document_problem(item.source)
     if problem is not None:
         raise DocumentUnparsable(problem)
-    source = ingest(item.pipeline, item.source)
-    return await service.index(name, item.id, source, item.action, item.cond, auto_create, refresh=refresh)
+    return await service.index(
+        name, item.id, item.source, item.action, item.cond, auto_create, refresh=refresh, pipeline=item.pipeline
+    )
 
 
 async def bulk(

@@ -22,7 +22,7 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-from keyplane.errors import KeyplaneError
+from keyplane.errors import InvalidArgument
 
 DEFAULT_INGESTION = "search-default-ingestion"
 NO_PIPELINE = "_none"
@@ -50,8 +50,8 @@ _BINARY_MAGIC = (
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body)", re.IGNORECASE)
 
 
-class UnknownPipeline(KeyplaneError):
-    """The request names a pipeline that does not exist here (each item fails on its own)."""
+class UnknownPipeline(InvalidArgument):
+    """The request names a pipeline that does not exist here (in a bulk, its item fails alone)."""
 
 
 def check_pipeline(pipeline: str | None) -> None:

@@ -19,6 +19,7 @@ from keyplane.indices.backends.base import DocStats, DocumentRepository, IndexRe
 from keyplane.indices.core import Condition, Expand, IndexMeta, OpType, Source, StoredDoc, UpdateSpec
 from keyplane.indices.fields import IndexFields
 from keyplane.indices.mappings import dynamic_update, merge
+from keyplane.indices.pipeline import check_pipeline, ingest
 from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.scroll import Scrolls
 from keyplane.indices.search import SearchRequest, SearchResult, TermsLookup, lookup_values, terms_lookups, with_lookups
@@ -145,8 +146,13 @@ class IndexService:
         auto_create: AutoCreateGuard | None,
         *,
         refresh: Refresh = Refresh.NONE,
+        pipeline: str | None = None,
     ) -> Written:
+        """Write the document as ``pipeline`` leaves it, mapping the fields it brings."""
+        check_pipeline(pipeline)
         meta = await self._writable(name, auto_create)
+        source = ingest(pipeline, source)
+        meta = await self.map_dynamic(meta, source)
         doc_id = doc_id if doc_id is not None else ids.new_id()
         visible, forced = visible_at_once(meta, refresh), refresh is Refresh.IMMEDIATE
         for _ in range(_ATTEMPTS):
@@ -218,6 +224,7 @@ class IndexService:
                 if refresh is not Refresh.NONE:  # nothing written, but the caller still asked for a refresh
                     await self.documents.refresh(meta.name)
                 return Written(meta, doc_id, result, current.seq_no, current.version, source=current.source)
+            meta = await self.map_dynamic(meta, source)
             version = core.next_version(current)
             written = await self.documents.write(meta.name, doc_id, source, version, current, refresh=visible)
             if written is not None:

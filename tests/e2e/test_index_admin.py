@@ -120,3 +120,37 @@ def test_soft_deletes_cannot_be_disabled(es: Elasticsearch) -> None:
     with pytest.raises(BadRequestError) as refused:
         es.indices.create(index="nosoft", settings={"soft_deletes.enabled": False})
     assert refused.value.body["error"]["type"] == "illegal_argument_exception"
+
+
+def test_indexing_maps_new_fields_dynamically(es: Elasticsearch) -> None:
+    es.indices.create(index="books", mappings={"properties": {"title": {"type": "text"}}})
+    es.index(index="books", id="1", document={"title": "Dune", "year": 1965, "tags": ["sf"], "meta": {"ok": True}})
+    es.update(index="books", id="1", doc={"added": "2026-11-30T01:00:00Z"})
+    properties = es.indices.get_mapping(index="books")["books"]["mappings"]["properties"]
+    assert properties["title"] == {"type": "text"}
+    assert properties["year"] == {"type": "long"}
+    assert properties["tags"] == {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
+    assert properties["meta"] == {"properties": {"ok": {"type": "boolean"}}}
+    assert properties["added"] == {"type": "date"}
+    # Mapped fields keep their type: a later document with another JSON type there changes nothing.
+    es.index(index="books", id="2", document={"year": 1966.5, "added": "yesterday"})
+    assert es.indices.get_mapping(index="books")["books"]["mappings"]["properties"] == properties
+
+
+def test_stats_count_what_searches_see(es: Elasticsearch) -> None:
+    es.indices.create(index="held", settings={"refresh_interval": "-1"})
+    es.index(index="held", id="1", document={"n": 1}, refresh=True)
+    es.index(index="held", id="2", document={"n": 2})
+    assert es.indices.stats(index="held")["indices"]["held"]["primaries"]["docs"]["count"] == 1
+    es.indices.refresh(index="held")
+    assert es.indices.stats(index="held")["indices"]["held"]["primaries"]["docs"]["count"] == 2
+
+
+def test_single_documents_go_through_the_pipeline(es: Elasticsearch) -> None:
+    doc = {"body": "  two   words ", "_reduce_whitespace": True, "_run_ml_inference": False}
+    es.index(index="content", id="1", document=doc, pipeline="search-default-ingestion")
+    assert es.get(index="content", id="1")["_source"] == {"body": "two words"}
+    with pytest.raises(BadRequestError) as refused:
+        es.index(index="other", id="1", document=doc, pipeline="mine")
+    assert refused.value.body["error"]["reason"] == "pipeline with id [mine] does not exist"
+    assert not es.indices.exists(index="other")

@@ -116,11 +116,25 @@ class SqlIndexRepository:
         return res.rowcount == 1
 
     async def doc_stats(self) -> dict[str, DocStats]:
-        size = func.sum(func.length(dx.c.source)).label("size")
-        query = select(dx.c.index_name, func.count().label("n"), size).group_by(dx.c.index_name)
+        """As searches see the documents: refreshed rows, and the earlier versions kept for searches."""
+        refreshed = dx.join(ix, ix.c.name == dx.c.index_name)
+        live = (
+            select(dx.c.index_name, func.count().label("n"), func.sum(func.length(dx.c.source)).label("size"))
+            .select_from(refreshed)
+            .where(dx.c.seq_no <= ix.c.refreshed_seq_no)
+            .group_by(dx.c.index_name)
+        )
+        kept = select(
+            sx.c.index_name, func.count().label("n"), func.sum(func.length(sx.c.source)).label("size")
+        ).group_by(sx.c.index_name)
+        totals: dict[str, DocStats] = {}
         async with self.db.transaction() as conn:
-            rows = (await conn.execute(query)).rows
-        return {r["index_name"]: DocStats(int(r["n"] or 0), int(r["size"] or 0)) for r in rows}
+            for query in (live, kept):
+                for r in (await conn.execute(query)).rows:
+                    before = totals.get(r["index_name"], DocStats(0, 0))
+                    count, size = before.count + int(r["n"] or 0), before.source_bytes + int(r["size"] or 0)
+                    totals[r["index_name"]] = DocStats(count, size)
+        return totals
 
 
 class SqlDocumentRepository:
