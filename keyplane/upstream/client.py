@@ -75,7 +75,8 @@ class UpstreamClient:
     async def send(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes | None) -> Answer:
         """Send a request (``path`` already percent-encoded, ``query`` the raw query string)."""
         sent = {k: v for k, v in headers.items() if k in _REQUEST_HEADERS}
-        url = f"{path}?{query}" if query else path
+        # Absolute: a path relative to the base URL that starts with "//" would be read as a host name.
+        url = f"{self.url}{path}?{query}" if query else f"{self.url}{path}"
         try:
             reply = await self._http.request(method, url, headers=sent, content=body or None)
         except httpx.TimeoutException:

@@ -170,6 +170,8 @@ class Forwarder:
                 params["index"] = expanded
                 if rule.indexed is not None:
                     template = rule.indexed
+            elif params.get("index") == "":
+                params["index"] = "_all"  # an empty path segment (``//_refresh``) means every index
             if request.body and rule.action in _QUERYING:
                 # Elasticsearch runs a query's document lookups as the caller; upstream they run as Keyplane.
                 lookups = _looked_up(_json(request.body))

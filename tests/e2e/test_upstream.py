@@ -250,3 +250,14 @@ def test_an_index_created_with_aliases_needs_the_privilege_on_the_aliases(
     assert "indices:admin/aliases" in refused.json()["error"]["reason"]
     assert direct.head("/index-c").status_code == 404
     assert admin.put("/index-c", headers=creator, json={}).status_code == 200
+
+
+def test_an_empty_index_segment_means_every_index_the_caller_may_see(admin: httpx.Client) -> None:
+    _seed(admin)
+    refresher = _key(admin, ["index-a"], ["maintenance", "read"])
+    base = str(admin.base_url).rstrip("/")  # absolute: httpx reads a relative "//x" as a host name
+    for headers in ({}, refresher):
+        answer = admin.post(base + "//_refresh", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["_shards"]["failed"] == 0
+    assert _hit_indices(admin.get(base + "//_search", headers=refresher)) == ["index-a"]
