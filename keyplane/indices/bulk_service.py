@@ -8,14 +8,18 @@ Authorization is the caller's (``ItemGuard``): it raises for an item the caller 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
+from keyplane import ids
 from keyplane.errors import KeyplaneError
 from keyplane.indices import core
+from keyplane.indices.backends.base import DocWrite
 from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, document_problem
-from keyplane.indices.core import IndexMeta, StoredDoc
-from keyplane.indices.pipeline import check_pipeline
-from keyplane.indices.refresh import Refresh
+from keyplane.indices.core import IndexMeta, Source, StoredDoc
+from keyplane.indices.mappings import dynamic_update
+from keyplane.indices.pipeline import check_pipeline, ingest
+from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.service import AutoCreateGuard, IndexService, Written
 
 # Raises when the caller may not run the item's action on the index named.
@@ -90,6 +94,25 @@ async def _one(
     )
 
 
+async def bulk_per_item(
+    service: IndexService,
+    items: list[BulkItem],
+    guard: ItemGuard,
+    auto_create: AutoCreateGuard,
+    *,
+    refresh: Refresh = Refresh.NONE,
+) -> list[Written | KeyplaneError]:
+    """Run every item in order through its single-document operation (one transaction each): the
+    reference the batched ``bulk`` answers like, and its way out when another writer races it."""
+    outcomes: list[Written | KeyplaneError] = []
+    for item in items:
+        try:
+            outcomes.append(await _one(service, item, guard, auto_create, refresh))
+        except KeyplaneError as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
 async def bulk(
     service: IndexService,
     items: list[BulkItem],
@@ -99,14 +122,289 @@ async def bulk(
     refresh: Refresh = Refresh.NONE,
 ) -> list[Written | KeyplaneError]:
     """Run every item in order; each answer is what it wrote or the error it failed with. ``refresh``
-    applies to each item's write, so the items are visible when the answer is."""
-    outcomes: list[Written | KeyplaneError] = []
-    for item in items:
+    applies to each item's write, so the items are visible when the answer is.
+
+    Items are decided a chunk at a time, with the answers ``bulk_per_item`` would give: the chunk's
+    documents are read in one query per index, each item is checked against what the items before it
+    left, and the writes go to the store in one transaction per index."""
+    batch = _Batch(service, items, guard, auto_create, refresh)
+    for start in range(0, len(items), _CHUNK):
+        await batch.run(range(start, min(start + _CHUNK, len(items))))
+    return [out if out is not None else _Lost("item left unanswered") for out in batch.outcomes]
+
+
+# Items decided and written together: one transaction (one fsync) per index for this many documents.
+_CHUNK = 1000
+
+
+class _Lost(KeyplaneError):
+    """An item the batch did not answer (a bug if seen)."""
+
+
+class _Raced(Exception):
+    """Another writer changed the index or a document the batch read: its items run one by one."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An item whose index is known and that the caller may write: what is left depends on the documents."""
+
+    pos: int
+    item: BulkItem
+    index: str
+    doc_id: str
+    source: Source | None = None  # index and create: the document as the pipeline left it
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An item decided in memory, waiting for its write (and the sequence number it takes)."""
+
+    pos: int
+    write: DocWrite
+    result: str
+    shown: Source | None  # an update's answer carries the document it left
+
+
+class _Batch:
+    def __init__(
+        self,
+        service: IndexService,
+        items: list[BulkItem],
+        guard: ItemGuard,
+        auto_create: AutoCreateGuard,
+        refresh: Refresh,
+    ) -> None:
+        self.service, self.items, self.guard, self.auto_create, self.refresh = (
+            service,
+            items,
+            guard,
+            auto_create,
+            refresh,
+        )
+        self.outcomes: list[Written | KeyplaneError | None] = [None] * len(items)
+        self.targets: dict[str, IndexMeta] = {}  # by the name an item gives: its write index
+        self.indices: dict[str, IndexMeta] = {}  # by index name: the metadata as stored
+        # By (index, id): the document as the items decided so far leave it (seq_no -1 until written).
+        self.state: dict[tuple[str, str], StoredDoc | None] = {}
+        # The group: what is decided but not written yet.
+        self.read: dict[tuple[str, str], StoredDoc | None] = {}  # as stored when first written in the group
+        self.planned: dict[str, list[_Planned]] = {}
+        self.members: dict[str, list[int]] = {}  # every item decided against the index's documents
+        self.mappings: dict[str, dict[str, Any]] = {}  # mappings with the group's new fields
+        self.refresh_after: set[str] = set()  # noop updates asked to refresh
+
+    async def run(self, positions: range) -> None:
+        self.state.clear()  # read again: another writer may have changed the documents meanwhile
+        prepared: list[_Prepared] = []
+        for pos in positions:
+            try:
+                prepared.append(await self._prepare(pos))
+            except KeyplaneError as exc:
+                self.outcomes[pos] = exc
+        for n, p in enumerate(prepared):
+            await self._next(p, prepared[n:])
+        await self._flush()
+
+    async def _next(self, p: _Prepared, rest: list[_Prepared]) -> None:
+        """Decide the item ``p``; ``rest`` (from ``p`` on) are read with it when its document is not known."""
+        if p.index not in self.indices:  # forgotten after a race: read again
+            meta = await self.service.indices.get(p.index)
+            if meta is None:  # deleted meanwhile: the item goes its own way (it may create the index)
+                await self._alone(p.pos)
+                return
+            self.indices[p.index] = meta
+        if (p.index, p.doc_id) not in self.state:
+            await self._load(rest)
+        self.members.setdefault(p.index, []).append(p.pos)
         try:
-            outcomes.append(await _one(service, item, guard, auto_create, refresh))
+            await self._decide(p)
         except KeyplaneError as exc:
-            outcomes.append(exc)
-    return outcomes
+            self.outcomes[p.pos] = exc
+
+    async def _alone(self, pos: int) -> None:
+        try:
+            self.outcomes[pos] = await _one(self.service, self.items[pos], self.guard, self.auto_create, self.refresh)
+        except KeyplaneError as exc:
+            self.outcomes[pos] = exc
+
+    # -- before the documents: as _one, with the indices looked up once per request -------------------
+
+    async def _prepare(self, pos: int) -> _Prepared:
+        item = self.items[pos]
+        if item.action in ("index", "create"):
+            check_pipeline(item.pipeline)
+            if item.id == "":
+                raise ItemFailure("if _id is specified it must not be empty")
+        name = await self._target(item)
+        self.guard(item, name)
+        if item.action in ("delete", "update"):
+            assert item.id is not None  # checked when parsed
+            return _Prepared(pos, item, name, item.id)
+        problem = document_problem(item.source)
+        if problem is not None:
+            raise DocumentUnparsable(problem)
+        doc_id = item.id if item.id is not None else ids.new_id()
+        return _Prepared(pos, item, name, doc_id, ingest(item.pipeline, item.source))
+
+    async def _target(self, item: BulkItem) -> str:
+        name = item.index or ""
+        meta = self.targets.get(name)
+        if meta is None:
+            meta = await self.service.write_index(name)
+            if meta is not None:
+                self._known(name, meta)
+        if meta is not None:
+            if item.require_alias and meta.name == name:
+                raise AliasRequired(name)
+            return meta.name
+        if item.require_alias:
+            raise AliasRequired(name)
+        if item.action == "delete":
+            raise core.IndexMissing(name)
+        self.auto_create(name)
+        try:
+            meta = await self.service.create(name)
+        except core.IndexExists:
+            meta = await self.service.get(name)  # created meanwhile by another request
+        self._known(name, meta)
+        return meta.name
+
+    def _known(self, name: str, meta: IndexMeta) -> None:
+        self.targets[name] = meta
+        self.indices.setdefault(meta.name, meta)
+
+    async def _load(self, prepared: list[_Prepared]) -> None:
+        """Read the documents of these items not known yet, one query per index."""
+        wanted: dict[str, list[str]] = {}
+        for p in prepared:
+            if (p.index, p.doc_id) not in self.state:
+                wanted.setdefault(p.index, []).append(p.doc_id)
+        for index, doc_ids in wanted.items():
+            found = await self.service.documents.get_many(index, doc_ids)
+            for doc_id in doc_ids:
+                self.state[(index, doc_id)] = found.get(doc_id)
+
+    # -- deciding: the rules of IndexService.index/update/delete_doc, in the same order ------------------
+
+    async def _decide(self, p: _Prepared) -> None:
+        item, key = p.item, (p.index, p.doc_id)
+        if item.cond is not None and key in self.read:
+            # The condition compares the sequence number of a write not made yet: make it first.
+            await self._flush_before(p)
+            return
+        current = self.state[key]
+        meta = self.indices[p.index]
+        if item.action == "delete":
+            if item.cond is not None:
+                core.check_condition(meta, p.doc_id, current, item.cond)
+            result = "not_found" if current is None else "deleted"
+            self._plan(p, DocWrite(p.doc_id, None, core.next_version(current)), result, None)
+            return
+        if item.action == "update":
+            assert item.update is not None
+            result, source = core.apply_update(meta, p.doc_id, current, item.update)
+            if item.cond is not None:
+                core.check_condition(meta, p.doc_id, current, item.cond)
+            if result == "noop" and current is not None:
+                if key in self.read:  # the answer shows the sequence number of a write not made yet
+                    await self._flush_before(p)
+                    return
+                if self.refresh is not Refresh.NONE:
+                    self.refresh_after.add(p.index)
+                noop = Written(meta, p.doc_id, result, current.seq_no, current.version, source=current.source)
+                self.outcomes[p.pos] = noop
+                return
+            self._map(p.index, source)
+            self._plan(p, DocWrite(p.doc_id, source, core.next_version(current)), result, source)
+            return
+        assert p.source is not None and item.action in ("index", "create")
+        self._map(p.index, p.source)  # mapped before the checks, as a single write does
+        core.check_write(meta, p.doc_id, current, item.action, item.cond)
+        result = "created" if current is None else "updated"
+        self._plan(p, DocWrite(p.doc_id, p.source, core.next_version(current)), result, None)
+
+    async def _flush_before(self, p: _Prepared) -> None:
+        """Write the group, then decide the item in the next one."""
+        self.members[p.index].remove(p.pos)  # not one of the written group's items
+        await self._flush()
+        await self._next(p, [p])
+
+    def _map(self, index: str, source: Source) -> None:
+        mappings = self.mappings.get(index, self.indices[index].mappings)
+        new = dynamic_update(mappings, source)  # raises for a strict object given a new field
+        if new is not None:
+            self.mappings[index] = new
+
+    def _plan(self, p: _Prepared, write: DocWrite, result: str, shown: Source | None) -> None:
+        key = (p.index, p.doc_id)
+        if key not in self.read:
+            self.read[key] = self.state[key]
+        self.planned.setdefault(p.index, []).append(_Planned(p.pos, write, result, shown))
+        self.state[key] = None if write.source is None else StoredDoc(p.doc_id, write.source, -1, write.version)
+
+    # -- writing the group ---------------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        indices = list(self.members)
+        read, planned, members = self.read, self.planned, self.members
+        mappings, refresh_after = self.mappings, self.refresh_after
+        self.read, self.planned, self.members, self.mappings, self.refresh_after = {}, {}, {}, {}, set()
+        for index in indices:
+            rows = planned.get(index, [])
+            expected = {doc_id: doc for (name, doc_id), doc in read.items() if name == index}
+            try:
+                seq_nos = await self._write(index, rows, expected, mappings.get(index))
+            except (_Raced, core.IndexMissing):
+                # Forget what was read of the index and run its items one by one, as if alone.
+                self._forget(index)
+                for pos in members[index]:
+                    await self._alone(pos)
+                continue
+            except KeyplaneError as exc:  # the store failed: the items not written fail with it
+                self._forget(index)
+                for row in rows:
+                    self.outcomes[row.pos] = exc
+                continue
+            meta, forced = self.indices[index], self.refresh is Refresh.IMMEDIATE
+            for row, seq_no in zip(rows, seq_nos, strict=True):
+                write = row.write
+                self.outcomes[row.pos] = Written(
+                    meta, write.id, row.result, seq_no, write.version, forced_refresh=forced, source=row.shown
+                )
+                done = None if write.source is None else StoredDoc(write.id, write.source, seq_no, write.version)
+                self.state[(index, write.id)] = done
+            if index in refresh_after:
+                await self.service.documents.refresh(index)
+
+    async def _write(
+        self,
+        index: str,
+        rows: list[_Planned],
+        expected: dict[str, StoredDoc | None],
+        mappings: dict[str, Any] | None,
+    ) -> list[int]:
+        meta = self.indices[index]
+        if mappings is not None and mappings != meta.mappings:
+            # Every new field of the group at once; the earlier mappings must still be the stored ones.
+            if not await self.service.indices.set_mappings(meta, mappings):
+                raise _Raced
+            meta = self.indices[index] = replace(meta, mappings=mappings)
+            self.targets = {name: meta if m.name == index else m for name, m in self.targets.items()}
+        if not rows:
+            return []
+        visible = visible_at_once(meta, self.refresh)
+        writes = [row.write for row in rows]
+        seq_nos = await self.service.documents.write_many(index, writes, expected, refresh=visible)
+        if seq_nos is None:
+            raise _Raced
+        return seq_nos
+
+    def _forget(self, index: str) -> None:
+        for key in [key for key in self.state if key[0] == index]:
+            del self.state[key]
+        self.indices.pop(index, None)
+        self.targets = {name: m for name, m in self.targets.items() if m.name != index}
 
 
 async def mget(

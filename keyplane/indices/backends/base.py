@@ -7,7 +7,7 @@ overwrite each other, and a lost race is seen by the caller, who reads again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +18,16 @@ from keyplane.indices.core import IndexMeta, Source, StoredDoc
 class DocStats:
     count: int
     source_bytes: int
+
+
+@dataclass(frozen=True)
+class DocWrite:
+    """One write of a batch (``DocumentRepository.write_many``): the document's new source and version,
+    or ``source=None`` to delete it."""
+
+    id: str
+    source: Source | None
+    version: int
 
 
 class IndexRepository(Protocol):
@@ -66,6 +76,25 @@ class DocumentRepository(Protocol):
     async def delete(self, index: str, doc_id: str, expected: StoredDoc | None, *, refresh: bool = True) -> int | None:
         """Delete the document if it is still as ``expected``; the sequence number the delete took, or
         None when another writer came first. A missing document's delete takes one too, as in Elasticsearch."""
+        ...
+
+    async def get_many(self, index: str, ids: Sequence[str]) -> dict[str, StoredDoc]:
+        """The latest version of each of the documents that exist (a realtime get of many)."""
+        ...
+
+    async def write_many(
+        self,
+        index: str,
+        writes: Sequence[DocWrite],
+        expected: Mapping[str, StoredDoc | None],
+        *,
+        refresh: bool = True,
+    ) -> list[int] | None:
+        """Apply the writes in order, in one transaction, if every document they touch is still as
+        ``expected`` (by id: the version read, None when missing); a later write on an id replaces the
+        earlier one's result. Each write, a delete of a missing document too, takes the index's next
+        sequence number: they are returned in order. None when another writer came first (nothing
+        is written). Raises IndexMissing when the index is gone."""
         ...
 
     async def refresh(self, index: str) -> None:

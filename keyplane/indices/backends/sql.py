@@ -3,14 +3,27 @@ document row its own, so a write is one transaction that bumps the one and compa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ScalarSelect, Table, and_, delete, exc, func, insert, select, union_all, update
+from sqlalchemy import (
+    Column,
+    ScalarSelect,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exc,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 
 from keyplane import jsontext
-from keyplane.indices.backends.base import DocStats
+from keyplane.indices.backends.base import DocStats, DocWrite
 from keyplane.indices.core import IndexMeta, IndexMissing, Source, StoredDoc
 from keyplane.store import schema
 from keyplane.store.database import Conn, Database
@@ -27,15 +40,35 @@ def _doc(row: dict[str, Any]) -> StoredDoc:
     return StoredDoc(row["id"], orjson.loads(row["source"]), row["seq_no"], row["version"], row["primary_term"])
 
 
-async def _next_seq_no(conn: Conn, index: str) -> tuple[int, int]:
-    """Take the index's next sequence number; the row lock it holds orders the index's writes.
-    Also the last sequence number its searches see."""
-    res = await conn.execute(update(ix).where(ix.c.name == index).values(seq_no=ix.c.seq_no + 1))
+# Ids per statement when many documents are read or compared at once (well under both stores'
+# limits on bound parameters).
+_IDS_PER_STATEMENT = 1000
+
+
+async def _next_seq_no(conn: Conn, index: str, count: int = 1) -> tuple[int, int]:
+    """Take the index's next ``count`` sequence numbers (the last is returned); the row lock it holds
+    orders the index's writes. Also the last sequence number its searches see."""
+    res = await conn.execute(update(ix).where(ix.c.name == index).values(seq_no=ix.c.seq_no + count))
     if res.rowcount != 1:
         raise IndexMissing(index)
     row = (await conn.execute(select(ix.c.seq_no, ix.c.refreshed_seq_no).where(ix.c.name == index))).first()
     assert row is not None  # updated just above, in this transaction
     return int(row["seq_no"]), int(row["refreshed_seq_no"])
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i : i + _IDS_PER_STATEMENT] for i in range(0, len(ids), _IDS_PER_STATEMENT)]
+
+
+def _snapshot_row(index: str, doc: StoredDoc) -> dict[str, Any]:
+    return {
+        "index_name": index,
+        "id": doc.id,
+        "seq_no": doc.seq_no,
+        "primary_term": doc.primary_term,
+        "version": doc.version,
+        "source": jsontext.dumps(doc.source).decode(),
+    }
 
 
 async def _refresh(conn: Conn, index: str) -> None:
@@ -50,16 +83,7 @@ async def _after_write(conn: Conn, index: str, expected: StoredDoc | None, refre
     if refresh:
         await _refresh(conn, index)
     elif expected is not None and expected.seq_no <= refreshed:
-        await conn.execute(
-            insert(sx).values(
-                index_name=index,
-                id=expected.id,
-                seq_no=expected.seq_no,
-                primary_term=expected.primary_term,
-                version=expected.version,
-                source=jsontext.dumps(expected.source).decode(),
-            )
-        )
+        await conn.execute(insert(sx).values(**_snapshot_row(index, expected)))
 
 
 class SqlIndexRepository:
@@ -197,6 +221,79 @@ class SqlDocumentRepository:
             return None
         return seq_no
 
+    async def get_many(self, index: str, ids: Sequence[str]) -> dict[str, StoredDoc]:
+        found: dict[str, StoredDoc] = {}
+        async with self.db.transaction() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids))):
+                rows = (await conn.execute(select(dx).where(and_(dx.c.index_name == index, dx.c.id.in_(chunk))))).rows
+                for row in rows:
+                    found[row["id"]] = _doc(row)
+        return found
+
+    async def write_many(
+        self,
+        index: str,
+        writes: Sequence[DocWrite],
+        expected: Mapping[str, StoredDoc | None],
+        *,
+        refresh: bool = True,
+    ) -> list[int] | None:
+        if not writes:
+            return []
+        # Only each id's last write reaches the table; the earlier ones just take their sequence numbers.
+        final: dict[str, tuple[DocWrite, int]] = {}
+        for offset, one in enumerate(writes):
+            final[one.id] = (one, offset)
+        ids = list(final)
+        try:
+            async with self.db.transaction() as conn:
+                last, refreshed = await _next_seq_no(conn, index, len(writes))
+                first = last - len(writes) + 1
+                # The index row is locked now (SQLite: the write lock), so no other write of the index can
+                # commit before this one: what is read here stays until the commit.
+                stored: dict[str, int] = {}
+                for chunk in _chunks(ids):
+                    where = and_(dx.c.index_name == index, dx.c.id.in_(chunk))
+                    for row in (await conn.execute(select(dx.c.id, dx.c.seq_no).where(where))).rows:
+                        stored[row["id"]] = int(row["seq_no"])
+                for doc_id in ids:
+                    was = expected.get(doc_id)
+                    if stored.get(doc_id) != (None if was is None else was.seq_no):
+                        raise _Raced
+                inserts: list[dict[str, Any]] = []
+                updates: list[dict[str, Any]] = []
+                deletes: list[dict[str, Any]] = []
+                for doc_id, (one, offset) in final.items():
+                    if one.source is None:
+                        if doc_id in stored:
+                            deletes.append({"b_index": index, "b_id": doc_id})
+                        continue
+                    values = {"seq_no": first + offset, "version": one.version, "source": _text(one.source)}
+                    if doc_id in stored:
+                        updates.append({"b_index": index, "b_id": doc_id, **{f"b_{k}": v for k, v in values.items()}})
+                    else:
+                        inserts.append({"index_name": index, "id": doc_id, "primary_term": 1, **values})
+                if deletes:
+                    await conn.execute(_DELETE_ONE, deletes)
+                if updates:
+                    await conn.execute(_UPDATE_ONE, updates)
+                if inserts:
+                    await conn.execute(insert(dx), inserts)
+                if refresh:
+                    await _refresh(conn, index)
+                else:
+                    # Searches keep seeing the versions written before the last refresh (see _after_write).
+                    kept = [
+                        _snapshot_row(index, was)
+                        for doc_id in ids
+                        if (was := expected.get(doc_id)) is not None and was.seq_no <= refreshed
+                    ]
+                    if kept:
+                        await conn.execute(insert(sx), kept)
+        except (_Raced, exc.IntegrityError):
+            return None
+        return list(range(first, last + 1))
+
     async def refresh(self, index: str) -> None:
         async with self.db.transaction() as conn:
             await _refresh(conn, index)
@@ -225,6 +322,19 @@ class SqlDocumentRepository:
             if len(rows) < batch:
                 return
             after = rows[-1]["seq_no"]
+
+
+def _text(source: Source) -> str:
+    return jsontext.dumps(source).decode()
+
+
+_MATCH_ONE = and_(dx.c.index_name == bindparam("b_index"), dx.c.id == bindparam("b_id"))
+_DELETE_ONE = delete(dx).where(_MATCH_ONE)
+_UPDATE_ONE = (
+    update(dx)
+    .where(_MATCH_ONE)
+    .values(seq_no=bindparam("b_seq_no"), version=bindparam("b_version"), source=bindparam("b_source"))
+)
 
 
 def _refreshed(index: str) -> ScalarSelect[Any]:
