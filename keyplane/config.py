@@ -245,6 +245,15 @@ class Settings:
         help="`full`: a write is on disk (fsync) before it is acknowledged; `normal`: faster, but a power cut or "
         "an OS crash can lose the last acknowledged writes; a killed process loses nothing either way",
     )
+    # Elasticsearch's action.destructive_requires_name, true by default since 8.0; its own REST test
+    # clusters run with it false.
+    destructive_requires_name: bool = setting(
+        env="KEYPLANE_DESTRUCTIVE_REQUIRES_NAME",
+        default="true",
+        parse=_strict_switch,
+        help="`true`: deleting indices needs their names, not wildcards or `_all` "
+        "(Elasticsearch's `action.destructive_requires_name`); `false` lets a pattern delete every index it matches",
+    )
     test_mode: bool = setting(
         env="KEYPLANE_TEST_MODE",
         default="0",

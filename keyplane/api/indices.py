@@ -11,7 +11,6 @@ from typing import Any
 
 from keyplane.api.index_view import expand, expressions, renders_index_errors
 from keyplane.errors import ParseError
-from keyplane.http.errors import EsError
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
 from keyplane.indices import core
@@ -57,10 +56,7 @@ async def create(request: RestRequest) -> dict[str, Any]:
 
 @renders_index_errors
 async def delete(request: RestRequest) -> dict[str, Any]:
-    names = expressions(request)
-    if any("*" in n or n == "_all" for n in names):
-        # action.destructive_requires_name is true by default since 8.0.
-        raise EsError(400, "illegal_argument_exception", "Wildcard expressions or all indices are not allowed")
+    core.check_destructive(expressions(request), request.services.settings.destructive_requires_name)
     # A delete names concrete indices: an alias is refused, and wildcards do not expand over aliases.
     found = await _resolve(request, index_access.DELETE_INDEX, aliases=False)
     await request.services.indices.delete(found)

@@ -359,6 +359,12 @@ class Expand:
     aliases: bool = True
 
 
+def check_destructive(expressions: list[str], requires_name: bool) -> None:
+    """With ``action.destructive_requires_name`` (the default), a delete names its indices: no wildcard, no ``_all``."""
+    if requires_name and any("*" in n or n == "_all" for n in expressions):
+        raise InvalidArgument("Wildcard expressions or all indices are not allowed")
+
+
 def alias_named(name: str) -> InvalidArgument:
     return InvalidArgument(
         f"The provided expression [{name}] matches an alias, specify the corresponding concrete indices instead."

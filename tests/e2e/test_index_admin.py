@@ -4,12 +4,13 @@ where concrete indices are needed, date math in index names, and the privileges 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from elasticsearch import AuthorizationException, BadRequestError, Elasticsearch, NotFoundError
 
-from tests.e2e.server import Server
+from tests.e2e.server import PASSWORD, Server, on_store
 
 
 def test_mappings_are_read_merged_and_type_changes_refused(es: Elasticsearch) -> None:
@@ -154,3 +155,21 @@ def test_single_documents_go_through_the_pipeline(es: Elasticsearch) -> None:
         es.index(index="other", id="1", document=doc, pipeline="mine")
     assert refused.value.body["error"]["reason"] == "pipeline with id [mine] does not exist"
     assert not es.indices.exists(index="other")
+
+
+def test_deleting_by_pattern_needs_the_setting_off(es: Elasticsearch, tmp_path: Path) -> None:
+    es.indices.create(index="logs-1")
+    with pytest.raises(BadRequestError) as refused:
+        es.indices.delete(index="logs-*")
+    assert refused.value.body["error"]["reason"] == "Wildcard expressions or all indices are not allowed"
+    assert es.indices.exists(index="logs-1")
+
+    env = {"KEYPLANE_DESTRUCTIVE_REQUIRES_NAME": "false"}
+    with on_store(tmp_path, extra_env=env) as srv, Elasticsearch(srv.url, basic_auth=("elastic", PASSWORD)) as other:
+        for name in ("logs-1", "logs-2"):
+            other.indices.create(index=name)
+        other.indices.create(index="keep", aliases={"logs-alias": {}})
+        assert other.indices.delete(index="logs-*")["acknowledged"] is True
+        assert sorted(other.indices.get(index="*")) == ["keep"]  # the pattern does not reach through an alias
+        assert other.indices.delete(index="_all")["acknowledged"] is True
+        assert other.indices.get(index="*").body == {}

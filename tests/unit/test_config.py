@@ -99,7 +99,8 @@ def test_every_setting_is_declared_once() -> None:
         values = [getattr(declared, attribute) for declared in SETTINGS if getattr(declared, attribute)]
         assert len(values) == len(set(values)), attribute
     assert [declared.name for declared in SETTINGS] == list(Settings.__dataclass_fields__)
-    assert {declared.env for declared in SETTINGS if declared.secret} == {"ELASTIC_PASSWORD", "KEYPLANE_SECRETS_KEY"}
+    secrets = {"ELASTIC_PASSWORD", "KEYPLANE_SECRETS_KEY", "KEYPLANE_UPSTREAM_API_KEY", "KEYPLANE_UPSTREAM_PASSWORD"}
+    assert {declared.env for declared in SETTINGS if declared.secret} == secrets
 
 
 def test_the_readme_table_is_the_generated_one() -> None:
