@@ -4,6 +4,9 @@ The sequence and bodies are those the service (9.5, through elasticsearch-py 8.1
 headers) sent to Keyplane during a full sync of a ``dir`` connector, a resync after a file was deleted,
 and a sync whose API key lacked privileges on the content index. Each answer is read the way the
 service reads it, so a change that would stall the real service fails here.
+
+Each test runs twice: against one Keyplane, and against a Keyplane that forwards content indices to a
+second Keyplane process playing the upstream cluster (the connector documents stay in the first).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.e2e.server import PASSWORD, Server
+from tests.e2e.server import PASSWORD, Server, on_store
 
 CONNECTORS, JOBS = ".elastic-connectors", ".elastic-connectors-sync-jobs"
 COMPAT = "application/vnd.elasticsearch+json; compatible-with=8"
@@ -26,11 +29,44 @@ INDEX = "search-files"
 CONNECTOR = "files"
 
 
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with on_store(tmp_path_factory.mktemp("upstream")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory, upstream: Server) -> Iterator[Server]:
+    env = {
+        "KEYPLANE_UPSTREAM_URL": upstream.url,
+        "KEYPLANE_UPSTREAM_USERNAME": "elastic",
+        "KEYPLANE_UPSTREAM_PASSWORD": PASSWORD,
+    }
+    with on_store(tmp_path_factory.mktemp("front"), extra_env=env) as srv:
+        yield srv
+
+
+@pytest.fixture(params=["alone", "upstream"])
+def site(request: pytest.FixtureRequest) -> Server:
+    """The Keyplane the service talks to; with "upstream", one whose content lives in a second Keyplane."""
+    names = ["server"] if request.param == "alone" else ["front", "upstream"]
+    servers: list[Server] = [request.getfixturevalue(name) for name in names]
+    for srv in servers:
+        httpx.post(srv.url + "/_keyplane/_reset", auth=("elastic", PASSWORD)).raise_for_status()
+    return servers[0]
+
+
 @pytest.fixture
-def svc(server: Server) -> Iterator[httpx.Client]:
+def es(site: Server) -> Iterator[Elasticsearch]:
+    with Elasticsearch(site.url, basic_auth=("elastic", PASSWORD)) as client:
+        yield client
+
+
+@pytest.fixture
+def svc(site: Server) -> Iterator[httpx.Client]:
     """The service's client: superuser credentials, compatibility headers on every request."""
     headers = {"accept": COMPAT, "content-type": COMPAT}
-    with httpx.Client(base_url=server.url, auth=("elastic", PASSWORD), headers=headers, timeout=10) as client:
+    with httpx.Client(base_url=site.url, auth=("elastic", PASSWORD), headers=headers, timeout=10) as client:
         yield client
 
 
@@ -256,7 +292,7 @@ def test_full_sync_then_resync_after_a_deletion(es: Elasticsearch, svc: httpx.Cl
     assert _search(svc, CONNECTORS, {"match_all": {}})["hits"]["total"]["value"] == 1
 
 
-def test_a_key_without_content_privileges_fails_the_sync(es: Elasticsearch, svc: httpx.Client, server: Server) -> None:
+def test_a_key_without_content_privileges_fails_the_sync(es: Elasticsearch, svc: httpx.Client, site: Server) -> None:
     es.connector.put(connector_id=CONNECTOR, index_name=INDEX, service_type="dir", name="Files")
     _prepare(svc)
     # The per-connector key swaps credentials for content calls only; this one misses the content index.
@@ -268,7 +304,7 @@ def test_a_key_without_content_privileges_fails_the_sync(es: Elasticsearch, svc:
     }
     key = es.security.create_api_key(name="connector", role_descriptors=descriptors)
     headers = {"accept": COMPAT, "content-type": COMPAT, "authorization": f"ApiKey {key['encoded']}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=10) as content:
+    with httpx.Client(base_url=site.url, headers=headers, timeout=10) as content:
         _start_sync(es)
         job = _run_job(svc, {"/srv/files/a.txt": "alpha"}, content=content)
     assert job["status"] == "error"
