@@ -8,7 +8,7 @@ Authorization is the caller's (``ItemGuard``): it raises for an item the caller 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from keyplane import ids
@@ -17,7 +17,7 @@ from keyplane.indices import core
 from keyplane.indices.backends.base import DocWrite
 from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, document_problem
 from keyplane.indices.core import IndexMeta, Source, StoredDoc
-from keyplane.indices.mappings import dynamic_update
+from keyplane.indices.mappings import StrictDynamicMapping, dynamic_update
 from keyplane.indices.pipeline import check_pipeline, ingest
 from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.service import AutoCreateGuard, IndexService, Written
@@ -192,6 +192,7 @@ class _Batch:
         self.planned: dict[str, list[_Planned]] = {}
         self.members: dict[str, list[int]] = {}  # every item decided against the index's documents
         self.mappings: dict[str, dict[str, Any]] = {}  # mappings with the group's new fields
+        self.mapped: dict[str, list[Source]] = {}  # the group's documents that bring new fields
         self.refresh_after: set[str] = set()  # noop updates asked to refresh
 
     async def run(self, positions: range) -> None:
@@ -335,6 +336,7 @@ class _Batch:
         new = dynamic_update(mappings, source)  # raises for a strict object given a new field
         if new is not None:
             self.mappings[index] = new
+            self.mapped.setdefault(index, []).append(source)
 
     def _plan(self, p: _Prepared, write: DocWrite, result: str, shown: Source | None) -> None:
         key = (p.index, p.doc_id)
@@ -348,13 +350,14 @@ class _Batch:
     async def _flush(self) -> None:
         indices = list(self.members)
         read, planned, members = self.read, self.planned, self.members
-        mappings, refresh_after = self.mappings, self.refresh_after
-        self.read, self.planned, self.members, self.mappings, self.refresh_after = {}, {}, {}, {}, set()
+        mapped, refresh_after = self.mapped, self.refresh_after
+        self.read, self.planned, self.members, self.refresh_after = {}, {}, {}, set()
+        self.mappings, self.mapped = {}, {}
         for index in indices:
             rows = planned.get(index, [])
             expected = {doc_id: doc for (name, doc_id), doc in read.items() if name == index}
             try:
-                seq_nos = await self._write(index, rows, expected, mappings.get(index))
+                seq_nos = await self._write(index, rows, expected, mapped.get(index, []))
             except (_Raced, core.IndexMissing):
                 # Forget what was read of the index and run its items one by one, as if alone.
                 self._forget(index)
@@ -382,14 +385,17 @@ class _Batch:
         index: str,
         rows: list[_Planned],
         expected: dict[str, StoredDoc | None],
-        mappings: dict[str, Any] | None,
+        mapped: list[Source],
     ) -> list[int]:
         meta = self.indices[index]
-        if mappings is not None and mappings != meta.mappings:
-            # Every new field of the group at once; the earlier mappings must still be the stored ones.
-            if not await self.service.indices.set_mappings(meta, mappings):
-                raise _Raced
-            meta = self.indices[index] = replace(meta, mappings=mappings)
+        if mapped:
+            # Every new field of the group in one update, added to the mappings as they are by then
+            # (another writer may have mapped fields meanwhile; fields are only ever added).
+            try:
+                meta = await self.service.map_dynamic_all(meta, mapped)
+            except StrictDynamicMapping:  # made strict meanwhile: the items must be decided again
+                raise _Raced from None
+            self.indices[index] = meta
             self.targets = {name: meta if m.name == index else m for name, m in self.targets.items()}
         if not rows:
             return []

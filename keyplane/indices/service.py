@@ -287,6 +287,16 @@ class IndexService:
             return meta
         return await self._remap(meta, lambda current: dynamic_update(current, source) or current)
 
+    async def map_dynamic_all(self, meta: IndexMeta, sources: list[Source]) -> IndexMeta:
+        """The index once the fields every source brings are mapped, in one update (a bulk's batch)."""
+
+        def change(current: dict[str, Any]) -> dict[str, Any]:
+            for source in sources:
+                current = dynamic_update(current, source) or current
+            return current
+
+        return await self._remap(meta, change)
+
     async def _remap(self, meta: IndexMeta, change: Callable[[dict[str, Any]], dict[str, Any]]) -> IndexMeta:
         for _ in range(_ATTEMPTS):
             new = change(meta.mappings)

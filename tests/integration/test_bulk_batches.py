@@ -270,3 +270,51 @@ def test_a_batch_raced_by_another_writer_runs_its_items_one_by_one(database_url:
             await db.close()
 
     asyncio.run(go())
+
+
+class _RacedMappings(SqlIndexRepository):
+    """Another request maps a field right before the batch saves its new fields (once)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.raced = False
+
+    async def set_mappings(self, expected: core.IndexMeta, mappings: dict[str, Any]) -> bool:
+        if not self.raced:
+            self.raced = True
+            other = {
+                **expected.mappings,
+                "properties": {**expected.mappings.get("properties", {}), "o": {"type": "long"}},
+            }
+            assert await super().set_mappings(expected, other)
+        return await super().set_mappings(expected, mappings)
+
+
+class _CountedWrites(SqlDocumentRepository):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.single = 0
+
+    async def write(
+        self, index: str, doc_id: str, source: Any, version: int, expected: StoredDoc | None, *, refresh: bool = True
+    ) -> StoredDoc | None:
+        self.single += 1
+        return await super().write(index, doc_id, source, version, expected, refresh=refresh)
+
+
+def test_new_fields_mapped_meanwhile_by_another_request_keep_the_batch(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        docs = _CountedWrites(db)
+        racing = IndexService(_RacedMappings(db), docs)
+        try:
+            await svc.create("books")
+            items = [BulkItem("index", "books", str(n), source={"a": n, "b": {"c": "x"}}) for n in range(5)]
+            outcomes = await bulk_service.bulk(racing, items, _allow, _refuse_auto_create)
+            assert [o.seq_no for o in outcomes if isinstance(o, Written)] == [0, 1, 2, 3, 4]
+            assert docs.single == 0  # written as one batch, not item by item
+            assert set((await svc.get("books")).mappings["properties"]) == {"a", "b", "o"}
+        finally:
+            await db.close()
+
+    asyncio.run(go())
