@@ -241,9 +241,8 @@ class IndexService:
                 total += await self.documents.count(meta.name)
                 continue
             match = memory.compile_query(parse_query(query, Rules(IndexFields(meta.mappings), strict=False)))
-            async for doc in self.documents.scan(meta.name):
-                if match({**doc.source, "_id": doc.id}):
-                    total += 1
+            async for batch in self.documents.scan_batches(meta.name):
+                total += sum(1 for doc in batch if match({**doc.source, "_id": doc.id}))
         return total
 
     async def search(
@@ -260,7 +259,10 @@ class IndexService:
             request = replace(request, query=with_lookups(request.query, found))
         loaded: list[tuple[IndexMeta, list[StoredDoc]]] = []
         for meta in sorted(indices, key=lambda m: m.name):
-            loaded.append((meta, [doc async for doc in self.documents.scan(meta.name)]))
+            docs: list[StoredDoc] = []
+            async for batch in self.documents.scan_batches(meta.name):
+                docs.extend(batch)
+            loaded.append((meta, docs))
         result = run_search(loaded, request)
         if scroll is None:
             return result, None

@@ -108,3 +108,7 @@ class DocumentRepository(Protocol):
     def scan(self, index: str, batch: int = 1000) -> AsyncIterator[StoredDoc]:
         """Every document searches see, in sequence-number order, read a batch at a time."""
         ...
+
+    def scan_batches(self, index: str, batch: int = 1000) -> AsyncIterator[list[StoredDoc]]:
+        """``scan`` a batch at a time (a search loads a whole index: one await per batch, not per document)."""
+        ...

@@ -310,6 +310,11 @@ class SqlDocumentRepository:
         return total
 
     async def scan(self, index: str, batch: int = 1000) -> AsyncIterator[StoredDoc]:
+        async for docs in self.scan_batches(index, batch):
+            for doc in docs:
+                yield doc
+
+    async def scan_batches(self, index: str, batch: int = 1000) -> AsyncIterator[list[StoredDoc]]:
         after = -2
         while True:
             async with self.db.transaction() as conn:
@@ -332,8 +337,9 @@ class SqlDocumentRepository:
                 # Plain tuples, not dicts: this is the one loop that reads a whole index.
                 found = await conn.run_sync(partial(_fetch_all, (live, kept)))
             rows = list(heapq.merge(*found, key=_seq_no))[:batch]
-            for row in rows:
-                yield StoredDoc(row.id, orjson.loads(row.source), row.seq_no, row.version, row.primary_term)
+            yield [
+                StoredDoc(row.id, orjson.loads(row.source), row.seq_no, row.version, row.primary_term) for row in rows
+            ]
             if len(rows) < batch:
                 return
             after = rows[-1].seq_no
