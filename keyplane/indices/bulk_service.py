@@ -166,6 +166,18 @@ class _Planned:
     shown: Source | None  # an update's answer carries the document it left
 
 
+def _dynamic_update(mappings: dict[str, Any], source: Source) -> dict[str, Any] | None:
+    """``dynamic_update``, first tried on the mapped fields the document names only (the ones it reads):
+    a large mappings is copied whole only for a document that brings a new field."""
+    props = mappings.get("properties")
+    if isinstance(props, dict) and len(props) > len(source):
+        names = {key.partition(".")[0] for key in source}
+        named = {**mappings, "properties": {name: props[name] for name in names if name in props}}
+        if dynamic_update(named, source) is None:
+            return None
+    return dynamic_update(mappings, source)
+
+
 class _Batch:
     def __init__(
         self,
@@ -333,7 +345,7 @@ class _Batch:
 
     def _map(self, index: str, source: Source) -> None:
         mappings = self.mappings.get(index, self.indices[index].mappings)
-        new = dynamic_update(mappings, source)  # raises for a strict object given a new field
+        new = _dynamic_update(mappings, source)  # raises for a strict object given a new field
         if new is not None:
             self.mappings[index] = new
             self.mapped.setdefault(index, []).append(source)

@@ -249,6 +249,8 @@ class SqlDocumentRepository:
         for offset, one in enumerate(writes):
             final[one.id] = (one, offset)
         ids = list(final)
+        # Serialized before the transaction, so the write lock is held for the statements only.
+        texts = {doc_id: _text(one.source) for doc_id, (one, _) in final.items() if one.source is not None}
         try:
             async with self.db.transaction() as conn:
                 last, refreshed = await _next_seq_no(conn, index, len(writes))
@@ -272,7 +274,7 @@ class SqlDocumentRepository:
                         if doc_id in stored:
                             deletes.append({"b_index": index, "b_id": doc_id})
                         continue
-                    values = {"seq_no": first + offset, "version": one.version, "source": _text(one.source)}
+                    values = {"seq_no": first + offset, "version": one.version, "source": texts[doc_id]}
                     if doc_id in stored:
                         updates.append({"b_index": index, "b_id": doc_id, **{f"b_{k}": v for k, v in values.items()}})
                     else:
