@@ -71,6 +71,11 @@ def test_write_many_takes_consecutive_sequence_numbers_in_one_transaction(databa
             nxt = await docs.write("books", "4", {"x": 1}, 1, None)
             assert nxt is not None and nxt.seq_no == 6
             assert await docs.write_many("books", [], {}) == []
+            odd = "n\x00ul\uffff"  # stored sealed on PostgreSQL: looked up alike
+            assert await docs.write_many("books", [DocWrite(odd, {"o": 1}, 1)], {odd: None}) == [7]
+            found = await docs.get_many("books", [odd, "2"])
+            assert found == {odd: StoredDoc(odd, {"o": 1}, 7, 1), "2": StoredDoc("2", {"w": 2}, 3, 2)}
+            assert await docs.write_many("books", [DocWrite(odd, None, 2)], {odd: None}) is None
             with pytest.raises(core.IndexMissing):
                 await docs.write_many("gone", [DocWrite("1", {"a": 1}, 1)], {"1": None})
         finally:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
     delete,
@@ -22,14 +23,16 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from keyplane import jsontext
 from keyplane.indices.backends.base import DocStats, DocWrite
 from keyplane.indices.core import IndexMeta, IndexMissing, Source, StoredDoc
-from keyplane.store import schema
+from keyplane.store import nul, schema
 from keyplane.store.database import Conn, Database
 
 ix, dx, sx = schema.indices, schema.documents, schema.document_snapshots
@@ -229,8 +232,7 @@ class SqlDocumentRepository:
         found: dict[str, StoredDoc] = {}
         async with self.db.transaction() as conn:
             for chunk in _chunks(list(dict.fromkeys(ids))):
-                rows = (await conn.execute(select(dx).where(and_(dx.c.index_name == index, dx.c.id.in_(chunk))))).rows
-                for row in rows:
+                for row in (await conn.execute(self._by_ids(list(dx.c), index, chunk))).rows:
                     found[row["id"]] = _doc(row)
         return found
 
@@ -259,8 +261,7 @@ class SqlDocumentRepository:
                 # commit before this one: what is read here stays until the commit.
                 stored: dict[str, int] = {}
                 for chunk in _chunks(ids):
-                    where = and_(dx.c.index_name == index, dx.c.id.in_(chunk))
-                    for row in (await conn.execute(select(dx.c.id, dx.c.seq_no).where(where))).rows:
+                    for row in (await conn.execute(self._by_ids([dx.c.id, dx.c.seq_no], index, chunk))).rows:
                         stored[row["id"]] = int(row["seq_no"])
                 for doc_id in ids:
                     was = expected.get(doc_id)
@@ -299,6 +300,21 @@ class SqlDocumentRepository:
         except (_Raced, exc.IntegrityError):
             return None
         return list(range(first, last + 1))
+
+    def _by_ids(self, columns: list[Column[Any]], index: str, ids: Sequence[str]) -> Select[Any]:
+        """The rows of these ids, each found through the primary key. On PostgreSQL an ``IN`` of bound
+        parameters is compared one value at a time against every row of the index when the planner
+        prefers the index_name scan (as it does without statistics): one lookup per id instead."""
+        if not self.db.is_postgres:
+            return select(*columns).where(and_(dx.c.index_name == index, dx.c.id.in_(ids)))
+        wanted = (
+            func.unnest(bindparam("wanted_ids", [nul.seal(i) for i in ids], type_=ARRAY(Text)))
+            .table_valued("id")
+            .render_derived(name="wanted")
+        )
+        # LIMIT keeps the lateral subquery a per-id lookup (the planner does not flatten it into a join).
+        one = select(*columns).where(and_(dx.c.index_name == index, dx.c.id == wanted.c.id)).limit(1).lateral("one")
+        return select(*(one.c[c.name] for c in columns)).select_from(wanted.join(one, true()))
 
     async def refresh(self, index: str) -> None:
         async with self.db.transaction() as conn:
