@@ -78,22 +78,11 @@ def test_validation_of_items() -> None:
         _parse('{"update":{"_index":"a","_id":"1"}}\n{"doc":{},"bogus":1}\n')
 
 
-def test_documents_and_pipelines() -> None:
+def test_document_lines() -> None:
+    # The pipeline's rules are tested in test_ingest_pipeline.py.
     item = _parse('{"index":{"_index":"a"}}\nnot json\n')[0]
     assert bulk.document_problem(item.source) is not None
     assert bulk.document_problem({"a": 1}) is None
-    bulk.check_pipeline("search-default-ingestion")
-    bulk.check_pipeline(None)
-    with pytest.raises(bulk.ItemFailure, match=r"pipeline with id \[x\] does not exist"):
-        bulk.check_pipeline("x")
-    source = {
-        "body": " a \t b ",
-        "_reduce_whitespace": True,
-        "_run_ml_inference": True,
-        "_extract_binary_content": True,
-    }
-    assert bulk.ingest("search-default-ingestion", source) == {"body": "a b"}
-    assert bulk.ingest(None, source) == source
 
 
 def test_mget_items() -> None:
