@@ -19,6 +19,7 @@ from keyplane.http.routing import Router
 from keyplane.indices import search as rules
 from keyplane.indices.scroll import ScrollMissing
 from keyplane.indices.search import Hit, HitView, SearchRequest, SearchResult
+from keyplane.json_kinds import token_kind
 from keyplane.security import index_access
 from keyplane.security.identity import Authentication
 from keyplane.source_filtering import SourceFilter, source_filter
@@ -43,21 +44,6 @@ _BODY_FIELDS = frozenset(
         "fields",
     )
 )
-
-
-def _token(value: Any) -> str:
-    """The JSON token Elasticsearch's parser names in its messages."""
-    if isinstance(value, dict):
-        return "START_OBJECT"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if isinstance(value, (int, float)):
-        return "VALUE_NUMBER"
-    if value is None:
-        return "VALUE_NULL"
-    return "VALUE_STRING"
 
 
 def _int(value: Any, name: str) -> int:
@@ -129,7 +115,7 @@ def _request(request: RestRequest, body: Doc, scrolling: bool) -> SearchRequest:
         if key in ("aggs", "aggregations"):
             raise InvalidArgument("aggregations are not supported on content indices")
         if key not in _BODY_FIELDS:
-            raise EsError(400, "parsing_exception", f"Unknown key for a {_token(value)} in [{key}].")
+            raise EsError(400, "parsing_exception", f"Unknown key for a {token_kind(value)} in [{key}].")
     start = _int(request.param("from", body.get("from", 0)), "from")
     size = _int(request.param("size", body.get("size", 10)), "size")
     rules.check_paging(start, size)

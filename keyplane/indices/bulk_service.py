@@ -49,36 +49,53 @@ class Fetched:
     doc: StoredDoc | None
 
 
-async def _target(service: IndexService, item: BulkItem, auto_create: AutoCreateGuard) -> str:
+async def _target(
+    service: IndexService, item: BulkItem, auto_create: AutoCreateGuard, known: dict[str, IndexMeta] | None = None
+) -> IndexMeta:
     """The item's index (an alias's write index), created first when missing and the item may create it
-    (deletes never do)."""
+    (deletes never do). ``known`` remembers the answer per name given, for the items of one request."""
     name = item.index or ""
-    meta = await service.write_index(name)
+    meta = known.get(name) if known is not None else None
+    if meta is None:
+        meta = await service.write_index(name)
     if meta is not None:
         if item.require_alias and meta.name == name:
             raise AliasRequired(name)
-        return meta.name
-    if item.require_alias:
-        raise AliasRequired(name)
-    if item.action == "delete":
-        raise core.IndexMissing(name)
-    auto_create(name)
-    try:
-        await service.create(name)
-    except core.IndexExists:
-        pass  # created meanwhile by another request
-    return name
+    else:
+        if item.require_alias:
+            raise AliasRequired(name)
+        if item.action == "delete":
+            raise core.IndexMissing(name)
+        auto_create(name)
+        try:
+            meta = await service.create(name)
+        except core.IndexExists:
+            meta = await service.get(name)  # created meanwhile by another request
+    if known is not None:
+        known[name] = meta
+    return meta
+
+
+def _check_item(item: BulkItem) -> None:
+    """What fails an index or create item before its index is looked up: ingest runs before a missing
+    index is created, so an unknown pipeline creates nothing."""
+    if item.action in ("index", "create"):
+        check_pipeline(item.pipeline)
+        if item.id == "":
+            raise ItemFailure("if _id is specified it must not be empty")
+
+
+def _check_document(item: BulkItem) -> None:
+    problem = document_problem(item.source)
+    if problem is not None:
+        raise DocumentUnparsable(problem)
 
 
 async def _one(
     service: IndexService, item: BulkItem, guard: ItemGuard, auto_create: AutoCreateGuard, refresh: Refresh
 ) -> Written:
-    if item.action in ("index", "create"):
-        # Ingest runs before a missing index is created: an unknown pipeline creates nothing.
-        check_pipeline(item.pipeline)
-        if item.id == "":
-            raise ItemFailure("if _id is specified it must not be empty")
-    name = await _target(service, item, auto_create)
+    _check_item(item)
+    name = (await _target(service, item, auto_create)).name
     guard(item, name)
     if item.action == "delete":
         assert item.id is not None  # checked when parsed
@@ -86,9 +103,7 @@ async def _one(
     if item.action == "update":
         assert item.id is not None and item.update is not None
         return await service.update(name, item.id, item.update, item.cond, auto_create, refresh=refresh)
-    problem = document_problem(item.source)
-    if problem is not None:
-        raise DocumentUnparsable(problem)
+    _check_document(item)
     return await service.index(
         name, item.id, item.source, item.action, item.cond, auto_create, refresh=refresh, pipeline=item.pipeline
     )
@@ -245,47 +260,17 @@ class _Batch:
 
     async def _prepare(self, pos: int) -> _Prepared:
         item = self.items[pos]
-        if item.action in ("index", "create"):
-            check_pipeline(item.pipeline)
-            if item.id == "":
-                raise ItemFailure("if _id is specified it must not be empty")
-        name = await self._target(item)
+        _check_item(item)
+        meta = await _target(self.service, item, self.auto_create, self.targets)
+        self.indices.setdefault(meta.name, meta)
+        name = meta.name
         self.guard(item, name)
         if item.action in ("delete", "update"):
             assert item.id is not None  # checked when parsed
             return _Prepared(pos, item, name, item.id)
-        problem = document_problem(item.source)
-        if problem is not None:
-            raise DocumentUnparsable(problem)
+        _check_document(item)
         doc_id = item.id if item.id is not None else ids.new_id()
         return _Prepared(pos, item, name, doc_id, ingest(item.pipeline, item.source))
-
-    async def _target(self, item: BulkItem) -> str:
-        name = item.index or ""
-        meta = self.targets.get(name)
-        if meta is None:
-            meta = await self.service.write_index(name)
-            if meta is not None:
-                self._known(name, meta)
-        if meta is not None:
-            if item.require_alias and meta.name == name:
-                raise AliasRequired(name)
-            return meta.name
-        if item.require_alias:
-            raise AliasRequired(name)
-        if item.action == "delete":
-            raise core.IndexMissing(name)
-        self.auto_create(name)
-        try:
-            meta = await self.service.create(name)
-        except core.IndexExists:
-            meta = await self.service.get(name)  # created meanwhile by another request
-        self._known(name, meta)
-        return meta.name
-
-    def _known(self, name: str, meta: IndexMeta) -> None:
-        self.targets[name] = meta
-        self.indices.setdefault(meta.name, meta)
 
     async def _load(self, prepared: list[_Prepared]) -> None:
         """Read the documents of these items not known yet, one query per index."""

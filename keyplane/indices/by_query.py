@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from keyplane.errors import InvalidArgument, KeyplaneError, ParseError, ValidationError
+from keyplane.json_kinds import token_kind
 
 Action = Literal["delete", "update"]
 DEFAULT_SCROLL_SIZE = 1000
@@ -48,21 +49,6 @@ class ScriptUnsupported(InvalidArgument):
 
 class UnknownKey(ParseError):
     """A body key the search parser does not know (Elasticsearch's parsing_exception)."""
-
-
-def token(value: Any) -> str:
-    """The JSON token Elasticsearch's parser names in its messages."""
-    if isinstance(value, dict):
-        return "START_OBJECT"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    if isinstance(value, bool):
-        return "VALUE_BOOLEAN"
-    if isinstance(value, (int, float)):
-        return "VALUE_NUMBER"
-    if value is None:
-        return "VALUE_NULL"
-    return "VALUE_STRING"
 
 
 # -- parameters ------------------------------------------------------------------------------------------------
@@ -108,7 +94,7 @@ def requests_per_second(value: str | None) -> float | None:
 def max_docs(value: Any, current: int | None) -> int:
     """``max_docs`` from the URL or the body; both given must agree."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ParseError(f"[max_docs] expected a number but was [{token(value)}]")
+        raise ParseError(f"[max_docs] expected a number but was [{token_kind(value)}]")
     try:
         count = int(value)
     except ValueError:
@@ -179,11 +165,11 @@ def parse(
                 "rewrite the matching documents as they are"
             )
         elif key not in _SEARCH_KEYS:
-            raise UnknownKey(f"Unknown key for a {token(value)} in [{key}].")
+            raise UnknownKey(f"Unknown key for a {token_kind(value)} in [{key}].")
     if "query" in given:
         query = given["query"]
         if not isinstance(query, dict):
-            raise ParseError(f"[query] expected an object but was [{token(query)}]")
+            raise ParseError(f"[query] expected an object but was [{token_kind(query)}]")
     sort = sort_param if sort_param else given.get("sort")  # the URL's sort replaces the body's
     if "size" in given:
         raise InvalidArgument("invalid parameter [size], use [max_docs] instead")
