@@ -9,27 +9,24 @@ it runs, calls one ``ByQueryService`` operation and renders Elasticsearch's ``Bu
 
 from __future__ import annotations
 
-import hashlib
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from keyplane.api import system_indices
 from keyplane.api.index_view import expand, expressions, renders_index_errors
 from keyplane.connectors import system_index
-from keyplane.connectors.service import ConnectorService
-from keyplane.connectors.system_index import Kind
-from keyplane.errors import Conflict, InvalidArgument
+from keyplane.connectors.by_query_target import SystemIndexTarget
+from keyplane.errors import InvalidArgument
 from keyplane.http.errors import EsError, parse_error
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Handler, Router
 from keyplane.indices import by_query
-from keyplane.indices.by_query import Action, ByQuery, Candidate, Conflicted, Progress
+from keyplane.indices.by_query import Action, ByQuery, Progress
 from keyplane.security import index_access
 from keyplane.timevalue import parse_duration_ms
 
 Doc = dict[str, Any]
-_ALL = sys.maxsize  # a run reads every match
 _ACTIONS = {"delete": index_access.DELETE_BY_QUERY, "update": index_access.UPDATE_BY_QUERY}
 
 
@@ -124,48 +121,6 @@ def _on_content(action: Action) -> Handler:
     return handler
 
 
-def _system_uuid(kind: Kind) -> str:
-    """The system index's uuid as its other APIs report it (a stable hash of its concrete name)."""
-    return hashlib.sha256(kind.index.encode()).hexdigest()[:22]
-
-
-class _SystemIndex:
-    """A connector system index as a by-query run's target, through ``ConnectorService``'s document
-    operations: deleting a document removes the connector or sync job for good, as ``_doc`` DELETE does."""
-
-    def __init__(self, connectors: ConnectorService, kind: Kind) -> None:
-        self.connectors = connectors
-        self.kind = kind
-
-    async def matches(self, request: ByQuery) -> list[Candidate]:
-        search = system_index.search_request(self.kind, request.query, request.sort, 0, _ALL, True)
-        found = await self.connectors.search_documents(self.kind, search)
-        return [
-            Candidate(
-                self.kind.index, hit.document.id, hit.document.seq_no, system_index.PRIMARY_TERM, hit.document.source
-            )
-            for hit in found.hits
-        ]
-
-    async def write(self, action: Action, candidate: Candidate) -> str:
-        expected = system_index.precondition(candidate.seq_no, candidate.primary_term)
-        try:
-            if action == "delete":
-                return (await self.connectors.delete_document(self.kind, candidate.id, expected)).result
-            await self.connectors.index_document(self.kind, candidate.id, candidate.source, precondition=expected)
-            return "updated"
-        except Conflict as exc:
-            raise Conflicted(str(exc), _system_uuid(self.kind)) from None
-
-
-def _authorize_system(request: RestRequest, action: str, name: str, kind: Kind) -> None:
-    """Privileges on the name asked for, or on the concrete index behind an alias (the connectors CLI's key
-    holds its privileges on ``.elastic-connectors-v1*`` and names the indices through their aliases)."""
-    if name != kind.index and index_access.allowed(request.auth, action, kind.index):
-        return
-    index_access.authorize(request.auth, action, [name])
-
-
 def _on_system(name: str, action: Action) -> Callable[[RestRequest], Awaitable[Reply]]:
     kind = system_index.kind_of(name)
     assert kind is not None, "registered for the system index names only"
@@ -173,9 +128,9 @@ def _on_system(name: str, action: Action) -> Callable[[RestRequest], Awaitable[R
     async def handler(request: RestRequest) -> Reply:
         started = time.monotonic()
         parsed = _parse(request, action)
-        _authorize_system(request, _ACTIONS[action], name, kind)
-        _authorize_system(request, index_access.SEARCH, name, kind)
-        target = _SystemIndex(request.services.connectors, kind)
+        system_indices.authorize(request, _ACTIONS[action], name)
+        system_indices.authorize(request, index_access.SEARCH, name)
+        target = SystemIndexTarget(request.services.connectors, kind)
         progress = await request.services.by_query.run_on(parsed, target)
         return _answer(parsed, progress, int((time.monotonic() - started) * 1000))
 

@@ -9,7 +9,6 @@ handler can hand a system index over: ``if is_system_index(name): return await f
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,12 +48,7 @@ def _kind(name: str) -> Kind:
     return kind
 
 
-def _uuid(kind: Kind) -> str:
-    """A stable index uuid, 22 URL-safe characters like Elasticsearch's."""
-    return hashlib.sha256(kind.index.encode()).hexdigest()[:22]
-
-
-def _authorize(request: RestRequest, action: str, name: str, *, overwrite: bool = False) -> None:
+def authorize(request: RestRequest, action: str, name: str, *, overwrite: bool = False) -> None:
     """Privileges on the name asked for, or on the index an alias points at (the connectors CLI's key
     holds ``all`` on ``.elastic-connectors-v1*`` and reaches the indices through their aliases)."""
     concrete = _kind(name).index
@@ -65,7 +59,7 @@ def _authorize(request: RestRequest, action: str, name: str, *, overwrite: bool 
 
 def _doc_error(kind: Kind, exc: Conflict | DocumentMissing) -> EsError:
     """Document errors carry the index they happened in, as Elasticsearch's shard-level errors do."""
-    extra = {"index_uuid": _uuid(kind), "shard": "0", "index": kind.index}
+    extra = {"index_uuid": kind.uuid, "shard": "0", "index": kind.index}
     if isinstance(exc, Conflict):
         return EsError(409, "version_conflict_engine_exception", str(exc), extra=extra)
     return EsError(404, "document_missing_exception", str(exc), extra=extra)
@@ -90,7 +84,7 @@ def _object_body(request: RestRequest) -> Doc:
 
 
 async def index_exists(request: RestRequest, name: str) -> Reply:
-    _authorize(request, index_access.GET_INDEX, name)
+    authorize(request, index_access.GET_INDEX, name)
     return Reply(None, status=200)
 
 
@@ -110,7 +104,7 @@ def _mappings(kind: Kind) -> Doc:
 
 
 async def get_index(request: RestRequest, name: str) -> Doc:
-    _authorize(request, index_access.GET_INDEX, name)
+    authorize(request, index_access.GET_INDEX, name)
     kind = _kind(name)
     settings = {
         "index": {
@@ -119,7 +113,7 @@ async def get_index(request: RestRequest, name: str) -> Doc:
             "auto_expand_replicas": "0-1",
             "number_of_replicas": "0",
             "provided_name": kind.index,
-            "uuid": _uuid(kind),
+            "uuid": kind.uuid,
         }
     }
     return {kind.index: {"aliases": {kind.alias: {}}, "mappings": _mappings(kind), "settings": settings}}
@@ -127,7 +121,7 @@ async def get_index(request: RestRequest, name: str) -> Doc:
 
 async def create_index(request: RestRequest, name: str) -> Doc:
     """The indices always exist: Elasticsearch's answers for an existing index or alias name."""
-    _authorize(request, index_access.CREATE_INDEX, name)
+    authorize(request, index_access.CREATE_INDEX, name)
     kind = _kind(name)
     if name == kind.alias:
         raise EsError(
@@ -139,14 +133,14 @@ async def create_index(request: RestRequest, name: str) -> Doc:
     raise EsError(
         400,
         "resource_already_exists_exception",
-        f"index [{kind.index}/{_uuid(kind)}] already exists",
-        extra={"index_uuid": _uuid(kind), "index": kind.index},
+        f"index [{kind.index}/{kind.uuid}] already exists",
+        extra={"index_uuid": kind.uuid, "index": kind.index},
     )
 
 
 async def refresh(request: RestRequest, name: str) -> Doc:
     """Writes are visible at once; a refresh has nothing to do."""
-    _authorize(request, index_access.REFRESH, name)
+    authorize(request, index_access.REFRESH, name)
     return {"_shards": ONE_SHARD}
 
 
@@ -181,7 +175,7 @@ def _written(kind: Kind, write: DocumentWrite) -> Doc:
 
 
 async def get_doc(request: RestRequest, name: str, doc_id: str) -> Reply:
-    _authorize(request, index_access.GET_DOC, name)
+    authorize(request, index_access.GET_DOC, name)
     kind = _kind(name)
     source = source_param(request)
     found = await request.services.connectors.get_document(kind, doc_id)
@@ -191,7 +185,7 @@ async def get_doc(request: RestRequest, name: str, doc_id: str) -> Reply:
 
 
 async def doc_exists(request: RestRequest, name: str, doc_id: str) -> Reply:
-    _authorize(request, index_access.GET_DOC, name)
+    authorize(request, index_access.GET_DOC, name)
     found = await request.services.connectors.get_document(_kind(name), doc_id)
     return Reply(None, status=200 if found is not None else 404)
 
@@ -202,7 +196,7 @@ async def index_doc(request: RestRequest, name: str, doc_id: str | None = None, 
     if op_type not in (None, "index", "create"):
         raise EsError(400, "illegal_argument_exception", f"opType must be 'create' or 'index', found: [{op_type}]")
     create_only = create or op_type == "create" or doc_id is None
-    _authorize(request, index_access.INDEX_DOC, name, overwrite=not create_only)
+    authorize(request, index_access.INDEX_DOC, name, overwrite=not create_only)
     kind = _kind(name)
     source = _object_body(request)
     precondition = _precondition(request)
@@ -226,7 +220,7 @@ _UPDATE_FIELDS = frozenset(("doc", "upsert", "doc_as_upsert", "detect_noop", "_s
 
 async def update_doc(request: RestRequest, name: str, doc_id: str) -> Reply:
     """``POST /{index}/_update/{id}``: the partial document merged into the stored JSON, never re-validated."""
-    _authorize(request, index_access.UPDATE_DOC, name)
+    authorize(request, index_access.UPDATE_DOC, name)
     kind = _kind(name)
     body = _object_body(request)
     for key in body:
@@ -256,7 +250,7 @@ async def update_doc(request: RestRequest, name: str, doc_id: str) -> Reply:
 
 
 async def delete_doc(request: RestRequest, name: str, doc_id: str) -> Reply:
-    _authorize(request, index_access.DELETE_DOC, name)
+    authorize(request, index_access.DELETE_DOC, name)
     kind = _kind(name)
     try:
         write = await request.services.connectors.delete_document(kind, doc_id, _precondition(request))
@@ -287,7 +281,7 @@ def _flag(value: Any) -> bool:
 
 async def search(request: RestRequest, name: str) -> Doc:
     """``GET|POST /{index}/_search``: what the connectors service and its CLI send (see the module docs)."""
-    _authorize(request, index_access.SEARCH, name)
+    authorize(request, index_access.SEARCH, name)
     kind = _kind(name)
     started = time.monotonic()
     body = request.json() or {}

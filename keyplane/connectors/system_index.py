@@ -10,6 +10,7 @@ in-memory search. Nothing here knows HTTP or SQL.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -43,6 +44,11 @@ class Kind(Enum):
     @property
     def alias(self) -> str:
         return self.value.removesuffix("-v1")
+
+    @property
+    def uuid(self) -> str:
+        """A stable index uuid, 22 characters like Elasticsearch's: a hash of the concrete name."""
+        return hashlib.sha256(self.value.encode()).hexdigest()[:22]
 
 
 # Every name that reaches one of the indices: the concrete name and its alias.

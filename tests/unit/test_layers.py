@@ -36,6 +36,7 @@ RANK = {
 # Imports between packages of the same rank, each with its reason.
 SIDEWAYS = {
     ("service_accounts", "apikeys"),  # service tokens' secrets are hashed as API-key secrets are
+    ("connectors", "indices"),  # the connector system indices are targets of the indices' by-query runs
 }
 
 # Keys that only Elasticsearch's responses carry (envelopes, bulk results, aggregation buckets).
