@@ -39,6 +39,7 @@ from keyplane.timevalue import now_ms, parse_duration_ms
 
 ACTION = "cluster:admin/xpack/security/api_key/"
 _MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
+_APPLY_SLICE = 250  # keys of a bulk update changed in memory between two yields to the event loop
 CREATE = ACTION + "create"
 GRANT = ACTION + "grant"
 BULK_GRANT = ACTION + "grant/bulk"
@@ -443,7 +444,9 @@ class ApiKeyService:
         pending = [found[i] for i in ids if i in found]
         for attempt in range(_MAX_ATTEMPTS):
             to_write = []
-            for key in pending:
+            for n, key in enumerate(pending):
+                if n and n % _APPLY_SLICE == 0:
+                    await asyncio.sleep(0)  # a bulk update of thousands of keys lets other requests run
                 try:
                     changed = self._apply(key, creator, snapshot, new_descriptors, spec, kind)
                 except InvalidArgument as exc:

@@ -45,8 +45,10 @@ class ApiKeyRepository(Protocol):
         ...
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
-        """Write keys back in one transaction, each only if nobody changed it since it was read
-        (compare-and-set on seq_no); return the ids written."""
+        """Write keys back, each only if nobody changed it since it was read (compare-and-set on
+        seq_no); return the ids written. Each key is its own write, as each API key is its own
+        document in Elasticsearch: a large list is written in several transactions, so others'
+        writes are not held up for the whole list."""
         ...
 
     async def invalidate(self, ids: list[str], now: int) -> list[str]:
@@ -55,6 +57,8 @@ class ApiKeyRepository(Protocol):
 
     async def record_last_used(self, used: dict[str, int]) -> None: ...
 
-    async def delete_inactive(self, before: int) -> int: ...
+    async def delete_inactive(self, before: int) -> int:
+        """Delete keys expired or invalidated at or before ``before``, in batches; return how many."""
+        ...
 
     async def delete_all(self) -> None: ...

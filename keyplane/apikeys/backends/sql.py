@@ -6,6 +6,7 @@ million keys reads only what it returns.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -47,6 +48,11 @@ INDEX = SqlIndex(
     doc_order=t.c.creation,
 )
 SQL = SqlQuery(INDEX)
+# Rows per write transaction of a sweep or a bulk update: the SQLite writer (and PostgreSQL's row
+# locks) are let go between batches, so other requests' writes wait for one batch at most (~tens of ms).
+WRITE_BATCH = 500
+# Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
+_PARSE_OFF_LOOP = 200
 
 
 def _row(key: ApiKey) -> dict[str, Any]:
@@ -102,6 +108,21 @@ def _key(row: dict[str, Any]) -> ApiKey:
         last_used=row["last_used"],
         seq_no=row["seq_no"],
         certificate_identity=doc.get("certificate_identity"),
+    )
+
+
+async def _keys(rows: list[dict[str, Any]]) -> list[ApiKey]:
+    """Keys of ``rows``; a large result is parsed off the event loop so other requests go on meanwhile."""
+    if len(rows) <= _PARSE_OFF_LOOP:
+        return [_key(r) for r in rows]
+    return await asyncio.to_thread(lambda: [_key(r) for r in rows])
+
+
+def _inactive(before: int) -> ColumnElement[bool]:
+    """Keys the retention sweep removes: expired, or invalidated, at or before ``before``."""
+    return or_(
+        and_(t.c.expiration.isnot(None), t.c.expiration <= before),
+        and_(t.c.invalidated == true(), or_(t.c.invalidation.is_(None), t.c.invalidation <= before)),
     )
 
 
@@ -173,7 +194,7 @@ class SqlApiKeyRepository:
         stmt = select(t).where(_selector(selector, now)).order_by(t.c.creation, t.c.id)
         async with self.db.transaction() as conn:
             rows = (await conn.execute(stmt)).rows
-        return [_key(r) for r in rows]
+        return await _keys(rows)
 
     async def search(
         self, query: Query, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
@@ -186,7 +207,7 @@ class SqlApiKeyRepository:
             for sign, part in SQL.count_parts(query):
                 total += sign * ((await conn.execute(select(func.count()).select_from(t).where(part))).scalar() or 0)
             rows = (await conn.execute(stmt)).rows if size > 0 else []
-        keys = [_key(r) for r in rows]
+        keys = await _keys(rows)
         return Page(int(total), keys, [[_sort_value(k, s) for s in sort] for k in keys])
 
     async def aggregate(self, query: Query, aggs: list[Agg]) -> dict[str, AggResult]:
@@ -195,19 +216,31 @@ class SqlApiKeyRepository:
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         written: set[str] = set()
-        if not keys:
-            return written
-        async with self.db.transaction() as conn:
+        for start in range(0, len(keys), WRITE_BATCH):
+            written |= await self._replace_batch(keys[start : start + WRITE_BATCH])
+        return written
+
+    async def _replace_batch(self, keys: list[ApiKey]) -> set[str]:
+        def write(conn: Any) -> list[str]:
+            # One call for the whole batch: on SQLite it runs on the writer thread, not the event loop.
+            done = []
             for key in keys:
                 values = _row(key)
                 values["seq_no"] = key.seq_no + 1
-                res = await conn.execute(
-                    update(t).where(and_(t.c.id == key.id, t.c.seq_no == key.seq_no)).values(**values)
-                )
+                res = conn.execute(update(t).where(and_(t.c.id == key.id, t.c.seq_no == key.seq_no)).values(**values))
                 if res.rowcount == 1:
-                    written.add(key.id)
-                    key.seq_no += 1
-            _notify_keys(conn, sorted(written))
+                    done.append(key.id)
+            return done
+
+        if not keys:
+            return set()
+        async with self.db.transaction() as conn:
+            done = await conn.run_sync(write)
+            _notify_keys(conn, sorted(done))
+        written = set(done)
+        for key in keys:
+            if key.id in written:
+                key.seq_no += 1
         return written
 
     async def invalidate(self, ids: list[str], now: int) -> list[str]:
@@ -237,18 +270,26 @@ class SqlApiKeyRepository:
                 )
 
     async def delete_inactive(self, before: int) -> int:
-        async with self.db.transaction() as conn:
-            res = await conn.execute(
-                delete(t).where(
-                    or_(
-                        and_(t.c.expiration.isnot(None), t.c.expiration <= before),
-                        and_(t.c.invalidated == true(), or_(t.c.invalidation.is_(None), t.c.invalidation <= before)),
-                    )
-                )
-            )
-            if res.rowcount:
-                conn.notify("api_keys")
-        return res.rowcount
+        # Ids are found by a read (a reader connection on SQLite), then deleted WRITE_BATCH at a time,
+        # each batch its own transaction with the condition checked again: no write transaction
+        # scans the table or holds the writer for more than one batch.
+        removed = 0
+        after = ""
+        while True:
+            found = select(t.c.id).where(and_(_inactive(before), t.c.id > after)).order_by(t.c.id).limit(WRITE_BATCH)
+            async with self.db.transaction() as conn:
+                ids = [r["id"] for r in (await conn.execute(found)).rows]
+            if not ids:
+                return removed
+            after = ids[-1]
+            async with self.db.transaction() as conn:
+                gone = (
+                    await conn.execute(delete(t).where(and_(t.c.id.in_(ids), _inactive(before))).returning(t.c.id))
+                ).rows
+                _notify_keys(conn, [r["id"] for r in gone])
+            removed += len(gone)
+            if len(ids) < WRITE_BATCH:
+                return removed
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
