@@ -67,6 +67,28 @@ def start_keyplane(
     return proc
 
 
+def start_floor(body_file: Path, port: int, cpu: int = 0, read_body: bool = False) -> subprocess.Popen[bytes]:
+    """The raw ASGI floor (floor_app.py) on the server settings Keyplane uses: uvicorn, uvloop, httptools."""
+    env = {**os.environ, "FLOOR_BODY_FILE": str(body_file), "FLOOR_READ_BODY": "1" if read_body else "0"}
+    proc = subprocess.Popen(
+        pinned(cpu)
+        + [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--loop", "uvloop"]
+        + ["--http", "httptools", "--no-access-log", "--log-level", "warning"],
+        cwd=Path(__file__).parent,
+        env=env,
+    )
+    wait_ready(f"http://127.0.0.1:{port}")
+    return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads included (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state), so field 14 is fields[11]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
