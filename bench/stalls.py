@@ -6,20 +6,31 @@ CPU 0; the load runs on CPU 1, 32 keep-alive connections unless said):
    authentication, a read (`GET /_security/user/ann`) and creations, before and while the lock is held;
 3. 24 connections sending unauthenticated gzip bombs (~100 KB that inflate to 100 MB) beside one
    authenticated client.
+4. (``--store-work``, SQLite or ``--database-url`` PostgreSQL) the worst latency of cheap requests
+   (cached ApiKey `_authenticate`, a point read `GET /_security/user/ann`, a key creation; 4
+   connections) while the store does big work for someone else: a terms aggregation over
+   ``--keys`` keys, a bulk update of 10,000 keys, the retention sweep of ``--keys`` expired keys.
+   The keys are seeded straight into the store (as bench/scale.py does).
 
 Run: python bench/stalls.py [--seconds 8]
+     python bench/stalls.py --store-work [--keys 243000] [--database-url postgresql://...]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import gzip
+import random
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvloop
@@ -27,6 +38,15 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).parent))
 from common import PASSWORD, free_port, start_keyplane  # noqa: E402
 from load import Result, pct, pin, request, run  # noqa: E402
+
+from keyplane import ids  # noqa: E402
+from keyplane.apikeys import core, hashing  # noqa: E402
+from keyplane.apikeys.backends.sql import _row  # noqa: E402
+from keyplane.apikeys.core import ApiKey, Creator  # noqa: E402
+from keyplane.security import roles  # noqa: E402
+from keyplane.store import schema  # noqa: E402
+from keyplane.store.database import Database  # noqa: E402
+from keyplane.store.migrations import migrate  # noqa: E402
 
 BASIC = "Basic " + base64.b64encode(f"elastic:{PASSWORD}".encode()).decode()
 
@@ -41,11 +61,230 @@ def latency(res: Result, kind: str) -> str:
     )
 
 
+DAY = 86_400_000
+BULK_KEYS = 10_000  # keys owned by elastic, for the bulk update
+TERMS = b'{"size":0,"aggs":{"users":{"terms":{"field":"username"}},"types":{"terms":{"field":"type"}}}}'
+
+
+def _database(data_dir: Path, url: str | None) -> Database:
+    return Database(url) if url else Database.for_data_dir(data_dir)
+
+
+async def seed_keys(data_dir: Path, url: str | None, count: int) -> None:
+    """``count`` live keys (the first BULK_KEYS owned by elastic), written straight to the store."""
+    db = _database(data_dir, url)
+    await db.open()
+    await migrate(db)
+    async with db.transaction() as conn:
+        await conn.execute(schema.api_keys.delete())
+    now = int(time.time() * 1000)
+    rng = random.Random(11)
+    stored_hash = hashing.hash_secret(ids.new_secret())
+    templates = {}
+    for elastic in (True, False):
+        creator = Creator(
+            "elastic" if elastic else "user",
+            None,
+            None,
+            {},
+            "reserved" if elastic else "default_native",
+            "reserved" if elastic else "native",
+        )
+        key = ApiKey(
+            id="",
+            name="",
+            type=core.REST,
+            creation=now,
+            expiration=None,
+            invalidated=False,
+            invalidation=None,
+            hash=stored_hash,
+            creator=creator,
+            limited_by=[roles.RESERVED_ROLES["superuser"]] if elastic else [],
+        )
+        templates[elastic] = _row(key)
+    batch: list[dict[str, Any]] = []
+    for i in range(count):
+        elastic = i < BULK_KEYS
+        row = dict(templates[elastic])
+        row.update(id=f"s{i:08d}", name=f"seed-{i}", creation=now - rng.randrange(365 * DAY))
+        if not elastic:
+            row.update(username=f"user{rng.randrange(1000):03d}", type="cross_cluster" if i % 10 == 0 else "rest")
+        batch.append(row)
+        if len(batch) == 20_000 or i == count - 1:
+            async with db.transaction() as conn:
+                await conn.execute(schema.api_keys.insert(), batch)
+            batch = []
+    await db.close()
+
+
+async def expire_seeded(data_dir: Path, url: str | None) -> None:
+    """Make every seeded key expired long before the retention period (7 days), for the next sweep."""
+    db = _database(data_dir, url)
+    await db.open()
+    old = int(time.time() * 1000) - 30 * DAY
+    async with db.transaction() as conn:
+        t = schema.api_keys
+        await conn.execute(t.update().where(t.c.name.like("seed-%")).values(expiration=old))
+    await db.close()
+
+
+def seeded_left(data_dir: Path, url: str | None) -> Callable[[], int]:
+    """A counter of seeded keys still stored, read from outside the server (a second SQLite reader)."""
+    if url is None:
+        conn = sqlite3.connect(f"file:{data_dir / 'keyplane.db'}?mode=ro", uri=True, check_same_thread=False)
+        return lambda: int(conn.execute("SELECT count(*) FROM api_keys WHERE name LIKE 'seed-%'").fetchone()[0])
+    import asyncpg
+
+    loop = asyncio.new_event_loop()
+    pg = loop.run_until_complete(asyncpg.connect(url))
+    return lambda: int(loop.run_until_complete(pg.fetchval("SELECT count(*) FROM api_keys WHERE name LIKE 'seed-%'")))
+
+
+class Background(threading.Thread):
+    """Repeats ``work`` (after ``delay`` seconds) until stopped; records how long each run took."""
+
+    def __init__(self, work: Callable[[int], None], delay: float = 1.0, once: bool = False) -> None:
+        super().__init__(daemon=True)
+        self.work, self.delay, self.once = work, delay, once
+        self.took: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        if self.stop.wait(self.delay):
+            return
+        n = 0
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            self.work(n)
+            self.took.append(time.perf_counter() - t0)
+            n += 1
+            if self.once:
+                return
+
+
+def cheap_worst(res: Result) -> str:
+    parts = []
+    for kind in ("auth", "read", "create"):
+        lat = res.latencies.get(kind, [])
+        if lat:
+            parts.append(
+                f"{kind} p50 {pct(lat, 50) * 1000:.1f} / p99 {pct(lat, 99) * 1000:.1f} / "
+                f"max {max(lat) * 1000:.0f} ms {dict(sorted(res.statuses[kind].items()))}"
+            )
+    return "; ".join(parts)
+
+
+def store_work(args: argparse.Namespace) -> None:
+    url = args.database_url
+    store = "PostgreSQL" if url else "SQLite"
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        t0 = time.perf_counter()
+        asyncio.run(seed_keys(data_dir, url, args.keys))
+        print(
+            f"## 4. cheap requests beside big store work ({store}, {args.keys:,} keys seeded in "
+            f"{time.perf_counter() - t0:.0f} s; 4 connections: 1 creates keys, 1 reads a user, 2 authenticate)"
+        )
+        env = {"KEYPLANE_DATABASE_URL": url} if url else {}
+        elastic = ("elastic", PASSWORD)
+
+        def start() -> tuple[Any, int, Callable[[int, int], tuple[str, bytes]]]:
+            port = free_port()
+            server = start_keyplane(data_dir, port, extra_env=env)
+            base = f"http://127.0.0.1:{port}"
+            key = httpx.post(base + "/_security/api_key", json={"name": "bench"}, auth=elastic).json()
+            httpx.put(base + "/_security/user/ann", json={"password": "ann-password", "roles": []}, auth=elastic)
+            auth = request("GET", "/_security/_authenticate", {"Authorization": f"ApiKey {key['encoded']}"})
+            json_basic = {"Authorization": BASIC, "Content-Type": "application/json"}
+            create = request("POST", "/_security/api_key", json_basic, b'{"name":"cheap"}')
+            read = request("GET", "/_security/user/ann", {"Authorization": BASIC})
+
+            def cheap(c: int, _n: int) -> tuple[str, bytes]:
+                return ("create", create) if c == 0 else ("read", read) if c == 1 else ("auth", auth)
+
+            return server, port, cheap
+
+        server, port, cheap = start()
+        base = f"http://127.0.0.1:{port}"
+        client = httpx.Client(base_url=base, auth=elastic, timeout=120)
+        try:
+            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
+            print(f"- alone: {cheap_worst(res)}")
+
+            def aggregate(_n: int) -> None:
+                headers = {"Content-Type": "application/json"}
+                client.post("/_security/_query/api_key", content=TERMS, headers=headers).raise_for_status()
+
+            bg = Background(aggregate, delay=0.5)
+            bg.start()
+            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
+            bg.stop.set()
+            bg.join()
+            print(f"- terms aggregations over {args.keys:,} keys back to back (each {pct(bg.took, 50) * 1000:.0f} ms):")
+            print(f"  {cheap_worst(res)}")
+
+            elastic_ids = [f"s{i:08d}" for i in range(BULK_KEYS)]
+
+            def bulk_update(n: int) -> None:
+                body = {"ids": elastic_ids, "metadata": {"round": n}}
+                answer = client.post("/_security/api_key/_bulk_update", json=body)
+                answer.raise_for_status()
+                assert len(answer.json()["updated"]) == BULK_KEYS, answer.text[:200]
+
+            bg = Background(bulk_update, delay=1.0)
+            bg.start()
+            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
+            bg.stop.set()
+            bg.join()
+            took = ", ".join(f"{t:.1f}" for t in bg.took)
+            print(f"- bulk updates of {BULK_KEYS:,} keys back to back (each {took} s):\n  {cheap_worst(res)}")
+        finally:
+            client.close()
+            server.terminate()
+            server.wait()
+
+        asyncio.run(expire_seeded(data_dir, url))
+        left = seeded_left(data_dir, url)
+        server, port, cheap = start()  # the sweep starts 5 s after the server
+        began: list[float] = []
+        ended: list[float] = []
+
+        def watch(_n: int) -> None:
+            count = left()
+            if count < args.keys and not began:
+                began.append(time.perf_counter())
+            if count == 0:
+                ended.append(time.perf_counter())
+                watcher.stop.set()
+            time.sleep(0.05)
+
+        watcher = Background(watch, delay=0.0)
+        watcher.start()
+        try:
+            res = uvloop.run(run("127.0.0.1", port, 4, args.sweep_seconds, cheap, warmup=0.0))
+        finally:
+            watcher.stop.set()
+            watcher.join()
+            server.terminate()
+            server.wait()
+        swept = f"{ended[0] - began[0]:.1f} s" if began and ended else "NOT finished in the window"
+        print(f"- retention sweep of {args.keys:,} expired keys (took {swept}; window {args.sweep_seconds:.0f} s):")
+        print(f"  {cheap_worst(res)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--store-work", action="store_true", help="only measure 4 (big store work)")
+    parser.add_argument("--keys", type=int, default=243_000, help="keys seeded for 4")
+    parser.add_argument("--sweep-seconds", type=float, default=30, help="load window around the sweep in 4")
+    parser.add_argument("--database-url", default=None, help="a scratch PostgreSQL database for 4 (it is wiped)")
     args = parser.parse_args()
     pin(1)
+    if args.store_work:
+        store_work(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         server = start_keyplane(Path(tmp), port)

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import and_, bindparam, delete, false, func, insert, or_, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
@@ -177,6 +177,14 @@ def _notify_keys(conn: Any, ids: list[str]) -> None:
         conn.notify("api_key:" + key_id)
 
 
+# A key written back if unchanged since read (compare-and-set on seq_no); parameters: v_<column>, k_id, k_seq_no.
+_REPLACE = (
+    update(t)
+    .where(and_(t.c.id == bindparam("k_id"), t.c.seq_no == bindparam("k_seq_no")))
+    .values({c.name: bindparam("v_" + c.name, type_=c.type) for c in t.columns if c.name != "id"})
+)
+
+
 class SqlApiKeyRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -222,13 +230,13 @@ class SqlApiKeyRepository:
 
     async def _replace_batch(self, keys: list[ApiKey]) -> set[str]:
         def write(conn: Any) -> list[str]:
-            # One call for the whole batch: on SQLite it runs on the writer thread, not the event loop.
+            # One call for the whole batch: on SQLite it runs on the writer thread, not the event loop;
+            # one statement object for every key, so SQLAlchemy builds and caches it once.
             done = []
             for key in keys:
-                values = _row(key)
-                values["seq_no"] = key.seq_no + 1
-                res = conn.execute(update(t).where(and_(t.c.id == key.id, t.c.seq_no == key.seq_no)).values(**values))
-                if res.rowcount == 1:
+                params = {"v_" + name: value for name, value in _row(key).items()}
+                params.update(v_seq_no=key.seq_no + 1, k_id=key.id, k_seq_no=key.seq_no)
+                if conn.execute(_REPLACE, params).rowcount == 1:
                     done.append(key.id)
             return done
 
