@@ -57,6 +57,9 @@ READERS = 3
 # The data dir holds password and key hashes and the secrets key: only the owner may read it.
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+# A transaction waiting for its group's commit: its outer transaction's generation, its waiter, and
+# what runs once it is durable.
+_Pending = tuple[int, "asyncio.Future[None]", Callable[[], None]]
 SQLITE_FILES = ("keyplane.db", "keyplane.db-wal", "keyplane.db-shm", "keyplane.db.lock", "secrets.key")
 
 
@@ -264,6 +267,16 @@ class _SqliteStore:
         self.readers: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all_readers: list[_Worker] = []
         self.write_lock = asyncio.Lock()
+        # Group commit (see ``_SqliteConn.finish``). On the loop, under ``write_lock``: transactions
+        # whose work is done but not yet durable, each with its waiter and its after-commit callback,
+        # and the task that will commit them. ``waiting`` counts tasks queued for ``write_lock``.
+        self.pending: list[_Pending] = []
+        self.flusher: asyncio.Task[None] | None = None
+        self.waiting = 0
+        # Set on the writer thread only: an outer transaction is open (BEGIN IMMEDIATE ran, COMMIT not
+        # yet), and which one: a transaction is acknowledged only by the COMMIT of its own generation.
+        self.group_open = False
+        self.generation = 0
 
     def _engine(self, *, reader: bool) -> Engine:
         # A connection stays with its thread for the life of the store, hence NullPool.
@@ -309,6 +322,8 @@ class _SqliteStore:
             self.readers.put_nowait(worker)
 
     async def close(self) -> None:
+        if self.flusher is not None:
+            await asyncio.shield(self.flusher)  # commit what was acknowledged-to-be before closing
         for worker in [*self._all_readers, *([self.writer] if self.writer else [])]:
             try:
                 await worker.close()
@@ -317,13 +332,65 @@ class _SqliteStore:
         self._all_readers.clear()
         self.writer = None
 
-    @staticmethod
-    def commit(conn: Connection) -> None:
+    def commit(self, conn: Connection) -> int:
+        """Commit the open transaction (on the writer thread), or roll it back if that fails; its generation."""
         try:
+            if not _in_transaction(conn):
+                # SQLite rolled the whole transaction back after an error (a full disk, an I/O
+                # error): a COMMIT now would succeed on nothing, and acknowledge lost work.
+                raise StoreUnavailable(_LOST)
             conn.commit()
+            return self.generation
         except BaseException:
             conn.rollback()
             raise
+        finally:
+            self.group_open = False
+
+    def add_to_group(self, generation: int, fut: asyncio.Future[None], committed: Callable[[], None]) -> None:
+        """Leave a finished transaction for the group commit (on the loop, holding ``write_lock``)."""
+        self.pending.append((generation, fut, committed))
+        if self.flusher is None:
+            self.flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Commit the group once every transaction queued ahead of this task has run.
+
+        This task queues for ``write_lock`` behind the writes waiting when the group began, so the
+        group holds those that finish meanwhile; later writes queue behind it and start the next group.
+        """
+        self.waiting += 1
+        try:
+            await self.write_lock.acquire()  # no time limit: the group must end committed or failed
+        finally:
+            self.waiting -= 1
+        try:
+            group, self.pending, self.flusher = self.pending, [], None
+            if not group:  # the group was lost and already failed (``fail_generation``)
+                return
+            assert self.writer is not None
+            writer = self.writer
+            done = writer.submit(lambda: self.commit(_conn(writer)))
+        finally:
+            self.write_lock.release()
+        try:
+            generation = await done
+        except BaseException as exc:  # noqa: BLE001 - handed to every transaction of the group
+            _fail_group(group, exc)
+            return
+        durable = [(fut, committed) for gen, fut, committed in group if gen == generation]
+        # Work of an earlier, lost outer transaction (already failed by ``fail_generation``).
+        _fail_group([p for p in group if p[0] != generation], StoreUnavailable(_LOST))
+        for _, committed in durable:
+            committed()  # caches are dropped before any caller goes on
+        for fut, _ in durable:
+            if not fut.done():
+                fut.set_result(None)
+
+    def fail_generation(self, generation: int, exc: BaseException) -> None:
+        """An outer transaction was lost: every transaction of it waiting for the group commit fails."""
+        _fail_group([p for p in self.pending if p[0] == generation], exc)
+        self.pending = [p for p in self.pending if p[0] != generation]
 
 
 class _SqliteConn(Conn):
@@ -335,6 +402,7 @@ class _SqliteConn(Conn):
         self._reader: _Worker | None = None
         self._writing = False
         self._began = False  # BEGIN IMMEDIATE succeeded on the writer
+        self._generation = 0  # of the outer transaction holding this one's work
 
     async def execute(self, stmt: Executable, params: Any = None) -> Rows:
         self._check_began()
@@ -375,18 +443,27 @@ class _SqliteConn(Conn):
 
     async def _start_writing(self, fn: Callable[[Connection], T]) -> T:
         store = self._store
+        store.waiting += 1
         try:
             async with asyncio.timeout(LOCK_WAIT_SECONDS):
                 await store.write_lock.acquire()
         except TimeoutError:
             raise StoreUnavailable("the store is busy with other writes; retry later") from None
+        finally:
+            store.waiting -= 1
         self._writing = True
         self._end_read()
         assert store.writer is not None
         writer = store.writer
 
         def begin_then(conn: Connection) -> T:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
+            if not store.group_open:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
+                store.group_open = True
+                store.generation += 1
+            self._generation = store.generation
+            # Inside a group, this transaction's work can be undone alone (see ``finish``).
+            conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
             self._began = True
             return fn(conn)
 
@@ -399,7 +476,15 @@ class _SqliteConn(Conn):
             self._store.readers.put_nowait(reader)
 
     async def finish(self, ok: bool, committed: Callable[[], None]) -> None:
-        """End the transaction; ``committed`` runs on the loop once a commit is durable."""
+        """End the transaction; ``committed`` runs on the loop once a commit is durable.
+
+        Group commit: a transaction that ends while other writes wait for the writer does not commit
+        (and fsync) alone. Its savepoint is released into the open outer transaction, and the
+        transactions queued behind it add theirs; one COMMIT, one fsync, then every one of them is
+        answered (``_SqliteStore._flush``). Nobody is answered before that COMMIT is durable, and if
+        it fails every transaction of the group fails. A transaction that fails rolls back to its own
+        savepoint, leaving the group's other work in place.
+        """
         self._end_read()
         if not self._writing:
             if ok:
@@ -409,22 +494,83 @@ class _SqliteConn(Conn):
         assert store.writer is not None
         writer = store.writer
         loop = asyncio.get_running_loop()
+        began, generation = self._began, self._generation
+        # Whether earlier transactions' work waits in the same outer transaction.
+        grouped = any(p[0] == generation for p in store.pending)
+        done: asyncio.Future[Any] | None = None
+        if ok and began and (store.waiting or grouped):
+            done = loop.create_future()
+            store.add_to_group(generation, done, committed)
 
-        def commit() -> None:
-            store.commit(_conn(writer))
-            # Queued ahead of this call's result, so caches are dropped before the caller goes on,
-            # even if the caller was cancelled while the commit ran.
-            loop.call_soon_threadsafe(committed)
+            def release(conn: Connection) -> None:
+                try:
+                    conn.exec_driver_sql(f"RELEASE {_SAVEPOINT}")
+                    if not _in_transaction(conn):
+                        raise StoreUnavailable(_LOST)
+                except BaseException as exc:
+                    _lose_group(store, conn, loop, exc)
 
-        # The next write transaction may queue its statements behind this commit (and its fsync) at
-        # once: the writer thread runs them in order, and each caller is answered after its own commit.
-        done = writer.submit(commit) if ok else None
-        if done is None:
-            writer.post(lambda: _conn(writer).rollback())  # before the next writer's BEGIN
+            writer.post(lambda: release(_conn(writer)))
+        elif ok and began:
+
+            def commit() -> None:
+                store.commit(_conn(writer))
+                # Queued ahead of this call's result, so caches are dropped before the caller goes on,
+                # even if the caller was cancelled while the commit ran.
+                loop.call_soon_threadsafe(committed)
+
+            # The next write transaction may queue its statements behind this commit (and its fsync)
+            # at once: the writer thread runs them in order, and each caller is answered after its
+            # own commit.
+            done = writer.submit(commit)
+        else:
+
+            def undo(conn: Connection) -> None:
+                if not grouped:
+                    conn.rollback()  # the outer transaction holds only this one's work
+                    store.group_open = False
+                    return
+                try:
+                    if not began or not _in_transaction(conn):
+                        raise StoreUnavailable(_LOST)
+                    conn.exec_driver_sql(f"ROLLBACK TO {_SAVEPOINT}")
+                    conn.exec_driver_sql(f"RELEASE {_SAVEPOINT}")
+                except BaseException as exc:
+                    _lose_group(store, conn, loop, exc)
+
+            writer.post(lambda: undo(_conn(writer)))  # before the next writer's statements
         self._writing = self._began = False
         store.write_lock.release()
         if done is not None:
             await done
+
+
+_SAVEPOINT = "keyplane_request"
+_LOST = "the write transaction was rolled back by the store; retry later"
+
+
+def _in_transaction(conn: Connection) -> bool:
+    return bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+
+
+def _lose_group(store: _SqliteStore, conn: Connection, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+    """On the writer: the outer transaction cannot go on; roll it back and fail the whole group."""
+    generation = store.generation
+    try:
+        conn.rollback()
+    finally:
+        store.group_open = False
+        log.warning("a group of SQLite write transactions was rolled back: %s", describe_error(exc))
+        try:
+            loop.call_soon_threadsafe(store.fail_generation, generation, exc)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _fail_group(group: list[_Pending], exc: BaseException) -> None:
+    for _, fut, _ in group:
+        if not fut.done():
+            fut.set_exception(exc)
 
 
 def _conn(worker: _Worker) -> Connection:
