@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from starlette.types import Receive, Scope, Send
@@ -16,6 +17,20 @@ from keyplane.services import Services
 # Elasticsearch accepts bodies nested 1000 levels deep (about 330 nested aggregations or queries);
 # evaluating such a request recursively takes a few frames per level, past Python's default 1000.
 RECURSION_LIMIT = 6000
+
+# The collector's young generation: a request allocates thousands of containers that reference
+# counting frees; collecting every 700 (the default) examines and promotes many still in use.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_memory() -> None:
+    """After start-up: what it built (modules, routes, services) lives as long as the process, so it
+    is moved out of the collector's sight (``gc.freeze``), and full collections walk only what came
+    after it. Young collections run less often (:data:`GC_YOUNG_THRESHOLD`)."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def create_app(settings: Settings | None = None) -> Dispatcher:
@@ -36,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
                     reason = str(exc) if ours else tracebacks.kind(exc)
                     await send({"type": "lifespan.startup.failed", "message": reason})
                     return
+                settle_memory()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await services.stop()

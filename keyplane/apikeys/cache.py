@@ -3,6 +3,11 @@
 A verified key is remembered with a salted SHA-256 of its secret, so the hot path does one fast
 hash, one constant-time compare and no database work. Entries leave when the key changes on any
 node (change notices), when they age out, or when the cache is full.
+
+The cache holds tens of thousands of keys for the life of the process, so an entry is kept small:
+a key's role descriptors, owner and the permission they compile to are shared (:class:`Grant`)
+by every cached key of the same owner and role descriptors, which in real use are few. Fewer
+long-lived objects make the garbage collector's full passes short.
 """
 
 from __future__ import annotations
@@ -11,28 +16,84 @@ import hashlib
 import hmac
 import os
 import time
+import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import replace
 
 from keyplane.apikeys.core import ApiKey
 from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
+from keyplane.security.users import User
 
 
-@dataclass
+def owner_of(key: ApiKey) -> User:
+    """The user an API key proves: its owner, as recorded when the key was created."""
+    creator = key.creator
+    return User(
+        creator.principal, roles=[], full_name=creator.full_name, email=creator.email, metadata=creator.metadata
+    )
+
+
+class Grant:
+    """What keys of one owner and role descriptors share: the descriptors, the owner, the permission.
+
+    Shared between keys (and requests), so never changed after it is built.
+    """
+
+    __slots__ = ("creator", "role_descriptors", "limited_by", "permission", "owner", "__weakref__")
+
+    def __init__(self, key: ApiKey) -> None:
+        creator = key.creator
+        self.creator = creator
+        self.role_descriptors = key.role_descriptors
+        self.limited_by = key.limited_by
+        self.permission = key.permission()
+        self.owner = owner_of(key)
+
+
 class Verified:
-    digest: bytes
-    key: ApiKey
-    permission: Permission
-    expires: float
-    # The caller this key proves (built by the API-key realm), kept so the hot path builds it once.
-    authentication: Authentication | None = None
+    """A verified key, the digest of its secret, and what it proves.
+
+    The key's descriptors and owner, the permission and the owner's user are shared with every
+    cached key alike (see :class:`Grant`); the caller it proves is built once, on first use.
+    """
+
+    __slots__ = ("digest", "key", "permission", "expires", "authentication", "grant")
+
+    def __init__(
+        self,
+        digest: bytes,
+        key: ApiKey,
+        permission: Permission,
+        expires: float,
+        authentication: Authentication | None = None,
+        grant: Grant | None = None,
+    ) -> None:
+        self.digest = digest
+        self.key = key
+        self.permission = permission
+        self.expires = expires
+        # The caller this key proves (built by the API-key realm), kept so the hot path builds it once.
+        self.authentication = authentication
+        # What the key shares with keys alike; held here, as the cache's index of grants holds none.
+        self.grant = grant
+
+
+def grant_identity(key: ApiKey) -> tuple[str, str, str, str]:
+    """Everything a key's :class:`Grant` is built from, as text: equal for keys that may share one.
+
+    A dataclass's repr names every field of it and of what it holds, so keys with equal descriptors
+    and owner have equal text, and keys differing in any field of them different text.
+    """
+    return (key.type, repr(key.role_descriptors), repr(key.limited_by), repr(key.creator))
 
 
 class VerifiedKeys:
     def __init__(self, max_entries: int = 25_000, ttl_seconds: float = 3600.0) -> None:
         self._salt = os.urandom(16)
         self._entries: OrderedDict[str, Verified] = OrderedDict()
+        # Grants by what they are built from; one lives as long as a cached key uses it.
+        self._grants: weakref.WeakValueDictionary[tuple[str, ...], Grant] = weakref.WeakValueDictionary()
         self.max_entries = max_entries
         self.ttl = ttl_seconds
 
@@ -51,8 +112,21 @@ class VerifiedKeys:
         self._entries.move_to_end(key_id)
         return entry
 
+    def grant(self, key: ApiKey) -> Grant:
+        """The grant of keys like ``key``: the one already shared, or a new one."""
+        identity = grant_identity(key)
+        grant = self._grants.get(identity)
+        if grant is None:
+            grant = self._grants[identity] = Grant(key)
+        return grant
+
     def put(self, key: ApiKey, secret: str) -> Verified:
-        entry = Verified(self.digest(secret), key, key.permission(), time.monotonic() + self.ttl)
+        grant = self.grant(key)
+        # A copy holding the shared descriptors and owner: the key's own are left to be collected.
+        shared = replace(
+            key, creator=grant.creator, role_descriptors=grant.role_descriptors, limited_by=grant.limited_by
+        )
+        entry = Verified(self.digest(secret), shared, grant.permission, time.monotonic() + self.ttl, grant=grant)
         self._entries[key.id] = entry
         self._entries.move_to_end(key.id)
         while len(self._entries) > self.max_entries:
@@ -64,6 +138,9 @@ class VerifiedKeys:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class LastUse:

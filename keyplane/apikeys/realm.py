@@ -7,6 +7,7 @@ what it asks of a realm and nothing of API keys.
 from __future__ import annotations
 
 from keyplane.apikeys import hashing
+from keyplane.apikeys.cache import owner_of
 from keyplane.apikeys.core import API_KEY_REALM, ApiKey
 from keyplane.apikeys.service import ApiKeyService
 from keyplane.errors import CredentialsRejected
@@ -15,12 +16,12 @@ from keyplane.security.permission import Permission
 from keyplane.security.users import User
 
 
-def authentication_of(key: ApiKey, permission: Permission) -> Authentication:
-    """The caller an API key proves: its owner, as recorded when the key was created."""
-    creator = key.creator
-    owner = User(
-        creator.principal, roles=[], full_name=creator.full_name, email=creator.email, metadata=creator.metadata
-    )
+def authentication_of(key: ApiKey, permission: Permission, owner: User | None = None) -> Authentication:
+    """The caller an API key proves: its owner, as recorded when the key was created.
+
+    ``owner`` is the owner's user when already built (the verified-key cache shares one per owner).
+    """
+    owner = owner or owner_of(key)
     api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
     return Authentication(
         owner,
@@ -49,5 +50,6 @@ class ApiKeyRealm:
         # Built once per verified key and kept with it: the hot path of API-key requests.
         auth: Authentication | None = entry.authentication
         if auth is None:
-            auth = entry.authentication = authentication_of(entry.key, entry.permission)
+            owner = entry.grant.owner if entry.grant is not None else None
+            auth = entry.authentication = authentication_of(entry.key, entry.permission, owner)
         return auth
