@@ -11,8 +11,10 @@ wrk completed; answers other than 2xx are counted and reported separately. The t
 With --database-url (PostgreSQL) the CPU of the database backends serving the scratch database is measured
 too (their /proc/<pid>/stat, same machine) and shown apart: it is not in the ratio.
 
-Writes stay valid when repeated: creations create new keys; updates change the same key's metadata
-and the same connector's configuration value to a counter, so every request is a real write.
+Writes stay valid when repeated: creations create new keys; updates set a key's metadata or a connector's
+configuration value to a counter, so every request is a real write. Updates run twice: spread over 16 keys
+(connectors), one per connection, which is what the goal is about, and all on one record, which measures the
+optimistic-concurrency retries of 16 writers racing on it (their 409s are counted apart, as every non-2xx).
 
 Needs wrk: `apt-get install -y wrk` (checked at start).
 Run: python bench/cpu.py [--seconds 10] [--rounds 3] [--database-url postgresql://127.0.0.1:5432/bench_cpu]
@@ -43,6 +45,9 @@ ADMIN = ("elastic", PASSWORD)
 USER, USER_PASSWORD = "bench_user", "bench-user-password"
 CONNECTIONS = 16
 CONNECTORS = 25
+# Writes spread over this many records (one per connection): 16 connections updating one record
+# measure the optimistic-concurrency retries instead (the "one record" rows).
+SPREAD = CONNECTIONS
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Endpoint:
     path: str
     auth: str  # Authorization header value
     body: str | None = None  # may hold one %d: a counter, so repeated writes differ
+    paths: tuple[str, ...] = ()  # when set, requests take these paths in turn (writes spread over records)
 
 
 @dataclass
@@ -115,15 +121,18 @@ def lua_requests(endpoint: Endpoint, start: int) -> str:
     if endpoint.body is None:
         return "\n".join(lines) + "\n"
     lines.append("wrk.headers['Content-Type'] = 'application/json'")
-    if "%d" not in endpoint.body:
+    if "%d" not in endpoint.body and not endpoint.paths:
         return "\n".join(lines + [f"wrk.body = {json.dumps(endpoint.body)}"]) + "\n"
     # one counter per run, started at a value no earlier run used
     lines += [
         f"local n = {start}",
         f"local template = {json.dumps(endpoint.body)}",
+        f"local paths = {{{', '.join(json.dumps(p) for p in endpoint.paths)}}}",
         "request = function()",
         "  n = n + 1",
-        "  return wrk.format(nil, nil, nil, string.format(template, n))",
+        "  local path = nil",
+        "  if #paths > 0 then path = paths[n % #paths + 1] end",
+        "  return wrk.format(nil, path, nil, string.format(template, n))",
         "end",
     ]
     return "\n".join(lines) + "\n"
@@ -157,7 +166,17 @@ class Backends:
 
 
 def run_wrk(url: str, script: Path, seconds: int, pid: int, backends: Backends) -> Run:
-    command = pinned(1) + ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url]
+    command = pinned(1) + [
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
     db0, cpu0, kids0 = backends.snapshot(), cpu_seconds(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -191,7 +210,7 @@ def seed(base: str) -> tuple[list[Endpoint], str]:
     """Users, keys, a token and connectors; returns the endpoints and a description of what was seeded."""
     with httpx.Client(base_url=base, auth=ADMIN, timeout=60) as c:
         c.put(f"/_security/user/{USER}", json={"password": USER_PASSWORD, "roles": ["superuser"]}).raise_for_status()
-        keys = [c.post("/_security/api_key", json={"name": f"seed-{i}"}).json() for i in range(20)]
+        keys = [c.post("/_security/api_key", json={"name": f"seed-{i}"}).json() for i in range(SPREAD + 4)]
         token = c.post(
             "/_security/oauth2/token", json={"grant_type": "password", "username": USER, "password": USER_PASSWORD}
         )
@@ -201,7 +220,8 @@ def seed(base: str) -> tuple[list[Endpoint], str]:
             c.put(
                 f"/_connector/c{i:03}", json={"index_name": f"search-{i:03}", "name": f"C {i}", "service_type": "jira"}
             ).raise_for_status()
-        c.put("/_connector/c000/_configuration", json={"configuration": schema}).raise_for_status()
+        for i in range(SPREAD):
+            c.put(f"/_connector/c{i:03}/_configuration", json={"configuration": schema}).raise_for_status()
     basic, admin = basic_header(USER, USER_PASSWORD), basic_header(*ADMIN)
     key, key_id, bearer = keys[0]["encoded"], keys[1]["id"], token.json()["access_token"]
     endpoints = [
@@ -211,9 +231,29 @@ def seed(base: str) -> tuple[list[Endpoint], str]:
         Endpoint("get key by id", 4, "GET", f"/_security/api_key?id={key_id}", admin),
         Endpoint("query keys, size 10", 4, "POST", "/_security/_query/api_key", admin, '{"size": 10}'),
         Endpoint("list connectors, size 20", 4, "GET", "/_connector?size=20", admin),
-        Endpoint("update key metadata", 6, "PUT", f"/_security/api_key/{key_id}", admin, '{"metadata": {"n": %d}}'),
         Endpoint(
-            "connector configuration values",
+            f"update key metadata, {SPREAD} keys",
+            6,
+            "PUT",
+            f"/_security/api_key/{key_id}",
+            admin,
+            '{"metadata": {"n": %d}}',
+            tuple(f"/_security/api_key/{k['id']}" for k in keys[1 : SPREAD + 1]),
+        ),
+        Endpoint(
+            f"connector configuration values, {SPREAD} connectors",
+            6,
+            "PUT",
+            "/_connector/c000/_configuration",
+            admin,
+            '{"values": {"value_1": "v%d"}}',
+            tuple(f"/_connector/c{i:03}/_configuration" for i in range(SPREAD)),
+        ),
+        Endpoint(
+            "update key metadata, one key", 6, "PUT", f"/_security/api_key/{key_id}", admin, '{"metadata": {"n": %d}}'
+        ),
+        Endpoint(
+            "connector configuration values, one connector",
             6,
             "PUT",
             "/_connector/c000/_configuration",
