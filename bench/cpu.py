@@ -345,7 +345,11 @@ def print_table(rows: list[tuple[Endpoint, list[Run], list[Run]]], store: str, w
     head += ["server CPU", "wrk CPU"] + (["db µs/req"] if with_db else [])
     print(f"| {' | '.join(head)} |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
-    for endpoint, ours, floors in rows:
+    for endpoint, all_ours, all_floors in rows:
+        # a run that completed nothing (the machine stalled) has no CPU per request: left out, and said
+        ours, floors = [r for r in all_ours if r.requests], [r for r in all_floors if r.requests]
+        if len(ours) < len(all_ours) or len(floors) < len(all_floors):
+            print(f"{endpoint.name}: {len(all_ours) + len(all_floors) - len(ours) - len(floors)} empty runs left out")
         us, floor_us = median([r.us for r in ours]), median([r.us for r in floors])
         ratio = us / floor_us
         cells = [
