@@ -118,12 +118,17 @@ async def _keys(rows: list[dict[str, Any]]) -> list[ApiKey]:
     return await asyncio.to_thread(lambda: [_key(r) for r in rows])
 
 
-def _inactive(before: int) -> ColumnElement[bool]:
-    """Keys the retention sweep removes: expired, or invalidated, at or before ``before``."""
-    return or_(
+def _inactive(before: int) -> list[ColumnElement[bool]]:
+    """Keys the retention sweep removes: expired, or invalidated, at or before ``before``.
+
+    Three conditions rather than one OR, each answered by an index (on expiration, on invalidation,
+    on invalidated first), so finding the next batch never scans the table.
+    """
+    return [
         and_(t.c.expiration.isnot(None), t.c.expiration <= before),
-        and_(t.c.invalidated == true(), or_(t.c.invalidation.is_(None), t.c.invalidation <= before)),
-    )
+        and_(t.c.invalidated == true(), t.c.invalidation <= before),
+        and_(t.c.invalidated == true(), t.c.invalidation.is_(None)),  # invalidated before the time was kept
+    ]
 
 
 def _selector(selector: KeyFilter, now: int) -> ColumnElement[bool]:
@@ -177,7 +182,7 @@ def _notify_keys(conn: Any, ids: list[str]) -> None:
         conn.notify("api_key:" + key_id)
 
 
-# A key written back if unchanged since read (compare-and-set on seq_no); parameters: v_<column>, k_id, k_seq_no.
+# A key written back if unchanged since read (compare-and-set on seq_no); parameters v_<column>, k_id, k_seq_no.
 _REPLACE = (
     update(t)
     .where(and_(t.c.id == bindparam("k_id"), t.c.seq_no == bindparam("k_seq_no")))
@@ -229,20 +234,31 @@ class SqlApiKeyRepository:
         return written
 
     async def _replace_batch(self, keys: list[ApiKey]) -> set[str]:
-        def write(conn: Any) -> list[str]:
-            # One call for the whole batch: on SQLite it runs on the writer thread, not the event loop;
-            # one statement object for every key, so SQLAlchemy builds and caches it once.
-            done = []
+        def params_of() -> list[dict[str, Any]]:
+            params = []
             for key in keys:
-                params = {"v_" + name: value for name, value in _row(key).items()}
-                params.update(v_seq_no=key.seq_no + 1, k_id=key.id, k_seq_no=key.seq_no)
-                if conn.execute(_REPLACE, params).rowcount == 1:
-                    done.append(key.id)
-            return done
+                values = {"v_" + name: value for name, value in _row(key).items() if name != "id"}
+                values.update(v_seq_no=key.seq_no + 1, k_id=key.id, k_seq_no=key.seq_no)
+                params.append(values)
+            return params
+
+        def write(conn: Any) -> list[str]:
+            # Under the write lock (SQLite) or row locks (PostgreSQL's FOR UPDATE) nobody else changes
+            # these rows, so the keys still at the seq_no read are written with one executemany.
+            ids = [key.id for key in keys]
+            found = conn.execute(select(t.c.id, t.c.seq_no).where(t.c.id.in_(ids)).with_for_update())
+            current = {row.id: row.seq_no for row in found}
+            unchanged = [p for p in params if current.get(p["k_id"]) == p["k_seq_no"]]
+            if unchanged:
+                conn.execute(_REPLACE, unchanged)
+            return [p["k_id"] for p in unchanged]
 
         if not keys:
             return set()
+        # Rows are built before the transaction, off the event loop for a large batch.
+        params = params_of() if len(keys) <= _PARSE_OFF_LOOP else await asyncio.to_thread(params_of)
         async with self.db.transaction() as conn:
+            # One call for the batch: on SQLite it runs on the writer thread, not the event loop.
             done = await conn.run_sync(write)
             _notify_keys(conn, sorted(done))
         written = set(done)
@@ -280,24 +296,26 @@ class SqlApiKeyRepository:
     async def delete_inactive(self, before: int) -> int:
         # Ids are found by a read (a reader connection on SQLite), then deleted WRITE_BATCH at a time,
         # each batch its own transaction with the condition checked again: no write transaction
-        # scans the table or holds the writer for more than one batch.
+        # holds the writer for more than one batch. Deleted rows no longer match, so each read
+        # finds the next batch.
         removed = 0
-        after = ""
-        while True:
-            found = select(t.c.id).where(and_(_inactive(before), t.c.id > after)).order_by(t.c.id).limit(WRITE_BATCH)
-            async with self.db.transaction() as conn:
-                ids = [r["id"] for r in (await conn.execute(found)).rows]
-            if not ids:
-                return removed
-            after = ids[-1]
-            async with self.db.transaction() as conn:
-                gone = (
-                    await conn.execute(delete(t).where(and_(t.c.id.in_(ids), _inactive(before))).returning(t.c.id))
-                ).rows
-                _notify_keys(conn, [r["id"] for r in gone])
-            removed += len(gone)
-            if len(ids) < WRITE_BATCH:
-                return removed
+        for inactive in _inactive(before):
+            while True:
+                async with self.db.transaction() as conn:
+                    found = (await conn.execute(select(t.c.id).where(inactive).limit(WRITE_BATCH))).rows
+                ids = [r["id"] for r in found]
+                if not ids:
+                    break
+                async with self.db.transaction() as conn:
+                    stmt = delete(t).where(and_(t.c.id.in_(ids), inactive)).returning(t.c.id)
+                    gone = [r["id"] for r in (await conn.execute(stmt)).rows]
+                    _notify_keys(conn, gone)
+                removed += len(gone)
+                # A short read was the last batch; a batch nothing could be deleted from (changed
+                # since read) is not read again forever.
+                if len(ids) < WRITE_BATCH or not gone:
+                    break
+        return removed
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
