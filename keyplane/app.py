@@ -20,7 +20,7 @@ RECURSION_LIMIT = 6000
 
 # The collector's young generation: a request allocates thousands of containers that reference
 # counting frees; collecting every 700 (the default) examines and promotes many still in use.
-GC_YOUNG_THRESHOLD = 10_000
+GC_YOUNG_THRESHOLD = 2_000
 
 
 def settle_memory() -> None:

@@ -12,6 +12,7 @@ long-lived objects make the garbage collector's full passes short.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import os
@@ -88,6 +89,21 @@ def grant_identity(key: ApiKey) -> tuple[str, str, str, str]:
     return (key.type, repr(key.role_descriptors), repr(key.limited_by), repr(key.creator))
 
 
+# Entries (past the most the cache ever held) after which the long-lived part of the heap is frozen.
+FREEZE_STEP = 1_000
+
+
+def freeze_long_lived() -> None:
+    """Move what is alive now out of the collector's sight (``gc.freeze``), so full collections
+    stop walking the cache; objects so frozen are still freed when their last reference goes.
+
+    Young cyclic garbage is collected first (cheap); cyclic garbage already old stays uncollected,
+    so this runs a bounded number of times (see :meth:`VerifiedKeys.put`), never on a timer.
+    """
+    gc.collect(1)
+    gc.freeze()
+
+
 class VerifiedKeys:
     def __init__(self, max_entries: int = 25_000, ttl_seconds: float = 3600.0) -> None:
         self._salt = os.urandom(16)
@@ -96,6 +112,9 @@ class VerifiedKeys:
         self._grants: weakref.WeakValueDictionary[tuple[str, ...], Grant] = weakref.WeakValueDictionary()
         self.max_entries = max_entries
         self.ttl = ttl_seconds
+        # The most entries held when the heap was last frozen: the cache grows to its bound once,
+        # and each step of that growth is frozen, at most max_entries / FREEZE_STEP times.
+        self._frozen_at = 0
 
     def digest(self, secret: str) -> bytes:
         return hashlib.sha256(self._salt + secret.encode()).digest()
@@ -131,6 +150,9 @@ class VerifiedKeys:
         self._entries.move_to_end(key.id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        if len(self._entries) >= self._frozen_at + FREEZE_STEP:
+            self._frozen_at = len(self._entries)
+            freeze_long_lived()
         return entry
 
     def drop(self, key_id: str) -> None:

@@ -1,3 +1,5 @@
+import pytest
+
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.cache import LastUse, VerifiedKeys
 from keyplane.apikeys.core import ApiKey, Creator
@@ -43,3 +45,30 @@ def test_verified_keys_match_only_the_right_secret() -> None:
     assert cache.get("a", "secret-a") is None  # evicted
     cache.drop("b")
     assert cache.get("b", "secret-b") is None
+
+
+def test_growth_of_the_cache_is_frozen_out_of_the_collector_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from keyplane.apikeys import cache as cache_mod
+
+    freezes: list[int] = []
+    monkeypatch.setattr(cache_mod, "FREEZE_STEP", 2)
+    monkeypatch.setattr(cache_mod, "freeze_long_lived", lambda: freezes.append(1))
+    cache = VerifiedKeys(max_entries=4)
+    for n in range(10):  # grows to 4, then only replaces
+        cache.put(_key(f"k{n}"), "s")
+    assert len(freezes) == 2
+    cache.clear()
+    cache.put(_key("again"), "s")
+    cache.put(_key("again2"), "s")
+    assert len(freezes) == 2  # refilling below the most ever held freezes nothing more
+    before = gc.get_freeze_count()
+    try:
+        monkeypatch.undo()  # the real freeze moves live objects out of the collector's sight
+        cache_mod.freeze_long_lived()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
