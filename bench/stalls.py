@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--store-work", action="store_true", help="only measure 4 (big store work)")
     parser.add_argument("--keys", type=int, default=243_000, help="keys seeded for 4")
-    parser.add_argument("--sweep-seconds", type=float, default=30, help="load window around the sweep in 4")
+    parser.add_argument("--sweep-seconds", type=float, default=90, help="load window around the sweep in 4")
     parser.add_argument("--database-url", default=None, help="a scratch PostgreSQL database for 4 (it is wiped)")
     args = parser.parse_args()
     pin(1)

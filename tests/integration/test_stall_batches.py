@@ -114,10 +114,10 @@ def test_bulk_update_across_batches_answers_as_in_one_transaction(
         template = await svc.repo.get(created.id)
         assert template is not None
         # The same request, first written in one transaction, then in batches of the default size.
-        monkeypatch.setattr(key_sql, "WRITE_BATCH", 1_000_000)
+        monkeypatch.setattr(key_sql, "UPDATE_BATCH", 1_000_000)
         whole = await _bulk_update(db, svc, template, "a")
         monkeypatch.undo()
-        assert key_sql.WRITE_BATCH < 1_234
+        assert key_sql.UPDATE_BATCH < 1_234
         batched = await _bulk_update(db, svc, template, "b")
         assert len(whole.updated) == 1_234 and len(whole.noops) == 300 and len(whole.errors) == 90
         assert _answer(batched) == _answer(whole)

@@ -51,6 +51,7 @@ SQL = SqlQuery(INDEX)
 # Rows per write transaction of a sweep or a bulk update: the SQLite writer (and PostgreSQL's row
 # locks) are let go between batches, so other requests' writes wait for one batch at most (~tens of ms).
 WRITE_BATCH = 500
+UPDATE_BATCH = 200  # a bulk update's rows are whole documents: fewer of them per transaction
 # Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
 _PARSE_OFF_LOOP = 200
 
@@ -229,8 +230,8 @@ class SqlApiKeyRepository:
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         written: set[str] = set()
-        for start in range(0, len(keys), WRITE_BATCH):
-            written |= await self._replace_batch(keys[start : start + WRITE_BATCH])
+        for start in range(0, len(keys), UPDATE_BATCH):
+            written |= await self._replace_batch(keys[start : start + UPDATE_BATCH])
         return written
 
     async def _replace_batch(self, keys: list[ApiKey]) -> set[str]:
@@ -309,12 +310,17 @@ class SqlApiKeyRepository:
                 async with self.db.transaction() as conn:
                     stmt = delete(t).where(and_(t.c.id.in_(ids), inactive)).returning(t.c.id)
                     gone = [r["id"] for r in (await conn.execute(stmt)).rows]
-                    _notify_keys(conn, gone)
                 removed += len(gone)
                 # A short read was the last batch; a batch nothing could be deleted from (changed
                 # since read) is not read again forever.
                 if len(ids) < WRITE_BATCH or not gone:
                     break
+        if removed:
+            # Caches are emptied once, when the sweep is over, as when it was one transaction: until
+            # then a cached removed key is still refused (it is expired or invalidated), and cached
+            # live keys are not re-verified after every batch.
+            async with self.db.transaction() as conn:
+                conn.notify("api_keys")
         return removed
 
     async def delete_all(self) -> None:
