@@ -141,9 +141,10 @@ class VerifiedKeys:
 
     def put(self, key: ApiKey, secret: str) -> Verified:
         grant = self.grant(key)
-        # A copy holding the shared descriptors and owner: the key's own are left to be collected.
+        # A copy holding the shared descriptors and owner (the key's own are left to be collected),
+        # and no stored hash: the cache proves a secret by its own digest.
         shared = replace(
-            key, creator=grant.creator, role_descriptors=grant.role_descriptors, limited_by=grant.limited_by
+            key, hash="", creator=grant.creator, role_descriptors=grant.role_descriptors, limited_by=grant.limited_by
         )
         entry = Verified(self.digest(secret), shared, grant.permission, time.monotonic() + self.ttl, grant=grant)
         self._entries[key.id] = entry
