@@ -341,7 +341,7 @@ def report_row(endpoint: Endpoint, ours: list[Run], floors: list[Run], with_db: 
 
 
 def print_table(rows: list[tuple[Endpoint, list[Run], list[Run]]], store: str, with_db: bool) -> None:
-    head = ["endpoint", "req/s", "CPU µs/req", "floor req/s", "floor µs/req", "ratio", "goal", "", "non-2xx"]
+    head = ["endpoint", "req/s", "CPU µs/req", "floor req/s", "floor µs/req", "ratio", "goal", "verdict", "non-2xx"]
     head += ["server CPU", "wrk CPU"] + (["db µs/req"] if with_db else [])
     print(f"| {' | '.join(head)} |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
