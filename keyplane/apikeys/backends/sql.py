@@ -7,6 +7,7 @@ million keys reads only what it returns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import orjson
@@ -205,6 +206,16 @@ class SqlApiKeyRepository:
         return _key(row) if row else None
 
     async def find(self, selector: KeyFilter, now: int) -> list[ApiKey]:
+        if selector.ids is not None and len(selector.ids) > WRITE_BATCH:
+            # Thousands of ids (a bulk update) are read a batch at a time: no statement of thousands
+            # of parameters, and the rows are turned into dicts in small parts (on the event loop on
+            # PostgreSQL).
+            keys: list[ApiKey] = []
+            for start in range(0, len(selector.ids), WRITE_BATCH):
+                part = dataclasses.replace(selector, ids=selector.ids[start : start + WRITE_BATCH])
+                keys += await self.find(part, now)
+            keys.sort(key=lambda k: (k.creation, k.id))
+            return keys
         stmt = select(t).where(_selector(selector, now)).order_by(t.c.creation, t.c.id)
         async with self.db.transaction() as conn:
             rows = (await conn.execute(stmt)).rows
