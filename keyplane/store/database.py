@@ -14,7 +14,9 @@ which every repository already handles (conditional updates on ``seq_no``, upser
 unique violation), so both stores behave alike. A write waits for the file lock off the loop and
 gives up after ``LOCK_WAIT_SECONDS`` (503, which the clients retry).
 
-Commits go through one writer thread so that a later change can commit many requests per fsync.
+Commits go through the writer thread, which lets them share an fsync (group commit): a transaction
+that ends while other writes wait is kept in an open outer transaction as a released SAVEPOINT, and
+one COMMIT makes the whole group durable before any of its callers is answered.
 
 PostgreSQL runs on SQLAlchemy's asyncpg dialect, and changes are broadcast to every node with
 LISTEN/NOTIFY. Statement parameters are never put in errors (``hide_parameters``) so they cannot
