@@ -306,25 +306,17 @@ class SqlApiKeyRepository:
                 )
 
     async def delete_inactive(self, before: int) -> int:
-        # Ids are found by a read (a reader connection on SQLite), then deleted WRITE_BATCH at a time,
-        # each batch its own transaction with the condition checked again: no write transaction
-        # holds the writer for more than one batch. Deleted rows no longer match, so each read
-        # finds the next batch.
+        # WRITE_BATCH rows per transaction, so no write transaction holds the writer for long. Each
+        # batch is picked inside its DELETE through an index (no list of ids bound: PostgreSQL plans
+        # a long IN list badly); deleted rows no longer match, so each statement finds the next ones.
         removed = 0
         for inactive in _inactive(before):
+            batch = select(t.c.id).where(inactive).limit(WRITE_BATCH)
             while True:
                 async with self.db.transaction() as conn:
-                    found = (await conn.execute(select(t.c.id).where(inactive).limit(WRITE_BATCH))).rows
-                ids = [r["id"] for r in found]
-                if not ids:
-                    break
-                async with self.db.transaction() as conn:
-                    stmt = delete(t).where(and_(t.c.id.in_(ids), inactive)).returning(t.c.id)
-                    gone = [r["id"] for r in (await conn.execute(stmt)).rows]
-                removed += len(gone)
-                # A short read was the last batch; a batch nothing could be deleted from (changed
-                # since read) is not read again forever.
-                if len(ids) < WRITE_BATCH or not gone:
+                    gone = (await conn.execute(delete(t).where(t.c.id.in_(batch)))).rowcount
+                removed += gone
+                if gone < WRITE_BATCH:
                     break
         if removed:
             # Caches are emptied once, when the sweep is over, as when it was one transaction: until
