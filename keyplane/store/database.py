@@ -438,6 +438,12 @@ class _SqliteConn(Conn):
     async def _read(self, stmt: Executable, params: Any) -> Rows:
         reader = self._reader
         if reader is None:
+            flusher = self._store.flusher
+            if flusher is not None:
+                # Writes released into the open group are not committed yet, so a snapshot taken now
+                # would miss writes about to be acknowledged, and a read-then-write (an upsert, a
+                # compare-and-set) would collide with them again on every retry: wait for the group.
+                await asyncio.wait({flusher})
             reader = self._reader = await self._store.readers.get()
 
             def first(conn: Connection) -> Rows:

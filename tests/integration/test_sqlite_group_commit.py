@@ -8,15 +8,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from keyplane.errors import StoreUnavailable
 from keyplane.store import database, schema
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
 from tests.conftest import STORE
+
+rm = schema.role_mappings
 
 pytestmark = pytest.mark.skipif(STORE != "sqlite", reason="SQLite's writer thread")
 roles = schema.roles
@@ -108,5 +110,39 @@ def test_a_failed_group_commit_acknowledges_none_of_its_transactions(
         await add(100)
         assert "r100" in _committed_names(tmp_path)
         await db.close()
+
+    asyncio.run(go())
+
+
+def test_racing_upserts_of_grouped_writes_all_land(tmp_path: Path) -> None:
+    """Read-then-write transactions (an upsert, retried once on a unique violation) racing on four keys
+    while the writer groups their commits: every one lands, none fails twice."""
+
+    async def go() -> None:
+        db = Database.for_data_dir(tmp_path)
+        await db.open()
+        try:
+            await migrate(db)
+
+            async def upsert(name: str) -> None:
+                for _ in range(2):
+                    try:
+                        async with db.transaction() as conn:
+                            found = (await conn.execute(select(rm.c.name).where(rm.c.name == name))).first()
+                            if found is None:
+                                await conn.execute(insert(rm).values(name=name, doc="{}", seq_no=1))
+                            else:
+                                await conn.execute(update(rm).where(rm.c.name == name).values(seq_no=rm.c.seq_no + 1))
+                        return
+                    except IntegrityError:
+                        continue
+                raise AssertionError(f"{name}: a unique violation on every attempt")
+
+            await asyncio.gather(*(upsert(f"m{n % 4}") for n in range(64)))
+            async with db.transaction() as conn:
+                rows = (await conn.execute(select(rm.c.name, rm.c.seq_no).order_by(rm.c.name))).rows
+            assert sum(row["seq_no"] for row in rows) == 64 and len(rows) == 4
+        finally:
+            await db.close()
 
     asyncio.run(go())
