@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from keyplane.api.index_view import es_error, found, shards, source_param
+from keyplane.api.index_view import es_error, found, source_param, written_view
 from keyplane.errors import KeyplaneError
 from keyplane.http.errors import EsError, from_domain, x_content_parse
 from keyplane.http.request import RestRequest
@@ -35,25 +35,8 @@ def _item_error(exc: KeyplaneError) -> EsError:
 
 def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError) -> dict[str, Any]:
     if isinstance(outcome, Written):
-        noop = outcome.result == "noop"
         status = {"created": 201, "not_found": 404}.get(outcome.result, 200)
-        out: dict[str, Any] = {
-            "_index": outcome.index.name,
-            "_id": outcome.id,
-            "_version": outcome.version,
-            "result": outcome.result,
-            "_shards": {"total": 0, "successful": 0, "failed": 0} if noop else shards(outcome.index),
-            "_seq_no": outcome.seq_no,
-            "_primary_term": outcome.primary_term,
-        }
-        if outcome.forced_refresh:
-            out["forced_refresh"] = True
-        out["status"] = status
-        shown = item.shown.apply(outcome.source) if item.shown is not None and outcome.source is not None else None
-        if shown is not None:
-            out["get"] = {"_seq_no": outcome.seq_no, "_primary_term": outcome.primary_term, "found": True}
-            out["get"]["_source"] = shown
-        return out
+        return {**written_view(outcome, item.shown), "status": status}
     err = _item_error(outcome)
     return {
         "_index": item.index,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.api.index_view import expand, expressions, found, renders_index_errors, shards, source_param
+from keyplane.api.index_view import expand, expressions, found, renders_index_errors, source_param, written_view
 from keyplane.errors import InvalidArgument, ParseError, ValidationError
 from keyplane.http.errors import EsError
 from keyplane.http.request import Reply, RestRequest
@@ -17,7 +17,7 @@ from keyplane.http.routing import Router
 from keyplane.indices import core
 from keyplane.indices.core import Condition, OpType, UpdateSpec
 from keyplane.indices.refresh import Refresh, parse_refresh
-from keyplane.indices.service import AutoCreateGuard, Written
+from keyplane.indices.service import AutoCreateGuard
 from keyplane.security import index_access
 from keyplane.source_filtering import SourceFilter, filter_source, source_filter
 
@@ -58,21 +58,6 @@ def _refresh(request: RestRequest) -> Refresh:
     return parse_refresh(request.param("refresh"))
 
 
-def _written(written: Written, *, noop: bool = False) -> dict[str, Any]:
-    out = {
-        "_index": written.index.name,
-        "_id": written.id,
-        "_version": written.version,
-        "result": written.result,
-        "_shards": {"total": 0, "successful": 0, "failed": 0} if noop else shards(written.index),
-        "_seq_no": written.seq_no,
-        "_primary_term": written.primary_term,
-    }
-    if written.forced_refresh:
-        out["forced_refresh"] = True
-    return out
-
-
 async def _read(request: RestRequest, name: str, doc_id: str) -> tuple[core.IndexMeta, core.StoredDoc | None]:
     """A get's document: realtime unless ``realtime=false``, after a refresh with ``refresh``."""
     return await request.services.indices.get_doc(
@@ -96,7 +81,7 @@ async def _index(request: RestRequest, doc_id: str | None, op: OpType) -> Reply:
     written = await request.services.indices.index(
         name, doc_id, source, op, cond, _auto_create(request), refresh=refresh, pipeline=pipeline
     )
-    return Reply(_written(written), status=201 if written.result == "created" else 200)
+    return Reply(written_view(written), status=201 if written.result == "created" else 200)
 
 
 def _op_type(request: RestRequest, default: OpType) -> OpType:
@@ -151,7 +136,7 @@ async def delete_doc(request: RestRequest) -> Reply:
     index_access.authorize(request.auth, index_access.DELETE_DOC, [name])
     cond, refresh = _condition(request), _refresh(request)
     written = await request.services.indices.delete_doc(name, doc_id, cond, refresh=refresh)
-    return Reply(_written(written), status=404 if written.result == "not_found" else 200)
+    return Reply(written_view(written), status=404 if written.result == "not_found" else 200)
 
 
 def _update_spec(request: RestRequest) -> tuple[UpdateSpec, SourceFilter | None]:
@@ -182,17 +167,7 @@ async def update_doc(request: RestRequest) -> Reply:
     spec, shown = _update_spec(request)
     refresh = _refresh(request)
     written = await request.services.indices.update(name, doc_id, spec, cond, _auto_create(request), refresh=refresh)
-    noop = written.result == "noop"
-    out = _written(written, noop=noop)
-    if shown is not None and shown.fetch and written.source is not None:
-        # ``_source`` asks for the document the update left, as a get would show it.
-        out["get"] = {
-            "_seq_no": written.seq_no,
-            "_primary_term": written.primary_term,
-            "found": True,
-            "_source": filter_source(written.source, shown.includes, shown.excludes),
-        }
-    return Reply(out, status=201 if written.result == "created" else 200)
+    return Reply(written_view(written, shown), status=201 if written.result == "created" else 200)
 
 
 @renders_index_errors

@@ -14,6 +14,7 @@ from keyplane.http.request import RestRequest
 from keyplane.indices import core, datemath
 from keyplane.indices.core import Expand, IndexMeta, StoredDoc
 from keyplane.indices.mappings import StrictDynamicMapping
+from keyplane.indices.service import Written
 from keyplane.source_filtering import SourceFilter, source_filter
 
 T = TypeVar("T")
@@ -103,3 +104,25 @@ def found(index: str, doc: StoredDoc, source: SourceFilter) -> dict[str, Any]:
 def shards(meta: IndexMeta) -> dict[str, int]:
     """A write's ``_shards``: the primary plus its replicas, of which only the primary exists here."""
     return {"total": 1 + meta.replicas, "successful": 1, "failed": 0}
+
+
+def written_view(written: Written, shown: SourceFilter | None = None) -> dict[str, Any]:
+    """A document write's answer (single writes and each bulk item); with ``shown``, an update's ``get``
+    block shows the document it left, as a get would."""
+    noop = written.result == "noop"
+    out: dict[str, Any] = {
+        "_index": written.index.name,
+        "_id": written.id,
+        "_version": written.version,
+        "result": written.result,
+        "_shards": {"total": 0, "successful": 0, "failed": 0} if noop else shards(written.index),
+        "_seq_no": written.seq_no,
+        "_primary_term": written.primary_term,
+    }
+    if written.forced_refresh:
+        out["forced_refresh"] = True
+    source = shown.apply(written.source) if shown is not None and written.source is not None else None
+    if source is not None:
+        out["get"] = {"_seq_no": written.seq_no, "_primary_term": written.primary_term, "found": True}
+        out["get"]["_source"] = source
+    return out
