@@ -21,6 +21,7 @@ GET_MAPPINGS = "indices:admin/mappings/get"
 PUT_MAPPING = "indices:admin/mapping/put"
 STATS = "indices:monitor/stats"
 GET_SETTINGS = "indices:monitor/settings/get"
+MANAGE_ALIASES = "indices:admin/aliases"
 DELETE_BY_QUERY = "indices:data/write/delete/byquery"
 UPDATE_BY_QUERY = "indices:data/write/update/byquery"
 
@@ -124,5 +125,6 @@ _GRANTED_BY.update(
         PUT_MAPPING: ("manage", "all"),
         STATS: ("monitor", "manage", "all"),
         GET_SETTINGS: ("monitor", "view_index_metadata", "manage", "all"),
+        MANAGE_ALIASES: ("manage", "all"),
     }
 )

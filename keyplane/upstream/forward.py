@@ -31,7 +31,7 @@ from keyplane.indices.bulk import BulkItem
 from keyplane.security import index_access
 from keyplane.security.identity import Authentication
 from keyplane.upstream.client import Answer, UpstreamClient
-from keyplane.upstream.rules import EXTRA_GRANTED, MANAGE_ALIASES, Rule, is_pattern, is_system, rule_for
+from keyplane.upstream.rules import Rule, is_pattern, is_system, rule_for
 
 # An expression no index can match (index names are lower case): "none of the indices" once the
 # caller's wildcards matched nothing it may see, which Elasticsearch answers as an empty result.
@@ -71,35 +71,6 @@ def owner(auth: Authentication) -> str:
     key = auth.api_key.get("id") if auth.api_key else None
     realm = auth.authentication_realm.get("name", "")
     return f"{auth.type}\x00{realm}\x00{key or ''}\x00{auth.user.username}"
-
-
-def _granting(action: str) -> tuple[str, ...]:
-    try:
-        return tuple(index_access.granting(action))
-    except KeyError:
-        return EXTRA_GRANTED[action]
-
-
-def allowed(auth: Authentication, action: str, name: str, *, overwrite: bool = False) -> bool:
-    if overwrite or action not in EXTRA_GRANTED:
-        return index_access.allowed(auth, action, name, overwrite=overwrite)
-    permission = auth.permission
-    return permission.has_index_privilege(name, action) or any(
-        permission.has_index_privilege(name, privilege) for privilege in _granting(action)
-    )
-
-
-def authorize(auth: Authentication, action: str, names: list[str], *, overwrite: bool = False) -> None:
-    """Index access's check, for the actions it lists and for those only forwarded requests take."""
-    if overwrite or action not in EXTRA_GRANTED:
-        index_access.authorize(auth, action, names, overwrite=overwrite)
-        return
-    denied = [name for name in names if not allowed(auth, action, name)]
-    if denied:
-        raise Forbidden(
-            f"action [{action}] is unauthorized for {auth.subject().describe()} on indices [{','.join(denied)}], "
-            f"this action is granted by the index privileges [{','.join(_granting(action))}]"
-        )
 
 
 def _refusal(exc: KeyplaneError) -> dict[str, Any]:
@@ -151,17 +122,17 @@ class Forwarder:
             if any(is_pattern(n) for n in names):
                 # Without the cluster's destructive_requires_name a wildcard would delete beyond the grant.
                 raise InvalidArgument("Wildcard expressions or all indices are not allowed")
-            authorize(auth, rule.action, names)
+            index_access.authorize(auth, rule.action, names)
         elif rule.kind == "single":
             names = [n for n in index.split(",") if n]
             overwrite = rule.write == "overwrite" and query.get("op_type", "index") != "create"
-            authorize(auth, rule.action, names, overwrite=overwrite)
+            index_access.authorize(auth, rule.action, names, overwrite=overwrite)
             if rule.action == index_access.CREATE_INDEX:
                 # An alias created with the index is a name of its own, authorized as Elasticsearch does.
                 body = _json(request.body) if request.body else None
                 aliases = body.get("aliases") if isinstance(body, dict) else None
                 if isinstance(aliases, dict):
-                    authorize(auth, MANAGE_ALIASES, sorted(aliases))
+                    index_access.authorize(auth, index_access.MANAGE_ALIASES, sorted(aliases))
             if rule.write is not None:
                 await self._may_create(auth, names)
         elif rule.kind == "expression":
@@ -193,15 +164,15 @@ class Forwarder:
         """The expression rewritten to what the caller may see; None when it can be sent unchanged."""
         parts = [p for p in expression.split(",") if p]
         concrete = [p for p in parts if not is_pattern(p)]
-        authorize(auth, action, concrete)
+        index_access.authorize(auth, action, concrete)
         if parts and len(concrete) == len(parts):
             return None
-        if allowed(auth, action, "*") and not {"all", "hidden"} & set((wildcards or "").split(",")):
+        if index_access.allowed(auth, action, "*") and not {"all", "hidden"} & set((wildcards or "").split(",")):
             # Granted on every name (a superuser, an "*" role): the upstream's expansion is the caller's, as
             # it leaves out hidden (system) indices. No listing round trip, no long rewritten path.
             return None
         found = await self.client.index_names(expression or "_all", wildcards)
-        visible = [n for n in found if n not in concrete and not is_system(n) and allowed(auth, action, n)]
+        visible = [n for n in found if n not in concrete and not is_system(n) and index_access.allowed(auth, action, n)]
         names = concrete + visible
         return ",".join(names) if names else NO_INDEX
 

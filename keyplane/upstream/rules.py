@@ -18,23 +18,6 @@ from keyplane.security import index_access
 Kind = Literal["expression", "single", "delete_index", "bulk", "mget", "scroll", "cluster"]
 Write = Literal["overwrite", "create"]
 
-DELETE_BY_QUERY = "indices:data/write/delete/byquery"
-UPDATE_BY_QUERY = "indices:data/write/update/byquery"
-INDICES_STATS = "indices:monitor/stats"
-GET_MAPPINGS = "indices:admin/mappings/get"
-PUT_MAPPING = "indices:admin/mapping/put"
-MANAGE_ALIASES = "indices:admin/aliases"
-# Index privileges granting the actions index_access may not list (Elasticsearch's IndexPrivilege);
-# index_access's own list is preferred when it has the action.
-EXTRA_GRANTED = {
-    DELETE_BY_QUERY: ("delete", "write", "all"),
-    UPDATE_BY_QUERY: ("index", "write", "all"),
-    INDICES_STATS: ("monitor", "manage", "all"),
-    GET_MAPPINGS: ("view_index_metadata", "manage", "all"),
-    PUT_MAPPING: ("create_doc", "create", "index", "write", "manage", "all"),
-    MANAGE_ALIASES: ("manage", "all"),
-}
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -93,20 +76,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/_mget"): _MGET,
     ("GET", "/{index}/_mget"): _MGET,
     ("POST", "/{index}/_mget"): _MGET,
-    ("POST", "/{index}/_delete_by_query"): Rule(DELETE_BY_QUERY, "expression"),
-    ("POST", "/{index}/_update_by_query"): Rule(UPDATE_BY_QUERY, "expression"),
-    ("GET", "/_stats"): Rule(INDICES_STATS, "expression", indexed="/{index}/_stats"),
-    ("GET", "/_stats/{metric}"): Rule(INDICES_STATS, "expression", indexed="/{index}/_stats/{metric}"),
-    ("GET", "/{index}/_stats"): Rule(INDICES_STATS, "expression"),
-    ("GET", "/{index}/_stats/{metric}"): Rule(INDICES_STATS, "expression"),
+    ("POST", "/{index}/_delete_by_query"): Rule(index_access.DELETE_BY_QUERY, "expression"),
+    ("POST", "/{index}/_update_by_query"): Rule(index_access.UPDATE_BY_QUERY, "expression"),
+    ("GET", "/_stats"): Rule(index_access.STATS, "expression", indexed="/{index}/_stats"),
+    ("GET", "/_stats/{metric}"): Rule(index_access.STATS, "expression", indexed="/{index}/_stats/{metric}"),
+    ("GET", "/{index}/_stats"): Rule(index_access.STATS, "expression"),
+    ("GET", "/{index}/_stats/{metric}"): Rule(index_access.STATS, "expression"),
     # Cluster health names indices to wait for, not to read: the cluster privilege is what is checked.
     ("GET", "/_cluster/health/{index}"): Rule("cluster:monitor/health", "cluster"),
-    ("GET", "/_cat/indices"): Rule(INDICES_STATS, "expression", indexed="/_cat/indices/{index}"),
-    ("GET", "/_cat/indices/{index}"): Rule(INDICES_STATS, "expression"),
-    ("GET", "/_mapping"): Rule(GET_MAPPINGS, "expression", indexed="/{index}/_mapping"),
-    ("GET", "/{index}/_mapping"): Rule(GET_MAPPINGS, "expression"),
-    ("PUT", "/{index}/_mapping"): Rule(PUT_MAPPING, "expression"),
-    ("POST", "/{index}/_mapping"): Rule(PUT_MAPPING, "expression"),
+    ("GET", "/_cat/indices"): Rule(index_access.STATS, "expression", indexed="/_cat/indices/{index}"),
+    ("GET", "/_cat/indices/{index}"): Rule(index_access.STATS, "expression"),
+    ("GET", "/_mapping"): Rule(index_access.GET_MAPPINGS, "expression", indexed="/{index}/_mapping"),
+    ("GET", "/{index}/_mapping"): Rule(index_access.GET_MAPPINGS, "expression"),
+    ("PUT", "/{index}/_mapping"): Rule(index_access.PUT_MAPPING, "expression"),
+    ("POST", "/{index}/_mapping"): Rule(index_access.PUT_MAPPING, "expression"),
 }
 
 
