@@ -17,6 +17,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
+# A cluster of two: ``upstream`` plays the cluster that holds content indices, ``front`` forwards to it.
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with on_store(tmp_path_factory.mktemp("upstream")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory, upstream: Server) -> Iterator[Server]:
+    env = {
+        "KEYPLANE_UPSTREAM_URL": upstream.url,
+        "KEYPLANE_UPSTREAM_USERNAME": "elastic",
+        "KEYPLANE_UPSTREAM_PASSWORD": PASSWORD,
+    }
+    with on_store(tmp_path_factory.mktemp("front"), extra_env=env) as srv:
+        yield srv
+
+
 @pytest.fixture(autouse=True)
 def _clean(request: pytest.FixtureRequest) -> None:
     if "server" in request.fixturenames:

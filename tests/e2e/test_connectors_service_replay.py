@@ -21,29 +21,12 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.e2e.server import PASSWORD, Server, on_store
+from tests.e2e.server import PASSWORD, Server
 
 CONNECTORS, JOBS = ".elastic-connectors", ".elastic-connectors-sync-jobs"
 COMPAT = "application/vnd.elasticsearch+json; compatible-with=8"
 INDEX = "search-files"
 CONNECTOR = "files"
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with on_store(tmp_path_factory.mktemp("upstream")) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def front(tmp_path_factory: pytest.TempPathFactory, upstream: Server) -> Iterator[Server]:
-    env = {
-        "KEYPLANE_UPSTREAM_URL": upstream.url,
-        "KEYPLANE_UPSTREAM_USERNAME": "elastic",
-        "KEYPLANE_UPSTREAM_PASSWORD": PASSWORD,
-    }
-    with on_store(tmp_path_factory.mktemp("front"), extra_env=env) as srv:
-        yield srv
 
 
 @pytest.fixture(params=["alone", "upstream"])

@@ -18,23 +18,6 @@ from keyplane.config import Settings, SettingsError
 from tests.e2e.server import PASSWORD, Server, free_port, on_store
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with on_store(tmp_path_factory.mktemp("upstream")) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def front(tmp_path_factory: pytest.TempPathFactory, upstream: Server) -> Iterator[Server]:
-    env = {
-        "KEYPLANE_UPSTREAM_URL": upstream.url,
-        "KEYPLANE_UPSTREAM_USERNAME": "elastic",
-        "KEYPLANE_UPSTREAM_PASSWORD": PASSWORD,
-    }
-    with on_store(tmp_path_factory.mktemp("front"), extra_env=env) as srv:
-        yield srv
-
-
 @pytest.fixture
 def admin(front: Server, upstream: Server) -> Iterator[httpx.Client]:
     for srv in (front, upstream):
