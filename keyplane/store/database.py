@@ -8,8 +8,8 @@ thread, so calls on it run in order, and the loop only awaits their results:
 - a few reader threads and connections: WAL lets them read while the writer waits or writes.
 
 Callers do not say whether a transaction writes, so it starts as a read on a reader connection and
-moves to the writer at its first write. Its reads until then see one snapshot; its writes, and reads
-after them, see the latest data under the write lock. That is at least PostgreSQL's READ COMMITTED,
+moves to the writer at its first write. Each read until then is its own snapshot; its writes, and
+reads after them, see the latest data under the write lock. That is PostgreSQL's READ COMMITTED,
 which every repository already handles (conditional updates on ``seq_no``, upserts, a retry after a
 unique violation), so both stores behave alike. A write waits for the file lock off the loop and
 gives up after ``LOCK_WAIT_SECONDS`` (503, which the clients retry).
@@ -47,6 +47,7 @@ from sqlalchemy.sql import Executable
 
 from keyplane import tracebacks
 from keyplane.errors import StoreUnavailable
+from keyplane.store.prepared import Compiled, Prepared
 
 log = logging.getLogger("keyplane.store")
 T = TypeVar("T")
@@ -79,6 +80,9 @@ class Rows:
         return next(iter(self.rows[0].values())) if self.rows else None
 
 
+Statement = Executable | Prepared
+
+
 def _rows(result: Any) -> Rows:
     if not result.returns_rows:
         return Rows([], result.rowcount)
@@ -94,7 +98,7 @@ class Conn:
     def __init__(self) -> None:
         self.notices: list[str] = []
 
-    async def execute(self, stmt: Executable, params: Any = None) -> Rows:
+    async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         raise NotImplementedError
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
@@ -112,12 +116,53 @@ class _PgConn(Conn):
         super().__init__()
         self._aio = aio
 
-    async def execute(self, stmt: Executable, params: Any = None) -> Rows:
+    async def execute(self, stmt: Statement, params: Any = None) -> Rows:
+        if isinstance(stmt, Prepared):
+            return await self._prepared(stmt, params)
         result = await (self._aio.execute(stmt, params) if params is not None else self._aio.execute(stmt))
         return _rows(result)
 
+    async def _prepared(self, stmt: Prepared, params: Any) -> Rows:
+        """Run a prepared statement on the asyncpg connection itself (see keyplane.store.prepared).
+
+        SQLAlchemy's asyncpg adapter begins the transaction at the first statement run through it; a
+        prepared read before any write needs none (under READ COMMITTED every statement of a
+        transaction takes its own snapshot anyway), so a read-only request costs no BEGIN and COMMIT
+        round trips; a prepared write begins it first, through the adapter, which then commits it.
+        """
+        dialect = self._aio.dialect
+        compiled = stmt.compiled(dialect)
+        args = compiled.args(params)
+        fairy = await self._aio.get_raw_connection()
+        adapter: Any = fairy.dbapi_connection
+        try:
+            if not stmt.is_read and adapter._transaction is None:  # noqa: SLF001
+                await adapter._start_transaction()  # noqa: SLF001
+            driver = adapter._connection  # noqa: SLF001
+            if compiled.returns_rows:
+                rows = [compiled.row(record) for record in await driver.fetch(compiled.sql, *args)]
+                return Rows(rows, len(rows))
+            status = await driver.execute(compiled.sql, *args)
+        except Exception as exc:
+            raise _pg_error(adapter, dialect, compiled.sql, exc) from exc
+        count = str(status).rsplit(" ", 1)[-1]
+        return Rows([], int(count) if count.isdigit() else -1)
+
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         return await self._aio.run_sync(fn)
+
+
+def _pg_error(adapter: Any, dialect: Any, sql: str, exc: Exception) -> BaseException:
+    """The SQLAlchemy exception a statement run through SQLAlchemy would have raised for ``exc``."""
+    if isinstance(exc, sa_exc.SQLAlchemyError):
+        return exc
+    try:
+        adapter._handle_exception(exc)  # noqa: SLF001 - raises the adapter's DBAPI-level error
+    except Exception as dbapi_exc:  # noqa: BLE001
+        if dbapi_exc is exc:  # not the driver's: a bug, raised as it is
+            return exc
+        exc = dbapi_exc
+    return sa_exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect)
 
 
 _SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk I/O error", "database or disk is full")
@@ -253,12 +298,65 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_result(result)
 
 
-def _is_read(stmt: Executable) -> bool:
+def _is_read(stmt: Statement) -> bool:
+    if isinstance(stmt, Prepared):
+        return stmt.is_read
     return bool(getattr(stmt, "is_select", False)) and not getattr(stmt, "is_dml", False)
 
 
-def _run(conn: Connection, stmt: Executable, params: Any) -> Rows:
+def _run(conn: Connection, stmt: Statement, params: Any) -> Rows:
+    if isinstance(stmt, Prepared):
+        return _run_prepared(conn, stmt.compiled(conn.dialect), params)
     return _rows(conn.execute(stmt, params) if params is not None else conn.execute(stmt))
+
+
+def _run_prepared(conn: Connection, compiled: Compiled, params: Any) -> Rows:
+    """Run a prepared statement on the sqlite3 connection itself (see keyplane.store.prepared)."""
+    try:
+        cursor = _dbapi(conn).execute(compiled.sql, compiled.args(params))
+        if not compiled.returns_rows:
+            return Rows([], cursor.rowcount)
+        rows = [compiled.row(values) for values in cursor.fetchall()]
+    except sqlite3.Error as exc:
+        # The same exception classes as a statement run through SQLAlchemy (IntegrityError, ...).
+        raise sa_exc.DBAPIError.instance(
+            compiled.sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
+        ) from exc
+    return Rows(rows, len(rows))
+
+
+def _dbapi(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
+def _sql(conn: Connection, sql: str) -> None:
+    """A transaction-control statement, straight on sqlite3 (SQLAlchemy's wrapping costs more than it)."""
+    try:
+        _dbapi(conn).execute(sql)
+    except sqlite3.Error as exc:
+        raise sa_exc.DBAPIError.instance(
+            sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
+        ) from exc
+
+
+def _end(conn: Connection, *, commit: bool) -> None:
+    """Commit or roll back whatever is open on ``conn``.
+
+    Transaction-control statements go straight to sqlite3, so SQLAlchemy only knows of a
+    transaction when a statement ran through it; then it ends it (and forgets it) itself.
+    """
+    if conn.in_transaction():
+        conn.commit() if commit else conn.rollback()
+        return
+    raw = _dbapi(conn)
+    try:
+        raw.commit() if commit else raw.rollback()
+    except sqlite3.Error as exc:
+        raise sa_exc.DBAPIError.instance(
+            "COMMIT" if commit else "ROLLBACK", None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
+        ) from exc
 
 
 class _SqliteStore:
@@ -345,10 +443,10 @@ class _SqliteStore:
                 # SQLite rolled the whole transaction back after an error (a full disk, an I/O
                 # error): a COMMIT now would succeed on nothing, and acknowledge lost work.
                 raise StoreUnavailable(_LOST)
-            conn.commit()
+            _end(conn, commit=True)
             return self.generation
         except BaseException:
-            conn.rollback()
+            _end(conn, commit=False)
             raise
         finally:
             self.group_open = False
@@ -410,7 +508,7 @@ class _SqliteConn(Conn):
         self._began = False  # BEGIN IMMEDIATE succeeded on the writer
         self._generation = 0  # of the outer transaction holding this one's work
 
-    async def execute(self, stmt: Executable, params: Any = None) -> Rows:
+    async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         self._check_began()
         if self._writing:
             return await self._on_writer(lambda conn: _run(conn, stmt, params))
@@ -435,7 +533,7 @@ class _SqliteConn(Conn):
         writer = store.writer
         return await writer.call(lambda: fn(_conn(writer)))
 
-    async def _read(self, stmt: Executable, params: Any) -> Rows:
+    async def _read(self, stmt: Statement, params: Any) -> Rows:
         reader = self._reader
         if reader is None:
             flusher = self._store.flusher
@@ -445,12 +543,8 @@ class _SqliteConn(Conn):
                 # compare-and-set) would collide with them again on every retry: wait for the group.
                 await asyncio.wait({flusher})
             reader = self._reader = await self._store.readers.get()
-
-            def first(conn: Connection) -> Rows:
-                conn.exec_driver_sql("BEGIN")  # one snapshot for every read until the first write
-                return _run(conn, stmt, params)
-
-            return await reader.call(lambda: first(_conn(reader)))
+        # No BEGIN: each read is its own snapshot, ended when its rows are read, as every statement
+        # of a PostgreSQL READ COMMITTED transaction is; this saves a ROLLBACK hand-off per request.
         return await reader.call(lambda: _run(_conn(reader), stmt, params))
 
     async def _start_writing(self, fn: Callable[[Connection], T]) -> T:
@@ -470,12 +564,12 @@ class _SqliteConn(Conn):
 
         def begin_then(conn: Connection) -> T:
             if not store.group_open:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
+                _sql(conn, "BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
                 store.group_open = True
                 store.generation += 1
             self._generation = store.generation
             # Inside a group, this transaction's work can be undone alone (see ``finish``).
-            conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+            _sql(conn, f"SAVEPOINT {_SAVEPOINT}")
             self._began = True
             return fn(conn)
 
@@ -484,7 +578,6 @@ class _SqliteConn(Conn):
     def _end_read(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.post(lambda: _conn(reader).rollback())  # runs before the next borrower's calls
             self._store.readers.put_nowait(reader)
 
     async def finish(self, ok: bool, committed: Callable[[], None]) -> None:
@@ -516,7 +609,7 @@ class _SqliteConn(Conn):
 
             def release(conn: Connection) -> None:
                 try:
-                    conn.exec_driver_sql(f"RELEASE {_SAVEPOINT}")
+                    _sql(conn, f"RELEASE {_SAVEPOINT}")
                     if not _in_transaction(conn):
                         raise StoreUnavailable(_LOST)
                 except BaseException as exc:
@@ -539,14 +632,14 @@ class _SqliteConn(Conn):
 
             def undo(conn: Connection) -> None:
                 if not grouped:
-                    conn.rollback()  # the outer transaction holds only this one's work
+                    _end(conn, commit=False)  # the outer transaction holds only this one's work
                     store.group_open = False
                     return
                 try:
                     if not began or not _in_transaction(conn):
                         raise StoreUnavailable(_LOST)
-                    conn.exec_driver_sql(f"ROLLBACK TO {_SAVEPOINT}")
-                    conn.exec_driver_sql(f"RELEASE {_SAVEPOINT}")
+                    _sql(conn, f"ROLLBACK TO {_SAVEPOINT}")
+                    _sql(conn, f"RELEASE {_SAVEPOINT}")
                 except BaseException as exc:
                     _lose_group(store, conn, loop, exc)
 
@@ -569,7 +662,7 @@ def _lose_group(store: _SqliteStore, conn: Connection, loop: asyncio.AbstractEve
     """On the writer: the outer transaction cannot go on; roll it back and fail the whole group."""
     generation = store.generation
     try:
-        conn.rollback()
+        _end(conn, commit=False)
     finally:
         store.group_open = False
         log.warning("a group of SQLite write transactions was rolled back: %s", describe_error(exc))

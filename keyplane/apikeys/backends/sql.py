@@ -11,7 +11,8 @@ import dataclasses
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, false, func, insert, or_, select, true, update
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
@@ -25,6 +26,7 @@ from keyplane.query.tree import Query, SortKey
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
 from keyplane.store.database import Database
+from keyplane.store.prepared import Prepared
 
 t = schema.api_keys
 # The API-key index (apikeys/query.py): canonical field names are the column names.
@@ -135,24 +137,66 @@ def _inactive(before: int) -> list[ColumnElement[bool]]:
     ]
 
 
-def _selector(selector: KeyFilter, now: int) -> ColumnElement[bool]:
+def _selector(selector: KeyFilter) -> ColumnElement[bool]:
+    """The condition of ``selector``, its values as bound parameters (``_selector_params``).
+
+    Every value but a list of ids is bound, never inlined, so the condition of one shape of
+    selector (which of its parts are given) is the same statement whatever the values, and a
+    single-id lookup is prepared once per shape (``_find_statement``).
+    """
     conds: list[ColumnElement[bool]] = []
     if selector.ids is not None:
-        conds.append(t.c.id.in_(selector.ids))
+        conds.append(t.c.id == bindparam("id") if len(selector.ids) == 1 else t.c.id.in_(selector.ids))
     if selector.name is not None and selector.name != "*":
         if selector.name.endswith("*"):
-            conds.append(t.c.name.like(escape_like(selector.name[:-1]) + "%", escape="\\"))
+            conds.append(t.c.name.like(bindparam("name"), escape="\\"))
         else:
-            conds.append(t.c.name == selector.name)
+            conds.append(t.c.name == bindparam("name"))
     if selector.username is not None:
-        conds.append(t.c.username == selector.username)
+        conds.append(t.c.username == bindparam("username"))
     if selector.realm is not None:
-        conds.append(t.c.realm == selector.realm)
+        conds.append(t.c.realm == bindparam("realm"))
     if selector.active_only or selector.exclude_invalidated:
         conds.append(t.c.invalidated == false())
     if selector.active_only:
-        conds.append(or_(t.c.expiration.is_(None), t.c.expiration > now))
+        conds.append(or_(t.c.expiration.is_(None), t.c.expiration > bindparam("now", type_=BigInteger)))
     return and_(true(), *conds)
+
+
+def _selector_params(selector: KeyFilter, now: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now} if selector.active_only else {}
+    if selector.ids is not None and len(selector.ids) == 1:
+        params["id"] = selector.ids[0]
+    if selector.name is not None and selector.name != "*":
+        name = selector.name
+        params["name"] = escape_like(name[:-1]) + "%" if name.endswith("*") else name
+    if selector.username is not None:
+        params["username"] = selector.username
+    if selector.realm is not None:
+        params["realm"] = selector.realm
+    return params
+
+
+def _find_statement(selector: KeyFilter) -> Executable | Prepared:
+    if selector.ids is None or len(selector.ids) != 1:
+        return select(t).where(_selector(selector)).order_by(t.c.creation, t.c.id)
+    shape = (
+        selector.name is not None and selector.name != "*",
+        (selector.name or "").endswith("*"),
+        selector.username is not None,
+        selector.realm is not None,
+        selector.active_only,
+        selector.exclude_invalidated,
+    )
+    prepared = _FIND_ONE.get(shape)
+    if prepared is None:
+        prepared = _FIND_ONE[shape] = Prepared(select(t).where(_selector(selector)))
+    return prepared
+
+
+# Single-id lookups (get by id, invalidate by id), one prepared statement per selector shape.
+_FIND_ONE: dict[tuple[bool, ...], Prepared] = {}
+_GET = Prepared(select(t).where(t.c.id == bindparam("id")))
 
 
 def _sort_value(key: ApiKey, sort: SortKey) -> Any:
@@ -204,7 +248,7 @@ class SqlApiKeyRepository:
 
     async def get(self, key_id: str) -> ApiKey | None:
         async with self.db.transaction() as conn:
-            row = (await conn.execute(select(t).where(t.c.id == key_id))).first()
+            row = (await conn.execute(_GET, {"id": key_id})).first()
         return _key(row) if row else None
 
     async def find(self, selector: KeyFilter, now: int) -> list[ApiKey]:
@@ -218,9 +262,9 @@ class SqlApiKeyRepository:
                 keys += await self.find(part, now)
             keys.sort(key=lambda k: (k.creation, k.id))
             return keys
-        stmt = select(t).where(_selector(selector, now)).order_by(t.c.creation, t.c.id)
+        stmt = _find_statement(selector)
         async with self.db.transaction() as conn:
-            rows = (await conn.execute(stmt)).rows
+            rows = (await conn.execute(stmt, _selector_params(selector, now))).rows
         return await _keys(rows)
 
     async def search(

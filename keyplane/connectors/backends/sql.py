@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, exc, false, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, exc, false, func, insert, or_, select, update
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
@@ -21,8 +22,27 @@ from keyplane.errors import KeyplaneError, StatusError
 from keyplane.query.dates import parse_date
 from keyplane.store import schema
 from keyplane.store.database import Database
+from keyplane.store.prepared import Prepared
 
 c, j, s = schema.connectors, schema.sync_jobs, schema.connector_secrets
+_COLUMNS = ("index_name", "name", "service_type", "description", "deleted", "doc")
+# The statements of every request on one connector, built once (keyplane.store.prepared).
+_GET = Prepared(select(c).where(c.c.id == bindparam("id")))
+_EXISTS = Prepared(select(c.c.id).where(c.c.id == bindparam("id")))
+_INDEX_TAKEN = Prepared(
+    select(c.c.id)
+    .where(c.c.index_name == bindparam("index_name"), c.c.deleted == false(), c.c.id != bindparam("id"))
+    .limit(1)
+)
+_INSERT = Prepared(insert(c).values(id=bindparam("id"), seq_no=1, **{n: bindparam(n) for n in _COLUMNS}))
+_OVERWRITE = Prepared(
+    update(c).where(c.c.id == bindparam("id")).values(seq_no=c.c.seq_no + 1, **{n: bindparam(n) for n in _COLUMNS})
+)
+_REPLACE = Prepared(
+    update(c)
+    .where(c.c.id == bindparam("id"), c.c.seq_no == bindparam("seq_no"))
+    .values(seq_no=c.c.seq_no + 1, **{n: bindparam(n) for n in _COLUMNS})
+)
 
 
 def _text(value: Any, width: int | None = None) -> str | None:
@@ -72,18 +92,60 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-async def _page(
-    db: Database, table: Any, conds: list[ColumnElement[bool]], order: tuple[Any, ...], start: int, size: int
-) -> tuple[int, list[Stored]]:
-    """The total of matching documents and one page of them."""
+def _page_statements(
+    table: Any, conds: list[ColumnElement[bool]], order: tuple[Any, ...]
+) -> tuple[Executable, Executable]:
+    """The count of matching documents and a page of them, its bounds bound as ``start`` and ``size``."""
     count_stmt = select(func.count()).select_from(table)
-    page_stmt = select(table).order_by(*order).offset(start).limit(size)
+    page_stmt = select(table).order_by(*order).offset(bindparam("start", type_=Integer))
+    page_stmt = page_stmt.limit(bindparam("size", type_=Integer))
     if conds:
         count_stmt, page_stmt = count_stmt.where(and_(*conds)), page_stmt.where(and_(*conds))
+    return count_stmt, page_stmt
+
+
+async def _page(
+    db: Database,
+    statements: tuple[Executable | Prepared, Executable | Prepared],
+    params: dict[str, Any],
+    start: int,
+    size: int,
+) -> tuple[int, list[Stored]]:
+    """The total of matching documents and one page of them."""
+    count_stmt, page_stmt = statements
     async with db.transaction() as conn:
-        total = (await conn.execute(count_stmt)).scalar() or 0
-        rows = (await conn.execute(page_stmt)).rows if size > 0 else []
+        total = (await conn.execute(count_stmt, params)).scalar() or 0
+        rows = (await conn.execute(page_stmt, params | {"start": start, "size": size})).rows if size > 0 else []
     return int(total), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+
+
+_ORDER = (c.c.index_name.asc().nulls_last(), c.c.id)
+# Connector lists without name lists (their IN lists vary in length), prepared once per shape:
+# (whether deleted connectors are included, whether a query text is given).
+_LISTS: dict[tuple[bool, bool], tuple[Prepared, Prepared]] = {}
+
+
+def _list_conditions(selector: ConnectorFilter) -> list[ColumnElement[bool]]:
+    """The conditions of a connector list; the query text is bound as ``pattern`` and ``pattern_lower``."""
+    conds: list[ColumnElement[bool]] = []
+    if selector.index_names:
+        conds.append(c.c.index_name.in_(selector.index_names))
+    if selector.names:
+        conds.append(c.c.name.in_(selector.names))
+    if selector.service_types:
+        conds.append(c.c.service_type.in_(selector.service_types))
+    if selector.query:
+        pattern = bindparam("pattern", type_=c.c.name.type)
+        conds.append(
+            or_(
+                c.c.index_name.like(pattern, escape="\\"),
+                c.c.name.like(pattern, escape="\\"),
+                func.lower(c.c.description).like(bindparam("pattern_lower", type_=c.c.name.type), escape="\\"),
+            )
+        )
+    if not selector.include_deleted:
+        conds.append(c.c.deleted == false())
+    return conds
 
 
 class SqlConnectorRepository:
@@ -92,7 +154,7 @@ class SqlConnectorRepository:
 
     async def get(self, connector_id: str) -> Stored | None:
         async with self.db.transaction() as conn:
-            row = (await conn.execute(select(c).where(c.c.id == connector_id))).first()
+            row = (await conn.execute(_GET, {"id": connector_id})).first()
         return Stored(row["id"], orjson.loads(row["doc"]), row["seq_no"]) if row else None
 
     async def _check_index(self, conn: Any, connector_id: str, doc: Doc) -> None:
@@ -100,14 +162,7 @@ class SqlConnectorRepository:
         name = _text(doc.get("index_name"), 512)
         if name is None or doc.get("deleted") is True:
             return
-        taken = (
-            await conn.execute(
-                select(c.c.id)
-                .where(and_(c.c.index_name == name, c.c.deleted == false(), c.c.id != connector_id))
-                .limit(1)
-            )
-        ).first()
-        if taken:
+        if (await conn.execute(_INDEX_TAKEN, {"index_name": name, "id": connector_id})).first():
             raise index_taken(name)
 
     async def index_in_use(self, index_name: str, connector_id: str) -> bool:
@@ -124,12 +179,10 @@ class SqlConnectorRepository:
             try:
                 async with self.db.transaction() as conn:
                     await self._check_index(conn, connector_id, doc)
-                    res = await conn.execute(
-                        update(c).where(c.c.id == connector_id).values(seq_no=c.c.seq_no + 1, **_columns(doc))
-                    )
-                    if res.rowcount:
+                    values = _columns(doc) | {"id": connector_id}
+                    if (await conn.execute(_OVERWRITE, values)).rowcount:
                         return False
-                    await conn.execute(insert(c).values(id=connector_id, seq_no=1, **_columns(doc)))
+                    await conn.execute(_INSERT, values)
                     return True
             except exc.IntegrityError:
                 # A concurrent writer created this id or took the index name; look again once.
@@ -142,11 +195,7 @@ class SqlConnectorRepository:
         try:
             async with self.db.transaction() as conn:
                 await self._check_index(conn, stored.id, stored.doc)
-                res = await conn.execute(
-                    update(c)
-                    .where(and_(c.c.id == stored.id, c.c.seq_no == stored.seq_no))
-                    .values(seq_no=c.c.seq_no + 1, **_columns(stored.doc))
-                )
+                res = await conn.execute(_REPLACE, _columns(stored.doc) | {"id": stored.id, "seq_no": stored.seq_no})
         except exc.IntegrityError:
             raise index_taken(stored.doc.get("index_name")) from None
         return res.rowcount == 1
@@ -155,10 +204,10 @@ class SqlConnectorRepository:
         """Create the document unless the id is taken; False when it was."""
         try:
             async with self.db.transaction() as conn:
-                if (await conn.execute(select(c.c.id).where(c.c.id == connector_id))).first():
+                if (await conn.execute(_EXISTS, {"id": connector_id})).first():
                     return False
                 await self._check_index(conn, connector_id, doc)
-                await conn.execute(insert(c).values(id=connector_id, seq_no=1, **_columns(doc)))
+                await conn.execute(_INSERT, _columns(doc) | {"id": connector_id})
         except exc.IntegrityError:
             if await self.get(connector_id) is not None:
                 return False
@@ -179,26 +228,16 @@ class SqlConnectorRepository:
         return [_stored(r) for r in rows]
 
     async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
-        conds: list[ColumnElement[bool]] = []
-        if selector.index_names:
-            conds.append(c.c.index_name.in_(selector.index_names))
-        if selector.names:
-            conds.append(c.c.name.in_(selector.names))
-        if selector.service_types:
-            conds.append(c.c.service_type.in_(selector.service_types))
-        if selector.query:
-            pattern = _like(selector.query)
-            conds.append(
-                or_(
-                    c.c.index_name.like(pattern, escape="\\"),
-                    c.c.name.like(pattern, escape="\\"),
-                    func.lower(c.c.description).like(pattern.lower(), escape="\\"),
-                )
-            )
-        if not selector.include_deleted:
-            conds.append(c.c.deleted == false())
-        order = (c.c.index_name.asc().nulls_last(), c.c.id)
-        return await _page(self.db, c, conds, order, start, size)
+        pattern = _like(selector.query) if selector.query else None
+        params = {"pattern": pattern, "pattern_lower": pattern.lower()} if pattern else {}
+        if selector.index_names or selector.names or selector.service_types:
+            return await _page(self.db, _page_statements(c, _list_conditions(selector), _ORDER), params, start, size)
+        shape = (selector.include_deleted, bool(selector.query))
+        prepared = _LISTS.get(shape)
+        if prepared is None:
+            count_stmt, page_stmt = _page_statements(c, _list_conditions(selector), _ORDER)
+            prepared = _LISTS[shape] = (Prepared(count_stmt), Prepared(page_stmt))
+        return await _page(self.db, prepared, params, start, size)
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
@@ -287,7 +326,7 @@ class SqlSyncJobRepository:
             conds.append(j.c.status == status)
         if job_types:
             conds.append(j.c.job_type.in_(job_types))
-        return await _page(self.db, j, conds, (j.c.created_ns.desc(), j.c.id), start, size)
+        return await _page(self.db, _page_statements(j, conds, (j.c.created_ns.desc(), j.c.id)), {}, start, size)
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:

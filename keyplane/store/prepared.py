@@ -1,0 +1,101 @@
+"""Statements compiled once and run straight on the database driver.
+
+SQLAlchemy Core builds a statement, derives its cache key, finds its compiled form and wraps the
+driver call in an execution context on every call: for a one-row read that is ten times the cost of
+the read itself (bench/store_calls.py). A repository's hot statements are therefore built once, with
+``bindparam`` placeholders, as module constants wrapped in ``Prepared``; the store compiles each once
+per dialect and hands the SQL text and the ordered values to the driver (sqlite3, asyncpg) itself,
+applying the same bind and result conversions SQLAlchemy would (the NUL-safe text types, JSON,
+booleans). Everything else keeps going through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+
+_Processor = Callable[[Any], Any] | None
+_REQUIRED: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """One statement's SQL for one dialect, with what turns values into arguments and rows into dicts."""
+
+    sql: str
+    names: tuple[str, ...]  # bind parameter names, in the driver's positional order
+    binds: tuple[_Processor, ...]
+    fixed: tuple[Any, ...]  # values bound when the statement was built (``+ 1``), else _REQUIRED
+    keys: tuple[str, ...]  # result column names (empty if it returns no rows)
+    results: tuple[_Processor, ...]
+    returns_rows: bool
+
+    def args(self, params: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        if not self.names:
+            return ()
+        if params is None:
+            raise TypeError(f"the statement needs parameters {self.names}")
+        values = []
+        for name, process, fixed in zip(self.names, self.binds, self.fixed, strict=True):
+            value = params[name] if fixed is _REQUIRED else fixed
+            values.append(process(value) if process is not None and value is not None else value)
+        return tuple(values)
+
+    def row(self, values: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, process, value in zip(self.keys, self.results, values, strict=True):
+            out[key] = process(value) if process is not None and value is not None else value
+        return out
+
+
+class Prepared:
+    """A statement built once (with ``bindparam`` placeholders) and compiled once per dialect.
+
+    Only plain statements qualify: every parameter named by a ``bindparam`` and given at each call,
+    no expanding ``IN`` lists, no column defaults left to SQLAlchemy (an insert names every value).
+    """
+
+    __slots__ = ("stmt", "is_read", "_compiled")
+
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        # A locking read (FOR UPDATE) belongs to the write transaction.
+        self.is_read = (
+            bool(getattr(stmt, "is_select", False))
+            and not getattr(stmt, "is_dml", False)
+            and getattr(stmt, "_for_update_arg", None) is None
+        )
+        self._compiled: dict[str, Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> Compiled:
+        key = f"{dialect.name}+{dialect.driver}"
+        found = self._compiled.get(key)
+        if found is None:
+            found = self._compiled[key] = _compile(self.stmt, dialect)
+        return found
+
+
+def _compile(stmt: Executable, dialect: Dialect) -> Compiled:
+    compiled = cast(ClauseElement, stmt).compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise ValueError("a prepared statement cannot hold expanding or literal parameters")
+    names = tuple(compiled.positiontup or ())
+    processors = compiled._bind_processors  # noqa: SLF001 - the conversions SQLAlchemy itself applies
+    binds = tuple(cast(_Processor, processors.get(name)) for name in names)
+    fixed = tuple(
+        _REQUIRED if compiled.binds[name].required else compiled.binds[name].effective_value for name in names
+    )
+    keys: list[str] = []
+    results: list[_Processor] = []
+    for entry in compiled._result_columns:  # noqa: SLF001
+        keys.append(entry.keyname)
+        results.append(entry.type._cached_result_processor(dialect, None))  # noqa: SLF001
+    returns_rows = bool(compiled.returning) or bool(getattr(stmt, "is_select", False))
+    return Compiled(compiled.string, names, binds, fixed, tuple(keys), tuple(results), returns_rows)
