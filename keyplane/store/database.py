@@ -101,6 +101,10 @@ class Conn:
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         raise NotImplementedError
 
+    async def execute_all(self, *statements: tuple[Statement, Any]) -> list[Rows]:
+        """Run several statements in order (on SQLite in one hand-off to the connection's thread)."""
+        return [await self.execute(stmt, params) for stmt, params in statements]
+
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` with the transaction's synchronous connection (off the loop on SQLite)."""
         raise NotImplementedError
@@ -516,6 +520,12 @@ class _SqliteConn(Conn):
             return await self._read(stmt, params)
         return await self._start_writing(lambda conn: _run(conn, stmt, params))
 
+    async def execute_all(self, *statements: tuple[Statement, Any]) -> list[Rows]:
+        if self._writing or not all(_is_read(stmt) for stmt, _ in statements):
+            return await super().execute_all(*statements)
+        reader = await self._borrow_reader()
+        return await reader.call(lambda: [_run(_conn(reader), stmt, params) for stmt, params in statements])
+
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         self._check_began()
         if self._writing:
@@ -533,7 +543,8 @@ class _SqliteConn(Conn):
         writer = store.writer
         return await writer.call(lambda: fn(_conn(writer)))
 
-    async def _read(self, stmt: Statement, params: Any) -> Rows:
+    async def _borrow_reader(self) -> _Worker:
+        """The reader connection this transaction reads on, taken at its first read."""
         reader = self._reader
         if reader is None:
             flusher = self._store.flusher
@@ -543,6 +554,10 @@ class _SqliteConn(Conn):
                 # compare-and-set) would collide with them again on every retry: wait for the group.
                 await asyncio.wait({flusher})
             reader = self._reader = await self._store.readers.get()
+        return reader
+
+    async def _read(self, stmt: Statement, params: Any) -> Rows:
+        reader = await self._borrow_reader()
         # No BEGIN: each read is its own snapshot, ended when its rows are read, as every statement
         # of a PostgreSQL READ COMMITTED transaction is; this saves a ROLLBACK hand-off per request.
         return await reader.call(lambda: _run(_conn(reader), stmt, params))

@@ -107,6 +107,13 @@ class SafeString(TypeDecorator[str]):
             return value
         return unseal(value)
 
+    # Nothing to convert outside PostgreSQL: no per-value call at all (a list reads thousands).
+    def bind_processor(self, dialect: Dialect) -> Any:
+        return super().bind_processor(dialect) if dialect.name == "postgresql" else None
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return super().result_processor(dialect, coltype) if dialect.name == "postgresql" else None
+
 
 class SafeText(SafeString):
     """``Text`` that keeps NUL on PostgreSQL."""

@@ -97,7 +97,10 @@ def _page_statements(
 ) -> tuple[Executable, Executable]:
     """The count of matching documents and a page of them, its bounds bound as ``start`` and ``size``."""
     count_stmt = select(func.count()).select_from(table)
-    page_stmt = select(table).order_by(*order).offset(bindparam("start", type_=Integer))
+    # Only what a Stored needs: the other columns are copies of document fields.
+    page_stmt = (
+        select(table.c.id, table.c.doc, table.c.seq_no).order_by(*order).offset(bindparam("start", type_=Integer))
+    )
     page_stmt = page_stmt.limit(bindparam("size", type_=Integer))
     if conds:
         count_stmt, page_stmt = count_stmt.where(and_(*conds)), page_stmt.where(and_(*conds))
@@ -114,9 +117,14 @@ async def _page(
     """The total of matching documents and one page of them."""
     count_stmt, page_stmt = statements
     async with db.transaction() as conn:
-        total = (await conn.execute(count_stmt, params)).scalar() or 0
-        rows = (await conn.execute(page_stmt, params | {"start": start, "size": size})).rows if size > 0 else []
-    return int(total), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+        if size > 0:
+            counted, page = await conn.execute_all(
+                (count_stmt, params), (page_stmt, params | {"start": start, "size": size})
+            )
+            total, rows = counted.scalar(), page.rows
+        else:
+            total, rows = (await conn.execute(count_stmt, params)).scalar(), []
+    return int(total or 0), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
 
 
 _ORDER = (c.c.index_name.asc().nulls_last(), c.c.id)
