@@ -237,6 +237,9 @@ _REPLACE = (
     .values({c.name: bindparam("v_" + c.name, type_=c.type) for c in t.columns if c.name != "id"})
 )
 
+_REPLACE_ONE = Prepared(_REPLACE)
+_INSERT = Prepared(insert(t).values({c.name: bindparam(c.name, type_=c.type) for c in t.columns}))
+
 
 class SqlApiKeyRepository:
     def __init__(self, db: Database) -> None:
@@ -244,7 +247,7 @@ class SqlApiKeyRepository:
 
     async def insert(self, key: ApiKey) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(insert(t).values(**_row(key)))
+            await conn.execute(_INSERT, _row(key))
 
     async def get(self, key_id: str) -> ApiKey | None:
         async with self.db.transaction() as conn:
@@ -313,6 +316,16 @@ class SqlApiKeyRepository:
 
         if not keys:
             return set()
+        if len(keys) == 1:
+            # One key (an update by id): the compare-and-set is the UPDATE's own condition.
+            key = keys[0]
+            async with self.db.transaction() as conn:
+                changed = (await conn.execute(_REPLACE_ONE, params_of()[0])).rowcount == 1
+                _notify_keys(conn, [key.id] if changed else [])
+            if not changed:
+                return set()
+            key.seq_no += 1
+            return {key.id}
         # Rows are built before the transaction, off the event loop for a large batch.
         params = params_of() if len(keys) <= _PARSE_OFF_LOOP else await asyncio.to_thread(params_of)
         async with self.db.transaction() as conn:
