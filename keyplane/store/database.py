@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import logging
 import os
 import queue
@@ -116,28 +117,58 @@ class Conn:
 
 
 class _PgConn(Conn):
-    def __init__(self, aio: AsyncConnection) -> None:
+    """A transaction on PostgreSQL.
+
+    Prepared reads that come before anything else run on a connection of the node's own asyncpg
+    pool, outside any transaction: under READ COMMITTED every statement of a transaction takes its
+    own snapshot anyway, so a read-only request needs no BEGIN and COMMIT round trips and none of
+    SQLAlchemy's connection handling. The SQLAlchemy connection, and its transaction, are taken at
+    the first other statement (SQLAlchemy's asyncpg adapter sends BEGIN at its first statement; a
+    prepared write sends it first through the adapter) and committed when the block ends.
+    """
+
+    def __init__(self, engine: AsyncEngine, pool: Any) -> None:
         super().__init__()
-        self._aio = aio
+        self._engine = engine
+        self._pool = pool
+        self._aio: AsyncConnection | None = None
+
+    async def _connection(self) -> AsyncConnection:
+        if self._aio is None:
+            aio = self._engine.connect()
+            await aio.start()
+            self._aio = aio
+            await aio.begin()
+        return self._aio
 
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         if isinstance(stmt, Prepared):
+            if stmt.is_read and self._aio is None:
+                return await self._pooled(stmt, params)
             return await self._prepared(stmt, params)
-        result = await (self._aio.execute(stmt, params) if params is not None else self._aio.execute(stmt))
+        aio = await self._connection()
+        result = await (aio.execute(stmt, params) if params is not None else aio.execute(stmt))
         return _rows(result)
 
-    async def _prepared(self, stmt: Prepared, params: Any) -> Rows:
-        """Run a prepared statement on the asyncpg connection itself (see keyplane.store.prepared).
-
-        SQLAlchemy's asyncpg adapter begins the transaction at the first statement run through it; a
-        prepared read before any write needs none (under READ COMMITTED every statement of a
-        transaction takes its own snapshot anyway), so a read-only request costs no BEGIN and COMMIT
-        round trips; a prepared write begins it first, through the adapter, which then commits it.
-        """
-        dialect = self._aio.dialect
+    async def _pooled(self, stmt: Prepared, params: Any) -> Rows:
+        dialect = self._engine.dialect
         compiled = stmt.compiled(dialect)
         args = compiled.args(params)
-        fairy = await self._aio.get_raw_connection()
+        try:
+            async with self._pool.acquire() as driver:
+                records = await driver.fetch(compiled.sql, *args)
+        except Exception as exc:
+            raise _pg_error(None, dialect, compiled.sql, exc) from exc
+        rows = [compiled.row(record) for record in records]
+        return Rows(rows, len(rows))
+
+    async def _prepared(self, stmt: Prepared, params: Any) -> Rows:
+        """Run a prepared statement on the transaction's asyncpg connection itself."""
+        aio = await self._connection()
+        dialect = aio.dialect
+        compiled = stmt.compiled(dialect)
+        args = compiled.args(params)
+        fairy = await aio.get_raw_connection()
         adapter: Any = fairy.dbapi_connection
         try:
             if not stmt.is_read and adapter._transaction is None:  # noqa: SLF001
@@ -152,21 +183,66 @@ class _PgConn(Conn):
             if isinstance(error, sa_exc.DBAPIError) and dialect.is_disconnect(cast(Any, error.orig), adapter, None):
                 # As SQLAlchemy does for its own statements: this connection is not given out again.
                 error.connection_invalidated = True
-                await self._aio.invalidate(error)
+                await aio.invalidate(error)
             raise error from exc
         count = str(status).rsplit(" ", 1)[-1]
         return Rows([], int(count) if count.isdigit() else -1)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
-        return await self._aio.run_sync(fn)
+        return await (await self._connection()).run_sync(fn)
+
+    async def finish(self, ok: bool) -> None:
+        """Commit (with the change notices) or roll back, and give the connection back."""
+        aio, self._aio = self._aio, None
+        if aio is None:
+            return
+        try:
+            if ok:
+                for kind in self.notices:
+                    await aio.execute(text("SELECT pg_notify(:c, :k)"), {"c": CHANNEL, "k": kind})
+                await aio.commit()
+            else:
+                await aio.rollback()
+        finally:
+            await aio.close()
+
+
+async def _pg_pool(url: str, dialect: Any) -> Any:
+    """The node's asyncpg pool for prepared reads, decoding JSON as SQLAlchemy's asyncpg dialect does."""
+    import asyncpg
+
+    loads = dialect._json_deserializer or json.loads  # noqa: SLF001
+
+    async def codecs(conn: Any) -> None:
+        await conn.set_type_codec(
+            "json", encoder=str.encode, decoder=lambda b: loads(b.decode()), schema="pg_catalog", format="binary"
+        )
+        await conn.set_type_codec(
+            "jsonb",
+            encoder=lambda v: b"\x01" + v.encode(),
+            decoder=lambda b: loads(b[1:].decode()),
+            schema="pg_catalog",
+            format="binary",
+        )
+
+    return await asyncpg.create_pool(url, min_size=0, max_size=10, init=codecs)
 
 
 def _pg_error(adapter: Any, dialect: Any, sql: str, exc: Exception) -> BaseException:
     """The SQLAlchemy exception a statement run through SQLAlchemy would have raised for ``exc``."""
-    if isinstance(exc, sa_exc.SQLAlchemyError):
+    if isinstance(exc, (sa_exc.SQLAlchemyError, OSError)):
         return exc
+    if isinstance(exc, dialect.loaded_dbapi.Error):  # translated already (by the adapter's own calls)
+        return sa_exc.DBAPIError.instance(
+            sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+        )
     try:
-        adapter._handle_exception(exc)  # noqa: SLF001 - raises the adapter's DBAPI-level error
+        # Raises the adapter's DBAPI-level error for a driver error, and anything else as it is.
+        if adapter is not None:
+            adapter._handle_exception(exc)  # noqa: SLF001
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection as adapted
+
+        adapted._handle_exception_no_connection(dialect.loaded_dbapi, exc)  # noqa: SLF001
     except Exception as dbapi_exc:  # noqa: BLE001
         if dbapi_exc is exc:  # not the driver's: a bug, raised as it is
             return exc
@@ -710,6 +786,7 @@ class Database:
         self.is_postgres = url.startswith(("postgresql", "postgres"))
         self._sqlite: _SqliteStore | None = None
         self._aio_engine: AsyncEngine | None = None
+        self._pg_pool: Any = None
         self._listeners: list[Callable[[str], None]] = []
         self._listen_task: asyncio.Task[None] | None = None
         self._lock: Any = None
@@ -728,6 +805,7 @@ class Database:
             # connection found broken is invalidated by the statement that meets it, which answers 503
             # (retryable), and SQLAlchemy then replaces every connection older than it.
             self._aio_engine = create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
+            self._pg_pool = await _pg_pool(self._dsn(), self._aio_engine.dialect)
             self._listen_task = asyncio.create_task(self._listen_forever())
         else:
             self._lock_file()
@@ -763,6 +841,9 @@ class Database:
                 await self._listen_task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+        if self._pg_pool is not None:
+            await self._pg_pool.close()
+            self._pg_pool = None
         if self._aio_engine is not None:
             await self._aio_engine.dispose()
         if self._sqlite is not None:
@@ -800,14 +881,19 @@ class Database:
             await conn.finish(True, lambda: self._broadcast_local(conn.notices))
             return
         assert self._aio_engine is not None
-        async with self._aio_engine.begin() as aio:
-            pg = _PgConn(aio)
+        pg = _PgConn(self._aio_engine, self._pg_pool)
+        try:
             yield pg
-            for kind in pg.notices:
-                await aio.execute(text("SELECT pg_notify(:c, :k)"), {"c": CHANNEL, "k": kind})
+        except BaseException:
+            await pg.finish(False)
+            raise
+        await pg.finish(True)
         # Our own NOTIFY comes back through LISTEN too; drop local caches now so this node
         # never serves a stale answer to the caller's next request.
         self._broadcast_local(pg.notices)
+
+    def _dsn(self) -> str:
+        return self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
@@ -821,10 +907,9 @@ class Database:
         """Hold a LISTEN connection open; reconnect after a failure and then drop every cache."""
         import asyncpg
 
-        dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
         while True:
             try:
-                conn = await asyncpg.connect(dsn)
+                conn = await asyncpg.connect(self._dsn())
                 try:
                     await conn.add_listener(CHANNEL, lambda *args: self._broadcast_local([args[3]]))
                     self._broadcast_local(["*"])  # changes may have been missed while disconnected
