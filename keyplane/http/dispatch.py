@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
 
+from keyplane import console, tracebacks
 from keyplane import errors as domain
-from keyplane import tracebacks
 from keyplane.http import compression, credentials, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain, x_content_parse
@@ -47,6 +47,9 @@ class Dispatcher:
                 await self.lifespan(scope, receive, send)
             return
         if scope["type"] != "http":
+            return
+        if console.is_console_path(scope["path"]):  # static pages, no authentication: their API calls carry it
+            await console.serve(scope, receive, send)
             return
         await self._http(scope, receive, send)
 
