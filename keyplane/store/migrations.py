@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
+from keyplane.indices.backends.terms.sql import backfill_content_terms
 from keyplane.store import schema
 from keyplane.store.database import Database
 
@@ -70,6 +71,12 @@ def _v10_refresh(conn: Connection) -> None:
     schema.document_snapshots.create(conn, checkfirst=True)
 
 
+def _v11_content_terms(conn: Connection) -> None:
+    """The term rows of pushed-down searches, built for the documents already stored."""
+    schema.content_terms.create(conn, checkfirst=True)
+    backfill_content_terms(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -81,6 +88,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v8_long_service_types,
     _v9_indices,
     _v10_refresh,
+    _v11_content_terms,
 ]
 
 

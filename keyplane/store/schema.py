@@ -7,7 +7,7 @@ queries filter or sort on. ``seq_no`` grows on every write and guards read-modif
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, false
+from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text, false
 
 from keyplane.store.nul import SafeJSON, SafeString, SafeText
 
@@ -215,4 +215,20 @@ document_snapshots = Table(
     Column("primary_term", BigInteger, nullable=False, default=1),
     Column("version", BigInteger, nullable=False),
     Column("source", SafeText, nullable=False),
+)
+
+# -- content indices: term rows for searches pushed down to the store (keyplane/indices/terms.py) -----------
+# One row per (field path, leaf value) of the current version of each document, written in the same
+# transaction as the document; kind ``i`` with an empty field marks a document searches evaluate in memory.
+content_terms = Table(
+    "content_terms",
+    metadata,
+    Column("index_name", SafeString(255), primary_key=True),
+    Column("field", Text, primary_key=True),
+    # Byte order on PostgreSQL too, as Python compares strings (ranges).
+    Column("value", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
+    Column("kind", String(1), primary_key=True),
+    Column("id", SafeString(512), primary_key=True),
+    Column("num", Double, nullable=True),  # numbers and booleans (1, 0), for ranges
+    sqlite_with_rowid=False,
 )

@@ -22,6 +22,7 @@ from sqlalchemy import (
     exc,
     func,
     insert,
+    or_,
     select,
     true,
     update,
@@ -30,12 +31,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from keyplane import jsontext
-from keyplane.indices.backends.base import DocStats, DocWrite
+from keyplane.indices import pushdown
+from keyplane.indices.backends.base import DocStats, DocWrite, Matches
+from keyplane.indices.backends.terms import sql as term_rows
 from keyplane.indices.core import IndexMeta, IndexMissing, Source, StoredDoc
 from keyplane.store import nul, schema
 from keyplane.store.database import Conn, Database
 
-ix, dx, sx = schema.indices, schema.documents, schema.document_snapshots
+ix, dx, sx, tx = schema.indices, schema.documents, schema.document_snapshots, schema.content_terms
 
 
 def _meta(row: dict[str, Any]) -> IndexMeta:
@@ -123,6 +126,7 @@ class SqlIndexRepository:
         async with self.db.transaction() as conn:
             await conn.execute(delete(dx).where(dx.c.index_name == name))
             await conn.execute(delete(sx).where(sx.c.index_name == name))
+            await conn.execute(delete(tx).where(tx.c.index_name == name))
             res = await conn.execute(delete(ix).where(ix.c.name == name))
         return res.rowcount > 0
 
@@ -130,6 +134,7 @@ class SqlIndexRepository:
         async with self.db.transaction() as conn:
             await conn.execute(delete(dx))
             await conn.execute(delete(sx))
+            await conn.execute(delete(tx))
             await conn.execute(delete(ix))
 
     async def set_mappings(self, expected: IndexMeta, mappings: dict[str, Any]) -> bool:
@@ -202,6 +207,8 @@ class SqlDocumentRepository:
                     )
                     if res.rowcount != 1:
                         raise _Raced
+                    await term_rows.remove(conn, self.db.is_postgres, index, [(doc_id, expected.source)])
+                await term_rows.add(conn, self.db.is_postgres, index, [(doc_id, source)])
                 await _after_write(conn, index, expected, refreshed, refresh)
         except (_Raced, exc.IntegrityError):
             return None
@@ -219,6 +226,7 @@ class SqlDocumentRepository:
                     )
                     if res.rowcount != 1:
                         raise _Raced
+                    await term_rows.remove(conn, self.db.is_postgres, index, [(doc_id, expected.source)])
                 elif (
                     await conn.execute(select(dx.c.id).where(and_(dx.c.index_name == index, dx.c.id == doc_id)))
                 ).first():
@@ -280,6 +288,10 @@ class SqlDocumentRepository:
                         updates.append({"b_index": index, "b_id": doc_id, **{f"b_{k}": v for k, v in values.items()}})
                     else:
                         inserts.append({"index_name": index, "id": doc_id, "primary_term": 1, **values})
+                replaced = [(doc_id, was.source) for doc_id in stored if (was := expected.get(doc_id)) is not None]
+                await term_rows.remove(conn, self.db.is_postgres, index, replaced)
+                written = [(doc_id, one.source) for doc_id, (one, _) in final.items() if one.source is not None]
+                await term_rows.add(conn, self.db.is_postgres, index, written)
                 if deletes:
                     await conn.execute(_DELETE_ONE, deletes)
                 if updates:
@@ -326,6 +338,26 @@ class SqlDocumentRepository:
             kept = select(func.count()).where(sx.c.index_name == index)
             total = int((await conn.execute(live)).scalar() or 0) + int((await conn.execute(kept)).scalar() or 0)
         return total
+
+    async def matches(
+        self, index: str, plan: pushdown.Plan, exact: bool, window: tuple[int, int] | None
+    ) -> Matches | None:
+        refreshed = _refreshed(index)
+        seen = term_rows.visible(index, refreshed)
+        async with self.db.transaction() as conn:
+            if (await conn.execute(select(sx.c.id).where(sx.c.index_name == index).limit(1))).first():
+                return None  # earlier versions kept for searches: they have no term rows
+            where = term_rows.condition(index, plan)
+            if window is not None and exact and not (await conn.execute(term_rows.has_irregular(index))).first():
+                total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
+                start, size = window
+                if size <= 0 or start >= total:
+                    return Matches([], total)
+                page = select(*_columns(dx)).where(seen, where).order_by(dx.c.seq_no).offset(start).limit(size)
+                return Matches([_doc(r) for r in (await conn.execute(page)).rows], total)
+            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(index))).order_by(dx.c.seq_no)
+            rows = (await conn.execute(found)).rows
+        return Matches([_doc(r) for r in rows], None)
 
     async def scan(self, index: str, batch: int = 1000) -> AsyncIterator[StoredDoc]:
         async for docs in self.scan_batches(index, batch):
