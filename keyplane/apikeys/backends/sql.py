@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from keyplane.query.fields import FieldType
 from keyplane.query.tree import Query, SortKey
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
+from keyplane.store.batching import BatchSize
 from keyplane.store.database import Database
 
 t = schema.api_keys
@@ -49,12 +51,16 @@ INDEX = SqlIndex(
     doc_order=t.c.creation,
 )
 SQL = SqlQuery(INDEX)
-# Rows per write transaction of the retention sweep (and ids per read of a long id list) and of a
-# bulk update: the SQLite writer (and PostgreSQL's row locks) are let go between batches, so other
-# requests' writes wait for one batch at most (measured: 500 let creations wait up to ~280 ms
-# beside a sweep on SQLite, 250 ~120 ms, mostly WAL checkpoints).
+# Ids per read of a long id list.
 WRITE_BATCH = 250
-UPDATE_BATCH = 200
+# Rows per write transaction of the retention sweep and of a bulk update: the SQLite writer (and
+# PostgreSQL's row locks) are let go between batches, so other requests' writes wait for one batch
+# at most. These are the first batches' sizes; the next ones are sized by time (store/batching.py):
+# fixed counts let creations wait up to ~280 ms (500 rows) or ~120 ms (250) beside a sweep on a
+# loaded SQLite, as a row's cost varies with the machine's load.
+SWEEP_BATCH = 100
+UPDATE_BATCH = 100
+LEAST_BATCH, MOST_BATCH = 10, 1000
 # Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
 _PARSE_OFF_LOOP = 200
 
@@ -177,6 +183,10 @@ def _sort_value(key: ApiKey, sort: SortKey) -> Any:
     return value
 
 
+def _batch_size(first: int) -> BatchSize:
+    return BatchSize(first, min(LEAST_BATCH, first), max(MOST_BATCH, first))
+
+
 def _notify_keys(conn: Any, ids: list[str]) -> None:
     """Tell every node which keys changed; past a hundred, to drop all cached keys instead."""
     if len(ids) > 100:
@@ -243,8 +253,14 @@ class SqlApiKeyRepository:
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         written: set[str] = set()
-        for start in range(0, len(keys), UPDATE_BATCH):
-            written |= await self._replace_batch(keys[start : start + UPDATE_BATCH])
+        size = _batch_size(UPDATE_BATCH)
+        start = 0
+        while start < len(keys):
+            rows = size.rows
+            t0 = time.perf_counter()
+            written |= await self._replace_batch(keys[start : start + rows])
+            size.took(time.perf_counter() - t0, len(keys[start : start + rows]))
+            start += rows
         return written
 
     async def _replace_batch(self, keys: list[ApiKey]) -> set[str]:
@@ -308,17 +324,21 @@ class SqlApiKeyRepository:
                 )
 
     async def delete_inactive(self, before: int) -> int:
-        # WRITE_BATCH rows per transaction, so no write transaction holds the writer for long. Each
+        # A bounded batch per transaction, so no write transaction holds the writer for long. Each
         # batch is picked inside its DELETE through an index (no list of ids bound: PostgreSQL plans
         # a long IN list badly); deleted rows no longer match, so each statement finds the next ones.
         removed = 0
+        size = _batch_size(SWEEP_BATCH)
         for inactive in _inactive(before):
-            batch = select(t.c.id).where(inactive).limit(WRITE_BATCH)
             while True:
+                rows = size.rows
+                batch = select(t.c.id).where(inactive).limit(rows)
                 async with self.db.transaction() as conn:
+                    t0 = time.perf_counter()
                     gone = (await conn.execute(delete(t).where(t.c.id.in_(batch)))).rowcount
+                    size.took(time.perf_counter() - t0, gone)
                 removed += gone
-                if gone < WRITE_BATCH:
+                if gone < rows:
                     break
         if removed:
             # Caches are emptied once, when the sweep is over, as when it was one transaction: until
