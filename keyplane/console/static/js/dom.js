@@ -57,10 +57,18 @@ export function badge(text, kind) {
 }
 
 // Announced to screen readers and shown at the top of the page.
+// A message set just before a navigation (a key invalidated, then the list) outlives it.
+let notifiedAt = 0;
+
 export function notify(text) {
   const status = document.getElementById("status");
   status.textContent = text;
   status.hidden = !text;
+  notifiedAt = text ? Date.now() : 0;
+}
+
+export function clearStaleNotice() {
+  if (Date.now() - notifiedAt > 1000) notify("");
 }
 
 export function pre(value) {

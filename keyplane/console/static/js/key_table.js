@@ -22,6 +22,12 @@ export function expiry(key, now = Date.now()) {
   return h("span", { title: date(key.expiration), text });
 }
 
+// Keyplane records last_used at a granularity (an hour by default): a recent use reads as such.
+export function lastUsed(key, now = Date.now()) {
+  if (!key.last_used) return "Never";
+  return now - key.last_used < 3600e3 ? "within the last hour" : relative(key.last_used, now);
+}
+
 const TYPE_LABELS = { rest: "REST", cross_cluster: "Cross-cluster", managed: "Managed" };
 
 // ``selected`` (a Set of ids) adds a selection column when given.
@@ -57,7 +63,7 @@ export function keyTable(keysList, { selected, onSelect, caption } = {}) {
       h("td", {}, key.username ?? "—", h("div", { class: "muted", text: key.realm ?? "" })),
       h("td", { title: date(key.creation), text: relative(key.creation, now) }),
       h("td", {}, expiry(key, now)),
-      h("td", { title: key.last_used ? date(key.last_used) : "", text: key.last_used ? relative(key.last_used, now) : "Never" }),
+      h("td", { title: key.last_used ? date(key.last_used) : "", text: lastUsed(key, now) }),
       h("td", {}, statusBadges(key, now)),
     );
   });

@@ -5,7 +5,7 @@
 import { call, enc, rawBody } from "./api.js";
 import { badge, busy, confirm, copyText, errorBox, field, h, jsonEditor, notify, pre, showError } from "./dom.js";
 import { date, splitList } from "./format.js";
-import { expiry, keyTable, keyType, statusBadges } from "./key_table.js";
+import { expiry, keyTable, keyType, lastUsed, statusBadges } from "./key_table.js";
 
 export async function page(root, parts, session) {
   const [first] = parts;
@@ -349,7 +349,7 @@ async function viewPage(root, id, session) {
         ["Owner", `${key.username} (${key.realm})`],
         ["Created", date(key.creation)],
         ["Expiry", expiry(key)],
-        ["Last used", key.last_used ? date(key.last_used) : "Never"],
+        ["Last used", key.last_used ? `${lastUsed(key)} (${date(key.last_used)})` : "Never"],
         ["Invalidated", key.invalidated ? date(key.invalidation) : "No"],
       ].map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]),
     ),
@@ -361,7 +361,11 @@ async function viewPage(root, id, session) {
   if (key.limited_by) sections.append(h("section", {}, h("h2", { text: "Limited by (owner's roles)" }), pre(key.limited_by)));
   sections.append(h("section", {}, h("h2", { text: "Metadata" }), pre(key.metadata)));
   root.append(sections);
-  if (usable && (!crossCluster || session.can.crossClusterKeys)) root.append(updateForm(key, crossCluster));
+  // Elasticsearch lets only the key's owner update it, and not through an API key credential.
+  const me = session.user;
+  const owner = key.username === me.username && me.authentication_type !== "api_key";
+  if (usable && owner && (!crossCluster || session.can.crossClusterKeys)) root.append(updateForm(key, crossCluster));
+  else if (usable && !owner) root.append(h("p", { class: "muted", text: "Only the key's owner, signed in with a password, can update it." }));
 }
 
 function updateForm(key, crossCluster) {

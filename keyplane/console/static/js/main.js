@@ -1,7 +1,7 @@
 // The console's shell: sign-in state, what the user may do (``_has_privileges``), and hash routing.
 
 import { authorization, call, forget } from "./api.js";
-import { h, notify } from "./dom.js";
+import { clearStaleNotice, h, notify } from "./dom.js";
 import { signIn } from "./signin.js";
 import * as keys from "./keys.js";
 import * as health from "./key_health.js";
@@ -76,7 +76,7 @@ export function signOut() {
   document.getElementById("nav").hidden = true;
   document.getElementById("who").replaceChildren();
   notify("");
-  location.hash = "";
+  history.replaceState(null, "", location.pathname); // no hashchange: one render of the sign-in form
   route();
 }
 
@@ -127,7 +127,7 @@ export async function route() {
 }
 
 window.addEventListener("hashchange", () => {
-  notify("");
+  clearStaleNotice();
   route().then(() => document.getElementById("main").focus({ preventScroll: true }));
 });
 route();
