@@ -47,6 +47,7 @@ from sqlalchemy.sql import Executable
 
 from keyplane import tracebacks
 from keyplane.errors import StoreUnavailable
+from keyplane.store import checkpoint
 
 log = logging.getLogger("keyplane.store")
 T = TypeVar("T")
@@ -283,6 +284,8 @@ class _SqliteStore:
         # yet), and which one: a transaction is acknowledged only by the COMMIT of its own generation.
         self.group_open = False
         self.generation = 0
+        # WAL checkpoints run on a thread of their own, not inside the writer's commits.
+        self.checkpointer: checkpoint.Checkpointer | None = None
 
     def _engine(self, *, reader: bool) -> Engine:
         # A connection stays with its thread for the life of the store, hence NullPool.
@@ -308,6 +311,11 @@ class _SqliteStore:
             cur.execute("PRAGMA case_sensitive_like=ON")
             if reader:
                 cur.execute("PRAGMA query_only=ON")  # a write routed here by mistake fails loudly
+            elif self.checkpointer is not None:
+                # No automatic checkpoint inside the writer's COMMITs (the checkpointer does them), and
+                # the WAL is cut back to this size whenever the writer starts it over.
+                cur.execute("PRAGMA wal_autocheckpoint=0")
+                cur.execute(f"PRAGMA journal_size_limit={checkpoint.WAL_LIMIT}")
             cur.close()
             # Transactions are begun and ended explicitly below, not by pysqlite.
             dbapi_conn.isolation_level = None
@@ -318,8 +326,11 @@ class _SqliteStore:
         path = self.url.removeprefix("sqlite:///")
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_file(path)
+        self.checkpointer = checkpoint.for_file(path, self.synchronous)
         self.writer = _Worker("keyplane-sqlite-writer", self._engine(reader=False))
         await self.writer.open()  # the writer first: it switches the file to WAL
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.start)
         reader_engine = self._engine(reader=True)
         for i in range(READERS):
             worker = _Worker(f"keyplane-sqlite-reader-{i}", reader_engine)
@@ -330,6 +341,9 @@ class _SqliteStore:
     async def close(self) -> None:
         if self.flusher is not None:
             await asyncio.shield(self.flusher)  # commit what was acknowledged-to-be before closing
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)  # waits for a checkpoint under way
+            self.checkpointer = None
         for worker in [*self._all_readers, *([self.writer] if self.writer else [])]:
             try:
                 await worker.close()
@@ -346,12 +360,14 @@ class _SqliteStore:
                 # error): a COMMIT now would succeed on nothing, and acknowledge lost work.
                 raise StoreUnavailable(_LOST)
             conn.commit()
-            return self.generation
         except BaseException:
             conn.rollback()
             raise
         finally:
             self.group_open = False
+        if self.checkpointer is not None:
+            self.checkpointer.after_commit(conn.connection.dbapi_connection)
+        return self.generation
 
     def add_to_group(self, generation: int, fut: asyncio.Future[None], committed: Callable[[], None]) -> None:
         """Leave a finished transaction for the group commit (on the loop, holding ``write_lock``)."""
