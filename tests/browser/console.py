@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 from typing import Any
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -70,7 +72,11 @@ class Console:
         return self.css(selector)
 
     def wait_until(self, check: Any, timeout: float = 5) -> Any:
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(lambda _d: check())
+        # A table re-rendered between finding an element and reading it is read again on the next poll.
+        wait = WebDriverWait(
+            self.driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+        )
+        return wait.until(lambda _d: check())
 
     def wait_idle(self) -> None:
         """Until the page has rendered after a navigation (its heading is there)."""
@@ -133,7 +139,13 @@ class Console:
         self.count += 1
         path = self.shots / f"{self.name}-{self.count:02d}-{step}.png"
         time.sleep(0.05)  # let the last paint land
-        self.driver.save_screenshot(str(path))
+        # The whole page, not just the window: chromium renders beyond the viewport on request.
+        width, height = self.driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+        )
+        clip = {"x": 0, "y": 0, "width": width, "height": min(height, 6000), "scale": 1}
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip})
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     def console_errors(self) -> list[str]:

@@ -120,10 +120,10 @@ def test_connector_configuration_api_key_schedule_filtering_and_sync(console: Co
 
     # Scheduling: the server checks the cron expression.
     console.css("#sched-full-enabled").click()
-    console.fill("full sync schedule (cron)", "not a cron")
+    console.fill("Full sync schedule (cron)", "not a cron")
     console.button("Save schedule").click()
     assert "cron" in console.wait_for("section[aria-labelledby=sched-title] .error").text.lower()
-    console.fill("full sync schedule (cron)", "0 0 3 * * ?")
+    console.fill("Full sync schedule (cron)", "0 0 3 * * ?")
     console.button("Save schedule").click()
     console.wait_text("#status", "Schedule saved")
     assert http.get("/_connector/my-connector").json()["scheduling"]["full"] == {

@@ -193,7 +193,7 @@ function schedulingSection(c, manage) {
       kind,
       enabled,
       interval,
-      el: h("div", { class: "sched-row" }, h("label", { for: enabled.id }, enabled, ` ${label[0].toUpperCase()}${label.slice(1)} sync`), field(`${label} sync schedule (cron)`, interval)),
+      el: h("div", { class: "sched-row" }, h("label", { for: enabled.id }, enabled, ` ${label[0].toUpperCase()}${label.slice(1)} sync`), field(`${label[0].toUpperCase()}${label.slice(1)} sync schedule (cron)`, interval)),
     };
   });
   const submit = h("button", { type: "submit", text: "Save schedule", disabled: !manage });

@@ -180,6 +180,7 @@ async function listPage(root, session) {
       notify(invalidationSummary(answer));
       await load();
     });
+    refreshSelection(); // busy() re-enabled the button; with nothing selected it stays off
   });
 
   root.append(
@@ -371,7 +372,14 @@ async function viewPage(root, id, session) {
 function updateForm(key, crossCluster) {
   const box = errorBox();
   const result = h("p", { class: "result", role: "status" });
-  const roles = jsonEditor("Role descriptors (JSON)", key.role_descriptors ?? {}, "Replaces the key's role descriptors. {} removes them: the key then has its owner's privileges.", 12);
+  // transient_metadata is the server's own annotation, not something an update sets.
+  const descriptors = Object.fromEntries(
+    Object.entries(key.role_descriptors ?? {}).map(([name, d]) => {
+      const { transient_metadata: _ignored, ...rest } = d;
+      return [name, rest];
+    }),
+  );
+  const roles = jsonEditor("Role descriptors (JSON)", descriptors, "Replaces the key's role descriptors. {} removes them: the key then has its owner's privileges.", 12);
   const metadata = jsonEditor("Metadata (JSON)", key.metadata ?? {}, "Replaces the key's metadata.", 5);
   const expiration = h("input", { autocomplete: "off", placeholder: "for example 30d; empty: unchanged" });
   const access = accessFields(key.access);
