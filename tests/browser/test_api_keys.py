@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
+from selenium.webdriver.common.keys import Keys
 
 from tests.browser.console import Console
 
@@ -28,8 +29,15 @@ def test_sign_in_refuses_bad_password_then_signs_in_and_out(console: Console) ->
     assert "security_exception" in error.text
     console.shot("refused")
     assert console.driver.execute_script("return sessionStorage.length") == 0
+    # Keyboard: Tab moves from the username to the password, Enter signs in.
     console.css("input[name=password]").clear()
-    console.sign_in("elastic", "e2e-password")
+    console.css("input[name=username]").clear()
+    console.css("input[name=username]").click()
+    active = console.driver.switch_to.active_element
+    active.send_keys("elastic")
+    active.send_keys(Keys.TAB)
+    console.driver.switch_to.active_element.send_keys("e2e-password", Keys.ENTER)
+    console.wait_for("#who .user")
     assert console.nav() == ["API keys", "Expiring & unused", "Connectors", "Users", "Roles", "Account"]
     stored = console.driver.execute_script("return Object.keys(localStorage).length + document.cookie.length")
     assert stored == 0  # the credentials live in sessionStorage only
@@ -71,7 +79,7 @@ def test_create_read_secret_once_update_and_invalidate(console: Console, http: h
     console.wait_text("main h1", "my-api-key")
     page = console.css("main").text
     assert encoded not in console.driver.page_source  # the secret is shown once, then gone
-    assert "Active" in page and "expires in 23 hours" in page
+    assert "Active" in page and "expires in 1 day" in page
     assert "index-a*" in console.css("main .columns").text  # role descriptors; limited_by is shown beside them
     assert "Limited by" in page and "superuser" in page
     console.shot("view")
@@ -125,7 +133,7 @@ def test_list_search_filter_page_and_invalidate_many(console: Console, http: htt
     assert "Cross-cluster" in console.css("main table.grid tbody").text
     console.select("Type", "")
     console.select("Sort", "expiration:asc")
-    console.wait_until(lambda: "expires in 2 days" in console.css("main table.grid tbody tr").text)
+    console.wait_until(lambda: "expires in 3 days" in console.css("main table.grid tbody tr").text)
     assert "of 14" in console.css("#key-count").text
     console.shot("list")
     # Select three keys and invalidate them at once.
@@ -154,7 +162,7 @@ def test_expiring_and_unused_views(console: Console, http: httpx.Client) -> None
     console.wait_text("#expiring-title", "expiring")
     section = console.css("section[aria-labelledby=expiring-title]")
     console.wait_until(lambda: "soon" in section.text)
-    assert "later" not in section.text
+    assert "later" not in section.text and "expires in 2 days" in section.text
     console.shot("health")
 
 

@@ -12,8 +12,9 @@ export function relative(ms, now = Date.now()) {
   const diff = ms - now;
   const abs = Math.abs(diff);
   for (const [unit, size] of UNITS) {
-    if (abs >= size) {
-      const n = Math.floor(abs / size);
+    if (abs >= size * 0.95) {
+      // Rounded: a key made with a 5d expiration a moment ago "expires in 5 days", not 4.
+      const n = Math.max(1, Math.round(abs / size));
       const words = `${n} ${unit}${n === 1 ? "" : "s"}`;
       return diff >= 0 ? `in ${words}` : `${words} ago`;
     }

@@ -43,7 +43,7 @@ function section(title, id, initial, makeQuery, sort) {
     try {
       const answer = await call("POST", "/_security/_query/api_key", { query: makeQuery(n), sort, size: 100 });
       count.textContent = `${answer.total} key${answer.total === 1 ? "" : "s"}${answer.total > answer.count ? ` (first ${answer.count} shown)` : ""}`;
-      out.replaceChildren(keyTable(answer.api_keys, { caption: title }));
+      out.replaceChildren(keyTable(answer.api_keys));
     } catch (error) {
       showError(box, error);
     }
@@ -51,7 +51,7 @@ function section(title, id, initial, makeQuery, sort) {
   days.addEventListener("change", load);
   const el = h(
     "section",
-    { "aria-labelledby": id },
+    { class: "card", "aria-labelledby": id },
     h("h2", { id, text: title }),
     h("form", { class: "toolbar", onsubmit: (e) => (e.preventDefault(), load()) }, field("Days", days), h("button", { type: "submit", text: "Show" })),
     box,
