@@ -63,6 +63,8 @@ UPDATE_BATCH = 100
 LEAST_BATCH, MOST_BATCH = 10, 1000
 # Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
 _PARSE_OFF_LOOP = 200
+# The retention sweep's rest between batches, as a share of the batch's time.
+SWEEP_REST = 1.0
 
 
 def _row(key: ApiKey) -> dict[str, Any]:
@@ -352,3 +354,7 @@ class SqlApiKeyRepository:
         async with self.db.transaction() as conn:
             await conn.execute(delete(t))
             conn.notify("api_keys")
+                began = time.perf_counter()
+                # A background job: it rests as long as its batch took (commit included), so other
+                # requests get at least half of the writer, the disk and the cores meanwhile.
+                await asyncio.sleep((time.perf_counter() - began) * SWEEP_REST)
