@@ -335,6 +335,7 @@ class SqlApiKeyRepository:
             while True:
                 rows = size.rows
                 batch = select(t.c.id).where(inactive).limit(rows)
+                began = time.perf_counter()
                 async with self.db.transaction() as conn:
                     t0 = time.perf_counter()
                     gone = (await conn.execute(delete(t).where(t.c.id.in_(batch)))).rowcount
@@ -342,6 +343,9 @@ class SqlApiKeyRepository:
                 removed += gone
                 if gone < rows:
                     break
+                # A background job: it rests as long as its batch took (commit included), so other
+                # requests get at least half of the writer, the disk and the cores meanwhile.
+                await asyncio.sleep((time.perf_counter() - began) * SWEEP_REST)
         if removed:
             # Caches are emptied once, when the sweep is over, as when it was one transaction: until
             # then a cached removed key is still refused (it is expired or invalidated), and cached
@@ -354,7 +358,3 @@ class SqlApiKeyRepository:
         async with self.db.transaction() as conn:
             await conn.execute(delete(t))
             conn.notify("api_keys")
-                began = time.perf_counter()
-                # A background job: it rests as long as its batch took (commit included), so other
-                # requests get at least half of the writer, the disk and the cores meanwhile.
-                await asyncio.sleep((time.perf_counter() - began) * SWEEP_REST)
