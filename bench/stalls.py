@@ -317,7 +317,7 @@ class Trace:
         frames = max((r.wal_frames for r in passive), default=0)
         busy = sum(r.busy for r in passive)
         by_writer = [r.seconds for r in self.checkpoints if r.by == "writer"]
-        others = [r.seconds for r in self.checkpoints if r.mode != "PASSIVE"]
+        others = [r.seconds for r in self.checkpoints if r.by == "thread" and r.mode != "PASSIVE"]
         wal = f"WAL at most {self.wal_max / 2**20:.1f} MiB"
         return "\n".join(
             [
@@ -325,7 +325,7 @@ class Trace:
                 f"  COMMITs {ms(self.commits)} (sum {sum(self.commits):.1f} s)",
                 f"  batches (transactions of the work) {ms(self.batches)}",
                 f"  checkpointer PASSIVE {ms([r.seconds for r in passive])}, at most {frames} frames in the WAL, "
-                f"{busy} not complete; writer PASSIVE {ms(by_writer)}; others {ms(others)}",
+                f"{busy} not complete; writer RESTART {ms(by_writer)}; thread TRUNCATE {ms(others)}",
                 f"  creations {ms(self.creates)}; point reads {ms(self.reads)}",
             ]
         )

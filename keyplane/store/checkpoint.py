@@ -105,9 +105,10 @@ class Checkpointer:
             now = time.monotonic()
             if state != seen:
                 seen, last_write, tidy = state, now, False
-                self._catch_up = state[0] > self._bound
-                if not self._catch_up:  # else the writer's own checkpoint must not find this one running
+                if not self._catch_up:  # else the writer's checkpoint must not find this one running
                     self._checkpoint(self._conn, "PASSIVE")
+                    # Asked after copying, so the writer's own checkpoint has little left to copy.
+                    self._catch_up = self._wal_state()[0] > self._bound
             elif not tidy and now - last_write >= IDLE_SECONDS:
                 run = self._checkpoint(self._conn, "TRUNCATE")
                 tidy = run is not None and not run.busy
