@@ -186,3 +186,13 @@ def test_cross_cluster_key_create_and_update(console: Console, http: httpx.Clien
     key = http.get("/_security/api_key", params={"id": key_id}).json()["api_keys"][0]
     assert key["access"]["search"][0]["names"] == ["logs*"]
     assert key["metadata"] == {"tags": ["cc"]}
+    # The docs' update cross-cluster example: access given whole, with a query.
+    console.css("label.check input").click()
+    access = {"search": [{"names": ["logs*"], "query": {"term": {"tag": "public"}}}]}
+    console.set_text("Access (JSON)", json.dumps(access))
+    console.button("Update key").click()
+    console.wait_text("p.result", "updated: true")
+    key = http.get("/_security/api_key", params={"id": key_id}).json()["api_keys"][0]
+    query = key["access"]["search"][0]["query"]  # Elasticsearch answers the query as JSON text
+    assert (json.loads(query) if isinstance(query, str) else query) == {"term": {"tag": "public"}}
+    assert "replication" not in key["access"]

@@ -163,7 +163,13 @@ def test_connector_configuration_api_key_schedule_filtering_and_sync(console: Co
     console.confirm()
     console.wait_text("#status", "Sync job canceled")
     assert http.get(f"/_connector/_sync_job/{job_id}").json()["status"] in ("canceled", "canceling")
+    for i in range(3):
+        http.put(f"/_connector/other-{i}", json={"index_name": f"search-other-{i}", "service_type": "jira"})
     console.go("#/connectors")
+    console.wait_text("#connector-count", "of 4")
     console.wait_text("main table.grid tbody", "My Postgres")
     assert "postgresql" in console.css("main table.grid tbody").text
     console.shot("list")
+    console.fill("Service type", "jira")
+    console.wait_text("#connector-count", "of 3")
+    assert "My Postgres" not in console.css("main table.grid tbody").text

@@ -21,31 +21,80 @@ function when(ms) {
   return h("span", { title: date(t), text: relative(t) });
 }
 
+const PAGE = 50;
+
 async function listPage(root, session) {
-  const answer = await call("GET", "/_connector?size=100");
-  const rows = answer.results.map((c) =>
-    h(
-      "tr",
-      { "data-id": c.id },
-      h("td", {}, h("a", { href: `#/connectors/${enc(c.id)}`, text: c.name || c.id }), h("div", { class: "muted mono", text: c.id })),
-      h("td", { text: c.service_type ?? "—" }),
-      h("td", { class: "mono", text: c.index_name ?? "—" }),
-      h("td", {}, badge(c.status, STATUS_KIND[c.status] || "plain")),
-      h("td", {}, c.last_sync_status ? badge(c.last_sync_status, SYNC_KIND[c.last_sync_status] || "plain") : "Never synced", " ", c.last_synced ? when(c.last_synced) : ""),
-    ),
-  );
-  if (!rows.length) rows.push(h("tr", {}, h("td", { colSpan: 5, class: "empty", text: "No connectors yet." })));
+  const state = { query: "", serviceType: "", from: 0 };
+  const box = errorBox();
+  const count = h("p", { class: "muted", id: "connector-count" });
+  const results = h("div");
+  const search = h("input", { type: "search", autocomplete: "off", placeholder: "Name, index or description" });
+  const serviceType = h("input", { autocomplete: "off", placeholder: "for example jira, github" });
+  const prev = h("button", { type: "button", text: "← Previous", disabled: true });
+  const next = h("button", { type: "button", text: "Next →", disabled: true });
+  async function load() {
+    showError(box, null);
+    const params = new URLSearchParams({ from: String(state.from), size: String(PAGE) });
+    if (state.query) params.set("query", state.query);
+    if (state.serviceType) params.set("service_type", state.serviceType);
+    try {
+      const answer = await call("GET", `/_connector?${params}`);
+      const rows = answer.results.map((c) =>
+        h(
+          "tr",
+          { "data-id": c.id },
+          h("td", {}, h("a", { href: `#/connectors/${enc(c.id)}`, text: c.name || c.id }), h("div", { class: "muted mono", text: c.id })),
+          h("td", { text: c.service_type ?? "—" }),
+          h("td", { class: "mono", text: c.index_name ?? "—" }),
+          h("td", {}, badge(c.status, STATUS_KIND[c.status] || "plain")),
+          h("td", {}, c.last_sync_status ? badge(c.last_sync_status, SYNC_KIND[c.last_sync_status] || "plain") : "Never synced", " ", c.last_synced ? when(c.last_synced) : ""),
+        ),
+      );
+      if (!rows.length) rows.push(h("tr", {}, h("td", { colSpan: 5, class: "empty", text: "No connectors match." })));
+      count.textContent = answer.count ? `Connectors ${state.from + Math.min(1, answer.results.length)}–${state.from + answer.results.length} of ${answer.count}` : "No connectors";
+      results.replaceChildren(
+        h(
+          "table",
+          { class: "grid" },
+          h("caption", { class: "sr-only", text: "Connectors" }),
+          h("thead", {}, h("tr", {}, ["Name", "Service type", "Index", "Status", "Last sync"].map((t) => h("th", { scope: "col", text: t })))),
+          h("tbody", {}, rows),
+        ),
+      );
+      prev.disabled = state.from === 0;
+      next.disabled = state.from + answer.results.length >= answer.count || state.from + PAGE >= 10_000;
+    } catch (error) {
+      showError(box, error);
+    }
+  }
+  let timer;
+  const restart = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      state.query = search.value.trim();
+      state.serviceType = serviceType.value.trim();
+      state.from = 0;
+      load();
+    }, 250);
+  };
+  search.addEventListener("input", restart);
+  serviceType.addEventListener("input", restart);
+  prev.addEventListener("click", () => {
+    state.from = Math.max(0, state.from - PAGE);
+    load();
+  });
+  next.addEventListener("click", () => {
+    state.from += PAGE;
+    load();
+  });
   root.append(
     h("div", { class: "title-row" }, h("h1", { text: "Connectors" }), session.can.manageConnectors ? h("a", { class: "button primary", href: "#/connectors/new", text: "Create connector" }) : null),
-    h("p", { class: "muted", text: `${answer.count} connector${answer.count === 1 ? "" : "s"}` }),
-    h(
-      "table",
-      { class: "grid" },
-      h("caption", { text: "Connectors" }),
-      h("thead", {}, h("tr", {}, ["Name", "Service type", "Index", "Status", "Last sync"].map((t) => h("th", { scope: "col", text: t })))),
-      h("tbody", {}, rows),
-    ),
+    h("form", { class: "toolbar", role: "search", onsubmit: (e) => e.preventDefault() }, field("Search", search, null, "grow"), field("Service type", serviceType)),
+    box,
+    h("div", { class: "table-actions" }, count, h("div", { class: "actions" }, prev, next)),
+    results,
   );
+  await load();
 }
 
 async function createPage(root, session) {

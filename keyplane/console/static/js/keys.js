@@ -229,18 +229,13 @@ function invalidationSummary(answer) {
 
 // -- create -----------------------------------------------------------------------------------------
 
+// Cross-cluster access: index names for search and replication, or the whole access object as JSON
+// (for query, field_security and allow_restricted_indices, as in the docs' examples).
 function accessFields(access = {}) {
   const names = (kind) => (access[kind] || []).flatMap((entry) => entry.names || []).join(", ");
   const searchNames = h("input", { autocomplete: "off", value: names("search"), class: "code" });
   const replicationNames = h("input", { autocomplete: "off", value: names("replication"), class: "code" });
-  const wrap = h(
-    "fieldset",
-    {},
-    h("legend", { text: "Access" }),
-    field("Search: index names or patterns", searchNames, "Comma-separated, for example logs-*, metrics-*."),
-    field("Replication: index names or patterns", replicationNames, "Comma-separated indices a remote cluster may replicate (cross-cluster replication)."),
-  );
-  const value = () => {
+  const fromNames = () => {
     const out = {};
     const s = splitList(searchNames.value);
     const r = splitList(replicationNames.value);
@@ -248,7 +243,24 @@ function accessFields(access = {}) {
     if (r.length) out.replication = [{ names: r }];
     return out;
   };
-  return { wrap, value, searchNames, replicationNames };
+  const asJson = h("input", { type: "checkbox" });
+  const editor = jsonEditor("Access (JSON)", access, "search and replication entries as the cross-cluster API key APIs take them.", 8);
+  const simple = h(
+    "div",
+    {},
+    field("Search: index names or patterns", searchNames, "Comma-separated, for example logs-*, metrics-*."),
+    field("Replication: index names or patterns", replicationNames, "Comma-separated indices a remote cluster may replicate (cross-cluster replication)."),
+  );
+  editor.wrap.hidden = true;
+  asJson.addEventListener("change", () => {
+    if (asJson.checked) editor.area.value = JSON.stringify({ ...access, ...fromNames() }, null, 2);
+    simple.hidden = asJson.checked;
+    editor.wrap.hidden = !asJson.checked;
+  });
+  const wrap = h("fieldset", {}, h("legend", { text: "Access" }), simple, h("label", { class: "check" }, asJson, " Edit access as JSON (queries, field security)"), editor.wrap);
+  // The JSON text goes to the server as written, so its parser reports mistakes.
+  const value = () => (asJson.checked ? { raw: editor.area.value } : fromNames());
+  return { wrap, value };
 }
 
 async function createPage(root, session, crossCluster) {
