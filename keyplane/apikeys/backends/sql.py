@@ -17,8 +17,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
 from keyplane.apikeys.backends.base import KeyFilter, Page
+from keyplane.apikeys.backends.counts import shape as counted
+from keyplane.apikeys.backends.counts import sql as counts
 from keyplane.apikeys.core import ApiKey, Creator
-from keyplane.query.aggs import Agg, AggResult
+from keyplane.query.aggs import Agg, AggResult, TermsAgg
 from keyplane.query.backends.sql import SqlIndex, SqlQuery, escape_like
 from keyplane.query.dates import format_date
 from keyplane.query.fields import FieldType
@@ -26,7 +28,7 @@ from keyplane.query.tree import Query, SortKey
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
 from keyplane.store.batching import BatchSize
-from keyplane.store.database import Database
+from keyplane.store.database import Conn, Database
 
 t = schema.api_keys
 # The API-key index (apikeys/query.py): canonical field names are the column names.
@@ -61,10 +63,10 @@ WRITE_BATCH = 250
 SWEEP_BATCH = 100
 UPDATE_BATCH = 100
 LEAST_BATCH, MOST_BATCH = 10, 1000
-# Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
-_PARSE_OFF_LOOP = 200
 # The retention sweep's rest between batches, as a share of the batch's time.
 SWEEP_REST = 1.0
+# Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
+_PARSE_OFF_LOOP = 200
 
 
 def _row(key: ApiKey) -> dict[str, Any]:
@@ -207,8 +209,11 @@ _REPLACE = (
 
 
 class SqlApiKeyRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, use_counts: bool = True) -> None:
         self.db = db
+        # Totals and terms aggregations from the count tables when a query allows (counts.py);
+        # off, everything is counted on api_keys (the tests compare both).
+        self.use_counts = use_counts
 
     async def insert(self, key: ApiKey) -> None:
         async with self.db.transaction() as conn:
@@ -242,16 +247,34 @@ class SqlApiKeyRepository:
         page_cond = cond if not search_after else and_(cond, SQL.after(sort, search_after))
         stmt = select(t).where(page_cond).order_by(*SQL.order_by(sort)).offset(start).limit(size)
         async with self.db.transaction() as conn:
-            total = 0
-            for sign, part in SQL.count_parts(query):
-                total += sign * ((await conn.execute(select(func.count()).select_from(t).where(part))).scalar() or 0)
+            total = await self._count(conn, query)
             rows = (await conn.execute(stmt)).rows if size > 0 else []
         keys = await _keys(rows)
         return Page(int(total), keys, [[_sort_value(k, s) for s in sort] for k in keys])
 
+    async def _count(self, conn: Conn, query: Query) -> int:
+        """The exact number of keys ``query`` matches, in signed parts each an index range or a sum of counts."""
+        total = 0
+        for sign, part in counted.parts(query):
+            shape = counted.shape_of(part) if self.use_counts else None
+            if shape is not None and counted.countable(shape):
+                found = await counts.count(conn, shape)
+            else:
+                stmt = select(func.count()).select_from(t).where(SQL.where(part))
+                found = int((await conn.execute(stmt)).scalar() or 0)
+            total += sign * found
+        return total
+
     async def aggregate(self, query: Query, aggs: list[Agg]) -> dict[str, AggResult]:
+        shape = counted.shape_of(query) if self.use_counts else None
         async with self.db.transaction() as conn:
-            return await SQL.aggregate(conn, aggs, query, postgres=self.db.is_postgres)
+            out: dict[str, AggResult] = {}
+            for agg in aggs:
+                if isinstance(agg, TermsAgg) and shape is not None and counted.serves_terms(agg, shape):
+                    out[agg.name] = await counts.terms(conn, agg, shape)
+                else:
+                    out.update(await SQL.aggregate(conn, [agg], query, postgres=self.db.is_postgres))
+            return out
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         written: set[str] = set()
