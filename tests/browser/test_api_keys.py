@@ -137,7 +137,9 @@ def test_list_search_filter_page_and_invalidate_many(console: Console, http: htt
     assert "of 14" in console.css("#key-count").text
     console.shot("list")
     # Select three keys and invalidate them at once.
-    for box in console.all("main tbody input[type=checkbox]")[:3]:
+    console.css("main thead input[type=checkbox]").click()  # the whole page, then all but three again
+    console.wait_text("main", "Invalidate selected (10)")
+    for box in console.all("main tbody input[type=checkbox]")[3:]:
         box.click()
     console.button("Invalidate selected (3)").click()
     console.confirm()

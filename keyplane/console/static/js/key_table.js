@@ -33,10 +33,22 @@ const TYPE_LABELS = { rest: "REST", cross_cluster: "Cross-cluster", managed: "Ma
 // ``selected`` (a Set of ids) adds a selection column when given.
 export function keyTable(keysList, { selected, onSelect, caption } = {}) {
   const now = Date.now();
+  const boxes = [];
+  const selectAll = h("input", {
+    type: "checkbox",
+    "aria-label": "Select every key on this page",
+    onchange: (e) => {
+      for (const box of boxes) {
+        if (box.disabled || box.checked === e.target.checked) continue;
+        box.checked = e.target.checked;
+        box.dispatchEvent(new Event("change"));
+      }
+    },
+  });
   const head = h(
     "tr",
     {},
-    selected ? h("th", { scope: "col" }, h("span", { class: "sr-only", text: "Select" })) : null,
+    selected ? h("th", { scope: "col" }, selectAll) : null,
     ["Name", "Type", "Owner", "Created", "Expiry", "Last used", "Status"].map((t) => h("th", { scope: "col", text: t })),
   );
   const rows = keysList.map((key) => {
@@ -54,6 +66,7 @@ export function keyTable(keysList, { selected, onSelect, caption } = {}) {
           },
         })
       : null;
+    if (box) boxes.push(box);
     return h(
       "tr",
       { "data-id": key.id },
