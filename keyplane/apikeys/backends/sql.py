@@ -62,7 +62,9 @@ WRITE_BATCH = 250
 # loaded SQLite, as a row's cost varies with the machine's load.
 SWEEP_BATCH = 100
 UPDATE_BATCH = 100
-LEAST_BATCH, MOST_BATCH = 10, 1000
+# At least 50 rows: on a loaded machine a batch's fixed costs (thread hand-offs, the commit) can
+# exceed the target alone, and smaller batches would only multiply them.
+LEAST_BATCH, MOST_BATCH = 50, 1000
 # The retention sweep's rest between batches, as a share of the batch's time.
 SWEEP_REST = 1.0
 # Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
