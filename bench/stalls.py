@@ -48,6 +48,7 @@ from load import Result, pct, pin, request, run  # noqa: E402
 
 from keyplane import ids  # noqa: E402
 from keyplane.apikeys import core, hashing  # noqa: E402
+from keyplane.apikeys.backends import sql as key_sql  # noqa: E402
 from keyplane.apikeys.backends.base import KeyFilter  # noqa: E402
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository, _row  # noqa: E402
 from keyplane.apikeys.core import ApiKey, Creator  # noqa: E402
@@ -409,13 +410,23 @@ async def traced(db: Database, data_dir: Path, work: Callable[[], Any]) -> tuple
 
 
 def writer_trace(args: argparse.Namespace) -> None:
-    for mode in args.checkpoints.split(","):
+    for spec in args.checkpoints.split(","):
+        mode, _, batches = spec.partition("+")
         with tempfile.TemporaryDirectory() as tmp:
             data_dir = Path(tmp)
             asyncio.run(seed_keys(data_dir, None, args.keys))
             checkpoint(data_dir, None)
-            print(f"## 5. writer trace, checkpoints: {mode} ({args.keys:,} keys)")
-            asyncio.run(trace_one(data_dir, mode, args.keys))
+            print(f"## 5. writer trace, checkpoints: {mode}, batches: {batches or 'timed'} ({args.keys:,} keys)")
+            names = ("LEAST_BATCH", "MOST_BATCH", "SWEEP_REST", "SWEEP_BATCH", "UPDATE_BATCH")
+            saved = {name: getattr(key_sql, name) for name in names}
+            if batches == "fixed":  # as before: 250 and 200 rows, back to back
+                key_sql.LEAST_BATCH, key_sql.MOST_BATCH, key_sql.SWEEP_REST = 10**9, 0, 0.0
+                key_sql.SWEEP_BATCH, key_sql.UPDATE_BATCH = 250, 200
+            try:
+                asyncio.run(trace_one(data_dir, mode, args.keys))
+            finally:
+                for name, value in saved.items():
+                    setattr(key_sql, name, value)
 
 
 async def trace_one(data_dir: Path, mode: str, keys: int) -> None:
@@ -464,7 +475,11 @@ def main() -> None:
     parser.add_argument("--sweep-seconds", type=float, default=90, help="load window around the sweep in 4")
     parser.add_argument("--database-url", default=None, help="a scratch PostgreSQL database for 4 (it is wiped)")
     parser.add_argument("--writer-trace", action="store_true", help="only measure 5 (in process, SQLite)")
-    parser.add_argument("--checkpoints", default="thread,writer,none", help="modes of 5: thread, writer, none")
+    parser.add_argument(
+        "--checkpoints",
+        default="thread,writer+fixed",
+        help="runs of 5: thread, writer (in COMMIT) or none, each +timed (default) or +fixed batches",
+    )
     args = parser.parse_args()
     if args.writer_trace:
         writer_trace(args)

@@ -42,8 +42,8 @@ log = logging.getLogger("keyplane.store")
 INTERVAL = 0.05
 # No new frames for this long: the WAL is folded back into the database and truncated to nothing.
 IDLE_SECONDS = 2.0
-# Past this size the WAL is truncated even under load; the writer truncates it to this size too
-# whenever it starts it over (``PRAGMA journal_size_limit``).
+# Past this size the writer starts the WAL over even under load (``after_commit``), and cuts the
+# file back to this size whenever it starts it over (``PRAGMA journal_size_limit``).
 WAL_LIMIT = 64 * 1024 * 1024
 # How long the writer's RESTART checkpoint waits for readers of older snapshots to finish.
 RESTART_WAIT_MS = 20
