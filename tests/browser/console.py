@@ -135,7 +135,23 @@ class Console:
 
     # -- records -----------------------------------------------------------------------------------
 
+    def unlabelled(self) -> list[str]:
+        """Visible controls that a screen reader could not name (no label, no aria-label, no text)."""
+        found: list[str] = self.driver.execute_script(
+            """
+            return [...document.querySelectorAll("input, select, textarea, button")]
+              .filter((el) => el.offsetParent !== null && el.type !== "hidden")
+              .filter((el) => el.tagName === "BUTTON"
+                ? !el.textContent.trim() && !el.getAttribute("aria-label")
+                : !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby"))
+              .map((el) => el.outerHTML.slice(0, 160));
+            """
+        )
+        return found
+
     def shot(self, step: str) -> Path:
+        # Every page the tests look at must also be usable without sight of it.
+        assert not self.unlabelled(), self.unlabelled()
         self.count += 1
         path = self.shots / f"{self.name}-{self.count:02d}-{step}.png"
         time.sleep(0.05)  # let the last paint land
