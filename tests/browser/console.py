@@ -143,7 +143,8 @@ class Console:
               .filter((el) => el.offsetParent !== null && el.type !== "hidden")
               .filter((el) => el.tagName === "BUTTON"
                 ? !el.textContent.trim() && !el.getAttribute("aria-label")
-                : !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby"))
+                : !(el.labels && el.labels.length)
+                  && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby"))
               .map((el) => el.outerHTML.slice(0, 160));
             """
         )
