@@ -77,6 +77,10 @@ _SUPERSET: tuple[Plan, bool] = (EVERYTHING, False)
 
 def plan(query: Query) -> tuple[Plan, bool]:
     """The plan of ``query`` and whether it is exact."""
+    field = getattr(query, "field", None)
+    if field is not None and terms.SEP in field.name:
+        # No term row has such a field (its documents are irregular).
+        return (NOTHING, True) if isinstance(query, (Term, Terms, Exists)) else _SUPERSET
     if isinstance(query, MatchAll):
         return EVERYTHING, True
     if isinstance(query, MatchNone):
@@ -112,7 +116,9 @@ def _values(field: str, values: tuple[Any, ...]) -> tuple[Plan, bool]:
         return _ids(wanted)
     if field.startswith("_id."):
         return NOTHING, True
-    return ValueIn(field, wanted), True
+    # Strings with NUL (or the stores' escape of it) are only in irregular documents.
+    wanted = tuple(v for v in wanted if "\x00" not in v and "\uffff" not in v)
+    return (ValueIn(field, wanted), True) if wanted else (NOTHING, True)
 
 
 def _ids(ids: tuple[str, ...]) -> tuple[Plan, bool]:

@@ -193,6 +193,9 @@ class SqlDocumentRepository:
         self, index: str, doc_id: str, source: Source, version: int, expected: StoredDoc | None, *, refresh: bool = True
     ) -> StoredDoc | None:
         text = jsontext.dumps(source).decode()
+        pg = self.db.is_postgres
+        old_rows = term_rows.rows_of(pg, index, [(doc_id, expected.source)] if expected is not None else [])
+        new_rows = term_rows.rows_of(pg, index, [(doc_id, source)])
         try:
             async with self.db.transaction() as conn:
                 seq_no, refreshed = await _next_seq_no(conn, index)
@@ -207,14 +210,15 @@ class SqlDocumentRepository:
                     )
                     if res.rowcount != 1:
                         raise _Raced
-                    await term_rows.remove(conn, self.db.is_postgres, index, [(doc_id, expected.source)])
-                await term_rows.add(conn, self.db.is_postgres, index, [(doc_id, source)])
+                    await term_rows.remove(conn, old_rows)
+                await term_rows.add(conn, new_rows)
                 await _after_write(conn, index, expected, refreshed, refresh)
         except (_Raced, exc.IntegrityError):
             return None
         return StoredDoc(doc_id, source, seq_no, version)
 
     async def delete(self, index: str, doc_id: str, expected: StoredDoc | None, *, refresh: bool = True) -> int | None:
+        old_rows = term_rows.rows_of(self.db.is_postgres, index, [(doc_id, expected.source)] if expected else [])
         try:
             async with self.db.transaction() as conn:
                 seq_no, refreshed = await _next_seq_no(conn, index)
@@ -226,7 +230,7 @@ class SqlDocumentRepository:
                     )
                     if res.rowcount != 1:
                         raise _Raced
-                    await term_rows.remove(conn, self.db.is_postgres, index, [(doc_id, expected.source)])
+                    await term_rows.remove(conn, old_rows)
                 elif (
                     await conn.execute(select(dx.c.id).where(and_(dx.c.index_name == index, dx.c.id == doc_id)))
                 ).first():
@@ -261,6 +265,11 @@ class SqlDocumentRepository:
         ids = list(final)
         # Serialized before the transaction, so the write lock is held for the statements only.
         texts = {doc_id: _text(one.source) for doc_id, (one, _) in final.items() if one.source is not None}
+        # The term rows too: those of the versions replaced (checked below to be the stored ones) and new.
+        pg = self.db.is_postgres
+        replaced = [(doc_id, was.source) for doc_id in ids if (was := expected.get(doc_id)) is not None]
+        written = [(doc_id, one.source) for doc_id, (one, _) in final.items() if one.source is not None]
+        old_rows, new_rows = term_rows.rows_of(pg, index, replaced), term_rows.rows_of(pg, index, written)
         try:
             async with self.db.transaction() as conn:
                 last, refreshed = await _next_seq_no(conn, index, len(writes))
@@ -288,10 +297,8 @@ class SqlDocumentRepository:
                         updates.append({"b_index": index, "b_id": doc_id, **{f"b_{k}": v for k, v in values.items()}})
                     else:
                         inserts.append({"index_name": index, "id": doc_id, "primary_term": 1, **values})
-                replaced = [(doc_id, was.source) for doc_id in stored if (was := expected.get(doc_id)) is not None]
-                await term_rows.remove(conn, self.db.is_postgres, index, replaced)
-                written = [(doc_id, one.source) for doc_id, (one, _) in final.items() if one.source is not None]
-                await term_rows.add(conn, self.db.is_postgres, index, written)
+                await term_rows.remove(conn, old_rows)
+                await term_rows.add(conn, new_rows)
                 if deletes:
                     await conn.execute(_DELETE_ONE, deletes)
                 if updates:

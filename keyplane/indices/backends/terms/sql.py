@@ -37,69 +37,66 @@ tx, dx = schema.content_terms, schema.documents
 
 Doc = tuple[str, Source]  # id, source
 
-_SQLITE_INSERT = "INSERT INTO content_terms (index_name, field, value, kind, id, num) VALUES (?, ?, ?, ?, ?, ?)"
-_SQLITE_DELETE = "DELETE FROM content_terms WHERE index_name = ? AND field = ? AND value = ? AND kind = ? AND id = ?"
-_PG_ARRAYS = (
-    "unnest(CAST(:f AS text[]), CAST(:v AS text[]), CAST(:k AS text[]), CAST(:i AS text[]), CAST(:n AS float8[]))"
-    " AS t(f, v, k, i, n)"
-)
+_SQLITE_INSERT = "INSERT INTO content_terms (index_name, term, id, num) VALUES (?, ?, ?, ?)"
+_SQLITE_DELETE = "DELETE FROM content_terms WHERE index_name = ? AND term = ? AND id = ?"
+_PG_ARRAYS = "unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:n AS float8[])) AS r(t, i, n)"
 _PG_INSERT = text(
-    "INSERT INTO content_terms (index_name, field, value, kind, id, num) "
-    f"SELECT CAST(:index AS text), t.f, t.v, t.k, t.i, t.n FROM {_PG_ARRAYS}"
+    "INSERT INTO content_terms (index_name, term, id, num) "
+    f"SELECT CAST(:index AS text), r.t, r.i, r.n FROM {_PG_ARRAYS}"
 )
 _PG_DELETE = text(
-    f"DELETE FROM content_terms USING {_PG_ARRAYS} WHERE index_name = CAST(:index AS text) "
-    "AND field = t.f AND value = t.v AND kind = t.k AND id = t.i"
+    f"DELETE FROM content_terms USING {_PG_ARRAYS} WHERE index_name = CAST(:index AS text) AND term = r.t AND id = r.i"
 )
 
-
-def _rows(index: str, docs: Sequence[Doc]) -> list[tuple[str, str, str, str, str, float | None]]:
-    return [(index, f, v, k, doc_id, n) for doc_id, source in docs for f, v, k, n in terms.term_rows(source)]
+Rows = list[tuple[str, str, str, float | None]]
 
 
-def _pg_params(index: str, docs: Sequence[Doc]) -> dict[str, Any]:
-    fields: list[str] = []
-    values: list[str] = []
-    kinds: list[str] = []
+def sqlite_rows(index: str, docs: Sequence[Doc]) -> Rows:
+    """The rows of these documents, as the SQLite statements take them."""
+    return [(index, term, doc_id, n) for doc_id, source in docs for term, n in terms.term_rows(source)]
+
+
+def pg_rows(index: str, docs: Sequence[Doc]) -> dict[str, Any]:
+    """The rows of these documents, as the PostgreSQL statements take them (one array per column)."""
+    keys: list[str] = []
     ids: list[str] = []
     nums: list[float | None] = []
     for doc_id, source in docs:
         sealed = nul.seal(doc_id)
-        for f, v, k, n in terms.term_rows(source):
-            fields.append(f)
-            values.append(v)
-            kinds.append(k)
+        for term, n in terms.term_rows(source):
+            keys.append(term)
             ids.append(sealed)
             nums.append(n)
-    return {"index": nul.seal(index), "f": fields, "v": values, "k": kinds, "i": ids, "n": nums}
+    return {"index": nul.seal(index), "t": keys, "i": ids, "n": nums}
 
 
-def _write_sync(sync: Connection, statement: str, index: str, docs: Sequence[Doc], *, delete: bool) -> None:
-    rows = _rows(index, docs)
-    if delete:
-        sync.exec_driver_sql(statement, [r[:5] for r in rows])
+def rows_of(is_postgres: bool, index: str, docs: Sequence[Doc]) -> Rows | dict[str, Any]:
+    """The rows of these documents for ``add`` or ``remove``: computed before the transaction, so
+    the write lock is held for the statements only."""
+    return pg_rows(index, docs) if is_postgres else sqlite_rows(index, docs)
+
+
+def _write_sync(sync: Connection, statement: str, rows: Rows, *, delete: bool) -> None:
+    if rows:
+        sync.exec_driver_sql(statement, [r[:3] for r in rows] if delete else rows)
+
+
+async def add(conn: Conn, rows: Rows | dict[str, Any]) -> None:
+    """Write these rows (of the documents' current versions)."""
+    if isinstance(rows, dict):
+        if rows["t"]:
+            await conn.execute(_PG_INSERT, rows)
     elif rows:
-        sync.exec_driver_sql(statement, rows)
+        await conn.run_sync(lambda sync: _write_sync(sync, _SQLITE_INSERT, rows, delete=False))
 
 
-async def add(conn: Conn, is_postgres: bool, index: str, docs: Sequence[Doc]) -> None:
-    """Write the rows of these documents (their current versions)."""
-    if not docs:
-        return
-    if is_postgres:
-        await conn.execute(_PG_INSERT, _pg_params(index, docs))
-    else:
-        await conn.run_sync(lambda sync: _write_sync(sync, _SQLITE_INSERT, index, docs, delete=False))
-
-
-async def remove(conn: Conn, is_postgres: bool, index: str, docs: Sequence[Doc]) -> None:
-    """Delete the rows of these documents (the versions being replaced or deleted)."""
-    if not docs:
-        return
-    if is_postgres:
-        await conn.execute(_PG_DELETE, _pg_params(index, docs))
-    else:
-        await conn.run_sync(lambda sync: _write_sync(sync, _SQLITE_DELETE, index, docs, delete=True))
+async def remove(conn: Conn, rows: Rows | dict[str, Any]) -> None:
+    """Delete these rows (of the versions being replaced or deleted)."""
+    if isinstance(rows, dict):
+        if rows["t"]:
+            await conn.execute(_PG_DELETE, rows)
+    elif rows:
+        await conn.run_sync(lambda sync: _write_sync(sync, _SQLITE_DELETE, rows, delete=True))
 
 
 def backfill_content_terms(sync: Connection) -> None:
@@ -120,9 +117,9 @@ def backfill_content_terms(sync: Connection) -> None:
             by_index.setdefault(row.index_name, []).append((row.id, orjson.loads(row.source)))
         for index, docs in by_index.items():
             if postgres:
-                sync.execute(_PG_INSERT, _pg_params(index, docs))
+                sync.execute(_PG_INSERT, pg_rows(index, docs))
             else:
-                _write_sync(sync, _SQLITE_INSERT, index, docs, delete=False)
+                _write_sync(sync, _SQLITE_INSERT, sqlite_rows(index, docs), delete=False)
         after = (batch[-1].index_name, batch[-1].id)
 
 
@@ -131,6 +128,16 @@ def backfill_content_terms(sync: Connection) -> None:
 
 def _ids_of(index: str, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     return dx.c.id.in_(select(tx.c.id).where(tx.c.index_name == index, *conditions))
+
+
+def _after(prefix: str) -> str:
+    """The least string above every string starting with ``prefix`` (which ends with a kind letter)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _under(prefix: str) -> ColumnElement[bool]:
+    """Keys starting with ``prefix``, as a key range."""
+    return and_(tx.c.term >= prefix, tx.c.term < _after(prefix))
 
 
 _OPS = {
@@ -150,18 +157,19 @@ def condition(index: str, plan: pushdown.Plan) -> ColumnElement[bool]:
     if isinstance(plan, pushdown.IdIn):
         return dx.c.id.in_(plan.ids)
     if isinstance(plan, pushdown.ValueIn):
-        value = tx.c.value == plan.values[0] if len(plan.values) == 1 else tx.c.value.in_(plan.values)
-        return _ids_of(index, tx.c.field == plan.field, value, tx.c.kind.in_(terms.VALUE_KINDS))
+        keys = [terms.key(plan.field, kind, v) for v in plan.values for kind in terms.VALUE_KINDS]
+        return _ids_of(index, tx.c.term.in_(keys))
     if isinstance(plan, pushdown.HasField):
-        return _ids_of(index, tx.c.field == plan.field)
+        # Every kind: keys from "field SEP" up to the next field byte.
+        return _ids_of(index, tx.c.term > plan.field + terms.SEP, tx.c.term < plan.field + chr(ord(terms.SEP) + 1))
     if isinstance(plan, pushdown.InRange):
         if plan.numeric:
-            kinds: ColumnElement[bool] = tx.c.kind.in_((terms.NUMBER, terms.BOOLEAN))
             bounds = [_OPS[op](tx.c.num, literal(float(b))) for op, b in plan.bounds]
-        else:
-            kinds = tx.c.kind == terms.STRING
-            bounds = [_OPS[op](tx.c.value, b) for op, b in plan.bounds]
-        return _ids_of(index, tx.c.field == plan.field, kinds, *bounds)
+            kinds = or_(_under(terms.key(plan.field, terms.NUMBER)), _under(terms.key(plan.field, terms.BOOLEAN)))
+            return _ids_of(index, kinds, *bounds)
+        prefix = terms.key(plan.field, terms.STRING)
+        bounds = [_OPS[op](tx.c.term, prefix + b) for op, b in plan.bounds]
+        return _ids_of(index, _under(prefix), *bounds)
     if isinstance(plan, pushdown.Not):
         return not_(condition(index, plan.plan))
     parts = [condition(index, p) for p in plan.plans]
@@ -177,17 +185,16 @@ def condition(index: str, plan: pushdown.Plan) -> ColumnElement[bool]:
     return hits >= plan.count
 
 
+_IRREGULAR = terms.IRREGULAR_ROW[0]
+
+
 def irregular(index: str) -> ColumnElement[bool]:
     """The documents of the index that searches evaluate in memory."""
-    return _ids_of(index, tx.c.field == "", tx.c.value == "", tx.c.kind == terms.IRREGULAR)
+    return _ids_of(index, tx.c.term == _IRREGULAR)
 
 
 def has_irregular(index: str) -> Any:
-    return (
-        select(tx.c.id)
-        .where(tx.c.index_name == index, tx.c.field == "", tx.c.value == "", tx.c.kind == terms.IRREGULAR)
-        .limit(1)
-    )
+    return select(tx.c.id).where(tx.c.index_name == index, tx.c.term == _IRREGULAR).limit(1)
 
 
 def visible(index: str, refreshed: ScalarSelect[Any]) -> ColumnElement[bool]:
