@@ -11,9 +11,15 @@ CPU 0; the load runs on CPU 1, 32 keep-alive connections unless said):
    connections) while the store does big work for someone else: a terms aggregation over
    ``--keys`` keys, a bulk update of 10,000 keys, the retention sweep of ``--keys`` expired keys.
    The keys are seeded straight into the store (as bench/scale.py does).
+5. (``--writer-trace``, SQLite, in process) where a write waits beside the same sweep and bulk
+   updates: the time of every COMMIT on the writer thread, of every batch, of every WAL checkpoint
+   and its result, the WAL's size, and the latency of creations and point reads made meanwhile; with
+   the checkpoints on their own thread (as served), inside the writer's COMMITs (SQLite's automatic
+   checkpoint, as before) and none at all (fsyncs alone).
 
 Run: python bench/stalls.py [--seconds 8]
      python bench/stalls.py --store-work [--keys 243000] [--database-url postgresql://...]
+     python bench/stalls.py --writer-trace [--keys 243000] [--checkpoints thread,writer,none]
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +48,12 @@ from load import Result, pct, pin, request, run  # noqa: E402
 
 from keyplane import ids  # noqa: E402
 from keyplane.apikeys import core, hashing  # noqa: E402
-from keyplane.apikeys.backends.sql import _row  # noqa: E402
+from keyplane.apikeys.backends import sql as key_sql  # noqa: E402
+from keyplane.apikeys.backends.base import KeyFilter  # noqa: E402
+from keyplane.apikeys.backends.sql import SqlApiKeyRepository, _row  # noqa: E402
 from keyplane.apikeys.core import ApiKey, Creator  # noqa: E402
 from keyplane.security import roles  # noqa: E402
+from keyplane.store import checkpoint as checkpoints  # noqa: E402
 from keyplane.store import schema  # noqa: E402
 from keyplane.store.database import Database  # noqa: E402
 from keyplane.store.migrations import migrate  # noqa: E402
@@ -282,6 +292,181 @@ def store_work(args: argparse.Namespace) -> None:
         print(f"  {cheap_worst(res)}")
 
 
+def ms(values: list[float]) -> str:
+    if not values:
+        return "none"
+    return (
+        f"{len(values):,}: p50 {pct(values, 50) * 1000:.1f} / p99 {pct(values, 99) * 1000:.1f} / "
+        f"max {max(values) * 1000:.0f} ms"
+    )
+
+
+class Trace:
+    """What the writer thread, the checkpointer and the cheap requests did during one piece of work."""
+
+    def __init__(self) -> None:
+        self.commits: list[float] = []
+        self.batches: list[float] = []
+        self.checkpoints: list[checkpoints.Run] = []
+        self.creates: list[float] = []
+        self.reads: list[float] = []
+        self.lag = 0.0
+        self.wal_max = 0
+
+    def report(self, what: str, took: float) -> str:
+        passive = [r for r in self.checkpoints if r.mode == "PASSIVE" and r.by == "thread"]
+        frames = max((r.wal_frames for r in passive), default=0)
+        busy = sum(r.busy for r in passive)
+        by_writer = [r.seconds for r in self.checkpoints if r.by == "writer"]
+        others = [r.seconds for r in self.checkpoints if r.by == "thread" and r.mode != "PASSIVE"]
+        wal = f"WAL at most {self.wal_max / 2**20:.1f} MiB"
+        return "\n".join(
+            [
+                f"- {what}: {took:.1f} s; {wal}; loop lag max {self.lag * 1000:.0f} ms",
+                f"  COMMITs {ms(self.commits)} (sum {sum(self.commits):.1f} s)",
+                f"  batches (transactions of the work) {ms(self.batches)}",
+                f"  checkpointer PASSIVE {ms([r.seconds for r in passive])}, at most {frames} frames in the WAL, "
+                f"{busy} not complete; writer RESTART {ms(by_writer)}; thread TRUNCATE {ms(others)}",
+                f"  creations {ms(self.creates)}; point reads {ms(self.reads)}",
+            ]
+        )
+
+
+def instrument(db: Database, trace: Trace) -> None:
+    """Time the writer's COMMITs and the work's transactions, and record the checkpointer's runs."""
+    store = db._sqlite
+    assert store is not None
+    commit = store.commit
+
+    def timed_commit(conn: Any) -> int:
+        t0 = time.perf_counter()
+        try:
+            return commit(conn)
+        finally:
+            trace.commits.append(time.perf_counter() - t0)
+
+    store.commit = timed_commit  # type: ignore[method-assign]
+    if store.checkpointer is not None:
+        store.checkpointer.on_run = trace.checkpoints.append
+    transaction = db.transaction
+
+    @asynccontextmanager
+    async def timed_transaction() -> AsyncIterator[Any]:
+        t0 = time.perf_counter()
+        async with transaction() as conn:
+            yield conn
+        task = asyncio.current_task()
+        if task is not None and task.get_name() == "work":
+            trace.batches.append(time.perf_counter() - t0)
+
+    db.transaction = timed_transaction  # type: ignore[method-assign]
+
+
+async def traced(db: Database, data_dir: Path, work: Callable[[], Any]) -> tuple[Trace, float]:
+    """Run ``work`` as the task "work", with a creation and a point read looping beside it."""
+    trace = Trace()
+    instrument(db, trace)
+    repo = SqlApiKeyRepository(db)
+    template = await repo.get(f"s{BULK_KEYS:08d}")
+    assert template is not None
+    done = asyncio.Event()
+    wal = data_dir / "keyplane.db-wal"
+
+    async def creations() -> None:
+        n = 0
+        while not done.is_set():
+            key = ApiKey(**{**template.__dict__, "id": f"c{n:08d}-{time.time_ns()}", "name": "cheap"})
+            t0 = time.perf_counter()
+            await repo.insert(key)
+            trace.creates.append(time.perf_counter() - t0)
+            n += 1
+            await asyncio.sleep(0.005)
+
+    async def reads() -> None:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            await repo.get("s00000001")
+            trace.reads.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.002)
+
+    async def ticks() -> None:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.001)
+            trace.lag = max(trace.lag, time.perf_counter() - t0 - 0.001)
+            try:
+                trace.wal_max = max(trace.wal_max, wal.stat().st_size)
+            except FileNotFoundError:
+                pass
+
+    side = [asyncio.create_task(f()) for f in (creations, reads, ticks)]
+    await asyncio.sleep(0.5)
+    t0 = time.perf_counter()
+    await asyncio.create_task(work(), name="work")
+    took = time.perf_counter() - t0
+    done.set()
+    await asyncio.gather(*side)
+    return trace, took
+
+
+def writer_trace(args: argparse.Namespace) -> None:
+    for spec in args.checkpoints.split(","):
+        mode, _, batches = spec.partition("+")
+        with tempfile.TemporaryDirectory() as tmp:
+            data_dir = Path(tmp)
+            asyncio.run(seed_keys(data_dir, None, args.keys))
+            checkpoint(data_dir, None)
+            print(f"## 5. writer trace, checkpoints: {mode}, batches: {batches or 'timed'} ({args.keys:,} keys)")
+            names = ("LEAST_BATCH", "MOST_BATCH", "SWEEP_REST", "SWEEP_BATCH", "UPDATE_BATCH")
+            saved = {name: getattr(key_sql, name) for name in names}
+            if batches == "fixed":  # as before: 250 and 200 rows, back to back
+                key_sql.LEAST_BATCH, key_sql.MOST_BATCH, key_sql.SWEEP_REST = 10**9, 0, 0.0
+                key_sql.SWEEP_BATCH, key_sql.UPDATE_BATCH = 250, 200
+            try:
+                asyncio.run(trace_one(data_dir, mode, args.keys))
+            finally:
+                for name, value in saved.items():
+                    setattr(key_sql, name, value)
+
+
+async def trace_one(data_dir: Path, mode: str, keys: int) -> None:
+    for_file = checkpoints.for_file
+    if mode != "thread":
+        checkpoints.for_file = lambda _path, _sync: None
+    try:
+        db = Database.for_data_dir(data_dir)
+        await db.open()
+    finally:
+        checkpoints.for_file = for_file
+    try:
+        store = db._sqlite
+        assert store is not None and store.writer is not None
+        writer = store.writer
+        if mode == "none":
+            await writer.call(lambda: writer.conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0"))  # type: ignore[union-attr]
+        repo = SqlApiKeyRepository(db)
+        now = int(time.time() * 1000)
+        elastic = await repo.find(KeyFilter(ids=[f"s{i:08d}" for i in range(BULK_KEYS)]), now)
+
+        async def bulk() -> None:
+            for _ in range(2):
+                await repo.replace_many(elastic)
+
+        trace, took = await traced(db, data_dir, bulk)
+        print(trace.report(f"2 bulk updates of {BULK_KEYS:,} keys", took))
+        t = schema.api_keys
+        async with db.transaction() as conn:
+            await conn.execute(t.update().where(t.c.name.like("seed-%")).values(expiration=now - 30 * DAY))
+
+        async def sweep() -> None:
+            await repo.delete_inactive(now - 7 * DAY)
+
+        trace, took = await traced(db, data_dir, sweep)
+        print(trace.report(f"retention sweep of {keys:,} keys", took))
+    finally:
+        await db.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8)
@@ -289,7 +474,16 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=243_000, help="keys seeded for 4")
     parser.add_argument("--sweep-seconds", type=float, default=90, help="load window around the sweep in 4")
     parser.add_argument("--database-url", default=None, help="a scratch PostgreSQL database for 4 (it is wiped)")
+    parser.add_argument("--writer-trace", action="store_true", help="only measure 5 (in process, SQLite)")
+    parser.add_argument(
+        "--checkpoints",
+        default="thread,writer+fixed",
+        help="runs of 5: thread, writer (in COMMIT) or none, each +timed (default) or +fixed batches",
+    )
     args = parser.parse_args()
+    if args.writer_trace:
+        writer_trace(args)
+        return
     pin(1)
     if args.store_work:
         store_work(args)

@@ -16,19 +16,22 @@ def render_authentication(auth: Authentication) -> dict[str, Any]:
     An API key's caller shows no roles of its own (the key's descriptors decide), unless it runs as
     another user, whose roles and realm are then shown instead of the key.
     """
+    user = auth.user
+    run_as = auth.is_run_as
     out: dict[str, Any] = {
-        "username": auth.user.username,
-        "roles": [] if (auth.type == "api_key" and not auth.is_run_as) else list(auth.user.roles),
-        "full_name": auth.user.full_name,
-        "email": auth.user.email,
-        **({"token": _managed(auth.token)} if auth.token is not None else {}),
-        "metadata": auth.user.metadata,
-        "enabled": auth.user.enabled,
-        "authentication_realm": auth.authentication_realm,
-        "lookup_realm": auth.lookup_realm,
-        "authentication_type": auth.type,
+        "username": user.username,
+        "roles": [] if (auth.type == "api_key" and not run_as) else list(user.roles),
+        "full_name": user.full_name,
+        "email": user.email,
     }
-    if auth.api_key is not None and not auth.is_run_as:
+    if auth.token is not None:
+        out["token"] = _managed(auth.token)
+    out["metadata"] = user.metadata
+    out["enabled"] = user.enabled
+    out["authentication_realm"] = auth.authentication_realm
+    out["lookup_realm"] = auth.lookup_realm
+    out["authentication_type"] = auth.type
+    if auth.api_key is not None and not run_as:
         out["api_key"] = _managed(auth.api_key)
     return out
 

@@ -47,9 +47,6 @@ class ApiKeyRealm:
         if parts is None:
             raise CredentialsRejected("invalid ApiKey value")
         entry = await self.keys.authenticate(*parts)
-        # Built once per verified key and kept with it: the hot path of API-key requests.
-        auth: Authentication | None = entry.authentication
-        if auth is None:
-            owner = entry.grant.owner if entry.grant is not None else None
-            auth = entry.authentication = authentication_of(entry.key, entry.permission, owner)
-        return auth
+        # Built for each request, not kept with the key: tens of thousands of cached keys would each
+        # hold a caller (three objects) that costs well under a microsecond to build again.
+        return authentication_of(entry.key, entry.permission, entry.grant.owner if entry.grant is not None else None)

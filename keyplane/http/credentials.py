@@ -14,8 +14,13 @@ def credential(headers: Mapping[str, str]) -> Credential | None:
     header = headers.get("authorization")
     if not header:
         return None
+    return Credential(*split(header))
+
+
+def split(header: str) -> tuple[str, str]:
+    """A non-empty ``Authorization`` header's scheme (lower case) and value, as a plain tuple (the hot path)."""
     scheme, _, value = header.strip().partition(" ")
-    return Credential(scheme.lower(), value.strip())
+    return scheme.lower(), value.strip()
 
 
 def run_as(headers: Mapping[str, str]) -> str | None:

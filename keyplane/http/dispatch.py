@@ -13,15 +13,15 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Message, Receive, Scope, Send
 
+from keyplane import console, tracebacks
 from keyplane import errors as domain
-from keyplane import tracebacks
 from keyplane.http import compression, credentials, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain, x_content_parse
 from keyplane.http.params import check_unrecognized, parse_bool
 from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest
-from keyplane.http.routing import Router, split_path
+from keyplane.http.routing import Router
 from keyplane.indices.bulk import BadUpdateLine
 from keyplane.security.authorization import authorize
 from keyplane.services import Services
@@ -42,48 +42,61 @@ class Dispatcher:
         self.lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            if self.lifespan is not None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.lifespan is not None:
                 await self.lifespan(scope, receive, send)
             return
-        if scope["type"] != "http":
+        if scope["path"].startswith(console.PREFIX) and console.is_console_path(scope["path"]):
+            # static pages, no authentication: their API calls carry it
+            await console.serve(scope, receive, send)
             return
-        await self._http(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Every request pays for what runs from here to the answer: plain locals, no request object
+        # before the caller is known, and work skipped for what the request does not carry.
         method: str = scope["method"]
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.decode("latin-1")
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         qs = scope.get("query_string", b"").decode("latin-1")
-        uri = f"{path}?{qs}" if qs else path
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
-        pretty = _lenient_bool(query["pretty"]) if "pretty" in query else False
-        fpath = query.get("filter_path")
+        if qs:
+            uri = f"{path}?{qs}"
+            query = _query(qs)
+            pretty = _lenient_bool(query["pretty"]) if "pretty" in query else False
+            fpath = query.get("filter_path")
+        else:
+            uri, query, pretty, fpath = path, {}, False, None
         version: int | None = None
-        reply_gzip = method != "HEAD" and compression.accepts_gzip(headers.get("accept-encoding"))
-        send = _gzipping(send) if reply_gzip else send
+        if method != "HEAD" and "accept-encoding" in headers and compression.accepts_gzip(headers["accept-encoding"]):
+            send = _gzipping(send)
         if "x-opaque-id" in headers:  # Elasticsearch returns the caller's request id with the answer
             send = _with_header(send, (b"x-opaque-id", headers["x-opaque-id"].encode("latin-1")))
         try:
-            _check_declared_length(headers)
-            request = RestRequest(method, path, uri, {}, query, headers, b"", self.services)
-            route, path_params, allowed = self.router.resolve(method, split_path(path))
+            if "content-length" in headers:
+                _check_declared_length(headers)
+            route, path_params, allowed = self.router.resolve_path(method, path)
             # Credentials come from the headers alone, so an unauthenticated request is refused before
             # its body is read or inflated: it costs little whatever it carries (as Elasticsearch's
             # HTTP header validator does). The server drops the unread body.
-            request.authentication = await self.authenticator.authenticate(
-                credentials.credential(headers), uri, credentials.run_as(headers)
+            authorization = headers.get("authorization")
+            auth = await self.authenticator.authenticate(
+                credentials.split(authorization) if authorization else None,
+                uri,
+                headers.get(credentials.RUN_AS_HEADER),
             )
-            raw_body = await _read_body(receive)
-            encoding = headers.get("content-encoding")
-            if encoding:  # most requests are not compressed: no detour through the inflater
-                raw_body = await compression.inflate(raw_body, encoding)
+            if "content-length" in headers or "transfer-encoding" in headers:
+                message = await receive()
+                raw_body: bytes = message.get("body", b"")
+                if message.get("more_body"):  # the usual case is the whole body in one message
+                    raw_body = await _read_rest(receive, raw_body)
+            else:
+                raw_body = b""  # HTTP/1.1: a request with neither header has no body, nothing to wait for
+            if "content-encoding" in headers and headers["content-encoding"]:
+                # most requests are not compressed: no detour through the inflater
+                raw_body = await compression.inflate(raw_body, headers["content-encoding"])
             sent_body = raw_body  # as the caller sent it, for an upstream (which reads ``source`` itself)
             if not raw_body and "source" in query:
                 raw_body = query["source"].encode()
-            request.raw_body = raw_body
-            version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
+            if "accept" in headers or (raw_body and "content-type" in headers):
+                version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
+            request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             if route is None:
                 if allowed and method == "OPTIONS":
                     # Elasticsearch answers OPTIONS on a known path with the methods it allows.
@@ -102,14 +115,13 @@ class Dispatcher:
                         {"allow": ",".join(sorted(allowed))},
                     )
                 raise RawError(400, {"error": f"no handler found for uri [{uri}] and method [{method}]"})
-            request.path_params = path_params
             forwarder = self.services.upstream
             rule = forwarder.rule(method, route.template, path_params) if forwarder is not None else None
             if forwarder is not None and rule is not None:
                 # The upstream validates its own parameters (it may know more than Keyplane does).
-                authorize(request.auth, route.action, path_params, self_checked=route.self_checked)
+                authorize(auth, route.action, path_params, self_checked=route.self_checked)
                 forwarded = Forwarded(method, route.template, path_params, qs, headers, sent_body)
-                outcome = await forwarder.forward(request.auth, rule, forwarded)
+                outcome = await forwarder.forward(auth, rule, forwarded)
                 if isinstance(outcome, Answer):
                     upstream_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers]
                     await _respond(send, method, outcome.status, [PRODUCT_HEADER, *upstream_headers], outcome.body)
@@ -119,11 +131,12 @@ class Dispatcher:
                     return
             if query:
                 check_unrecognized(path, set(query), route.params)
-            authorize(request.auth, route.action, path_params, self_checked=route.self_checked)
+            authorize(auth, route.action, path_params, self_checked=route.self_checked)
             reply = await route.handler(request)
-            if not isinstance(reply, Reply):
-                reply = Reply(reply)
-            await self._send(send, method, reply.status, reply.body, version, pretty, fpath, reply.headers)
+            if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
+                await self._send(send, method, reply.status, reply.body, version, pretty, fpath, reply.headers)
+            else:
+                await self._send(send, method, 200, reply, version, pretty, fpath, None)
         except UpstreamUnavailable as exc:
             # Not an Elasticsearch error: the closest is a gateway's, in Elasticsearch's envelope.
             err = EsError(504 if exc.timed_out else 502, "upstream_unavailable_exception", str(exc))
@@ -156,12 +169,12 @@ class Dispatcher:
         version: int | None,
         pretty: bool,
         fpath: str | None,
-        extra: dict[str, str],
+        extra: dict[str, str] | None,
     ) -> None:
         if isinstance(body, bytes):
             # An answer the handler wrote itself (the cat APIs' text): sent as it is, with its content-type.
-            own = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-            if "content-type" not in {k.lower() for k in extra}:
+            own = [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+            if "content-type" not in {k.lower() for k in extra or ()}:
                 own.append(_CONTENT_TYPES.get(version) or _CONTENT_TYPES[None])
             await _respond(send, method, status, [PRODUCT_HEADER, *own], body)
             return
@@ -169,10 +182,14 @@ class Dispatcher:
             body = filter_path.apply(body, fpath)
         payload = b"" if body is None else render(body, pretty)
         ctype = _CONTENT_TYPES.get(version) or (b"content-type", media.response_content_type(version).encode())
-        headers = [PRODUCT_HEADER, ctype]
         if extra:
-            headers += [(k.encode(), v.encode()) for k, v in extra.items()]
-        await _respond(send, method, status, headers, payload)
+            headers = [PRODUCT_HEADER, ctype, *[(k.encode(), v.encode()) for k, v in extra.items()]]
+            headers.append((b"content-length", b"%d" % len(payload)))
+        else:
+            headers = [PRODUCT_HEADER, ctype, (b"content-length", b"%d" % len(payload))]
+        # Sent here rather than through _respond: one coroutine less on every answer.
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
 
     async def _send_error(
         self,
@@ -191,6 +208,23 @@ class Dispatcher:
         await _respond(send, method, status, headers, render(body, pretty))
 
 
+# Query strings come back (a client polling one key, ``?pretty``, ``?refresh=true``): parsed once each.
+_QUERIES: dict[str, dict[str, str]] = {}
+
+
+def _query(qs: str) -> dict[str, str]:
+    """The parameters of a query string (the last of a repeated name wins), as a dict of the caller's own."""
+    parsed = _QUERIES.get(qs)
+    if parsed is None:
+        parsed = dict(parse_qsl(qs, keep_blank_values=True))
+        if len(qs) > 200:  # long ones are rarely repeated: not kept
+            return parsed
+        if len(_QUERIES) >= 1_000:
+            _QUERIES.clear()
+        _QUERIES[qs] = parsed
+    return parsed.copy()  # handlers may change theirs
+
+
 def _lenient_bool(value: str | None) -> bool:
     try:
         return parse_bool("pretty", value, False)
@@ -204,13 +238,10 @@ def _check_declared_length(headers: dict[str, str]) -> None:
         raise EsError(413, "content_too_long_exception", f"request body is too large ({declared} bytes)")
 
 
-async def _read_body(receive: Receive) -> bytes:
-    message = await receive()
-    first: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return first  # the usual case: the whole body in one message
+async def _read_rest(receive: Receive, first: bytes) -> bytes:
+    """The rest of a body that came in more than one message, ``first`` its first part."""
     chunks = [first]
-    size = len(chunks[0])
+    size = len(first)
     while True:
         message = await receive()
         chunk = message.get("body", b"")
@@ -254,6 +285,6 @@ def _gzipping(send: Send) -> Send:
 
 
 async def _respond(send: Send, method: str, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
-    headers.append((b"content-length", str(len(payload)).encode()))
+    headers.append((b"content-length", b"%d" % len(payload)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})

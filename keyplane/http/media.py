@@ -56,10 +56,27 @@ def _check_version(kind: str, media: MediaType | None, raw: str) -> int | None:
     return media.compatible_with
 
 
+# Clients send the same few header values on every request: their answers, once worked out.
+_NEGOTIATED: dict[tuple[str | None, str | None, bool], int | None] = {}
+
+
 def negotiate(accept: str | None, content_type: str | None, has_body: bool) -> int | None:
     """Validate the headers; return the compatible-with version to echo, or None for plain JSON."""
     if accept is None and (content_type is None or not has_body):
         return None
+    key = (accept, content_type, has_body)
+    try:
+        return _NEGOTIATED[key]
+    except KeyError:
+        pass
+    version = _negotiate(accept, content_type, has_body)  # raises for headers it refuses: never kept
+    if len(_NEGOTIATED) >= 1_000:
+        _NEGOTIATED.clear()
+    _NEGOTIATED[key] = version
+    return version
+
+
+def _negotiate(accept: str | None, content_type: str | None, has_body: bool) -> int | None:
     accept_media = _accept_entry(accept) if accept else None
     ctype_media = _parse_one(content_type) if (content_type and has_body) else None
     if ctype_media is not None and ctype_media.mime not in _JSON_TYPES:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from keyplane.jsontext import dumps
 
 
@@ -11,4 +13,7 @@ def render(body: Any, pretty: bool) -> bytes:
     """The bytes of an answer; ``pretty`` indents by two spaces and ends with a newline, as Elasticsearch does."""
     if pretty:
         return dumps(body, pretty=True) + b"\n"
-    return dumps(body)
+    try:
+        return orjson.dumps(body)  # every answer but the deepest: straight to orjson, no detour
+    except orjson.JSONEncodeError:
+        return dumps(body)

@@ -18,7 +18,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class RestRequest:
     method: str
     path: str

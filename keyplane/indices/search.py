@@ -123,9 +123,13 @@ class SearchResult:
     total: int | None
     total_is_exact: bool
     max_score: float | None
+    offset: int = 0  # the position of ``hits[0]`` among all hits (a result that holds one page only)
 
     def page(self, start: int, size: int) -> tuple[Hit, ...]:
-        return self.hits[start : start + size] if size > 0 else ()
+        if size <= 0:
+            return ()
+        first = max(start - self.offset, 0)
+        return self.hits[first : start - self.offset + size]
 
 
 # -- request rules ---------------------------------------------------------------------------------------
@@ -424,6 +428,42 @@ def _date_key(fields: IndexFields, key: SortSpec, field: Field | None) -> _DateK
     if declared not in ("date", "date_nanos") and field.type is not FieldType.DATE:
         return None
     return _DateKey(fields.date_format(key.name), declared == "date_nanos")
+
+
+def parsed_query(meta: IndexMeta, request: SearchRequest) -> Query:
+    """The request's query over the index's fields, its limits checked (as ``run`` does)."""
+    check_terms_count(meta, request.query)
+    return parse_query(request.query, Rules(IndexFields(meta.mappings), strict=False))
+
+
+def pages_in_order(request: SearchRequest) -> bool:
+    """Whether the hits come in index and sequence-number order and one page is all the answer needs:
+    no sort key, no ``search_after`` (scores are constant, so they order nothing)."""
+    return not request.sort and request.search_after is None
+
+
+def page_result(
+    pages: Sequence[tuple[IndexMeta, Query, Sequence[StoredDoc], int]], request: SearchRequest
+) -> SearchResult:
+    """The result of an unsorted search from each index's page of matches and exact count, as ``run``
+    would give it for the page ``request`` asks for."""
+    hits: list[Hit] = []
+    total = 0
+    max_score: float | None = None
+    for meta, query, docs, count in pages:
+        score = 1.0 if _scores(query) else 0.0
+        hits += [Hit(meta, doc, score, None) for doc in docs]
+        total += count
+        if count:
+            max_score = score if max_score is None else max(max_score, score)
+    limit = request.track_total_hits
+    if limit is False:
+        shown: int | None = None
+        exact = False
+    else:
+        exact = limit is True or total <= int(limit)
+        shown = total if exact else int(limit)
+    return SearchResult(tuple(hits), shown, exact, max_score, offset=request.start)
 
 
 def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: SearchRequest) -> SearchResult:

@@ -14,7 +14,7 @@ from typing import Any
 
 from keyplane import ids
 from keyplane.errors import InvalidArgument, KeyplaneError
-from keyplane.indices import core
+from keyplane.indices import core, pushdown
 from keyplane.indices.backends.base import DocStats, DocumentRepository, IndexRepository
 from keyplane.indices.core import Condition, Expand, IndexMeta, OpType, Source, StoredDoc, UpdateSpec
 from keyplane.indices.fields import IndexFields
@@ -22,7 +22,17 @@ from keyplane.indices.mappings import dynamic_update, merge
 from keyplane.indices.pipeline import check_pipeline, ingest
 from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.scroll import Scrolls
-from keyplane.indices.search import SearchRequest, SearchResult, TermsLookup, lookup_values, terms_lookups, with_lookups
+from keyplane.indices.search import (
+    SearchRequest,
+    SearchResult,
+    TermsLookup,
+    lookup_values,
+    page_result,
+    pages_in_order,
+    parsed_query,
+    terms_lookups,
+    with_lookups,
+)
 from keyplane.indices.search import run as run_search
 from keyplane.indices.stats import IndexStats
 from keyplane.query import memory
@@ -240,9 +250,19 @@ class IndexService:
             if query is None or (isinstance(query, dict) and list(query) == ["match_all"]):
                 total += await self.documents.count(meta.name)
                 continue
-            match = memory.compile_query(parse_query(query, Rules(IndexFields(meta.mappings), strict=False)))
-            async for batch in self.documents.scan_batches(meta.name):
-                total += sum(1 for doc in batch if match({**doc.source, "_id": doc.id}))
+            parsed = parse_query(query, Rules(IndexFields(meta.mappings), strict=False))
+            match = memory.compile_query(parsed)
+            plan, exact = pushdown.plan(parsed)
+            found = None
+            if plan != pushdown.EVERYTHING or exact:
+                found = await self.documents.matches(meta.name, plan, exact, (0, 0))
+            if found is not None and found.total is not None:
+                total += found.total
+            elif found is not None:
+                total += sum(1 for doc in found.docs if match({**doc.source, "_id": doc.id}))
+            else:
+                async for batch in self.documents.scan_batches(meta.name):
+                    total += sum(1 for doc in batch if match({**doc.source, "_id": doc.id}))
         return total
 
     async def search(
@@ -257,17 +277,52 @@ class IndexService:
                 doc = await self.documents.get(lookup.index, lookup.id)  # a get: realtime, as in Elasticsearch
                 found[lookup] = lookup_values(doc.source if doc else None, lookup.path)
             request = replace(request, query=with_lookups(request.query, found))
-        loaded: list[tuple[IndexMeta, list[StoredDoc]]] = []
-        for meta in sorted(indices, key=lambda m: m.name):
-            docs: list[StoredDoc] = []
-            async for batch in self.documents.scan_batches(meta.name):
-                docs.extend(batch)
-            loaded.append((meta, docs))
-        result = run_search(loaded, request)
+        ordered = sorted(indices, key=lambda m: m.name)
+        result = await self._pushed_down(ordered, request, scroll is None)
+        if result is None:
+            loaded: list[tuple[IndexMeta, list[StoredDoc]]] = []
+            for meta in ordered:
+                docs: list[StoredDoc] = []
+                async for batch in self.documents.scan_batches(meta.name):
+                    docs.extend(batch)
+                loaded.append((meta, docs))
+            result = run_search(loaded, request)
         if scroll is None:
             return result, None
         owner, keep_alive_ms = scroll
         return result, self.scrolls.open(owner, result, request, keep_alive_ms)
+
+    async def _pushed_down(self, indices: list[IndexMeta], request: SearchRequest, paged: bool) -> SearchResult | None:
+        """The search with its matching left to the store (``pushdown.py``); None when a full scan is
+        needed. Unsorted pages are counted and read by the store; otherwise the store finds the
+        candidates and the in-memory search orders (and checks) them."""
+        plans = []
+        for meta in indices:
+            query = parsed_query(meta, request)
+            plan, exact = pushdown.plan(query)
+            if plan == pushdown.EVERYTHING and not exact:
+                return None  # nothing to narrow the scan with
+            plans.append((meta, query, plan, exact))
+        if paged and pages_in_order(request):
+            pages = []
+            skip, want = request.start, request.size
+            for meta, query, plan, exact in plans:
+                found = await self.documents.matches(meta.name, plan, exact, (skip, want))
+                if found is None or found.total is None:
+                    break
+                pages.append((meta, query, found.docs, found.total))
+                skip, want = max(skip - found.total, 0), want - len(found.docs)
+            else:
+                return page_result(pages, request)
+        if any(key.kind == "_doc" for key in request.sort):
+            return None  # _doc sort values are positions among every document
+        loaded: list[tuple[IndexMeta, list[StoredDoc]]] = []
+        for meta, _, plan, exact in plans:
+            found = await self.documents.matches(meta.name, plan, exact, None)
+            if found is None:
+                return None
+            loaded.append((meta, found.docs))
+        return run_search(loaded, request)
 
     async def reset(self) -> None:
         self.scrolls.reset()

@@ -13,7 +13,8 @@ from keyplane.security.permission import Permission, Subject
 from keyplane.security.users import User
 
 
-@dataclass
+# Slots: one is built for every request (realms build it per request rather than keep one per credential).
+@dataclass(slots=True)
 class Authentication:
     user: User  # the effective user (the run-as target when running as another)
     authenticating_user: User

@@ -8,6 +8,7 @@ work. Any change to users (on any node) empties the cache.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import os
@@ -54,6 +55,10 @@ class CredentialCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+# The built-in users as every request proves them: built once each, shared as cached native users are.
+_reserved_user = functools.lru_cache(maxsize=64)(reserved_user)
 
 
 class RoleSource(Protocol):
@@ -110,7 +115,7 @@ class PasswordRealm:
     @staticmethod
     def _effective(stored: StoredUser) -> User:
         if stored.user.reserved:
-            return reserved_user(stored.user.username, stored.user.enabled)
+            return _reserved_user(stored.user.username, stored.user.enabled)
         return stored.user
 
     async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication:

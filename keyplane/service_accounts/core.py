@@ -16,6 +16,8 @@ from keyplane.security.roles import RoleDescriptor
 from keyplane.security.users import User
 
 PREFIX = b"\x00\x01\x00\x01"
+# Base64 maps each 3 bytes to 4 characters one to one, so a service token's text starts with these.
+_ENCODED_PREFIX = base64.b64encode(PREFIX[:3]).decode()
 REALM = {"name": "_service_account", "type": "_service_account"}
 TOKEN_NAME = re.compile(r"^[a-zA-Z0-9-][a-zA-Z0-9_-]{0,255}$")
 
@@ -106,6 +108,8 @@ def encode(token: TokenId, secret: str) -> str:
 
 def decode(credential: str) -> tuple[TokenId, str] | None:
     """The token id and secret of a service-token credential, or None when it is not one."""
+    if not credential.startswith(_ENCODED_PREFIX):
+        return None  # not even its first bytes: most bearer credentials are access tokens, told apart here
     try:
         raw = base64.b64decode(credential + "=" * (-len(credential) % 4), validate=True)
     except (binascii.Error, ValueError):

@@ -48,6 +48,7 @@ from sqlalchemy.sql import Executable
 
 from keyplane import tracebacks
 from keyplane.errors import StoreUnavailable
+from keyplane.store import checkpoint
 from keyplane.store.prepared import Compiled, Prepared
 
 log = logging.getLogger("keyplane.store")
@@ -232,10 +233,9 @@ def _pg_error(adapter: Any, dialect: Any, sql: str, exc: Exception) -> BaseExcep
     """The SQLAlchemy exception a statement run through SQLAlchemy would have raised for ``exc``."""
     if isinstance(exc, (sa_exc.SQLAlchemyError, OSError)):
         return exc
-    if isinstance(exc, dialect.loaded_dbapi.Error):  # translated already (by the adapter's own calls)
-        return sa_exc.DBAPIError.instance(
-            sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-        )
+    dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+    if isinstance(exc, dbapi_error):  # translated already (by the adapter's own calls)
+        return sa_exc.DBAPIError.instance(sql, None, exc, dbapi_error, hide_parameters=True, dialect=dialect)
     try:
         # Raises the adapter's DBAPI-level error for a driver error, and anything else as it is.
         if adapter is not None:
@@ -466,6 +466,8 @@ class _SqliteStore:
         # yet), and which one: a transaction is acknowledged only by the COMMIT of its own generation.
         self.group_open = False
         self.generation = 0
+        # WAL checkpoints run on a thread of their own, not inside the writer's commits.
+        self.checkpointer: checkpoint.Checkpointer | None = None
 
     def _engine(self, *, reader: bool) -> Engine:
         # A connection stays with its thread for the life of the store, hence NullPool.
@@ -491,6 +493,11 @@ class _SqliteStore:
             cur.execute("PRAGMA case_sensitive_like=ON")
             if reader:
                 cur.execute("PRAGMA query_only=ON")  # a write routed here by mistake fails loudly
+            elif self.checkpointer is not None:
+                # No automatic checkpoint inside the writer's COMMITs (the checkpointer does them), and
+                # the WAL is cut back to this size whenever the writer starts it over.
+                cur.execute("PRAGMA wal_autocheckpoint=0")
+                cur.execute(f"PRAGMA journal_size_limit={checkpoint.WAL_LIMIT}")
             cur.close()
             # Transactions are begun and ended explicitly below, not by pysqlite.
             dbapi_conn.isolation_level = None
@@ -501,8 +508,11 @@ class _SqliteStore:
         path = self.url.removeprefix("sqlite:///")
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_file(path)
+        self.checkpointer = checkpoint.for_file(path, self.synchronous)
         self.writer = _Worker("keyplane-sqlite-writer", self._engine(reader=False))
         await self.writer.open()  # the writer first: it switches the file to WAL
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.start)
         reader_engine = self._engine(reader=True)
         for i in range(READERS):
             worker = _Worker(f"keyplane-sqlite-reader-{i}", reader_engine)
@@ -513,6 +523,9 @@ class _SqliteStore:
     async def close(self) -> None:
         if self.flusher is not None:
             await asyncio.shield(self.flusher)  # commit what was acknowledged-to-be before closing
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)  # waits for a checkpoint under way
+            self.checkpointer = None
         for worker in [*self._all_readers, *([self.writer] if self.writer else [])]:
             try:
                 await worker.close()
@@ -529,12 +542,14 @@ class _SqliteStore:
                 # error): a COMMIT now would succeed on nothing, and acknowledge lost work.
                 raise StoreUnavailable(_LOST)
             _end(conn, commit=True)
-            return self.generation
         except BaseException:
             _end(conn, commit=False)
             raise
         finally:
             self.group_open = False
+        if self.checkpointer is not None:
+            self.checkpointer.after_commit(conn.connection.dbapi_connection)
+        return self.generation
 
     def add_to_group(self, generation: int, fut: asyncio.Future[None], committed: Callable[[], None]) -> None:
         """Leave a finished transaction for the group commit (on the loop, holding ``write_lock``)."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
+from keyplane.indices.backends.terms.sql import backfill_content_terms
 from keyplane.store import schema
 from keyplane.store.database import Database
 
@@ -70,6 +71,159 @@ def _v10_refresh(conn: Connection) -> None:
     schema.document_snapshots.create(conn, checkfirst=True)
 
 
+def _v11_content_terms(conn: Connection) -> None:
+    """The term rows of pushed-down searches, built for the documents already stored."""
+    schema.content_terms.create(conn, checkfirst=True)
+    backfill_content_terms(conn)
+
+
+_COMPACT_LOCK = 7311976  # pg_advisory lock of the counts' folding (migrate holds 7311975)
+_BUCKET = f"COALESCE({{row}}.expiration >> {schema.EXPIRY_BUCKET_BITS}, {schema.NEVER_EXPIRES})"
+_COUNT_COLUMNS = "username, realm, type, invalidated"
+_EXPIRY_COLUMNS = "type, invalidated, bucket"
+
+
+# A key moves between groups only when one of these changes (last_used, metadata... do not count).
+def _group_changed(differ: str) -> str:
+    columns = ["username", "realm", "type", "invalidated"]
+    changed = [f"OLD.{c} {differ} NEW.{c}" for c in columns]
+    changed.append(f"{_BUCKET.format(row='OLD')} {differ} {_BUCKET.format(row='NEW')}")
+    return " OR ".join(changed)
+
+
+def _sqlite_count_triggers(conn: Connection) -> None:
+    """One row per group, changed in place: SQLite has one writer, so nobody waits on a counter."""
+    conn.execute(text(f"CREATE UNIQUE INDEX api_key_counts_group ON api_key_counts ({_COUNT_COLUMNS})"))
+    conn.execute(text(f"CREATE UNIQUE INDEX api_key_expiry_counts_group ON api_key_expiry_counts ({_EXPIRY_COLUMNS})"))
+
+    def add(row: str) -> str:
+        return (
+            f"INSERT INTO api_key_counts ({_COUNT_COLUMNS}, n) VALUES "
+            f"({row}.username, {row}.realm, {row}.type, {row}.invalidated, 1) "
+            f"ON CONFLICT ({_COUNT_COLUMNS}) DO UPDATE SET n = n + 1; "
+            f"INSERT INTO api_key_expiry_counts ({_EXPIRY_COLUMNS}, n) VALUES "
+            f"({row}.type, {row}.invalidated, {_BUCKET.format(row=row)}, 1) "
+            f"ON CONFLICT ({_EXPIRY_COLUMNS}) DO UPDATE SET n = n + 1;"
+        )
+
+    def remove(row: str) -> str:
+        group = (
+            f"username = {row}.username AND realm = {row}.realm AND type = {row}.type"
+            f" AND invalidated = {row}.invalidated"
+        )
+        bucket = f"type = {row}.type AND invalidated = {row}.invalidated AND bucket = {_BUCKET.format(row=row)}"
+        return (
+            f"UPDATE api_key_counts SET n = n - 1 WHERE {group}; "
+            f"DELETE FROM api_key_counts WHERE {group} AND n = 0; "
+            f"UPDATE api_key_expiry_counts SET n = n - 1 WHERE {bucket}; "
+            f"DELETE FROM api_key_expiry_counts WHERE {bucket} AND n = 0;"
+        )
+
+    conn.execute(text(f"CREATE TRIGGER api_keys_counted_insert AFTER INSERT ON api_keys BEGIN {add('NEW')} END"))
+    conn.execute(text(f"CREATE TRIGGER api_keys_counted_delete AFTER DELETE ON api_keys BEGIN {remove('OLD')} END"))
+    conn.execute(
+        text(
+            "CREATE TRIGGER api_keys_counted_update AFTER UPDATE OF username, realm, type, invalidated, expiration "
+            f"ON api_keys WHEN {_group_changed('IS NOT')} BEGIN {remove('OLD')} {add('NEW')} END"
+        )
+    )
+
+
+# Folds each group's rows into one, at most one transaction at a time (others skip it); deleted
+# rows are exactly the ones summed (DELETE ... RETURNING), so rows appended meanwhile stay as they are.
+_PG_COMPACT = f"""
+CREATE FUNCTION keyplane_compact_api_key_counts() RETURNS void LANGUAGE sql AS $$
+WITH g AS (SELECT {_COUNT_COLUMNS} FROM api_key_counts GROUP BY {_COUNT_COLUMNS} HAVING count(*) > 1),
+gone AS (
+    DELETE FROM api_key_counts c USING g
+    WHERE c.username = g.username AND c.realm = g.realm AND c.type = g.type AND c.invalidated = g.invalidated
+    RETURNING c.username, c.realm, c.type, c.invalidated, c.n
+)
+INSERT INTO api_key_counts ({_COUNT_COLUMNS}, n)
+SELECT {_COUNT_COLUMNS}, sum(n)::bigint FROM gone GROUP BY {_COUNT_COLUMNS} HAVING sum(n) <> 0;
+WITH g AS (SELECT {_EXPIRY_COLUMNS} FROM api_key_expiry_counts GROUP BY {_EXPIRY_COLUMNS} HAVING count(*) > 1),
+gone AS (
+    DELETE FROM api_key_expiry_counts c USING g
+    WHERE c.type = g.type AND c.invalidated = g.invalidated AND c.bucket = g.bucket
+    RETURNING c.type, c.invalidated, c.bucket, c.n
+)
+INSERT INTO api_key_expiry_counts ({_EXPIRY_COLUMNS}, n)
+SELECT {_EXPIRY_COLUMNS}, sum(n)::bigint FROM gone GROUP BY {_EXPIRY_COLUMNS} HAVING sum(n) <> 0;
+$$
+"""
+
+_PG_COUNT = f"""
+CREATE FUNCTION keyplane_count_api_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO api_key_counts ({_COUNT_COLUMNS}, n)
+            VALUES (OLD.username, OLD.realm, OLD.type, OLD.invalidated, -1);
+        INSERT INTO api_key_expiry_counts ({_EXPIRY_COLUMNS}, n)
+            VALUES (OLD.type, OLD.invalidated, {_BUCKET.format(row="OLD")}, -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO api_key_counts ({_COUNT_COLUMNS}, n)
+            VALUES (NEW.username, NEW.realm, NEW.type, NEW.invalidated, 1);
+        INSERT INTO api_key_expiry_counts ({_EXPIRY_COLUMNS}, n)
+            VALUES (NEW.type, NEW.invalidated, {_BUCKET.format(row="NEW")}, 1);
+    END IF;
+    -- About one write in a thousand folds the appended rows, so they stay a few thousand at most.
+    IF random() < 0.001 AND pg_try_advisory_xact_lock({_COMPACT_LOCK}) THEN
+        PERFORM keyplane_compact_api_key_counts();
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+
+def _pg_count_triggers(conn: Connection) -> None:
+    """Writers append +1/-1 rows: concurrent transactions never wait on a shared counter row."""
+    conn.execute(text(_PG_COMPACT))
+    conn.execute(text(_PG_COUNT))
+    for event, when in (
+        ("INSERT", ""),
+        ("DELETE", ""),
+        ("UPDATE OF username, realm, type, invalidated, expiration", f"WHEN ({_group_changed('IS DISTINCT FROM')})"),
+    ):
+        name = "api_keys_counted_" + event.split()[0].lower()
+        conn.execute(
+            text(
+                f"CREATE TRIGGER {name} AFTER {event} ON api_keys FOR EACH ROW {when} "
+                "EXECUTE FUNCTION keyplane_count_api_keys()"
+            )
+        )
+
+
+def _v12_key_counts(conn: Connection) -> None:
+    """Key counts kept by triggers (schema.api_key_counts), a byte-order index on name for prefixes
+    (PostgreSQL), and an owner's keys in creation order."""
+    for table in (schema.api_key_counts, schema.api_key_expiry_counts):
+        table.create(conn, checkfirst=True)
+    conn.execute(text("DROP INDEX IF EXISTS api_keys_owner"))
+    next(i for i in schema.api_keys.indexes if i.name == "api_keys_owner").create(conn)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("CREATE INDEX IF NOT EXISTS api_keys_name_pattern ON api_keys (name text_pattern_ops)"))
+        # Taken before the counts are filled: writers of other nodes wait until this commits.
+        conn.execute(text("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"))
+        _pg_count_triggers(conn)
+    else:
+        _sqlite_count_triggers(conn)
+    conn.execute(
+        text(
+            f"INSERT INTO api_key_counts ({_COUNT_COLUMNS}, n) SELECT {_COUNT_COLUMNS}, count(*) FROM api_keys "
+            f"GROUP BY {_COUNT_COLUMNS}"
+        )
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO api_key_expiry_counts ({_EXPIRY_COLUMNS}, n) SELECT type, invalidated, bucket, count(*) "
+            f"FROM (SELECT type, invalidated, {_BUCKET.format(row='api_keys')} AS bucket FROM api_keys) AS k "
+            f"GROUP BY {_EXPIRY_COLUMNS}"
+        )
+    )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -81,6 +235,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v8_long_service_types,
     _v9_indices,
     _v10_refresh,
+    _v11_content_terms,
+    _v12_key_counts,
 ]
 
 

@@ -7,7 +7,7 @@ queries filter or sort on. ``seq_no`` grows on every write and guards read-modif
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, false
+from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, Table, Text, false
 
 from keyplane.store.nul import SafeJSON, SafeString, SafeText
 
@@ -111,10 +111,41 @@ Index("api_keys_creation", api_keys.c.creation)
 # Covers the count of live keys not yet expired without reading the table.
 Index("api_keys_live_by_expiration", api_keys.c.invalidated, api_keys.c.type, api_keys.c.expiration)
 Index("api_keys_expiration", api_keys.c.expiration)
-Index("api_keys_owner", api_keys.c.username, api_keys.c.realm)
+# An owner's keys newest first (a manage_own_api_key user's list): creation added by migration v12.
+Index("api_keys_owner", api_keys.c.username, api_keys.c.realm, api_keys.c.creation)
 Index("api_keys_name", api_keys.c.name)
 Index("api_keys_last_used", api_keys.c.last_used)
 Index("api_keys_invalidation", api_keys.c.invalidation)
+# PostgreSQL also has api_keys_name_pattern, name in byte order (migration v12): the database's
+# collation rules out an index range for a prefix (LIKE 'abc%') on api_keys_name.
+
+# Key counts, kept by triggers on api_keys in the same transaction as every insert, update and
+# delete (migration v12; apikeys/backends/counts/ reads them). Totals and terms aggregations sum
+# these few rows instead of counting a million keys. On SQLite a row per group, updated in place
+# (one writer); on PostgreSQL writers append +1/-1 rows, so concurrent writers never wait on a
+# shared counter row, and the triggers fold the rows of a group together now and then.
+api_key_counts = Table(
+    "api_key_counts",
+    metadata,
+    Column("username", SafeString(512), nullable=False),
+    Column("realm", SafeString(256), nullable=False),
+    Column("type", SafeString(16), nullable=False),
+    Column("invalidated", Boolean, nullable=False),
+    Column("n", BigInteger, nullable=False),
+)
+# Counts by expiration bucket (expiration >> EXPIRY_BUCKET_BITS, NEVER_EXPIRES for none): whether
+# keys are expired at a time is summed from whole buckets plus an index range over the one bucket
+# holding that time.
+api_key_expiry_counts = Table(
+    "api_key_expiry_counts",
+    metadata,
+    Column("type", SafeString(16), nullable=False),
+    Column("invalidated", Boolean, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("n", BigInteger, nullable=False),
+)
+EXPIRY_BUCKET_BITS = 28  # about 3.1 days of milliseconds
+NEVER_EXPIRES = 1 << 40  # above every bucket of a 64-bit time
 
 tokens = Table(
     "tokens",
@@ -215,4 +246,18 @@ document_snapshots = Table(
     Column("primary_term", BigInteger, nullable=False, default=1),
     Column("version", BigInteger, nullable=False),
     Column("source", SafeText, nullable=False),
+)
+
+# -- content indices: term rows for searches pushed down to the store (keyplane/indices/terms.py) -----------
+# One row per (field path, leaf value) of the current version of each document, written in the same
+# transaction as the document; kind ``i`` with an empty field marks a document searches evaluate in memory.
+content_terms = Table(
+    "content_terms",
+    metadata,
+    Column("index_name", SafeString(255), primary_key=True),
+    # field, separator, kind, value (terms.py); byte order on PostgreSQL too, as Python compares strings (ranges).
+    Column("term", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
+    Column("id", SafeString(512), primary_key=True),
+    Column("num", Double, nullable=True),  # numbers and booleans (1, 0), for ranges
+    sqlite_with_rowid=False,
 )

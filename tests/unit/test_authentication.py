@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from typing import Any
 
 import pytest
@@ -130,13 +131,15 @@ def test_rejected_credentials_are_named_beside_the_generic_reason() -> None:
     assert refused.value.extra == {"additional_unsuccessful_credentials": "API key: invalid ApiKey value"}
 
 
-def test_a_verified_api_key_keeps_its_authentication() -> None:
+def test_a_verified_api_key_proves_the_same_caller_each_time() -> None:
     chain, keys = _authenticator()
     credential = Credential("apikey", base64.b64encode(b"k1:s1").decode())
     first = _run(chain.authenticate(credential, URI))
     assert first.api_key == {"id": "k1", "name": "key-one"} and first.type == "api_key"
-    assert _run(chain.authenticate(credential, URI)) is first
-    assert keys.entry.authentication is first and keys.calls == 2
+    again = _run(chain.authenticate(credential, URI))
+    # Built per request (the cached key keeps none), from the same shared parts.
+    assert again == first and again is not first and keys.calls == 2
+    assert again.permission is first.permission is keys.entry.permission
 
 
 def test_service_tokens_prove_their_account_and_other_bearers_are_access_tokens() -> None:
@@ -161,7 +164,7 @@ def test_run_as_refused_is_recorded_on_a_copy() -> None:
     credential = Credential("apikey", base64.b64encode(b"k1:s1").decode())
     denied = _run(chain.authenticate(credential, URI, run_as="bob"))
     assert denied.run_as_denied == "bob"
-    assert keys.entry.authentication.run_as_denied is None  # the cached one is untouched
+    assert _run(chain.authenticate(credential, URI)).run_as_denied is None  # the next request is untouched
     allowed = _run(chain.authenticate(_basic("ann", "ann-secret"), URI, run_as="bob"))
     assert (allowed.user.username, allowed.authenticating_user.username, allowed.run_as_denied) == ("bob", "ann", None)
 
@@ -203,7 +206,7 @@ def test_authorize() -> None:
         authorization.authorize(bob, "cluster:monitor/main", {}, self_checked=False)
     with pytest.raises(Forbidden, match=r"user \[bob\] is unauthorized to run as \[ann\]"):
         authorization.authorize(
-            Authentication(**{**bob.__dict__, "run_as_denied": "ann"}),
+            dataclasses.replace(bob, run_as_denied="ann"),
             authorization.AUTHENTICATE,
             {},
             self_checked=True,  # a refused run-as fails even the actions that check themselves

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Any
 
 import orjson
@@ -17,15 +18,18 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
 from keyplane.apikeys.backends.base import KeyFilter, Page
+from keyplane.apikeys.backends.counts import shape as counted
+from keyplane.apikeys.backends.counts import sql as counts
 from keyplane.apikeys.core import ApiKey, Creator
-from keyplane.query.aggs import Agg, AggResult
+from keyplane.query.aggs import Agg, AggResult, TermsAgg
 from keyplane.query.backends.sql import SqlIndex, SqlQuery, escape_like
 from keyplane.query.dates import format_date
 from keyplane.query.fields import FieldType
 from keyplane.query.tree import Query, SortKey
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
-from keyplane.store.database import Database
+from keyplane.store.batching import BatchSize
+from keyplane.store.database import Conn, Database
 from keyplane.store.prepared import Prepared
 
 t = schema.api_keys
@@ -51,12 +55,20 @@ INDEX = SqlIndex(
     doc_order=t.c.creation,
 )
 SQL = SqlQuery(INDEX)
-# Rows per write transaction of the retention sweep (and ids per read of a long id list) and of a
-# bulk update: the SQLite writer (and PostgreSQL's row locks) are let go between batches, so other
-# requests' writes wait for one batch at most (measured: 500 let creations wait up to ~280 ms
-# beside a sweep on SQLite, 250 ~120 ms, mostly WAL checkpoints).
+# Ids per read of a long id list.
 WRITE_BATCH = 250
-UPDATE_BATCH = 200
+# Rows per write transaction of the retention sweep and of a bulk update: the SQLite writer (and
+# PostgreSQL's row locks) are let go between batches, so other requests' writes wait for one batch
+# at most. These are the first batches' sizes; the next ones are sized by time (store/batching.py):
+# fixed counts let creations wait up to ~280 ms (500 rows) or ~120 ms (250) beside a sweep on a
+# loaded SQLite, as a row's cost varies with the machine's load.
+SWEEP_BATCH = 100
+UPDATE_BATCH = 100
+# At least 50 rows: on a loaded machine a batch's fixed costs (thread hand-offs, the commit) can
+# exceed the target alone, and smaller batches would only multiply them.
+LEAST_BATCH, MOST_BATCH = 50, 1000
+# The retention sweep's rest between batches, as a share of the batch's time.
+SWEEP_REST = 1.0
 # Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
 _PARSE_OFF_LOOP = 200
 
@@ -221,6 +233,10 @@ def _sort_value(key: ApiKey, sort: SortKey) -> Any:
     return value
 
 
+def _batch_size(first: int) -> BatchSize:
+    return BatchSize(first, min(LEAST_BATCH, first), max(MOST_BATCH, first))
+
+
 def _notify_keys(conn: Any, ids: list[str]) -> None:
     """Tell every node which keys changed; past a hundred, to drop all cached keys instead."""
     if len(ids) > 100:
@@ -242,8 +258,11 @@ _INSERT = Prepared(insert(t).values({c.name: bindparam(c.name, type_=c.type) for
 
 
 class SqlApiKeyRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, use_counts: bool = True) -> None:
         self.db = db
+        # Totals and terms aggregations from the count tables when a query allows (counts.py);
+        # off, everything is counted on api_keys (the tests compare both).
+        self.use_counts = use_counts
 
     async def insert(self, key: ApiKey) -> None:
         async with self.db.transaction() as conn:
@@ -277,21 +296,45 @@ class SqlApiKeyRepository:
         page_cond = cond if not search_after else and_(cond, SQL.after(sort, search_after))
         stmt = select(t).where(page_cond).order_by(*SQL.order_by(sort)).offset(start).limit(size)
         async with self.db.transaction() as conn:
-            total = 0
-            for sign, part in SQL.count_parts(query):
-                total += sign * ((await conn.execute(select(func.count()).select_from(t).where(part))).scalar() or 0)
+            total = await self._count(conn, query)
             rows = (await conn.execute(stmt)).rows if size > 0 else []
         keys = await _keys(rows)
         return Page(int(total), keys, [[_sort_value(k, s) for s in sort] for k in keys])
 
+    async def _count(self, conn: Conn, query: Query) -> int:
+        """The exact number of keys ``query`` matches, in signed parts each an index range or a sum of counts."""
+        total = 0
+        for sign, part in counted.parts(query):
+            shape = counted.shape_of(part) if self.use_counts else None
+            if shape is not None and counted.countable(shape):
+                found = await counts.count(conn, shape)
+            else:
+                stmt = select(func.count()).select_from(t).where(SQL.where(part))
+                found = int((await conn.execute(stmt)).scalar() or 0)
+            total += sign * found
+        return total
+
     async def aggregate(self, query: Query, aggs: list[Agg]) -> dict[str, AggResult]:
+        shape = counted.shape_of(query) if self.use_counts else None
         async with self.db.transaction() as conn:
-            return await SQL.aggregate(conn, aggs, query, postgres=self.db.is_postgres)
+            out: dict[str, AggResult] = {}
+            for agg in aggs:
+                if isinstance(agg, TermsAgg) and shape is not None and counted.serves_terms(agg, shape):
+                    out[agg.name] = await counts.terms(conn, agg, shape)
+                else:
+                    out.update(await SQL.aggregate(conn, [agg], query, postgres=self.db.is_postgres))
+            return out
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         written: set[str] = set()
-        for start in range(0, len(keys), UPDATE_BATCH):
-            written |= await self._replace_batch(keys[start : start + UPDATE_BATCH])
+        size = _batch_size(UPDATE_BATCH)
+        start = 0
+        while start < len(keys):
+            rows = size.rows
+            t0 = time.perf_counter()
+            written |= await self._replace_batch(keys[start : start + rows])
+            size.took(time.perf_counter() - t0, len(keys[start : start + rows]))
+            start += rows
         return written
 
     async def _replace_batch(self, keys: list[ApiKey]) -> set[str]:
@@ -365,18 +408,26 @@ class SqlApiKeyRepository:
                 )
 
     async def delete_inactive(self, before: int) -> int:
-        # WRITE_BATCH rows per transaction, so no write transaction holds the writer for long. Each
+        # A bounded batch per transaction, so no write transaction holds the writer for long. Each
         # batch is picked inside its DELETE through an index (no list of ids bound: PostgreSQL plans
         # a long IN list badly); deleted rows no longer match, so each statement finds the next ones.
         removed = 0
+        size = _batch_size(SWEEP_BATCH)
         for inactive in _inactive(before):
-            batch = select(t.c.id).where(inactive).limit(WRITE_BATCH)
             while True:
+                rows = size.rows
+                batch = select(t.c.id).where(inactive).limit(rows)
+                began = time.perf_counter()
                 async with self.db.transaction() as conn:
+                    t0 = time.perf_counter()
                     gone = (await conn.execute(delete(t).where(t.c.id.in_(batch)))).rowcount
+                    size.took(time.perf_counter() - t0, gone)
                 removed += gone
-                if gone < WRITE_BATCH:
+                if gone < rows:
                     break
+                # A background job: it rests as long as its batch took (commit included), so other
+                # requests get at least half of the writer, the disk and the cores meanwhile.
+                await asyncio.sleep((time.perf_counter() - began) * SWEEP_REST)
         if removed:
             # Caches are emptied once, when the sweep is over, as when it was one transaction: until
             # then a cached removed key is still refused (it is expired or invalidated), and cached

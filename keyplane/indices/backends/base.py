@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from keyplane.indices.core import IndexMeta, Source, StoredDoc
+from keyplane.indices.pushdown import Plan
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,15 @@ class DocWrite:
     id: str
     source: Source | None
     version: int
+
+
+@dataclass(frozen=True)
+class Matches:
+    """What a pushed-down search found: with ``total``, the exact count of matches and the page asked
+    for; without, every document that may match (a superset), for the in-memory evaluator."""
+
+    docs: list[StoredDoc]
+    total: int | None
 
 
 class IndexRepository(Protocol):
@@ -111,4 +121,11 @@ class DocumentRepository(Protocol):
 
     def scan_batches(self, index: str, batch: int = 1000) -> AsyncIterator[list[StoredDoc]]:
         """``scan`` a batch at a time (a search loads a whole index: one await per batch, not per document)."""
+        ...
+
+    async def matches(self, index: str, plan: Plan, exact: bool, window: tuple[int, int] | None) -> Matches | None:
+        """The documents searches see that ``plan`` matches (``pushdown.py``), in sequence-number order:
+        with a ``window`` (from, size) and an ``exact`` plan, the exact total and that page when the
+        store can count exactly, else every candidate. None when the store cannot run plans on the
+        index now (versions kept for searches): the caller scans."""
         ...

@@ -22,6 +22,7 @@ from sqlalchemy import (
     exc,
     func,
     insert,
+    or_,
     select,
     true,
     update,
@@ -30,12 +31,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from keyplane import jsontext
-from keyplane.indices.backends.base import DocStats, DocWrite
+from keyplane.indices import pushdown
+from keyplane.indices.backends.base import DocStats, DocWrite, Matches
+from keyplane.indices.backends.terms import sql as term_rows
 from keyplane.indices.core import IndexMeta, IndexMissing, Source, StoredDoc
 from keyplane.store import nul, schema
 from keyplane.store.database import Conn, Database
 
-ix, dx, sx = schema.indices, schema.documents, schema.document_snapshots
+ix, dx, sx, tx = schema.indices, schema.documents, schema.document_snapshots, schema.content_terms
 
 
 def _meta(row: dict[str, Any]) -> IndexMeta:
@@ -123,6 +126,7 @@ class SqlIndexRepository:
         async with self.db.transaction() as conn:
             await conn.execute(delete(dx).where(dx.c.index_name == name))
             await conn.execute(delete(sx).where(sx.c.index_name == name))
+            await conn.execute(delete(tx).where(tx.c.index_name == name))
             res = await conn.execute(delete(ix).where(ix.c.name == name))
         return res.rowcount > 0
 
@@ -130,6 +134,7 @@ class SqlIndexRepository:
         async with self.db.transaction() as conn:
             await conn.execute(delete(dx))
             await conn.execute(delete(sx))
+            await conn.execute(delete(tx))
             await conn.execute(delete(ix))
 
     async def set_mappings(self, expected: IndexMeta, mappings: dict[str, Any]) -> bool:
@@ -188,6 +193,9 @@ class SqlDocumentRepository:
         self, index: str, doc_id: str, source: Source, version: int, expected: StoredDoc | None, *, refresh: bool = True
     ) -> StoredDoc | None:
         text = jsontext.dumps(source).decode()
+        pg = self.db.is_postgres
+        old_rows = term_rows.rows_of(pg, index, [(doc_id, expected.source)] if expected is not None else [])
+        new_rows = term_rows.rows_of(pg, index, [(doc_id, source)])
         try:
             async with self.db.transaction() as conn:
                 seq_no, refreshed = await _next_seq_no(conn, index)
@@ -202,12 +210,15 @@ class SqlDocumentRepository:
                     )
                     if res.rowcount != 1:
                         raise _Raced
+                    await term_rows.remove(conn, old_rows)
+                await term_rows.add(conn, new_rows)
                 await _after_write(conn, index, expected, refreshed, refresh)
         except (_Raced, exc.IntegrityError):
             return None
         return StoredDoc(doc_id, source, seq_no, version)
 
     async def delete(self, index: str, doc_id: str, expected: StoredDoc | None, *, refresh: bool = True) -> int | None:
+        old_rows = term_rows.rows_of(self.db.is_postgres, index, [(doc_id, expected.source)] if expected else [])
         try:
             async with self.db.transaction() as conn:
                 seq_no, refreshed = await _next_seq_no(conn, index)
@@ -219,6 +230,7 @@ class SqlDocumentRepository:
                     )
                     if res.rowcount != 1:
                         raise _Raced
+                    await term_rows.remove(conn, old_rows)
                 elif (
                     await conn.execute(select(dx.c.id).where(and_(dx.c.index_name == index, dx.c.id == doc_id)))
                 ).first():
@@ -253,6 +265,11 @@ class SqlDocumentRepository:
         ids = list(final)
         # Serialized before the transaction, so the write lock is held for the statements only.
         texts = {doc_id: _text(one.source) for doc_id, (one, _) in final.items() if one.source is not None}
+        # The term rows too: those of the versions replaced (checked below to be the stored ones) and new.
+        pg = self.db.is_postgres
+        replaced = [(doc_id, was.source) for doc_id in ids if (was := expected.get(doc_id)) is not None]
+        written = [(doc_id, one.source) for doc_id, (one, _) in final.items() if one.source is not None]
+        old_rows, new_rows = term_rows.rows_of(pg, index, replaced), term_rows.rows_of(pg, index, written)
         try:
             async with self.db.transaction() as conn:
                 last, refreshed = await _next_seq_no(conn, index, len(writes))
@@ -280,6 +297,8 @@ class SqlDocumentRepository:
                         updates.append({"b_index": index, "b_id": doc_id, **{f"b_{k}": v for k, v in values.items()}})
                     else:
                         inserts.append({"index_name": index, "id": doc_id, "primary_term": 1, **values})
+                await term_rows.remove(conn, old_rows)
+                await term_rows.add(conn, new_rows)
                 if deletes:
                     await conn.execute(_DELETE_ONE, deletes)
                 if updates:
@@ -326,6 +345,26 @@ class SqlDocumentRepository:
             kept = select(func.count()).where(sx.c.index_name == index)
             total = int((await conn.execute(live)).scalar() or 0) + int((await conn.execute(kept)).scalar() or 0)
         return total
+
+    async def matches(
+        self, index: str, plan: pushdown.Plan, exact: bool, window: tuple[int, int] | None
+    ) -> Matches | None:
+        refreshed = _refreshed(index)
+        seen = term_rows.visible(index, refreshed)
+        async with self.db.transaction() as conn:
+            if (await conn.execute(select(sx.c.id).where(sx.c.index_name == index).limit(1))).first():
+                return None  # earlier versions kept for searches: they have no term rows
+            where = term_rows.condition(index, plan)
+            if window is not None and exact and not (await conn.execute(term_rows.has_irregular(index))).first():
+                total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
+                start, size = window
+                if size <= 0 or start >= total:
+                    return Matches([], total)
+                page = select(*_columns(dx)).where(seen, where).order_by(dx.c.seq_no).offset(start).limit(size)
+                return Matches([_doc(r) for r in (await conn.execute(page)).rows], total)
+            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(index))).order_by(dx.c.seq_no)
+            rows = (await conn.execute(found)).rows
+        return Matches([_doc(r) for r in rows], None)
 
     async def scan(self, index: str, batch: int = 1000) -> AsyncIterator[StoredDoc]:
         async for docs in self.scan_batches(index, batch):

@@ -225,7 +225,10 @@ class SqlQuery:
             ]
             typed = self._typed(key, value)
             beyond = (col < typed) if key.desc else (col > typed)
-            clauses.append(and_(*equal_before, or_(beyond, col.is_(None))))
+            # Missing values sort last; a NOT NULL column has none, and without the OR an index range
+            # delivers the page.
+            after = beyond if self._never_null(key.field) else or_(beyond, col.is_(None))
+            clauses.append(and_(*equal_before, after))
         return or_(false(), *clauses)
 
     # -- aggregations ---------------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""Which key queries the count tables answer exactly (``counts/sql.py`` sums them).
+
+Conjunctions of terms on the owner, realm, type and invalidated flag, and (without owner or realm)
+whether and when the key expires; :func:`shape_of` returns None for every other query, and callers
+count the keys as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from keyplane.query.aggs import TermsAgg
+from keyplane.query.fields import FieldType
+from keyplane.query.tree import Bool, Exists, MatchAll, Query, Range, Term, Terms
+
+# The grouped columns, by canonical field name, and the type their query values must have.
+GROUPED = {"username": str, "realm": str, "type": str, "invalidated": bool}
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A conjunction the count tables answer: allowed values per grouped column, and expiration.
+
+    ``low``/``high`` are inclusive bounds in epoch ms (None: open); ``exists`` is implied by either.
+    """
+
+    values: dict[str, frozenset[Any]] = field(default_factory=dict)
+    exists: bool = False
+    missing: bool = False
+    low: int | None = None
+    high: int | None = None
+
+    @property
+    def timed(self) -> bool:
+        return self.exists or self.missing or self.low is not None or self.high is not None
+
+    @property
+    def empty(self) -> bool:
+        if any(not allowed for allowed in self.values.values()):
+            return True
+        if self.missing and (self.exists or self.low is not None or self.high is not None):
+            return True
+        return self.low is not None and self.high is not None and self.low > self.high
+
+    def allow(self, column: str, values: frozenset[Any]) -> Shape:
+        current = self.values.get(column)
+        narrowed = values if current is None else current & values
+        return replace(self, values={**self.values, column: narrowed})
+
+
+def shape_of(query: Query) -> Shape | None:
+    """The shape of ``query`` when the count tables can count it exactly, else None."""
+    return _add(Shape(), query)
+
+
+def _add(shape: Shape, query: Query) -> Shape | None:
+    if isinstance(query, MatchAll):
+        return shape
+    if isinstance(query, Bool):
+        return _add_bool(shape, query)
+    if isinstance(query, (Term, Terms)):
+        name = query.field.name
+        kind = GROUPED.get(name)
+        if kind is None or query.field.parent is not None:
+            return None
+        if isinstance(query, Term):
+            if query.case_insensitive:
+                return None
+            wanted: tuple[Any, ...] = (query.value,)
+        else:
+            wanted = query.values
+        if not all(type(v) is kind for v in wanted):
+            return None  # compared as SQL would convert them: left to SQL
+        return shape.allow(name, frozenset(wanted))
+    if isinstance(query, Exists):
+        name = query.field.name
+        if name in GROUPED and query.field.parent is None:
+            return shape  # never null
+        if name == "expiration" and query.field.type is FieldType.DATE:
+            return replace(shape, exists=True)
+        return None
+    if isinstance(query, Range) and query.field.name == "expiration":
+        return _add_range(replace(shape, exists=True), query)
+    return None
+
+
+def _add_bool(shape: Shape, query: Bool) -> Shape | None:
+    required = list(query.must + query.filter)
+    minimum = query.required_should()
+    if minimum == 1 and len(query.should) == 1:
+        required.append(query.should[0])
+    elif minimum > 0:
+        return None  # a disjunction: counted in parts by the caller, or by SQL
+    out: Shape | None = shape
+    for clause in required:
+        out = _add(out, clause) if out is not None else None
+    for clause in query.must_not:
+        if out is None:
+            return None
+        out = _exclude(out, clause)
+    return out
+
+
+def _exclude(shape: Shape, query: Query) -> Shape | None:
+    if isinstance(query, Exists) and query.field.name == "expiration" and query.field.type is FieldType.DATE:
+        return replace(shape, missing=True)
+    if isinstance(query, Term) and query.field.name == "invalidated" and type(query.value) is bool:
+        return shape.allow("invalidated", frozenset({not query.value}))
+    return None
+
+
+def _add_range(shape: Shape, query: Range) -> Shape | None:
+    low, high = shape.low, shape.high
+    for op, value in query.bounds:
+        if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
+            return None
+        if op in ("gt", "gte"):
+            bound = value + 1 if op == "gt" else value
+            low = bound if low is None else max(low, bound)
+        else:
+            bound = value - 1 if op == "lt" else value
+            high = bound if high is None else min(high, bound)
+    if (low is not None and low > _INT64[1]) or (high is not None and high < _INT64[0]):
+        return replace(shape, low=1, high=0)  # no 64-bit time is there: nothing matches
+    return replace(shape, low=low, high=high)
+
+
+def parts(query: Query) -> list[tuple[int, Query]]:
+    """Signed queries whose counts add up to the count of ``query`` (as ``SqlQuery.count_parts``):
+    ``A and (B or C)`` is ``|A and B| + |A and C| - |A and B and C|``."""
+    if not isinstance(query, Bool) or len(query.should) != 2 or query.minimum_should_match != 1:
+        return [(1, query)]
+    base = query.must + query.filter
+    first, second = query.should
+
+    def part(*extra: Query) -> Query:
+        return Bool(filter=base + extra, must_not=query.must_not)
+
+    return [(1, part(first)), (1, part(second)), (-1, part(first, second))]
+
+
+def countable(shape: Shape) -> bool:
+    """Whether :func:`count` serves ``shape``: expiration is counted by type and invalidated only."""
+    return not shape.timed or set(shape.values) <= {"type", "invalidated"}
+
+
+def serves_terms(agg: TermsAgg, shape: Shape | None) -> bool:
+    return (
+        shape is not None
+        and not shape.timed
+        and not agg.subs
+        and agg.field.parent is None
+        and agg.field.name in GROUPED
+        and agg.order[0] in ("_count", "_key")
+    )

@@ -1,0 +1,99 @@
+"""Exact key counts from the count tables (``schema.api_key_counts``, ``schema.api_key_expiry_counts``).
+
+Triggers keep those tables in step with ``api_keys`` in the same transaction as every write, so a
+total or a terms aggregation over a million keys sums a few hundred rows instead of counting the
+keys. Only shapes the tables answer exactly come here (``shape.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from keyplane.apikeys.backends.counts.shape import Shape
+from keyplane.query.aggs import Bucket, TermsAgg, TermsResult
+from keyplane.store import schema
+from keyplane.store.database import Conn
+
+keys = schema.api_keys
+groups = schema.api_key_counts
+expiry = schema.api_key_expiry_counts
+BITS = schema.EXPIRY_BUCKET_BITS
+NEVER = schema.NEVER_EXPIRES
+
+
+def _in(column: ColumnElement[Any], values: frozenset[Any]) -> ColumnElement[bool]:
+    ordered = sorted(values)
+    equal: ColumnElement[bool] = column == ordered[0] if len(ordered) == 1 else column.in_(ordered)
+    return equal
+
+
+def _grouped_where(shape: Shape, table: Any) -> ColumnElement[bool]:
+    return and_(true(), *[_in(table.c[name], allowed) for name, allowed in shape.values.items()])
+
+
+async def count(conn: Conn, shape: Shape) -> int:
+    """The number of keys of ``shape`` (``countable(shape)`` must hold)."""
+    if shape.empty:
+        return 0
+    if not shape.timed:
+        stmt = select(func.coalesce(func.sum(groups.c.n), 0)).where(_grouped_where(shape, groups))
+        return int((await conn.execute(stmt)).scalar() or 0)
+    where = _grouped_where(shape, expiry)
+    if shape.missing:
+        stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, expiry.c.bucket == NEVER)
+        return int((await conn.execute(stmt)).scalar() or 0)
+    # Whole buckets strictly between the buckets of the bounds, and the keys of those (at most two)
+    # buckets within the bounds, counted on the index of (invalidated, type, expiration).
+    whole = [expiry.c.bucket != NEVER]
+    partial: list[tuple[int | None, int | None]] = []
+    low_bucket = None if shape.low is None else shape.low >> BITS
+    high_bucket = None if shape.high is None else shape.high >> BITS
+    if low_bucket is not None:
+        whole.append(expiry.c.bucket > low_bucket)
+    if high_bucket is not None:
+        whole.append(expiry.c.bucket < high_bucket)
+    if low_bucket is not None and low_bucket == high_bucket:
+        partial.append((shape.low, shape.high))
+    else:
+        if low_bucket is not None:
+            partial.append((shape.low, ((low_bucket + 1) << BITS) - 1))
+        if high_bucket is not None:
+            partial.append((high_bucket << BITS, shape.high))
+    stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, *whole)
+    total = int((await conn.execute(stmt)).scalar() or 0)
+    key_where = _grouped_where(shape, keys)
+    for low, high in partial:
+        bounds: list[ColumnElement[bool]] = [keys.c.expiration.isnot(None)]
+        if low is not None:
+            bounds.append(keys.c.expiration >= low)
+        if high is not None:
+            bounds.append(keys.c.expiration <= high)
+        stmt = select(func.count()).select_from(keys).where(key_where, *bounds)
+        total += int((await conn.execute(stmt)).scalar() or 0)
+    return total
+
+
+async def terms(conn: Conn, agg: TermsAgg, shape: Shape) -> TermsResult:
+    """A terms aggregation over a grouped column, as the SQL evaluator answers it (same order and ties)."""
+    if shape.empty:
+        return TermsResult([], 0)
+    col = groups.c[agg.field.name]
+    where = _grouped_where(shape, groups)
+    total_n = func.sum(groups.c.n)
+    by, direction = agg.order
+    sort_col: Any = total_n if by == "_count" else col
+    stmt = (
+        select(col.label("k"), total_n.label("c"))
+        .where(where)
+        .group_by(col)
+        .having(total_n > 0)
+        .order_by(sort_col.desc() if direction == "desc" else sort_col.asc(), col.asc())
+        .limit(agg.size)
+    )
+    rows = (await conn.execute(stmt)).rows
+    total = int((await conn.execute(select(func.coalesce(func.sum(groups.c.n), 0)).where(where))).scalar() or 0)
+    buckets = [Bucket(row["k"], int(row["c"])) for row in rows]
+    return TermsResult(buckets, total - sum(b.doc_count for b in buckets))

@@ -1,0 +1,99 @@
+"""The leaf values of a document as searches pushed down to the store read them: one row per
+(field path, value) that ``keyplane.query.memory.values`` would find, so that a term, terms, exists or
+range query over these rows matches exactly the documents the in-memory evaluator matches.
+
+A row's key is one string, ``field SEP kind value``: one short key per row keeps the store's index
+small, and a field's values of one kind are one contiguous range of keys in byte order (a string
+range query is a key range). Numbers and booleans also carry their number.
+
+A document whose shape these rows cannot describe exactly (a dotted or empty key, a string too long
+for a database index or holding NUL, an integer beyond double precision) is marked ``irregular``
+instead: pushed-down searches always hand such documents to the in-memory evaluator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Kinds: a string, a number, a boolean (their text as ``memory.keyword`` gives it), and a value that
+# only ``exists`` sees (an object, or an array's null, object or array element).
+STRING, NUMBER, BOOLEAN, OTHER = "s", "n", "b", "o"
+VALUE_KINDS = (STRING, NUMBER, BOOLEAN)
+IRREGULAR = "i"  # the marker row of an irregular document: field and value empty
+
+TermRow = tuple[str, float | None]  # key, number (numbers and booleans)
+SEP = "\x01"  # never in a field (such a field makes its document irregular); PostgreSQL text holds no NUL
+
+
+def key(field: str, kind: str, value: str = "") -> str:
+    return f"{field}{SEP}{kind}{value}"
+
+
+IRREGULAR_ROW: TermRow = (key("", IRREGULAR), None)
+
+# Bounds kept well under PostgreSQL's btree entry limit (about 2,700 bytes, with the index name and id).
+MAX_VALUE_BYTES = 1024
+MAX_FIELD_BYTES = 512
+# Integers compared exactly as doubles.
+MAX_EXACT_INT = 2**53
+
+
+class _Irregular(Exception):
+    pass
+
+
+def _text_fits(text: str, limit: int) -> bool:
+    if "\x00" in text or "\uffff" in text:  # the stores' NUL escape would change their order
+        return False
+    return len(text) <= limit // 4 or len(text.encode()) <= limit
+
+
+def _scalar(prefix: str, value: Any, out: dict[str, float | None]) -> None:
+    """``prefix``: the field and separator."""
+    if isinstance(value, str):
+        if not _text_fits(value, MAX_VALUE_BYTES):
+            raise _Irregular
+        out[prefix + STRING + value] = None
+    elif isinstance(value, bool):
+        out[prefix + (BOOLEAN + "true" if value else BOOLEAN + "false")] = 1.0 if value else 0.0
+    elif isinstance(value, int):
+        if abs(value) > MAX_EXACT_INT:
+            raise _Irregular
+        out[prefix + NUMBER + str(value)] = float(value)
+    elif isinstance(value, float):
+        out[prefix + NUMBER + str(value)] = value
+    else:  # None, an object or an array inside an array: only exists sees it
+        out[prefix + OTHER] = None
+
+
+def term_rows(source: dict[str, Any]) -> list[TermRow]:
+    """The rows of a document's ``_source`` (``[IRREGULAR_ROW]`` for an irregular one)."""
+    out: dict[str, float | None] = {}
+    if "_id" in source:  # searches see the document's id there instead
+        return [IRREGULAR_ROW]
+    pending: list[tuple[str, dict[str, Any]]] = [("", source)]
+    try:
+        while pending:
+            prefix, node = pending.pop()
+            for name, value in node.items():
+                if not name or "." in name or SEP in name:
+                    raise _Irregular
+                field = prefix + name
+                if isinstance(value, dict):
+                    if not _text_fits(field, MAX_FIELD_BYTES):
+                        raise _Irregular
+                    out[field + SEP + OTHER] = None
+                    pending.append((field + ".", value))
+                elif value is None or value == []:
+                    continue
+                else:
+                    if not _text_fits(field, MAX_FIELD_BYTES):
+                        raise _Irregular
+                    if isinstance(value, list):
+                        for item in value:
+                            _scalar(field + SEP, item, out)
+                    else:
+                        _scalar(field + SEP, value, out)
+    except _Irregular:
+        return [IRREGULAR_ROW]
+    return list(out.items())
