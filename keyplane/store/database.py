@@ -18,8 +18,10 @@ Commits go through the writer thread, which lets them share an fsync (group comm
 that ends while other writes wait is kept in an open outer transaction as a released SAVEPOINT, and
 one COMMIT makes the whole group durable before any of its callers is answered.
 
-PostgreSQL runs on SQLAlchemy's asyncpg dialect, and changes are broadcast to every node with
-LISTEN/NOTIFY. Statement parameters are never put in errors (``hide_parameters``) so they cannot
+PostgreSQL runs on SQLAlchemy's asyncpg dialect, beside a small asyncpg pool of the node's own for
+prepared reads that need no transaction (``_PgConn``), and changes are broadcast to every node with
+LISTEN/NOTIFY. Hot statements on both stores are compiled once and run on the driver itself
+(keyplane.store.prepared). Statement parameters are never put in errors (``hide_parameters``) so they cannot
 reach a log: they include password and API key hashes.
 """
 
