@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from typing import Any
 
@@ -102,10 +103,35 @@ def _row(key: ApiKey) -> dict[str, Any]:
     }
 
 
-def _key(row: dict[str, Any]) -> ApiKey:
-    doc = orjson.loads(row["doc"])
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Doc:
+    """A stored ``doc`` column, parsed: what every key of one owner and role set has alike."""
+
+    creator: dict[str, Any]
+    role_descriptors: tuple[role_mod.RoleDescriptor, ...]
+    limited_by: tuple[role_mod.RoleDescriptor, ...]
+    version: int
+    certificate_identity: Any
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_doc(text: str) -> _Doc:
+    """The parsed ``doc``, shared by the keys whose ``doc`` is the same text (descriptors are never
+    changed once parsed): a page of keys of one owner parses the owner's roles once, not per key."""
+    doc = orjson.loads(text)
     descriptors = doc["role_descriptors"]
     order = doc.get("role_descriptor_order", list(descriptors))
+    return _Doc(
+        creator=doc["creator"],
+        role_descriptors=tuple(role_mod.parse_stored(n, descriptors[n]) for n in order),
+        limited_by=tuple(role_mod.parse_stored(n, body) for n, body in doc["limited_by"].items()),
+        version=doc.get("version", 0),
+        certificate_identity=doc.get("certificate_identity"),
+    )
+
+
+def _key(row: dict[str, Any]) -> ApiKey:
+    doc = _parsed_doc(row["doc"])
     metadata = row["metadata"]
     if isinstance(metadata, str):  # some drivers hand JSON back as text
         metadata = orjson.loads(metadata)
@@ -118,14 +144,14 @@ def _key(row: dict[str, Any]) -> ApiKey:
         invalidated=bool(row["invalidated"]),
         invalidation=row["invalidation"],
         hash=row["hash"],
-        creator=Creator.from_dict(doc["creator"]),
-        role_descriptors=[role_mod.parse_stored(n, descriptors[n]) for n in order],
-        limited_by=[role_mod.parse_stored(n, body) for n, body in doc["limited_by"].items()],
+        creator=Creator.from_dict({**doc.creator, "metadata": dict(doc.creator.get("metadata") or {})}),
+        role_descriptors=list(doc.role_descriptors),
+        limited_by=list(doc.limited_by),
         metadata=metadata,
-        version=doc.get("version", 0),
+        version=doc.version,
         last_used=row["last_used"],
         seq_no=row["seq_no"],
-        certificate_identity=doc.get("certificate_identity"),
+        certificate_identity=doc.certificate_identity,
     )
 
 
