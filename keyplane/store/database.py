@@ -50,7 +50,7 @@ from sqlalchemy.sql import Executable
 
 from keyplane import tracebacks
 from keyplane.errors import StoreUnavailable
-from keyplane.store import checkpoint
+from keyplane.store import checkpoint, prepared
 from keyplane.store.prepared import Compiled, Prepared
 
 log = logging.getLogger("keyplane.store")
@@ -147,15 +147,18 @@ class _PgConn(Conn):
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         if isinstance(stmt, Prepared):
             if stmt.is_read and self._aio is None:
-                return await self._pooled(stmt, params)
+                return await self._pooled(stmt.compiled(self._engine.dialect), params)
             return await self._prepared(stmt, params)
+        if self._aio is None:
+            found = prepared.dynamic(stmt, self._engine.dialect, params)
+            if found is not None:  # a plain select before anything else: as a prepared read
+                return await self._pooled(*found)
         aio = await self._connection()
         result = await (aio.execute(stmt, params) if params is not None else aio.execute(stmt))
         return _rows(result)
 
-    async def _pooled(self, stmt: Prepared, params: Any) -> Rows:
+    async def _pooled(self, compiled: Compiled, params: Any) -> Rows:
         dialect = self._engine.dialect
-        compiled = stmt.compiled(dialect)
         args = compiled.args(params)
         try:
             async with self._pool.acquire() as driver:
@@ -394,6 +397,9 @@ def _is_read(stmt: Statement) -> bool:
 def _run(conn: Connection, stmt: Statement, params: Any) -> Rows:
     if isinstance(stmt, Prepared):
         return _run_prepared(conn, stmt.compiled(conn.dialect), params)
+    found = prepared.dynamic(stmt, conn.dialect, params)
+    if found is not None:  # a plain select: its SQL compiled once per shape, run on sqlite3 itself
+        return _run_prepared(conn, *found)
     return _rows(conn.execute(stmt, params) if params is not None else conn.execute(stmt))
 
 

@@ -81,21 +81,76 @@ class Prepared:
         return found
 
 
+# Plain selects built per call, by the shape SQLAlchemy gives them (its cache key: the statement without
+# its literal values): their SQLAlchemy compiled form, and ours (None when it cannot be run directly).
+_SHAPES: dict[tuple[str, Any], tuple[SQLCompiler, Compiled | None]] = {}
+_SHAPES_KEPT = 2000
+
+
+def dynamic(
+    stmt: Executable, dialect: Dialect, params: Mapping[str, Any] | None
+) -> tuple[Compiled, dict[str, Any]] | None:
+    """A select built per call, as SQL for the driver and its values; None to leave it to SQLAlchemy.
+
+    The SQL is compiled once per shape, as SQLAlchemy's statement cache would; the values are the
+    statement's own literals (and ``params``), matched to that SQL the way SQLAlchemy matches them.
+    """
+    if not _plain_select(stmt):
+        return None
+    key = cast(ClauseElement, stmt)._generate_cache_key()  # noqa: SLF001
+    if key is None:
+        return None
+    slot = (f"{dialect.name}+{dialect.driver}", key.key)
+    found = _SHAPES.get(slot)
+    if found is None:
+        sa_compiled = cast(ClauseElement, stmt).compile(dialect=dialect, cache_key=key)
+        assert isinstance(sa_compiled, SQLCompiler)
+        ours = None if _needs_sqlalchemy(sa_compiled) else _compiled(sa_compiled, dialect, dynamic=True)
+        if len(_SHAPES) >= _SHAPES_KEPT:
+            _SHAPES.clear()
+        found = _SHAPES[slot] = (sa_compiled, ours)
+    sa_compiled, ours = found
+    if ours is None:
+        return None
+    values = sa_compiled.construct_params(params=dict(params) if params else None, extracted_parameters=key.bindparams)
+    return ours, dict(values)
+
+
+def _plain_select(stmt: Executable) -> bool:
+    return (
+        bool(getattr(stmt, "is_select", False))
+        and not getattr(stmt, "is_dml", False)
+        and getattr(stmt, "_for_update_arg", None) is None
+    )
+
+
+def _needs_sqlalchemy(compiled: SQLCompiler) -> bool:
+    """Expanding IN lists and literal-rendered values are rewritten by SQLAlchemy at each execution."""
+    return bool(compiled.literal_execute_params or compiled.post_compile_params)
+
+
 def _compile(stmt: Executable, dialect: Dialect) -> Compiled:
     compiled = cast(ClauseElement, stmt).compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
-    if compiled.literal_execute_params or compiled.post_compile_params:
+    if _needs_sqlalchemy(compiled):
         raise ValueError("a prepared statement cannot hold expanding or literal parameters")
+    return _compiled(compiled, dialect, dynamic=False)
+
+
+def _compiled(compiled: SQLCompiler, dialect: Dialect, *, dynamic: bool) -> Compiled:
     names = tuple(compiled.positiontup or ())
     processors = compiled._bind_processors  # noqa: SLF001 - the conversions SQLAlchemy itself applies
     binds = tuple(cast(_Processor, processors.get(name)) for name in names)
+    # A statement built per call gives every value at each call (``dynamic``); one built once keeps the
+    # values it was built with (``+ 1``).
     fixed = tuple(
-        _REQUIRED if compiled.binds[name].required else compiled.binds[name].effective_value for name in names
+        _REQUIRED if dynamic or compiled.binds[name].required else compiled.binds[name].effective_value
+        for name in names
     )
     keys: list[str] = []
     results: list[_Processor] = []
     for entry in compiled._result_columns:  # noqa: SLF001
         keys.append(entry.keyname)
         results.append(entry.type._cached_result_processor(dialect, None))  # noqa: SLF001
-    returns_rows = bool(compiled.returning) or bool(getattr(stmt, "is_select", False))
+    returns_rows = bool(compiled.returning) or bool(getattr(compiled.statement, "is_select", False))
     return Compiled(compiled.string, names, binds, fixed, tuple(keys), tuple(results), returns_rows)

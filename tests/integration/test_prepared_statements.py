@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, true, update
 from sqlalchemy import exc as sa_exc
 
 from keyplane.store import schema
@@ -185,3 +185,37 @@ def test_generated_values_round_trip_alike(database_url: str) -> None:
         run(go(values))
 
     check()
+
+
+def test_selects_built_per_call_answer_as_through_sqlalchemy(database_url: str) -> None:
+    """Selects of one shape with other literal values (compiled once, run on the driver) read what
+    SQLAlchemy reads; shapes it must rewrite per call (IN lists) still go through it."""
+
+    async def go() -> None:
+        db = await _open(database_url)
+        try:
+            async with db.transaction() as conn:
+                for i in range(5):
+                    await conn.execute(INSERT, _user(f"u{i}", enabled=i % 2 == 0, seq_no=i + 1))
+            for name, seq in [("u1", 2), ("u3", 4), ("u3", 3), ("nobody", 1)]:
+                stmt = select(t.c.username, t.c.enabled).where(t.c.username == name, t.c.seq_no >= seq)
+                async with db.transaction() as conn:
+                    fast = (await conn.execute(stmt)).rows
+                    slow = await conn.run_sync(lambda c, s=stmt: [dict(r._mapping) for r in c.execute(s)])
+                assert fast == slow
+            async with db.transaction() as conn:
+                counted = (
+                    await conn.execute(select(func.count()).select_from(t).where(t.c.enabled == true()))
+                ).scalar()
+                listed = (await conn.execute(select(t.c.username).where(t.c.username.in_(["u0", "u4", "x"])))).rows
+                paged = await conn.execute_all(
+                    (select(t.c.username).order_by(t.c.username.desc()).limit(bindparam("n")), {"n": 2}),
+                    (select(t.c.username).order_by(t.c.username).limit(bindparam("n")), {"n": 1}),
+                )
+            assert counted == 3
+            assert sorted(r["username"] for r in listed) == ["u0", "u4"]
+            assert [p.rows for p in paged] == [[{"username": "u4"}, {"username": "u3"}], [{"username": "u0"}]]
+        finally:
+            await db.close()
+
+    run(go())
