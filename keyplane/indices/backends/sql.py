@@ -349,20 +349,27 @@ class SqlDocumentRepository:
     async def matches(
         self, index: str, plan: pushdown.Plan, exact: bool, window: tuple[int, int] | None
     ) -> Matches | None:
-        refreshed = _refreshed(index)
-        seen = term_rows.visible(index, refreshed)
         async with self.db.transaction() as conn:
             if (await conn.execute(select(sx.c.id).where(sx.c.index_name == index).limit(1))).first():
                 return None  # earlier versions kept for searches: they have no term rows
+            marks = (await conn.execute(select(ix.c.seq_no, ix.c.refreshed_seq_no).where(ix.c.name == index))).first()
+            if marks is None:
+                return Matches([], 0 if window is not None and exact else None)
+            refreshed = None if marks["seq_no"] == marks["refreshed_seq_no"] else int(marks["refreshed_seq_no"])
+            seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
             where = term_rows.condition(index, plan)
             if window is not None and exact and not (await conn.execute(term_rows.has_irregular(index))).first():
-                total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
                 start, size = window
-                if size <= 0 or start >= total:
-                    return Matches([], total)
-                page = select(*_columns(dx)).where(seen, where).order_by(dx.c.seq_no).offset(start).limit(size)
-                return Matches([_doc(r) for r in (await conn.execute(page)).rows], total)
-            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(index))).order_by(dx.c.seq_no)
+                if size > 0:
+                    # The page and the number of matches in one pass over them.
+                    counted = func.count().over().label("total")
+                    page = select(*_columns(dx), counted).where(seen, where).order_by(order).offset(start).limit(size)
+                    rows = (await conn.execute(page)).rows
+                    if rows:
+                        return Matches([_doc(r) for r in rows], int(rows[0]["total"]))
+                total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
+                return Matches([], total)
+            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(index))).order_by(order)
             rows = (await conn.execute(found)).rows
         return Matches([_doc(r) for r in rows], None)
 
