@@ -303,8 +303,12 @@ class SqlDocumentRepository:
                     await conn.execute(_DELETE_ONE, deletes)
                 if updates:
                     await conn.execute(_UPDATE_ONE, updates)
-                if inserts:
+                if inserts and pg:
                     await conn.execute(insert(dx), inserts)
+                elif inserts:
+                    # Plain tuples through the driver: the batch's one statement per document row.
+                    rows = [tuple(one[c] for c in _INSERT_COLUMNS) for one in inserts]
+                    await conn.run_sync(lambda sync: sync.exec_driver_sql(_SQLITE_INSERT, rows))
                 if refresh:
                     await _refresh(conn, index)
                 else:
@@ -413,6 +417,8 @@ def _text(source: Source) -> str:
     return jsontext.dumps(source).decode()
 
 
+_INSERT_COLUMNS = ("index_name", "id", "seq_no", "primary_term", "version", "source")
+_SQLITE_INSERT = f"INSERT INTO documents ({', '.join(_INSERT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 _MATCH_ONE = and_(dx.c.index_name == bindparam("b_index"), dx.c.id == bindparam("b_id"))
 _DELETE_ONE = delete(dx).where(_MATCH_ONE)
 _UPDATE_ONE = (

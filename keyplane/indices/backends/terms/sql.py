@@ -100,8 +100,10 @@ async def remove(conn: Conn, rows: Rows | dict[str, Any]) -> None:
 
 
 def backfill_content_terms(sync: Connection) -> None:
-    """The rows of every stored document (the migration that adds the table)."""
+    """The rows of every stored document, built afresh (the migration that adds the table; it may run
+    again over a store whose schema version was set back)."""
     postgres = sync.dialect.name == "postgresql"
+    sync.execute(tx.delete())
     after: tuple[str, str] = ("", "")
     while True:
         batch = sync.execute(
