@@ -143,15 +143,44 @@ def timed(client: httpx.Client, body: dict, runs: int) -> tuple[list[float], dic
 
 class ServerCpu:
     """The server's CPU time per request (from /proc), which moves far less with the machine's load
-    than latency does; SQLite work is in the server process, PostgreSQL's in its own processes."""
+    than latency does; with PostgreSQL, its backends serving the server's connections are added
+    (the database's own work)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, url: str | None) -> None:
         self.pid = pid
+        self.url = url
+
+    def _backends(self) -> list[int]:
+        if not self.url:
+            return []
+
+        async def pids() -> list[int]:
+            conn = await asyncpg.connect(self.url)
+            try:
+                rows = await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                return [int(r["pid"]) for r in rows]
+            finally:
+                await conn.close()
+
+        return asyncio.run(pids())
+
+    def _cpu(self, pids: list[int]) -> dict[int, float]:
+        out = {}
+        for pid in [self.pid, *pids]:
+            try:
+                out[pid] = cpu_seconds(pid)
+            except OSError:
+                pass  # ended meanwhile
+        return out
 
     def per_request(self, client: httpx.Client, body: dict, runs: int) -> tuple[list[float], dict, float]:
-        before = cpu_seconds(self.pid)
+        before = self._cpu(self._backends())
         samples, last = timed(client, body, runs)
-        return samples, last, (cpu_seconds(self.pid) - before) * 1000 / runs
+        after = self._cpu(self._backends())
+        spent = sum(value - before.get(pid, 0.0) for pid, value in after.items())
+        return samples, last, spent * 1000 / runs
 
 
 async def create_concurrently(url: str, total: int, workers: int) -> float:
@@ -170,7 +199,7 @@ async def create_concurrently(url: str, total: int, workers: int) -> float:
 def report(name: str, samples: list[float], cpu_ms: float, note: str = "") -> None:
     print(
         f"{name}: p50 {percentile(samples, 50):.1f} ms, p95 {percentile(samples, 95):.1f} ms, "
-        f"server CPU {cpu_ms:.1f} ms/request{note}"
+        f"CPU {cpu_ms:.1f} ms/request{note}"
     )
 
 
@@ -234,7 +263,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, auth=ADMIN, timeout=120) as client:
-            measure(client, ServerCpu(server.pid), args.runs)
+            measure(client, ServerCpu(server.pid, url), args.runs)
             if args.writes:
                 writes(client, base)
     finally:

@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # Keyplane reads neither the client address nor the scheme, so uvicorn's X-Forwarded-* middleware
+        # (a layer every request passes through) would only cost time.
+        proxy_headers=False,
         log_level=args.log_level,
         lifespan="on",
     )

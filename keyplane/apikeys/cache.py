@@ -175,7 +175,10 @@ class LastUse:
         self._pending: dict[str, int] = {}
 
     def touch(self, key: ApiKey, now: int) -> None:
-        last = max(self._recorded.get(key.id, 0), key.last_used or 0)
+        last = self._recorded.get(key.id, 0)
+        stored = key.last_used
+        if stored is not None and stored > last:
+            last = stored
         if now - last >= self.granularity_ms:
             # Stored values are truncated to the interval, so they reveal no more than asked.
             at = now - now % self.granularity_ms if self.granularity_ms > 1 else now

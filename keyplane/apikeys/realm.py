@@ -24,16 +24,7 @@ def authentication_of(key: ApiKey, permission: Permission, owner: User | None = 
     owner = owner or owner_of(key)
     api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
     return Authentication(
-        owner,
-        owner,
-        API_KEY_REALM,
-        API_KEY_REALM,
-        "api_key",
-        [],
-        [],
-        permission,
-        api_key=api_key,
-        api_key_has_descriptors=bool(key.role_descriptors),
+        owner, owner, API_KEY_REALM, API_KEY_REALM, "api_key", [], [], permission, api_key, bool(key.role_descriptors)
     )
 
 

@@ -32,6 +32,7 @@ log = logging.getLogger("keyplane.http")
 
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 _CONTENT_TYPES = {v: (b"content-type", media.response_content_type(v).encode()) for v in (None, 8, 9)}
+_CONSOLE = console.PREFIX
 
 
 class Dispatcher:
@@ -46,7 +47,7 @@ class Dispatcher:
             if scope["type"] == "lifespan" and self.lifespan is not None:
                 await self.lifespan(scope, receive, send)
             return
-        if scope["path"].startswith(console.PREFIX) and console.is_console_path(scope["path"]):
+        if scope["path"].startswith(_CONSOLE) and console.is_console_path(scope["path"]):
             # static pages, no authentication: their API calls carry it
             await console.serve(scope, receive, send)
             return
@@ -55,7 +56,11 @@ class Dispatcher:
         method: str = scope["method"]
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         qs = scope.get("query_string", b"").decode("latin-1")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Names come in lower case (the ASGI spec; uvicorn and httpx's ASGI transport lower them).
+        # A loop rather than a comprehension: no function object built per request (Python 3.11).
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
         if qs:
             uri = f"{path}?{qs}"
             query = _query(qs)
@@ -134,9 +139,13 @@ class Dispatcher:
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
-                await self._send(send, method, reply.status, reply.body, version, pretty, fpath, reply.headers)
+                status, body, extra = reply.status, reply.body, reply.headers
             else:
-                await self._send(send, method, 200, reply, version, pretty, fpath, None)
+                status, body, extra = 200, reply, None
+            headers_out, payload = _answer(body, version, pretty, fpath, extra)
+            # Sent here: no coroutine between the handler and the server on every answer.
+            await send({"type": "http.response.start", "status": status, "headers": headers_out})
+            await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
         except UpstreamUnavailable as exc:
             # Not an Elasticsearch error: the closest is a gateway's, in Elasticsearch's envelope.
             err = EsError(504 if exc.timed_out else 502, "upstream_unavailable_exception", str(exc))
@@ -148,8 +157,7 @@ class Dispatcher:
             err = EsError(404, "search_context_missing_exception", str(exc))
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except EsError as exc:
-            headers_out = {k: v for k, v in exc.headers.items()}
-            await self._send_error(send, method, exc.status, exc.body(), headers_out, pretty)
+            await self._send_error(send, method, exc.status, exc.body(), dict(exc.headers), pretty)
         except domain.KeyplaneError as exc:
             err = from_domain(exc)
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
@@ -171,23 +179,7 @@ class Dispatcher:
         fpath: str | None,
         extra: dict[str, str] | None,
     ) -> None:
-        if isinstance(body, bytes):
-            # An answer the handler wrote itself (the cat APIs' text): sent as it is, with its content-type.
-            own = [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
-            if "content-type" not in {k.lower() for k in extra or ()}:
-                own.append(_CONTENT_TYPES.get(version) or _CONTENT_TYPES[None])
-            await _respond(send, method, status, [PRODUCT_HEADER, *own], body)
-            return
-        if fpath and body is not None:
-            body = filter_path.apply(body, fpath)
-        payload = b"" if body is None else render(body, pretty)
-        ctype = _CONTENT_TYPES.get(version) or (b"content-type", media.response_content_type(version).encode())
-        if extra:
-            headers = [PRODUCT_HEADER, ctype, *[(k.encode(), v.encode()) for k, v in extra.items()]]
-            headers.append((b"content-length", b"%d" % len(payload)))
-        else:
-            headers = [PRODUCT_HEADER, ctype, (b"content-length", b"%d" % len(payload))]
-        # Sent here rather than through _respond: one coroutine less on every answer.
+        headers, payload = _answer(body, version, pretty, fpath, extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
 
@@ -223,6 +215,26 @@ def _query(qs: str) -> dict[str, str]:
             _QUERIES.clear()
         _QUERIES[qs] = parsed
     return parsed.copy()  # handlers may change theirs
+
+
+def _answer(
+    body: Any, version: int | None, pretty: bool, fpath: str | None, extra: dict[str, str] | None
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and bytes of a handler's answer: JSON (filtered, rendered), or bytes as they are."""
+    if isinstance(body, bytes):
+        # An answer the handler wrote itself (the cat APIs' text): sent as it is, with its content-type.
+        own = [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+        if "content-type" not in {k.lower() for k in extra or ()}:
+            own.append(_CONTENT_TYPES.get(version) or _CONTENT_TYPES[None])
+        return [PRODUCT_HEADER, *own, (b"content-length", b"%d" % len(body))], body
+    if fpath and body is not None:
+        body = filter_path.apply(body, fpath)
+    payload = b"" if body is None else render(body, pretty)
+    ctype = _CONTENT_TYPES.get(version) or (b"content-type", media.response_content_type(version).encode())
+    if extra:
+        own = [(k.encode(), v.encode()) for k, v in extra.items()]
+        return [PRODUCT_HEADER, ctype, *own, (b"content-length", b"%d" % len(payload))], payload
+    return [PRODUCT_HEADER, ctype, (b"content-length", b"%d" % len(payload))], payload
 
 
 def _lenient_bool(value: str | None) -> bool:

@@ -17,7 +17,7 @@ from keyplane.indices import core
 from keyplane.indices.backends.base import DocWrite
 from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, document_problem
 from keyplane.indices.core import IndexMeta, Source, StoredDoc
-from keyplane.indices.mappings import StrictDynamicMapping, dynamic_update
+from keyplane.indices.mappings import StrictDynamicMapping, dynamic_update, maps_every_field
 from keyplane.indices.pipeline import check_pipeline, ingest
 from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.service import AutoCreateGuard, IndexService, Written
@@ -184,6 +184,8 @@ class _Planned:
 def _dynamic_update(mappings: dict[str, Any], source: Source) -> dict[str, Any] | None:
     """``dynamic_update``, first tried on the mapped fields the document names only (the ones it reads):
     a large mappings is copied whole only for a document that brings a new field."""
+    if maps_every_field(mappings, source):
+        return None
     props = mappings.get("properties")
     if isinstance(props, dict) and len(props) > len(source):
         names = {key.partition(".")[0] for key in source}

@@ -94,6 +94,27 @@ def dynamic_update(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> Ma
     return root if changed else None
 
 
+def maps_every_field(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> bool:
+    """Whether every field of ``source`` that dynamic mapping would consider is mapped already, so that
+    ``dynamic_update`` would give None: read without copying the mappings (the bulk path asks for each
+    document)."""
+    props = mappings.get("properties")
+    for raw_name, value in source.items():
+        name, _, rest = raw_name.partition(".")
+        if rest:
+            value = {rest: value}
+        existing = props.get(name) if isinstance(props, dict) else None
+        if isinstance(existing, dict):
+            if isinstance(value, Mapping) and _kind(existing) in ("object", "nested"):
+                if not maps_every_field(existing, value):
+                    return False
+            continue
+        if value is None or (isinstance(value, list) and all(v is None for v in value)):
+            continue  # nothing to map
+        return False
+    return True
+
+
 def _add_fields(node: dict[str, Any], source: Mapping[str, Any], dynamic: str, prefix: str, within: str) -> bool:
     changed = False
     for raw_name, value in source.items():

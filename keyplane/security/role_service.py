@@ -68,6 +68,10 @@ class RoleService:
         return found, missing
 
     async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
+        # Keys are sorted and unique, so names found as they are need no sorting (the usual case).
+        cached = self._permissions.get(tuple(names))
+        if cached is not None:
+            return cached
         key = tuple(sorted(set(names)))
         cached = self._permissions.get(key)
         if cached is None:

@@ -127,16 +127,21 @@ class Checkpointer:
         if not self._catch_up:
             return
         self._catch_up = False  # until this thread sees the WAL past the bound again
-        cur = writer.cursor()
+        run: Run | None = None
         try:
-            waits = cur.execute("PRAGMA busy_timeout").fetchone()[0]
-            cur.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            # The commit is done: nothing here may fail it.
+            cur = writer.cursor()
             try:
-                run = self._checkpoint(writer, "RESTART", by="writer")
+                waits = cur.execute("PRAGMA busy_timeout").fetchone()[0]
+                cur.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                try:
+                    run = self._checkpoint(writer, "RESTART", by="writer")
+                finally:
+                    cur.execute(f"PRAGMA busy_timeout={int(waits)}")
             finally:
-                cur.execute(f"PRAGMA busy_timeout={int(waits)}")
-        finally:
-            cur.close()
+                cur.close()
+        except sqlite3.Error as exc:
+            log.debug("WAL checkpoint on the writer failed: %s", type(exc).__name__)
         if run is not None and not run.busy:
             self._bound = WAL_LIMIT
         else:  # a snapshot held on: try again once as much more has been written

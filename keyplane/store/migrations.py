@@ -93,8 +93,21 @@ def _group_changed(differ: str) -> str:
 
 def _sqlite_count_triggers(conn: Connection) -> None:
     """One row per group, changed in place: SQLite has one writer, so nobody waits on a counter."""
-    conn.execute(text(f"CREATE UNIQUE INDEX api_key_counts_group ON api_key_counts ({_COUNT_COLUMNS})"))
-    conn.execute(text(f"CREATE UNIQUE INDEX api_key_expiry_counts_group ON api_key_expiry_counts ({_EXPIRY_COLUMNS})"))
+    # Keyed by the group, without rowid: an upsert is one B-tree search (a quarter less time per insert).
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS api_key_counts (username VARCHAR(512) NOT NULL, realm VARCHAR(256) NOT NULL, "
+            "type VARCHAR(16) NOT NULL, invalidated BOOLEAN NOT NULL, n BIGINT NOT NULL, "
+            f"PRIMARY KEY ({_COUNT_COLUMNS})) WITHOUT ROWID"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS api_key_expiry_counts (type VARCHAR(16) NOT NULL, "
+            "invalidated BOOLEAN NOT NULL, bucket BIGINT NOT NULL, n BIGINT NOT NULL, "
+            f"PRIMARY KEY ({_EXPIRY_COLUMNS})) WITHOUT ROWID"
+        )
+    )
 
     def add(row: str) -> str:
         return (
@@ -119,11 +132,16 @@ def _sqlite_count_triggers(conn: Connection) -> None:
             f"DELETE FROM api_key_expiry_counts WHERE {bucket} AND n = 0;"
         )
 
-    conn.execute(text(f"CREATE TRIGGER api_keys_counted_insert AFTER INSERT ON api_keys BEGIN {add('NEW')} END"))
-    conn.execute(text(f"CREATE TRIGGER api_keys_counted_delete AFTER DELETE ON api_keys BEGIN {remove('OLD')} END"))
+    conn.execute(
+        text(f"CREATE TRIGGER IF NOT EXISTS api_keys_counted_insert AFTER INSERT ON api_keys BEGIN {add('NEW')} END")
+    )
+    conn.execute(
+        text(f"CREATE TRIGGER IF NOT EXISTS api_keys_counted_delete AFTER DELETE ON api_keys BEGIN {remove('OLD')} END")
+    )
     conn.execute(
         text(
-            "CREATE TRIGGER api_keys_counted_update AFTER UPDATE OF username, realm, type, invalidated, expiration "
+            "CREATE TRIGGER IF NOT EXISTS api_keys_counted_update "
+            "AFTER UPDATE OF username, realm, type, invalidated, expiration "
             f"ON api_keys WHEN {_group_changed('IS NOT')} BEGIN {remove('OLD')} {add('NEW')} END"
         )
     )
@@ -132,7 +150,7 @@ def _sqlite_count_triggers(conn: Connection) -> None:
 # Folds each group's rows into one, at most one transaction at a time (others skip it); deleted
 # rows are exactly the ones summed (DELETE ... RETURNING), so rows appended meanwhile stay as they are.
 _PG_COMPACT = f"""
-CREATE FUNCTION keyplane_compact_api_key_counts() RETURNS void LANGUAGE sql AS $$
+CREATE OR REPLACE FUNCTION keyplane_compact_api_key_counts() RETURNS void LANGUAGE sql AS $$
 WITH g AS (SELECT {_COUNT_COLUMNS} FROM api_key_counts GROUP BY {_COUNT_COLUMNS} HAVING count(*) > 1),
 gone AS (
     DELETE FROM api_key_counts c USING g
@@ -153,7 +171,7 @@ $$
 """
 
 _PG_COUNT = f"""
-CREATE FUNCTION keyplane_count_api_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION keyplane_count_api_keys() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         INSERT INTO api_key_counts ({_COUNT_COLUMNS}, n)
@@ -187,6 +205,7 @@ def _pg_count_triggers(conn: Connection) -> None:
         ("UPDATE OF username, realm, type, invalidated, expiration", f"WHEN ({_group_changed('IS DISTINCT FROM')})"),
     ):
         name = "api_keys_counted_" + event.split()[0].lower()
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON api_keys"))
         conn.execute(
             text(
                 f"CREATE TRIGGER {name} AFTER {event} ON api_keys FOR EACH ROW {when} "
@@ -198,17 +217,20 @@ def _pg_count_triggers(conn: Connection) -> None:
 def _v12_key_counts(conn: Connection) -> None:
     """Key counts kept by triggers (schema.api_key_counts), a byte-order index on name for prefixes
     (PostgreSQL), and an owner's keys in creation order."""
-    for table in (schema.api_key_counts, schema.api_key_expiry_counts):
-        table.create(conn, checkfirst=True)
     conn.execute(text("DROP INDEX IF EXISTS api_keys_owner"))
     next(i for i in schema.api_keys.indexes if i.name == "api_keys_owner").create(conn)
     if conn.dialect.name == "postgresql":
+        for table in (schema.api_key_counts, schema.api_key_expiry_counts):
+            table.create(conn, checkfirst=True)
         conn.execute(text("CREATE INDEX IF NOT EXISTS api_keys_name_pattern ON api_keys (name text_pattern_ops)"))
         # Taken before the counts are filled: writers of other nodes wait until this commits.
         conn.execute(text("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"))
         _pg_count_triggers(conn)
     else:
         _sqlite_count_triggers(conn)
+    # Counted afresh, so running the step again (a store set back to an older version) counts once.
+    conn.execute(text("DELETE FROM api_key_counts"))
+    conn.execute(text("DELETE FROM api_key_expiry_counts"))
     conn.execute(
         text(
             f"INSERT INTO api_key_counts ({_COUNT_COLUMNS}, n) SELECT {_COUNT_COLUMNS}, count(*) FROM api_keys "

@@ -122,8 +122,9 @@ Index("api_keys_invalidation", api_keys.c.invalidation)
 # Key counts, kept by triggers on api_keys in the same transaction as every insert, update and
 # delete (migration v12; apikeys/backends/counts/ reads them). Totals and terms aggregations sum
 # these few rows instead of counting a million keys. On SQLite a row per group, updated in place
-# (one writer); on PostgreSQL writers append +1/-1 rows, so concurrent writers never wait on a
-# shared counter row, and the triggers fold the rows of a group together now and then.
+# (one writer; the migration keys the table by the group); on PostgreSQL writers append +1/-1
+# rows, so concurrent writers never wait on a shared counter row, and the triggers fold the rows
+# of a group together now and then.
 api_key_counts = Table(
     "api_key_counts",
     metadata,

@@ -152,3 +152,21 @@ def test_opaque_id_is_returned(http: httpx.Client) -> None:
     assert http.get("/", headers={"X-Opaque-Id": "trace-42"}).headers["x-opaque-id"] == "trace-42"
     assert http.get("/nope", headers={"X-Opaque-Id": "trace-43"}).headers["x-opaque-id"] == "trace-43"
     assert "x-opaque-id" not in http.get("/").headers
+
+
+def test_bodies_come_by_length_or_in_chunks_and_requests_without_either_have_none(http: httpx.Client) -> None:
+    # Transfer-Encoding: chunked (httpx streams an iterator so): the dispatcher reads every chunk.
+    parts = iter([b'{"password": "wire-pw-1", ', b'"roles": ["viewer"], "full_name": "Chunked"}'])
+    res = http.put("/_security/user/wire_chunked", content=parts, headers={"content-type": "application/json"})
+    assert res.status_code == 200, res.text
+    assert http.get("/_security/user/wire_chunked").json()["wire_chunked"]["full_name"] == "Chunked"
+    # Content-Length: the usual way.
+    res = http.post("/_security/user/wire_chunked", json={"password": "wire-pw-2", "roles": [], "full_name": "Sized"})
+    assert res.status_code == 200 and res.json() == {"created": False}
+    # Neither header: no body, so a write that needs one says it is missing (and nothing waits for one).
+    res = http.put("/_security/user/wire_chunked")
+    assert res.status_code == 400 and res.json()["error"]["type"] in (
+        "parse_exception",
+        "action_request_validation_exception",
+    )
+    http.delete("/_security/user/wire_chunked")

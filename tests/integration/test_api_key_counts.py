@@ -262,6 +262,10 @@ def test_migration_counts_keys_already_stored(database_url: str) -> None:
             await _check(db, [{"match_all": {}}, {"range": {"expiration": {"gt": TIMES[5]}}}], None)
             await repo.insert(_key(99, {**spec, "user": "dee"}))
             await _check(db, [{"term": {"username": "dee"}}], None)
+            async with db.transaction() as conn:  # set back: the step runs again and counts once
+                await conn.execute(text(f"UPDATE keyplane_schema SET version = {version}"))
+            await migrate(db)
+            await _check(db, [{"match_all": {}}, {"term": {"username": "dee"}}], None)
         finally:
             await db.close()
 

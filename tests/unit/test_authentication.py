@@ -109,6 +109,10 @@ def test_no_credential_and_unknown_schemes() -> None:
         _run(chain.authenticate(None, "/x"))
     with pytest.raises(Unauthenticated, match="missing authentication credentials"):
         _run(chain.authenticate(Credential("basic", "not base64!"), "/x"))
+    with pytest.raises(Unauthenticated, match="missing authentication credentials"):  # not ASCII: no 500
+        _run(chain.authenticate(Credential("basic", "\xe9t\xe9"), "/x"))
+    # The dispatcher passes the pair as a plain tuple.
+    assert _run(chain.authenticate(("basic", _basic("ann", "ann-secret").value), "/x")).user.username == "ann"
     with pytest.raises(Unauthenticated) as refused:
         _run(chain.authenticate(Credential("negotiate", "abc"), "/x"))
     assert refused.value.extra == {}

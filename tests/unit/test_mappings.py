@@ -4,13 +4,16 @@ index statistics and the _cat/indices table."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keyplane.errors import InvalidArgument, ParseError
 from keyplane.indices import datemath, stats
 from keyplane.indices.core import IndexMeta
-from keyplane.indices.mappings import StrictDynamicMapping, dynamic_update, merge
+from keyplane.indices.mappings import StrictDynamicMapping, dynamic_update, maps_every_field, merge
 
 TEXT = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
 
@@ -150,3 +153,23 @@ def test_cat_rows_sizes_sorting_and_table() -> None:
         stats.columns(["nope"])
     with pytest.raises(InvalidArgument):
         stats.check_health("invalid-health-value")
+
+
+@given(
+    mappings=st.recursive(
+        st.fixed_dictionaries({"type": st.sampled_from(["keyword", "long", "text"])}),
+        lambda inner: st.fixed_dictionaries(
+            {"properties": st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3)}
+        ),
+        max_leaves=6,
+    ),
+    source=st.recursive(
+        st.one_of(st.none(), st.integers(), st.text(max_size=2), st.lists(st.none(), max_size=2)),
+        lambda inner: st.dictionaries(st.sampled_from(["a", "b", "c", "a.b", "b.c"]), inner, max_size=3),
+        max_leaves=6,
+    ),
+)
+def test_maps_every_field_agrees_with_dynamic_update(mappings: dict[str, Any], source: Any) -> None:
+    if not isinstance(source, dict) or "properties" not in mappings:
+        return
+    assert maps_every_field(mappings, source) == (dynamic_update(mappings, source) is None)

@@ -45,3 +45,18 @@ def test_unrecognized_params() -> None:
     check_unrecognized("/p", {"pretty", "a"}, frozenset({"a"}))
     with pytest.raises(EsError, match=r"contains unrecognized parameters: \[b\], \[c\]"):
         check_unrecognized("/p", {"b", "c"}, frozenset())
+
+
+def test_raw_paths_resolve_as_their_segments_and_get_their_own_params() -> None:
+    router = Router()
+    router.add("GET", "/_connector/{id}", _h, action="get")
+    router.add("GET", "/_connector/{id}/_x", _h, action="x")
+    for _ in range(2):  # the second time from the cache
+        route, params, _ = router.resolve_path("GET", "/_connector/a%2F_x")
+        assert route is not None and route.action == "get" and params == {"id": "a/_x"}
+        params["id"] = "changed"  # a handler's change stays its own
+    route, params, _ = router.resolve_path("GET", "/_connector/a/_x")
+    assert route is not None and route.action == "x" and params == {"id": "a"}
+    # Split paths and raw ones share the cache without mixing up: "/_connector/a/_x" split is not "a%2F_x".
+    route, params, _ = router.resolve("GET", ["_connector", "a/_x"])
+    assert route is not None and route.action == "get" and params == {"id": "a/_x"}

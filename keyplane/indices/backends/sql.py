@@ -303,8 +303,12 @@ class SqlDocumentRepository:
                     await conn.execute(_DELETE_ONE, deletes)
                 if updates:
                     await conn.execute(_UPDATE_ONE, updates)
-                if inserts:
+                if inserts and pg:
                     await conn.execute(insert(dx), inserts)
+                elif inserts:
+                    # Plain tuples through the driver: the batch's one statement per document row.
+                    rows = [tuple(one[c] for c in _INSERT_COLUMNS) for one in inserts]
+                    await conn.run_sync(lambda sync: sync.exec_driver_sql(_SQLITE_INSERT, rows))
                 if refresh:
                     await _refresh(conn, index)
                 else:
@@ -349,20 +353,27 @@ class SqlDocumentRepository:
     async def matches(
         self, index: str, plan: pushdown.Plan, exact: bool, window: tuple[int, int] | None
     ) -> Matches | None:
-        refreshed = _refreshed(index)
-        seen = term_rows.visible(index, refreshed)
         async with self.db.transaction() as conn:
             if (await conn.execute(select(sx.c.id).where(sx.c.index_name == index).limit(1))).first():
                 return None  # earlier versions kept for searches: they have no term rows
+            marks = (await conn.execute(select(ix.c.seq_no, ix.c.refreshed_seq_no).where(ix.c.name == index))).first()
+            if marks is None:
+                return Matches([], 0 if window is not None and exact else None)
+            refreshed = None if marks["seq_no"] == marks["refreshed_seq_no"] else int(marks["refreshed_seq_no"])
+            seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
             where = term_rows.condition(index, plan)
             if window is not None and exact and not (await conn.execute(term_rows.has_irregular(index))).first():
-                total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
                 start, size = window
-                if size <= 0 or start >= total:
-                    return Matches([], total)
-                page = select(*_columns(dx)).where(seen, where).order_by(dx.c.seq_no).offset(start).limit(size)
-                return Matches([_doc(r) for r in (await conn.execute(page)).rows], total)
-            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(index))).order_by(dx.c.seq_no)
+                if size > 0:
+                    # The page and the number of matches in one pass over them.
+                    counted = func.count().over().label("total")
+                    page = select(*_columns(dx), counted).where(seen, where).order_by(order).offset(start).limit(size)
+                    rows = (await conn.execute(page)).rows
+                    if rows:
+                        return Matches([_doc(r) for r in rows], int(rows[0]["total"]))
+                total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
+                return Matches([], total)
+            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(index))).order_by(order)
             rows = (await conn.execute(found)).rows
         return Matches([_doc(r) for r in rows], None)
 
@@ -406,6 +417,8 @@ def _text(source: Source) -> str:
     return jsontext.dumps(source).decode()
 
 
+_INSERT_COLUMNS = ("index_name", "id", "seq_no", "primary_term", "version", "source")
+_SQLITE_INSERT = f"INSERT INTO documents ({', '.join(_INSERT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 _MATCH_ONE = and_(dx.c.index_name == bindparam("b_index"), dx.c.id == bindparam("b_id"))
 _DELETE_ONE = delete(dx).where(_MATCH_ONE)
 _UPDATE_ONE = (

@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     ColumnElement,
-    ScalarSelect,
     and_,
     case,
+    exists,
     false,
     func,
     literal,
@@ -100,8 +100,10 @@ async def remove(conn: Conn, rows: Rows | dict[str, Any]) -> None:
 
 
 def backfill_content_terms(sync: Connection) -> None:
-    """The rows of every stored document (the migration that adds the table)."""
+    """The rows of every stored document, built afresh (the migration that adds the table; it may run
+    again over a store whose schema version was set back)."""
     postgres = sync.dialect.name == "postgresql"
+    sync.execute(tx.delete())
     after: tuple[str, str] = ("", "")
     while True:
         batch = sync.execute(
@@ -140,6 +142,11 @@ def _under(prefix: str) -> ColumnElement[bool]:
     return and_(tx.c.term >= prefix, tx.c.term < _after(prefix))
 
 
+def _of_field(field: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The keys of every row of ``field``: from "field SEP" up to the next byte."""
+    return tx.c.term > field + terms.SEP, tx.c.term < field + chr(ord(terms.SEP) + 1)
+
+
 _OPS = {
     "gt": lambda c, b: c > b,
     "gte": lambda c, b: c >= b,
@@ -148,8 +155,14 @@ _OPS = {
 }
 
 
-def condition(index: str, plan: pushdown.Plan) -> ColumnElement[bool]:
-    """The plan as a condition on the ``documents`` rows of the index."""
+def condition(index: str, plan: pushdown.Plan, probe: bool = False) -> ColumnElement[bool]:
+    """The plan as a condition on the ``documents`` rows of the index.
+
+    A term is read one of two ways: as the list of documents holding it (``IN``: the planner walks
+    those documents), or, with ``probe``, as a lookup of each document the rest of the query found
+    (``EXISTS`` on the term rows' primary key), so that an AND walks the documents of one clause
+    and looks the others up instead of building the list of each. Ranges and exists stay lists:
+    their rows are no key lookup."""
     if isinstance(plan, pushdown.Everything):
         return true()
     if isinstance(plan, pushdown.Nothing):
@@ -158,31 +171,44 @@ def condition(index: str, plan: pushdown.Plan) -> ColumnElement[bool]:
         return dx.c.id.in_(plan.ids)
     if isinstance(plan, pushdown.ValueIn):
         keys = [terms.key(plan.field, kind, v) for v in plan.values for kind in terms.VALUE_KINDS]
+        if probe:
+            return exists().where(tx.c.index_name == index, tx.c.term.in_(keys), tx.c.id == dx.c.id)
         return _ids_of(index, tx.c.term.in_(keys))
     if isinstance(plan, pushdown.HasField):
-        # Every kind: keys from "field SEP" up to the next field byte.
-        return _ids_of(index, tx.c.term > plan.field + terms.SEP, tx.c.term < plan.field + chr(ord(terms.SEP) + 1))
+        return _ids_of(index, *_of_field(plan.field))
     if isinstance(plan, pushdown.InRange):
         if plan.numeric:
+            # Every row of the field: only numbers and booleans have a number.
             bounds = [_OPS[op](tx.c.num, literal(float(b))) for op, b in plan.bounds]
-            kinds = or_(_under(terms.key(plan.field, terms.NUMBER)), _under(terms.key(plan.field, terms.BOOLEAN)))
-            return _ids_of(index, kinds, *bounds)
+            return _ids_of(index, *_of_field(plan.field), *bounds)
         prefix = terms.key(plan.field, terms.STRING)
         bounds = [_OPS[op](tx.c.term, prefix + b) for op, b in plan.bounds]
         return _ids_of(index, _under(prefix), *bounds)
     if isinstance(plan, pushdown.Not):
-        return not_(condition(index, plan.plan))
-    parts = [condition(index, p) for p in plan.plans]
+        return not_(condition(index, plan.plan, True))
     if plan.count <= 0:
         return true()
-    if plan.count > len(parts):
+    if plan.count > len(plan.plans):
         return false()
-    if plan.count == len(parts):
-        return and_(*parts)
+    if plan.count == len(plan.plans):
+        lead = None if probe else min(range(len(plan.plans)), key=lambda n: _lead_rank(plan.plans[n]))
+        return and_(*(condition(index, p, n != lead) for n, p in enumerate(plan.plans)))
     if plan.count == 1:
-        return or_(*parts)
+        return or_(*(condition(index, p, probe) for p in plan.plans))
+    parts = [condition(index, p, True) for p in plan.plans]
     hits = sum((case((p, 1), else_=0) for p in parts), start=literal(0))
     return hits >= plan.count
+
+
+def _lead_rank(plan: pushdown.Plan) -> int:
+    """Which clause of an AND the store walks: ids, then a term (few documents each, usually)."""
+    if isinstance(plan, pushdown.IdIn):
+        return 0
+    if isinstance(plan, pushdown.ValueIn):
+        return 1
+    if isinstance(plan, pushdown.Not):
+        return 9
+    return 5
 
 
 _IRREGULAR = terms.IRREGULAR_ROW[0]
@@ -197,8 +223,19 @@ def has_irregular(index: str) -> Any:
     return select(tx.c.id).where(tx.c.index_name == index, tx.c.term == _IRREGULAR).limit(1)
 
 
-def visible(index: str, refreshed: ScalarSelect[Any]) -> ColumnElement[bool]:
-    return and_(dx.c.index_name == index, dx.c.seq_no <= refreshed)
+def order(plan: pushdown.Plan) -> ColumnElement[Any]:
+    """The sequence-number order of the plan's matches. A plan that narrows the documents is found
+    through the term rows and the primary key, then sorted: ``seq_no + 0`` keeps the planners (SQLite
+    without statistics above all) from walking the whole index in seq_no order to test each document."""
+    return dx.c.seq_no if isinstance(plan, pushdown.Everything) else dx.c.seq_no + 0
+
+
+def visible(index: str, refreshed: int | None, plan: pushdown.Plan) -> ColumnElement[bool]:
+    """The documents searches see: those written up to the last refresh (the caller checked that no
+    earlier version is kept), or every one (``refreshed`` None) when nothing was written since."""
+    if refreshed is None:
+        return dx.c.index_name == index
+    return and_(dx.c.index_name == index, order(plan) <= refreshed)
 
 
 def count_of(where: ColumnElement[bool]) -> Any:
