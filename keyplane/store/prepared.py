@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -39,8 +40,7 @@ class Compiled:
     def args(self, params: Mapping[str, Any] | None) -> tuple[Any, ...]:
         if not self.names:
             return ()
-        if params is None:
-            raise TypeError(f"the statement needs parameters {self.names}")
+        params = params or {}
         values = []
         for name, process, fixed in zip(self.names, self.binds, self.fixed, strict=True):
             value = params[name] if fixed is _REQUIRED else fixed
@@ -72,6 +72,15 @@ class Prepared:
             and getattr(stmt, "_for_update_arg", None) is None
         )
         self._compiled: dict[str, Compiled] = {}
+
+    @staticmethod
+    def possible(stmt: Executable) -> bool:
+        """Whether ``stmt`` can be prepared (no parameter SQLAlchemy rewrites at each call)."""
+        try:
+            compiled = cast(ClauseElement, stmt).compile()
+        except sa_exc.CompileError:  # a construct only the stores' dialects render (JSON paths)
+            return False
+        return isinstance(compiled, SQLCompiler) and not _needs_sqlalchemy(compiled)
 
     def compiled(self, dialect: Dialect) -> Compiled:
         key = f"{dialect.name}+{dialect.driver}"

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, and_, bindparam, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import BigInteger, Integer, and_, bindparam, delete, false, func, insert, or_, select, true, update
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -283,6 +283,34 @@ _REPLACE_ONE = Prepared(_REPLACE)
 _INSERT = Prepared(insert(t).values({c.name: bindparam(c.name, type_=c.type) for c in t.columns}))
 
 
+# First pages of the queries a console repeats (a list, a user's own keys, a filter), built once each.
+_PAGES: dict[tuple[Query, tuple[SortKey, ...]], Prepared] = {}
+
+
+def _page_statement(query: Query, sort: list[SortKey], search_after: list[Any] | None) -> Executable | Prepared:
+    """One page of the keys ``query`` matches in ``sort`` order; ``start`` and ``size`` bound at the call."""
+    key: tuple[Query, tuple[SortKey, ...]] | None = None
+    if not search_after:
+        try:
+            key = (query, tuple(sort))
+            found = _PAGES.get(key)
+        except TypeError:  # a query holding a list or a dict (metadata values) has no hash
+            key, found = None, None
+        if found is not None:
+            return found
+    cond = SQL.where(query)
+    if search_after:
+        cond = and_(cond, SQL.after(sort, search_after))
+    stmt = select(t).where(cond).order_by(*SQL.order_by(sort))
+    stmt = stmt.offset(bindparam("start", type_=Integer)).limit(bindparam("size", type_=Integer))
+    if key is None or not Prepared.possible(stmt):
+        return stmt
+    if len(_PAGES) >= 1000:
+        _PAGES.clear()
+    prepared = _PAGES[key] = Prepared(stmt)
+    return prepared
+
+
 class SqlApiKeyRepository:
     def __init__(self, db: Database, *, use_counts: bool = True) -> None:
         self.db = db
@@ -318,12 +346,10 @@ class SqlApiKeyRepository:
     async def search(
         self, query: Query, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
     ) -> Page:
-        cond = SQL.where(query)
-        page_cond = cond if not search_after else and_(cond, SQL.after(sort, search_after))
-        stmt = select(t).where(page_cond).order_by(*SQL.order_by(sort)).offset(start).limit(size)
+        stmt = _page_statement(query, sort, search_after)
         async with self.db.transaction() as conn:
             total = await self._count(conn, query)
-            rows = (await conn.execute(stmt)).rows if size > 0 else []
+            rows = (await conn.execute(stmt, {"start": start, "size": size})).rows if size > 0 else []
         keys = await _keys(rows)
         return Page(int(total), keys, [[_sort_value(k, s) for s in sort] for k in keys])
 

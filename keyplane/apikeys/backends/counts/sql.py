@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, func, select, true
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane.apikeys.backends.counts.shape import Shape
 from keyplane.query.aggs import Bucket, TermsAgg, TermsResult
 from keyplane.store import schema
 from keyplane.store.database import Conn
+from keyplane.store.prepared import Prepared
 
 keys = schema.api_keys
 groups = schema.api_key_counts
@@ -34,13 +36,29 @@ def _grouped_where(shape: Shape, table: Any) -> ColumnElement[bool]:
     return and_(true(), *[_in(table.c[name], allowed) for name, allowed in shape.values.items()])
 
 
+# The sums of untimed shapes with one value per column (a list, a user's own keys), built once each.
+_SUMS: dict[tuple[tuple[str, Any], ...], Executable | Prepared] = {}
+
+
+def _sum_statement(shape: Shape) -> Executable | Prepared:
+    stmt = select(func.coalesce(func.sum(groups.c.n), 0)).where(_grouped_where(shape, groups))
+    if any(len(allowed) != 1 for allowed in shape.values.values()):
+        return stmt  # an IN list: SQLAlchemy expands it at each call
+    key = tuple(sorted((name, next(iter(allowed))) for name, allowed in shape.values.items()))
+    found = _SUMS.get(key)
+    if found is None:
+        if len(_SUMS) >= 1000:
+            _SUMS.clear()
+        found = _SUMS[key] = Prepared(stmt)
+    return found
+
+
 async def count(conn: Conn, shape: Shape) -> int:
     """The number of keys of ``shape`` (``countable(shape)`` must hold)."""
     if shape.empty:
         return 0
     if not shape.timed:
-        stmt = select(func.coalesce(func.sum(groups.c.n), 0)).where(_grouped_where(shape, groups))
-        return int((await conn.execute(stmt)).scalar() or 0)
+        return int((await conn.execute(_sum_statement(shape))).scalar() or 0)
     where = _grouped_where(shape, expiry)
     if shape.missing:
         stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, expiry.c.bucket == NEVER)
