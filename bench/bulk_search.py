@@ -6,7 +6,7 @@
 - search: a `term` query on a keyword-like field matching 1 % of the documents, size 10, and the same
   as `_count`; p50/p95 over 30 runs each.
 
-Run: python bench/bulk_search.py [--docs 100000] [--database-url postgresql://127.0.0.1:5432/bench]
+Run: python bench/bulk_search.py [--docs 100000] [--database-url postgresql://127.0.0.1:5432/bench [--analyze]]
 Without --database-url the store is SQLite in a temporary data dir.
 """
 
@@ -75,6 +75,16 @@ def timed(client: httpx.Client, path: str, body: dict[str, object], runs: int) -
     return out, answer
 
 
+async def vacuum_analyze(database_url: str) -> None:
+    import asyncpg  # only for PostgreSQL runs
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
@@ -88,6 +98,11 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="PostgreSQL: VACUUM ANALYZE once loaded (statistics and visibility map, for servers without autovacuum)",
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="kp-bulk-"))
@@ -101,6 +116,9 @@ def main() -> None:
         for index, clients in (("bench-1", 1), ("bench-4", 4)):
             rate, lat = asyncio.run(bulk_load(url, index, args.docs, clients))
             print(f"_bulk, {clients} client(s): {rate:,.0f} docs/s; one request {spread(lat)}")
+        if args.database_url and args.analyze:
+            asyncio.run(vacuum_analyze(args.database_url))
+            print("PostgreSQL: VACUUM ANALYZE after loading (this server runs no autovacuum)")
         with httpx.Client(base_url=url, auth=ADMIN, timeout=600) as client:
             client.post("/bench-1/_refresh").raise_for_status()
             term = {"query": {"term": {"tag": "t42"}}, "size": 10}

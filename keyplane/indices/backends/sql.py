@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exc,
+    exists,
     func,
     insert,
     or_,
@@ -354,15 +355,17 @@ class SqlDocumentRepository:
         self, index: str, plan: pushdown.Plan, exact: bool, window: tuple[int, int] | None
     ) -> Matches | None:
         async with self.db.transaction() as conn:
-            if (await conn.execute(select(sx.c.id).where(sx.c.index_name == index).limit(1))).first():
-                return None  # earlier versions kept for searches: they have no term rows
-            marks = (await conn.execute(select(ix.c.seq_no, ix.c.refreshed_seq_no).where(ix.c.name == index))).first()
+            # The index's state in one round trip: its sequence numbers, whether earlier versions are
+            # kept for searches (they have no term rows: the caller scans), whether it has irregular documents.
+            marks = (await conn.execute(_marks(index))).first()
             if marks is None:
                 return Matches([], 0 if window is not None and exact else None)
+            if marks["kept"]:
+                return None
             refreshed = None if marks["seq_no"] == marks["refreshed_seq_no"] else int(marks["refreshed_seq_no"])
             seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
             where = term_rows.condition(index, plan)
-            if window is not None and exact and not (await conn.execute(term_rows.has_irregular(index))).first():
+            if window is not None and exact and not marks["irregular"]:
                 start, size = window
                 if size > 0:
                     # The page and the number of matches in one pass over them.
@@ -434,6 +437,12 @@ def _fetch_all(queries: tuple[Select[Any], ...], sync: Connection) -> list[Seque
 
 def _seq_no(row: Row[Any]) -> int:
     return int(row.seq_no)
+
+
+def _marks(index: str) -> Select[Any]:
+    kept = exists().where(sx.c.index_name == index).label("kept")
+    irregular = exists(term_rows.has_irregular(index)).label("irregular")
+    return select(ix.c.seq_no, ix.c.refreshed_seq_no, kept, irregular).where(ix.c.name == index)
 
 
 def _refreshed(index: str) -> ScalarSelect[Any]:
