@@ -312,9 +312,11 @@ class ApiKeyService:
         if parts is None:
             raise StatusError("invalid API key credential: invalid ApiKey value")
         try:
-            source = (await self.authenticate(*parts)).key
+            verified = (await self.authenticate(*parts)).key
         except CredentialsRejected:
             raise Forbidden("Failed to clone API key") from None
+        # The verified-key cache keeps no metadata: the clone copies the stored key's.
+        source = await self.repo.get(verified.id) or verified
         metadata = dict(source.metadata or {}) if spec.metadata is None else dict(spec.metadata)
         metadata[CLONED_FROM] = source.id
         if spec.keep_expiration:
