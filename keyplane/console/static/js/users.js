@@ -65,7 +65,7 @@ async function editPage(root, username, session) {
   const submit = h("button", { type: "submit", class: "primary", text: username ? "Save user" : "Create user", disabled: !manage || (user && reserved(user)) });
   root.append(
     h("h1", { text: username ? `User ${username}` : "Create a user" }),
-    user ? h("p", {}, user.enabled ? badge("Enabled", "good") : badge("Disabled", "bad"), user && reserved(user) ? [" ", badge("reserved: only its password and status can change", "plain")] : null) : null,
+    user ? h("p", {}, user.enabled ? badge("Enabled", "good") : badge("Disabled", "bad"), user && reserved(user) ? [" ", badge("reserved: only its password and status can change", "plain")] : null) : "",
     h(
       "form",
       {
