@@ -143,17 +143,19 @@ class IndexMeta:
         flat.update(self.settings)
         return flat
 
+    # Read from the settings and their default directly, not from ``all_settings``: every write's answer
+    # (each bulk item's) asks for the replicas.
     @property
     def replicas(self) -> int:
         try:
-            return int(self.all_settings()["index.number_of_replicas"])
+            return int(self.settings.get("index.number_of_replicas", "1"))
         except ValueError:
             return 1
 
     @property
     def shards(self) -> int:
         try:
-            return max(1, int(self.all_settings()["index.number_of_shards"]))
+            return max(1, int(self.settings.get("index.number_of_shards", "1")))
         except ValueError:
             return 1
 

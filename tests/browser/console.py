@@ -61,17 +61,17 @@ class Console:
     def all(self, selector: str) -> list[WebElement]:
         return self.driver.find_elements(By.CSS_SELECTOR, selector)
 
-    def wait_for(self, selector: str, timeout: float = 5) -> WebElement:
+    def wait_for(self, selector: str, timeout: float = 10) -> WebElement:
         found: WebElement = WebDriverWait(self.driver, timeout).until(
             ec.visibility_of_element_located((By.CSS_SELECTOR, selector))
         )
         return found
 
-    def wait_text(self, selector: str, text: str, timeout: float = 5) -> WebElement:
+    def wait_text(self, selector: str, text: str, timeout: float = 10) -> WebElement:
         WebDriverWait(self.driver, timeout).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, selector), text))
         return self.css(selector)
 
-    def wait_until(self, check: Any, timeout: float = 5) -> Any:
+    def wait_until(self, check: Any, timeout: float = 10) -> Any:
         # A table re-rendered between finding an element and reading it is read again on the next poll.
         wait = WebDriverWait(
             self.driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]

@@ -90,6 +90,7 @@ def test_create_read_secret_once_update_and_invalidate(console: Console, http: h
     console.fill("New expiration", "30d")
     console.button("Update key").click()
     console.wait_text("p.result", "updated: true")
+    assert "expires in 30 days" in console.css("dl.summary").text  # the page shows the key as it now is
     console.shot("updated")
     key = http.get("/_security/api_key", params={"id": key_id}).json()["api_keys"][0]
     assert list(key["role_descriptors"]) == ["role-a"]

@@ -58,6 +58,7 @@ def test_admin_manages_users_and_roles(console: Console, http: httpx.Client) -> 
     console.go("#/roles")
     console.button("Create role").click()
     console.wait_text("main h1", "Create a role")
+    assert "null" not in console.css("main").text
     console.fill("Name", "logs_reader")
     console.set_text("Role descriptor (JSON)", '{"cluster": ["not_a_privilege"]}')
     console.button("Create role").click()
@@ -71,6 +72,7 @@ def test_admin_manages_users_and_roles(console: Console, http: httpx.Client) -> 
     assert http.get("/_security/role/logs_reader").json()["logs_reader"]["cluster"] == ["monitor"]
 
     console.go("#/users/new")
+    assert "null" not in console.css("main").text
     console.fill("Username", "bob")
     console.fill("Password", "bob-password")
     console.fill("Full name", "Bob Example")

@@ -364,7 +364,7 @@ class SqlDocumentRepository:
                 return None
             refreshed = None if marks["seq_no"] == marks["refreshed_seq_no"] else int(marks["refreshed_seq_no"])
             seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
-            where = term_rows.condition(index, plan)
+            where = term_rows.condition(index, plan, self.db.is_postgres)
             if window is not None and exact and not marks["irregular"]:
                 start, size = window
                 if size > 0:
@@ -376,7 +376,11 @@ class SqlDocumentRepository:
                         return Matches([_doc(r) for r in rows], int(rows[0]["total"]))
                 total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
                 return Matches([], total)
-            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(index))).order_by(order)
+            found = (
+                select(*_columns(dx))
+                .where(seen, or_(where, term_rows.irregular(index, self.db.is_postgres)))
+                .order_by(order)
+            )
             rows = (await conn.execute(found)).rows
         return Matches([_doc(r) for r in rows], None)
 

@@ -2,7 +2,6 @@
 
 const UNITS = [
   ["year", 365 * 24 * 3600e3],
-  ["month", 30 * 24 * 3600e3],
   ["day", 24 * 3600e3],
   ["hour", 3600e3],
   ["minute", 60e3],

@@ -320,7 +320,8 @@ async function getKey(id, session) {
   }
 }
 
-async function viewPage(root, id, session) {
+// ``outcome``: the answer of an update just made, shown above the refreshed key.
+async function viewPage(root, id, session, outcome) {
   const key = await getKey(id, session);
   if (!key) throw new Error(`No API key [${id}].`);
   const crossCluster = key.type === "cross_cluster";
@@ -360,13 +361,24 @@ async function viewPage(root, id, session) {
   // Elasticsearch lets only the key's owner update it, and not through an API key credential.
   const me = session.user;
   const owner = key.username === me.username && me.authentication_type !== "api_key";
-  if (usable && owner && (!crossCluster || session.can.crossClusterKeys)) root.append(updateForm(key, crossCluster));
+  if (usable && owner && (!crossCluster || session.can.crossClusterKeys)) {
+    const rerender = async (answer) => {
+      root.replaceChildren();
+      await viewPage(root, id, session, answer);
+      root.querySelector("p.result")?.focus();
+    };
+    root.append(updateForm(key, crossCluster, outcome, rerender));
+  }
   else if (usable && !owner) root.append(h("p", { class: "muted", text: "Only the key's owner, signed in with a password, can update it." }));
 }
 
-function updateForm(key, crossCluster) {
+function updateForm(key, crossCluster, outcome, onUpdated) {
   const box = errorBox();
-  const result = h("p", { class: "result", role: "status" });
+  const result = h("p", { class: "result", role: "status", tabIndex: -1 });
+  if (outcome) {
+    result.textContent = outcome.updated ? "updated: true — the key was changed." : "updated: false — nothing changed (the request matched the key).";
+    result.dataset.updated = String(outcome.updated);
+  }
   // transient_metadata is the server's own annotation, not something an update sets.
   const descriptors = Object.fromEntries(
     Object.entries(key.role_descriptors ?? {}).map(([name, d]) => {
@@ -392,8 +404,7 @@ function updateForm(key, crossCluster) {
           const answer = crossCluster
             ? await call("PUT", `/_security/cross_cluster/api_key/${enc(key.id)}`, rawBody({ access: access.value(), ...members }))
             : await call("PUT", `/_security/api_key/${enc(key.id)}`, rawBody({ role_descriptors: { raw: roles.area.value }, ...members }));
-          result.textContent = answer.updated ? "updated: true — the key was changed." : "updated: false — nothing changed (the request matched the key).";
-          result.dataset.updated = String(answer.updated);
+          await onUpdated(answer); // the key as it now is, with the outcome
         });
       },
     },

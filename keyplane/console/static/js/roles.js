@@ -58,7 +58,7 @@ async function editPage(root, name, session) {
   });
   root.append(
     h("div", { class: "title-row" }, h("h1", { text: name ? `Role ${name}` : "Create a role" }), h("div", { class: "actions" }, remove)),
-    role && reserved(role) ? h("p", {}, badge("reserved: built in, cannot be changed", "plain")) : null,
+    role && reserved(role) ? h("p", {}, badge("reserved: built in, cannot be changed", "plain")) : "",
     h(
       "form",
       {

@@ -19,7 +19,7 @@ async function listPage(root, session) {
   users.sort((a, b) => a.username.localeCompare(b.username));
   const box = errorBox();
   const rows = users.map((u) => {
-    const toggle = h("button", { type: "button", text: u.enabled ? "Disable" : "Enable", hidden: !session.can.manageSecurity, "aria-label": `${u.enabled ? "Disable" : "Enable"} ${u.username}` });
+    const toggle = h("button", { type: "button", text: u.enabled ? "Disable" : "Enable", hidden: !session.can.manageSecurity || u.username === session.user.username, "aria-label": `${u.enabled ? "Disable" : "Enable"} ${u.username}` });
     toggle.addEventListener("click", () =>
       busy(toggle, box, async () => {
         await call("PUT", `/_security/user/${enc(u.username)}/${u.enabled ? "_disable" : "_enable"}`);
@@ -65,7 +65,7 @@ async function editPage(root, username, session) {
   const submit = h("button", { type: "submit", class: "primary", text: username ? "Save user" : "Create user", disabled: !manage || (user && reserved(user)) });
   root.append(
     h("h1", { text: username ? `User ${username}` : "Create a user" }),
-    user ? h("p", {}, user.enabled ? badge("Enabled", "good") : badge("Disabled", "bad"), user && reserved(user) ? [" ", badge("reserved: only its password and status can change", "plain")] : null) : null,
+    user ? h("p", {}, user.enabled ? badge("Enabled", "good") : badge("Disabled", "bad"), user && reserved(user) ? [" ", badge("reserved: only its password and status can change", "plain")] : null) : "",
     h(
       "form",
       {
@@ -101,7 +101,7 @@ async function editPage(root, username, session) {
       h("div", { class: "actions" }, submit, h("a", { class: "button", href: "#/users", text: "Back to users" })),
     ),
   );
-  if (user && manage) root.append(passwordForm(username), stateActions(user));
+  if (user && manage) root.append(passwordForm(username), username === session.user.username ? "" : stateActions(user));
 }
 
 function passwordForm(username) {
