@@ -1,8 +1,9 @@
 """In-process cost of one store call on SQLite, without HTTP: where a point read's time goes.
 
-Each line times the same primary-key read of an API key row a different way, from the repository
-method down to raw sqlite3 on the same file, and one durable insert (synchronous=full) per
-transaction; then inserts from many concurrent tasks, which share the writer.
+Each line times the same primary-key read of an API key row a different way (wall time, and the
+CPU of all the process's threads), from the repository method down to raw sqlite3 on the same
+file, and one durable insert (synchronous=full) per transaction; then inserts from many concurrent
+tasks, which share the writer.
 
 Run: python bench/store_calls.py [--n 3000] [--dir /path/on/the/disk/to/test]
 """
@@ -26,6 +27,7 @@ from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.store import schema
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
+from keyplane.store.prepared import Prepared
 
 t = schema.api_keys
 
@@ -38,11 +40,12 @@ def _key(i: int) -> ApiKey:
 async def _timed(label: str, n: int, call: Callable[[int], Awaitable[Any]]) -> float:
     for i in range(min(n, 200)):  # warm caches
         await call(i)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         await call(i)
     per = (time.perf_counter() - start) / n * 1e6
-    print(f"{label:<58} {per:8.1f} µs")
+    # CPU of every thread of the process (the reader and writer threads included).
+    print(f"{label:<58} {per:8.1f} µs  (CPU {(time.process_time() - cpu) / n * 1e6:6.1f} µs)")
     return per
 
 
@@ -57,6 +60,7 @@ async def main(n: int, parent: str | None, synchronous: str) -> None:
                 await repo.insert(_key(i))
             ids = [f"key-{i % 100}" for i in range(n)]
             built = select(t).where(t.c.id == bindparam("id"))
+            prepared = Prepared(built)
 
             async def repo_get(i: int) -> Any:
                 return await repo.get(ids[i])
@@ -69,10 +73,15 @@ async def main(n: int, parent: str | None, synchronous: str) -> None:
                 async with db.transaction() as conn:
                     return (await conn.execute(built, {"id": ids[i]})).first()
 
+            async def tx_prepared(i: int) -> Any:
+                async with db.transaction() as conn:
+                    return (await conn.execute(prepared, {"id": ids[i]})).first()
+
             print(f"SQLite, synchronous={synchronous}, {n} calls each")
             await _timed("repo.get (statement built per call)", n, repo_get)
             await _timed("transaction + select built per call", n, tx_fresh)
             await _timed("transaction + select built once", n, tx_built)
+            await _timed("transaction + prepared statement (on sqlite3)", n, tx_prepared)
 
             raw = sqlite3.connect(str(Path(tmp) / "keyplane.db"), isolation_level=None)
 
