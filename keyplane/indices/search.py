@@ -456,14 +456,16 @@ def page_result(
         total += count
         if count:
             max_score = score if max_score is None else max(max_score, score)
-    limit = request.track_total_hits
-    if limit is False:
-        shown: int | None = None
-        exact = False
-    else:
-        exact = limit is True or total <= int(limit)
-        shown = total if exact else int(limit)
+    shown, exact = _reported_total(request.track_total_hits, total)
     return SearchResult(tuple(hits), shown, exact, max_score, offset=request.start)
+
+
+def _reported_total(limit: bool | int, total: int) -> tuple[int | None, bool]:
+    """``hits.total`` as ``track_total_hits`` asks: none, exact, or a lower bound at the limit."""
+    if limit is False:
+        return None, False
+    exact = limit is True or total <= int(limit)
+    return (total if exact else int(limit)), exact
 
 
 def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: SearchRequest) -> SearchResult:
@@ -515,13 +517,7 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
     if request.search_after is not None and request.sort:
         rows = [r for r in rows if r.after]
     scored = not request.sort or all(key.kind == "_score" for key in request.sort)
-    limit = request.track_total_hits
-    if limit is False:
-        shown: int | None = None
-        exact = False
-    else:
-        exact = limit is True or total <= int(limit)
-        shown = total if exact else int(limit)
+    shown, exact = _reported_total(request.track_total_hits, total)
     hits = tuple(
         Hit(r.index, r.doc, r.score if scored else None, tuple(r.shown) if request.sort else None) for r in rows
     )
