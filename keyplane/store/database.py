@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import String, bindparam, create_engine, event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -168,9 +168,9 @@ class _PgConn(Conn):
         rows = [compiled.row(record) for record in records]
         return Rows(rows, len(rows))
 
-    async def _prepared(self, stmt: Prepared, params: Any) -> Rows:
+    async def _prepared(self, stmt: Prepared, params: Any, aio: AsyncConnection | None = None) -> Rows:
         """Run a prepared statement on the transaction's asyncpg connection itself."""
-        aio = await self._connection()
+        aio = aio or await self._connection()
         dialect = aio.dialect
         compiled = stmt.compiled(dialect)
         args = compiled.args(params)
@@ -199,18 +199,24 @@ class _PgConn(Conn):
 
     async def finish(self, ok: bool) -> None:
         """Commit (with the change notices) or roll back, and give the connection back."""
+        if ok and self.notices and self._aio is None:
+            await self._connection()  # a transaction that only asks for notices still sends them
         aio, self._aio = self._aio, None
         if aio is None:
             return
         try:
             if ok:
                 for kind in self.notices:
-                    await aio.execute(text("SELECT pg_notify(:c, :k)"), {"c": CHANNEL, "k": kind})
+                    await self._prepared(_NOTIFY, {"c": CHANNEL, "k": kind}, aio)
                 await aio.commit()
             else:
                 await aio.rollback()
         finally:
             await aio.close()
+
+
+# Tells every node what changed, delivered when the transaction commits (LISTEN in _listen_forever).
+_NOTIFY = Prepared(select(func.pg_notify(bindparam("c", type_=String), bindparam("k", type_=String))), writes=True)
 
 
 async def _pg_pool(url: str, dialect: Any) -> Any:

@@ -63,11 +63,13 @@ class Prepared:
 
     __slots__ = ("stmt", "is_read", "_compiled")
 
-    def __init__(self, stmt: Executable) -> None:
+    def __init__(self, stmt: Executable, *, writes: bool = False) -> None:
         self.stmt = stmt
-        # A locking read (FOR UPDATE) belongs to the write transaction.
+        # A locking read (FOR UPDATE), or a select with an effect (``writes``: pg_notify), belongs to
+        # the write transaction.
         self.is_read = (
-            bool(getattr(stmt, "is_select", False))
+            not writes
+            and bool(getattr(stmt, "is_select", False))
             and not getattr(stmt, "is_dml", False)
             and getattr(stmt, "_for_update_arg", None) is None
         )

@@ -219,3 +219,35 @@ def test_selects_built_per_call_answer_as_through_sqlalchemy(database_url: str) 
             await db.close()
 
     run(go())
+
+
+def test_notices_reach_other_nodes_even_from_a_transaction_that_wrote_nothing(database_url: str) -> None:
+    """On PostgreSQL a transaction's notices go out at its commit, also when it only read or did nothing
+    else (the retention sweep's closing notice); another node hears them through LISTEN."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("notices cross nodes on PostgreSQL only")
+
+    async def go() -> None:
+        node = await _open(database_url)
+        heard: list[str] = []
+        other = Database(database_url)
+        other.on_change(heard.append)  # before it opens: the listener says "*" once connected
+        await other.open()
+        try:
+            deadline = asyncio.get_running_loop().time() + 5
+            while "*" not in heard:  # the listener is connected (it drops every cache when it is)
+                assert asyncio.get_running_loop().time() < deadline, "the listener never connected"
+                await asyncio.sleep(0.05)
+            async with node.transaction() as conn:
+                conn.notify("nothing-written")
+            async with node.transaction() as conn:
+                await conn.execute(GET, {"username": "nobody"})  # a pooled read, then the notice
+                conn.notify("after-a-read")
+            while not {"nothing-written", "after-a-read"} <= set(heard):
+                assert asyncio.get_running_loop().time() < deadline, f"heard only {heard}"
+                await asyncio.sleep(0.05)
+        finally:
+            await node.close()
+            await other.close()
+
+    run(go())
