@@ -181,6 +181,19 @@ class Background(threading.Thread):
                 return
 
 
+def cheap_requests(base: str, name: str) -> tuple[bytes, bytes, bytes]:
+    """A key and the user ann on the server at ``base``, and three cheap requests as raw bytes:
+    cached authentication with that key, a creation of a key named ``name``, a read of ann."""
+    elastic = ("elastic", PASSWORD)
+    key = httpx.post(base + "/_security/api_key", json={"name": "bench"}, auth=elastic).json()
+    httpx.put(base + "/_security/user/ann", json={"password": "ann-password", "roles": []}, auth=elastic)
+    auth = request("GET", "/_security/_authenticate", {"Authorization": f"ApiKey {key['encoded']}"})
+    json_basic = {"Authorization": BASIC, "Content-Type": "application/json"}
+    create = request("POST", "/_security/api_key", json_basic, b'{"name":"%s"}' % name.encode())
+    read = request("GET", "/_security/user/ann", {"Authorization": BASIC})
+    return auth, create, read
+
+
 def cheap_worst(res: Result) -> str:
     parts = []
     for kind in ("auth", "read", "create"):
@@ -211,13 +224,7 @@ def store_work(args: argparse.Namespace) -> None:
         def start() -> tuple[Any, int, Callable[[int, int], tuple[str, bytes]]]:
             port = free_port()
             server = start_keyplane(data_dir, port, extra_env=env)
-            base = f"http://127.0.0.1:{port}"
-            key = httpx.post(base + "/_security/api_key", json={"name": "bench"}, auth=elastic).json()
-            httpx.put(base + "/_security/user/ann", json={"password": "ann-password", "roles": []}, auth=elastic)
-            auth = request("GET", "/_security/_authenticate", {"Authorization": f"ApiKey {key['encoded']}"})
-            json_basic = {"Authorization": BASIC, "Content-Type": "application/json"}
-            create = request("POST", "/_security/api_key", json_basic, b'{"name":"cheap"}')
-            read = request("GET", "/_security/user/ann", {"Authorization": BASIC})
+            auth, create, read = cheap_requests(f"http://127.0.0.1:{port}", "cheap")
 
             def cheap(c: int, _n: int) -> tuple[str, bytes]:
                 return ("create", create) if c == 0 else ("read", read) if c == 1 else ("auth", auth)
@@ -491,15 +498,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         server = start_keyplane(Path(tmp), port)
-        base = f"http://127.0.0.1:{port}"
         try:
-            elastic = ("elastic", PASSWORD)
-            key = httpx.post(base + "/_security/api_key", json={"name": "bench"}, auth=elastic).json()
-            httpx.put(base + "/_security/user/ann", json={"password": "ann-password", "roles": []}, auth=elastic)
-            auth = request("GET", "/_security/_authenticate", {"Authorization": f"ApiKey {key['encoded']}"})
-            json_basic = {"Authorization": BASIC, "Content-Type": "application/json"}
-            create = request("POST", "/_security/api_key", json_basic, b'{"name":"mixed"}')
-            read = request("GET", "/_security/user/ann", {"Authorization": BASIC})
+            auth, create, read = cheap_requests(f"http://127.0.0.1:{port}", "mixed")
 
             def only_auth(_c: int, _n: int) -> tuple[str, bytes]:
                 return "auth", auth
