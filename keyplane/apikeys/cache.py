@@ -119,8 +119,8 @@ class VerifiedKeys:
         if entry.expires < time.monotonic():
             self._entries.pop(key_id, None)
             return None
-        if not hmac.compare_digest(entry.digest, hashlib.sha256(self._salt + secret.encode()).digest()):
-            return None  # (the digest of :meth:`digest`, inline: every cached request passes here)
+        if not hmac.compare_digest(entry.digest, self.digest(secret)):
+            return None
         self._entries.move_to_end(key_id)
         return entry
 

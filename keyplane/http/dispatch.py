@@ -101,7 +101,6 @@ class Dispatcher:
                 raw_body = query["source"].encode()
             if "accept" in headers or (raw_body and "content-type" in headers):
                 version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
-            request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             if route is None:
                 if allowed and method == "OPTIONS":
                     # Elasticsearch answers OPTIONS on a known path with the methods it allows.
@@ -137,6 +136,7 @@ class Dispatcher:
             if query:
                 check_unrecognized(path, set(query), route.params)
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
+            request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
                 status, body, extra = reply.status, reply.body, reply.headers

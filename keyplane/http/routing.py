@@ -44,7 +44,7 @@ class Router:
     def __init__(self) -> None:
         # Routes by segment count: a path is only ever compared with templates of its length.
         self._by_length: dict[int, list[Route]] = {}
-        self._resolved: dict[tuple[str, str | tuple[str, ...]], tuple[Route | None, dict[str, str], set[str]]] = {}
+        self._resolved: dict[tuple[str, str], tuple[Route | None, dict[str, str], set[str]]] = {}
 
     def add(
         self,
@@ -65,23 +65,14 @@ class Router:
 
     def resolve(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], set[str]]:
         """Return the best route for the method, its path params, and every method the path allows."""
-        return self._cached((method, tuple(segments)), method, segments)
+        return self._resolve(method, segments)
 
     def resolve_path(self, method: str, path: str) -> tuple[Route | None, dict[str, str], set[str]]:
-        """:meth:`resolve` for a raw path, split only the first time it is seen (the hot path)."""
-        found = self._resolved.get((method, path))
-        if found is None:
-            return self._cached((method, path), method, None, path)
-        route, params, allowed = found
-        return route, params.copy() if params else {}, allowed
-
-    def _cached(
-        self, key: tuple[str, str | tuple[str, ...]], method: str, segments: list[str] | None, path: str = ""
-    ) -> tuple[Route | None, dict[str, str], set[str]]:
-        # Raw paths (text) and split ones (tuples) share the cache: their keys never compare equal.
+        """:meth:`resolve` for a raw path, split and matched only the first time it is seen (the hot path)."""
+        key = (method, path)
         found = self._resolved.get(key)
         if found is None:
-            found = self._resolve(method, split_path(path) if segments is None else segments)
+            found = self._resolve(method, split_path(path))
             if len(self._resolved) > 10_000:
                 self._resolved.clear()
             self._resolved[key] = found

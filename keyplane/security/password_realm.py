@@ -45,8 +45,7 @@ class CredentialCache:
         if expires < time.monotonic():
             self._entries.pop(username, None)
             return None
-        # The digest of :meth:`digest`, inline: every cached Basic request passes here.
-        return stored if hmac.compare_digest(digest, hashlib.sha256(self._salt + password.encode()).digest()) else None
+        return stored if hmac.compare_digest(digest, self.digest(password)) else None
 
     def put(self, username: str, password: str, stored: StoredUser) -> None:
         self._entries[username] = (self.digest(password), time.monotonic() + self.ttl, stored)

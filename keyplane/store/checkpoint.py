@@ -69,7 +69,6 @@ class Checkpointer:
         self.path = path
         self.synchronous = synchronous
         self.runs = 0
-        self.longest = 0.0
         # Called with every run, on the checkpointer thread (bench/stalls.py records them).
         self.on_run: Callable[[Run], None] | None = None
         self._stop = threading.Event()
@@ -164,7 +163,6 @@ class Checkpointer:
         took = time.monotonic() - started
         run = Run(mode, by, started, took, bool(row[0]), int(row[1]), int(row[2]))
         self.runs += 1
-        self.longest = max(self.longest, took)
         if self.on_run is not None:
             self.on_run(run)
         return run

@@ -417,11 +417,13 @@ def _run_prepared(conn: Connection, compiled: Compiled, params: Any) -> Rows:
             return Rows([], cursor.rowcount)
         rows = [compiled.row(values) for values in cursor.fetchall()]
     except sqlite3.Error as exc:
-        # The same exception classes as a statement run through SQLAlchemy (IntegrityError, ...).
-        raise sa_exc.DBAPIError.instance(
-            compiled.sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
-        ) from exc
+        raise _sqlite_error(conn, compiled.sql, exc) from exc
     return Rows(rows, len(rows))
+
+
+def _sqlite_error(conn: Connection, sql: str, exc: sqlite3.Error) -> sa_exc.StatementError:
+    """``exc`` as SQLAlchemy raises it for its own statements (IntegrityError, ...), without parameters."""
+    return sa_exc.DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect)
 
 
 def _dbapi(conn: Connection) -> sqlite3.Connection:
@@ -435,9 +437,7 @@ def _sql(conn: Connection, sql: str) -> None:
     try:
         _dbapi(conn).execute(sql)
     except sqlite3.Error as exc:
-        raise sa_exc.DBAPIError.instance(
-            sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
-        ) from exc
+        raise _sqlite_error(conn, sql, exc) from exc
 
 
 def _end(conn: Connection, *, commit: bool) -> None:
@@ -453,9 +453,7 @@ def _end(conn: Connection, *, commit: bool) -> None:
     try:
         raw.commit() if commit else raw.rollback()
     except sqlite3.Error as exc:
-        raise sa_exc.DBAPIError.instance(
-            "COMMIT" if commit else "ROLLBACK", None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
-        ) from exc
+        raise _sqlite_error(conn, "COMMIT" if commit else "ROLLBACK", exc) from exc
 
 
 class _SqliteStore:

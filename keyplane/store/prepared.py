@@ -67,12 +67,7 @@ class Prepared:
         self.stmt = stmt
         # A locking read (FOR UPDATE), or a select with an effect (``writes``: pg_notify), belongs to
         # the write transaction.
-        self.is_read = (
-            not writes
-            and bool(getattr(stmt, "is_select", False))
-            and not getattr(stmt, "is_dml", False)
-            and getattr(stmt, "_for_update_arg", None) is None
-        )
+        self.is_read = not writes and _plain_select(stmt)
         self._compiled: dict[str, Compiled] = {}
 
     @staticmethod

@@ -388,11 +388,11 @@ class SqlApiKeyRepository:
         size = _batch_size(UPDATE_BATCH, self.db.is_postgres)
         start = 0
         while start < len(keys):
-            rows = size.rows
+            batch = keys[start : start + size.rows]
             t0 = time.perf_counter()
-            written |= await self._replace_batch(keys[start : start + rows])
-            size.took(time.perf_counter() - t0, len(keys[start : start + rows]))
-            start += rows
+            written |= await self._replace_batch(batch)
+            size.took(time.perf_counter() - t0, len(batch))
+            start += len(batch)
         return written
 
     async def _replace_batch(self, keys: list[ApiKey]) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import and_, bindparam, func, select, true
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,21 +36,21 @@ def _grouped_where(shape: Shape, table: Any) -> ColumnElement[bool]:
     return and_(true(), *[_in(table.c[name], allowed) for name, allowed in shape.values.items()])
 
 
-# The sums of untimed shapes with one value per column (a list, a user's own keys), built once each.
-_SUMS: dict[tuple[tuple[str, Any], ...], Executable | Prepared] = {}
+# The sums of untimed shapes with one value per column (a list, a user's own keys), one statement per
+# set of columns, the values bound at each call.
+_SUMS: dict[tuple[str, ...], Prepared] = {}
 
 
-def _sum_statement(shape: Shape) -> Executable | Prepared:
-    stmt = select(func.coalesce(func.sum(groups.c.n), 0)).where(_grouped_where(shape, groups))
+def _sum_statement(shape: Shape) -> tuple[Executable | Prepared, dict[str, Any] | None]:
     if any(len(allowed) != 1 for allowed in shape.values.values()):
-        return stmt  # an IN list: SQLAlchemy expands it at each call
-    key = tuple(sorted((name, next(iter(allowed))) for name, allowed in shape.values.items()))
-    found = _SUMS.get(key)
+        # An IN list: SQLAlchemy expands it at each call.
+        return select(func.coalesce(func.sum(groups.c.n), 0)).where(_grouped_where(shape, groups)), None
+    names = tuple(sorted(shape.values))
+    found = _SUMS.get(names)
     if found is None:
-        if len(_SUMS) >= 1000:
-            _SUMS.clear()
-        found = _SUMS[key] = Prepared(stmt)
-    return found
+        equal = [groups.c[name] == bindparam(name) for name in names]
+        found = _SUMS[names] = Prepared(select(func.coalesce(func.sum(groups.c.n), 0)).where(and_(true(), *equal)))
+    return found, {name: next(iter(allowed)) for name, allowed in shape.values.items()}
 
 
 async def count(conn: Conn, shape: Shape) -> int:
@@ -58,7 +58,7 @@ async def count(conn: Conn, shape: Shape) -> int:
     if shape.empty:
         return 0
     if not shape.timed:
-        return int((await conn.execute(_sum_statement(shape))).scalar() or 0)
+        return int((await conn.execute(*_sum_statement(shape))).scalar() or 0)
     where = _grouped_where(shape, expiry)
     if shape.missing:
         stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, expiry.c.bucket == NEVER)
