@@ -430,10 +430,10 @@ def _date_key(fields: IndexFields, key: SortSpec, field: Field | None) -> _DateK
     return _DateKey(fields.date_format(key.name), declared == "date_nanos")
 
 
-def parsed_query(meta: IndexMeta, request: SearchRequest) -> Query:
-    """The request's query over the index's fields, its limits checked (as ``run`` does)."""
+def parsed_query(meta: IndexMeta, request: SearchRequest, fields: IndexFields | None = None) -> Query:
+    """The request's query over the index's fields (``fields``, when already built), its limits checked."""
     check_terms_count(meta, request.query)
-    return parse_query(request.query, Rules(IndexFields(meta.mappings), strict=False))
+    return parse_query(request.query, Rules(fields or IndexFields(meta.mappings), strict=False))
 
 
 def pages_in_order(request: SearchRequest) -> bool:
@@ -474,8 +474,7 @@ def run(indices: Sequence[tuple[IndexMeta, Iterable[StoredDoc]]], request: Searc
     position = 0
     for meta, documents in indices:
         fields = IndexFields(meta.mappings)
-        check_terms_count(meta, request.query)
-        query = parse_query(request.query, Rules(fields, strict=False))
+        query = parsed_query(meta, request, fields)
         match = memory.compile_query(query)
         score = 1.0 if _scores(query) else 0.0
         paths = [fields.resolve(key.name) if key.kind == "field" else None for key in request.sort]
