@@ -62,8 +62,9 @@ class ProfileService:
         """The profiles found, and the error of each uid that has none."""
         profiles: list[core.Profile] = []
         missing: dict[str, KeyplaneError] = {}
+        found = await self.repo.get_many(uids)
         for uid in uids:
-            stored = await self.repo.get(uid)
+            stored = found.get(uid)
             if stored is None:
                 missing[uid] = _missing(uid)
             else:
@@ -142,13 +143,19 @@ class ProfileService:
         defs = await self.privileges.resolver(wanted.applications)
         holding: list[str] = []
         errors: dict[str, KeyplaneError] = {}
-        for uid in uids:
-            stored = await self.repo.get(uid)
+        found = await self.repo.get_many(uids)
+        # The uids are a set, as in Elasticsearch; users sharing a role set share one answer.
+        answers: dict[tuple[str, ...], bool] = {}
+        for uid in dict.fromkeys(uids):
+            stored = found.get(uid)
             if stored is None:
                 errors[uid] = _missing(uid)
                 continue
-            permission, _, _ = await self.roles.permission(stored.doc["user"]["roles"])
-            if privilege_check.check(permission, wanted, defs).has_all_requested:
+            roles = tuple(stored.doc["user"]["roles"])
+            if roles not in answers:
+                permission, _, _ = await self.roles.permission(list(roles))
+                answers[roles] = privilege_check.check(permission, wanted, defs).has_all_requested
+            if answers[roles]:
                 holding.append(uid)
         return holding, errors
 

@@ -79,3 +79,17 @@ def test_global_profile_write_allows_its_applications_only(es: Elasticsearch, se
         "action [cluster:admin/xpack/security/profile/put/data] is unauthorized for user [kibana_like]"
     )
     assert "other" not in es.security.get_user_profile(uid=uid, data="*")["profiles"][0]["data"]
+
+
+def test_has_privileges_takes_many_uids_as_a_set(es: Elasticsearch) -> None:
+    """Tens of thousands of uids, mostly repeated, are read in a few statements, not one per uid."""
+    es.security.put_user(username="many", password="many-password", roles=["superuser"])
+    uid = es.security.activate_user_profile(grant_type="password", username="many", password="many-password")["uid"]
+    missing = [f"u_gone_{i}" for i in range(2_000)]
+    uids = ["v"] * 40_000 + missing + [uid, uid]
+    holders = es.options(request_timeout=20).security.has_privileges_user_profile(
+        uids=uids, privileges={"cluster": ["manage_security"]}
+    )
+    assert holders["has_privilege_uids"] == [uid]
+    assert set(holders["errors"]["details"]) == {"v", *missing}
+    assert holders["errors"]["count"] == 2_001

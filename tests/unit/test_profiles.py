@@ -39,6 +39,9 @@ class MemoryProfiles:
         found = self.profiles.get(uid)
         return None if found is None else copy.deepcopy(found)
 
+    async def get_many(self, uids: list[str]) -> dict[str, StoredProfile]:
+        return {uid: copy.deepcopy(self.profiles[uid]) for uid in uids if uid in self.profiles}
+
     async def by_user(self, usernames: list[str]) -> dict[tuple[str, str], str]:
         return {}
 

@@ -17,6 +17,10 @@ class StoredProfile:
 class ProfileRepository(Protocol):
     async def get(self, uid: str) -> StoredProfile | None: ...
 
+    async def get_many(self, uids: list[str]) -> dict[str, StoredProfile]:
+        """The profiles of ``uids`` that exist, by uid, read in a few statements however many are asked."""
+        ...
+
     async def by_user(self, usernames: list[str]) -> dict[tuple[str, str], str]:
         """(username, realm) -> uid for the users that have a profile."""
         ...

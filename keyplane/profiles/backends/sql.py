@@ -13,6 +13,7 @@ from keyplane.store import schema
 from keyplane.store.database import Database
 
 p = schema.user_profiles
+_CHUNK = 500  # uids per IN list: well under either database's limit on bound parameters
 
 
 def _profile(row: dict[str, Any]) -> StoredProfile:
@@ -27,6 +28,15 @@ class SqlProfileRepository:
         async with self.db.transaction() as conn:
             row = (await conn.execute(select(p).where(p.c.uid == uid))).first()
         return _profile(row) if row else None
+
+    async def get_many(self, uids: list[str]) -> dict[str, StoredProfile]:
+        wanted = list(dict.fromkeys(uids))
+        found: dict[str, StoredProfile] = {}
+        async with self.db.transaction() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                rows = (await conn.execute(select(p).where(p.c.uid.in_(wanted[start : start + _CHUNK])))).rows
+                found.update((r["uid"], _profile(r)) for r in rows)
+        return found
 
     async def by_user(self, usernames: list[str]) -> dict[tuple[str, str], str]:
         """(username, realm) -> uid for the users that have a profile."""
