@@ -8,7 +8,7 @@ import os
 import sys
 import textwrap
 
-from keyplane import ES_VERSION, __version__
+from keyplane import ES_VERSION, __version__, commands, server
 from keyplane.config import SETTINGS, Setting, Settings, SettingsError
 
 DESCRIPTION = f"""\
@@ -69,6 +69,23 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """Every setting that has a flag, as an option of ``parser`` (serve and the admin commands)."""
+    for declared in SETTINGS:
+        if declared.flag:
+            # The text is parsed with the environment's values, so one parser and one message serve both.
+            metavar = declared.flag.lstrip("-").replace("-", "_").upper()
+            parser.add_argument(declared.flag, dest=declared.name, metavar=metavar, help=_flag_help(declared))
+
+
+def settings_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
+    """The settings from the parsed flags, the environment and the defaults; exits with the problem."""
+    try:
+        return Settings.from_env(flags={d.name: getattr(args, d.name, None) for d in SETTINGS if d.flag})
+    except SettingsError as exc:
+        parser.error(exc.problems[0])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keyplane", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -82,17 +99,15 @@ def _parser() -> argparse.ArgumentParser:
         epilog=environment_help() + "\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for declared in SETTINGS:
-        if declared.flag:
-            # The text is parsed with the environment's values, so one parser and one message serve both.
-            metavar = declared.flag.lstrip("-").replace("-", "_").upper()
-            serve.add_argument(declared.flag, dest=declared.name, metavar=metavar, help=_flag_help(declared))
+    add_setting_flags(serve)
+    serve.set_defaults(parser=serve)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub.add_parser(
         "settings",
         help="print the settings as the README's Markdown table",
         description="Print every setting (flag, environment variable, default, meaning) as a Markdown table.",
     )
+    commands.register_all(sub)
     return parser
 
 
@@ -102,34 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "settings":
         sys.stdout.write(markdown_table())
         return 0
+    # Whatever the server and the commands create (data dir, SQLite files, key file, backups) holds
+    # hashes or keys: owner-only.
+    os.umask(0o077)
     if args.command != "serve":
+        if hasattr(args, "run"):
+            status: int = args.run(args)
+            return status
         parser.print_help()
         return 0 if args.command is None else 2
-    try:
-        settings = Settings.from_env(flags={d.name: getattr(args, d.name) for d in SETTINGS if d.flag})
-    except SettingsError as exc:
-        parser.error(exc.problems[0])
-    import uvicorn
-
-    from keyplane.app import create_app
-
-    # Whatever the server creates (data dir, SQLite files, key file) holds hashes or keys: owner-only.
-    os.umask(0o077)
+    settings = settings_from(args.parser, args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        # Keyplane reads neither the client address nor the scheme, so uvicorn's X-Forwarded-* middleware
-        # (a layer every request passes through) would only cost time.
-        proxy_headers=False,
-        log_level=args.log_level,
-        lifespan="on",
-    )
+    server.run(settings, args.log_level)
     return 0
 
 

@@ -158,6 +158,24 @@ def _switch(text: str) -> bool:
     return text in ("1", "true", "yes")
 
 
+def _client_authentication(text: str) -> str:
+    value = text.lower()
+    if value not in ("none", "optional", "required"):
+        raise ValueError("must be none, optional or required")
+    return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list; the package that reads it checks the names."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise ValueError("must be a positive whole number")
+    return int(text)
+
+
 class SettingsError(ValueError):
     """Given settings that cannot work, each as a message for the command line."""
 
@@ -310,6 +328,119 @@ class Settings:
         default="60s",
         parse=_positive_duration_ms,
         help="longest wait for the upstream cluster's answer before the request fails with 504",
+    )
+
+    # Issue 13: operations. Declared here; each package that reads them owns what they mean.
+    config_dir: Path = setting(
+        flag="--config-dir",
+        env="KEYPLANE_CONFIG_DIR",
+        default="./config",
+        parse=Path,
+        help="directory of the settings file `keyplane.yml` and of the file realm's `users`, `users_roles` "
+        "and `service_tokens` (Elasticsearch's config directory)",
+    )
+    tls_certificate: Path | None = setting(
+        flag="--tls-certificate",
+        env="KEYPLANE_TLS_CERTIFICATE",
+        default=None,
+        parse=_existing_file,
+        help="PEM file of the HTTP listener's certificate chain (Elasticsearch's "
+        "`xpack.security.http.ssl.certificate`); with `KEYPLANE_TLS_KEY` it turns TLS on",
+        unset="plain HTTP",
+    )
+    tls_key: Path | None = setting(
+        flag="--tls-key",
+        env="KEYPLANE_TLS_KEY",
+        default=None,
+        parse=_existing_file,
+        help="PEM file of the certificate's private key (`xpack.security.http.ssl.key`)",
+    )
+    tls_key_password: str | None = setting(
+        env="KEYPLANE_TLS_KEY_PASSWORD",
+        default=None,
+        parse=_text,
+        help="passphrase of an encrypted `KEYPLANE_TLS_KEY`",
+        secret=True,
+    )
+    tls_certificate_authorities: Path | None = setting(
+        env="KEYPLANE_TLS_CERTIFICATE_AUTHORITIES",
+        default=None,
+        parse=_existing_file,
+        help="PEM file of the authorities whose client certificates the listener accepts "
+        "(`xpack.security.http.ssl.certificate_authorities`)",
+        unset="no client certificates asked for",
+    )
+    tls_client_authentication: str = setting(
+        env="KEYPLANE_TLS_CLIENT_AUTHENTICATION",
+        default="optional",
+        parse=_client_authentication,
+        help="with `KEYPLANE_TLS_CERTIFICATE_AUTHORITIES`: `required`, `optional` or `none` "
+        "(`xpack.security.http.ssl.client_authentication`)",
+    )
+    audit_enabled: bool = setting(
+        env="KEYPLANE_AUDIT_ENABLED",
+        default="false",
+        parse=_strict_switch,
+        help="`true` writes the security audit log, one JSON line per event (`xpack.security.audit.enabled`)",
+    )
+    audit_file: Path | None = setting(
+        env="KEYPLANE_AUDIT_FILE",
+        default=None,
+        parse=Path,
+        help="file the audit log is appended to",
+        unset="`audit.json` in the data dir",
+    )
+    audit_include: tuple[str, ...] = setting(
+        env="KEYPLANE_AUDIT_EVENTS_INCLUDE",
+        default="_all",
+        parse=_names,
+        help="comma-separated audit event types to write, or `_all` (`xpack.security.audit.logfile.events.include`)",
+    )
+    audit_exclude: tuple[str, ...] | None = setting(
+        env="KEYPLANE_AUDIT_EVENTS_EXCLUDE",
+        default=None,
+        parse=_names,
+        help="comma-separated audit event types never written (`xpack.security.audit.logfile.events.exclude`)",
+        unset="none",
+    )
+    audit_buffer: int = setting(
+        env="KEYPLANE_AUDIT_BUFFER",
+        default="10000",
+        parse=_positive_int,
+        help="audit events held for the writer; when it is full, events are counted as dropped, never waited for",
+    )
+    metrics_enabled: bool = setting(
+        env="KEYPLANE_METRICS_ENABLED",
+        default="true",
+        parse=_strict_switch,
+        help="`true` serves Prometheus metrics at `GET /_keyplane/metrics` to callers with the `monitor` "
+        "cluster privilege",
+    )
+    api_key_max_expiration_ms: int | None = setting(
+        env="KEYPLANE_API_KEY_MAX_EXPIRATION",
+        default=None,
+        parse=_positive_duration_ms,
+        help="longest `expiration` a REST API key may have when created, granted or updated",
+        unset="no limit",
+    )
+    api_key_require_expiration: bool = setting(
+        env="KEYPLANE_API_KEY_REQUIRE_EXPIRATION",
+        default="false",
+        parse=_strict_switch,
+        help="`true` refuses REST API keys that never expire",
+    )
+    cross_cluster_api_key_max_expiration_ms: int | None = setting(
+        env="KEYPLANE_CROSS_CLUSTER_API_KEY_MAX_EXPIRATION",
+        default=None,
+        parse=_positive_duration_ms,
+        help="longest `expiration` a cross-cluster API key may have when created or updated",
+        unset="no limit",
+    )
+    cross_cluster_api_key_require_expiration: bool = setting(
+        env="KEYPLANE_CROSS_CLUSTER_API_KEY_REQUIRE_EXPIRATION",
+        default="false",
+        parse=_strict_switch,
+        help="`true` refuses cross-cluster API keys that never expire",
     )
 
     def __post_init__(self) -> None:

@@ -100,6 +100,7 @@ def test_every_setting_is_declared_once() -> None:
         assert len(values) == len(set(values)), attribute
     assert [declared.name for declared in SETTINGS] == list(Settings.__dataclass_fields__)
     secrets = {"ELASTIC_PASSWORD", "KEYPLANE_SECRETS_KEY", "KEYPLANE_UPSTREAM_API_KEY", "KEYPLANE_UPSTREAM_PASSWORD"}
+    secrets.add("KEYPLANE_TLS_KEY_PASSWORD")
     assert {declared.env for declared in SETTINGS if declared.secret} == secrets
 
 
