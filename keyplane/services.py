@@ -9,11 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from keyplane import tracebacks
+from keyplane.apikeys.backends.expiring.sql import SqlExpiringKeyRepository
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
+from keyplane.apikeys.expiring import ExpiringKeys
 from keyplane.apikeys.grants import ApiKeyGrants
+from keyplane.apikeys.lifetime import LifetimeLimit, LifetimePolicy
 from keyplane.apikeys.realm import ApiKeyRealm
 from keyplane.apikeys.service import ApiKeyService, ApiKeySettings
-from keyplane.config import Settings
+from keyplane.config import SETTINGS, Settings
 from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRepository, SqlSyncJobRepository
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
@@ -54,6 +57,23 @@ from keyplane.upstream.forward import Forwarder
 log = logging.getLogger("keyplane")
 
 
+def _lifetime_policy(settings: Settings) -> LifetimePolicy:
+    """The key-lifetime settings as the API-key rules take them, with the names their messages cite."""
+    env = {declared.name: declared.env for declared in SETTINGS}
+
+    def limit(label: str, prefix: str) -> LifetimeLimit:
+        max_name, require_name = prefix + "max_expiration_ms", prefix + "require_expiration"
+        return LifetimeLimit(
+            label,
+            getattr(settings, max_name),
+            getattr(settings, require_name),
+            max_setting=env[max_name],
+            require_setting=env[require_name],
+        )
+
+    return LifetimePolicy(limit("API key", "api_key_"), limit("cross-cluster API key", "cross_cluster_api_key_"))
+
+
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -78,9 +98,11 @@ class Services:
                 hash_algorithm=settings.api_key_hash,
                 retention_ms=settings.api_key_retention_ms,
                 last_used_granularity_ms=settings.api_key_last_used_granularity_ms,
+                lifetime=_lifetime_policy(settings),
             ),
             profile_repo.by_user,
         )
+        self.expiring_api_keys = ExpiringKeys(self.apikeys, SqlExpiringKeyRepository(self.db))
         self.tokens = TokenService(SqlTokenRepository(self.db), self.passwords)
         self.service_accounts = ServiceAccountService(SqlServiceTokenRepository(self.db))
         self.connectors = ConnectorService(

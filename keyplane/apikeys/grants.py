@@ -110,6 +110,8 @@ class ApiKeyGrants:
     async def grant(self, caller: Authentication, request: GrantRequest, spec: KeySpec | None, uri: str) -> CreatedKey:
         """A key for the user ``request`` authenticates, asked for by ``caller``."""
         messages = key_messages(spec) + credential_messages(request)
+        if spec is not None:
+            messages += self.apikeys.lifetime_messages(spec)  # before the grantee is authenticated
         if messages:
             raise ValidationError(*messages)
         assert spec is not None  # a key without one has no name, refused above
@@ -121,6 +123,7 @@ class ApiKeyGrants:
     ) -> tuple[list[CreatedKey], BulkResult]:
         """Keys for the user ``request`` authenticates: those created, and the failures by key id."""
         messages = bulk_key_messages(specs) + credential_messages(request)
+        messages += [m for spec in specs for m in self.apikeys.lifetime_messages(spec)]
         if messages:
             raise ValidationError(*messages)
         owner = await self._grantee(caller, request, BULK_GRANT, uri)

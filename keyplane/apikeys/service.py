@@ -17,6 +17,7 @@ from keyplane.apikeys import core, hashing
 from keyplane.apikeys.backends.base import ApiKeyRepository, KeyFilter
 from keyplane.apikeys.cache import LastUse, Verified, VerifiedKeys
 from keyplane.apikeys.core import ApiKey, CreatedKey, Creator
+from keyplane.apikeys.lifetime import LifetimePolicy
 from keyplane.apikeys.query import key_is, owned_by
 from keyplane.errors import (
     Conflict,
@@ -61,6 +62,7 @@ class ApiKeySettings:
     last_used_granularity_ms: int = 3_600_000
     cache_max_keys: int = 25_000
     cache_ttl_seconds: float = 3600.0
+    lifetime: LifetimePolicy = field(default_factory=LifetimePolicy)
 
 
 @dataclass
@@ -158,7 +160,8 @@ class InvalidateResult:
     errors: list[KeyplaneError]  # keys the caller may not invalidate
 
 
-def _is_api_key(auth: Authentication) -> bool:
+def is_api_key(auth: Authentication) -> bool:
+    """Whether the caller is an API key itself (not a user, nor a user run as through a key)."""
     return auth.type == "api_key" and not auth.is_run_as
 
 
@@ -194,12 +197,17 @@ class ApiKeyService:
 
     # -- create -----------------------------------------------------------------------------------------
 
-    def _validate(self, spec: KeySpec) -> None:
+    def _validate(self, spec: KeySpec, kind: str = core.REST) -> None:
         messages = core.name_messages(spec.name) + core.metadata_messages(spec.metadata)
         messages += core.descriptor_messages(spec.role_descriptors or [])
+        messages += self.lifetime_messages(spec, kind)
         if messages:
             raise ValidationError(*messages)
         core.check_restrictions(spec.role_descriptors or [])
+
+    def lifetime_messages(self, spec: KeySpec, kind: str = core.REST) -> list[str]:
+        """Why the key-lifetime policy refuses the expiration a new key asks for; empty when allowed."""
+        return self.settings.lifetime.limit(kind).messages(spec.expiration)
 
     def _expiration(self, value: str | None, now: int, *, update: bool = False) -> int | None:
         if value is None:
@@ -213,7 +221,7 @@ class ApiKeyService:
     async def _creator_and_snapshot(self, auth: Authentication) -> tuple[Creator, list[RoleDescriptor]]:
         user, realm = auth.user, owner_realm(auth)
         creator = Creator(user.username, user.full_name, user.email, user.metadata, realm["name"], realm["type"])
-        if _is_api_key(auth):
+        if is_api_key(auth):
             return creator, []
         return creator, core.owner_snapshot(await self.roles_of(user))
 
@@ -221,7 +229,7 @@ class ApiKeyService:
         if check:
             self.authorize(auth, CREATE, own=True)
         self._validate(spec)
-        if _is_api_key(auth) and not core.is_derivation_allowed(spec.role_descriptors):
+        if is_api_key(auth) and not core.is_derivation_allowed(spec.role_descriptors):
             raise InvalidArgument(
                 "creating derived api keys requires an explicit role descriptor that is empty (has no privileges)"
             )
@@ -290,12 +298,12 @@ class ApiKeyService:
         self, auth: Authentication, spec: KeySpec, search: list[IndicesPrivileges], replication: list[IndicesPrivileges]
     ) -> CreatedKey:
         self.authorize(auth, CC_CREATE, own=False)
-        if _is_api_key(auth):
+        if is_api_key(auth):
             raise InvalidArgument(
                 "authentication via API key not supported: An API key cannot be used to create a cross-cluster API key"
             )
         descriptor = core.descriptor_from_access(search, replication)
-        self._validate(KeySpec(spec.name, spec.expiration, None, spec.metadata))
+        self._validate(KeySpec(spec.name, spec.expiration, None, spec.metadata), core.CROSS_CLUSTER)
         core.check_certificate_identity(spec.certificate_identity)
         creator, _ = await self._creator_and_snapshot(auth)
         return await self._insert(core.CROSS_CLUSTER, spec, creator, [descriptor], [])
@@ -305,6 +313,8 @@ class ApiKeyService:
         self.authorize(auth, CLONE, own=False)
         messages = [] if spec.credential else ["api key credential is required"]
         messages += core.name_messages(spec.name) + core.metadata_messages(spec.metadata)
+        if not spec.keep_expiration:
+            messages += self.settings.lifetime.rest.messages(spec.expiration)
         if messages:
             raise ValidationError(*messages)
         assert spec.credential is not None
@@ -321,6 +331,10 @@ class ApiKeyService:
         metadata[CLONED_FROM] = source.id
         if spec.keep_expiration:
             expires_at = source.expiration
+            # A clone is a new key: it may not keep an expiry the policy would refuse to a new one.
+            refused = self.settings.lifetime.rest.inherited_messages(expires_at, now_ms())
+            if refused:
+                raise ValidationError(*refused)
         else:
             expires_at = self._expiration(spec.expiration, now_ms())
         clone = KeySpec(spec.name, None, source.role_descriptors, metadata)
@@ -332,7 +346,7 @@ class ApiKeyService:
 
     def _owned(self, auth: Authentication, spec: GetSpec) -> bool:
         """Whether a get or invalidate request only reaches the caller's own keys."""
-        if _is_api_key(auth):
+        if is_api_key(auth):
             return spec.id is not None and auth.api_key is not None and spec.id == auth.api_key["id"]
         if spec.owner:
             return True
@@ -351,10 +365,10 @@ class ApiKeyService:
             messages.append("only one of [api key id, api key name] can be specified")
         if messages:
             raise ValidationError(*messages)
-        own = self._owned(auth, spec) and not (_is_api_key(auth) and spec.with_limited_by)
+        own = self._owned(auth, spec) and not (is_api_key(auth) and spec.with_limited_by)
         # An API key may always read itself by id, whatever its privileges (Elasticsearch's same-user
         # rule); with_limited_by shows its owner's roles, which needs manage_api_key or higher.
-        if not (own and _is_api_key(auth)):
+        if not (own and is_api_key(auth)):
             self.authorize(auth, GET, own=own)
         selector = KeyFilter(
             ids=[spec.id] if spec.id else None,
@@ -372,7 +386,7 @@ class ApiKeyService:
         return await profile_uids(self.profiles, [key.creator.principal for key in keys])
 
     async def query(self, auth: Authentication, spec: QuerySpec) -> QueryResult:
-        if _is_api_key(auth) and spec.with_limited_by:
+        if is_api_key(auth) and spec.with_limited_by:
             self.authorize(auth, QUERY, own=False)
         query = spec.query
         if not auth.permission.grants_action(QUERY):
@@ -397,7 +411,7 @@ class ApiKeyService:
 
     @staticmethod
     def _only_own(auth: Authentication, query: Query) -> Query:
-        if _is_api_key(auth) and auth.api_key is not None:
+        if is_api_key(auth) and auth.api_key is not None:
             owner = key_is(auth.api_key["id"])
         else:
             owner = owned_by(auth.user.username, owner_realm(auth)["name"])
@@ -422,11 +436,14 @@ class ApiKeyService:
                 raise ValidationError(*nothing)
         action = CC_UPDATE if kind == core.CROSS_CLUSTER else (BULK_UPDATE if bulk else UPDATE)
         self.authorize(auth, action, own=kind == core.REST)
-        if _is_api_key(auth):
+        if is_api_key(auth):
             raise InvalidArgument("authentication via API key not supported: only the owner user can update an API key")
         messages = core.metadata_messages(spec.metadata) + core.descriptor_messages(spec.role_descriptors or [])
         if spec.expiration is not None and parse_duration_ms(spec.expiration, "expiration") <= 0:
             messages.append("API key expiration must be in the future")
+        elif spec.expiration is not None:
+            # Only an expiration the update sets is bounded: left out, the key keeps its own (lifetime.py).
+            messages += self.settings.lifetime.limit(kind).messages(spec.expiration)
         if messages:
             raise ValidationError(*messages)
         if spec.role_descriptors:
@@ -552,7 +569,7 @@ class ApiKeyService:
             messages.append("only one of [api key id(s), api key name] can be specified")
         if messages:
             raise ValidationError(*messages)
-        if _is_api_key(auth) and auth.api_key is not None:
+        if is_api_key(auth) and auth.api_key is not None:
             own = bool(ids) and all(i == auth.api_key["id"] for i in ids or [])
         else:
             own = owner or (username == auth.user.username and realm_name == owner_realm(auth)["name"])

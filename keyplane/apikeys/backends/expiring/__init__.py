@@ -1,0 +1,1 @@
+"""Live keys that expire within a window, soonest first (``GET /_keyplane/api_key/_expiring``)."""
