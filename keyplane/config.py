@@ -7,19 +7,24 @@ is parsed once, here: the rest of the code gets milliseconds, literals and paths
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
-from keyplane import ES_VERSION
+from keyplane import ES_VERSION, settings_file
 from keyplane.apikeys.hashing import ALGORITHMS
 from keyplane.errors import ParseError
 from keyplane.timevalue import parse_duration_ms
 
 T = TypeVar("T")
 Synchronous = Literal["full", "normal"]
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,13 @@ class Setting(Generic[T]):
     # One sentence in Markdown: the README shows it as is, --help without the backticks.
     help: str
     flag: str | None = None
-    # A secret is never echoed: not in an error message, not in help.
+    # A secret is never echoed: not in an error message, not in help, not in check-settings.
     secret: bool = False
     # What applies when an optional setting is not given.
     unset: str = "–"
+    # Its name in keyplane.yml, dotted (Elasticsearch's name where Elasticsearch has the setting); None:
+    # it cannot be given in the file.
+    key: str | None = None
     # The attribute of Settings, filled in from the field (see SETTINGS).
     name: str = ""
 
@@ -45,9 +53,16 @@ class Setting(Generic[T]):
     def shown_default(self) -> str:
         return self.unset if self.default is None else self.default
 
+    @property
+    def takes_list(self) -> bool:
+        """Whether keyplane.yml may give a YAML list (read as the comma-separated text)."""
+        return self.parse is _names
+
 
 @overload
-def setting(*, env: str, default: str, parse: Callable[[str], T], help: str, flag: str | None = None) -> T: ...
+def setting(
+    *, env: str, default: str, parse: Callable[[str], T], help: str, key: str | None, flag: str | None = None
+) -> T: ...
 
 
 @overload
@@ -57,6 +72,7 @@ def setting(
     default: None,
     parse: Callable[[str], T],
     help: str,
+    key: str | None,
     flag: str | None = None,
     secret: bool = False,
     unset: str = "–",
@@ -69,12 +85,13 @@ def setting(
     default: str | None,
     parse: Callable[[str], Any],
     help: str,
+    key: str | None,
     flag: str | None = None,
     secret: bool = False,
     unset: str = "–",
 ) -> Any:
     """A field of :class:`Settings` whose default is its declared text, parsed like any given value."""
-    declaration = Setting(env, default, parse, help, flag, secret, unset)
+    declaration = Setting(env, default, parse, help, flag, secret, unset, key)
     return field(default=None if default is None else parse(default), metadata={"setting": declaration})
 
 
@@ -176,6 +193,23 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _log_format(text: str) -> LogFormat:
+    value = text.lower()
+    if value == "text":
+        return "text"
+    if value == "json":
+        return "json"
+    raise ValueError("must be text or json")
+
+
+def _log_level(text: str) -> LogLevel:
+    value = text.lower()
+    for level in LOG_LEVELS:
+        if value == level:
+            return level
+    raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+
+
 class SettingsError(ValueError):
     """Given settings that cannot work, each as a message for the command line."""
 
@@ -187,10 +221,18 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     host: str = setting(
-        flag="--host", env="KEYPLANE_HOST", default="127.0.0.1", parse=_text, help="address to listen on"
+        key="http.host",
+        flag="--host",
+        env="KEYPLANE_HOST",
+        default="127.0.0.1",
+        parse=_text,
+        help="address to listen on",
     )
-    port: int = setting(flag="--port", env="KEYPLANE_PORT", default="9200", parse=_port, help="port to listen on")
+    port: int = setting(
+        key="http.port", flag="--port", env="KEYPLANE_PORT", default="9200", parse=_port, help="port to listen on"
+    )
     data_dir: Path = setting(
+        key="path.data",
         flag="--data-dir",
         env="KEYPLANE_DATA_DIR",
         default="./data",
@@ -198,6 +240,7 @@ class Settings:
         help="directory of the SQLite file `keyplane.db` and the key file `secrets.key`; one process per data dir",
     )
     database_url: str | None = setting(
+        key="keyplane.database.url",
         flag="--database-url",
         env="KEYPLANE_DATABASE_URL",
         default=None,
@@ -206,6 +249,7 @@ class Settings:
         unset="SQLite in the data dir",
     )
     elastic_password: str | None = setting(
+        key="bootstrap.password",
         env="ELASTIC_PASSWORD",
         default=None,
         parse=_text,
@@ -214,6 +258,7 @@ class Settings:
         unset="generated at the first start and printed once",
     )
     secrets_key: str | None = setting(
+        key="keyplane.secrets.key",
         env="KEYPLANE_SECRETS_KEY",
         default=None,
         parse=_text,
@@ -222,15 +267,21 @@ class Settings:
         unset="the key file `secrets.key` in the data dir, created if missing",
     )
     node_name: str = setting(
-        env="KEYPLANE_NODE_NAME", default="keyplane", parse=_text, help="the node's name in `GET /` and the nodes APIs"
+        key="node.name",
+        env="KEYPLANE_NODE_NAME",
+        default="keyplane",
+        parse=_text,
+        help="the node's name in `GET /` and the nodes APIs",
     )
     cluster_name: str = setting(
+        key="cluster.name",
         env="KEYPLANE_CLUSTER_NAME",
         default="keyplane",
         parse=_text,
         help="the cluster's name in `GET /` and the cluster APIs",
     )
     es_version: str = setting(
+        key="keyplane.es_version",
         env="KEYPLANE_ES_VERSION",
         default=ES_VERSION,
         parse=_version,
@@ -238,18 +289,21 @@ class Settings:
         f"the APIs follow Elasticsearch {ES_VERSION} whatever it says",
     )
     api_key_hash: str = setting(
+        key="xpack.security.authc.api_key.hashing.algorithm",
         env="KEYPLANE_API_KEY_HASH",
         default="ssha256",
         parse=_hash_algorithm,
         help=f"hash of stored API-key secrets: {' or '.join(f'`{name}`' for name in ALGORITHMS)}",
     )
     api_key_retention_ms: int = setting(
+        key="xpack.security.authc.api_key.delete.retention_period",
         env="KEYPLANE_API_KEY_RETENTION",
         default="7d",
         parse=_positive_duration_ms,
         help="how long invalidated and expired API keys are kept before they are deleted",
     )
     api_key_last_used_granularity_ms: int = setting(
+        key="keyplane.api_key.last_used.granularity",
         env="KEYPLANE_API_KEY_LAST_USED_GRANULARITY",
         default="1h",
         parse=_positive_duration_ms,
@@ -257,6 +311,7 @@ class Settings:
     )
     # Elasticsearch's translog durability: full is "request", normal is "async".
     sqlite_synchronous: Synchronous = setting(
+        key="keyplane.sqlite.synchronous",
         env="KEYPLANE_SQLITE_SYNCHRONOUS",
         default="full",
         parse=_synchronous,
@@ -266,13 +321,15 @@ class Settings:
     # Elasticsearch's action.destructive_requires_name, true by default since 8.0; its own REST test
     # clusters run with it false.
     destructive_requires_name: bool = setting(
+        key="action.destructive_requires_name",
         env="KEYPLANE_DESTRUCTIVE_REQUIRES_NAME",
         default="true",
         parse=_strict_switch,
-        help="`true`: deleting indices needs their names, not wildcards or `_all` "
-        "(Elasticsearch's `action.destructive_requires_name`); `false` lets a pattern delete every index it matches",
+        help="`true`: deleting indices needs their names, not wildcards or `_all`; "
+        "`false` lets a pattern delete every index it matches",
     )
     test_mode: bool = setting(
+        key="keyplane.test_mode",
         env="KEYPLANE_TEST_MODE",
         default="0",
         parse=_switch,
@@ -281,6 +338,7 @@ class Settings:
     )
 
     upstream_url: str | None = setting(
+        key="keyplane.upstream.url",
         flag="--upstream-url",
         env="KEYPLANE_UPSTREAM_URL",
         default=None,
@@ -290,6 +348,7 @@ class Settings:
         unset="content indices are kept by Keyplane",
     )
     upstream_api_key: str | None = setting(
+        key="keyplane.upstream.api_key",
         env="KEYPLANE_UPSTREAM_API_KEY",
         default=None,
         parse=_text,
@@ -297,6 +356,7 @@ class Settings:
         secret=True,
     )
     upstream_username: str | None = setting(
+        key="keyplane.upstream.username",
         env="KEYPLANE_UPSTREAM_USERNAME",
         default=None,
         parse=_text,
@@ -304,6 +364,7 @@ class Settings:
         "(instead of an API key)",
     )
     upstream_password: str | None = setting(
+        key="keyplane.upstream.password",
         env="KEYPLANE_UPSTREAM_PASSWORD",
         default=None,
         parse=_text,
@@ -311,6 +372,7 @@ class Settings:
         secret=True,
     )
     upstream_ca_certs: Path | None = setting(
+        key="keyplane.upstream.ssl.certificate_authorities",
         env="KEYPLANE_UPSTREAM_CA_CERTS",
         default=None,
         parse=_existing_file,
@@ -318,12 +380,14 @@ class Settings:
         unset="the system's authorities",
     )
     upstream_verify_certificates: bool = setting(
+        key="keyplane.upstream.ssl.verify_certificates",
         env="KEYPLANE_UPSTREAM_VERIFY_CERTIFICATES",
         default="true",
         parse=_strict_switch,
         help="`false` accepts any certificate from the upstream cluster (tests only: it allows interception)",
     )
     upstream_timeout_ms: int = setting(
+        key="keyplane.upstream.timeout",
         env="KEYPLANE_UPSTREAM_TIMEOUT",
         default="60s",
         parse=_positive_duration_ms,
@@ -332,6 +396,7 @@ class Settings:
 
     # Issue 13: operations. Declared here; each package that reads them owns what they mean.
     config_dir: Path = setting(
+        key=None,  # the file is found through it
         flag="--config-dir",
         env="KEYPLANE_CONFIG_DIR",
         default="./config",
@@ -340,22 +405,24 @@ class Settings:
         "and `service_tokens` (Elasticsearch's config directory)",
     )
     tls_certificate: Path | None = setting(
+        key="xpack.security.http.ssl.certificate",
         flag="--tls-certificate",
         env="KEYPLANE_TLS_CERTIFICATE",
         default=None,
         parse=_existing_file,
-        help="PEM file of the HTTP listener's certificate chain (Elasticsearch's "
-        "`xpack.security.http.ssl.certificate`); with `KEYPLANE_TLS_KEY` it turns TLS on",
+        help="PEM file of the HTTP listener's certificate chain; with `KEYPLANE_TLS_KEY` it turns TLS on",
         unset="plain HTTP",
     )
     tls_key: Path | None = setting(
+        key="xpack.security.http.ssl.key",
         flag="--tls-key",
         env="KEYPLANE_TLS_KEY",
         default=None,
         parse=_existing_file,
-        help="PEM file of the certificate's private key (`xpack.security.http.ssl.key`)",
+        help="PEM file of the certificate's private key",
     )
     tls_key_password: str | None = setting(
+        key="xpack.security.http.ssl.key_passphrase",
         env="KEYPLANE_TLS_KEY_PASSWORD",
         default=None,
         parse=_text,
@@ -363,27 +430,29 @@ class Settings:
         secret=True,
     )
     tls_certificate_authorities: Path | None = setting(
+        key="xpack.security.http.ssl.certificate_authorities",
         env="KEYPLANE_TLS_CERTIFICATE_AUTHORITIES",
         default=None,
         parse=_existing_file,
-        help="PEM file of the authorities whose client certificates the listener accepts "
-        "(`xpack.security.http.ssl.certificate_authorities`)",
+        help="PEM file of the authorities whose client certificates the listener accepts",
         unset="no client certificates asked for",
     )
     tls_client_authentication: str = setting(
+        key="xpack.security.http.ssl.client_authentication",
         env="KEYPLANE_TLS_CLIENT_AUTHENTICATION",
         default="optional",
         parse=_client_authentication,
-        help="with `KEYPLANE_TLS_CERTIFICATE_AUTHORITIES`: `required`, `optional` or `none` "
-        "(`xpack.security.http.ssl.client_authentication`)",
+        help="with `KEYPLANE_TLS_CERTIFICATE_AUTHORITIES`: `required`, `optional` or `none`",
     )
     audit_enabled: bool = setting(
+        key="xpack.security.audit.enabled",
         env="KEYPLANE_AUDIT_ENABLED",
         default="false",
         parse=_strict_switch,
-        help="`true` writes the security audit log, one JSON line per event (`xpack.security.audit.enabled`)",
+        help="`true` writes the security audit log, one JSON line per event",
     )
     audit_file: Path | None = setting(
+        key="keyplane.audit.file",
         env="KEYPLANE_AUDIT_FILE",
         default=None,
         parse=Path,
@@ -391,25 +460,29 @@ class Settings:
         unset="`audit.json` in the data dir",
     )
     audit_include: tuple[str, ...] = setting(
+        key="xpack.security.audit.logfile.events.include",
         env="KEYPLANE_AUDIT_EVENTS_INCLUDE",
         default="_all",
         parse=_names,
-        help="comma-separated audit event types to write, or `_all` (`xpack.security.audit.logfile.events.include`)",
+        help="comma-separated audit event types to write, or `_all`",
     )
     audit_exclude: tuple[str, ...] | None = setting(
+        key="xpack.security.audit.logfile.events.exclude",
         env="KEYPLANE_AUDIT_EVENTS_EXCLUDE",
         default=None,
         parse=_names,
-        help="comma-separated audit event types never written (`xpack.security.audit.logfile.events.exclude`)",
+        help="comma-separated audit event types never written",
         unset="none",
     )
     audit_buffer: int = setting(
+        key="keyplane.audit.buffer",
         env="KEYPLANE_AUDIT_BUFFER",
         default="10000",
         parse=_positive_int,
         help="audit events held for the writer; when it is full, events are counted as dropped, never waited for",
     )
     metrics_enabled: bool = setting(
+        key="keyplane.metrics.enabled",
         env="KEYPLANE_METRICS_ENABLED",
         default="true",
         parse=_strict_switch,
@@ -417,6 +490,7 @@ class Settings:
         "cluster privilege",
     )
     api_key_max_expiration_ms: int | None = setting(
+        key="keyplane.api_key.max_expiration",
         env="KEYPLANE_API_KEY_MAX_EXPIRATION",
         default=None,
         parse=_positive_duration_ms,
@@ -424,12 +498,14 @@ class Settings:
         unset="no limit",
     )
     api_key_require_expiration: bool = setting(
+        key="keyplane.api_key.require_expiration",
         env="KEYPLANE_API_KEY_REQUIRE_EXPIRATION",
         default="false",
         parse=_strict_switch,
         help="`true` refuses REST API keys that never expire",
     )
     cross_cluster_api_key_max_expiration_ms: int | None = setting(
+        key="keyplane.cross_cluster_api_key.max_expiration",
         env="KEYPLANE_CROSS_CLUSTER_API_KEY_MAX_EXPIRATION",
         default=None,
         parse=_positive_duration_ms,
@@ -437,10 +513,29 @@ class Settings:
         unset="no limit",
     )
     cross_cluster_api_key_require_expiration: bool = setting(
+        key="keyplane.cross_cluster_api_key.require_expiration",
         env="KEYPLANE_CROSS_CLUSTER_API_KEY_REQUIRE_EXPIRATION",
         default="false",
         parse=_strict_switch,
         help="`true` refuses cross-cluster API keys that never expire",
+    )
+
+    log_format: LogFormat = setting(
+        key="keyplane.log.format",
+        flag="--log-format",
+        env="KEYPLANE_LOG_FORMAT",
+        default="text",
+        parse=_log_format,
+        help="`text`: a line per event for a terminal; `json`: one JSON object per line with Elastic Common Schema "
+        "field names (`@timestamp`, `log.level`, `message`, `http.request.id`...) for a log shipper",
+    )
+    log_level: LogLevel = setting(
+        key="logger.level",
+        flag="--log-level",
+        env="KEYPLANE_LOG_LEVEL",
+        default="info",
+        parse=_log_level,
+        help="least severe log lines written: `debug` (one line per request), `info`, `warning` or `error`",
     )
 
     def __post_init__(self) -> None:
@@ -459,27 +554,138 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, flags: Mapping[str, str | None] | None = None
     ) -> Settings:
-        """The settings given as flags (by attribute name), else in the environment, else their defaults.
+        """The settings given as flags (by attribute name), else in the environment, else in the settings
+        file ``keyplane.yml`` of the config dir, else their defaults: see :meth:`resolve`."""
+        return cls.resolve(environ, flags).settings
 
-        An empty value counts as not given. Raises SettingsError listing every value that cannot work.
+    @classmethod
+    def resolve(
+        cls, environ: Mapping[str, str] | None = None, flags: Mapping[str, str | None] | None = None
+    ) -> Resolved:
+        """The settings and where each one came from.
+
+        ``environ`` defaults to the process environment; ``flags`` are by attribute name. An empty value
+        counts as not given, in the file too. The config dir comes from its flag or variable only (the
+        file is found through it); a missing dir or file gives no settings. Raises SettingsError listing
+        every problem: unreadable file, unknown key, value that cannot work.
         """
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        flags = flags or {}
+        config_dir = _given(_BY_NAME["config_dir"], environ, flags)
+        path = Path(config_dir[1] if config_dir else _BY_NAME["config_dir"].shown_default) / settings_file.NAME
         problems: list[str] = []
+        try:
+            in_file = _file_texts(path, problems)
+        except settings_file.SettingsFileError as exc:
+            in_file, problems = {}, [str(exc)]
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        texts: dict[str, str] = {}
         for declared in SETTINGS:
-            flag_text = (flags or {}).get(declared.name)
-            label, text = (declared.flag, flag_text) if flag_text else (declared.env, environ.get(declared.env))
-            if not text:
+            given = _given(declared, environ, flags)
+            if given is not None:
+                label, text = given
+                sources[declared.name] = label
+            elif declared.name in in_file:
+                label, text = f"[{declared.key}] in {path}", in_file[declared.name]
+                sources[declared.name] = str(path)
+            else:
                 continue
+            texts[declared.name] = text
             try:
                 values[declared.name] = declared.parse(text)
             except ValueError as exc:
-                problems.append(f"{label} {exc}" if declared.secret else f"{label} {exc}, not [{text}]")
+                problems.append(
+                    f"{label} {exc}" if declared.secret else f"{label} {exc}, not [{shown(declared, text)}]"
+                )
         if problems:
             raise SettingsError(problems)
-        return cls(**values)
+        return Resolved(cls(**values), sources, texts, path)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Settings with their sources: what ``keyplane check-settings`` shows."""
+
+    settings: Settings
+    # By attribute name: the flag, variable or settings file a setting came from; absent: its default.
+    sources: Mapping[str, str]
+    # By attribute name: the text given (absent: the default applies).
+    texts: Mapping[str, str]
+    # The settings file looked for (it may not exist).
+    file: Path
+
+
+def _given(
+    declared: Setting[Any], environ: Mapping[str, str], flags: Mapping[str, str | None]
+) -> tuple[str, str] | None:
+    """(flag or variable, text) when the command line or the environment gives the setting."""
+    text = flags.get(declared.name)
+    if text and declared.flag:
+        return declared.flag, text
+    text = environ.get(declared.env)
+    return (declared.env, text) if text else None
+
+
+def _file_texts(path: Path, problems: list[str]) -> dict[str, str]:
+    """The file's values by attribute name, as the text a flag would give; a problem per unusable key."""
+    texts: dict[str, str] = {}
+    for key, entry in settings_file.read(path).items():
+        declared = _BY_KEY.get(key)
+        if declared is None:
+            problems.append(_unknown(key, path))
+        elif isinstance(entry.value, tuple) and not declared.takes_list:
+            problems.append(f"[{key}] in {path} must be a single value, not a list")
+        elif isinstance(entry.value, tuple):
+            texts[declared.name] = ",".join(_text_of(item) for item in entry.value)
+        else:
+            texts[declared.name] = _text_of(entry.value)
+    return {name: text for name, text in texts.items() if text}
+
+
+def _text_of(value: settings_file.Scalar) -> str:
+    """A YAML boolean as the text a flag would give (YAML's True and yes are "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _unknown(key: str, path: Path) -> str:
+    message = f"unknown setting [{key}] in {path}"
+    # Names people carry over: the variable, the flag, the attribute, Elasticsearch's old path.conf.
+    aliases = {alias: declared for declared in SETTINGS for alias in _aliases(declared)}
+    near = difflib.get_close_matches(key.lower(), list(aliases), n=1, cutoff=0.6)
+    if not near:
+        return message
+    declared = aliases[near[0]]
+    if declared.key is None:
+        flag = f"{declared.flag} or " if declared.flag else ""
+        return f"{message}; the config dir cannot be set in the file it holds: use {flag}{declared.env}"
+    return f"{message}; did you mean [{declared.key}]?"
+
+
+def _aliases(declared: Setting[Any]) -> list[str]:
+    names = [declared.env.lower(), declared.name]
+    if declared.key:
+        names.append(declared.key)
+    if declared.flag:
+        names.append(declared.flag.lstrip("-"))
+    if declared.name == "config_dir":
+        names.append("path.conf")
+    return names
+
+
+def shown(declared: Setting[Any], text: str) -> str:
+    """A given value as a message may echo it: ``<set>`` for a secret, a URL's password (a database URL may
+    hold one) hidden."""
+    return "<set>" if declared.secret else _URL_PASSWORD.sub(r"\1<hidden>@", text)
+
+
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(
     replace(cast("Setting[Any]", item.metadata["setting"]), name=item.name) for item in fields(Settings)
 )
+_BY_NAME = {declared.name: declared for declared in SETTINGS}
+_BY_KEY = {declared.key: declared for declared in SETTINGS if declared.key}

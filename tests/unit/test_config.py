@@ -95,7 +95,7 @@ def test_bad_settings_are_reported_with_their_source() -> None:
 
 
 def test_every_setting_is_declared_once() -> None:
-    for attribute in ("env", "flag", "name"):
+    for attribute in ("env", "flag", "name", "key"):
         values = [getattr(declared, attribute) for declared in SETTINGS if getattr(declared, attribute)]
         assert len(values) == len(set(values)), attribute
     assert [declared.name for declared in SETTINGS] == list(Settings.__dataclass_fields__)
@@ -125,7 +125,8 @@ def test_serve_help_lists_every_variable_and_never_a_secret(
     assert "hunter2" not in out
     for declared in SETTINGS:
         assert declared.env in out
-        assert f"(default: {declared.shown_default.replace('`', '')})" in " ".join(out.split())
+        key = f"keyplane.yml: {declared.key}; " if declared.key else ""
+        assert f"({key}default: {declared.shown_default.replace('`', '')})" in " ".join(out.split())
         if declared.flag:
             assert declared.flag in out
 
