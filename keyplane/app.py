@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 
@@ -9,9 +10,15 @@ from starlette.types import Receive, Scope, Send
 
 from keyplane import tracebacks
 from keyplane.api import build_router
+from keyplane.audit.events import enabled_events
+from keyplane.audit.trail import AuditTrail
+from keyplane.audit.writer import AuditWriter
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError
 from keyplane.http.dispatch import Dispatcher
+from keyplane.metrics.backends.sql import SqlStateCounts
+from keyplane.metrics.exposition import Metrics
+from keyplane.metrics.state import StateReader
 from keyplane.services import Services
 
 # Elasticsearch accepts bodies nested 1000 levels deep (about 330 nested aggregations or queries);
@@ -33,10 +40,47 @@ def settle_memory() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
+def _audit_events(settings: Settings) -> frozenset[str]:
+    """The audit event types to write; unknown names stop the start (even with the audit log off,
+    so that turning it on later cannot fail on a typo made now)."""
+    try:
+        return enabled_events(settings.audit_include, settings.audit_exclude)
+    except ValueError as exc:
+        raise SystemExit(f"keyplane: {exc}") from None
+
+
+def _observe(settings: Settings, services: Services, events: frozenset[str]) -> AuditWriter | None:
+    """Attach the audit trail and the metrics the settings turn on; the writer is started with the app."""
+    writer = None
+    if settings.audit_enabled:
+        writer = AuditWriter(settings.audit_file or settings.data_dir / "audit.json", settings.audit_buffer)
+        services.audit = AuditTrail(writer, events, settings.node_name, services.node_id)
+    if settings.metrics_enabled:
+        metrics = Metrics(StateReader(SqlStateCounts(services.db)))
+        metrics.gauges.caches["api_key"] = lambda: len(services.apikeys.verified)
+        metrics.gauges.caches["password"] = lambda: _password_cache_size(services)
+        if writer is not None:
+            metrics.gauges.audit = writer.figures
+        services.db.observer = metrics.recorder.store_call
+        services.metrics = metrics
+    return writer
+
+
+def _password_cache_size(services: Services) -> int:
+    """Entries of the password realm's credential cache (behind the file realm when there is one).
+
+    Read through getattr: the cache has no size of its own yet, and the realm's wiring is changing."""
+    realm = getattr(services.passwords, "native", services.passwords)
+    cache = getattr(realm, "cache", None)
+    return len(getattr(cache, "_entries", ()))
+
+
 def create_app(settings: Settings | None = None) -> Dispatcher:
     settings = settings or Settings.from_env()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+    events = _audit_events(settings)
     services = Services(settings)
+    audit_writer = _observe(settings, services, events)
     app = Dispatcher(build_router(settings.test_mode), services)
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
@@ -44,6 +88,8 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    if audit_writer is not None:
+                        audit_writer.open()  # a file that cannot be written stops the start (OSError)
                     await services.start()
                 except Exception as exc:  # noqa: BLE001 - report start-up failures to the server
                     # A database error's text can quote hashes (see keyplane.tracebacks): not logged.
@@ -55,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await services.stop()
+                if audit_writer is not None:
+                    await asyncio.to_thread(audit_writer.close)  # what is buffered is written first
                 if services.upstream is not None:
                     await services.upstream.close()  # the pooled connections to the upstream cluster
                 await send({"type": "lifespan.shutdown.complete"})

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyplane import tracebacks
 from keyplane.apikeys.backends.expiring.sql import SqlExpiringKeyRepository
@@ -53,6 +54,10 @@ from keyplane.tokens.backends.sql import SqlTokenRepository
 from keyplane.tokens.service import TokenService
 from keyplane.upstream.client import UpstreamClient
 from keyplane.upstream.forward import Forwarder
+
+if TYPE_CHECKING:
+    from keyplane.audit.trail import AuditTrail
+    from keyplane.metrics.exposition import Metrics
 
 log = logging.getLogger("keyplane")
 
@@ -119,6 +124,9 @@ class Services:
         self.api_key_grants = ApiKeyGrants(self.apikeys, self.authenticator)
         self.profiles = ProfileService(profile_repo, self.roles, self.privileges, self.authenticator)
         self.upstream = _forwarder(settings)
+        # Set by the app when the settings turn them on (keyplane.app); None costs a request one check.
+        self.audit: AuditTrail | None = None
+        self.metrics: Metrics | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.cluster_uuid = ""
         self.node_id = secrets.token_urlsafe(16)[:22]
@@ -164,7 +172,10 @@ class Services:
         ]
 
     async def _remove_inactive(self) -> None:
+        started = time.perf_counter()
         removed = await self.apikeys.remove_inactive()
+        if self.metrics is not None:
+            self.metrics.recorder.swept(removed, time.perf_counter() - started)
         if removed:
             log.info("removed %d API keys invalidated or expired before the retention period", removed)
         await self.tokens.remove_expired(now_ms() - 86_400_000)

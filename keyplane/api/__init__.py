@@ -11,6 +11,7 @@ from keyplane.api import (
     expiring_keys,
     index_stats,
     indices,
+    metrics,
     privileges,
     profiles,
     role_mappings,
@@ -55,6 +56,7 @@ def build_router(test_mode: bool) -> Router:
         search,
         by_query,
         index_stats,
+        metrics,
     ):
         module.register(router)
     if test_mode:

@@ -6,29 +6,38 @@ handler, then render the reply (or the error) with orjson, ``pretty`` and ``filt
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from keyplane import console, tracebacks
+from keyplane import console, request_context, tracebacks
 from keyplane import errors as domain
+from keyplane.audit import changes
+from keyplane.audit.trail import AuditTrail, Origin, failure_of
 from keyplane.http import compression, credentials, filter_path, media
 from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain, x_content_parse
 from keyplane.http.params import check_unrecognized, parse_bool
 from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest
-from keyplane.http.routing import Router
+from keyplane.http.routing import Route, Router
 from keyplane.indices.bulk import BadUpdateLine
+from keyplane.security.authentication import Authenticator
 from keyplane.security.authorization import authorize
+from keyplane.security.identity import Authentication
 from keyplane.services import Services
 from keyplane.upstream.client import Answer, UpstreamUnavailable
 from keyplane.upstream.forward import Forwarded, ScrollNotFound
 
 log = logging.getLogger("keyplane.http")
+DEBUG = logging.DEBUG
 
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 _CONTENT_TYPES = {v: (b"content-type", media.response_content_type(v).encode()) for v in (None, 8, 9)}
@@ -41,6 +50,9 @@ class Dispatcher:
         self.services = services
         self.authenticator = services.authenticator
         self.lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        # Request ids: a random prefix per process and a counter (unique across nodes, cheap to make).
+        self._id_prefix = secrets.token_hex(4) + "-"
+        self._ids = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,8 +83,23 @@ class Dispatcher:
         version: int | None = None
         if method != "HEAD" and "accept-encoding" in headers and compression.accepts_gzip(headers["accept-encoding"]):
             send = _gzipping(send)
+        request_id = f"{self._id_prefix}{next(self._ids)}"
+        request_context.request_id.set(request_id)  # each request runs in a task with its own context
         if "x-opaque-id" in headers:  # Elasticsearch returns the caller's request id with the answer
+            request_context.opaque_id.set(headers["x-opaque-id"])
             send = _with_header(send, (b"x-opaque-id", headers["x-opaque-id"].encode("latin-1")))
+        # What the request's metrics and debug line need; with metrics off and no debug log, nothing.
+        metrics = self.services.metrics
+        debug = log.isEnabledFor(DEBUG)
+        timed = metrics is not None or debug
+        started = perf_counter() if timed else 0.0
+        status = 500
+        route: Route | None = None
+        scheme: str | None = None
+        authenticated = 0  # 0: not tried, 1: authenticated, 2: refused (for the metrics)
+        auth: Authentication | None = None
+        audit = self.services.audit
+        origin: Origin | None = None
         try:
             if "content-length" in headers:
                 _check_declared_length(headers)
@@ -81,11 +108,18 @@ class Dispatcher:
             # its body is read or inflated: it costs little whatever it carries (as Elasticsearch's
             # HTTP header validator does). The server drops the unread body.
             authorization = headers.get("authorization")
-            auth = await self.authenticator.authenticate(
-                credentials.split(authorization) if authorization else None,
-                uri,
-                headers.get(credentials.RUN_AS_HEADER),
-            )
+            credential = credentials.split(authorization) if authorization else None
+            if credential is not None:
+                scheme = credential[0]
+            authenticated = 2
+            if audit is None:
+                auth = await self.authenticator.authenticate(credential, uri, headers.get(credentials.RUN_AS_HEADER))
+            else:
+                origin = _origin(scope, method, path, request_id, headers)
+                auth = await _audited_authentication(
+                    self.authenticator, audit, origin, credential, uri, headers.get(credentials.RUN_AS_HEADER), route
+                )
+            authenticated = 1
             if "content-length" in headers or "transfer-encoding" in headers:
                 message = await receive()
                 raw_body: bytes = message.get("body", b"")
@@ -105,6 +139,7 @@ class Dispatcher:
                 if allowed and method == "OPTIONS":
                     # Elasticsearch answers OPTIONS on a known path with the methods it allows.
                     allow = (b"allow", ",".join(sorted(allowed)).encode())
+                    status = 200
                     await _respond(send, method, 200, [PRODUCT_HEADER, allow], b"")
                     return
                 if allowed:
@@ -124,24 +159,32 @@ class Dispatcher:
             if forwarder is not None and rule is not None:
                 # The upstream validates its own parameters (it may know more than Keyplane does).
                 authorize(auth, route.action, path_params, self_checked=route.self_checked)
+                if audit is not None and origin is not None:
+                    audit.access(origin, auth, route.action, _indices(path_params), True)
                 forwarded = Forwarded(method, route.template, path_params, qs, headers, sent_body)
                 outcome = await forwarder.forward(auth, rule, forwarded)
                 if isinstance(outcome, Answer):
                     upstream_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers]
+                    status = outcome.status
                     await _respond(send, method, outcome.status, [PRODUCT_HEADER, *upstream_headers], outcome.body)
                     return
                 if outcome is not None:
+                    status = outcome.status
                     await self._send(send, method, outcome.status, outcome.doc, version, pretty, fpath, {})
                     return
             if query:
                 check_unrecognized(path, set(query), route.params)
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
+            if audit is not None and origin is not None and not route.self_checked:
+                audit.access(origin, auth, route.action, _indices(path_params), True)
             request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
                 status, body, extra = reply.status, reply.body, reply.headers
             else:
                 status, body, extra = 200, reply, None
+            if audit is not None and origin is not None:
+                _audit_answered(audit, origin, auth, route, method, path_params, raw_body, body, status)
             headers_out, payload = _answer(body, version, pretty, fpath, extra)
             # Sent here: no coroutine between the handler and the server on every answer.
             await send({"type": "http.response.start", "status": status, "headers": headers_out})
@@ -149,24 +192,43 @@ class Dispatcher:
         except UpstreamUnavailable as exc:
             # Not an Elasticsearch error: the closest is a gateway's, in Elasticsearch's envelope.
             err = EsError(504 if exc.timed_out else 502, "upstream_unavailable_exception", str(exc))
+            status = err.status
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except BadUpdateLine as exc:  # a forwarded bulk read by Keyplane's parser before it leaves
             err = x_content_parse(str(exc))
+            status = err.status
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except ScrollNotFound as exc:
             err = EsError(404, "search_context_missing_exception", str(exc))
+            status = 404
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except EsError as exc:
+            status = exc.status
+            if audit is not None and status == 403 and origin is not None and auth is not None:
+                audit.access(origin, auth, route.action if route else None, _indices(path_params), False)
             await self._send_error(send, method, exc.status, exc.body(), dict(exc.headers), pretty)
         except domain.KeyplaneError as exc:
             err = from_domain(exc)
+            status = err.status
+            if audit is not None and status == 403 and origin is not None and auth is not None:
+                audit.access(origin, auth, route.action if route else None, _indices(path_params), False)
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except RawError as exc:
+            status = exc.status
             await self._send_error(send, method, exc.status, exc.body, {}, pretty, exc.headers)
         except Exception as exc:  # noqa: BLE001 - a bug must still answer in Elasticsearch's envelope
             log.error("unhandled error on %s %s\n%s", method, path, tracebacks.without_values(exc))
             err = EsError(500, "exception", "internal server error")
+            status = 500
             await self._send_error(send, method, 500, err.body(), {}, pretty)
+        finally:
+            if timed:
+                elapsed = perf_counter() - started
+                template = route.template if route is not None else "unmatched"
+                if metrics is not None:
+                    metrics.recorder.request(template, method, status, elapsed, scheme, authenticated)
+                if debug:  # the route's template, never the path or query string (they can carry secrets)
+                    log.debug("%s %s %d %.3fms %s", method, template, status, elapsed * 1000, request_id)
 
     async def _send(
         self,
@@ -300,3 +362,65 @@ async def _respond(send: Send, method: str, status: int, headers: list[tuple[byt
     headers.append((b"content-length", b"%d" % len(payload)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
+
+
+def _origin(scope: Scope, method: str, path: str, request_id: str, headers: dict[str, str]) -> Origin:
+    client = scope.get("client")
+    address = f"{client[0]}:{client[1]}" if client else None
+    return Origin(method, path, address, request_id, headers.get("x-opaque-id"))
+
+
+def _indices(path_params: dict[str, str]) -> list[str] | None:
+    index = path_params.get("index")
+    return index.split(",") if index else None
+
+
+async def _audited_authentication(
+    authenticator: Authenticator,
+    audit: AuditTrail,
+    origin: Origin,
+    credential: tuple[str, str] | None,
+    uri: str,
+    run_as: str | None,
+    route: Route | None,
+) -> Authentication:
+    """:meth:`Authenticator.authenticate`, with its outcome (and a run-as) written to the audit trail."""
+    try:
+        auth = await authenticator.authenticate(credential, uri, run_as)
+    except domain.Unauthenticated:
+        if credential is None:
+            audit.anonymous_access_denied(origin)
+        else:
+            failure, realm = failure_of(*credential)
+            audit.authentication_failed(origin, failure, realm)
+        raise
+    audit.authentication_success(origin, auth)
+    if run_as is not None:
+        action = route.action if route is not None else None
+        audit.run_as(origin, auth, run_as, action, granted=auth.run_as_denied is None)
+    return auth
+
+
+def _audit_answered(
+    audit: AuditTrail,
+    origin: Origin,
+    auth: Authentication,
+    route: Route,
+    method: str,
+    path_params: dict[str, str],
+    raw_body: bytes,
+    answer: Any,
+    status: int,
+) -> None:
+    """After a handler answered: the access a self-checked route's service allowed, and what changed."""
+    if route.self_checked:
+        audit.access(origin, auth, route.action, _indices(path_params), True)
+    if route.action is None or route.action not in changes.CHANGES:
+        return
+    try:
+        body = orjson.loads(raw_body) if raw_body else None
+    except orjson.JSONDecodeError:  # a non-JSON body the handler accepted (none today): described without it
+        body = None
+    request = changes.Request(method, route.template, path_params, body, answer)
+    for change_action, change in changes.describe(route.action, request):
+        audit.security_change(origin, auth, route.action, change_action, change, status)

@@ -2,7 +2,8 @@
 
 The edge reads the ``Authorization`` and run-as headers and hands over plain values; the chain
 checks them with the realm of their scheme: passwords (``Basic``), API keys (``ApiKey``), access
-tokens and service-account tokens (``Bearer``). It also authenticates the user a grant names (grant
+tokens and service-account tokens (``Bearer``). Passwords are checked by the file realm, then the
+native one (:class:`UserRealms`). It also authenticates the user a grant names (grant
 API key, activate profile), where a failure is a 403 rather than a 401.
 
 The realms come in as narrow interfaces, so this module depends on what it asks of them and
@@ -65,6 +66,54 @@ class Passwords(Protocol):
     async def lookup(self, username: str) -> User | None: ...
 
     async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication: ...
+
+
+class FileUsers(Protocol):
+    """The file realm: users from the ``users`` and ``users_roles`` files, tried before the native realm."""
+
+    def knows(self, username: str) -> bool: ...
+
+    def user(self, username: str) -> User | None: ...
+
+    async def authenticate(self, username: str, password: str) -> Authentication | None: ...
+
+    def forget(self) -> None: ...
+
+
+class NativeUsers(Passwords, Protocol):
+    def forget_users(self) -> None: ...
+
+
+class UserRealms:
+    """The realms that prove a user by name and password, in Elasticsearch's default order: file, then native.
+
+    A name the file realm does not know, or whose password does not match there, goes on to the native
+    realm (which holds the reserved users too, never found in the files). Looking a user up (run-as,
+    token owners) asks the file realm first as well.
+    """
+
+    def __init__(self, file: FileUsers, native: NativeUsers) -> None:
+        self.file = file
+        self.native = native
+
+    async def authenticate(self, username: str, password: str, uri: str) -> Authentication:
+        if self.file.knows(username):
+            auth = await self.file.authenticate(username, password)
+            if auth is not None:
+                return auth
+        return await self.native.authenticate(username, password, uri)
+
+    async def lookup(self, username: str) -> User | None:
+        return self.file.user(username) or await self.native.lookup(username)
+
+    async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication:
+        # The user's own realm (file or native) is on the user; roles resolve the same way for both.
+        return await self.native.for_user(user, authenticating)
+
+    def forget_users(self) -> None:
+        """Drop every cached credential and user of both realms (``_clear_cache``, or users changed)."""
+        self.native.forget_users()
+        self.file.forget()
 
 
 class ApiKeys(Protocol):

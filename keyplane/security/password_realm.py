@@ -14,7 +14,7 @@ import hmac
 import os
 import time
 from collections import OrderedDict
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from keyplane.errors import Unauthenticated
 from keyplane.security.backends.base import StoredUser, UserRepository
@@ -23,12 +23,14 @@ from keyplane.security.passwords import verify_password
 from keyplane.security.permission import Permission
 from keyplane.security.users import User, reserved_user
 
+V = TypeVar("V")
 
-class CredentialCache:
-    """username -> (salted digest of the verified password, the stored user)."""
+
+class CredentialCache(Generic[V]):
+    """username -> (salted digest of the verified password, what the check found: the stored user)."""
 
     def __init__(self, max_entries: int = 100_000, ttl_seconds: float = 20 * 60) -> None:
-        self._entries: OrderedDict[str, tuple[bytes, float, StoredUser]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[bytes, float, V]] = OrderedDict()
         self._salt = os.urandom(16)
         self.max_entries = max_entries
         self.ttl = ttl_seconds
@@ -37,7 +39,7 @@ class CredentialCache:
         """A salted digest of a password: tells passwords apart without keeping them."""
         return hashlib.sha256(self._salt + password.encode()).digest()
 
-    def get(self, username: str, password: str) -> StoredUser | None:
+    def get(self, username: str, password: str) -> V | None:
         entry = self._entries.get(username)
         if entry is None:
             return None
@@ -47,7 +49,7 @@ class CredentialCache:
             return None
         return stored if hmac.compare_digest(digest, self.digest(password)) else None
 
-    def put(self, username: str, password: str, stored: StoredUser) -> None:
+    def put(self, username: str, password: str, stored: V) -> None:
         self._entries[username] = (self.digest(password), time.monotonic() + self.ttl, stored)
         self._entries.move_to_end(username)
         while len(self._entries) > self.max_entries:
@@ -71,7 +73,7 @@ class PasswordRealm:
     def __init__(self, users: UserRepository, roles: RoleSource) -> None:
         self.users = users
         self.roles = roles
-        self.cache = CredentialCache()
+        self.cache: CredentialCache[StoredUser] = CredentialCache()
         # Users looked up by name (run-as targets, token owners); None marks a known absence.
         self._users: dict[str, User | None] = {}
         # Checks under way, by username and password digest: after the cache is emptied, the many

@@ -1,24 +1,32 @@
-"""The service-account realm of the authentication chain: a ``Bearer`` service token proves a built-in account."""
+"""The service-account realm of the authentication chain: a ``Bearer`` service token proves a built-in account.
+
+A token is looked for in the ``service_tokens`` file first, then in the store, as Elasticsearch does.
+"""
 
 from __future__ import annotations
 
 from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
 from keyplane.service_accounts import core
+from keyplane.service_accounts.file_tokens import FileServiceTokens
 from keyplane.service_accounts.service import ServiceAccountService
 
+INDEX_TOKEN = "_service_account_index"
+FILE_TOKEN = "_service_account_file"
 
-def authentication_of(token: core.TokenId, principal: str) -> Authentication:
+
+def authentication_of(token: core.TokenId, principal: str, source: str = INDEX_TOKEN) -> Authentication:
     """The caller a service-account token proves: the built-in account, with its fixed role."""
     user = core.user(principal)
     permission = Permission([core.ACCOUNTS[principal]])
-    shown = {"name": token.name, "type": "_service_account_index"}
+    shown = {"name": token.name, "type": source}
     return Authentication(user, user, core.REALM, core.REALM, "token", [], [], permission, token=shown)
 
 
 class ServiceAccountRealm:
-    def __init__(self, accounts: ServiceAccountService) -> None:
+    def __init__(self, accounts: ServiceAccountService, file_tokens: FileServiceTokens | None = None) -> None:
         self.accounts = accounts
+        self.file_tokens = file_tokens
 
     async def authenticate(self, credential: str) -> Authentication | None:
         """The account a service token proves; ``None`` when the credential is no service token."""
@@ -26,4 +34,9 @@ class ServiceAccountRealm:
         if token is None:
             return None
         token_id, secret = token
-        return authentication_of(token_id, await self.accounts.authenticate(token_id, secret))
+        # A file token whose secret does not match falls through to the store, as in Elasticsearch.
+        file_tokens = self.file_tokens
+        if file_tokens is not None and token_id.account in core.ACCOUNTS and file_tokens.knows(token_id):
+            if await file_tokens.verify(token_id, secret):
+                return authentication_of(token_id, token_id.account, FILE_TOKEN)
+        return authentication_of(token_id, await self.accounts.authenticate(token_id, secret), INDEX_TOKEN)

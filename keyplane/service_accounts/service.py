@@ -17,6 +17,7 @@ from keyplane.security.roles import RoleDescriptor
 from keyplane.service_accounts import core
 from keyplane.service_accounts.backends.base import ServiceTokenRepository
 from keyplane.service_accounts.core import TokenId
+from keyplane.service_accounts.file_tokens import FileServiceTokens
 from keyplane.timevalue import now_ms
 
 
@@ -27,8 +28,9 @@ class CreatedToken:
 
 
 class ServiceAccountService:
-    def __init__(self, repo: ServiceTokenRepository) -> None:
+    def __init__(self, repo: ServiceTokenRepository, file_tokens: FileServiceTokens | None = None) -> None:
         self.repo = repo
+        self.file_tokens = file_tokens
         self._verified: dict[str, tuple[bytes, str]] = {}  # token key -> (digest of secret, principal)
         self._salt = secrets.token_bytes(16)
 
@@ -68,6 +70,11 @@ class ServiceAccountService:
         principal = self.account(namespace, service)
         return principal, await self.repo.names(principal)
 
+    def file_credentials(self, namespace: str, service: str) -> list[str]:
+        """The names of the account's tokens in this node's ``service_tokens`` file."""
+        principal = self.account(namespace, service)
+        return [] if self.file_tokens is None else self.file_tokens.names(principal)
+
     async def delete(self, namespace: str, service: str, name: str) -> bool:
         """Whether the token existed (it is gone either way)."""
         principal = self.account(namespace, service)
@@ -77,6 +84,8 @@ class ServiceAccountService:
         """Forget verified tokens (of every account: the cache is small and rebuilt from the store)."""
         self.account(namespace, service)
         self.forget()
+        if self.file_tokens is not None:
+            self.file_tokens.forget()
 
     async def authenticate(self, token: TokenId, secret: str) -> str:
         """The service account's principal, or CredentialsRejected."""

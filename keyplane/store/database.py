@@ -35,6 +35,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -286,6 +287,12 @@ def _is_outage(exc: BaseException) -> bool:
                 return True
             cause = cause.__cause__
     return False
+
+
+def _error_kind(exc: BaseException) -> str | None:
+    """``error`` for a failure of the database or its driver; None for the caller's own exceptions
+    (a version conflict, a refusal) raised inside a transaction."""
+    return "error" if type(exc).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "asyncpg") else None
 
 
 def describe_error(exc: BaseException) -> str:
@@ -817,6 +824,9 @@ class Database:
         self._listeners: list[Callable[[str], None]] = []
         self._listen_task: asyncio.Task[None] | None = None
         self._lock: Any = None
+        # Told how long each transaction took and how it failed ("unavailable", "error", or None
+        # when it did not): the metrics set it; None costs a transaction one attribute read.
+        self.observer: Callable[[float, str | None], None] | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, synchronous: str = "full") -> Database:
@@ -887,14 +897,21 @@ class Database:
         Losing the database (down, unreachable, refusing connections, locked too long) raises
         ``StoreUnavailable``, which clients see as a 503 and retry.
         """
+        observer = self.observer
+        started = time.perf_counter() if observer is not None else 0.0
         try:
             async with self._transaction() as conn:
                 yield conn
         except Exception as exc:
-            if not _is_outage(exc):
+            outage = _is_outage(exc)
+            if observer is not None:
+                observer(time.perf_counter() - started, "unavailable" if outage else _error_kind(exc))
+            if not outage:
                 raise
             log.warning("the store is unavailable: %s", describe_error(exc))
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+        if observer is not None:
+            observer(time.perf_counter() - started, None)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Conn]:
