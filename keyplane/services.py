@@ -27,7 +27,7 @@ from keyplane.indices.by_query_service import ByQueryService
 from keyplane.indices.service import IndexService
 from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
-from keyplane.security.authentication import Authenticator
+from keyplane.security.authentication import Authenticator, UserRealms
 from keyplane.security.backends.sql import (
     SqlIndexSettingsRepository,
     SqlPrivilegeRepository,
@@ -35,6 +35,8 @@ from keyplane.security.backends.sql import (
     SqlRoleRepository,
     SqlUserRepository,
 )
+from keyplane.security.file_realm import FileRealm
+from keyplane.security.outside_changes import OutsideChanges, notice_path
 from keyplane.security.password_realm import PasswordRealm
 from keyplane.security.privilege_service import PrivilegeService
 from keyplane.security.role_mapping_service import RoleMappingService
@@ -44,6 +46,7 @@ from keyplane.security.settings_service import SecuritySettingsService
 from keyplane.security.user_service import UserService
 from keyplane.security.users import User
 from keyplane.service_accounts.backends.sql import SqlServiceTokenRepository
+from keyplane.service_accounts.file_tokens import FileServiceTokens
 from keyplane.service_accounts.realm import ServiceAccountRealm
 from keyplane.service_accounts.service import ServiceAccountService
 from keyplane.store import properties
@@ -95,7 +98,9 @@ class Services:
         self.roles = RoleService(SqlRoleRepository(self.db), self.privileges)
         self.role_mappings = RoleMappingService(SqlRoleMappingRepository(self.db))
         self.security_settings = SecuritySettingsService(SqlIndexSettingsRepository(self.db))
-        self.passwords = PasswordRealm(user_repo, self.roles)
+        # The file realm (config dir's users and users_roles) before the native one, as in Elasticsearch.
+        self.file_realm = FileRealm(settings.config_dir, self.roles)
+        self.passwords = UserRealms(self.file_realm, PasswordRealm(user_repo, self.roles))
         self.apikeys = ApiKeyService(
             SqlApiKeyRepository(self.db),
             self._roles_of,
@@ -109,7 +114,8 @@ class Services:
         )
         self.expiring_api_keys = ExpiringKeys(self.apikeys, SqlExpiringKeyRepository(self.db))
         self.tokens = TokenService(SqlTokenRepository(self.db), self.passwords)
-        self.service_accounts = ServiceAccountService(SqlServiceTokenRepository(self.db))
+        self.file_tokens = FileServiceTokens(settings.config_dir / "service_tokens")
+        self.service_accounts = ServiceAccountService(SqlServiceTokenRepository(self.db), self.file_tokens)
         self.connectors = ConnectorService(
             SqlConnectorRepository(self.db),
             SqlSyncJobRepository(self.db),
@@ -119,7 +125,10 @@ class Services:
         self.indices = IndexService(SqlIndexRepository(self.db), SqlDocumentRepository(self.db))
         self.by_query = ByQueryService(self.indices)
         self.authenticator = Authenticator(
-            self.passwords, ApiKeyRealm(self.apikeys), self.tokens, ServiceAccountRealm(self.service_accounts)
+            self.passwords,
+            ApiKeyRealm(self.apikeys),
+            self.tokens,
+            ServiceAccountRealm(self.service_accounts, self.file_tokens),
         )
         self.api_key_grants = ApiKeyGrants(self.apikeys, self.authenticator)
         self.profiles = ProfileService(profile_repo, self.roles, self.privileges, self.authenticator)
@@ -131,6 +140,9 @@ class Services:
         self.cluster_uuid = ""
         self.node_id = secrets.token_urlsafe(16)[:22]
         self.db.on_change(self._on_change)
+        # SQLite has no notices between processes: admin commands (reset-password) leave a file instead.
+        outside = notice_path(self.db.url)
+        self.outside_changes = None if outside is None else OutsideChanges(outside)
 
     async def _roles_of(self, user: User) -> list[RoleDescriptor]:
         descriptors, _ = await self.roles.resolve(user.roles)
@@ -162,14 +174,24 @@ class Services:
                 "  or start with ELASTIC_PASSWORD=... to set it.\n",
                 flush=True,
             )
+        await self._read_files()
         if self.settings.upstream_url:
             log.info("content-index requests are forwarded to the upstream cluster %s", self.settings.upstream_url)
         if self.settings.test_mode:
             log.warning("KEYPLANE_TEST_MODE is on: POST /_keyplane/_reset wipes all state. Never use it in production.")
         self._tasks = [
             asyncio.create_task(self._every(1.0, self.apikeys.flush_last_used)),
+            asyncio.create_task(self._every(1.0, self._read_files)),
             asyncio.create_task(self._every(3600.0, self._remove_inactive, first=5.0)),
         ]
+
+    async def _read_files(self) -> None:
+        """Read the config dir's realm files again when they changed, and what commands announced."""
+        await self.file_realm.refresh()
+        await self.file_tokens.refresh()
+        if self.outside_changes is not None:
+            for kind in await self.outside_changes.changes():
+                self._on_change(kind)
 
     async def _remove_inactive(self) -> None:
         started = time.perf_counter()
