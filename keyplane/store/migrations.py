@@ -1,19 +1,27 @@
 """Schema migrations: an ordered list of steps; the database records the last one applied.
 
 A step is a function over a SQLAlchemy connection, so it runs unchanged on SQLite and PostgreSQL.
-Add new steps at the end; never edit a step that has shipped.
+Add new steps at the end; never edit a step that has shipped. A step whose work grows with the
+store logs how far it is every few seconds (``_meter``), so a long start on a big store says why.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Select, Table, func, inspect, select, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection
 
 from keyplane.indices.backends.terms.sql import backfill_content_terms
 from keyplane.store import schema
 from keyplane.store.database import Database
+
+log = logging.getLogger("keyplane.store")
 
 
 def _v1_security(conn: Connection) -> None:
@@ -262,18 +270,113 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
 ]
 
 
-def _apply(conn: Connection) -> int:
+def stored_version(conn: Connection) -> int:
+    """The version the store records (0 for a store without a schema)."""
+    if not inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    return int(conn.execute(select(schema.schema_version.c.version)).scalar() or 0)
+
+
+def upgrade(conn: Connection, upto: int | None = None) -> int:
+    """Apply the steps after the store's version, up to ``upto`` (default: all); the version reached.
+
+    A restore builds the schema of its backup's version with ``upto``, loads the rows, then calls
+    this again for the steps after it. A store newer than this code is left as it is.
+    """
     schema.schema_version.create(conn, checkfirst=True)
     current = conn.execute(select(schema.schema_version.c.version)).scalar() or 0
-    for version, step in enumerate(MIGRATIONS, 1):
+    target = len(MIGRATIONS) if upto is None else upto
+    if 0 < current < target:
+        log.info("migrating the schema from version %d to %d", current, target)
+    for version, step in enumerate(MIGRATIONS[:target], 1):
         if version > current:
-            step(conn)
-    latest = len(MIGRATIONS)
+            _run_step(conn, version, step)
     if current == 0:
-        conn.execute(schema.schema_version.insert().values(version=latest))
-    elif latest > current:
-        conn.execute(schema.schema_version.update().values(version=latest))
-    return latest
+        conn.execute(schema.schema_version.insert().values(version=target))
+    elif target > current:
+        conn.execute(schema.schema_version.update().values(version=target))
+    return target
+
+
+# -- progress of long steps ---------------------------------------------------------------------------------
+
+PROGRESS_SECONDS = 5.0  # how often a long step says how far it is
+_BACKFILL_BATCH = 1000  # documents per batch of backfill_content_terms
+
+
+class _Meter:
+    """How far a step is: rows done (when its statements can be counted) of the rows it works over."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what = what
+        self.total = total
+        self.done: int | None = None
+
+    def line(self) -> str:
+        if self.done is None:
+            return f"{self.what} ({self.total:,} rows)"
+        return f"{self.what}: about {min(self.done, self.total):,} of {self.total:,} rows"
+
+
+def _count(conn: Connection, table: Table) -> int:
+    if not inspect(conn).has_table(table.name):
+        return 0
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _meter(conn: Connection, version: int) -> _Meter | None:
+    """The steps whose work grows with the store: v11 builds term rows, v12 counts keys."""
+    if version == 11:
+        return _Meter("building term rows of documents", _count(conn, schema.documents))
+    if version == 12:
+        return _Meter("counting API keys", _count(conn, schema.api_keys))
+    return None
+
+
+def _counts_backfill_batches(meter: _Meter) -> Callable[..., None]:
+    """A statement listener that counts v11's batches: each reads the next documents in key order."""
+
+    def after(_conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool) -> None:
+        statement = getattr(getattr(context, "compiled", None), "statement", None)
+        if isinstance(statement, Select) and schema.documents in statement.get_final_froms():
+            meter.done = (meter.done or 0) + _BACKFILL_BATCH
+
+    return after
+
+
+def _run_step(conn: Connection, version: int, step: Callable[[Connection], None]) -> None:
+    """Run one step; one that takes long says how far it is every ``PROGRESS_SECONDS``."""
+    latest = len(MIGRATIONS)
+    meter = _meter(conn, version)
+    started = time.monotonic()
+    finished = threading.Event()
+    listener = _counts_backfill_batches(meter) if meter is not None and version == 11 else None
+
+    def report() -> None:
+        # A thread of its own: the step runs on the connection's thread (the SQLite writer, or the
+        # event loop's greenlet on PostgreSQL) and cannot stop to log.
+        while not finished.wait(PROGRESS_SECONDS):
+            detail = meter.line() if meter is not None else "running"
+            log.info("migration %d/%d: %s, %.0f s so far", version, latest, detail, time.monotonic() - started)
+
+    watcher = threading.Thread(target=report, name=f"keyplane-migration-{version}", daemon=True)
+    if listener is not None:
+        sa_event.listen(conn, "after_cursor_execute", listener)
+    watcher.start()
+    try:
+        step(conn)
+    finally:
+        finished.set()
+        watcher.join()
+        if listener is not None:
+            sa_event.remove(conn, "after_cursor_execute", listener)
+    seconds = time.monotonic() - started
+    if seconds >= 1.0:
+        log.info("migration %d/%d done in %.1f s", version, latest, seconds)
+
+
+def _apply(conn: Connection) -> int:
+    return upgrade(conn)
 
 
 async def migrate(db: Database) -> int:
