@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-MODULES: tuple[str, ...] = ("check_settings", "users", "service_tokens", "reset_password")
+MODULES: tuple[str, ...] = ("check_settings", "users", "service_tokens", "reset_password", "backup", "restore")
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
