@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import os
+import sys
 
+from keyplane import tls
 from keyplane.config import Settings
 
+# uvicorn's exit status when the server did not start (a port in use, a failed lifespan start-up).
+STARTUP_FAILURE = 3
 
-def run(settings: Settings, log_level: str) -> None:
-    """Serve until interrupted."""
+
+def run(settings: Settings, log_level: str, *, tls_poll_seconds: float = tls.POLL_SECONDS) -> None:
+    """Serve until interrupted; exits with a message (no traceback) when a TLS file cannot be used."""
+    # The TLS files are checked before anything else is loaded or opened: a bad file fails the start at once.
+    try:
+        files = tls.TLSFiles.from_settings(settings)
+        listener = None if files is None else tls.Listener(files, tls_poll_seconds)
+    except tls.TLSError as exc:
+        sys.exit(f"keyplane: cannot start: {exc}")
+    tls.announce(listener, settings.host, settings.port)
+
     import uvicorn
 
     from keyplane.app import create_app
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -27,3 +40,18 @@ def run(settings: Settings, log_level: str) -> None:
         log_level=log_level,
         lifespan="on",
     )
+    config.load()
+    # Our own context rather than uvicorn's ssl_* options: it is the one whose certificate reloads.
+    config.ssl = None if listener is None else listener.context
+    server = uvicorn.Server(config)
+    if listener is not None:
+        listener.start()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if listener is not None:
+            listener.stop()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

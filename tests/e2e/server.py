@@ -37,7 +37,9 @@ class Server:
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # With a certificate the listener speaks TLS only (tests/e2e/test_tls.py).
+        self.tls = bool((extra_env or {}).get("KEYPLANE_TLS_CERTIFICATE"))
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.database_url = database_url
         self.log_path = data_dir / f"server-{self.port}.log"
@@ -69,11 +71,19 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
-                httpx.get(self.url + "/", timeout=0.5)
+                self._probe()
                 return self
-            except httpx.HTTPError:
+            except (httpx.HTTPError, OSError):
                 time.sleep(0.05)
+        self.stop()  # not left running behind the failed test
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def _probe(self) -> None:
+        if self.tls:
+            # uvicorn listens once the application has started; a handshake may need a client certificate.
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        else:
+            httpx.get(self.url + "/", timeout=0.5)
 
     def output(self) -> str:
         return self.log_path.read_text()
