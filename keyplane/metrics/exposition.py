@@ -18,12 +18,13 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from keyplane.metrics.recorder import LATENCY_BUCKETS, Recorder, Timings
 from keyplane.metrics.state import Snapshot, StateReader
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# generate_latest escapes names to underscores: the classic 0.0.4 text format, which every scraper reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 _BOUNDS = [*(str(b) for b in LATENCY_BUCKETS), "+Inf"]
 
 
