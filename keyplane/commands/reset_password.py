@@ -24,7 +24,7 @@ from keyplane.security.backends.sql import SqlUserRepository
 from keyplane.security.outside_changes import announce, notice_path
 from keyplane.security.user_service import UserService
 from keyplane.security.users import username_messages
-from keyplane.store.database import Database, prepare_data_dir
+from keyplane.store.database import Database, describe_error, prepare_data_dir
 from keyplane.store.migrations import migrate
 
 DESCRIPTION = """\
@@ -111,6 +111,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         fail(f"Invalid password... {exc}", DATA_ERROR)
     except StoreUnavailable as exc:
         fail(str(exc), UNAVAILABLE)
+    except Exception as exc:  # noqa: BLE001 - the store could not be opened: say why, without a traceback
+        fail(f"could not change the password in the store: {describe_error(exc)}", UNAVAILABLE)
     print(f"Password for the [{username}] user successfully reset.")
     if not args.interactive:
         print(f"New value: {password}")

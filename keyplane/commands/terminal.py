@@ -66,4 +66,10 @@ def run_guarded(action: Callable[[], None]) -> int:
     except CommandError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return exc.code
+    except OSError as exc:  # a file of the config dir that cannot be read or written: nothing was changed
+        print(f"ERROR: {exc.filename}: {exc.strerror}" if exc.filename else f"ERROR: {exc}", file=sys.stderr)
+        return IO_ERROR
+    except UnicodeDecodeError:
+        print("ERROR: a file of the config dir is not UTF-8 text; nothing was changed", file=sys.stderr)
+        return IO_ERROR
     return OK

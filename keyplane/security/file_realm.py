@@ -42,10 +42,12 @@ class FileUsers:
 
 
 def read_users(users_path: Path, roles_path: Path) -> tuple[FileUsers, list[str]]:
-    """Both files (missing ones are empty) and the warnings of the lines skipped. Blocks."""
-    hashes, problems = realm_files.parse_users(realm_files.read_lines(users_path) or [], users_path)
-    roles, role_problems = realm_files.parse_users_roles(realm_files.read_lines(roles_path) or [], roles_path)
-    return FileUsers(hashes, roles), problems + role_problems
+    """Both files (missing or unreadable ones are empty) and the warnings of the lines skipped. Blocks."""
+    users_lines, problems = realm_files.read_lines_leniently(users_path, "users")
+    roles_lines, more = realm_files.read_lines_leniently(roles_path, "users_roles")
+    hashes, users_problems = realm_files.parse_users(users_lines, users_path)
+    roles, roles_problems = realm_files.parse_users_roles(roles_lines, roles_path)
+    return FileUsers(hashes, roles), problems + more + users_problems + roles_problems
 
 
 class FileRealm:

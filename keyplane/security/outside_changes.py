@@ -44,7 +44,8 @@ class OutsideChanges:
         if seen == self._seen:
             return []
         self._seen = seen
-        kinds = [line.strip() for line in realm_files.read_lines(self.path) or []]
+        lines, _ = realm_files.read_lines_leniently(self.path, "change notice")
+        kinds = [line.strip() for line in lines]
         return [kind for kind in kinds if kind in _KINDS]
 
     async def changes(self) -> list[str]:

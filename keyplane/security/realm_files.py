@@ -30,17 +30,26 @@ Signature = tuple[int, int, int] | None
 def signature(path: Path) -> Signature:
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except OSError:  # missing, or in a directory we may not read: reading it says which
         return None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def read_lines(path: Path) -> list[str] | None:
-    """The file's lines, or None when it does not exist."""
+    """The file's lines, or None when it does not exist; raises when it cannot be read (the commands)."""
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return None
+
+
+def read_lines_leniently(path: Path, kind: str) -> tuple[list[str], list[str]]:
+    """The file's lines, none when it is missing or cannot be read (the server: the file counts as empty)."""
+    try:
+        return read_lines(path) or [], []
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        return [], [f"could not read {kind} file [{path}] ({reason}); it counts as empty"]
 
 
 def entries(lines: list[str]) -> Iterator[tuple[int, str, str | None]]:

@@ -69,8 +69,15 @@ def text(tokens: dict[str, str]) -> str:
 
 
 def read(path: Path) -> tuple[dict[str, str], list[str]]:
-    """The file's tokens (none when it is missing) and its warnings. Blocks."""
+    """The file's tokens (none when it is missing) and its warnings; raises when it cannot be read. Blocks."""
     return parse(realm_files.read_lines(path) or [], path)
+
+
+def read_leniently(path: Path) -> tuple[dict[str, str], list[str]]:
+    """As :func:`read`, but a file that cannot be read has no tokens (and a warning). Blocks."""
+    lines, problems = realm_files.read_lines_leniently(path, "service_tokens")
+    tokens, more = parse(lines, path)
+    return tokens, problems + more
 
 
 class FileServiceTokens:
@@ -86,7 +93,7 @@ class FileServiceTokens:
         seen = realm_files.signature(self.path)
         if seen == self._seen:
             return False
-        tokens, problems = read(self.path)
+        tokens, problems = read_leniently(self.path)
         for problem in problems:
             log.warning("%s", problem)
         first = self._seen == ()

@@ -230,3 +230,17 @@ def test_outside_change_notices_are_seen_once(tmp_path: Path) -> None:
     assert changes.poll() == []
     announce(path, ["users"])  # the same text again is a new notice (a new file)
     assert _run(changes.changes()) == ["users"]
+
+
+def test_an_unreadable_file_counts_as_empty_for_the_server_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "users").write_bytes(b"ann:\xff\xfe\n")
+    realm_files.write_atomically(tmp_path / "users_roles", "viewer:ann\n")
+    realm = FileRealm(tmp_path, Roles())
+    assert realm.reload_if_changed() and not realm.knows("ann")
+    (tmp_path / "service_tokens").write_bytes(b"\xff")
+    tokens, problems = file_tokens.read_leniently(tmp_path / "service_tokens")
+    assert tokens == {} and problems == [
+        f"could not read service_tokens file [{tmp_path / 'service_tokens'}] (it is not UTF-8 text); it counts as empty"
+    ]
+    with pytest.raises(UnicodeDecodeError):  # the commands must not rewrite what they could not read
+        file_tokens.read(tmp_path / "service_tokens")
