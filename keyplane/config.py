@@ -203,7 +203,8 @@ def _log_format(text: str) -> LogFormat:
 
 
 def _log_level(text: str) -> LogLevel:
-    value = text.lower()
+    # Elasticsearch's logger.level says WARN (log4j's name).
+    value = "warning" if text.lower() == "warn" else text.lower()
     for level in LOG_LEVELS:
         if value == level:
             return level
@@ -621,8 +622,8 @@ def _given(
 ) -> tuple[str, str] | None:
     """(flag or variable, text) when the command line or the environment gives the setting."""
     text = flags.get(declared.name)
-    if text and declared.flag:
-        return declared.flag, text
+    if text:
+        return declared.flag or declared.name, text
     text = environ.get(declared.env)
     return (declared.env, text) if text else None
 

@@ -65,6 +65,9 @@ logger.level: DEBUG
     assert settings.port == 9310 and settings.api_key_hash == "pbkdf2"
     assert settings.api_key_retention_ms == 7_200_000 and settings.log_level == "debug"
     assert settings.audit_include == ("authentication_failed", "access_denied")
+    # Elasticsearch's log4j name for the warning level is taken too.
+    write(tmp_path, "logger.level: WARN\n")
+    assert Settings.from_env({"KEYPLANE_CONFIG_DIR": str(tmp_path)}).log_level == "warning"
 
 
 def test_yaml_numbers_and_booleans_become_the_text_the_flags_take(tmp_path: Path) -> None:
