@@ -58,6 +58,10 @@ class CredentialCache(Generic[V]):
     def clear(self) -> None:
         self._entries.clear()
 
+    def __len__(self) -> int:
+        """Entries held (expired ones included until they are next asked for)."""
+        return len(self._entries)
+
 
 # The built-in users as every request proves them: built once each, shared as cached native users are.
 _reserved_user = functools.lru_cache(maxsize=64)(reserved_user)
