@@ -38,6 +38,8 @@ def run(settings: Settings, log_level: str, *, tls_poll_seconds: float = tls.POL
         # (a layer every request passes through) would only cost time.
         proxy_headers=False,
         log_level=log_level,
+        # uvicorn's lines go to the handler keyplane.logs set up, in the chosen format, not to its own.
+        log_config=None,
         lifespan="on",
     )
     config.load()
