@@ -7,6 +7,7 @@ never expires, a year-long one), then again with it on the same store: updates t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Iterator
@@ -16,7 +17,13 @@ from typing import Any
 
 import pytest
 from elasticsearch import ApiError, BadRequestError, Elasticsearch
+from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
 
+from keyplane.apikeys.backends.expiring.base import ExpiringWindow
+from keyplane.apikeys.backends.expiring.sql import parameters, statements
+from keyplane.store.database import Database
+from keyplane.store.migrations import migrate
 from tests import pg
 from tests.conftest import STORE
 from tests.e2e.server import PASSWORD, Server
@@ -411,3 +418,52 @@ def test_expiring_refuses_bad_parameters(es: Elasticsearch, params: dict[str, An
     assert exc.value.meta.status == 400
     assert exc.value.error == kind
     assert reason in exc.value.info["error"]["reason"]
+
+
+# -- the expiring read's SQL ----------------------------------------------------------------------------
+
+
+def _sqlite_plans(tmp_path: Path, windows: list[ExpiringWindow]) -> list[list[str]]:
+    """SQLite's plans of the count and page of each window, on a migrated store without statistics
+    (Keyplane never runs ANALYZE, so the plan must come from the statement's shape alone)."""
+
+    async def run() -> list[list[str]]:
+        db = Database.for_data_dir(tmp_path)
+        await db.open()
+        try:
+            await migrate(db)
+            plans = []
+            for window in windows:
+                for stmt in statements(window):
+                    bound = stmt.params(**parameters(window)).compile(
+                        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
+                    )
+                    async with db.transaction() as conn:
+                        rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {bound}"))).rows
+                    plans.append([row["detail"] for row in rows])
+            return plans
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def test_expiring_sql_is_an_index_range_on_sqlite(tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    every = ExpiringWindow(now, now + 7 * DAY, 0, 100)
+    later_page = ExpiringWindow(now, now + 7 * DAY, 0, 100, after=(now + DAY, "some-id"))
+    own = ExpiringWindow(now, now + 7 * DAY, 0, 100, owner=("ann", "native1"))
+    count, page, _, after_page, own_count, own_page = _sqlite_plans(tmp_path, [every, later_page, own])
+    # Every key's count reads the covering index alone; pages walk the expiration index in its order.
+    assert count == [
+        "SEARCH api_keys USING COVERING INDEX api_keys_live_by_expiration "
+        "(invalidated=? AND type=? AND expiration>? AND expiration<?)"
+    ]
+    for plan in (page, after_page):
+        assert plan == [
+            "SEARCH api_keys USING INDEX api_keys_expiration (expiration>? AND expiration<?)",
+            "USE TEMP B-TREE FOR RIGHT PART OF ORDER BY",  # ties only, and the LIMIT stops it early
+        ]
+    # A caller's own keys: the owner's index, never a scan of all keys.
+    assert own_count == ["SEARCH api_keys USING INDEX api_keys_owner (username=? AND realm=?)"]
+    assert own_page[0] == "SEARCH api_keys USING INDEX api_keys_owner (username=? AND realm=?)"
