@@ -232,7 +232,7 @@ class Listener:
         if served.digest == self.served.digest:
             return False
         self._current, self.served = context, served
-        log.info("TLS certificate reloaded: now serving %s", served.describe())
+        log.info("TLS files reloaded: now serving %s", served.describe())
         if served.expired:
             log.warning("the TLS certificate %s has expired: clients will refuse it", served.describe())
         return True

@@ -141,7 +141,7 @@ def test_check_moves_new_handshakes_to_the_new_certificate(
     with caplog.at_level(logging.INFO, "keyplane.tls"):
         assert listener.check() is True
     assert listener.served.subject.startswith("CN=node-two")
-    assert "TLS certificate reloaded: now serving [CN=node-two" in caplog.text
+    assert "TLS files reloaded: now serving [CN=node-two" in caplog.text
     assert handshake(listener, ca) == "node-two"
 
     # Broken replacements (a key of another certificate, then a truncated file) keep node-two.
@@ -209,3 +209,18 @@ def test_the_watcher_thread_reloads(tmp_path: Path, ca: Authority) -> None:
     finally:
         listener.stop()
     assert listener._thread is not None and not listener._thread.is_alive()
+
+
+def test_a_new_authorities_file_applies_to_new_handshakes(tmp_path: Path, ca: Authority) -> None:
+    cert, key = ca.issue("node-mtls").write(tmp_path, "node")
+    cas = ca.write(tmp_path / "ca.pem")
+    listener = Listener(TLSFiles(cert, key, authorities=cas, client_authentication="required"))
+    alice = ca.issue("alice", server=False).write(tmp_path, "alice")
+    other = Authority("Other CA")
+    bob = other.issue("bob", server=False).write(tmp_path, "bob")
+    assert handshake(listener, ca, alice) == "node-mtls"
+    other.write(cas)
+    assert listener.check() is True
+    assert handshake(listener, ca, bob) == "node-mtls"
+    with pytest.raises(ssl.SSLError):
+        handshake(listener, ca, alice)
