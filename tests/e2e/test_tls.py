@@ -164,6 +164,9 @@ def test_client_certificate_required(tmp_path: Path, authority: tuple[Authority,
             assert es.security.authenticate()["username"] == "elastic"
         finally:
             es.close()
+        # Refused handshakes are the client's problem: nothing in the server's log, no traceback.
+        assert "Traceback" not in srv.output()
+        assert "ERROR" not in srv.output()
 
 
 def test_new_certificate_served_without_a_restart(tmp_path: Path, authority: tuple[Authority, Path]) -> None:
