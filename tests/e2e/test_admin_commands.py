@@ -19,7 +19,7 @@ from elasticsearch import Elasticsearch
 from keyplane import cli
 from keyplane.security.passwords import verify_password
 from keyplane.service_accounts import file_tokens
-from tests.e2e.admin import eventually, keyplane, store_flags, store_server
+from tests.e2e.admin import START_TIMEOUT, eventually, keyplane, store_flags, store_server
 from tests.e2e.server import PASSWORD, Server
 
 
@@ -208,3 +208,17 @@ def test_reset_password_of_elastic_typed_twice(
     # Back to the password the server was started with.
     assert _main(capsys, "reset-password", "--interactive", *store_flags(server))[0] == 0
     eventually(lambda: _status(server, ("elastic", PASSWORD)) == 200, wait=3.0)
+
+
+def test_elastic_password_sets_elastic_again_at_the_next_start(tmp_path: Path) -> None:
+    # The documented interaction: reset-password wins until a server starts with ELASTIC_PASSWORD again.
+    with store_server(tmp_path) as srv:
+        reset = keyplane("reset-password", "-b", *store_flags(srv))
+        assert reset.returncode == 0, reset.stderr
+        new_password = reset.stdout.splitlines()[1].removeprefix("New value: ")
+        eventually(lambda: _status(srv, ("elastic", new_password)) == 200, wait=3.0)
+        assert _status(srv, ("elastic", PASSWORD)) == 401
+        srv.stop()
+        srv.start(timeout=START_TIMEOUT)  # started with ELASTIC_PASSWORD=PASSWORD, as before
+        assert _status(srv, ("elastic", PASSWORD)) == 200
+        assert _status(srv, ("elastic", new_password)) == 401
