@@ -192,6 +192,10 @@ def test_reset_password_on_a_running_server_takes_over_at_once(server: Server) -
     assert _status(server, ("ann", new_password)) == 200
     print(f"old password refused {seconds:.2f} s after the command returned")
 
+    silent = keyplane("reset-password", "-u", "ann", "--silent", *store_flags(server))
+    assert silent.returncode == 0 and len(silent.stdout.strip()) == 20 and "\n" not in silent.stdout.strip()
+    eventually(lambda: _status(server, ("ann", silent.stdout.strip())) == 200, wait=3.0)
+
     missing = keyplane("reset-password", "-u", "nobody", "-b", *store_flags(server))
     assert missing.returncode == 67 and "does not exist" in missing.stderr
 
