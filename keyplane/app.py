@@ -53,8 +53,9 @@ def _observe(settings: Settings, services: Services, events: frozenset[str]) -> 
     """Attach the audit trail and the metrics the settings turn on; the writer is started with the app."""
     writer = None
     if settings.audit_enabled:
-        writer = AuditWriter(settings.audit_file or settings.data_dir / "audit.json", settings.audit_buffer)
-        services.audit = AuditTrail(writer, events, settings.node_name, services.node_id)
+        path = settings.audit_file or settings.data_dir / "audit.json"
+        services.audit = AuditTrail(path, settings.audit_buffer, events, settings.node_name, services.node_id)
+        writer = services.audit.writer
     if settings.metrics_enabled:
         metrics = Metrics(StateReader(SqlStateCounts(services.db)))
         metrics.gauges.caches["api_key"] = lambda: len(services.apikeys.verified)

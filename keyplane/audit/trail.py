@@ -4,20 +4,28 @@ Field names follow Elasticsearch's logfile audit trail (``event.type``, ``event.
 ``user.name``, ``authentication.api_key.id``, ``origin.address``, ``request.id``, ``opaque_id``...).
 Only identifiers go in: a user name, an API key's id and name, never a password, a secret or a hash,
 and never the query string (a ``source`` parameter can carry a request body).
+
+The request path records a tuple (what happened, when, the request's origin, the caller); the
+writer's thread turns it into the JSON line. A cached authentication writes two events per request,
+so the work a line needs stays off the event loop, and the user fields of a caller are built once
+per identity rather than once per event.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, NamedTuple
+
+import orjson
 
 from keyplane.apikeys import hashing
 from keyplane.audit import events as ev
-from keyplane.audit.writer import AuditWriter
+from keyplane.audit.writer import AuditWriter, Stamps
 from keyplane.errors import Unauthenticated
 from keyplane.security.authentication import basic_credentials
 from keyplane.security.identity import Authentication
-from keyplane.security.users import NATIVE_REALM, RESERVED_REALM, is_reserved
+from keyplane.security.users import NATIVE_REALM, RESERVED_REALM, User, is_reserved
 from keyplane.service_accounts import core as service_accounts
 
 _AUTHENTICATION_TYPES = {"realm": "REALM", "api_key": "API_KEY", "token": "TOKEN"}
@@ -64,73 +72,57 @@ def failure_of(scheme: str, value: str) -> tuple[Failure, str | None]:
     return Failure(scheme, principal, key_id, token), realm
 
 
+# What the request path records: event action, time, origin, caller, route action, indices, and the
+# event's own fields (failures, run-as, changes), or None.
+Record = tuple[str, float, Origin, Authentication | None, str | None, list[str] | None, dict[str, Any] | None]
+
+_REST = "rest"
+# The events whose user fields describe who authenticated rather than who the request acts as.
+_AUTHENTICATING = frozenset({ev.AUTHENTICATION_SUCCESS, ev.RUN_AS_GRANTED, ev.RUN_AS_DENIED})
+_USER_CACHE_SIZE = 10_000
+
+
 class AuditTrail:
-    def __init__(self, writer: AuditWriter, enabled: frozenset[str], node_name: str, node_id: str) -> None:
-        self.writer = writer
+    def __init__(self, path: Path, capacity: int, enabled: frozenset[str], node_name: str, node_id: str) -> None:
+        self.writer = AuditWriter(path, capacity, self._render)
         self.enabled = enabled
         self.node_name = node_name
         self.node_id = node_id
-
-    def wants(self, event_type: str) -> bool:
-        return event_type in self.enabled
-
-    def _event(self, event_type: str, action: str) -> dict[str, Any]:
-        # The origin's fields are added last, by _finish, as Elasticsearch orders its fields.
-        event: dict[str, Any] = {
-            "type": "audit",
-            "@timestamp": time.time(),  # formatted by the writer
-            "node.name": self.node_name,
-            "node.id": self.node_id,
-            "event.type": event_type,
-            "event.action": action,
-        }
-        return event
-
-    def _finish(self, event: dict[str, Any], origin: Origin) -> None:
-        event["origin.type"] = "rest"
-        if origin.address is not None:
-            event["origin.address"] = origin.address
-        event["url.path"] = origin.path
-        event["request.method"] = origin.method
-        event["request.id"] = origin.request_id
-        if origin.opaque_id is not None:
-            event["opaque_id"] = origin.opaque_id
-        self.writer.put(event)
+        # Used by the writer's thread only.
+        self._stamps = Stamps()
+        self._heads = {kind: self._head(_REST, kind) for kind in ev.EVENT_TYPES}
+        self._actions: dict[str, bytes] = {}
+        self._users: dict[tuple[Any, ...], tuple[User, User, bytes]] = {}
+        self._last_origin: Origin | None = None
+        self._last_origin_fields = b""
+        self._last_auth: Authentication | None = None
+        self._last_user: dict[bool, bytes | None] = {True: None, False: None}
 
     # -- authentication --------------------------------------------------------------------------
 
     def authentication_success(self, origin: Origin, auth: Authentication) -> None:
         if ev.AUTHENTICATION_SUCCESS in self.enabled:
-            event = self._event("rest", ev.AUTHENTICATION_SUCCESS)
-            _caller(event, auth, authenticating=True)
-            self._finish(event, origin)
+            self.writer.put((ev.AUTHENTICATION_SUCCESS, time.time(), origin, auth, None, None, None))
 
     def authentication_failed(self, origin: Origin, failure: Failure, realm: str | None) -> None:
+        fields = _failure(failure)
         if realm is not None and ev.REALM_AUTHENTICATION_FAILED in self.enabled:
-            event = self._event("rest", ev.REALM_AUTHENTICATION_FAILED)
-            _failure(event, failure)
-            event["realm"] = realm
-            self._finish(event, origin)
+            detail = {**fields, "realm": realm}
+            self.writer.put((ev.REALM_AUTHENTICATION_FAILED, time.time(), origin, None, None, None, detail))
         if ev.AUTHENTICATION_FAILED in self.enabled:
-            event = self._event("rest", ev.AUTHENTICATION_FAILED)
-            _failure(event, failure)
-            self._finish(event, origin)
+            self.writer.put((ev.AUTHENTICATION_FAILED, time.time(), origin, None, None, None, fields))
 
     def anonymous_access_denied(self, origin: Origin) -> None:
         if ev.ANONYMOUS_ACCESS_DENIED in self.enabled:
-            self._finish(self._event("rest", ev.ANONYMOUS_ACCESS_DENIED), origin)
+            self.writer.put((ev.ANONYMOUS_ACCESS_DENIED, time.time(), origin, None, None, None, None))
 
     def run_as(self, origin: Origin, auth: Authentication, target: str, action: str | None, granted: bool) -> None:
         kind = ev.RUN_AS_GRANTED if granted else ev.RUN_AS_DENIED
         if kind in self.enabled:
-            event = self._event("rest", kind)
-            _caller(event, auth, authenticating=True)
-            event["user.run_as.name"] = target
+            detail: dict[str, Any] = {"user.run_as.name": target}
             if granted:
-                event["user.run_as.realm"] = auth.lookup_realm.get("name")
-            if action is not None:
-                event["action"] = action
-            self._finish(event, origin)
+                detail["user.run_as.realm"] = auth.lookup_realm.get("name")
+            self.writer.put((kind, time.time(), origin, auth, action, None, detail))
 
     # -- authorization ---------------------------------------------------------------------------
 
@@ -139,13 +131,7 @@ class AuditTrail:
     ) -> None:
         kind = ev.ACCESS_GRANTED if granted else ev.ACCESS_DENIED
         if kind in self.enabled:
-            event = self._event("rest", kind)
-            _caller(event, auth, authenticating=False)
-            if action is not None:
-                event["action"] = action
-            if indices:
-                event["indices"] = indices
-            self._finish(event, origin)
+            self.writer.put((kind, time.time(), origin, auth, action, indices, None))
 
     # -- security changes ------------------------------------------------------------------------
 
@@ -153,18 +139,113 @@ class AuditTrail:
         self, origin: Origin, auth: Authentication, action: str, change_action: str, change: dict[str, Any], status: int
     ) -> None:
         if ev.SECURITY_CONFIG_CHANGE in self.enabled:
-            event = self._event(ev.SECURITY_CONFIG_CHANGE, change_action)
-            _caller(event, auth, authenticating=False)
-            event["action"] = action
-            event["event.outcome"] = "success" if status < 300 else "failure"
-            event["http.response.status_code"] = status
-            event.update(change)
-            self._finish(event, origin)
+            detail = {
+                "event.action": change_action,
+                "event.outcome": "success" if status < 300 else "failure",
+                "http.response.status_code": status,
+                **change,
+            }
+            self.writer.put((ev.SECURITY_CONFIG_CHANGE, time.time(), origin, auth, action, None, detail))
+
+    # -- the line (the writer's thread) ----------------------------------------------------------
+    #
+    # A line is joined from JSON fragments: the constant head of each event type, the timestamp, the
+    # caller's fields (serialised once per identity), the route action, and the request's origin
+    # (serialised once per request: its events come one after another). Serialising a whole dict per
+    # event costs several times as much, on the same CPU as the requests.
+
+    def _render(self, record: Record) -> bytes:
+        kind, stamp, origin, auth, action, indices, detail = record
+        if kind == ev.SECURITY_CONFIG_CHANGE and detail is not None:
+            detail = dict(detail)
+            head = self._head(ev.SECURITY_CONFIG_CHANGE, detail.pop("event.action"))
+        else:
+            head = self._heads.get(kind) or self._head(_REST, kind)
+        parts = [b'{"type":"audit","@timestamp":"', self._stamps.format(stamp), head]
+        if auth is not None:
+            parts.append(self._user(auth, kind in _AUTHENTICATING))
+        if action is not None:
+            parts.append(self._action(action))
+        if indices:
+            parts.append(b',"indices":' + orjson.dumps(indices))
+        if detail:
+            parts.append(b"," + orjson.dumps(detail)[1:-1])
+        parts.append(self._origin(origin))
+        return b"".join(parts)
+
+    def _head(self, event_type: str, action: str) -> bytes:
+        fields = {
+            "node.name": self.node_name,
+            "node.id": self.node_id,
+            "event.type": event_type,
+            "event.action": action,
+        }
+        return b'",' + orjson.dumps(fields)[1:-1]
+
+    def _action(self, action: str) -> bytes:
+        found = self._actions.get(action)
+        if found is None:
+            if len(self._actions) >= _USER_CACHE_SIZE:
+                self._actions.clear()
+            found = self._actions[action] = b',"action":' + orjson.dumps(action)
+        return found
+
+    def _user(self, auth: Authentication, authenticating: bool) -> bytes:
+        """The caller's fields, serialised once per identity.
+
+        Keyed by the user objects' ids (realms share them between requests), checked against the
+        objects themselves, so an id reused by a new object is never mistaken for the old one."""
+        if auth is self._last_auth:  # the request's other event (a request's events come together)
+            known = self._last_user[authenticating]
+            if known is not None:
+                return known
+        else:
+            self._last_auth, self._last_user = auth, {True: None, False: None}
+        fragment = self._user_fields(auth, authenticating)
+        self._last_user[authenticating] = fragment
+        return fragment
+
+    def _user_fields(self, auth: Authentication, authenticating: bool) -> bytes:
+        api_key = auth.api_key
+        key = (
+            id(auth.user),
+            id(auth.authenticating_user),
+            auth.type,
+            tuple(auth.roles),
+            api_key.get("id") if api_key else None,
+            api_key.get("name") if api_key else None,
+            auth.token.get("name") if auth.token else None,
+            authenticating,
+        )
+        found = self._users.get(key)
+        if found is not None and found[0] is auth.user and found[1] is auth.authenticating_user:
+            return found[2]
+        if len(self._users) >= _USER_CACHE_SIZE:
+            self._users.clear()
+        fragment = b"," + orjson.dumps(_caller(auth, authenticating=authenticating))[1:-1]
+        self._users[key] = (auth.user, auth.authenticating_user, fragment)
+        return fragment
+
+    def _origin(self, origin: Origin) -> bytes:
+        """The origin fields and the line's end; a request's events come one after another."""
+        if origin is self._last_origin:
+            return self._last_origin_fields
+        fields: dict[str, Any] = {"origin.type": _REST}
+        if origin.address is not None:
+            fields["origin.address"] = origin.address
+        fields["url.path"] = origin.path
+        fields["request.method"] = origin.method
+        fields["request.id"] = origin.request_id
+        if origin.opaque_id is not None:
+            fields["opaque_id"] = origin.opaque_id
+        fragment = b"," + orjson.dumps(fields)[1:] + b"\n"
+        self._last_origin, self._last_origin_fields = origin, fragment
+        return fragment
 
 
-def _caller(event: dict[str, Any], auth: Authentication, *, authenticating: bool) -> None:
+def _caller(auth: Authentication, *, authenticating: bool) -> dict[str, Any]:
     """The user fields: the effective user, and who ran as them when that is someone else."""
-    event["authentication.type"] = _AUTHENTICATION_TYPES.get(auth.type, auth.type.upper())
+    event: dict[str, Any] = {"authentication.type": _AUTHENTICATION_TYPES.get(auth.type, auth.type.upper())}
     if auth.is_run_as and not authenticating:
         event["user.name"] = auth.user.username
         event["user.realm"] = auth.lookup_realm.get("name")
@@ -182,9 +263,11 @@ def _caller(event: dict[str, Any], auth: Authentication, *, authenticating: bool
     if auth.token is not None:
         event["authentication.token.name"] = auth.token.get("name")
         event["authentication.token.type"] = auth.token.get("type")
+    return event
 
 
-def _failure(event: dict[str, Any], failure: Failure) -> None:
+def _failure(failure: Failure) -> dict[str, Any]:
+    event: dict[str, Any] = {}
     if failure.principal is not None:
         event["user.name"] = failure.principal
     if failure.api_key_id is not None:
@@ -193,3 +276,4 @@ def _failure(event: dict[str, Any], failure: Failure) -> None:
         event["authentication.token.name"] = failure.token_name
     # No reason text: Keyplane's messages quote the request's URI, query string included.
     event["authentication.scheme"] = failure.scheme
+    return event
