@@ -51,7 +51,7 @@ class Server:
         self.env = {**env, **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 15.0) -> Server:
+    def start(self, timeout: float = 60.0) -> Server:
         args = [
             sys.executable,
             "-m",
