@@ -43,11 +43,38 @@ Change = tuple[str, dict[str, Any]]  # (event.action, the fields describing the 
 Describe = Callable[[Request], list[Change]]
 
 
+# Keys that hold credentials wherever they appear: dropped at any depth of a copied value too (a
+# role descriptor, metadata), so that a value nested under an allowed field cannot carry one in.
+CREDENTIAL_KEYS = frozenset(
+    {
+        "password",
+        "password_hash",
+        "api_key",
+        "encoded",
+        "access_token",
+        "refresh_token",
+        "client_authentication",
+        "secret",
+        "value",
+        "token",
+        "credentials",
+    }
+)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if k not in CREDENTIAL_KEYS}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
 def _pick(source: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """The named fields of a JSON object (nothing when it is not one)."""
+    """The named fields of a JSON object (nothing when it is not one), credentials dropped from their values."""
     if not isinstance(source, dict):
         return {}
-    return {name: source[name] for name in names if name in source}
+    return {name: _scrub(source[name]) for name in names if name in source}
 
 
 def _obj(source: Any, name: str) -> Any:

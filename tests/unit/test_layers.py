@@ -170,3 +170,18 @@ def test_upstream_forwarding_knows_neither_the_web_side_nor_the_store() -> None:
     assert modules
     offenders = {_relative(path): sorted(n for n in _imports(path) if _under(n, FORBIDDEN)) for path in modules}
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_audit_and_metrics_stay_beside_the_request_path() -> None:
+    # keyplane.audit and keyplane.metrics are fed by the dispatcher (keyplane.http) and the wiring
+    # (keyplane.app): they never reach back into the REST layer, and only the metrics' own
+    # backends/sql.py reads the store (their aggregates of stored state).
+    modules = sorted([*(ROOT / "audit").rglob("*.py"), *(ROOT / "metrics").rglob("*.py")])
+    assert len(modules) >= 8
+    offenders: dict[str, list[str]] = {}
+    for path in modules:
+        forbidden = FORBIDDEN if path.name != "sql.py" else ("starlette", "uvicorn", "keyplane.http", "keyplane.api")
+        names = sorted(n for n in _imports(path) if _under(n, forbidden))
+        if names:
+            offenders[_relative(path)] = names
+    assert offenders == {}
