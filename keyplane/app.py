@@ -60,6 +60,8 @@ def _observe(settings: Settings, services: Services, events: frozenset[str]) -> 
         metrics = Metrics(StateReader(SqlStateCounts(services.db)))
         metrics.gauges.caches["api_key"] = lambda: len(services.apikeys.verified)
         metrics.gauges.caches["password"] = lambda: _password_cache_size(services)
+        metrics.gauges.cache_objects["api_key"] = lambda: services.apikeys.verified
+        metrics.gauges.cache_objects["password"] = lambda: _password_cache(services)
         if writer is not None:
             metrics.gauges.audit = writer.figures
         services.db.observer = metrics.recorder.store_call
@@ -67,13 +69,15 @@ def _observe(settings: Settings, services: Services, events: frozenset[str]) -> 
     return writer
 
 
-def _password_cache_size(services: Services) -> int:
-    """Entries of the password realm's credential cache (behind the file realm when there is one).
-
-    Read through getattr: the cache has no size of its own yet, and the realm's wiring is changing."""
+def _password_cache(services: Services) -> object:
+    """The password realm's credential cache (behind the file realm when there is one)."""
     realm = getattr(services.passwords, "native", services.passwords)
-    cache = getattr(realm, "cache", None)
-    return len(getattr(cache, "_entries", ()))
+    return getattr(realm, "cache", None)
+
+
+def _password_cache_size(services: Services) -> int:
+    # Read through getattr: the cache has no size of its own yet (CredentialCache has no __len__).
+    return len(getattr(_password_cache(services), "_entries", ()))
 
 
 def create_app(settings: Settings | None = None) -> Dispatcher:

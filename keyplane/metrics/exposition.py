@@ -33,6 +33,9 @@ class Gauges:
 
     def __init__(self) -> None:
         self.caches: dict[str, Callable[[], int]] = {}
+        # The caches themselves, for the hit and miss counts of those that keep them (``hits`` and
+        # ``misses`` attributes: counted by the cache, where a lookup already is).
+        self.cache_objects: dict[str, Callable[[], object]] = {}
         self.audit: Callable[[], tuple[int, int, int, int]] | None = None  # buffered, written, dropped, failed
 
 
@@ -80,6 +83,7 @@ class _Collector:
         for name, size in self.metrics.gauges.caches.items():
             caches.add_metric([name], size())
         yield caches
+        yield from self._cache_lookups()
         yield from self._store(recorder)
         yield from self._state(self.metrics._snapshot)
         if self.metrics.gauges.audit is not None:
@@ -90,6 +94,20 @@ class _Collector:
                 "keyplane_audit_dropped_events", "Audit events dropped because the buffer was full", dropped
             )
             yield CounterMetricFamily("keyplane_audit_failed_events", "Audit events lost to failed writes", failed)
+
+    def _cache_lookups(self) -> Iterator[Metric]:
+        hits = CounterMetricFamily("keyplane_cache_hits", "Credential cache lookups that found", labels=["cache"])
+        misses = CounterMetricFamily("keyplane_cache_misses", "Credential cache lookups that missed", labels=["cache"])
+        counted = False
+        for name, cache in self.metrics.gauges.cache_objects.items():
+            found, missed = getattr(cache(), "hits", None), getattr(cache(), "misses", None)
+            if isinstance(found, int) and isinstance(missed, int):
+                hits.add_metric([name], found)
+                misses.add_metric([name], missed)
+                counted = True
+        if counted:
+            yield hits
+            yield misses
 
     @staticmethod
     def _requests(recorder: Recorder) -> Iterator[Metric]:
