@@ -34,6 +34,9 @@ class CredentialCache(Generic[V]):
         self._salt = os.urandom(16)
         self.max_entries = max_entries
         self.ttl = ttl_seconds
+        # Lookups answered from the cache and not (the metrics read them at scrape time).
+        self.hits = 0
+        self.misses = 0
 
     def digest(self, password: str) -> bytes:
         """A salted digest of a password: tells passwords apart without keeping them."""
@@ -42,12 +45,18 @@ class CredentialCache(Generic[V]):
     def get(self, username: str, password: str) -> V | None:
         entry = self._entries.get(username)
         if entry is None:
+            self.misses += 1
             return None
         digest, expires, stored = entry
         if expires < time.monotonic():
             self._entries.pop(username, None)
+            self.misses += 1
             return None
-        return stored if hmac.compare_digest(digest, self.digest(password)) else None
+        if hmac.compare_digest(digest, self.digest(password)):
+            self.hits += 1
+            return stored
+        self.misses += 1
+        return None
 
     def put(self, username: str, password: str, stored: V) -> None:
         self._entries[username] = (self.digest(password), time.monotonic() + self.ttl, stored)

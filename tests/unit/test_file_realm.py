@@ -96,6 +96,8 @@ def test_file_realm_authenticates_from_the_files_and_rereads_them_on_change(tmp_
 
     auth = _run(realm.authenticate("ann", "ann-secret"))
     assert auth.user.username == "ann" and auth.user.roles == ["editor", "viewer"]
+    assert _run(realm.authenticate("ann", "ann-secret")) is not None
+    assert (realm.cache.hits, realm.cache.misses, len(realm.cache)) == (1, 1, 1)
     assert auth.authentication_realm == FILE_REALM == auth.lookup_realm and auth.user.realm == FILE_REALM
     assert _run(realm.authenticate("ann", "wrong")) is None
     assert _run(realm.authenticate("nobody", "ann-secret")) is None
