@@ -254,6 +254,12 @@ def _v12_key_counts(conn: Connection) -> None:
     )
 
 
+def _v13_keys_by_creation_and_state(conn: Connection) -> None:
+    """Keys in creation order with their state beside them (schema.py): a console page walks it,
+    testing each key's flag, type, expiry and last use without reading its row."""
+    next(i for i in schema.api_keys.indexes if i.name == "api_keys_creation_state").create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -267,6 +273,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v10_refresh,
     _v11_content_terms,
     _v12_key_counts,
+    _v13_keys_by_creation_and_state,
 ]
 
 
