@@ -1,8 +1,8 @@
 """Keys expiring soon: live keys whose expiry falls within a window from now, soonest first.
 
 What Kibana users ask for before a key lapses (kibana#211636); the query API can say the same with
-a ``range`` on ``expiration``, but this read is one call with one parameter, pages by
-``search_after`` without the 10,000-key window, and is an index range whatever the key count
+a ``range`` on ``expiration``, but this read is one call with one parameter, pages past 10,000 keys
+by ``search_after`` on (expiration, id) without ties, and is an index range whatever the key count
 (``backends/expiring/sql.py``). Callers see what the query API shows them: every key with
 ``manage_api_key`` or ``read_security``, their own with ``manage_own_api_key``, an API key itself.
 """
@@ -78,7 +78,8 @@ class ExpiringKeys:
         if messages:
             raise ValidationError(*messages)
         after = parse_after(spec.search_after)
-        if after is None and spec.start + spec.size > MAX_WINDOW:
+        # As the query API (and Elasticsearch's max_result_window), search_after included: a page is bounded.
+        if spec.start + spec.size > MAX_WINDOW:
             raise InvalidArgument(
                 f"Result window is too large, from + size must be less than or equal to: [{MAX_WINDOW}] but was "
                 f"[{spec.start + spec.size}]"

@@ -409,6 +409,7 @@ def test_expiring_shows_manage_own_api_key_users_their_own_keys_only(es: Elastic
         ({"search_after": "x,y"}, "illegal_argument_exception", "[search_after] expiration [x]"),
         ({"search_after": "123"}, "illegal_argument_exception", "[search_after] must be the [expiration, id]"),
         ({"from": 9999, "size": 2}, "illegal_argument_exception", "Result window is too large"),
+        ({"search_after": "1,x", "size": 10001}, "illegal_argument_exception", "Result window is too large"),
         ({"active_only": "true"}, "illegal_argument_exception", "unrecognized parameter: [active_only]"),
     ],
 )
