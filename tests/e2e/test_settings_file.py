@@ -93,9 +93,6 @@ keyplane:
     assert_ecs(lines, "env-node")
 
 
-@pytest.mark.xfail(
-    reason="keyplane/server.py must give uvicorn log_config=None, or uvicorn installs its own handlers and format"
-)
 def test_uvicorn_start_up_lines_are_json_too(tmp_path: Path) -> None:
     conf = config_dir(tmp_path, "keyplane.log.format: json\n")
     with on_store(tmp_path, extra_env={"KEYPLANE_CONFIG_DIR": str(conf)}) as srv:
