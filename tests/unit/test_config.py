@@ -12,6 +12,12 @@ from keyplane.config import SETTINGS, Settings, SettingsError
 README = Path(__file__).parents[2] / "README.md"
 
 
+@pytest.fixture(autouse=True)
+def _no_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default config dir (./config) is empty here, whatever the checkout holds."""
+    monkeypatch.chdir(tmp_path)
+
+
 def problems(environ: dict[str, str], flags: dict[str, str | None] | None = None) -> list[str]:
     try:
         Settings.from_env(environ, flags)
