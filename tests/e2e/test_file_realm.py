@@ -128,3 +128,20 @@ def test_a_service_token_from_the_file_authenticates(server: Server, config: Pat
     assert httpx.get(server.url + "/_security/_authenticate", headers=wrong).status_code == 401
     (config / "service_tokens").unlink()
     _eventually(lambda: httpx.get(server.url + "/_security/_authenticate", headers=bearer).status_code == 401)
+
+
+def test_file_users_get_tokens_and_api_keys_and_can_be_run_as(server: Server) -> None:
+    with Elasticsearch(server.url, basic_auth=("both", "file-side")) as es:  # superuser in the files
+        token = es.security.get_token(grant_type="password", username="filer", password="filer-secret").body
+        key = es.security.create_api_key(name="by-a-file-user").body
+    with Elasticsearch(server.url, bearer_auth=token["access_token"]) as es:
+        me = es.security.authenticate().body
+    assert me["username"] == "filer" and me["authentication_type"] == "token"
+    assert me["authentication_realm"]["name"] == "default_file"
+    with Elasticsearch(server.url, api_key=key["encoded"]) as es:
+        owner = es.security.get_api_key(id=key["id"]).body["api_keys"][0]
+    assert owner["username"] == "both" and owner["realm"] == "default_file"
+    with Elasticsearch(server.url, basic_auth=("elastic", PASSWORD), headers={"es-security-runas-user": "filer"}) as es:
+        ran = es.security.authenticate().body
+    assert ran["username"] == "filer" and ran["lookup_realm"] == {"name": "default_file", "type": "file"}
+    assert ran["authentication_realm"]["name"] == "reserved"
