@@ -18,6 +18,7 @@ restore refuse a file that was cut short or changed before it writes anything.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import gzip
 import hashlib
@@ -38,6 +39,7 @@ from keyplane import jsontext
 FORMAT = "keyplane-backup"
 FORMAT_VERSION = 1
 FILE_MODE = 0o600
+_CHUNK = 1 << 18  # bytes of lines written to gzip at once
 KINDS = ("text", "integer", "float", "boolean", "json", "bytes", "datetime", "date")
 
 
@@ -167,31 +169,55 @@ ENCODERS: dict[str, Callable[[Any], Any] | None] = {
 }
 
 
-def _check(ok: bool, kind: str, value: Any) -> Any:
-    if not ok:
-        raise ValueError(f"expected {kind}, got {type(value).__name__}")
-    return value
+# The JSON types (as orjson gives them) a written value of each kind may have; None is SQL NULL.
+_NONE = type(None)
+_WRITTEN: dict[str, tuple[type, ...]] = {
+    "text": (str, _NONE),
+    "integer": (int, _NONE),
+    "boolean": (bool, _NONE),
+    "float": (float, int, str, _NONE),
+    "bytes": (str, _NONE),
+    "datetime": (str, _NONE),
+    "date": (str, _NONE),
+}
 
 
-def _decode(kind: str, value: Any) -> Any:
-    """The column value a written value stands for; ``ValueError`` if it cannot be one of ``kind``."""
-    if value is None or kind == "json":
-        return value
-    if kind == "text":
-        return _check(isinstance(value, str), kind, value)
-    if kind == "integer":
-        return _check(isinstance(value, int) and not isinstance(value, bool), kind, value)
-    if kind == "boolean":
-        return _check(isinstance(value, bool), kind, value)
-    if kind == "float":
-        if isinstance(value, str) and value in _NONFINITE:
-            return _NONFINITE[value]
-        return float(_check(isinstance(value, (int, float)) and not isinstance(value, bool), kind, value))
-    if kind == "bytes":
-        return base64.b64decode(_check(isinstance(value, str), kind, value), validate=True)
-    if kind == "datetime":
-        return dt.datetime.fromisoformat(_check(isinstance(value, str), kind, value))
-    return dt.date.fromisoformat(_check(isinstance(value, str), kind, value))
+def _float_in(value: Any) -> float:
+    if isinstance(value, str):
+        if value not in _NONFINITE:
+            raise ValueError(f"expected a number, got text [{value[:20]}]")
+        return _NONFINITE[value]
+    return float(value)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "float": _float_in,
+    "bytes": lambda value: base64.b64decode(value, validate=True),
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+}
+
+
+class RowDecoder:
+    """Checks a written row's values against their columns' kinds and turns them into column values.
+
+    Types are compared exactly (``type(v) in``), which also keeps booleans out of integer columns;
+    only the few kinds JSON cannot hold as they are go through a conversion.
+    """
+
+    def __init__(self, kinds: list[str]) -> None:
+        self.kinds = kinds
+        self._checked = [(i, _WRITTEN[kind]) for i, kind in enumerate(kinds) if kind in _WRITTEN]
+        self._converted = [(i, _CONVERTERS[kind]) for i, kind in enumerate(kinds) if kind in _CONVERTERS]
+
+    def __call__(self, values: list[Any]) -> list[Any]:
+        for i, allowed in self._checked:
+            if type(values[i]) not in allowed:
+                raise ValueError(f"column {i + 1} should be {self.kinds[i]}, not {type(values[i]).__name__}")
+        for i, convert in self._converted:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        return values
 
 
 def encoders(kinds: list[str]) -> list[Callable[[Any], Any] | None]:
@@ -212,12 +238,24 @@ class Writer:
         # Level 6: most of level 9's size at a fraction of its time.
         self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6)
         self._hash = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._size = 0
         self.rows = 0
 
     def _line(self, data: bytes) -> None:
-        self._hash.update(data)
-        self._hash.update(b"\n")
-        self._gzip.write(data + b"\n")
+        # Lines are gathered and handed to the hash and gzip in large pieces: per line, their calls
+        # cost more than the compression itself.
+        self._pending.append(data)
+        self._size += len(data) + 1
+        if self._size >= _CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            chunk = b"\n".join(self._pending) + b"\n"
+            self._hash.update(chunk)
+            self._gzip.write(chunk)
+            self._pending, self._size = [], 0
 
     def header(self, header: Header) -> None:
         self._line(orjson.dumps(header.to_json()))
@@ -231,6 +269,7 @@ class Writer:
 
     def finish(self) -> None:
         """Write the trailer, make the file durable, then give it its name."""
+        self._flush()
         trailer = {"end": {"rows": self.rows, "sha256": self._hash.hexdigest()}}
         self._gzip.write(orjson.dumps(trailer) + b"\n")
         self._gzip.close()
@@ -310,15 +349,15 @@ class Reader:
         self._trailer()
 
     def _rows(self, info: TableInfo) -> Iterator[list[Any]]:
-        kinds = [kind for _, kind in info.columns]
-        width = len(kinds)
+        decode = RowDecoder([kind for _, kind in info.columns])
+        width = len(info.columns)
         for _ in range(info.rows):
             values = self._json(self._next())
             if not isinstance(values, list) or len(values) != width:
                 raise BackupError(f"the backup is damaged (line {self.line_no} is not a row of {info.name})")
             try:
-                yield [_decode(kind, value) for kind, value in zip(kinds, values, strict=True)]
-            except ValueError as exc:
+                yield decode(values)
+            except (ValueError, binascii.Error) as exc:
                 raise BackupError(f"the backup is damaged (line {self.line_no}, table {info.name}: {exc})") from None
 
     def _trailer(self) -> None:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import orjson
 from sqlalchemy import Engine, Table, create_engine, event, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -63,7 +64,13 @@ def schema_version(conn: Connection) -> int:
 
 
 def _sqlite_engine(path: Path, *, write: bool) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool, hide_parameters=True, connect_args={"timeout": 5})
+    engine = create_engine(
+        f"sqlite:///{path}",
+        poolclass=NullPool,
+        hide_parameters=True,
+        connect_args={"timeout": 5},
+        json_deserializer=orjson.loads,  # JSON columns parsed at C speed (the stdlib's is several times slower)
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -105,7 +112,7 @@ def run(url: str, fn: Callable[[Connection], T], *, write: bool) -> T:
 async def _run_pg(url: str, fn: Callable[[Connection], T], *, write: bool) -> T:
     driver_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
     driver_url = driver_url.replace("postgres://", "postgresql+asyncpg://", 1)
-    engine = create_async_engine(driver_url, poolclass=NullPool, hide_parameters=True)
+    engine = create_async_engine(driver_url, poolclass=NullPool, hide_parameters=True, json_deserializer=orjson.loads)
     try:
         async with engine.connect() as aconn:
             if not write:

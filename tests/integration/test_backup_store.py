@@ -269,8 +269,8 @@ def test_long_migration_steps_say_how_far_they_are(
     with caplog.at_level(logging.INFO, logger="keyplane.store"):
         tables.run(source, upgrade, write=True)
     lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("migrating the schema from version 10 to 12") for line in lines)
-    progress = [line for line in lines if line.startswith("migration 11/12: building term rows of documents")]
+    assert any(line.startswith(f"migrating the schema from version 10 to {len(MIGRATIONS)}") for line in lines)
+    progress = [line for line in lines if line.startswith(f"migration 11/{len(MIGRATIONS)}: building term rows")]
     assert progress, lines
     assert all(f"of {docs:,} rows" in line for line in progress if "about" in line)
 
