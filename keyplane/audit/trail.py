@@ -36,7 +36,7 @@ class Origin(NamedTuple):
 
     method: str
     path: str  # without the query string
-    address: str | None  # ip:port of the client, from the server's view of the connection
+    client: tuple[str, int] | None  # the client's address and port, as the server saw the connection
     request_id: str
     opaque_id: str | None
 
@@ -231,8 +231,8 @@ class AuditTrail:
         if origin is self._last_origin:
             return self._last_origin_fields
         fields: dict[str, Any] = {"origin.type": _REST}
-        if origin.address is not None:
-            fields["origin.address"] = origin.address
+        if origin.client is not None:
+            fields["origin.address"] = f"{origin.client[0]}:{origin.client[1]}"
         fields["url.path"] = origin.path
         fields["request.method"] = origin.method
         fields["request.id"] = origin.request_id

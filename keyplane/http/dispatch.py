@@ -29,7 +29,6 @@ from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Route, Router
 from keyplane.indices.bulk import BadUpdateLine
-from keyplane.security.authentication import Authenticator
 from keyplane.security.authorization import authorize
 from keyplane.security.identity import Authentication
 from keyplane.services import Services
@@ -112,14 +111,20 @@ class Dispatcher:
             if credential is not None:
                 scheme = credential[0]
             authenticated = 2
-            if audit is None:
-                auth = await self.authenticator.authenticate(credential, uri, headers.get(credentials.RUN_AS_HEADER))
-            else:
-                origin = _origin(scope, method, path, request_id, headers)
-                auth = await _audited_authentication(
-                    self.authenticator, audit, origin, credential, uri, headers.get(credentials.RUN_AS_HEADER), route
-                )
+            run_as = headers.get(credentials.RUN_AS_HEADER)
+            try:  # costs nothing when nothing is raised (Python 3.11)
+                auth = await self.authenticator.authenticate(credential, uri, run_as)
+            except domain.Unauthenticated:
+                if audit is not None:
+                    _audit_refused(audit, _origin(scope, method, path, request_id, headers), credential)
+                raise
             authenticated = 1
+            if audit is not None:
+                origin = _origin(scope, method, path, request_id, headers)
+                audit.authentication_success(origin, auth)
+                if run_as is not None:
+                    action = route.action if route is not None else None
+                    audit.run_as(origin, auth, run_as, action, granted=auth.run_as_denied is None)
             if "content-length" in headers or "transfer-encoding" in headers:
                 message = await receive()
                 raw_body: bytes = message.get("body", b"")
@@ -365,9 +370,8 @@ async def _respond(send: Send, method: str, status: int, headers: list[tuple[byt
 
 
 def _origin(scope: Scope, method: str, path: str, request_id: str, headers: dict[str, str]) -> Origin:
-    client = scope.get("client")
-    address = f"{client[0]}:{client[1]}" if client else None
-    return Origin(method, path, address, request_id, headers.get("x-opaque-id"))
+    # tuple.__new__: a named tuple's own constructor is Python code, this is not (once per request).
+    return tuple.__new__(Origin, (method, path, scope.get("client"), request_id, headers.get("x-opaque-id")))
 
 
 def _indices(path_params: dict[str, str]) -> list[str] | None:
@@ -375,30 +379,12 @@ def _indices(path_params: dict[str, str]) -> list[str] | None:
     return index.split(",") if index else None
 
 
-async def _audited_authentication(
-    authenticator: Authenticator,
-    audit: AuditTrail,
-    origin: Origin,
-    credential: tuple[str, str] | None,
-    uri: str,
-    run_as: str | None,
-    route: Route | None,
-) -> Authentication:
-    """:meth:`Authenticator.authenticate`, with its outcome (and a run-as) written to the audit trail."""
-    try:
-        auth = await authenticator.authenticate(credential, uri, run_as)
-    except domain.Unauthenticated:
-        if credential is None:
-            audit.anonymous_access_denied(origin)
-        else:
-            failure, realm = failure_of(*credential)
-            audit.authentication_failed(origin, failure, realm)
-        raise
-    audit.authentication_success(origin, auth)
-    if run_as is not None:
-        action = route.action if route is not None else None
-        audit.run_as(origin, auth, run_as, action, granted=auth.run_as_denied is None)
-    return auth
+def _audit_refused(audit: AuditTrail, origin: Origin, credential: tuple[str, str] | None) -> None:
+    if credential is None:
+        audit.anonymous_access_denied(origin)
+    else:
+        failure, realm = failure_of(*credential)
+        audit.authentication_failed(origin, failure, realm)
 
 
 def _audit_answered(

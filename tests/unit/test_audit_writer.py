@@ -14,7 +14,7 @@ from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
 from keyplane.security.users import reserved_user
 
-ORIGIN = Origin("GET", "/_security/_authenticate", "10.0.0.7:51234", "ab12-7", "op-9")
+ORIGIN = Origin("GET", "/_security/_authenticate", ("10.0.0.7", 51234), "ab12-7", "op-9")
 
 
 def _key_auth() -> Authentication:
