@@ -30,12 +30,15 @@ async def create_token(request: RestRequest) -> dict[str, Any]:
 
 async def credentials(request: RestRequest) -> dict[str, Any]:
     principal, names = await request.services.service_accounts.credentials(*_account(request))
+    # Each node reads its own service_tokens file, so it can vouch only for its own.
+    file_names = request.services.service_accounts.file_credentials(*_account(request))
     nodes = nodes_answer(request)["_nodes"]
+    node = request.services.settings.node_name
     return {
         "service_account": principal,
-        "count": len(names),
+        "count": len(names) + len(file_names),
         "tokens": {name: {} for name in names},
-        "nodes_credentials": {"_nodes": nodes, "file_tokens": {}},
+        "nodes_credentials": {"_nodes": nodes, "file_tokens": {name: {"nodes": [node]} for name in file_names}},
     }
 
 

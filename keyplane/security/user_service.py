@@ -95,7 +95,8 @@ class UserService:
         hashed = await self._hash(password, password_hash)
         assert hashed is not None  # check_password_change required one of them
         if user_mod.is_reserved(username):
-            await self.repo.put_reserved(username, hashed)
+            # Only the password changes: a disabled built-in user stays disabled, as in Elasticsearch.
+            await self.repo.put_reserved(username, hashed, enabled=None)
             return
         if not await self.repo.set_password(username, hashed):
             raise NotFound(f"user [{username}] does not exist")

@@ -126,6 +126,11 @@ def test_a_service_token_from_the_file_authenticates(server: Server, config: Pat
     assert me["authentication_realm"] == {"name": "_service_account", "type": "_service_account"}
     wrong = {"Authorization": f"Bearer {core.encode(token, 'not-the-secret')}"}
     assert httpx.get(server.url + "/_security/_authenticate", headers=wrong).status_code == 401
+    listed = httpx.get(
+        server.url + "/_security/service/elastic/fleet-server/credential", auth=("elastic", PASSWORD)
+    ).json()
+    assert listed["count"] == 1 and listed["tokens"] == {}  # the file's token, on this node only
+    assert listed["nodes_credentials"]["file_tokens"] == {"from-file": {"nodes": ["keyplane"]}}
     (config / "service_tokens").unlink()
     _eventually(lambda: httpx.get(server.url + "/_security/_authenticate", headers=bearer).status_code == 401)
 

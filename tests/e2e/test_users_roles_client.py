@@ -266,3 +266,13 @@ def test_security_settings(es: Elasticsearch, server: Server) -> None:
     with pytest.raises(AuthorizationException) as denied:
         rita.security.update_settings(security={"index.number_of_replicas": 0})
     assert "cluster:admin/xpack/security/settings/update" in denied.value.body["error"]["reason"]
+
+
+def test_a_built_in_users_password_change_keeps_it_disabled(es: Elasticsearch) -> None:
+    es.security.disable_user(username="kibana_system")
+    try:
+        es.security.change_password(username="kibana_system", password="kibana-new-password")
+        assert es.security.get_user(username="kibana_system")["kibana_system"]["enabled"] is False
+    finally:
+        es.security.enable_user(username="kibana_system")
+    assert es.security.get_user(username="kibana_system")["kibana_system"]["enabled"] is True

@@ -30,8 +30,9 @@ class UserRepository(Protocol):
 
     async def set_password(self, username: str, password_hash: str) -> bool: ...
 
-    async def put_reserved(self, username: str, password_hash: str | None, enabled: bool = True) -> None:
-        """Store a built-in user's password (or only its enabled flag when the hash is None)."""
+    async def put_reserved(self, username: str, password_hash: str | None, enabled: bool | None = True) -> None:
+        """Store a built-in user's password (or only its enabled flag when the hash is None); ``enabled``
+        None keeps the stored flag (a built-in user never stored yet starts enabled)."""
         ...
 
     async def delete_all_except(self, username: str) -> None: ...

@@ -112,8 +112,8 @@ class SqlUserRepository:
     async def set_password(self, username: str, password_hash: str) -> bool:
         return await self._change(username, password_hash=password_hash)
 
-    async def put_reserved(self, username: str, password_hash: str | None, enabled: bool = True) -> None:
-        values: dict[str, Any] = {"enabled": enabled}
+    async def put_reserved(self, username: str, password_hash: str | None, enabled: bool | None = True) -> None:
+        values: dict[str, Any] = {} if enabled is None else {"enabled": enabled}
         if password_hash is not None:
             values["password_hash"] = password_hash
         doc = orjson.dumps({}).decode()
@@ -122,7 +122,12 @@ class SqlUserRepository:
             "users",
             select(u.c.username).where(u.c.username == username),
             insert(u).values(
-                username=username, password_hash=password_hash, enabled=enabled, reserved=True, doc=doc, seq_no=1
+                username=username,
+                password_hash=password_hash,
+                enabled=enabled is not False,
+                reserved=True,
+                doc=doc,
+                seq_no=1,
             ),
             update(u).where(u.c.username == username).values(seq_no=u.c.seq_no + 1, **values),
         )
