@@ -10,8 +10,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +17,11 @@ import httpx
 import orjson
 import pytest
 
-from tests import pg
-from tests.conftest import STORE
-from tests.e2e.server import Server
+from tests.e2e.server import Server, on_store
 
 FILE_PASSWORD = "from-the-file-8d21"
 # bcrypt, PBKDF2 and salted SHA-256 hashes as Keyplane stores them.
 HASHES = re.compile(r"\$2[aby]\$\d\d\$|\{PBKDF2(_STRETCH)?\}|\{SSHA256\}")
-
-
-# A start on this loaded 2-core machine has been seen to take 18 s.
-START_TIMEOUT = 60.0
-
-
-@contextmanager
-def on_store(data_dir: Path, **options: Any) -> Iterator[Server]:
-    """A started server on the store under test, given longer to start than tests.e2e.server's."""
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(data_dir, url, **options)
-    try:
-        yield srv.start(timeout=START_TIMEOUT)
-    finally:
-        srv.stop()
-        if url:
-            pg.drop_database(url)
 
 
 def config_dir(tmp_path: Path, text: str) -> Path:
@@ -107,7 +81,7 @@ def test_a_bad_file_stops_the_start_with_every_problem(tmp_path: Path) -> None:
     conf = config_dir(tmp_path, f"htp.port: 9200\nlogger.level: loud\nkeyplane.upstream.password: {FILE_PASSWORD}\n")
     srv = Server(tmp_path, extra_env={"KEYPLANE_CONFIG_DIR": str(conf)})
     with pytest.raises(RuntimeError) as failed:
-        srv.start(timeout=START_TIMEOUT)
+        srv.start()
     srv.stop()
     message = str(failed.value)
     path = conf / "keyplane.yml"
