@@ -495,7 +495,7 @@ class Settings:
         env="KEYPLANE_API_KEY_MAX_EXPIRATION",
         default=None,
         parse=_positive_duration_ms,
-        help="longest `expiration` a REST API key may have when created, granted or updated",
+        help="longest `expiration` a REST API key may have when created, granted, cloned or updated",
         unset="no limit",
     )
     api_key_require_expiration: bool = setting(
