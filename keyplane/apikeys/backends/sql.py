@@ -18,6 +18,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
+from keyplane.apikeys.backends import plan
 from keyplane.apikeys.backends.base import KeyFilter, Page
 from keyplane.apikeys.backends.counts import shape as counted
 from keyplane.apikeys.backends.counts import sql as counts
@@ -289,16 +290,29 @@ _REPLACE_ONE = Prepared(_REPLACE)
 _INSERT = Prepared(insert(t).values({c.name: bindparam(c.name, type_=c.type) for c in t.columns}))
 
 
-# First pages of the queries a console repeats (a list, a user's own keys, a filter), built once each.
-_PAGES: dict[tuple[Query, tuple[SortKey, ...]], Prepared] = {}
+# First pages of the queries a console repeats (a list, a user's own keys, a filter), built once each
+# per plan.
+_PAGES: dict[tuple[Query, tuple[SortKey, ...], plan.Plan], Prepared] = {}
 
 
-def _page_statement(query: Query, sort: list[SortKey], search_after: list[Any] | None) -> Executable | Prepared:
+def _sort_column(sort: list[SortKey]) -> str | None:
+    """The column the page's order starts with (the id when nothing is sorted), None if not a column."""
+    if not sort:
+        return "id"
+    field = sort[0].field
+    if field.type is FieldType.DOC:
+        return INDEX.doc_order.name
+    return field.name if field.name in INDEX.columns else None
+
+
+def _page_statement(
+    query: Query, sort: list[SortKey], search_after: list[Any] | None, how: plan.Plan
+) -> Executable | Prepared:
     """One page of the keys ``query`` matches in ``sort`` order; ``start`` and ``size`` bound at the call."""
-    key: tuple[Query, tuple[SortKey, ...]] | None = None
+    key: tuple[Query, tuple[SortKey, ...], plan.Plan] | None = None
     if not search_after:
         try:
-            key = (query, tuple(sort))
+            key = (query, tuple(sort), how)
             found = _PAGES.get(key)
         except TypeError:  # a query holding a list or a dict (metadata values) has no hash
             key, found = None, None
@@ -307,6 +321,7 @@ def _page_statement(query: Query, sort: list[SortKey], search_after: list[Any] |
     cond = SQL.where(query)
     if search_after:
         cond = and_(cond, SQL.after(sort, search_after))
+    cond = plan.steer(cond, plan.hidden_for(how, _sort_column(sort)))
     stmt = select(t).where(cond).order_by(*SQL.order_by(sort))
     stmt = stmt.offset(bindparam("start", type_=Integer)).limit(bindparam("size", type_=Integer))
     if key is None or not Prepared.possible(stmt):
@@ -317,12 +332,52 @@ def _page_statement(query: Query, sort: list[SortKey], search_after: list[Any] |
     return prepared
 
 
+def _ranged(sort: list[SortKey], search_after: list[Any] | None) -> bool:
+    """Whether a ``search_after`` page is read as a range of its first sort column's index."""
+    if not sort or not search_after or search_after[0] is None:
+        return False
+    return sort[0].field.type is FieldType.DOC or sort[0].field.name in INDEX.columns
+
+
+async def _page_rows(
+    conn: Conn, query: Query, sort: list[SortKey], search_after: list[Any] | None, how: plan.Plan, start: int, size: int
+) -> list[dict[str, Any]]:
+    """The rows of one page. A ``search_after`` page on a column starts at its value in the column's
+    index: the keys with a value from there on (an index range: ``after`` alone is a disjunction the
+    planner cannot start a walk from), then, if the page is not full, the keys without one, which sort
+    last, in the order of the other sort keys."""
+    if not _ranged(sort, search_after):
+        stmt = _page_statement(query, sort, search_after, how)
+        return (await conn.execute(stmt, {"start": start, "size": size})).rows
+    assert search_after is not None
+    first, wanted = sort[0], start + size
+    cond, order = SQL.where(query), SQL.order_by(sort)
+
+    async def read(
+        where: ColumnElement[bool], order_by: list[Any], walked: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        steered = plan.steer(where, plan.hidden_for(how, walked))
+        return (await conn.execute(select(t).where(steered).order_by(*order_by).limit(limit))).rows
+
+    valued = and_(cond, SQL.after(sort, search_after), SQL.at_or_after(first, search_after[0]))
+    rows = await read(valued, order, _sort_column(sort), wanted)
+    column = SQL.sort_column(first)
+    nullable = first.field.type is not FieldType.DOC and INDEX.columns[first.field.name].nullable
+    if len(rows) < wanted and nullable:
+        # Every key without a value sorts after any key with one: the rest of the page, in the order of
+        # the other sort keys (the first is the same for all of them).
+        rows += await read(and_(cond, column.is_(None)), order[1:], _sort_column(sort[1:]), wanted - len(rows))
+    return rows[start:]
+
+
 class SqlApiKeyRepository:
-    def __init__(self, db: Database, *, use_counts: bool = True) -> None:
+    def __init__(self, db: Database, *, use_counts: bool = True, forced_plan: plan.Plan | None = None) -> None:
         self.db = db
         # Totals and terms aggregations from the count tables when a query allows (counts.py);
         # off, everything is counted on api_keys (the tests compare both).
         self.use_counts = use_counts
+        # Pages read with this plan whatever the total (the tests compare the plans' pages).
+        self.forced_plan = forced_plan
 
     async def insert(self, key: ApiKey) -> None:
         async with self.db.transaction() as conn:
@@ -352,24 +407,33 @@ class SqlApiKeyRepository:
     async def search(
         self, query: Query, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
     ) -> Page:
-        stmt = _page_statement(query, sort, search_after)
         async with self.db.transaction() as conn:
             total = await self._count(conn, query)
-            rows = (await conn.execute(stmt, {"start": start, "size": size})).rows if size > 0 else []
+            rows: list[dict[str, Any]] = []
+            # The page holds keys the query matches, past ``start`` of them: none when the total is no more.
+            if size > 0 and total > start:
+                how = self.forced_plan
+                if how is None:
+                    stored = await counts.count(conn, counted.Shape())
+                    how = plan.choose(query, _sort_column(sort), start + size, total, stored)
+                rows = await _page_rows(conn, query, sort, search_after, how, start, size)
         keys = await _keys(rows)
         return Page(int(total), keys, [[_sort_value(k, s) for s in sort] for k in keys])
 
     async def _count(self, conn: Conn, query: Query) -> int:
-        """The exact number of keys ``query`` matches, in signed parts each an index range or a sum of counts."""
+        """The exact number of keys ``query`` matches: sums of the count tables when they answer it, else one count."""
+        parts = counted.parts(query)
+        shapes = [counted.shape_of(part) if self.use_counts else None for _, part in parts]
+        if not all(shape is not None and counted.countable(shape) for shape in shapes):
+            # Counted on the keys in one pass: in parts, each part would read the same keys again. Beside
+            # a selective clause, its index finds them.
+            hidden = plan.WEAK if plan.selective(query) else frozenset()
+            cond = plan.steer(SQL.where(query), hidden)
+            return int((await conn.execute(select(func.count()).select_from(t).where(cond))).scalar() or 0)
         total = 0
-        for sign, part in counted.parts(query):
-            shape = counted.shape_of(part) if self.use_counts else None
-            if shape is not None and counted.countable(shape):
-                found = await counts.count(conn, shape)
-            else:
-                stmt = select(func.count()).select_from(t).where(SQL.where(part))
-                found = int((await conn.execute(stmt)).scalar() or 0)
-            total += sign * found
+        for (sign, _), shape in zip(parts, shapes, strict=True):
+            assert shape is not None
+            total += sign * await counts.count(conn, shape)
         return total
 
     async def aggregate(self, query: Query, aggs: list[Agg]) -> dict[str, AggResult]:

@@ -211,6 +211,14 @@ class SqlQuery:
             return str(value).lower() in ("true", "1")
         return value
 
+    def at_or_after(self, key: SortKey, value: Any) -> ColumnElement[bool]:
+        """Rows whose value of ``key`` is ``value`` or sorts after it, missing ones excluded: a range of
+        the column's index that holds every row ``after`` finds with a value (``value`` not None)."""
+        col = self.sort_column(key)
+        typed = self._typed(key, value)
+        bound: ColumnElement[bool] = col <= typed if key.desc else col >= typed
+        return bound
+
     def after(self, sort: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
         """Rows strictly after ``values`` in the sort order, with missing values last."""
         clauses = []

@@ -14,6 +14,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane.apikeys.backends.counts.shape import Shape
+from keyplane.apikeys.backends.plan import steer
 from keyplane.query.aggs import Bucket, TermsAgg, TermsResult
 from keyplane.store import schema
 from keyplane.store.database import Conn
@@ -83,6 +84,10 @@ async def count(conn: Conn, shape: Shape) -> int:
     stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, *whole)
     total = int((await conn.execute(stmt)).scalar() or 0)
     key_where = _grouped_where(shape, keys)
+    if "type" not in shape.values:
+        # The flag alone would lead SQLite to the (invalidated, type, expiration) index and all of one
+        # flag's keys; the expiration index finds the bucket's few keys.
+        key_where = steer(key_where, frozenset(("invalidated",)))
     for low, high in partial:
         bounds: list[ColumnElement[bool]] = [keys.c.expiration.isnot(None)]
         if low is not None:

@@ -1,0 +1,117 @@
+"""Which index reads a page of keys (or counts them), chosen per query from its exact total.
+
+SQLite plans from the statement's shape alone (ANALYZE made the lists slower), and it prefers an
+index on the WHERE's equality terms over walking an index in the sort order: "active keys, newest
+first" read the ~900,000 entries of ``invalidated = 0`` and sorted them. The total is counted before
+the page is read, so the share of keys a query matches tells how far a walk in sort order goes
+before the page is full: when that is short, the walk is the plan; else an index on a selective
+clause (owner, name, id) when the query has one; else the planner's own choice. The planner is
+steered by hiding the other columns' indexes from it (``+column`` on SQLite), which changes no
+result: only which index finds the rows. PostgreSQL plans from statistics and is left to them.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import Column
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
+
+from keyplane.query.tree import Bool, Ids, Prefix, Query, Term, Terms, Wildcard
+from keyplane.store import schema
+
+t = schema.api_keys
+# A walk in sort order is chosen when it should find the page within this many keys (the share of
+# keys the query matches times the keys the page needs, from the start): ~10-20 ms on SQLite.
+WALK_ROWS = 20_000
+# Columns with an index of their own that finds few keys for one value or a prefix.
+SELECTIVE = frozenset(("username", "name", "id"))
+# Columns whose indexes find a large share of the keys (a flag, a type, a time range): hidden from the
+# planner beside a selective clause, so that it uses the selective index.
+WEAK = frozenset(("invalidated", "type", "creation", "expiration", "last_used", "invalidation", "realm"))
+
+
+class Plan(enum.Enum):
+    WALK = "walk"  # the sort column's index, in order, filtering as it goes
+    SELECTIVE = "selective"  # the index of the query's selective clause, then a sort of its keys
+    FREE = "free"  # the database's choice
+
+
+# Sort columns with an index that starts with them.
+WALKABLE = frozenset(("creation", "expiration", "name", "last_used", "invalidation", "id", "username", "invalidated"))
+
+
+def choose(query: Query, sort_column: str | None, needed: int, total: int, keys: int) -> Plan:
+    """The plan for a page that needs ``needed`` keys in order, of a query matching ``total`` of ``keys``."""
+    if sort_column in WALKABLE and total * WALK_ROWS >= needed * keys:
+        return Plan.WALK
+    return Plan.SELECTIVE if selective(query) else Plan.FREE
+
+
+def selective(query: Query) -> bool:
+    """Whether every key ``query`` matches is found by a selective index (owner, name, id)."""
+    if isinstance(query, Bool):
+        if any(selective(q) for q in query.must + query.filter):
+            return True
+        return bool(query.should) and query.required_should() >= 1 and all(selective(q) for q in query.should)
+    if isinstance(query, Ids):
+        return True
+    if isinstance(query, (Term, Terms)):
+        return (
+            query.field.parent is None
+            and query.field.name in SELECTIVE
+            and not getattr(query, "case_insensitive", False)
+        )
+    if isinstance(query, Prefix):
+        return query.field.name == "name" and not query.case_insensitive and query.value != ""
+    if isinstance(query, Wildcard):
+        return query.field.name == "name" and not query.case_insensitive and query.pattern[:1] not in ("", "*", "?")
+    return False
+
+
+def steer(cond: ColumnElement[bool], hidden: frozenset[str]) -> ColumnElement[bool]:
+    """``cond`` with the columns named in ``hidden`` out of the planner's reach (same rows)."""
+    if not hidden:
+        return cond
+
+    def replace(element: Any) -> Any:
+        if isinstance(element, Column) and element.table is t and element.name in hidden:
+            return _Hidden(element)
+        return None
+
+    steered: ColumnElement[bool] = replacement_traverse(cond, {}, replace)  # type: ignore[call-overload]
+    return steered
+
+
+def hidden_for(plan: Plan, sort_column: str | None) -> frozenset[str]:
+    """The columns to hide for ``plan``; a walk keeps only its sort column (its search_after range)."""
+    if plan is Plan.WALK:
+        return frozenset(c.name for c in t.columns if c.name != sort_column)
+    if plan is Plan.SELECTIVE:
+        return WEAK
+    return frozenset()
+
+
+class _Hidden(ColumnElement[Any]):
+    """A column the planner cannot match to an index: ``+col`` on SQLite, the column elsewhere."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: Column[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_Hidden)
+def _plain(element: _Hidden, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_Hidden, "sqlite")
+def _unary_plus(element: _Hidden, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)
