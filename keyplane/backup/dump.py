@@ -25,13 +25,17 @@ from keyplane.store.migrations import MIGRATIONS
 BATCH = 2000
 
 
-def backup(url: str, path: Path, *, secrets_key: str | None, progress: bool) -> Header:
-    """Write a backup of the store at ``url`` to ``path`` (complete, or not there at all)."""
+def backup(url: str, path: Path, *, secrets_key: str | None, progress: bool, included_key: str | None = None) -> Header:
+    """Write a backup of the store at ``url`` to ``path`` (complete, or not there at all).
+
+    ``secrets_key`` is the fingerprint of the connector secrets' key, ``included_key`` the key itself
+    when the operator asked for it to travel with the backup.
+    """
     if not tables.is_postgres(url) and not tables.sqlite_path(url).exists():
         raise BackupError(f"there is no Keyplane store at {tables.sqlite_path(url)}")
     writer = Writer(path)
     try:
-        header = tables.run(url, lambda conn: _dump(conn, writer, secrets_key, progress), write=False)
+        header = tables.run(url, lambda conn: _dump(conn, writer, progress, secrets_key, included_key), write=False)
         writer.finish()
     except BaseException:
         writer.abort()
@@ -39,7 +43,9 @@ def backup(url: str, path: Path, *, secrets_key: str | None, progress: bool) -> 
     return header
 
 
-def _dump(conn: Connection, writer: Writer, secrets_key: str | None, progress: bool) -> Header:
+def _dump(
+    conn: Connection, writer: Writer, progress: bool, secrets_key: str | None, included_key: str | None
+) -> Header:
     created = dt.datetime.now(dt.UTC)
     version = tables.schema_version(conn)  # the first read: the snapshot starts here on SQLite
     latest = len(MIGRATIONS)
@@ -70,6 +76,7 @@ def _dump(conn: Connection, writer: Writer, secrets_key: str | None, progress: b
         keyplane_version=__version__,
         tables=infos,
         secrets_key=secrets_key,
+        included_key=included_key,
     )
     writer.header(header)
     shown = Progress("backup", header.total_rows, enabled=progress)

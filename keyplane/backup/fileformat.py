@@ -2,6 +2,7 @@
 
     {"format": "keyplane-backup", "format_version": 1, "schema_version": 12, "store": "sqlite",
      "created": "...", "keyplane_version": "...", "secrets_key": "<fingerprint>" | null,
+     "included_key": "<base64 of the key>" | null,
      "tables": [{"name": "users", "columns": [["username", "text"], ...], "rows": 3}, ...]}
     {"table": "users", "rows": 3}
     ["elastic", "$2a$...", true, true, "{...}", 1]
@@ -62,6 +63,7 @@ class Header:
     keyplane_version: str
     tables: list[TableInfo] = field(default_factory=list)
     secrets_key: str | None = None  # fingerprint of the key that seals connector secrets, when known
+    included_key: str | None = None  # the key itself (base64), only with backup --include-key-file
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +75,7 @@ class Header:
             "created": self.created,
             "keyplane_version": self.keyplane_version,
             "secrets_key": self.secrets_key,
+            "included_key": self.included_key,
             "tables": [{"name": t.name, "columns": [list(c) for c in t.columns], "rows": t.rows} for t in self.tables],
         }
 
@@ -95,6 +98,7 @@ class Header:
                 keyplane_version=_text(value["keyplane_version"]),
                 tables=tables,
                 secrets_key=value.get("secrets_key"),
+                included_key=value.get("included_key"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BackupError(f"the backup header is malformed ({exc})") from None

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import sys
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
+from keyplane.backup import keys
 from keyplane.backup.dump import backup
 from keyplane.backup.fileformat import BackupError
 from keyplane.backup.tables import store_url
 from keyplane.cli import add_setting_flags, settings_from
 from keyplane.commands import terminal
 from keyplane.commands.terminal import DATA_ERROR, IO_ERROR, UNAVAILABLE, fail
-from keyplane.config import Settings
 from keyplane.connectors.secrets import fingerprint
 from keyplane.store.database import describe_error
 
@@ -31,7 +29,9 @@ The store holds passwords and API keys as hashes and connector secrets encrypted
 copies them as they are. It does not hold the key that encrypts connector secrets
 (KEYPLANE_SECRETS_KEY, or the data dir's secrets.key): keep a copy of that key safe, apart from the
 backups. A store restored without the same key cannot read its connector secrets. The backup names
-the key by its fingerprint, and restore says when the restored store's key differs.
+the key by its fingerprint, and restore says when the restored store's key differs. --include-key-file
+puts the key itself in the backup, for a store moved whole (restore then writes it as secrets.key of
+a data dir that has none); such a backup is as secret as the key.
 """
 
 EXAMPLES = """\
@@ -39,19 +39,6 @@ examples:
   keyplane backup keyplane-backup.ndjson.gz
   keyplane backup /backups/kp.ndjson.gz --database-url postgresql://127.0.0.1:5432/keyplane
 """
-
-
-def key_fingerprint(settings: Settings) -> str | None:
-    """The fingerprint of the key this configuration seals connector secrets with, if it has one yet."""
-    try:
-        if settings.secrets_key:
-            return fingerprint(base64.b64decode(settings.secrets_key, validate=True))
-        key_file = settings.data_dir / "secrets.key"
-        if key_file.exists():
-            return fingerprint(base64.b64decode(key_file.read_bytes().strip()))
-    except (binascii.Error, ValueError, OSError):
-        return None
-    return None
 
 
 def store_failure(exc: Exception) -> str:
@@ -69,10 +56,17 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not target.parent.is_dir():
         fail(f"the directory of {target} does not exist", IO_ERROR)
     progress = args.progress or sys.stderr.isatty()
-    secrets_key = key_fingerprint(settings)
+    key = keys.configured_key(settings.secrets_key, settings.data_dir)
+    secrets_key = None if key is None else fingerprint(key)
+    if args.include_key_file and key is None:
+        fail("--include-key-file: no KEYPLANE_SECRETS_KEY and no secrets.key in the data dir", DATA_ERROR)
     try:
         header = backup(
-            store_url(settings.data_dir, settings.database_url), target, secrets_key=secrets_key, progress=progress
+            store_url(settings.data_dir, settings.database_url),
+            target,
+            secrets_key=secrets_key,
+            progress=progress,
+            included_key=keys.encode(key) if args.include_key_file and key is not None else None,
         )
     except BackupError as exc:
         fail(str(exc), DATA_ERROR)
@@ -84,7 +78,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         file=sys.stderr,
     )
     secrets = next((t.rows for t in header.tables if t.name == "connector_secrets"), 0)
-    if secrets:
+    if header.included_key:
+        terminal.warn(
+            "WARNING: the backup holds the connector secrets' key (--include-key-file): whoever reads it can "
+            "decrypt them. Keep it as safe as the key itself."
+        )
+    elif secrets:
         terminal.warn(
             f"NOTE: the {secrets} connector secret(s) in it are encrypted with the key of fingerprint "
             f"{secrets_key or 'unknown'}: a restored store needs the same KEYPLANE_SECRETS_KEY or secrets.key."
@@ -101,6 +100,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("file", metavar="FILE", help="the backup file to write (gzip'd JSON lines)")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    parser.add_argument(
+        "--include-key-file",
+        action="store_true",
+        help="also put the connector secrets' key in the backup (restore writes it to a data dir that has none); "
+        "the backup can then decrypt them",
+    )
     parser.add_argument(
         "--progress", action="store_true", help="print progress to stderr (the default when stderr is a terminal)"
     )

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from keyplane.backup.fileformat import BackupError
+from keyplane.backup import keys
+from keyplane.backup.fileformat import BackupError, Header
 from keyplane.backup.load import restore
 from keyplane.backup.tables import store_url
 from keyplane.cli import add_setting_flags, settings_from
 from keyplane.commands import terminal
-from keyplane.commands.backup import key_fingerprint, store_failure
+from keyplane.commands.backup import store_failure
 from keyplane.commands.terminal import DATA_ERROR, IO_ERROR, UNAVAILABLE, fail
 
 DESCRIPTION = """\
@@ -30,7 +31,9 @@ damaged. The rows are then written in one transaction: a restore that fails chan
 backup of an older schema version is restored, then migrated; one of a newer version is refused.
 
 Connector secrets stay encrypted with the key of the store the backup came from: give the restored
-store the same KEYPLANE_SECRETS_KEY, or copy secrets.key into its data dir, before starting it.
+store the same KEYPLANE_SECRETS_KEY, or copy secrets.key into its data dir, before starting it. A
+backup taken with --include-key-file carries the key: restore writes it as secrets.key into a data
+dir that has none (and no KEYPLANE_SECRETS_KEY is set).
 """
 
 EXAMPLES = """\
@@ -59,8 +62,20 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         f"{header.schema_version}, from {header.store}, as of {header.created})",
         file=sys.stderr,
     )
+    _key_after_restore(header, settings.secrets_key, settings.data_dir)
+
+
+def _key_after_restore(header: Header, env_value: str | None, data_dir: Path) -> None:
+    """Install the key a backup carries where there is none; say so when the secrets' key is not here."""
+    here = keys.key_fingerprint(env_value, data_dir)
+    if header.included_key and here is None and not env_value:
+        try:
+            path = keys.install(data_dir, keys.decode(header.included_key))
+        except (ValueError, OSError) as exc:
+            fail(f"the rows are restored, but the key in the backup could not be written: {exc}", IO_ERROR)
+        print(f"Wrote the connector secrets' key from the backup to {path}", file=sys.stderr)
+        return
     secrets = next((t.rows for t in header.tables if t.name == "connector_secrets"), 0)
-    here = key_fingerprint(settings)
     if secrets and header.secrets_key and here != header.secrets_key:
         where = "none here yet" if here is None else f"this one's is {here}"
         terminal.warn(

@@ -349,3 +349,19 @@ def test_a_backup_moves_between_sqlite_and_postgresql(source: Source, stores: St
         es.close()
     finally:
         server.stop()
+
+
+def test_include_key_file_carries_the_secrets_key_to_a_data_dir_without_one(
+    source: Source, stores: Stores, tmp_path: Path
+) -> None:
+    file = tmp_path / "with-key.ndjson.gz"
+    done = keyplane("backup", str(file), "--include-key-file", *source.store.flags())
+    assert done.returncode == 0, done.stderr
+    assert "can decrypt them" in done.stderr
+    target = stores.new()  # no secrets.key in its data dir
+    restored = _restore(target, file)
+    assert restored.returncode == 0, restored.stderr
+    key_file = target.data_dir / "secrets.key"
+    assert key_file.read_bytes() == (source.store.data_dir / "secrets.key").read_bytes()
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert "WARNING" not in restored.stderr
