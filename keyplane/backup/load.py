@@ -6,7 +6,8 @@
    other session listening for Keyplane's change notices). Their caches would go stale.
 3. In one transaction: a store that holds rows is refused unless ``force``, which drops its tables
    first; the schema of the backup's version is built, the rows inserted (the triggers on
-   ``api_keys`` fill the count tables as they go), PostgreSQL's sequences set past the restored
+   ``api_keys`` fill the count tables as they go; a big table's secondary indexes are built once
+   after its rows), PostgreSQL's sequences set past the restored
    values, and the steps of a newer schema applied. The file is read again as the rows go in, and a
    checksum that no longer matches rolls everything back.
 """
