@@ -278,3 +278,24 @@ def test_long_migration_steps_say_how_far_they_are(
         return int(conn.execute(text("SELECT count(DISTINCT id) FROM content_terms")).scalar_one())
 
     assert tables.run(source, terms, write=False) == docs
+
+
+def test_progress_lines_are_few_however_fast_rows_go() -> None:
+    import io
+    import time
+
+    from keyplane.backup.progress import Progress
+
+    out = io.StringIO()
+    shown = Progress("backup", 1_000_000, enabled=True, stream=out)
+    started = time.monotonic()
+    for done in range(1, 200_001):
+        shown.advance("api_keys", done, 200_000, 1)
+    shown.finish()
+    lines = out.getvalue().splitlines()
+    elapsed = time.monotonic() - started
+    assert len(lines) <= 2 * elapsed / shown.interval + 2
+    assert lines[-1].startswith("backup: done; 200,000 of 1,000,000 rows in all") and "rows/s" in lines[-1]
+    quiet = io.StringIO()
+    Progress("backup", 10, enabled=False, stream=quiet).finish()
+    assert quiet.getvalue() == ""
