@@ -11,9 +11,11 @@ import asyncio
 import datetime as dt
 import gzip
 import hashlib
+import io
 import logging
 import math
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from keyplane.backup import fileformat, tables
 from keyplane.backup.dump import backup
 from keyplane.backup.fileformat import BackupError, Header, Reader, TableInfo, Writer
 from keyplane.backup.load import restore
+from keyplane.backup.progress import Progress
 from keyplane.store import migrations, schema
 from keyplane.store.migrations import MIGRATIONS, upgrade
 from tests import pg
@@ -281,11 +284,6 @@ def test_long_migration_steps_say_how_far_they_are(
 
 
 def test_progress_lines_are_few_however_fast_rows_go() -> None:
-    import io
-    import time
-
-    from keyplane.backup.progress import Progress
-
     out = io.StringIO()
     shown = Progress("backup", 1_000_000, enabled=True, stream=out)
     started = time.monotonic()
