@@ -21,7 +21,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
 
-from keyplane.query.tree import Bool, Ids, Prefix, Query, Term, Terms, Wildcard
+from keyplane.query.tree import MATCH_ALL, Bool, Exists, Ids, MatchNone, Prefix, Query, Range, Term, Terms, Wildcard
 from keyplane.store import schema
 
 t = schema.api_keys
@@ -71,6 +71,25 @@ def selective(query: Query) -> bool:
     if isinstance(query, Wildcard):
         return query.field.name == "name" and not query.case_insensitive and query.pattern[:1] not in ("", "*", "?")
     return False
+
+
+def given(query: Query, field: str, present: bool) -> Query:
+    """``query`` for keys that have a value of ``field`` (``present``) or lack one: clauses on the field
+    become constants, so that "expires after now or never" is "expires after now" among keys that
+    expire, a range the expiration index starts from. It matches the same keys under that assumption."""
+    if isinstance(query, Bool):
+        return Bool(
+            must=tuple(given(q, field, present) for q in query.must),
+            filter=tuple(given(q, field, present) for q in query.filter),
+            should=tuple(given(q, field, present) for q in query.should),
+            must_not=tuple(given(q, field, present) for q in query.must_not),
+            minimum_should_match=query.minimum_should_match,
+        )
+    if isinstance(query, Exists) and query.field.name == field and query.field.parent is None:
+        return MATCH_ALL if present else MatchNone()
+    if not present and isinstance(query, (Range, Term, Terms, Prefix, Wildcard)) and query.field.name == field:
+        return MatchNone() if query.field.parent is None else query
+    return query
 
 
 def steer(cond: ColumnElement[bool], hidden: frozenset[str]) -> ColumnElement[bool]:

@@ -13,7 +13,21 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Integer, and_, bindparam, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -332,26 +346,39 @@ def _page_statement(
     return prepared
 
 
-def _ranged(sort: list[SortKey], search_after: list[Any] | None) -> bool:
-    """Whether a ``search_after`` page is read as a range of its first sort column's index."""
-    if not sort or not search_after or search_after[0] is None:
+def _nullable(key: SortKey) -> bool:
+    return key.field.type is not FieldType.DOC and bool(INDEX.columns[key.field.name].nullable)
+
+
+def _split(sort: list[SortKey], search_after: list[Any] | None) -> bool:
+    """Whether a page is read in two parts, the keys with a value of the first sort column and those
+    without: a ``search_after`` page from a value, and a first page sorted on a column keys may lack."""
+    if not sort or not (sort[0].field.type is FieldType.DOC or sort[0].field.name in INDEX.columns):
         return False
-    return sort[0].field.type is FieldType.DOC or sort[0].field.name in INDEX.columns
+    if search_after:
+        return search_after[0] is not None
+    return _nullable(sort[0])
 
 
 async def _page_rows(
     conn: Conn, query: Query, sort: list[SortKey], search_after: list[Any] | None, how: plan.Plan, start: int, size: int
 ) -> list[dict[str, Any]]:
-    """The rows of one page. A ``search_after`` page on a column starts at its value in the column's
-    index: the keys with a value from there on (an index range: ``after`` alone is a disjunction the
-    planner cannot start a walk from), then, if the page is not full, the keys without one, which sort
-    last, in the order of the other sort keys."""
-    if not _ranged(sort, search_after):
+    """The rows of one page, read as ranges of the first sort column's index where they can be.
+
+    Keys without a value of a column sort last whatever the direction, as in Elasticsearch, which is
+    the order of neither store's index (SQLite puts NULL first, PostgreSQL last, and each reads its
+    index backwards for the other direction), and a ``search_after`` page is a disjunction no index
+    walk can start from. So the keys with a value are read first, in the index's own order, from the
+    ``search_after`` value on; then, if the page is not full, the keys without one, in the order of the
+    other sort keys (the first is the same for all of them).
+    """
+    if not _split(sort, search_after):
         stmt = _page_statement(query, sort, search_after, how)
         return (await conn.execute(stmt, {"start": start, "size": size})).rows
-    assert search_after is not None
     first, wanted = sort[0], start + size
-    cond, order = SQL.where(query), SQL.order_by(sort)
+    order = SQL.order_by(sort)
+    column = SQL.sort_column(first)
+    name = column.name if isinstance(column, Column) else ""
 
     async def read(
         where: ColumnElement[bool], order_by: list[Any], walked: str | None, limit: int
@@ -359,14 +386,16 @@ async def _page_rows(
         steered = plan.steer(where, plan.hidden_for(how, walked))
         return (await conn.execute(select(t).where(steered).order_by(*order_by).limit(limit))).rows
 
-    valued = and_(cond, SQL.after(sort, search_after), SQL.at_or_after(first, search_after[0]))
-    rows = await read(valued, order, _sort_column(sort), wanted)
-    column = SQL.sort_column(first)
-    nullable = first.field.type is not FieldType.DOC and INDEX.columns[first.field.name].nullable
-    if len(rows) < wanted and nullable:
-        # Every key without a value sorts after any key with one: the rest of the page, in the order of
-        # the other sort keys (the first is the same for all of them).
-        rows += await read(and_(cond, column.is_(None)), order[1:], _sort_column(sort[1:]), wanted - len(rows))
+    cond = SQL.where(plan.given(query, name, present=True))
+    if search_after:
+        valued = and_(cond, SQL.after(sort, search_after), SQL.at_or_after(first, search_after[0]))
+    else:
+        valued = and_(cond, column.isnot(None))
+    natural = column.desc() if first.desc else column.asc()
+    rows = await read(valued, [natural, *order[1:]], _sort_column(sort), wanted)
+    if len(rows) < wanted and _nullable(first):
+        missing = SQL.where(plan.given(query, name, present=False))
+        rows += await read(and_(missing, column.is_(None)), order[1:], _sort_column(sort[1:]), wanted - len(rows))
     return rows[start:]
 
 
