@@ -454,10 +454,9 @@ class SqlApiKeyRepository:
         parts = counted.parts(query)
         shapes = [counted.shape_of(part) if self.use_counts else None for _, part in parts]
         if not all(shape is not None and counted.countable(shape) for shape in shapes):
-            # Counted on the keys in one pass: in parts, each part would read the same keys again. Beside
-            # a selective clause, its index finds them.
-            hidden = plan.WEAK if plan.selective(query) else frozenset()
-            cond = plan.steer(SQL.where(query), hidden)
+            # Counted on the keys in one pass: in parts, each part would read the same keys again.
+            cond = SQL.where(query)
+            cond = plan.steer(cond, plan.counted_hidden(query, cond))
             return int((await conn.execute(select(func.count()).select_from(t).where(cond))).scalar() or 0)
         total = 0
         for (sign, _), shape in zip(parts, shapes, strict=True):
