@@ -6,7 +6,6 @@ import base64
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +13,12 @@ import httpx
 import pytest
 from elasticsearch import AuthenticationException, AuthorizationException, Elasticsearch
 
-from tests import pg
-from tests.conftest import STORE
-from tests.e2e.server import PASSWORD, Server
+from tests.e2e.server import PASSWORD, Server, on_store
 
 USER_PASSWORD = "audit-user-pw-7Qx"
 NEW_PASSWORD = "audit-changed-pw-9Zk"
 SECRET_VALUE = "connector-secret-value-4Hd"
 WRONG_PASSWORD = "wrong-password-3Jv"
-
-
-@contextmanager
-def on_store(data_dir: Path, extra_env: dict[str, str]) -> Iterator[Server]:
-    """tests.e2e.server.on_store with a longer start-up allowance (the CI machine is shared and loaded)."""
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(data_dir, url, extra_env=extra_env).start(timeout=90)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        if url:
-            pg.drop_database(url)
 
 
 def _events(path: Path, until: int = 0, predicate: Any = None, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -208,7 +187,7 @@ def test_an_unknown_event_type_refuses_to_start(tmp_path: Path) -> None:
     env = {"KEYPLANE_AUDIT_EVENTS_EXCLUDE": "access_granted,acces_denied"}
     srv = Server(tmp_path, extra_env=env)
     with pytest.raises(RuntimeError) as failed:
-        srv.start(timeout=90)
+        srv.start()
     srv.stop()
     assert "unknown audit event type(s) acces_denied" in str(failed.value)
     assert "Traceback" not in str(failed.value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -12,30 +11,10 @@ import pytest
 from elasticsearch import Elasticsearch
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import pg
-from tests.conftest import STORE
-from tests.e2e.server import PASSWORD, Server
+from tests.e2e.server import PASSWORD, Server, on_store
 
 MONITOR_PASSWORD = "monitor-pw-5Gh"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@contextmanager
-def on_store(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    """tests.e2e.server.on_store with a longer start-up allowance (the CI machine is shared and loaded)."""
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(data_dir, url, extra_env=extra_env).start(timeout=90)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        if url:
-            pg.drop_database(url)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +87,7 @@ def test_requests_latency_and_authentications_are_counted(metered: Server) -> No
 
 def test_keys_connectors_and_sync_jobs_by_state(tmp_path: Path) -> None:
     # A server of its own: the state figures are cached for a few seconds after a scrape.
-    with on_store(tmp_path, {"KEYPLANE_AUDIT_ENABLED": "true"}) as srv:
+    with on_store(tmp_path, extra_env={"KEYPLANE_AUDIT_ENABLED": "true"}) as srv:
         es = Elasticsearch(srv.url, basic_auth=("elastic", PASSWORD))
         live = es.security.create_api_key(name="live")
         es.security.create_api_key(name="short", expiration="1ms")
@@ -140,7 +119,7 @@ def test_without_the_monitor_privilege_the_answer_is_403(metered: Server) -> Non
 
 
 def test_disabled_metrics_answer_404(tmp_path: Path) -> None:
-    with on_store(tmp_path, {"KEYPLANE_METRICS_ENABLED": "false"}) as srv:
+    with on_store(tmp_path, extra_env={"KEYPLANE_METRICS_ENABLED": "false"}) as srv:
         answer = httpx.get(f"{srv.url}/_keyplane/metrics", auth=("elastic", PASSWORD))
         assert answer.status_code == 404
         assert answer.json()["error"]["type"] == "resource_not_found_exception"
