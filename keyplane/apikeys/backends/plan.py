@@ -32,7 +32,10 @@ WALK_ROWS = 20_000
 SELECTIVE = frozenset(("username", "name", "id"))
 # Columns whose indexes find a large share of the keys (a flag, a type, a time range): hidden from the
 # planner beside a selective clause, so that it uses the selective index.
-WEAK = frozenset(("invalidated", "type", "creation", "expiration", "last_used", "invalidation", "realm"))
+# The realm stays visible: with the owner, the owner index gives a user's keys in creation order.
+WEAK = frozenset(("invalidated", "type", "creation", "expiration", "last_used", "invalidation"))
+# An owner's keys (a manage_own_api_key user's list) are a range of api_keys_owner in creation order.
+OWNER = frozenset(("username", "realm"))
 
 
 class Plan(enum.Enum):
@@ -49,9 +52,20 @@ WALKABLE = frozenset(("creation", "expiration", "name", "last_used", "invalidati
 
 def choose(query: Query, sort_column: str | None, needed: int, total: int, keys: int) -> Plan:
     """The plan for a page that needs ``needed`` keys in order, of a query matching ``total`` of ``keys``."""
+    if sort_column == "creation" and OWNER <= _pinned(query):
+        return Plan.SELECTIVE
     if sort_column in WALKABLE and total * WALK_ROWS >= needed * keys:
         return Plan.WALK
     return Plan.SELECTIVE if selective(query) else Plan.FREE
+
+
+def _pinned(query: Query) -> set[str]:
+    """Columns ``query`` requires to equal one value (terms among its required clauses)."""
+    if isinstance(query, Bool):
+        return set().union(*(_pinned(q) for q in query.must + query.filter))
+    if isinstance(query, Term) and query.field.parent is None and not query.case_insensitive:
+        return {query.field.name}
+    return set()
 
 
 def selective(query: Query) -> bool:
