@@ -5,7 +5,8 @@ counts the event as dropped instead of waiting. The writer thread wakes every
 :data:`FLUSH_INTERVAL_SECONDS` (or as soon as the buffer is half full), turns what is buffered into
 JSON lines and appends them in one write, so a burst costs one system call rather than one per
 event. Waking the thread for each event instead would cost more than the event: a thread switch and
-a hand-over of the GIL per request.
+a hand-over of the GIL per request; waking it more rarely (every 100 ms) cost more too, measured in
+process: the records it then reads are no longer in the CPU's caches.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 log = logging.getLogger("keyplane.audit")
 
 FILE_MODE = 0o600  # the audit log says who did what: owner-only, as the data dir's files
-FLUSH_INTERVAL_SECONDS = 0.1
+FLUSH_INTERVAL_SECONDS = 0.01  # idle, a hundred wake-ups a second cost well under 0.1 % of a core
 BATCH = 1_000  # lines per write at most
 
 
