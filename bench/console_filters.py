@@ -7,7 +7,7 @@ store's own repository in this process: the times are the server's work for one 
 and page), without HTTP.
 
 Run: python bench/console_filters.py (--data-dir DIR | --database-url postgresql://...) [--runs 5]
-     [--all] [--slower-than 50]
+     [--all] [--slower-than 50] [--types ,rest,cross_cluster,managed]
 Seed a store first with ``python bench/scale.py --data-dir DIR`` (or ``--database-url``); scale.py's
 keys have no ``last_used``: ``--last-used`` gives 5 in 8 keys one between creation and now, once.
 ``--all`` times each of the thousands of combinations once and prints those slower than
@@ -148,9 +148,9 @@ def representative() -> list[Shape]:
     return out
 
 
-def every_combination() -> list[Shape]:
+def every_combination(types: list[str]) -> list[Shape]:
     out: list[Shape] = []
-    for text_, kind, owner, status, sort in itertools.product(TEXTS, TYPES, OWNERS, STATUSES, SORTS):
+    for text_, kind, owner, status, sort in itertools.product(TEXTS, types, OWNERS, STATUSES, SORTS):
         label = f"text={text_!r} type={kind!r} owner={owner!r} status={status!r} sort={sort}"
         out.append((label, console_query(text_, kind, owner, status), console_sort(sort), 25))
     out.append(("expiring within 7 days", expiring_query(7), [{"expiration": {"order": "asc"}}, "_doc"], 100))
@@ -207,7 +207,7 @@ async def main_async(args: argparse.Namespace) -> None:
         await migrate(db)
         if args.last_used:
             await give_last_used(db)
-        shapes = every_combination() if args.all else representative()
+        shapes = every_combination(args.types.split(",")) if args.all else representative()
         if not args.all:
             print("| shape | total | first page p50 ms | p95 ms | next page p50 ms |")
             print("|---|---:|---:|---:|---:|")
@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--all", action="store_true", help="every combination once; print the slow ones")
     parser.add_argument("--slower-than", type=float, default=50.0)
+    parser.add_argument("--types", default=",".join(TYPES), help="with --all: the type filters, comma-separated")
     parser.add_argument("--last-used", action="store_true", help="give 5 in 8 keys a last_used first")
     args = parser.parse_args()
     if not args.data_dir and not args.database_url:
