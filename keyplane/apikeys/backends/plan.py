@@ -54,6 +54,11 @@ def choose(query: Query, sort_column: str | None, needed: int, total: int, keys:
     """The plan for a page that needs ``needed`` keys in order, of a query matching ``total`` of ``keys``."""
     if sort_column == "creation" and OWNER <= _pinned(query):
         return Plan.SELECTIVE
+    # A walk's length is an expectation that fails when the filter and the order are related (the
+    # owner's keys all lack an expiration; names with a prefix, by name), while the selective plan
+    # reads ``total`` keys at most: taken when that is few, or when the order is on its own column.
+    if selective(query) and (total <= WALK_ROWS or sort_column in _selective_columns(query)):
+        return Plan.SELECTIVE
     if sort_column in WALKABLE and total * WALK_ROWS >= needed * keys:
         return Plan.WALK
     return Plan.SELECTIVE if selective(query) else Plan.FREE
@@ -130,6 +135,17 @@ def _disjunction(query: Query) -> bool:
     if query.should and query.required_should() >= 1:
         return True
     return any(_disjunction(q) for q in query.must + query.filter + query.must_not)
+
+
+def _selective_columns(query: Query) -> set[str]:
+    """The columns of the selective clauses of ``query`` (the id's for ``ids``)."""
+    if isinstance(query, Bool):
+        return set().union(*(_selective_columns(q) for q in query.must + query.filter + query.should))
+    if isinstance(query, Ids):
+        return {"id"}
+    if isinstance(query, (Term, Terms, Prefix, Wildcard)) and selective(query):
+        return {query.field.name}
+    return set()
 
 
 def steer(cond: ColumnElement[bool], hidden: frozenset[str]) -> ColumnElement[bool]:

@@ -442,6 +442,9 @@ class SqlApiKeyRepository:
             # The page holds keys the query matches, past ``start`` of them: none when the total is no more.
             if size > 0 and total > start:
                 how = self.forced_plan
+                if how is None and self.db.is_postgres:
+                    # PostgreSQL plans from statistics and sees no hidden column: nothing to choose.
+                    how = plan.Plan.FREE
                 if how is None:
                     stored = await counts.count(conn, counted.Shape())
                     how = plan.choose(query, _sort_column(sort), start + size, total, stored)
