@@ -59,25 +59,15 @@ def _observe(settings: Settings, services: Services, events: frozenset[str]) -> 
     if settings.metrics_enabled:
         metrics = Metrics(StateReader(SqlStateCounts(services.db)))
         metrics.gauges.caches["api_key"] = lambda: len(services.apikeys.verified)
-        metrics.gauges.caches["password"] = lambda: _password_cache_size(services)
+        passwords = services.password_realm.cache
+        metrics.gauges.caches["password"] = lambda: len(passwords)
         metrics.gauges.cache_objects["api_key"] = lambda: services.apikeys.verified
-        metrics.gauges.cache_objects["password"] = lambda: _password_cache(services)
+        metrics.gauges.cache_objects["password"] = lambda: passwords
         if writer is not None:
             metrics.gauges.audit = writer.figures
         services.db.observer = metrics.recorder.store_call
         services.metrics = metrics
     return writer
-
-
-def _password_cache(services: Services) -> object:
-    """The password realm's credential cache (behind the file realm when there is one)."""
-    realm = getattr(services.passwords, "native", services.passwords)
-    return getattr(realm, "cache", None)
-
-
-def _password_cache_size(services: Services) -> int:
-    # Read through getattr: the cache has no size of its own yet (CredentialCache has no __len__).
-    return len(getattr(_password_cache(services), "_entries", ()))
 
 
 def create_app(settings: Settings | None = None) -> Dispatcher:

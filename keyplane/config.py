@@ -463,7 +463,9 @@ class Settings:
     audit_include: tuple[str, ...] = setting(
         key="xpack.security.audit.logfile.events.include",
         env="KEYPLANE_AUDIT_EVENTS_INCLUDE",
-        default="_all",
+        # Elasticsearch's default: every type but authentication_success (a line per request on its own).
+        default="access_denied, access_granted, anonymous_access_denied, authentication_failed, connection_denied, "
+        "tampered_request, run_as_denied, run_as_granted, security_config_change",
         parse=_names,
         help="comma-separated audit event types to write, or `_all`",
     )

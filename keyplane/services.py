@@ -100,7 +100,8 @@ class Services:
         self.security_settings = SecuritySettingsService(SqlIndexSettingsRepository(self.db))
         # The file realm (config dir's users and users_roles) before the native one, as in Elasticsearch.
         self.file_realm = FileRealm(settings.config_dir, self.roles)
-        self.passwords = UserRealms(self.file_realm, PasswordRealm(user_repo, self.roles))
+        self.password_realm = PasswordRealm(user_repo, self.roles)
+        self.passwords = UserRealms(self.file_realm, self.password_realm)
         self.apikeys = ApiKeyService(
             SqlApiKeyRepository(self.db),
             self._roles_of,

@@ -108,6 +108,9 @@ class VerifiedKeys:
         # The most entries held when the heap was last frozen: the cache grows to its bound once,
         # and each step of that growth is frozen, at most max_entries / FREEZE_STEP times.
         self._frozen_at = 0
+        # Lookups that found a verified key, and those that did not (the metrics read them).
+        self.hits = 0
+        self.misses = 0
 
     def digest(self, secret: str) -> bytes:
         return hashlib.sha256(self._salt + secret.encode()).digest()
@@ -115,13 +118,17 @@ class VerifiedKeys:
     def get(self, key_id: str, secret: str) -> Verified | None:
         entry = self._entries.get(key_id)
         if entry is None:
+            self.misses += 1
             return None
         if entry.expires < time.monotonic():
             self._entries.pop(key_id, None)
+            self.misses += 1
             return None
         if not hmac.compare_digest(entry.digest, self.digest(secret)):
+            self.misses += 1
             return None
         self._entries.move_to_end(key_id)
+        self.hits += 1
         return entry
 
     def grant(self, key: ApiKey) -> Grant:

@@ -38,7 +38,7 @@ def _of(events: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {"KEYPLANE_AUDIT_ENABLED": "true"}
+    env = {"KEYPLANE_AUDIT_ENABLED": "true", "KEYPLANE_AUDIT_EVENTS_INCLUDE": "_all"}
     with on_store(tmp_path_factory.mktemp("audit"), extra_env=env) as srv:
         yield srv
 

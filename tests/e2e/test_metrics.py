@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +79,17 @@ def test_requests_latency_and_authentications_are_counted(metered: Server) -> No
     )
     assert value(after, "keyplane_cache_entries", cache="api_key") >= 1
     assert value(after, "keyplane_cache_entries", cache="password") >= 1
+    # The key's three authentications found it in the cache; the wrong secret below does not.
+    hits, misses = "keyplane_cache_hits_total", "keyplane_cache_misses_total"
+    assert value(after, hits, cache="api_key") - value(before, hits, cache="api_key") == 3
+    wrong = base64.b64encode(f"{key['id']}:not-its-secret".encode()).decode()
+    assert (
+        httpx.get(f"{metered.url}/_security/_authenticate", headers={"authorization": f"ApiKey {wrong}"}).status_code
+        == 401
+    )
+    later = scrape(metered)
+    assert value(later, misses, cache="api_key") - value(after, misses, cache="api_key") == 1
+    assert value(later, hits, cache="api_key") == value(after, hits, cache="api_key")
     assert value(after, "keyplane_store_transaction_duration_seconds_count") > value(
         before, "keyplane_store_transaction_duration_seconds_count"
     )

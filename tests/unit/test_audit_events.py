@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from keyplane.audit.events import EVENT_TYPES, enabled_events
+from keyplane.config import Settings
 
 
 def test_all_is_every_type_and_excludes_win() -> None:
@@ -26,3 +27,14 @@ def test_unknown_names_are_refused_with_the_known_ones() -> None:
     message = str(refused.value)
     assert "acess_denied, authentication_sucess" in message
     assert "KEYPLANE_AUDIT_EVENTS_INCLUDE/EXCLUDE" in message and "access_denied" in message
+
+
+def test_the_default_is_elasticsearchs_selection() -> None:
+    """Every type but authentication_success, which alone would add a line per request."""
+    chosen = enabled_events(Settings.from_env({}).audit_include, None)
+    assert chosen == EVENT_TYPES - {
+        "authentication_success",
+        "realm_authentication_failed",
+        "connection_granted",
+        "system_access_granted",
+    }
