@@ -57,11 +57,16 @@ def choose(query: Query, sort_column: str | None, needed: int, total: int, keys:
     # A walk's length is an expectation that fails when the filter and the order are related (the
     # owner's keys all lack an expiration; names with a prefix, by name), while the selective plan
     # reads ``total`` keys at most: taken when that is few, or when the order is on its own column.
-    if selective(query) and (total <= WALK_ROWS or sort_column in _selective_columns(query)):
+    if prefers_selective(query, sort_column, total):
         return Plan.SELECTIVE
     if sort_column in WALKABLE and total * WALK_ROWS >= needed * keys:
         return Plan.WALK
     return Plan.SELECTIVE if selective(query) else Plan.FREE
+
+
+def prefers_selective(query: Query, sort_column: str | None, total: int) -> bool:
+    """Whether ``query`` has a selective clause whose index should find its keys, then sorted."""
+    return selective(query) and (total <= WALK_ROWS or sort_column in _selective_columns(query))
 
 
 def _pinned(query: Query) -> set[str]:

@@ -28,8 +28,9 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from keyplane import jsontext
 from keyplane.apikeys.backends import plan
@@ -306,7 +307,7 @@ _INSERT = Prepared(insert(t).values({c.name: bindparam(c.name, type_=c.type) for
 
 # First pages of the queries a console repeats (a list, a user's own keys, a filter), built once each
 # per plan.
-_PAGES: dict[tuple[Query, tuple[SortKey, ...], plan.Plan], Prepared] = {}
+_PAGES: dict[tuple[Query, tuple[SortKey, ...], plan.Plan, bool], Prepared] = {}
 
 
 def _sort_column(sort: list[SortKey]) -> str | None:
@@ -319,14 +320,28 @@ def _sort_column(sort: list[SortKey]) -> str | None:
     return field.name if field.name in INDEX.columns else None
 
 
+def _fenced(cond: ColumnElement[bool], order: list[Any]) -> Select[Any]:
+    """The keys of ``cond`` found first, then put in ``order``: PostgreSQL computes a MATERIALIZED
+    common table expression on its own, so no index walk in sort order stands in for the filter's."""
+    found = select(t).where(cond).cte("found").prefix_with("MATERIALIZED")
+    adapter = ClauseAdapter(found)
+    return select(found).order_by(*[adapter.traverse(o) for o in order])
+
+
+def _ordered(cond: ColumnElement[bool], order: list[Any], how: plan.Plan, postgres: bool) -> Select[Any]:
+    if postgres and how is plan.Plan.SELECTIVE:
+        return _fenced(cond, order)
+    return select(t).where(cond).order_by(*order)
+
+
 def _page_statement(
-    query: Query, sort: list[SortKey], search_after: list[Any] | None, how: plan.Plan
+    query: Query, sort: list[SortKey], search_after: list[Any] | None, how: plan.Plan, postgres: bool = False
 ) -> Executable | Prepared:
     """One page of the keys ``query`` matches in ``sort`` order; ``start`` and ``size`` bound at the call."""
-    key: tuple[Query, tuple[SortKey, ...], plan.Plan] | None = None
+    key: tuple[Query, tuple[SortKey, ...], plan.Plan, bool] | None = None
     if not search_after:
         try:
-            key = (query, tuple(sort), how)
+            key = (query, tuple(sort), how, postgres)
             found = _PAGES.get(key)
         except TypeError:  # a query holding a list or a dict (metadata values) has no hash
             key, found = None, None
@@ -336,7 +351,7 @@ def _page_statement(
     if search_after:
         cond = and_(cond, SQL.after(sort, search_after))
     cond = plan.steer(cond, plan.hidden_for(how, _sort_column(sort)))
-    stmt = select(t).where(cond).order_by(*SQL.order_by(sort))
+    stmt = _ordered(cond, SQL.order_by(sort), how, postgres)
     stmt = stmt.offset(bindparam("start", type_=Integer)).limit(bindparam("size", type_=Integer))
     if key is None or not Prepared.possible(stmt):
         return stmt
@@ -361,7 +376,14 @@ def _split(sort: list[SortKey], search_after: list[Any] | None) -> bool:
 
 
 async def _page_rows(
-    conn: Conn, query: Query, sort: list[SortKey], search_after: list[Any] | None, how: plan.Plan, start: int, size: int
+    conn: Conn,
+    query: Query,
+    sort: list[SortKey],
+    search_after: list[Any] | None,
+    how: plan.Plan,
+    start: int,
+    size: int,
+    postgres: bool,
 ) -> list[dict[str, Any]]:
     """The rows of one page, read as ranges of the first sort column's index where they can be.
 
@@ -373,7 +395,7 @@ async def _page_rows(
     other sort keys (the first is the same for all of them).
     """
     if not _split(sort, search_after):
-        stmt = _page_statement(query, sort, search_after, how)
+        stmt = _page_statement(query, sort, search_after, how, postgres)
         return (await conn.execute(stmt, {"start": start, "size": size})).rows
     first, wanted = sort[0], start + size
     order = SQL.order_by(sort)
@@ -384,7 +406,7 @@ async def _page_rows(
         where: ColumnElement[bool], order_by: list[Any], walked: str | None, limit: int
     ) -> list[dict[str, Any]]:
         steered = plan.steer(where, plan.hidden_for(how, walked))
-        return (await conn.execute(select(t).where(steered).order_by(*order_by).limit(limit))).rows
+        return (await conn.execute(_ordered(steered, order_by, how, postgres).limit(limit))).rows
 
     cond = SQL.where(plan.given(query, name, present=True))
     if search_after:
@@ -443,12 +465,16 @@ class SqlApiKeyRepository:
             if size > 0 and total > start:
                 how = self.forced_plan
                 if how is None and self.db.is_postgres:
-                    # PostgreSQL plans from statistics and sees no hidden column: nothing to choose.
-                    how = plan.Plan.FREE
+                    # PostgreSQL plans from statistics and sees no hidden column; but with a LIMIT it
+                    # walks an index in sort order hoping to meet the filter's keys soon, which fails
+                    # when they lack the sort value (elastic's keys by expiration: 3 s). The selective
+                    # plan there reads the filter's keys first (_fenced).
+                    selective = plan.prefers_selective(query, _sort_column(sort), total)
+                    how = plan.Plan.SELECTIVE if selective else plan.Plan.FREE
                 if how is None:
                     stored = await counts.count(conn, counted.Shape())
                     how = plan.choose(query, _sort_column(sort), start + size, total, stored)
-                rows = await _page_rows(conn, query, sort, search_after, how, start, size)
+                rows = await _page_rows(conn, query, sort, search_after, how, start, size, self.db.is_postgres)
         keys = await _keys(rows)
         return Page(int(total), keys, [[_sort_value(k, s) for s in sort] for k in keys])
 
