@@ -4,10 +4,12 @@ SQLite plans from the statement's shape alone (ANALYZE made the lists slower), a
 index on the WHERE's equality terms over walking an index in the sort order: "active keys, newest
 first" read the ~900,000 entries of ``invalidated = 0`` and sorted them. The total is counted before
 the page is read, so the share of keys a query matches tells how far a walk in sort order goes
-before the page is full: when that is short, the walk is the plan; else an index on a selective
-clause (owner, name, id) when the query has one; else the planner's own choice. The planner is
-steered by hiding the other columns' indexes from it (``+column`` on SQLite), which changes no
-result: only which index finds the rows. PostgreSQL plans from statistics and is left to them.
+before the page is full. A selective clause (owner, name, id) whose keys are few, or whose column
+is the sort's, has its index find them, then they are sorted; else a short walk in sort order is
+the plan; else the selective index if any; else the planner's own choice. The planner is steered
+by hiding the other columns' indexes from it (``+column`` on SQLite), which changes no result: only
+which index finds the rows. PostgreSQL plans from statistics and sees no hidden column; only its
+selective plan differs (the keys found first, in a MATERIALIZED CTE: backends/sql.py ``_fenced``).
 """
 
 from __future__ import annotations
