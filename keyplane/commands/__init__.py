@@ -1,7 +1,7 @@
 """The ``keyplane`` subcommands beside ``serve`` and ``settings``: one module each.
 
 Each module listed in :data:`MODULES` has ``register(sub)``, which adds its parser to the
-subparsers (``keyplane.cli.add_setting_flags`` gives it the settings' flags) and sets ``run``, a
+subparsers (``keyplane.commands.flags.add_setting_flags`` gives it the settings' flags) and sets ``run``, a
 function of the parsed arguments returning the exit status, as that parser's default.
 """
 

@@ -12,8 +12,8 @@ from keyplane.backup import keys
 from keyplane.backup.dump import backup
 from keyplane.backup.fileformat import BackupError
 from keyplane.backup.tables import store_url
-from keyplane.cli import add_setting_flags, settings_from
 from keyplane.commands import terminal
+from keyplane.commands.flags import add_setting_flags, settings_from
 from keyplane.commands.terminal import DATA_ERROR, IO_ERROR, UNAVAILABLE, fail
 from keyplane.connectors.secrets import fingerprint
 from keyplane.store.database import describe_error

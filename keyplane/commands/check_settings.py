@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from keyplane import cli
+from keyplane.commands import flags
 from keyplane.config import SETTINGS, Resolved, Settings, SettingsError, shown
 
 DESCRIPTION = """\
@@ -21,16 +21,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check-settings",
         help="check the settings (flags, environment, keyplane.yml) without starting the server",
         description=DESCRIPTION,
-        epilog=cli.environment_help(),
+        epilog=flags.environment_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    cli.add_setting_flags(parser)
+    flags.add_setting_flags(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        resolved = Settings.resolve(flags=cli.flags_of(args))
+        resolved = Settings.resolve(flags=flags.flags_of(args))
     except SettingsError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -15,8 +15,8 @@ import asyncio
 import secrets
 import sys
 
-from keyplane.cli import add_setting_flags, settings_from
 from keyplane.commands import terminal
+from keyplane.commands.flags import add_setting_flags, settings_from
 from keyplane.commands.terminal import DATA_ERROR, NO_USER, UNAVAILABLE, fail
 from keyplane.config import Settings
 from keyplane.errors import NotFound, StoreUnavailable, ValidationError

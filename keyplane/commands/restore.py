@@ -12,9 +12,9 @@ from keyplane.backup import keys
 from keyplane.backup.fileformat import BackupError, Header
 from keyplane.backup.load import restore
 from keyplane.backup.tables import store_url
-from keyplane.cli import add_setting_flags, settings_from
 from keyplane.commands import terminal
 from keyplane.commands.backup import store_failure
+from keyplane.commands.flags import add_setting_flags, settings_from
 from keyplane.commands.terminal import DATA_ERROR, IO_ERROR, UNAVAILABLE, fail
 
 DESCRIPTION = """\

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyplane.cli import add_setting_flags, settings_from
 from keyplane.commands import terminal
+from keyplane.commands.flags import add_setting_flags, settings_from
 from keyplane.commands.terminal import CODE_ERROR, DATA_ERROR, NO_USER, fail
 from keyplane.security import realm_files
 from keyplane.security.passwords import hash_password
