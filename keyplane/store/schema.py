@@ -7,7 +7,7 @@ queries filter or sort on. ``seq_no`` grows on every write and guards read-modif
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, Table, Text, false
+from sqlalchemy import BigInteger, Boolean, Column, Double, Index, Integer, MetaData, Table, Text, false, true
 
 from keyplane.store.nul import SafeJSON, SafeString, SafeText
 
@@ -104,6 +104,9 @@ api_keys = Table(
     Column("doc", SafeText, nullable=False),  # role descriptors, limited_by, creator details, version
     Column("last_used", BigInteger, nullable=True),
     Column("seq_no", BigInteger, nullable=False, default=1),
+    # Whether metadata.managed holds the keyword "true" (alone or in an array): the console's "managed"
+    # filter, kept by the repository from the metadata it writes (apikeys/backends/sql.py). Migration v14.
+    Column("managed", Boolean, nullable=False, default=False, server_default=false()),
 )
 # The list a key-management UI sends: live keys of a type, newest first.
 Index("api_keys_live_by_creation", api_keys.c.invalidated, api_keys.c.type, api_keys.c.creation)
@@ -127,6 +130,18 @@ Index("api_keys_owner", api_keys.c.username, api_keys.c.realm, api_keys.c.creati
 Index("api_keys_name", api_keys.c.name)
 Index("api_keys_last_used", api_keys.c.last_used)
 Index("api_keys_invalidation", api_keys.c.invalidation)
+# The managed keys in creation order with their state (as api_keys_creation_state): their count and a
+# page of them read only their entries, not every key's metadata. Migration v14.
+Index(
+    "api_keys_managed",
+    api_keys.c.creation,
+    api_keys.c.invalidated,
+    api_keys.c.type,
+    api_keys.c.expiration,
+    api_keys.c.last_used,
+    sqlite_where=api_keys.c.managed == true(),
+    postgresql_where=api_keys.c.managed == true(),
+)
 # PostgreSQL also has api_keys_name_pattern, name in byte order (migration v12): the database's
 # collation rules out an index range for a prefix (LIKE 'abc%') on api_keys_name.
 

@@ -36,6 +36,13 @@ from tests.conftest import STORE
 DAY = 86_400_000
 KEYS = 3000
 HASH = hashing.hash_secret("s")
+# metadata.managed in each form a term on it matches ("true", alone or in an array), and one it does not.
+MANAGED: dict[int, Any] = {
+    0: {"managed": True},
+    13: {"managed": "true"},
+    26: {"managed": ["x", True]},
+    39: {"managed": False},
+}
 SORTS = ["creation:desc", "creation:asc", "name:asc", "name:desc", "expiration:asc", "last_used:desc", "last_used:asc"]
 
 
@@ -58,7 +65,7 @@ def _keys(now: int) -> list[ApiKey]:
                 invalidation=created + DAY if invalidated else None,
                 hash=HASH,
                 creator=Creator(f"user{i % 7}", None, None, {}, "native", "native"),
-                metadata={"managed": True} if i % 50 == 0 else {"team": f"t{i % 5}"},
+                metadata=MANAGED.get(i % 50, {"team": f"t{i % 5}"}),
                 last_used=None if rng.random() < 0.4 else created + rng.randrange(1, 100) * DAY // 4,
             )
         )

@@ -32,6 +32,9 @@ t = schema.api_keys
 WALK_ROWS = 20_000
 # Columns with an index of their own that finds few keys for one value or a prefix.
 SELECTIVE = frozenset(("username", "name", "id"))
+# The managed keys ("true" in metadata.managed): backends/sql.py reads that term from the managed
+# column, whose partial index holds those keys alone (schema.py api_keys_managed).
+MANAGED = "metadata.managed"
 # Columns whose indexes find a large share of the keys (a flag, a type, a time range): hidden from the
 # planner beside a selective clause, so that it uses the selective index.
 # The realm stays visible: with the owner, the owner index gives a user's keys in creation order.
@@ -81,13 +84,16 @@ def _pinned(query: Query) -> set[str]:
 
 
 def selective(query: Query) -> bool:
-    """Whether every key ``query`` matches is found by a selective index (owner, name, id)."""
+    """Whether every key ``query`` matches is found by a selective index (owner, name, id, managed)."""
     if isinstance(query, Bool):
         if any(selective(q) for q in query.must + query.filter):
             return True
         return bool(query.should) and query.required_should() >= 1 and all(selective(q) for q in query.should)
     if isinstance(query, Ids):
         return True
+    if isinstance(query, (Term, Terms)) and query.field.name == MANAGED:
+        values = query.values if isinstance(query, Terms) else (query.value,)
+        return tuple(values) == ("true",) and not getattr(query, "case_insensitive", False)
     if isinstance(query, (Term, Terms)):
         return (
             query.field.parent is None

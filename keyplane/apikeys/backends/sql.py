@@ -28,9 +28,10 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.sql import Executable, Select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import Executable, Select, operators
+from sqlalchemy.sql.elements import AsBoolean, ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from keyplane import jsontext
 from keyplane.apikeys.backends import plan
@@ -47,6 +48,7 @@ from keyplane.security import roles as role_mod
 from keyplane.store import schema
 from keyplane.store.batching import BatchSize
 from keyplane.store.database import Conn, Database
+from keyplane.store.jsonleaf import LeafIn
 from keyplane.store.prepared import Prepared
 
 t = schema.api_keys
@@ -117,7 +119,36 @@ def _row(key: ApiKey) -> dict[str, Any]:
         "doc": jsontext.dumps(doc).decode(),
         "last_used": key.last_used,
         "seq_no": key.seq_no,
+        "managed": _managed(key.metadata),
     }
+
+
+def _managed(metadata: dict[str, Any] | None) -> bool:
+    """Whether ``metadata.managed`` has the keyword "true" among its values, as a term query on it
+    matches (store/jsonleaf.py LeafIn): the boolean or the text, alone or an element of an array."""
+    value = (metadata or {}).get("managed")
+    values = value if isinstance(value, list) else [value]
+    return any(v is True or v == "true" for v in values)
+
+
+def _where(query: Query) -> ColumnElement[bool]:
+    """``SQL.where(query)`` with its terms on ``metadata.managed`` read from the ``managed`` column,
+    which holds whether they match "true" (same rows; schema.py's partial index finds them)."""
+
+    def replace(element: Any) -> Any:
+        # SQLite wraps a boolean in "= 1" (AsBoolean): the wrapper goes too, so that the condition
+        # reads "managed = 1", the partial index's own, and not "(managed = 1) = 1".
+        leaf = element.element if isinstance(element, AsBoolean) and element.operator is operators.is_true else element
+        if not (isinstance(leaf, LeafIn) and leaf.column is t.c.metadata and leaf.path == ("managed",)):
+            return None
+        if "true" not in leaf.values:
+            return None
+        others = [v for v in leaf.values if v != "true"]
+        managed = t.c.managed == true()
+        return or_(managed, LeafIn(t.c.metadata, ("managed",), others)) if others else managed
+
+    cond: ColumnElement[bool] = replacement_traverse(SQL.where(query), {}, replace)  # type: ignore[call-overload]
+    return cond
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -347,7 +378,7 @@ def _page_statement(
             key, found = None, None
         if found is not None:
             return found
-    cond = SQL.where(query)
+    cond = _where(query)
     if search_after:
         cond = and_(cond, SQL.after(sort, search_after))
     cond = plan.steer(cond, plan.hidden_for(how, _sort_column(sort)))
@@ -408,7 +439,7 @@ async def _page_rows(
         steered = plan.steer(where, plan.hidden_for(how, walked))
         return (await conn.execute(_ordered(steered, order_by, how, postgres).limit(limit))).rows
 
-    cond = SQL.where(plan.given(query, name, present=True))
+    cond = _where(plan.given(query, name, present=True))
     if search_after:
         valued = and_(cond, SQL.after(sort, search_after), SQL.at_or_after(first, search_after[0]))
     else:
@@ -416,7 +447,7 @@ async def _page_rows(
     natural = column.desc() if first.desc else column.asc()
     rows = await read(valued, [natural, *order[1:]], _sort_column(sort), wanted)
     if len(rows) < wanted and _nullable(first):
-        missing = SQL.where(plan.given(query, name, present=False))
+        missing = _where(plan.given(query, name, present=False))
         rows += await read(and_(missing, column.is_(None)), order[1:], _sort_column(sort[1:]), wanted - len(rows))
     return rows[start:]
 
@@ -484,7 +515,7 @@ class SqlApiKeyRepository:
         shapes = [counted.shape_of(part) if self.use_counts else None for _, part in parts]
         if not all(shape is not None and counted.countable(shape) for shape in shapes):
             # Counted on the keys in one pass: in parts, each part would read the same keys again.
-            cond = SQL.where(query)
+            cond = _where(query)
             cond = plan.steer(cond, plan.counted_hidden(query, cond))
             return int((await conn.execute(select(func.count()).select_from(t).where(cond))).scalar() or 0)
         total = 0
