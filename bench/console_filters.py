@@ -128,6 +128,11 @@ def representative() -> list[Shape]:
         out.append(
             (f"type {kind} + active", console_query(kind=kind, status="active"), console_sort("creation:desc"), 25)
         )
+    # Managed keys are few (scale.py seeds none): their walk in creation order or by name is long.
+    out.append(("type managed, sort name:asc", console_query(kind="managed"), console_sort("name:asc"), 25))
+    out.append(
+        ("type managed + expired", console_query(kind="managed", status="expired"), console_sort("creation:desc"), 25)
+    )
     out.append(
         ("owner user042 + active", console_query(owner="user042", status="active"), console_sort("creation:desc"), 25)
     )

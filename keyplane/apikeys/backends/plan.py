@@ -74,6 +74,15 @@ def prefers_selective(query: Query, sort_column: str | None, total: int) -> bool
     return selective(query) and (total <= WALK_ROWS or sort_column in _selective_columns(query))
 
 
+def managed_in_order(query: Query, sort_column: str | None) -> bool:
+    """Whether ``query`` requires managed keys and the page is in creation order: their partial index
+    (schema.py api_keys_managed) walks them in that order, so reading them all first is no gain."""
+    if sort_column != "creation":
+        return False
+    required = query.must + query.filter if isinstance(query, Bool) else (query,)
+    return any(not isinstance(q, Bool) and selective(q) and _selective_columns(q) == {MANAGED} for q in required)
+
+
 def _pinned(query: Query) -> set[str]:
     """Columns ``query`` requires to equal one value (terms among its required clauses)."""
     if isinstance(query, Bool):

@@ -505,7 +505,11 @@ class SqlApiKeyRepository:
                     # walks an index in sort order hoping to meet the filter's keys soon, which fails
                     # when they lack the sort value (elastic's keys by expiration: 3 s). The selective
                     # plan there reads the filter's keys first (_fenced).
-                    selective = plan.prefers_selective(query, _sort_column(sort), total)
+                    # The managed keys newest first are a walk of their own index (0.5 ms, not 43 ms
+                    # for 10,000 of them read first).
+                    column = _sort_column(sort)
+                    selective = plan.prefers_selective(query, column, total)
+                    selective = selective and not plan.managed_in_order(query, column)
                     how = plan.Plan.SELECTIVE if selective else plan.Plan.FREE
                 if how is None:
                     stored = await counts.count(conn, counted.Shape())
