@@ -112,7 +112,7 @@ api_keys = Table(
 Index("api_keys_live_by_creation", api_keys.c.invalidated, api_keys.c.type, api_keys.c.creation)
 Index("api_keys_creation", api_keys.c.creation)
 # A console page walks keys in creation order, testing each one's state until the page is full
-# (apikeys/backends/plan.py): with the state in the index, a key that does not match costs no read
+# (apikeys/backends/plans/sql.py): with the state in the index, a key that does not match costs no read
 # of its row ("expired, newest first" walks ~100,000 recent keys). Migration v13.
 Index(
     "api_keys_creation_state",

@@ -16,7 +16,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects import sqlite
 
 from keyplane.apikeys import core, hashing
-from keyplane.apikeys.backends import plan
+from keyplane.apikeys.backends.plans import sql as plan
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository, _page_statement, _sort_column, _where
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import parse_query, parse_sort

@@ -1,4 +1,4 @@
-"""The plans that read a page of keys (apikeys/backends/plan.py) return the same keys as before.
+"""The plans that read a page of keys (apikeys/backends/plans/sql.py) return the same keys as before.
 
 Every plan — a walk in sort order, the selective index, the database's own choice (the plan every
 page had before) — and the plan the repository chooses give the same total and the same keys in
@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
 from keyplane.apikeys import core, hashing
-from keyplane.apikeys.backends import plan
+from keyplane.apikeys.backends.plans import sql as plan
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository, _page_statement, _row, _sort_column
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import owned_by, parse_query, parse_sort

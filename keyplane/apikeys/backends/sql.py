@@ -35,10 +35,10 @@ from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from keyplane import jsontext
-from keyplane.apikeys.backends import plan
 from keyplane.apikeys.backends.base import KeyFilter, Page
 from keyplane.apikeys.backends.counts import shape as counted
 from keyplane.apikeys.backends.counts import sql as counts
+from keyplane.apikeys.backends.plans import sql as plan
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.query.aggs import Agg, AggResult, TermsAgg
 from keyplane.query.backends.sql import SqlIndex, SqlQuery, escape_like

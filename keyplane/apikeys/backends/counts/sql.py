@@ -14,7 +14,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane.apikeys.backends.counts.shape import Shape
-from keyplane.apikeys.backends.plan import steer
+from keyplane.apikeys.backends.plans.sql import steer
 from keyplane.query.aggs import Bucket, TermsAgg, TermsResult
 from keyplane.store import schema
 from keyplane.store.database import Conn
