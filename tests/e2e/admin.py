@@ -6,39 +6,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-import pytest
-
-from tests import pg
-from tests.conftest import STORE
 from tests.e2e.server import Server
 
 # The server polls the files and notices every second; a change must be seen well within this.
 WAIT = 5.0
 # Generous: a loaded CI machine can take many seconds to import and start a server.
 START_TIMEOUT = 90.0
-
-
-@contextmanager
-def store_server(data_dir: Path, **options: Any) -> Iterator[Server]:
-    """A started server on the store under test (a fresh PostgreSQL database when that is the store)."""
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(data_dir, url, **options)
-    try:
-        yield srv.start(timeout=START_TIMEOUT)
-    finally:
-        srv.stop()
-        if url:
-            pg.drop_database(url)
 
 
 def keyplane(

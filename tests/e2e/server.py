@@ -100,18 +100,29 @@ class Server:
 
 
 @contextmanager
-def on_store(data_dir: Path, **options: Any) -> Iterator[Server]:
-    """A started server on the store under test (a fresh PostgreSQL database when that is the store)."""
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(data_dir, url, **options).start()
+def store_database() -> Iterator[str | None]:
+    """A fresh PostgreSQL database's URL when that is the store under test (dropped afterwards), else None."""
+    if STORE != "postgres":
+        yield None
+        return
+    reason = pg.available()
+    if reason:
+        pytest.skip(reason)
+    url = pg.create_database()
     try:
-        yield srv
+        yield url
     finally:
-        srv.stop()
+        pg.drop_database(url)
+
+
+@contextmanager
+def on_store(data_dir: Path, timeout: float = 60.0, **options: Any) -> Iterator[Server]:
+    """A started server on the store under test (a fresh PostgreSQL database when that is the store)."""
+    with store_database() as url:
+        srv = Server(data_dir, url, **options)
+        try:
+            yield srv.start(timeout=timeout)
+        finally:
+            srv.stop()
         if url:
             pg.drop_database(url)

@@ -19,8 +19,8 @@ from elasticsearch import Elasticsearch
 from keyplane import cli
 from keyplane.security.passwords import verify_password
 from keyplane.service_accounts import file_tokens
-from tests.e2e.admin import START_TIMEOUT, eventually, keyplane, store_flags, store_server
-from tests.e2e.server import PASSWORD, Server
+from tests.e2e.admin import START_TIMEOUT, eventually, keyplane, store_flags
+from tests.e2e.server import PASSWORD, Server, on_store
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +145,9 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, config: Path) -> Iterator[Server]:
-    with store_server(tmp_path_factory.mktemp("data"), extra_env={"KEYPLANE_CONFIG_DIR": str(config)}) as srv:
+    with on_store(
+        tmp_path_factory.mktemp("data"), extra_env={"KEYPLANE_CONFIG_DIR": str(config)}, timeout=START_TIMEOUT
+    ) as srv:
         yield srv
 
 
@@ -216,7 +218,7 @@ def test_reset_password_of_elastic_typed_twice(
 
 def test_elastic_password_sets_elastic_again_at_the_next_start(tmp_path: Path) -> None:
     # The documented interaction: reset-password wins until a server starts with ELASTIC_PASSWORD again.
-    with store_server(tmp_path) as srv:
+    with on_store(tmp_path, timeout=START_TIMEOUT) as srv:
         reset = keyplane("reset-password", "-b", *store_flags(srv))
         assert reset.returncode == 0, reset.stderr
         new_password = reset.stdout.splitlines()[1].removeprefix("New value: ")

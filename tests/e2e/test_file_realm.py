@@ -14,9 +14,9 @@ from keyplane.security import realm_files
 from keyplane.security.passwords import hash_password
 from keyplane.service_accounts import core, file_tokens
 from keyplane.service_accounts.core import TokenId
+from tests.e2e.admin import START_TIMEOUT
 from tests.e2e.admin import eventually as _eventually
-from tests.e2e.admin import store_server
-from tests.e2e.server import PASSWORD, Server
+from tests.e2e.server import PASSWORD, Server, on_store
 
 
 def _status(server: Server, auth: tuple[str, str]) -> int:
@@ -35,7 +35,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, config: Path) -> Iterator[Server]:
     env = {"KEYPLANE_CONFIG_DIR": str(config)}
-    with store_server(tmp_path_factory.mktemp("data"), extra_env=env) as srv:
+    with on_store(tmp_path_factory.mktemp("data"), extra_env=env, timeout=START_TIMEOUT) as srv:
         yield srv
 
 

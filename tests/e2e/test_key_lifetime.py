@@ -24,9 +24,7 @@ from keyplane.apikeys.backends.expiring.base import ExpiringWindow
 from keyplane.apikeys.backends.expiring.sql import parameters, statements
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
-from tests import pg
-from tests.conftest import STORE
-from tests.e2e.server import PASSWORD, Server
+from tests.e2e.server import PASSWORD, Server, on_store, store_database
 
 DAY = 86_400_000
 POLICY = {
@@ -66,14 +64,8 @@ def _client(url: str, **auth: Any) -> Elasticsearch:
 
 @pytest.fixture(scope="module")
 def policed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Policed]:
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
     data: Path = tmp_path_factory.mktemp("lifetime")
-    try:
+    with store_database() as url:
         before = Server(data, url).start(timeout=60)  # a loaded machine imports slowly
         try:
             with _client(before.url) as es:
@@ -87,27 +79,13 @@ def policed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Policed]:
             yield Policed(srv, old_rest, old_year, old_cc)
         finally:
             srv.stop()
-    finally:
-        if url:
-            pg.drop_database(url)
 
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server without the policy (the session's ``server`` fixture, with a start timeout for a loaded machine)."""
-    url = None
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    srv = Server(tmp_path_factory.mktemp("plain"), url).start(timeout=60)
-    try:
+    """A server without the policy."""
+    with on_store(tmp_path_factory.mktemp("plain")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        if url:
-            pg.drop_database(url)
 
 
 @pytest.fixture
