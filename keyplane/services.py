@@ -27,6 +27,7 @@ from keyplane.indices.by_query_service import ByQueryService
 from keyplane.indices.service import IndexService
 from keyplane.profiles.backends.sql import SqlProfileRepository
 from keyplane.profiles.service import ProfileService
+from keyplane.security import file_roles
 from keyplane.security.authentication import Authenticator, UserRealms
 from keyplane.security.backends.sql import (
     SqlIndexSettingsRepository,
@@ -36,6 +37,7 @@ from keyplane.security.backends.sql import (
     SqlUserRepository,
 )
 from keyplane.security.file_realm import FileRealm
+from keyplane.security.file_roles import FileRoles
 from keyplane.security.outside_changes import OutsideChanges, notice_path
 from keyplane.security.password_realm import PasswordRealm
 from keyplane.security.privilege_service import PrivilegeService
@@ -95,7 +97,9 @@ class Services:
         profile_repo = SqlProfileRepository(self.db)
         self.users = UserService(user_repo, profile_repo.by_user)
         self.privileges = PrivilegeService(SqlPrivilegeRepository(self.db))
-        self.roles = RoleService(SqlRoleRepository(self.db), self.privileges)
+        # roles.yml in the config dir, resolved between the built-in and the stored roles.
+        self.file_roles = FileRoles(settings.config_dir / file_roles.NAME)
+        self.roles = RoleService(SqlRoleRepository(self.db), self.privileges, self.file_roles)
         self.role_mappings = RoleMappingService(SqlRoleMappingRepository(self.db))
         self.security_settings = SecuritySettingsService(SqlIndexSettingsRepository(self.db))
         # The file realm (config dir's users and users_roles) before the native one, as in Elasticsearch.
@@ -187,7 +191,9 @@ class Services:
         ]
 
     async def _read_files(self) -> None:
-        """Read the config dir's realm files again when they changed, and what commands announced."""
+        """Read the config dir's realm and roles files again when they changed, and what commands announced."""
+        if await self.file_roles.refresh():
+            self.roles.invalidate()
         await self.file_realm.refresh()
         await self.file_tokens.refresh()
         if self.outside_changes is not None:

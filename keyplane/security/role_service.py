@@ -14,6 +14,7 @@ from keyplane.errors import Forbidden, KeyplaneError
 from keyplane.security import implicit_privileges, query
 from keyplane.security import roles as role_mod
 from keyplane.security.backends.base import RoleRepository
+from keyplane.security.file_roles import FileRoles
 from keyplane.security.identity import Authentication
 from keyplane.security.implicit_privileges import RoleWithImplicit
 from keyplane.security.permission import Permission, denial_message
@@ -50,21 +51,35 @@ def _authorize(
 
 
 class RoleService:
-    def __init__(self, repo: RoleRepository, privileges: PrivilegeService | None = None) -> None:
+    def __init__(
+        self, repo: RoleRepository, privileges: PrivilegeService | None = None, files: FileRoles | None = None
+    ) -> None:
         self.repo = repo
         # The stored application privileges a role names, which implicit-privilege providers read.
         self.privileges = privileges
+        # roles.yml: resolved for authorization, never shown or changed by the role APIs.
+        self.files = files
         self._permissions: dict[tuple[str, ...], tuple[Permission, list[str], list[str]]] = {}
 
     def invalidate(self) -> None:
         self._permissions.clear()
 
     async def resolve(self, names: list[str]) -> tuple[list[RoleDescriptor], list[str]]:
-        """Descriptors for the names that exist, and the names that do not."""
+        """What the names grant: descriptors for the names that exist, and the names that do not.
+
+        As in Elasticsearch, built-in roles come first, then those of roles.yml, then stored ones:
+        a stored role named like a file role is shadowed by it.
+        """
+        return await self._resolve(names, {} if self.files is None else self.files.roles)
+
+    async def _resolve(
+        self, names: list[str], from_file: dict[str, RoleDescriptor]
+    ) -> tuple[list[RoleDescriptor], list[str]]:
         reserved = [role_mod.RESERVED_ROLES[n] for n in names if role_mod.is_reserved(n)]
-        stored = await self.repo.get_many([n for n in names if not role_mod.is_reserved(n)])
-        found = reserved + [stored[n] for n in names if n in stored]
-        missing = [n for n in names if not role_mod.is_reserved(n) and n not in stored]
+        rest = [n for n in names if not role_mod.is_reserved(n)]
+        stored = await self.repo.get_many([n for n in rest if n not in from_file])
+        found = reserved + [from_file.get(n) or stored[n] for n in rest if n in from_file or n in stored]
+        missing = [n for n in rest if n not in from_file and n not in stored]
         return found, missing
 
     async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
@@ -83,13 +98,17 @@ class RoleService:
         return cached
 
     async def get(self, names: list[str]) -> dict[str, RoleDescriptor]:
-        """Named roles (reserved ones included); every role when ``names`` is empty."""
+        """Named roles (reserved ones included); every role when ``names`` is empty.
+
+        The get role API's view: built-in and stored roles, never those of roles.yml (Elasticsearch's
+        get roles API cannot retrieve file roles).
+        """
         if not names:
             stored = await self.repo.list()
             out = dict(role_mod.RESERVED_ROLES)
             out.update({r.name: r for r in stored})
             return out
-        found, _ = await self.resolve(names)
+        found, _ = await self._resolve(names, {})
         return {r.name: r for r in found}
 
     async def shown(self, names: list[str], include_implicit: bool) -> dict[str, RoleWithImplicit]:
