@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.x509.oid import NameOID
 
 from keyplane.config import Settings
 
@@ -280,3 +281,73 @@ def announce(listener: Listener | None, host: str, port: int) -> None:
     )
     if listener.served.expired:
         log.warning("the TLS certificate %s has expired: clients will refuse it", listener.served.describe())
+
+
+# -- the certificates the settings name, as the SSL certificates API lists them ----------------------
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """One certificate of a configured PEM file (Elasticsearch's CertificateInfo)."""
+
+    path: str  # as configured
+    format: str
+    alias: str | None  # only keystores have aliases; PEM files have none
+    subject_dn: str
+    serial_number: str  # lower-case hexadecimal, no leading zeros
+    has_private_key: bool
+    expiry: datetime
+    issuer: str
+
+    def sort_key(self) -> tuple[str, bool, str, str]:
+        # Elasticsearch orders by path, then alias (none last), then serial number.
+        return self.path, self.alias is None, self.alias or "", self.serial_number
+
+
+# Java's names for the attributes X500Principal spells differently from RFC 4514.
+_JAVA_NAMES = {NameOID.EMAIL_ADDRESS: "EMAILADDRESS", NameOID.SERIAL_NUMBER: "SERIALNUMBER"}
+
+
+def distinguished_name(name: x509.Name) -> str:
+    """A DN as Elasticsearch prints it (X500Principal#toString): most specific first, ``, `` between parts."""
+    return ", ".join(rdn.rfc4514_string(_JAVA_NAMES) for rdn in reversed(name.rdns))
+
+
+def _pem_certificates(path: Path, with_key: bool) -> list[CertificateInfo]:
+    """Each certificate of a PEM file; with ``with_key``, the first is the one the configured key belongs to."""
+    out = []
+    for position, cert in enumerate(x509.load_pem_x509_certificates(path.read_bytes())):
+        out.append(
+            CertificateInfo(
+                str(path),
+                "PEM",
+                None,
+                distinguished_name(cert.subject),
+                format(cert.serial_number, "x"),
+                with_key and position == 0,
+                cert.not_valid_after_utc,
+                distinguished_name(cert.issuer),
+            )
+        )
+    return out
+
+
+def configured_certificates(settings: Settings) -> list[CertificateInfo]:
+    """The certificates of every PEM file the settings name, read now: the listener's chain (its first
+    certificate holds the key), its client-certificate authorities and the upstream cluster's authorities.
+    None when nothing is configured. A file that cannot be read is left out with a warning. Blocks."""
+    sources = [
+        (settings.tls_certificate, settings.tls_key is not None),
+        (settings.tls_certificate_authorities, False),
+        (settings.upstream_ca_certs, False),
+    ]
+    found: set[CertificateInfo] = set()
+    for path, with_key in sources:
+        if path is None:
+            continue
+        try:
+            found.update(_pem_certificates(path, with_key))
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it holds no PEM certificate"
+            log.warning("certificate file [%s] cannot be read for the SSL certificates API: %s", path, reason)
+    return sorted(found, key=CertificateInfo.sort_key)

@@ -22,6 +22,7 @@ from keyplane.api import (
     security_settings,
     security_stats,
     service_accounts,
+    ssl,
     sync_jobs,
     system_indices,
     testing,
@@ -57,6 +58,7 @@ def build_router(test_mode: bool) -> Router:
         by_query,
         index_stats,
         metrics,
+        ssl,
     ):
         module.register(router)
     if test_mode:
