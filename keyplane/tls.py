@@ -304,13 +304,44 @@ class CertificateInfo:
         return self.path, self.alias is None, self.alias or "", self.serial_number
 
 
-# Java's names for the attributes X500Principal spells differently from RFC 4514.
-_JAVA_NAMES = {NameOID.EMAIL_ADDRESS: "EMAILADDRESS", NameOID.SERIAL_NUMBER: "SERIALNUMBER"}
+# The attribute names Java's X500Principal#toString prints; others print as OID.<dotted number>.
+_JAVA_KEYWORDS = {
+    NameOID.COMMON_NAME: "CN",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.STREET_ADDRESS: "STREET",
+    NameOID.DOMAIN_COMPONENT: "DC",
+    NameOID.USER_ID: "UID",
+    NameOID.EMAIL_ADDRESS: "EMAILADDRESS",
+    NameOID.SERIAL_NUMBER: "SERIALNUMBER",
+    NameOID.SURNAME: "SURNAME",
+    NameOID.GIVEN_NAME: "GIVENNAME",
+    NameOID.INITIALS: "INITIALS",
+    NameOID.GENERATION_QUALIFIER: "GENERATION",
+    NameOID.TITLE: "T",
+}
+_JAVA_SPECIAL = ',+=\n<>#;\\"'
+
+
+def _java_attribute(attribute: x509.NameAttribute[str | bytes]) -> str:
+    keyword = _JAVA_KEYWORDS.get(attribute.oid, f"OID.{attribute.oid.dotted_string}")
+    value = attribute.value
+    if not isinstance(value, str):  # a bit string: hexadecimal, as RFC 4514 writes it
+        return f"{keyword}={attribute.rfc4514_string().partition('=')[2]}"
+    # Java quotes a value with special characters or odd spaces rather than escaping each character.
+    quoted = any(c in _JAVA_SPECIAL for c in value) or value.startswith((" ", "\n")) or value.endswith(" ")
+    quoted = quoted or "  " in value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{keyword}="{escaped}"' if quoted else f"{keyword}={escaped}"
 
 
 def distinguished_name(name: x509.Name) -> str:
-    """A DN as Elasticsearch prints it (X500Principal#toString): most specific first, ``, `` between parts."""
-    return ", ".join(rdn.rfc4514_string(_JAVA_NAMES) for rdn in reversed(name.rdns))
+    """A DN as Elasticsearch prints it (Java's X500Principal#toString): most specific part first, parts
+    separated by ``, ``, values with special characters quoted."""
+    return ", ".join(" + ".join(_java_attribute(a) for a in rdn) for rdn in reversed(name.rdns))
 
 
 def _pem_certificates(path: Path, with_key: bool) -> list[CertificateInfo]:

@@ -80,4 +80,21 @@ def test_distinguished_names_read_as_java_prints_them() -> None:
         .not_valid_after(now + timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
-    assert distinguished_name(cert.subject) == "EMAILADDRESS=ops@example.com, CN=node, O=Acme\\, Inc., C=NL"
+    assert distinguished_name(cert.subject) == 'EMAILADDRESS=ops@example.com, CN=node, O="Acme, Inc.", C=NL'
+
+
+def test_multi_valued_parts_odd_values_and_unnamed_attributes() -> None:
+    name = x509.Name(
+        [
+            x509.RelativeDistinguishedName(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ops"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, 'say "hi"'),
+                ]
+            ),
+            x509.RelativeDistinguishedName([x509.NameAttribute(x509.ObjectIdentifier("1.2.3.4"), "plain")]),
+        ]
+    )
+    shown = distinguished_name(name)
+    assert shown.startswith("OID.1.2.3.4=plain, ")
+    assert set(shown.removeprefix("OID.1.2.3.4=plain, ").split(" + ")) == {"OU=ops", 'CN="say \\"hi\\""'}
