@@ -76,7 +76,7 @@ class _Collector:
         auth = CounterMetricFamily(
             "keyplane_authentications", "Authentications by credential type and outcome", labels=["type", "outcome"]
         )
-        for (kind, outcome), n in sorted(recorder.authentications.items()):
+        for (kind, outcome), n in sorted(recorder.authentications().items()):
             auth.add_metric([kind, outcome], n)
         yield auth
         caches = GaugeMetricFamily("keyplane_cache_entries", "Entries held by the credential caches", labels=["cache"])
@@ -116,17 +116,20 @@ class _Collector:
             "HTTP requests by route template, method and status",
             labels=["route", "method", "status"],
         )
+        by_status: dict[tuple[str, str, int], int] = {}
         by_route: dict[tuple[str, str], list[Timings]] = {}
-        for (route, method, status), one in sorted(recorder.requests.items()):
-            counts.add_metric([route, method, str(status)], one.count)
+        for (route, method, status, _, _), one in list(recorder.requests.items()):
+            by_status[(route, method, status)] = by_status.get((route, method, status), 0) + one.count
             by_route.setdefault((route, method), []).append(one)
+        for (route, method, status), count in sorted(by_status.items()):
+            counts.add_metric([route, method, str(status)], count)
         yield counts
         latency = HistogramMetricFamily(
             "keyplane_http_request_duration_seconds",
             "Time from the request's arrival to its answer, by route template and method",
             labels=["route", "method"],
         )
-        for (route, method), timings in by_route.items():
+        for (route, method), timings in sorted(by_route.items()):
             cumulative, _, seconds = _buckets(timings)
             latency.add_metric([route, method], list(zip(_BOUNDS, cumulative, strict=True)), seconds)
         yield latency

@@ -41,26 +41,33 @@ class Sweeps:
 
 class Recorder:
     def __init__(self) -> None:
-        # (route template, method, status) -> timings; the route's template, never the raw path.
-        self.requests: dict[tuple[str, str, int], Timings] = {}
-        # (type, outcome) -> count; type: basic, api_key, bearer, anonymous, other
-        self.authentications: dict[tuple[str, str], int] = {}
+        # (route template, method, status, scheme, authentication) -> timings: the route's template,
+        # never the raw path. One dictionary update per request counts both the request and its
+        # authentication; the exposition adds them up by the labels it shows.
+        self.requests: dict[tuple[str, str, int, str | None, int], Timings] = {}
         self.store = Timings()
         self.store_errors: dict[str, int] = {"unavailable": 0, "error": 0}
         self.sweeps = Sweeps()
 
     def request(self, template: str, method: str, status: int, seconds: float, scheme: str | None, auth: int) -> None:
         """One answered request; ``auth``: 0 not attempted, 1 authenticated, 2 refused."""
-        key = (template, method, status)
+        key = (template, method, status, scheme, auth)
         timings = self.requests.get(key)
         if timings is None:
             timings = self.requests[key] = Timings()
         timings.count += 1
         timings.total += seconds
         timings.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        if auth:
-            outcome = (SCHEMES.get(scheme, "other") if scheme else "anonymous", "success" if auth == 1 else "failure")
-            self.authentications[outcome] = self.authentications.get(outcome, 0) + 1
+
+    def authentications(self) -> dict[tuple[str, str], int]:
+        """(type, outcome) -> count; type: basic, api_key, bearer, anonymous, other."""
+        counts: dict[tuple[str, str], int] = {}
+        for (_, _, _, scheme, auth), timings in list(self.requests.items()):
+            if auth:
+                kind = SCHEMES.get(scheme, "other") if scheme else "anonymous"
+                outcome = (kind, "success" if auth == 1 else "failure")
+                counts[outcome] = counts.get(outcome, 0) + timings.count
+        return counts
 
     def store_call(self, seconds: float, error: str | None) -> None:
         """One store transaction (the Database's observer): its time, and how it failed, if it did."""
