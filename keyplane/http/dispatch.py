@@ -188,7 +188,7 @@ class Dispatcher:
                 status, body, extra = reply.status, reply.body, reply.headers
             else:
                 status, body, extra = 200, reply, None
-            if audit is not None and origin is not None:
+            if audit is not None and origin is not None and (route.self_checked or route.action in changes.CHANGES):
                 _audit_answered(audit, origin, auth, route, method, path_params, raw_body, body, status)
             headers_out, payload = _answer(body, version, pretty, fpath, extra)
             # Sent here: no coroutine between the handler and the server on every answer.
@@ -401,7 +401,7 @@ def _audit_answered(
     """After a handler answered: the access a self-checked route's service allowed, and what changed."""
     if route.self_checked:
         audit.access(origin, auth, route.action, _indices(path_params), True)
-    if route.action is None or route.action not in changes.CHANGES:
+    if route.action not in changes.CHANGES:
         return
     try:
         body = orjson.loads(raw_body) if raw_body else None
