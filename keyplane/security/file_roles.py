@@ -1,10 +1,13 @@
 """Roles from the config dir's ``roles.yml``, as Elasticsearch's file roles store reads them.
 
 The file is a YAML map of role name to role descriptor, the body the role API takes (``cluster``,
-``indices``, ``applications``, ``run_as``, ``metadata``...), checked by the same rules. A role that
-does not pass, or that names a built-in role, is a warning naming the file and the role and is
-skipped; the others load. A file that cannot be read or is not YAML (an editor's half-written save)
-is a warning and the roles read before stay; a missing file has no roles.
+``indices``, ``applications``, ``run_as``, ``metadata``...), checked by the same rules. As in
+Elasticsearch, the file is cut into one block per role (a line at column 0 that is not a comment starts
+the next role) and each block is parsed on its own: a block that is not YAML, is not a map of one role,
+fails the role rules or names a built-in role is a warning naming the file, the line and the role when
+it can be read, and only that role is skipped; the others load. So one badly indented role does not
+cost every file role at start. A file that cannot be read at all (permissions, not UTF-8) is a warning
+and the roles read before stay; a missing file has no roles.
 
 As in Elasticsearch, these roles are resolved for authorization after the built-in roles and before
 the stored ones (a stored role of the same name is shadowed), and the role APIs neither list nor
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,7 @@ NAME = "roles.yml"
 
 
 class RolesFileError(ValueError):
-    """The file as a whole cannot be used; the message names it (and the line of a YAML error)."""
+    """The file cannot be read at all (permissions, not UTF-8); the message names it."""
 
 
 class _Loader(yaml.SafeLoader):
@@ -58,25 +62,82 @@ def _json_like(value: Any) -> bool:
     return False  # a set, binary data, or another tag PyYAML's safe loader builds
 
 
-def _load_yaml(text: str, path: Path) -> dict[Any, Any]:
+# A document start marker (``---``, maybe followed by a comment) before the first role.
+_DOCUMENT_START = re.compile(r"---(?:\s.*)?")
+
+
+def _blocks(text: str) -> tuple[list[tuple[int, str]], list[int]]:
+    """Each role's block with its first line (1-based), and the indented lines that follow no role.
+
+    A block runs from a line at column 0 that is neither blank nor a ``#`` comment up to the next such
+    line; the comments and blank lines in between stay in it, so YAML sees the file's own lines and a
+    mark's line plus the block's first line is the file's line.
+    """
+    # Java's line ends (\n, \r\n, \r), not str.splitlines's longer list.
+    lines = re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))
+    blocks: list[tuple[int, list[str]]] = []
+    orphans: list[int] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            if blocks:
+                blocks[-1][1].append(line)
+        elif line[0].isspace():
+            if blocks:
+                blocks[-1][1].append(line)
+            else:
+                orphans.append(number)
+        elif not blocks and _DOCUMENT_START.fullmatch(line):
+            continue
+        else:
+            blocks.append((number, [line]))
+    return [(number, "\n".join(block) + "\n") for number, block in blocks], orphans
+
+
+def _name_in(block: str) -> str | None:
+    """The first key of a block, read from YAML's tokens up to the first error; None when there is none."""
+    after_key = False
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        for token in yaml.scan(block, Loader=_Loader):
+            if isinstance(token, yaml.KeyToken):
+                after_key = True
+            elif after_key and isinstance(token, yaml.ScalarToken):
+                return str(token.value)
+            elif after_key:
+                return None
+    except yaml.YAMLError:
+        pass
+    return None
+
+
+def _skipped(block: str, line: int, path: Path, why: str) -> str:
+    """The warning for a block that is not a role, naming the role when its first key can be read."""
+    name = _name_in(block)
+    what = f"invalid role definition [{name}]" if name is not None else "invalid role definition"
+    return f"{what} in roles file [{path}] at line {line}: {why}; skipping role"
+
+
+def _load_block(block: str, first_line: int, path: Path) -> tuple[str | None, Any, str | None]:
+    """A block's role name and body, or why it is skipped (naming the file, the line and the role)."""
+    try:
+        data = yaml.load(block, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise RolesFileError(f"roles file [{path}] is not valid YAML{where}: {exc.problem or exc.context}") from None
+        # The end of the stream is marked after the block's last line: name that line instead.
+        line = first_line + min(mark.line, block.rstrip().count("\n")) if mark is not None else first_line
+        return None, None, _skipped(block, line, path, f"not valid YAML ({exc.problem or exc.context})")
     except yaml.YAMLError as exc:
-        raise RolesFileError(f"roles file [{path}] is not valid YAML: {type(exc).__name__}") from None
-    if data is None:  # empty, or only comments
-        return {}
-    if not isinstance(data, dict):
-        raise RolesFileError(f"roles file [{path}] must be a map of role names to role descriptors")
-    return data
+        return None, None, _skipped(block, first_line, path, f"not valid YAML ({type(exc).__name__})")
+    if isinstance(data, dict) and len(data) == 1:
+        ((key, body),) = data.items()
+        # A bare number or boolean as a name is text to Elasticsearch's parser.
+        name = key if isinstance(key, str) else str(key).lower() if isinstance(key, bool) else str(key)
+        return name, body, None
+    return None, None, _skipped(block, first_line, path, "expected a role name and its descriptor")
 
 
-def _role(name: str, body: Any, path: Path) -> tuple[RoleDescriptor | None, str | None]:
-    """One entry of the file: its descriptor, or why it is skipped."""
-    skipped = f"invalid role definition [{name}] in roles file [{path}]"
+def _role(name: str, body: Any, path: Path, line: int) -> tuple[RoleDescriptor | None, str | None]:
+    """One role of the file: its descriptor, or why it is skipped."""
+    skipped = f"invalid role definition [{name}] in roles file [{path}] at line {line}"
     if role_mod.validate_name(name):
         return None, f"{skipped}: invalid role name; skipping role"
     if role_mod.is_reserved(name):
@@ -90,17 +151,25 @@ def _role(name: str, body: Any, path: Path) -> tuple[RoleDescriptor | None, str 
 
 
 def parse(text: str, path: Path) -> tuple[dict[str, RoleDescriptor], list[str]]:
-    """The file's valid roles by name, and a warning per role skipped; RolesFileError when none can be read."""
+    """The file's valid roles by name, and a warning per block skipped. A later role of a name wins."""
     roles: dict[str, RoleDescriptor] = {}
     problems: list[str] = []
-    for key, body in _load_yaml(text, path).items():
-        # A bare number or boolean as a name is text to Elasticsearch's parser.
-        name = key if isinstance(key, str) else str(key).lower() if isinstance(key, bool) else str(key)
-        descriptor, problem = _role(name, body, path)
+    blocks, orphans = _blocks(text)
+    if orphans:
+        span = f"line {orphans[0]}" if len(orphans) == 1 else f"lines {orphans[0]}-{orphans[-1]}"
+        problems.append(f"roles file [{path}] {span}: indented before any role; skipped")
+    for line, block in blocks:
+        name, body, problem = _load_block(block, line, path)
+        if name is None:
+            problems.append(problem or f"invalid role definition in roles file [{path}] at line {line}; skipping role")
+            continue
+        descriptor, problem = _role(name, body, path, line)
         if descriptor is None:
             problems.append(problem or f"invalid role definition [{name}] in roles file [{path}]; skipping role")
-        else:
-            roles[name] = descriptor
+            continue
+        if name in roles:
+            problems.append(f"role [{name}] in roles file [{path}] at line {line} is defined again; this one is used")
+        roles[name] = descriptor
     return roles, problems
 
 

@@ -106,10 +106,34 @@ def test_an_invalid_role_is_skipped_and_the_others_work(server: Server, config: 
     _write_roles(config, ROLES.replace("'logs-*'", "['logs-*', 'secret-*']") + broken)
     eventually(lambda: _search(server, FILER, "secret-1") == 200)  # the valid role reloaded
     assert f"invalid role definition [secret_reader] in roles file [{path}]" in server.output()
-    # A file that is not YAML any more keeps the roles read before.
-    _write_roles(config, "logs_reader: [unclosed\n")
-    eventually(lambda: f"roles file [{path}] is not valid YAML" in server.output())
-    assert _search(server, FILER, "secret-1") == 200 and _search(server, FILER, "logs-1") == 200
+    # A role that is not YAML is skipped on its own: the one after it is read.
+    _write_roles(config, "unclosed: {cluster: [monitor]\n" + ROLES.replace("'logs-*'", "'secret-*'"))
+    eventually(lambda: _search(server, FILER, "logs-1") == 403)
+    assert f"invalid role definition [unclosed] in roles file [{path}] at line 1: not valid YAML" in server.output()
+    assert _search(server, FILER, "secret-1") == 200
+    # A file that cannot be read at all (not UTF-8) keeps the roles read before.
+    path.write_bytes(b"logs_reader: {cluster: [\xff]}\n")
+    eventually(lambda: f"could not read roles file [{path}] (it is not UTF-8 text)" in server.output())
+    assert _search(server, FILER, "secret-1") == 200 and _search(server, FILER, "logs-1") == 403
+
+
+def test_a_server_started_with_a_broken_role_authorizes_the_good_ones(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # One badly indented role must not cost every file role at start.
+    config = tmp_path_factory.mktemp("broken-config")
+    realm_files.write_atomically(config / "users", realm_files.users_text({"filer": hash_password(FILER[1])}))
+    realm_files.write_atomically(config / "users_roles", "logs_reader:filer\n")
+    broken = "---\n# the first role is badly indented\nwriter:\n  cluster: [monitor]\n   indices: []\n"
+    _write_roles(config, broken + ROLES)
+    env = {"KEYPLANE_CONFIG_DIR": str(config)}
+    with on_store(tmp_path_factory.mktemp("broken-data"), extra_env=env, timeout=START_TIMEOUT) as srv:
+        for index in ("logs-1", "secret-1"):
+            httpx.put(f"{srv.url}/{index}/_doc/1?refresh=true", auth=ADMIN, json={"n": 1}).raise_for_status()
+        with Elasticsearch(srv.url, basic_auth=FILER) as es:
+            assert es.search(index="logs-1").body["hits"]["total"]["value"] == 1
+            with pytest.raises(AuthorizationException):
+                es.search(index="secret-1")
+        path = config / "roles.yml"
+        assert f"invalid role definition [writer] in roles file [{path}] at line 5: not valid YAML" in srv.output()
 
 
 def test_get_roles_shows_no_file_role_and_a_file_role_shadows_a_stored_one(server: Server) -> None:
