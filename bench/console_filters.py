@@ -7,7 +7,7 @@ store's own repository in this process: the times are the server's work for one 
 and page), without HTTP.
 
 Run: python bench/console_filters.py (--data-dir DIR | --database-url postgresql://...) [--runs 5]
-     [--all] [--slower-than 50] [--types ,rest,cross_cluster,managed]
+     [--all] [--slower-than 50] [--types ,rest,cross_cluster,managed] [--only 'last_used,unused']
 Seed a store first with ``python bench/scale.py --data-dir DIR`` (or ``--database-url``); scale.py's
 keys have no ``last_used``: ``--last-used`` gives 5 in 8 keys one between creation and now, once.
 ``--all`` times each of the thousands of combinations once and prints those slower than
@@ -213,6 +213,8 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.last_used:
             await give_last_used(db)
         shapes = every_combination(args.types.split(",")) if args.all else representative()
+        if args.only:
+            shapes = [s for s in shapes if any(part in s[0] for part in args.only.split(","))]
         if not args.all:
             print("| shape | total | first page p50 ms | p95 ms | next page p50 ms |")
             print("|---|---:|---:|---:|---:|")
@@ -230,6 +232,7 @@ def main() -> None:
     parser.add_argument("--slower-than", type=float, default=50.0)
     parser.add_argument("--types", default=",".join(TYPES), help="with --all: the type filters, comma-separated")
     parser.add_argument("--last-used", action="store_true", help="give 5 in 8 keys a last_used first")
+    parser.add_argument("--only", default="", help="the shapes whose label holds one of these comma-separated texts")
     args = parser.parse_args()
     if not args.data_dir and not args.database_url:
         parser.error("--data-dir or --database-url")

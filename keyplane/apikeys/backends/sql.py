@@ -402,12 +402,13 @@ def _nullable(key: SortKey) -> bool:
 
 
 def _split(sort: list[SortKey], search_after: list[Any] | None) -> bool:
-    """Whether a page is read in two parts, the keys with a value of the first sort column and those
-    without: a ``search_after`` page from a value, and a first page sorted on a column keys may lack."""
+    """Whether a page is read in parts, the keys with a value of the first sort column and those
+    without: a ``search_after`` page from a value or past the values of a column keys may lack, and a
+    first page sorted on such a column."""
     if not sort or not (sort[0].field.type is FieldType.DOC or sort[0].field.name in INDEX.columns):
         return False
     if search_after:
-        return search_after[0] is not None
+        return search_after[0] is not None or _nullable(sort[0])
     return _nullable(sort[0])
 
 
@@ -444,6 +445,14 @@ async def _page_rows(
         steered = plan.steer(where, plan.hidden_for(how, walked))
         return (await conn.execute(_ordered(steered, order_by, how, postgres).limit(limit))).rows
 
+    if search_after and search_after[0] is None:
+        # After a key without the first sort value only keys without it follow, in the order of the
+        # other sort keys: read as that range alone. As one statement (missing values last, an OR of
+        # ranges) it sorted every key lacking the value, 1-2 s over 1M keys sorted by last_used.
+        missing = _where(plan.given(query, name, present=False))
+        after = SQL.after(sort[1:], search_after[1:])
+        rows = await read(and_(missing, column.is_(None), after), order[1:], _sort_column(sort[1:]), wanted)
+        return rows[start:]
     cond = _where(plan.given(query, name, present=True))
     if search_after:
         valued = and_(cond, SQL.after(sort, search_after), SQL.at_or_after(first, search_after[0]))
