@@ -275,6 +275,134 @@ def _v14_managed_keys(conn: Connection) -> None:
     next(i for i in keys.indexes if i.name == "api_keys_managed").create(conn, checkfirst=True)
 
 
+# Keys not invalidated, by expiration bucket and by the bucket of their last activity (the last use,
+# else the creation): "unused for N days" is that activity before a time, and live keys are those
+# past an expiration bucket, so its total sums whole buckets plus the keys of the edge buckets
+# (apikeys/backends/counts/sql.py). Kept out of schema.metadata: a restore neither backs it up nor
+# drops it, and this step counts it afresh; the triggers keep it in step with every write after.
+_ACTIVITY = f"(COALESCE({{row}}.last_used, {{row}}.creation) >> {schema.EXPIRY_BUCKET_BITS})"
+_ACTIVITY_COLUMNS = "bucket, activity"
+_ACTIVITY_LOCK = 7311977  # pg_advisory lock of the activity counts' folding
+
+
+def _activity_changed(differ: str) -> str:
+    """Whether an update moves a key between groups; a last use within its bucket (most) does not."""
+    pairs = [("OLD.invalidated", "NEW.invalidated")]
+    pairs.append((_BUCKET.format(row="OLD"), _BUCKET.format(row="NEW")))
+    pairs.append((_ACTIVITY.format(row="OLD"), _ACTIVITY.format(row="NEW")))
+    return " OR ".join(f"{old} {differ} {new}" for old, new in pairs)
+
+
+def _sqlite_activity_triggers(conn: Connection) -> None:
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS api_key_activity_counts (bucket BIGINT NOT NULL, activity BIGINT NOT NULL, "
+            f"n BIGINT NOT NULL, PRIMARY KEY ({_ACTIVITY_COLUMNS})) WITHOUT ROWID"
+        )
+    )
+
+    def add(row: str) -> str:
+        # INSERT ... SELECT needs its WHERE before ON CONFLICT (SQLite's upsert parsing rule).
+        return (
+            f"INSERT INTO api_key_activity_counts ({_ACTIVITY_COLUMNS}, n) "
+            f"SELECT {_BUCKET.format(row=row)}, {_ACTIVITY.format(row=row)}, 1 WHERE NOT {row}.invalidated "
+            f"ON CONFLICT ({_ACTIVITY_COLUMNS}) DO UPDATE SET n = n + 1;"
+        )
+
+    def remove(row: str) -> str:
+        group = (
+            f"bucket = {_BUCKET.format(row=row)} AND activity = {_ACTIVITY.format(row=row)} AND NOT {row}.invalidated"
+        )
+        return (
+            f"UPDATE api_key_activity_counts SET n = n - 1 WHERE {group}; "
+            f"DELETE FROM api_key_activity_counts WHERE {group} AND n = 0;"
+        )
+
+    for name, sql in (
+        ("insert", f"AFTER INSERT ON api_keys WHEN NOT NEW.invalidated BEGIN {add('NEW')} END"),
+        ("delete", f"AFTER DELETE ON api_keys WHEN NOT OLD.invalidated BEGIN {remove('OLD')} END"),
+        (
+            "update",
+            "AFTER UPDATE OF invalidated, expiration, last_used, creation ON api_keys "
+            f"WHEN {_activity_changed('IS NOT')} BEGIN {remove('OLD')} {add('NEW')} END",
+        ),
+    ):
+        conn.execute(text(f"DROP TRIGGER IF EXISTS api_keys_activity_{name}"))
+        conn.execute(text(f"CREATE TRIGGER api_keys_activity_{name} {sql}"))
+
+
+_PG_ACTIVITY = f"""
+CREATE OR REPLACE FUNCTION keyplane_count_api_key_activity() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND NOT OLD.invalidated THEN
+        INSERT INTO api_key_activity_counts ({_ACTIVITY_COLUMNS}, n)
+            VALUES ({_BUCKET.format(row="OLD")}, {_ACTIVITY.format(row="OLD")}, -1);
+    END IF;
+    IF TG_OP <> 'DELETE' AND NOT NEW.invalidated THEN
+        INSERT INTO api_key_activity_counts ({_ACTIVITY_COLUMNS}, n)
+            VALUES ({_BUCKET.format(row="NEW")}, {_ACTIVITY.format(row="NEW")}, 1);
+    END IF;
+    -- As for api_key_counts: the appended rows are folded now and then, by one transaction at a time.
+    IF random() < 0.001 AND pg_try_advisory_xact_lock({_ACTIVITY_LOCK}) THEN
+        WITH g AS (
+            SELECT {_ACTIVITY_COLUMNS} FROM api_key_activity_counts GROUP BY {_ACTIVITY_COLUMNS} HAVING count(*) > 1
+        ),
+        gone AS (
+            DELETE FROM api_key_activity_counts c USING g WHERE c.bucket = g.bucket AND c.activity = g.activity
+            RETURNING c.bucket, c.activity, c.n
+        )
+        INSERT INTO api_key_activity_counts ({_ACTIVITY_COLUMNS}, n)
+        SELECT {_ACTIVITY_COLUMNS}, sum(n)::bigint FROM gone GROUP BY {_ACTIVITY_COLUMNS} HAVING sum(n) <> 0;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+
+def _pg_activity_triggers(conn: Connection) -> None:
+    """Writers append +1/-1 rows (as for api_key_counts): no transaction waits on a shared counter."""
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS api_key_activity_counts "
+            "(bucket BIGINT NOT NULL, activity BIGINT NOT NULL, n BIGINT NOT NULL)"
+        )
+    )
+    conn.execute(text(_PG_ACTIVITY))
+    for name, event, when in (
+        ("insert", "INSERT", "NOT NEW.invalidated"),
+        ("delete", "DELETE", "NOT OLD.invalidated"),
+        ("update", "UPDATE OF invalidated, expiration, last_used, creation", _activity_changed("IS DISTINCT FROM")),
+    ):
+        conn.execute(text(f"DROP TRIGGER IF EXISTS api_keys_activity_{name} ON api_keys"))
+        conn.execute(
+            text(
+                f"CREATE TRIGGER api_keys_activity_{name} AFTER {event} ON api_keys FOR EACH ROW WHEN ({when}) "
+                "EXECUTE FUNCTION keyplane_count_api_key_activity()"
+            )
+        )
+
+
+def _v15_key_activity_counts(conn: Connection) -> None:
+    """Live keys counted by expiration and last activity (api_key_activity_counts, above): the console's
+    "unused for N days" total counted ~580,000 of 1M keys on every request (250-340 ms)."""
+    if conn.dialect.name == "postgresql":
+        # Taken before the counts are filled: writers of other nodes wait until this commits.
+        conn.execute(text("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"))
+        _pg_activity_triggers(conn)
+    else:
+        _sqlite_activity_triggers(conn)
+    # Counted afresh, so running the step again (a store set back, a restore) counts once.
+    conn.execute(text("DELETE FROM api_key_activity_counts"))
+    conn.execute(
+        text(
+            f"INSERT INTO api_key_activity_counts ({_ACTIVITY_COLUMNS}, n) SELECT bucket, activity, count(*) "
+            f"FROM (SELECT {_BUCKET.format(row='api_keys')} AS bucket, {_ACTIVITY.format(row='api_keys')} AS activity "
+            f"FROM api_keys WHERE NOT invalidated) AS k GROUP BY {_ACTIVITY_COLUMNS}"
+        )
+    )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -290,6 +418,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v12_key_counts,
     _v13_keys_by_creation_and_state,
     _v14_managed_keys,
+    _v15_key_activity_counts,
 ]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, literal_column, select, text
 
 from keyplane.api.aggregations import render_aggregations
 from keyplane.apikeys import core, hashing
+from keyplane.apikeys.backends.counts.shape import countable, parts, shape_of
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import owned_by, parse_aggs, parse_query
@@ -266,6 +267,7 @@ def test_migration_counts_keys_already_stored(database_url: str) -> None:
                 await conn.execute(text(f"UPDATE keyplane_schema SET version = {version}"))
             await migrate(db)
             await _check(db, [{"match_all": {}}, {"term": {"username": "dee"}}], None)
+            await _check_activity(db, [_unused(at, TIMES[1], False) for at in (999, 1020, 1100)])
         finally:
             await db.close()
 
@@ -302,5 +304,116 @@ def test_concurrent_writes_keep_counts(store: tuple[asyncio.AbstractEventLoop, D
             async with db.transaction() as conn:
                 await conn.execute(text("SELECT keyplane_compact_api_key_counts()"))
         await _check(db, [{"match_all": {}}, {"bool": {"must_not": {"exists": {"field": "expiration"}}}}], None)
+        await repo.record_last_used({k.id: TIMES[i % len(TIMES)] for i, k in enumerate(keys[::2])})
+        await _check_activity(db, [_unused(at, TIMES[2], True) for at in TIMES[4:8]])
+
+    loop.run_until_complete(go())
+
+
+def _unused(before: int, live_after: int | None, lt: bool) -> dict[str, Any]:
+    """key_health.js's unused view: last activity before ``before``, not invalidated, live after a time."""
+    op = "lt" if lt else "lte"
+    never = {"must_not": {"exists": {"field": "last_used"}}, "filter": {"range": {"creation": {op: before}}}}
+    should = [{"bool": never}, {"range": {"last_used": {op: before}}}]
+    filters: list[Any] = [{"bool": {"should": should, "minimum_should_match": 1}}]
+    if live_after is not None:
+        unexpired = {"range": {"expiration": {"gt": live_after}}}
+        missing = {"bool": {"must_not": {"exists": {"field": "expiration"}}}}
+        filters.append({"bool": {"should": [missing, unexpired], "minimum_should_match": 1}})
+    return {"bool": {"must_not": [{"term": {"invalidated": True}}], "filter": filters}}
+
+
+async def _check_activity(db: Database, bodies: list[dict[str, Any]]) -> None:
+    """api_key_activity_counts equals a GROUP BY of the keys; unused totals equal counting the keys."""
+    bits = schema.EXPIRY_BUCKET_BITS
+    async with db.transaction() as conn:
+        tables = (
+            await conn.execute(
+                text("SELECT bucket, activity, sum(n) AS n FROM api_key_activity_counts GROUP BY bucket, activity")
+            )
+        ).rows
+        keys = (
+            await conn.execute(
+                text(
+                    f"SELECT COALESCE(expiration >> {bits}, {schema.NEVER_EXPIRES}) AS b, "
+                    f"COALESCE(last_used, creation) >> {bits} AS a, count(*) AS n FROM api_keys "
+                    "WHERE NOT invalidated GROUP BY 1, 2"
+                )
+            )
+        ).rows
+    assert {(r["bucket"], r["activity"]): int(r["n"]) for r in tables if int(r["n"])} == {
+        (r["b"], r["a"]): int(r["n"]) for r in keys
+    }
+    counted, plain = SqlApiKeyRepository(db), SqlApiKeyRepository(db, use_counts=False)
+    for body in bodies:
+        query = parse_query(body)
+        shapes = [shape_of(p) for _, p in parts(query)]
+        assert all(s is not None and countable(s) for s in shapes), body  # summed, not counted
+        expected = await plain.search(query, [], 0, 0, None, 0)
+        assert (await counted.search(query, [], 0, 0, None, 0)).total == expected.total, body
+
+
+activity_specs = st.fixed_dictionaries(
+    {
+        "creation": times,
+        "last_used": st.none() | times,
+        "expiration": st.none() | times,
+        "invalidated": st.booleans(),
+    }
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    specs=st.lists(activity_specs, min_size=1, max_size=25),
+    changes=st.lists(
+        st.tuples(st.integers(0, 24), st.sampled_from(["use", "expire", "invalidate", "recreate"]), times),
+        max_size=10,
+    ),
+    sweep=st.none() | times,
+    bounds=st.lists(st.tuples(times, st.none() | times, st.booleans()), min_size=1, max_size=4),
+)
+def test_unused_counts_equal_counting_the_keys(
+    store: tuple[asyncio.AbstractEventLoop, Database],
+    specs: list[dict[str, Any]],
+    changes: list[tuple[int, str, int]],
+    sweep: int | None,
+    bounds: list[tuple[int, int | None, bool]],
+) -> None:
+    """Last activity and expiration on and around bucket edges, through inserts, last uses, updates,
+    invalidations and sweeps: the unused totals from api_key_activity_counts stay exact."""
+    loop, db = store
+    bodies = [_unused(before, live, lt) for before, live, lt in bounds]
+
+    async def go() -> None:
+        repo = SqlApiKeyRepository(db)
+        await repo.delete_all()
+        keys = []
+        for i, spec in enumerate(specs):
+            base = {"user": "ann", "realm": "native", "type": core.REST}
+            key = _key(i, {**base, "expiration": spec["expiration"], "invalidated": spec["invalidated"]})
+            keys.append(dataclasses.replace(key, creation=spec["creation"], last_used=spec["last_used"]))
+        for key in keys:
+            await repo.insert(key)
+        await _check_activity(db, bodies)
+        used: dict[str, int] = {}
+        changed: list[ApiKey] = []
+        for index, what, at in changes:
+            if index >= len(keys):
+                continue
+            key = keys[index]
+            if what == "use":
+                used[key.id] = at
+            elif what == "invalidate":
+                await repo.invalidate([key.id], at)
+            elif what == "expire":
+                changed.append(dataclasses.replace(key, expiration=at if key.expiration != at else None))
+            else:
+                changed.append(dataclasses.replace(key, creation=at))
+        await repo.replace_many(list({k.id: k for k in changed}.values()))
+        await repo.record_last_used(used)
+        if sweep is not None:
+            await repo.delete_inactive(sweep)
+        await _check_activity(db, bodies)
 
     loop.run_until_complete(go())

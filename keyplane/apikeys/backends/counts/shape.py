@@ -1,8 +1,9 @@
 """Which key queries the count tables answer exactly (``counts/sql.py`` sums them).
 
 Conjunctions of terms on the owner, realm, type and invalidated flag, and (without owner or realm)
-whether and when the key expires; :func:`shape_of` returns None for every other query, and callers
-count the keys as before.
+whether and when the key expires; for keys not invalidated, also whether the key's last activity
+(its last use, else its creation) is before a time, as the console's "unused for N days" asks.
+:func:`shape_of` returns None for every other query, and callers count the keys as before.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Shape:
     """A conjunction the count tables answer: allowed values per grouped column, and expiration.
 
     ``low``/``high`` are inclusive bounds in epoch ms (None: open); ``exists`` is implied by either.
+    ``idle_high``: the inclusive bound of the key's last activity, ``COALESCE(last_used, creation)``.
     """
 
     values: dict[str, frozenset[Any]] = field(default_factory=dict)
@@ -31,9 +33,15 @@ class Shape:
     missing: bool = False
     low: int | None = None
     high: int | None = None
+    idle_high: int | None = None
 
     @property
     def timed(self) -> bool:
+        return self.expiring or self.idle_high is not None
+
+    @property
+    def expiring(self) -> bool:
+        """Whether the shape says anything of the expiration."""
         return self.exists or self.missing or self.low is not None or self.high is not None
 
     @property
@@ -59,6 +67,9 @@ def _add(shape: Shape, query: Query) -> Shape | None:
     if isinstance(query, MatchAll):
         return shape
     if isinstance(query, Bool):
+        idle = _idle_bound(query)
+        if idle is not None:
+            return replace(shape, idle_high=idle if shape.idle_high is None else min(shape.idle_high, idle))
         return _add_bool(shape, query)
     if isinstance(query, (Term, Terms)):
         name = query.field.name
@@ -103,6 +114,37 @@ def _add_bool(shape: Shape, query: Bool) -> Shape | None:
     return out
 
 
+def _high(query: Query, field: str) -> int | None:
+    """The inclusive upper bound of a range on ``field`` with upper bounds only, else None."""
+    if not isinstance(query, Range) or query.field.name != field or query.field.parent is not None:
+        return None
+    high: int | None = None
+    for op, value in query.bounds:
+        if op not in ("lt", "lte") or type(value) is not int or not _INT64[0] < value <= _INT64[1]:
+            return None
+        bound = value - 1 if op == "lt" else value
+        high = bound if high is None else min(high, bound)
+    return high
+
+
+def _idle_bound(query: Bool) -> int | None:
+    """X for "last used at or before X, or never used and created at or before X", which is
+    ``COALESCE(last_used, creation) <= X`` (key_health.js's unused keys); else None."""
+    if query.must or query.filter or query.must_not or len(query.should) != 2 or query.required_should() != 1:
+        return None
+    for used, never in (query.should, reversed(query.should)):
+        high = _high(used, "last_used")
+        if high is None or not isinstance(never, Bool) or never.should:
+            continue
+        lacks = never.must_not
+        created = never.must + never.filter
+        if len(lacks) != 1 or len(created) != 1 or _high(created[0], "creation") != high:
+            continue
+        if isinstance(lacks[0], Exists) and lacks[0].field.name == "last_used" and lacks[0].field.parent is None:
+            return high
+    return None
+
+
 def _exclude(shape: Shape, query: Query) -> Shape | None:
     if isinstance(query, Exists) and query.field.name == "expiration" and query.field.type is FieldType.DATE:
         return replace(shape, missing=True)
@@ -129,7 +171,10 @@ def _add_range(shape: Shape, query: Range) -> Shape | None:
 
 def parts(query: Query) -> list[tuple[int, Query]]:
     """Signed queries whose counts add up to the count of ``query`` (as ``SqlQuery.count_parts``):
-    ``A and (B or C)`` is ``|A and B| + |A and C| - |A and B and C|``."""
+    ``A and (B or C)`` is ``|A and B| + |A and C| - |A and B and C|``; the disjunction may be the
+    query's own or, when it has none, one of its filters (live keys, in key_health.js's unused view)."""
+    if isinstance(query, Bool) and not query.should:
+        query = _lifted(query)
     if not isinstance(query, Bool) or len(query.should) != 2 or query.minimum_should_match != 1:
         return [(1, query)]
     base = query.must + query.filter
@@ -141,8 +186,28 @@ def parts(query: Query) -> list[tuple[int, Query]]:
     return [(1, part(first)), (1, part(second)), (-1, part(first, second))]
 
 
+def _lifted(query: Bool) -> Bool:
+    """``query`` with its first filter that is a plain disjunction of two (not an idle bound) as its
+    own should clauses: the same keys."""
+    required = list(query.must + query.filter)
+    for i, clause in enumerate(required):
+        if (
+            isinstance(clause, Bool)
+            and not (clause.must or clause.filter or clause.must_not)
+            and len(clause.should) == 2
+            and clause.required_should() == 1
+            and _idle_bound(clause) is None
+        ):
+            rest = tuple(required[:i] + required[i + 1 :])
+            return Bool(filter=rest, should=clause.should, must_not=query.must_not, minimum_should_match=1)
+    return query
+
+
 def countable(shape: Shape) -> bool:
-    """Whether :func:`count` serves ``shape``: expiration is counted by type and invalidated only."""
+    """Whether :func:`count` serves ``shape``: expiration is counted by type and invalidated only, the
+    last activity for keys not invalidated (api_key_activity_counts) only."""
+    if shape.idle_high is not None:
+        return shape.values == {"invalidated": frozenset({False})}
     return not shape.timed or set(shape.values) <= {"type", "invalidated"}
 
 
