@@ -402,8 +402,8 @@ class Settings:
         env="KEYPLANE_CONFIG_DIR",
         default="./config",
         parse=Path,
-        help="directory of the settings file `keyplane.yml` and of the file realm's `users`, `users_roles` "
-        "and `service_tokens` (Elasticsearch's config directory)",
+        help="directory of the settings file `keyplane.yml`, of the file realm's `users`, `users_roles` "
+        "and `service_tokens`, and of the file roles' `roles.yml` (Elasticsearch's config directory)",
     )
     tls_certificate: Path | None = setting(
         key="xpack.security.http.ssl.certificate",
