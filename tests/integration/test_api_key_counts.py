@@ -310,10 +310,12 @@ def test_concurrent_writes_keep_counts(store: tuple[asyncio.AbstractEventLoop, D
     loop.run_until_complete(go())
 
 
-def _unused(before: int, live_after: int | None, lt: bool) -> dict[str, Any]:
-    """key_health.js's unused view: last activity before ``before``, not invalidated, live after a time."""
+def _unused(before: int, live_after: int | None, lt: bool, created: int | None = None) -> dict[str, Any]:
+    """key_health.js's unused view: last activity before ``before``, not invalidated, live after a time;
+    never used keys created before ``created`` (default ``before``: date math reads "now" per value)."""
     op = "lt" if lt else "lte"
-    never = {"must_not": {"exists": {"field": "last_used"}}, "filter": {"range": {"creation": {op: before}}}}
+    created = before if created is None else created
+    never = {"must_not": {"exists": {"field": "last_used"}}, "filter": {"range": {"creation": {op: created}}}}
     should = [{"bool": never}, {"range": {"last_used": {op: before}}}]
     filters: list[Any] = [{"bool": {"should": should, "minimum_should_match": 1}}]
     if live_after is not None:
@@ -371,19 +373,19 @@ activity_specs = st.fixed_dictionaries(
         max_size=10,
     ),
     sweep=st.none() | times,
-    bounds=st.lists(st.tuples(times, st.none() | times, st.booleans()), min_size=1, max_size=4),
+    bounds=st.lists(st.tuples(times, st.none() | times, st.booleans(), st.none() | times), min_size=1, max_size=4),
 )
 def test_unused_counts_equal_counting_the_keys(
     store: tuple[asyncio.AbstractEventLoop, Database],
     specs: list[dict[str, Any]],
     changes: list[tuple[int, str, int]],
     sweep: int | None,
-    bounds: list[tuple[int, int | None, bool]],
+    bounds: list[tuple[int, int | None, bool, int | None]],
 ) -> None:
     """Last activity and expiration on and around bucket edges, through inserts, last uses, updates,
     invalidations and sweeps: the unused totals from api_key_activity_counts stay exact."""
     loop, db = store
-    bodies = [_unused(before, live, lt) for before, live, lt in bounds]
+    bodies = [_unused(before, live, lt, created) for before, live, lt, created in bounds]
 
     async def go() -> None:
         repo = SqlApiKeyRepository(db)

@@ -25,7 +25,8 @@ class Shape:
     """A conjunction the count tables answer: allowed values per grouped column, and expiration.
 
     ``low``/``high`` are inclusive bounds in epoch ms (None: open); ``exists`` is implied by either.
-    ``idle_high``: the inclusive bound of the key's last activity, ``COALESCE(last_used, creation)``.
+    ``idle``: (u, c), keys last used at or before u, or never used and created at or before c (the
+    console sends one time for both, but each date math "now" is read on its own, so they may differ).
     """
 
     values: dict[str, frozenset[Any]] = field(default_factory=dict)
@@ -33,11 +34,11 @@ class Shape:
     missing: bool = False
     low: int | None = None
     high: int | None = None
-    idle_high: int | None = None
+    idle: tuple[int, int] | None = None
 
     @property
     def timed(self) -> bool:
-        return self.expiring or self.idle_high is not None
+        return self.expiring or self.idle is not None
 
     @property
     def expiring(self) -> bool:
@@ -69,7 +70,10 @@ def _add(shape: Shape, query: Query) -> Shape | None:
     if isinstance(query, Bool):
         idle = _idle_bound(query)
         if idle is not None:
-            return replace(shape, idle_high=idle if shape.idle_high is None else min(shape.idle_high, idle))
+            # Both conditions hold: each branch (used or not) takes the lower bound.
+            if shape.idle is not None:
+                idle = (min(idle[0], shape.idle[0]), min(idle[1], shape.idle[1]))
+            return replace(shape, idle=idle)
         return _add_bool(shape, query)
     if isinstance(query, (Term, Terms)):
         name = query.field.name
@@ -127,21 +131,24 @@ def _high(query: Query, field: str) -> int | None:
     return high
 
 
-def _idle_bound(query: Bool) -> int | None:
-    """X for "last used at or before X, or never used and created at or before X", which is
-    ``COALESCE(last_used, creation) <= X`` (key_health.js's unused keys); else None."""
+def _idle_bound(query: Bool) -> tuple[int, int] | None:
+    """(u, c) for "last used at or before u, or never used and created at or before c" (key_health.js's
+    unused keys; u = c is ``COALESCE(last_used, creation) <= u``); else None."""
     if query.must or query.filter or query.must_not or len(query.should) != 2 or query.required_should() != 1:
         return None
-    for used, never in (query.should, reversed(query.should)):
+    first, second = query.should
+    for used, never in ((first, second), (second, first)):
         high = _high(used, "last_used")
         if high is None or not isinstance(never, Bool) or never.should:
             continue
         lacks = never.must_not
         created = never.must + never.filter
-        if len(lacks) != 1 or len(created) != 1 or _high(created[0], "creation") != high:
+        if len(lacks) != 1 or len(created) != 1:
             continue
-        if isinstance(lacks[0], Exists) and lacks[0].field.name == "last_used" and lacks[0].field.parent is None:
-            return high
+        created_high = _high(created[0], "creation")
+        lacking = isinstance(lacks[0], Exists) and lacks[0].field.name == "last_used" and lacks[0].field.parent is None
+        if created_high is not None and lacking:
+            return high, created_high
     return None
 
 
@@ -206,7 +213,7 @@ def _lifted(query: Bool) -> Bool:
 def countable(shape: Shape) -> bool:
     """Whether :func:`count` serves ``shape``: expiration is counted by type and invalidated only, the
     last activity for keys not invalidated (api_key_activity_counts) only."""
-    if shape.idle_high is not None:
+    if shape.idle is not None:
         return shape.values == {"invalidated": frozenset({False})}
     return not shape.timed or set(shape.values) <= {"type", "invalidated"}
 

@@ -68,8 +68,8 @@ async def count(conn: Conn, shape: Shape) -> int:
     """The number of keys of ``shape`` (``countable(shape)`` must hold)."""
     if shape.empty:
         return 0
-    if shape.idle_high is not None:
-        return await _idle(conn, shape, shape.idle_high)
+    if shape.idle is not None:
+        return await _idle(conn, shape, *shape.idle)
     if not shape.timed:
         return int((await conn.execute(*_sum_statement(shape))).scalar() or 0)
     where = _grouped_where(shape, expiry)
@@ -111,27 +111,29 @@ async def count(conn: Conn, shape: Shape) -> int:
     return total
 
 
-def _last_activity_within(low: int, high: int) -> list[ColumnElement[bool]]:
-    """``COALESCE(last_used, creation)`` within [low, high], as two disjoint conditions, each a range of
-    one index (last_used; creation), the other columns hidden (SQLite read ``last_used IS NULL``, every
+def _last_activity_within(low: int, used: int, created: int) -> list[ColumnElement[bool]]:
+    """Keys last used in [low, used], and keys never used created in [low, created]: each a range of one
+    index (last_used; creation), the other columns hidden (SQLite read ``last_used IS NULL``, every
     unused key, from the last_used index)."""
-    used = and_(keys.c.last_used >= low, keys.c.last_used <= high)
-    never = and_(steer(keys.c.last_used.is_(None), _ALL_BUT_CREATION), keys.c.creation >= low, keys.c.creation <= high)
-    return [used, never]
+    used_within = and_(keys.c.last_used >= low, keys.c.last_used <= used)
+    never = steer(keys.c.last_used.is_(None), _ALL_BUT_CREATION)
+    return [used_within, and_(never, keys.c.creation >= low, keys.c.creation <= created)]
 
 
-async def _idle(conn: Conn, shape: Shape, idle_high: int) -> int:
-    """Keys not invalidated whose last activity is at or before ``idle_high``, within the shape's expiration.
+async def _idle(conn: Conn, shape: Shape, used: int, created: int) -> int:
+    """Keys not invalidated last used at or before ``used`` (never used: created at or before
+    ``created``), within the shape's expiration.
 
-    Groups wholly inside both bounds are summed; the keys of the edge buckets are counted: those in
-    the last activity bucket (from its start to ``idle_high``) among the whole expiration buckets,
-    then those in the expiration buckets of the bounds (at most two), whatever their activity bucket.
+    Groups below both bounds' activity buckets and within whole expiration buckets are summed; the
+    keys from the start of the lower bound's activity bucket to the bounds are counted among the whole
+    expiration buckets, then the keys of the expiration buckets of the bounds (at most two), whatever
+    their activity.
     """
-    edge = idle_high >> BITS
+    edge = min(used, created) >> BITS
     live = keys.c.invalidated == false()
     idle = or_(
-        and_(keys.c.last_used.isnot(None), keys.c.last_used <= idle_high),
-        and_(keys.c.last_used.is_(None), keys.c.creation <= idle_high),
+        and_(keys.c.last_used.isnot(None), keys.c.last_used <= used),
+        and_(keys.c.last_used.is_(None), keys.c.creation <= created),
     )
     partial: list[tuple[int | None, int | None]] = []
     if shape.missing:
@@ -140,15 +142,18 @@ async def _idle(conn: Conn, shape: Shape, idle_high: int) -> int:
     elif not shape.expiring:
         whole, whole_keys = [], []
     else:
+        # Tested on each key of the activity edge, through no index: PostgreSQL intersected the
+        # last_used range (~1,500 keys) with the expiration index's (130,000 keys: 30 ms).
+        expiration = keys.c.expiration + 0
         whole, whole_keys = [activity.c.bucket != NEVER], [keys.c.expiration.isnot(None)]
         low_bucket = None if shape.low is None else shape.low >> BITS
         high_bucket = None if shape.high is None else shape.high >> BITS
         if low_bucket is not None:
             whole.append(activity.c.bucket > low_bucket)
-            whole_keys.append(keys.c.expiration >= (low_bucket + 1) << BITS)
+            whole_keys.append(expiration >= (low_bucket + 1) << BITS)
         if high_bucket is not None:
             whole.append(activity.c.bucket < high_bucket)
-            whole_keys.append(keys.c.expiration < high_bucket << BITS)
+            whole_keys.append(expiration < high_bucket << BITS)
         if low_bucket is not None and low_bucket == high_bucket:
             partial.append((shape.low, shape.high))
         else:
@@ -161,7 +166,7 @@ async def _idle(conn: Conn, shape: Shape, idle_high: int) -> int:
     # The last activity bucket: the last_used and creation indexes find its keys, the rest is tested on
     # each key (the flag hidden, or SQLite would read all the live keys of api_keys_live_by_*).
     near = steer(and_(live, *whole_keys), _ALL_BUT_CREATION)
-    for within in _last_activity_within(edge << BITS, idle_high):
+    for within in _last_activity_within(edge << BITS, used, created):
         stmt = select(func.count()).select_from(keys).where(near, within)
         total += int((await conn.execute(stmt)).scalar() or 0)
     for low, high in partial:
