@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -40,9 +41,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
-from sqlalchemy import String, bindparam, create_engine, event, func, select
+from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -128,7 +129,9 @@ class _PgConn(Conn):
     own snapshot anyway, so a read-only request needs no BEGIN and COMMIT round trips and none of
     SQLAlchemy's connection handling. The SQLAlchemy connection, and its transaction, are taken at
     the first other statement (SQLAlchemy's asyncpg adapter sends BEGIN at its first statement; a
-    prepared write sends it first through the adapter) and committed when the block ends.
+    prepared write sends it first through the adapter) and committed when the block ends, its change
+    notices and COMMIT in one round trip. A transaction with only notices sends them as one statement
+    on the pool.
     """
 
     def __init__(self, engine: AsyncEngine, pool: Any) -> None:
@@ -186,12 +189,7 @@ class _PgConn(Conn):
                 return Rows(rows, len(rows))
             status = await driver.execute(compiled.sql, *args)
         except Exception as exc:
-            error = _pg_error(adapter, dialect, compiled.sql, exc)
-            if isinstance(error, sa_exc.DBAPIError) and dialect.is_disconnect(cast(Any, error.orig), adapter, None):
-                # As SQLAlchemy does for its own statements: this connection is not given out again.
-                error.connection_invalidated = True
-                await aio.invalidate(error)
-            raise error from exc
+            await _raise_pg(aio, adapter, compiled.sql, exc)
         count = str(status).rsplit(" ", 1)[-1]
         return Rows([], int(count) if count.isdigit() else -1)
 
@@ -200,24 +198,96 @@ class _PgConn(Conn):
 
     async def finish(self, ok: bool) -> None:
         """Commit (with the change notices) or roll back, and give the connection back."""
-        if ok and self.notices and self._aio is None:
-            await self._connection()  # a transaction that only asks for notices still sends them
         aio, self._aio = self._aio, None
         if aio is None:
+            if ok and self.notices:
+                # Nothing else to commit: the notices go as one statement, its own transaction.
+                sql, args = _notify_sql(self.notices)
+                try:
+                    async with self._pool.acquire() as driver:
+                        await driver.execute(sql, *args)
+                except Exception as exc:
+                    raise _pg_error(None, self._engine.dialect, sql, exc) from exc
             return
         try:
             if ok:
-                for kind in self.notices:
-                    await self._prepared(_NOTIFY, {"c": CHANNEL, "k": kind}, aio)
-                await aio.commit()
+                await self._commit(aio)
             else:
                 await aio.rollback()
         finally:
             await aio.close()
 
+    async def _commit(self, aio: AsyncConnection) -> None:
+        """COMMIT, in the same round trip as the notices when they can be written as literals.
 
-# Tells every node what changed, delivered when the transaction commits (LISTEN in _listen_forever).
-_NOTIFY = Prepared(select(func.pg_notify(bindparam("c", type_=String), bindparam("k", type_=String))), writes=True)
+        asyncpg's and SQLAlchemy's transaction objects are ended as their own commit ends them
+        (asyncpg's ``Transaction.commit``, SQLAlchemy's adapter): only the query differs.
+        """
+        fairy = await aio.get_raw_connection()
+        adapter: Any = fairy.dbapi_connection
+        driver = adapter._connection  # noqa: SLF001
+        xact = adapter._transaction  # noqa: SLF001
+        sql, args = _notify_sql(self.notices) if self.notices else ("", ())
+        if xact is None or args:
+            # Nothing begun at the driver (only SQLAlchemy's bookkeeping to end), or notices that need
+            # parameters: a statement of their own, then the usual COMMIT.
+            if sql:
+                try:
+                    await driver.execute(sql, *args)
+                except Exception as exc:
+                    await _raise_pg(aio, adapter, sql, exc)
+            await aio.commit()
+            return
+        sql += "COMMIT"
+        states = type(xact._state)  # noqa: SLF001 - asyncpg's TransactionState
+        if driver._top_xact is xact:  # noqa: SLF001
+            driver._top_xact = None  # noqa: SLF001
+        adapter._transaction = None  # noqa: SLF001
+        try:
+            await driver.execute(sql)  # no arguments: one simple query, both statements in one round trip
+        except BaseException as exc:
+            xact._state = states.FAILED  # noqa: SLF001
+            if not isinstance(exc, Exception):  # cancelled mid-query: as SQLAlchemy, drop the connection
+                await aio.invalidate()
+                raise
+            await _raise_pg(aio, adapter, sql, exc, roll_back=driver)
+        xact._state = states.COMMITTED  # noqa: SLF001
+        await aio.commit()  # SQLAlchemy's transaction ends too; its adapter has nothing left to send
+
+
+# Kinds written as SQL literals (Keyplane's own names, key ids); any other is sent as a parameter.
+_LITERAL_KIND = re.compile(r"[A-Za-z0-9_.:*-]{1,200}")
+
+
+def _notify_sql(kinds: list[str]) -> tuple[str, tuple[str, ...]]:
+    """One SELECT sending every notice (delivered when its transaction commits), and its arguments.
+
+    Tells every node what changed (LISTEN in ``Database._listen_forever``).
+    """
+    if all(_LITERAL_KIND.fullmatch(kind) for kind in kinds):
+        return "SELECT " + ", ".join(f"pg_notify('{CHANNEL}', '{kind}')" for kind in kinds) + ";", ()
+    calls = ", ".join(f"pg_notify('{CHANNEL}', ${i}::text)" for i in range(1, len(kinds) + 1))
+    return f"SELECT {calls};", tuple(kinds)
+
+
+async def _raise_pg(aio: AsyncConnection, adapter: Any, sql: str, exc: Exception, roll_back: Any = None) -> NoReturn:
+    """Raise the SQLAlchemy exception for a failed driver call, invalidating a broken connection.
+
+    With ``roll_back`` (the driver), a transaction the failure left open (a statement before the
+    COMMIT failed) is rolled back here, as the transaction objects were already ended.
+    """
+    dialect = aio.dialect
+    error = _pg_error(adapter, dialect, sql, exc)
+    if isinstance(error, sa_exc.DBAPIError) and dialect.is_disconnect(cast(Any, error.orig), adapter, None):
+        # As SQLAlchemy does for its own statements: this connection is not given out again.
+        error.connection_invalidated = True
+        await aio.invalidate(error)
+    elif roll_back is not None and roll_back.is_in_transaction():
+        try:
+            await roll_back.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the first error is the one to raise
+            await aio.invalidate()
+    raise error from exc
 
 
 async def _pg_pool(url: str, dialect: Any) -> Any:
@@ -238,7 +308,13 @@ async def _pg_pool(url: str, dialect: Any) -> Any:
             format="binary",
         )
 
-    return await asyncpg.create_pool(url, min_size=0, max_size=10, init=codecs)
+    async def keep_session(conn: Any) -> None:
+        # Nothing to reset: the pool runs only prepared reads and notices, outside transactions, and
+        # changes no session state. asyncpg's default reset (advisory locks, cursors, LISTEN, settings)
+        # costs a round trip after every read; asyncpg still rolls back a transaction left open.
+        pass
+
+    return await asyncpg.create_pool(url, min_size=0, max_size=10, init=codecs, reset=keep_session)
 
 
 def _pg_error(adapter: Any, dialect: Any, sql: str, exc: Exception) -> BaseException:
