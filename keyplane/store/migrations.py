@@ -331,6 +331,19 @@ def _sqlite_activity_triggers(conn: Connection) -> None:
         conn.execute(text(f"CREATE TRIGGER api_keys_activity_{name} {sql}"))
 
 
+# Folds each group's appended rows into one (as keyplane_compact_api_key_counts).
+_PG_ACTIVITY_COMPACT = f"""
+CREATE OR REPLACE FUNCTION keyplane_compact_api_key_activity() RETURNS void LANGUAGE sql AS $$
+WITH g AS (SELECT {_ACTIVITY_COLUMNS} FROM api_key_activity_counts GROUP BY {_ACTIVITY_COLUMNS} HAVING count(*) > 1),
+gone AS (
+    DELETE FROM api_key_activity_counts c USING g WHERE c.bucket = g.bucket AND c.activity = g.activity
+    RETURNING c.bucket, c.activity, c.n
+)
+INSERT INTO api_key_activity_counts ({_ACTIVITY_COLUMNS}, n)
+SELECT {_ACTIVITY_COLUMNS}, sum(n)::bigint FROM gone GROUP BY {_ACTIVITY_COLUMNS} HAVING sum(n) <> 0;
+$$
+"""
+
 _PG_ACTIVITY = f"""
 CREATE OR REPLACE FUNCTION keyplane_count_api_key_activity() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -344,15 +357,7 @@ BEGIN
     END IF;
     -- As for api_key_counts: the appended rows are folded now and then, by one transaction at a time.
     IF random() < 0.001 AND pg_try_advisory_xact_lock({_ACTIVITY_LOCK}) THEN
-        WITH g AS (
-            SELECT {_ACTIVITY_COLUMNS} FROM api_key_activity_counts GROUP BY {_ACTIVITY_COLUMNS} HAVING count(*) > 1
-        ),
-        gone AS (
-            DELETE FROM api_key_activity_counts c USING g WHERE c.bucket = g.bucket AND c.activity = g.activity
-            RETURNING c.bucket, c.activity, c.n
-        )
-        INSERT INTO api_key_activity_counts ({_ACTIVITY_COLUMNS}, n)
-        SELECT {_ACTIVITY_COLUMNS}, sum(n)::bigint FROM gone GROUP BY {_ACTIVITY_COLUMNS} HAVING sum(n) <> 0;
+        PERFORM keyplane_compact_api_key_activity();
     END IF;
     RETURN NULL;
 END
@@ -368,6 +373,7 @@ def _pg_activity_triggers(conn: Connection) -> None:
             "(bucket BIGINT NOT NULL, activity BIGINT NOT NULL, n BIGINT NOT NULL)"
         )
     )
+    conn.execute(text(_PG_ACTIVITY_COMPACT))
     conn.execute(text(_PG_ACTIVITY))
     for name, event, when in (
         ("insert", "INSERT", "NOT NEW.invalidated"),

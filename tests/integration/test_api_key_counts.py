@@ -304,7 +304,10 @@ def test_concurrent_writes_keep_counts(store: tuple[asyncio.AbstractEventLoop, D
             async with db.transaction() as conn:
                 await conn.execute(text("SELECT keyplane_compact_api_key_counts()"))
         await _check(db, [{"match_all": {}}, {"bool": {"must_not": {"exists": {"field": "expiration"}}}}], None)
-        await repo.record_last_used({k.id: TIMES[i % len(TIMES)] for i, k in enumerate(keys[::2])})
+        await asyncio.gather(*[repo.record_last_used({k.id: TIMES[i % len(TIMES)]}) for i, k in enumerate(keys[::2])])
+        if db.is_postgres:
+            async with db.transaction() as conn:
+                await conn.execute(text("SELECT keyplane_compact_api_key_activity()"))
         await _check_activity(db, [_unused(at, TIMES[2], True) for at in TIMES[4:8]])
 
     loop.run_until_complete(go())
