@@ -111,6 +111,10 @@ class Conn:
         """Run several statements in order (on SQLite in one hand-off to the connection's thread)."""
         return [await self.execute(stmt, params) for stmt, params in statements]
 
+    async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
+        """``execute`` for a statement that is the whole transaction (see ``Database.execute_alone``)."""
+        return await self.execute(stmt, params)
+
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` with the transaction's synchronous connection (off the loop on SQLite)."""
         raise NotImplementedError
@@ -161,11 +165,20 @@ class _PgConn(Conn):
         result = await (aio.execute(stmt, params) if params is not None else aio.execute(stmt))
         return _rows(result)
 
+    async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
+        if isinstance(stmt, Prepared) and self._aio is None and not self.notices:
+            # Its own transaction (autocommit) on the pool: no BEGIN and COMMIT round trips.
+            return await self._pooled(stmt.compiled(self._engine.dialect), params)
+        return await self.execute(stmt, params)
+
     async def _pooled(self, compiled: Compiled, params: Any) -> Rows:
         dialect = self._engine.dialect
         args = compiled.args(params)
         try:
             async with self._pool.acquire() as driver:
+                if not compiled.returns_rows:
+                    count = str(await driver.execute(compiled.sql, *args)).rsplit(" ", 1)[-1]
+                    return Rows([], int(count) if count.isdigit() else -1)
                 records = await driver.fetch(compiled.sql, *args)
         except Exception as exc:
             raise _pg_error(None, dialect, compiled.sql, exc) from exc
@@ -988,6 +1001,16 @@ class Database:
             raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
         if observer is not None:
             observer(time.perf_counter() - started, None)
+
+    async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
+        """One statement as a transaction of its own, committed (durably) when this returns.
+
+        The same as running it alone in ``transaction()``; on PostgreSQL a prepared statement runs
+        in autocommit on the node's pool: one round trip where a transaction block takes three
+        (BEGIN, the statement, COMMIT). Its own transaction is as atomic as the block would be.
+        """
+        async with self.transaction() as conn:
+            return await conn.execute_alone(stmt, params)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Conn]:
