@@ -30,8 +30,11 @@ def _round(ms: int, unit: str, up: bool) -> int:
     return down + size - 1 if up else down
 
 
-def parse_date(value: Any, *, round_up: bool = False) -> int:
-    """Epoch ms from a number, a numeric string, an ISO date, or date math such as ``now-1d/d``."""
+def parse_date(value: Any, *, round_up: bool = False, now: int | None = None) -> int:
+    """Epoch ms from a number, a numeric string, an ISO date, or date math such as ``now-1d/d``.
+
+    ``now``: the time ``now`` stands for. Elasticsearch reads the clock once per request, so that
+    every ``now`` of one query means the same instant; callers parsing a query pass theirs."""
     if isinstance(value, bool):
         raise ParseError(f"failed to parse date field [{value}]")
     if isinstance(value, (int, float)):
@@ -40,7 +43,7 @@ def parse_date(value: Any, *, round_up: bool = False) -> int:
     if re.fullmatch(r"-?\d+", text):
         return int(text)
     if text.startswith("now"):
-        base, rest = now_ms(), text[3:]
+        base, rest = now if now is not None else now_ms(), text[3:]
     else:
         anchor, sep, rest = text.partition("||")
         try:

@@ -54,6 +54,7 @@ from keyplane.query.tree import (
     Terms,
     Wildcard,
 )
+from keyplane.timevalue import now_ms
 
 QUERY_KINDS = frozenset(
     (
@@ -130,6 +131,7 @@ class _Parser:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self.strict = rules.strict
+        self.now = now_ms()  # one instant for every ``now`` of the query, as in Elasticsearch
         self._kinds: dict[str, Callable[[Any, int], Query]] = {
             "match_all": lambda spec, depth: MATCH_ALL,
             "ids": self._ids,
@@ -156,7 +158,7 @@ class _Parser:
     def coerce(self, name: str, field: Field, value: Any) -> Any:
         """A query value in the field's representation (strict parsing)."""
         if field.type is FieldType.DATE:
-            return parse_date(value)
+            return parse_date(value, now=self.now)
         if field.type is FieldType.BOOLEAN:
             if isinstance(value, bool):
                 return value
@@ -271,7 +273,7 @@ class _Parser:
             if value is None:
                 continue
             if field.type is FieldType.DATE:
-                out[op] = parse_date(value, round_up=op in ("gt", "lte"))
+                out[op] = parse_date(value, round_up=op in ("gt", "lte"), now=self.now)
             else:
                 out[op] = self.coerce(name, field, value)
         return Range(field, tuple(out.items()))

@@ -320,3 +320,14 @@ def test_rendering_with_typed_keys() -> None:
     metric = parse_aggs({"n": {"terms": {"field": "title"}}}, STRICT)
     assert render_aggregations(metric, {"n": TermsResult([], 0)})["n"]["buckets"] == []
     assert render_aggregations([], {"x": ValueResult(3)}) == {}
+
+
+def test_every_now_of_a_query_is_one_instant() -> None:
+    # Elasticsearch reads the clock once per request: two "now-30d" of one query are equal, whatever
+    # time passes while it is parsed (the unused-keys view's count relies on it).
+    clauses = [{"range": {"published": {"lt": "now-30d"}}} for _ in range(200)]
+    parsed = parse_query({"bool": {"filter": clauses}}, STRICT)
+    assert isinstance(parsed, Bool)
+    ranges = [clause for clause in parsed.filter if isinstance(clause, Range)]
+    assert len(ranges) == 200
+    assert len({bound for clause in ranges for bound in clause.bounds}) == 1
