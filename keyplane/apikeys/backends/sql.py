@@ -476,8 +476,7 @@ class SqlApiKeyRepository:
         self.forced_plan = forced_plan
 
     async def insert(self, key: ApiKey) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(_INSERT, _row(key))
+        await self.db.execute_alone(_INSERT, _row(key))  # PostgreSQL: one round trip, no BEGIN/COMMIT
 
     async def get(self, key_id: str) -> ApiKey | None:
         async with self.db.transaction() as conn:
