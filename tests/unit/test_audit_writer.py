@@ -53,7 +53,7 @@ def test_lines_follow_elasticsearch_field_names(tmp_path: Path) -> None:
 
 
 def test_texts_from_the_request_are_escaped(tmp_path: Path) -> None:
-    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-\"a", "id-a")
+    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, 'node-"a', "id-a")
     trail.writer.open()
     odd = Origin("GET", '/idx-"x"/_doc/\u00e9\n1', None, "ab12-8", 'op "9"\n\\')
     trail.access(odd, _key_auth(), "indices:data/read/get", ['idx-"x"'], True)
