@@ -93,7 +93,11 @@ class _Collector:
             yield CounterMetricFamily(
                 "keyplane_audit_dropped_events", "Audit events dropped because the buffer was full", dropped
             )
-            yield CounterMetricFamily("keyplane_audit_failed_events", "Audit events lost to failed writes", failed)
+            yield CounterMetricFamily(
+                "keyplane_audit_failed_events",
+                "Audit events lost to failed writes or that could not be rendered",
+                failed,
+            )
 
     def _cache_lookups(self) -> Iterator[Metric]:
         hits = CounterMetricFamily("keyplane_cache_hits", "Credential cache lookups that found", labels=["cache"])
