@@ -26,7 +26,7 @@ class Shape:
 
     ``low``/``high`` are inclusive bounds in epoch ms (None: open); ``exists`` is implied by either.
     ``idle``: (u, c), keys last used at or before u, or never used and created at or before c (the
-    console sends one time for both, but each date math "now" is read on its own, so they may differ).
+    console sends one time for both; a client may send two).
     """
 
     values: dict[str, frozenset[Any]] = field(default_factory=dict)

@@ -78,22 +78,10 @@ async def count(conn: Conn, shape: Shape) -> int:
         return int((await conn.execute(stmt)).scalar() or 0)
     # Whole buckets strictly between the buckets of the bounds, and the keys of those (at most two)
     # buckets within the bounds, counted on the index of (invalidated, type, expiration).
-    whole = [expiry.c.bucket != NEVER]
-    partial: list[tuple[int | None, int | None]] = []
-    low_bucket = None if shape.low is None else shape.low >> BITS
-    high_bucket = None if shape.high is None else shape.high >> BITS
-    if low_bucket is not None:
-        whole.append(expiry.c.bucket > low_bucket)
-    if high_bucket is not None:
-        whole.append(expiry.c.bucket < high_bucket)
-    if low_bucket is not None and low_bucket == high_bucket:
-        partial.append((shape.low, shape.high))
-    else:
-        if low_bucket is not None:
-            partial.append((shape.low, ((low_bucket + 1) << BITS) - 1))
-        if high_bucket is not None:
-            partial.append((high_bucket << BITS, shape.high))
-    stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, *whole)
+    low_bucket, high_bucket, partial = _expiry_buckets(shape)
+    stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(
+        where, *_whole_buckets(expiry.c.bucket, low_bucket, high_bucket)
+    )
     total = int((await conn.execute(stmt)).scalar() or 0)
     key_where = _grouped_where(shape, keys)
     if "type" not in shape.values:
@@ -101,14 +89,44 @@ async def count(conn: Conn, shape: Shape) -> int:
         # flag's keys; the expiration index finds the bucket's few keys.
         key_where = steer(key_where, frozenset(("invalidated",)))
     for low, high in partial:
-        bounds: list[ColumnElement[bool]] = [keys.c.expiration.isnot(None)]
-        if low is not None:
-            bounds.append(keys.c.expiration >= low)
-        if high is not None:
-            bounds.append(keys.c.expiration <= high)
-        stmt = select(func.count()).select_from(keys).where(key_where, *bounds)
+        stmt = select(func.count()).select_from(keys).where(key_where, *_expiring_within(low, high))
         total += int((await conn.execute(stmt)).scalar() or 0)
     return total
+
+
+def _expiry_buckets(shape: Shape) -> tuple[int | None, int | None, list[tuple[int | None, int | None]]]:
+    """The expiration buckets of the shape's bounds (None: open), and the expiration ranges of the keys
+    counted one by one: the parts of those (at most two) buckets within the bounds."""
+    low_bucket = None if shape.low is None else shape.low >> BITS
+    high_bucket = None if shape.high is None else shape.high >> BITS
+    if low_bucket is not None and low_bucket == high_bucket:
+        return low_bucket, high_bucket, [(shape.low, shape.high)]
+    partial: list[tuple[int | None, int | None]] = []
+    if low_bucket is not None:
+        partial.append((shape.low, ((low_bucket + 1) << BITS) - 1))
+    if high_bucket is not None:
+        partial.append((high_bucket << BITS, shape.high))
+    return low_bucket, high_bucket, partial
+
+
+def _whole_buckets(bucket: ColumnElement[Any], low: int | None, high: int | None) -> list[ColumnElement[bool]]:
+    """Count-table rows of the expiration buckets strictly between the bounds' buckets."""
+    whole = [bucket != NEVER]
+    if low is not None:
+        whole.append(bucket > low)
+    if high is not None:
+        whole.append(bucket < high)
+    return whole
+
+
+def _expiring_within(low: int | None, high: int | None) -> list[ColumnElement[bool]]:
+    """Keys that expire within [low, high] (None: open)."""
+    bounds: list[ColumnElement[bool]] = [keys.c.expiration.isnot(None)]
+    if low is not None:
+        bounds.append(keys.c.expiration >= low)
+    if high is not None:
+        bounds.append(keys.c.expiration <= high)
+    return bounds
 
 
 def _last_activity_within(low: int, used: int, created: int) -> list[ColumnElement[bool]]:
@@ -142,25 +160,16 @@ async def _idle(conn: Conn, shape: Shape, used: int, created: int) -> int:
     elif not shape.expiring:
         whole, whole_keys = [], []
     else:
+        low_bucket, high_bucket, partial = _expiry_buckets(shape)
+        whole = _whole_buckets(activity.c.bucket, low_bucket, high_bucket)
         # Tested on each key of the activity edge, through no index: PostgreSQL intersected the
         # last_used range (~1,500 keys) with the expiration index's (130,000 keys: 30 ms).
         expiration = keys.c.expiration + 0
-        whole, whole_keys = [activity.c.bucket != NEVER], [keys.c.expiration.isnot(None)]
-        low_bucket = None if shape.low is None else shape.low >> BITS
-        high_bucket = None if shape.high is None else shape.high >> BITS
+        whole_keys = [keys.c.expiration.isnot(None)]
         if low_bucket is not None:
-            whole.append(activity.c.bucket > low_bucket)
             whole_keys.append(expiration >= (low_bucket + 1) << BITS)
         if high_bucket is not None:
-            whole.append(activity.c.bucket < high_bucket)
             whole_keys.append(expiration < high_bucket << BITS)
-        if low_bucket is not None and low_bucket == high_bucket:
-            partial.append((shape.low, shape.high))
-        else:
-            if low_bucket is not None:
-                partial.append((shape.low, ((low_bucket + 1) << BITS) - 1))
-            if high_bucket is not None:
-                partial.append((high_bucket << BITS, shape.high))
     summed = select(func.coalesce(func.sum(activity.c.n), 0)).where(activity.c.activity < edge, *whole)
     total = int((await conn.execute(summed)).scalar() or 0)
     # The last activity bucket: the last_used and creation indexes find its keys, the rest is tested on
@@ -169,15 +178,10 @@ async def _idle(conn: Conn, shape: Shape, used: int, created: int) -> int:
     for within in _last_activity_within(edge << BITS, used, created):
         stmt = select(func.count()).select_from(keys).where(near, within)
         total += int((await conn.execute(stmt)).scalar() or 0)
+    # The expiration index finds the edge buckets' keys; their flag and activity are tested on each.
+    tested = steer(and_(live, idle), frozenset(("invalidated", "last_used", "creation")))
     for low, high in partial:
-        bounds: list[ColumnElement[bool]] = [keys.c.expiration.isnot(None)]
-        if low is not None:
-            bounds.append(keys.c.expiration >= low)
-        if high is not None:
-            bounds.append(keys.c.expiration <= high)
-        # The expiration index finds the bucket's keys; their flag and activity are tested on each.
-        tested = steer(and_(live, idle), frozenset(("invalidated", "last_used", "creation")))
-        stmt = select(func.count()).select_from(keys).where(tested, *bounds)
+        stmt = select(func.count()).select_from(keys).where(tested, *_expiring_within(low, high))
         total += int((await conn.execute(stmt)).scalar() or 0)
     return total
 
