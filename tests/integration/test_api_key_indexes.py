@@ -11,9 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from keyplane.apikeys.backends.base import KeyFilter
 from keyplane.apikeys.backends.sql import _find_statement, _selector_params
-from keyplane.store.database import Database
-from keyplane.store.migrations import migrate
 from keyplane.store.prepared import Prepared
+from tests.integration.stores import open_migrated
 
 
 def test_prefix_on_name_is_an_index_range_on_postgresql(database_url: str) -> None:
@@ -21,10 +20,8 @@ def test_prefix_on_name_is_an_index_range_on_postgresql(database_url: str) -> No
         pytest.skip("SQLite compares names byte by byte: its name index serves LIKE 'abc%' (case_sensitive_like)")
 
     async def go() -> str:
-        db = Database(database_url)
-        await db.open()
+        db = await open_migrated(database_url)
         try:
-            await migrate(db)
             async with db.transaction() as conn:
                 # A tiny table would be scanned whatever the indices: ask for the plan an index allows.
                 await conn.execute(text("SET LOCAL enable_seqscan = off"))
@@ -48,10 +45,8 @@ def test_a_key_looked_up_by_id_and_owner_is_found_by_its_primary_key(database_ur
     assert isinstance(prepared, Prepared)
 
     async def go() -> str:
-        db = Database(database_url)
-        await db.open()
+        db = await open_migrated(database_url)
         try:
-            await migrate(db)
             async with db.transaction() as conn:
                 # One owner's 3,000 keys, no statistics gathered (a new store before autovacuum's first).
                 await conn.execute(

@@ -26,12 +26,9 @@ from keyplane.apikeys.backends.sql import SqlApiKeyRepository, _page_statement, 
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import owned_by, parse_query, parse_sort
 from keyplane.query.tree import Bool
-from keyplane.store import schema
 from keyplane.store.database import Database
-from keyplane.store.migrations import migrate
 from keyplane.timevalue import now_ms
-from tests import pg
-from tests.conftest import STORE
+from tests.integration.stores import filled_key_store
 
 DAY = 86_400_000
 KEYS = 3000
@@ -160,28 +157,7 @@ def shapes() -> list[tuple[dict[str, Any], list[Any]]]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[asyncio.AbstractEventLoop, Database]]:
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'keyplane.db'}"
-    loop = asyncio.new_event_loop()
-    db = Database(url)
-
-    async def fill() -> None:
-        await db.open()
-        await migrate(db)
-        async with db.transaction() as conn:
-            await conn.execute(schema.api_keys.insert(), [_row(k) for k in _keys(now_ms())])
-
-    loop.run_until_complete(fill())
-    yield loop, db
-    loop.run_until_complete(db.close())
-    loop.close()
-    if STORE == "postgres":
-        pg.drop_database(url)
+    yield from filled_key_store(tmp_path_factory, "plans", [_row(k) for k in _keys(now_ms())])
 
 
 async def _pages(repo: SqlApiKeyRepository, body: dict[str, Any], sort_body: list[Any]) -> list[Any]:

@@ -27,10 +27,8 @@ from keyplane.apikeys.query import parse_query, parse_sort
 from keyplane.query.tree import Query, SortKey
 from keyplane.store import schema
 from keyplane.store.database import Database
-from keyplane.store.migrations import migrate
 from keyplane.timevalue import now_ms
-from tests import pg
-from tests.conftest import STORE
+from tests.integration.stores import filled_key_store
 from tests.integration.test_api_key_plans import console_query, health_queries
 
 DAY = 86_400_000
@@ -67,28 +65,7 @@ def _keys(now: int, used_share: float) -> list[ApiKey]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[asyncio.AbstractEventLoop, Database]]:
-    if STORE == "postgres":
-        reason = pg.available()
-        if reason:
-            pytest.skip(reason)
-        url = pg.create_database()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('reference') / 'keyplane.db'}"
-    loop = asyncio.new_event_loop()
-    db = Database(url)
-
-    async def fill() -> None:
-        await db.open()
-        await migrate(db)
-        async with db.transaction() as conn:
-            await conn.execute(t.insert(), [_row(k) for k in _keys(now_ms(), 0.05)])
-
-    loop.run_until_complete(fill())
-    yield loop, db
-    loop.run_until_complete(db.close())
-    loop.close()
-    if STORE == "postgres":
-        pg.drop_database(url)
+    yield from filled_key_store(tmp_path_factory, "reference", [_row(k) for k in _keys(now_ms(), 0.05)])
 
 
 async def _plain_total(db: Database, query: Query) -> int:

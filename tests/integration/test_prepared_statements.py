@@ -18,8 +18,8 @@ from sqlalchemy import exc as sa_exc
 
 from keyplane.store import schema
 from keyplane.store.database import Database
-from keyplane.store.migrations import migrate
 from keyplane.store.prepared import Prepared
+from tests.integration.stores import open_migrated
 
 t = schema.users
 GET = Prepared(select(t).where(t.c.username == bindparam("username")))
@@ -47,13 +47,6 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def _open(url: str) -> Database:
-    db = Database(url)
-    await db.open()
-    await migrate(db)
-    return db
-
-
 def _user(name: str, **extra: Any) -> dict[str, Any]:
     return {
         "username": name,
@@ -67,7 +60,7 @@ def _user(name: str, **extra: Any) -> dict[str, Any]:
 
 def test_prepared_rows_equal_sqlalchemy_rows(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         try:
             async with db.transaction() as conn:
                 await conn.execute(INSERT, _user("ann", doc='{"a":"\x00b"}', enabled=False))
@@ -84,7 +77,7 @@ def test_prepared_rows_equal_sqlalchemy_rows(database_url: str) -> None:
 
 def test_counts_conflicts_and_missing_rows(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         try:
             async with db.transaction() as conn:
                 await conn.execute(INSERT, _user("bob"))
@@ -108,7 +101,7 @@ def test_counts_conflicts_and_missing_rows(database_url: str) -> None:
 
 def test_a_failed_transaction_undoes_its_prepared_writes(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         try:
             with pytest.raises(RuntimeError):
                 async with db.transaction() as conn:
@@ -146,7 +139,7 @@ def test_generated_values_round_trip_alike(database_url: str) -> None:
     """Whatever the text or JSON (NUL and the escape character included), both paths read the same."""
 
     async def go(values: list[tuple[str, Any, bool]]) -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         try:
             async with db.transaction() as conn:
                 await conn.execute(delete(k))
@@ -192,7 +185,7 @@ def test_selects_built_per_call_answer_as_through_sqlalchemy(database_url: str) 
     SQLAlchemy reads; shapes it must rewrite per call (IN lists) still go through it."""
 
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         try:
             async with db.transaction() as conn:
                 for i in range(5):
@@ -228,7 +221,7 @@ def test_notices_reach_other_nodes_even_from_a_transaction_that_wrote_nothing(da
         pytest.skip("notices cross nodes on PostgreSQL only")
 
     async def go() -> None:
-        node = await _open(database_url)
+        node = await open_migrated(database_url)
         heard: list[str] = []
         other = Database(database_url)
         other.on_change(heard.append)  # before it opens: the listener says "*" once connected

@@ -18,22 +18,16 @@ from keyplane.security.users import User
 from keyplane.store import schema
 from keyplane.store.database import Database
 from keyplane.store.migrations import MIGRATIONS, migrate
+from tests.integration.stores import open_migrated
 
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
 
-async def _open(url: str) -> Database:
-    db = Database(url)
-    await db.open()
-    await migrate(db)
-    return db
-
-
 def test_migrations_are_idempotent(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         assert await migrate(db) == len(MIGRATIONS)
         async with db.transaction() as conn:
             versions = (await conn.execute(select(schema.schema_version.c.version))).rows
@@ -45,7 +39,7 @@ def test_migrations_are_idempotent(database_url: str) -> None:
 
 def test_users_roundtrip_and_partial_updates(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         repo = SqlUserRepository(db)
         assert await repo.put(User("ann", roles=["r"], metadata={"k": 1}), "$2a$10$" + "x" * 53) is True
         assert await repo.put(User("ann", roles=["r2"], full_name="Ann"), None) is False
@@ -64,7 +58,7 @@ def test_users_roundtrip_and_partial_updates(database_url: str) -> None:
 
 def test_concurrent_writers_lose_nothing(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         repo = SqlUserRepository(db)
         await repo.put(User("zed", roles=["a"]), "h0")
         # Different fields of one record written concurrently: each survives.
@@ -86,7 +80,7 @@ def test_concurrent_writers_lose_nothing(database_url: str) -> None:
 
 def test_failed_transaction_changes_nothing(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         with pytest.raises(RuntimeError):
             async with db.transaction() as conn:
                 await conn.execute(insert(schema.roles).values(name="half", doc="{}", seq_no=1))
@@ -99,7 +93,7 @@ def test_failed_transaction_changes_nothing(database_url: str) -> None:
 
 def test_roles_and_privileges(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         changes: list[str] = []
         db.on_change(changes.append)
         roles = SqlRoleRepository(db)
@@ -135,7 +129,7 @@ def test_one_process_per_sqlite_file(tmp_path) -> None:  # type: ignore[no-untyp
 
 def test_index_settings_concurrent_writes_and_reset(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
+        db = await open_migrated(database_url)
         repo = SqlIndexSettingsRepository(db)
         assert await repo.get_all() == {}
         # Many writers of the same and of different settings at once: no error, the last word of each survives.

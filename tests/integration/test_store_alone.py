@@ -15,9 +15,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from keyplane.store import schema
-from keyplane.store.database import Database
-from keyplane.store.migrations import migrate
 from keyplane.store.prepared import Prepared
+from tests.integration.stores import open_migrated
 
 t = schema.roles
 INSERT = Prepared(insert(t).values(name=bindparam("name"), doc=bindparam("doc"), seq_no=1))
@@ -33,8 +32,8 @@ def run(coro: Any) -> Any:
 
 def test_a_statement_alone_answers_as_in_a_block(database_url: str) -> None:
     async def go() -> None:
-        db = await _open(database_url)
-        other = await _open(database_url) if database_url.startswith("postgres") else db
+        db = await open_migrated(database_url)
+        other = await open_migrated(database_url) if database_url.startswith("postgres") else db
         try:
             assert (await db.execute_alone(INSERT, {"name": "a", "doc": "{}"})).rowcount == 1
             # Committed when the call returns: another node (PostgreSQL) reads it.
@@ -57,10 +56,3 @@ def test_a_statement_alone_answers_as_in_a_block(database_url: str) -> None:
                 await other.close()
 
     run(go())
-
-
-async def _open(url: str) -> Database:
-    db = Database(url)
-    await db.open()
-    await migrate(db)
-    return db

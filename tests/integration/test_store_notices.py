@@ -18,20 +18,13 @@ from sqlalchemy import insert, select, text
 
 from keyplane.store import schema
 from keyplane.store.database import Database
-from keyplane.store.migrations import migrate
+from tests.integration.stores import open_migrated
 
 roles = schema.roles
 
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-async def _open(url: str) -> Database:
-    db = Database(url)
-    await db.open()
-    await migrate(db)
-    return db
 
 
 async def _until(check: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
@@ -52,7 +45,7 @@ def test_notices_follow_commits_only(database_url: str) -> None:
     postgres = database_url.startswith("postgres")
 
     async def go() -> None:
-        node = await _open(database_url)
+        node = await open_migrated(database_url)
         local: list[str] = []
         node.on_change(local.append)
         other: Database | None = None
@@ -109,7 +102,7 @@ def test_a_failed_commit_raises_as_before_and_sends_no_notice(database_url: str)
         pytest.skip("deferred unique constraints are PostgreSQL's")
 
     async def go() -> None:
-        node = await _open(database_url)
+        node = await open_migrated(database_url)
         other = Database(database_url)
         remote: list[str] = []
         other.on_change(remote.append)
@@ -149,7 +142,7 @@ def test_a_statement_failing_before_the_commit_leaves_the_connection_usable(data
         pytest.skip("an aborted transaction is PostgreSQL's")
 
     async def go() -> None:
-        node = await _open(database_url)
+        node = await open_migrated(database_url)
         try:
             with pytest.raises(sa_exc.DBAPIError):
                 async with node.transaction() as conn:
