@@ -366,7 +366,7 @@ def _pem_certificates(path: Path, with_key: bool) -> list[CertificateInfo]:
 def configured_certificates(settings: Settings) -> list[CertificateInfo]:
     """The certificates of every PEM file the settings name, read now: the listener's chain (its first
     certificate holds the key), its client-certificate authorities and the upstream cluster's authorities.
-    None when nothing is configured. A file that cannot be read is left out with a warning. Blocks."""
+    Empty when nothing is configured. A file that cannot be read is left out with a warning. Blocks."""
     sources = [
         (settings.tls_certificate, settings.tls_key is not None),
         (settings.tls_certificate_authorities, False),

@@ -13,12 +13,12 @@ from typing import Any
 from keyplane import tls
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Router
+from keyplane.query.dates import format_date
 
 ACTION = "cluster:monitor/xpack/ssl/certificates/get"
 
 
 def _shown(info: tls.CertificateInfo) -> dict[str, Any]:
-    expiry = info.expiry
     return {
         "path": info.path,
         "format": info.format,
@@ -26,7 +26,7 @@ def _shown(info: tls.CertificateInfo) -> dict[str, Any]:
         "subject_dn": info.subject_dn,
         "serial_number": info.serial_number,
         "has_private_key": info.has_private_key,
-        "expiry": expiry.strftime("%Y-%m-%dT%H:%M:%S.") + f"{expiry.microsecond // 1000:03d}Z",
+        "expiry": format_date(int(info.expiry.timestamp() * 1000)),
         "issuer": info.issuer,
     }
 
