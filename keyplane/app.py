@@ -12,7 +12,6 @@ from keyplane import tracebacks
 from keyplane.api import build_router
 from keyplane.audit.events import enabled_events
 from keyplane.audit.trail import AuditTrail
-from keyplane.audit.writer import AuditWriter
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError
 from keyplane.http.dispatch import Dispatcher
@@ -49,13 +48,12 @@ def _audit_events(settings: Settings) -> frozenset[str]:
         raise SystemExit(f"keyplane: {exc}") from None
 
 
-def _observe(settings: Settings, services: Services, events: frozenset[str]) -> AuditWriter | None:
-    """Attach the audit trail and the metrics the settings turn on; the writer is started with the app."""
-    writer = None
+def _observe(settings: Settings, services: Services, events: frozenset[str]) -> AuditTrail | None:
+    """Attach the audit trail and the metrics the settings turn on; the trail's writer is started with the app."""
+    trail = None
     if settings.audit_enabled:
         path = settings.audit_file or settings.data_dir / "audit.json"
-        services.audit = AuditTrail(path, settings.audit_buffer, events, settings.node_name, services.node_id)
-        writer = services.audit.writer
+        trail = services.audit = AuditTrail(path, settings.audit_buffer, events, settings.node_name, services.node_id)
     if settings.metrics_enabled:
         metrics = Metrics(StateReader(SqlStateCounts(services.db)))
         metrics.gauges.caches["api_key"] = lambda: len(services.apikeys.verified)
@@ -63,11 +61,11 @@ def _observe(settings: Settings, services: Services, events: frozenset[str]) -> 
         metrics.gauges.caches["password"] = lambda: len(passwords)
         metrics.gauges.cache_objects["api_key"] = lambda: services.apikeys.verified
         metrics.gauges.cache_objects["password"] = lambda: passwords
-        if writer is not None:
-            metrics.gauges.audit = writer.figures
+        if trail is not None:
+            metrics.gauges.audit = trail.figures
         services.db.observer = metrics.recorder.store_call
         services.metrics = metrics
-    return writer
+    return trail
 
 
 def create_app(settings: Settings | None = None) -> Dispatcher:
@@ -75,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     events = _audit_events(settings)
     services = Services(settings)
-    audit_writer = _observe(settings, services, events)
+    audit = _observe(settings, services, events)
     app = Dispatcher(build_router(settings.test_mode), services)
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
@@ -83,8 +81,8 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    if audit_writer is not None:
-                        audit_writer.open()  # a file that cannot be written stops the start (OSError)
+                    if audit is not None:
+                        audit.writer.open()  # a file that cannot be written stops the start (OSError)
                     await services.start()
                 except Exception as exc:  # noqa: BLE001 - report start-up failures to the server
                     # A database error's text can quote hashes (see keyplane.tracebacks): not logged.
@@ -96,8 +94,9 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await services.stop()
-                if audit_writer is not None:
-                    await asyncio.to_thread(audit_writer.close)  # what is buffered is written first
+                if audit is not None:
+                    audit.flush()  # the events still queued, then what is buffered, are written first
+                    await asyncio.to_thread(audit.writer.close)
                 if services.upstream is not None:
                     await services.upstream.close()  # the pooled connections to the upstream cluster
                 await send({"type": "lifespan.shutdown.complete"})

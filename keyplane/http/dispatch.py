@@ -112,16 +112,21 @@ class Dispatcher:
                 scheme = credential[0]
             authenticated = 2
             run_as = headers.get(credentials.RUN_AS_HEADER)
+            if audit is not None:
+                # tuple.__new__: a named tuple's own constructor is Python code, this is not.
+                origin = tuple.__new__(
+                    Origin, (method, path, scope.get("client"), request_id, headers.get("x-opaque-id"))
+                )
             try:  # costs nothing when nothing is raised (Python 3.11)
                 auth = await self.authenticator.authenticate(credential, uri, run_as)
             except domain.Unauthenticated:
-                if audit is not None:
-                    _audit_refused(audit, _origin(scope, method, path, request_id, headers), credential)
+                if audit is not None and origin is not None:
+                    _audit_refused(audit, origin, credential)
                 raise
             authenticated = 1
-            if audit is not None:
-                origin = _origin(scope, method, path, request_id, headers)
-                audit.authentication_success(origin, auth)
+            if audit is not None and origin is not None:
+                if audit.logs_success:
+                    audit.authentication_success(origin, auth)
                 if run_as is not None:
                     action = route.action if route is not None else None
                     audit.run_as(origin, auth, run_as, action, granted=auth.run_as_denied is None)
@@ -165,7 +170,7 @@ class Dispatcher:
                 # The upstream validates its own parameters (it may know more than Keyplane does).
                 authorize(auth, route.action, path_params, self_checked=route.self_checked)
                 if audit is not None and origin is not None:
-                    audit.access(origin, auth, route.action, _indices(path_params), True)
+                    audit.access(origin, auth, route.action, path_params.get("index"), True)
                 forwarded = Forwarded(method, route.template, path_params, qs, headers, sent_body)
                 outcome = await forwarder.forward(auth, rule, forwarded)
                 if isinstance(outcome, Answer):
@@ -181,7 +186,7 @@ class Dispatcher:
                 check_unrecognized(path, set(query), route.params)
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
             if audit is not None and origin is not None and not route.self_checked:
-                audit.access(origin, auth, route.action, _indices(path_params), True)
+                audit.access(origin, auth, route.action, path_params.get("index"), True)
             request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
@@ -210,13 +215,13 @@ class Dispatcher:
         except EsError as exc:
             status = exc.status
             if audit is not None and status == 403 and origin is not None and auth is not None:
-                audit.access(origin, auth, route.action if route else None, _indices(path_params), False)
+                audit.access(origin, auth, route.action if route else None, path_params.get("index"), False)
             await self._send_error(send, method, exc.status, exc.body(), dict(exc.headers), pretty)
         except domain.KeyplaneError as exc:
             err = from_domain(exc)
             status = err.status
             if audit is not None and status == 403 and origin is not None and auth is not None:
-                audit.access(origin, auth, route.action if route else None, _indices(path_params), False)
+                audit.access(origin, auth, route.action if route else None, path_params.get("index"), False)
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except RawError as exc:
             status = exc.status
@@ -369,16 +374,6 @@ async def _respond(send: Send, method: str, status: int, headers: list[tuple[byt
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
 
 
-def _origin(scope: Scope, method: str, path: str, request_id: str, headers: dict[str, str]) -> Origin:
-    # tuple.__new__: a named tuple's own constructor is Python code, this is not (once per request).
-    return tuple.__new__(Origin, (method, path, scope.get("client"), request_id, headers.get("x-opaque-id")))
-
-
-def _indices(path_params: dict[str, str]) -> list[str] | None:
-    index = path_params.get("index")
-    return index.split(",") if index else None
-
-
 def _audit_refused(audit: AuditTrail, origin: Origin, credential: tuple[str, str] | None) -> None:
     if credential is None:
         audit.anonymous_access_denied(origin)
@@ -400,7 +395,7 @@ def _audit_answered(
 ) -> None:
     """After a handler answered: the access a self-checked route's service allowed, and what changed."""
     if route.self_checked:
-        audit.access(origin, auth, route.action, _indices(path_params), True)
+        audit.access(origin, auth, route.action, path_params.get("index"), True)
     if route.action not in changes.CHANGES:
         return
     try:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from keyplane.audit.events import EVENT_TYPES
-from keyplane.audit.trail import AuditTrail, Failure, Origin
+from keyplane.audit.trail import RENDER_INTERVAL_SECONDS, AuditTrail, Failure, Origin
 from keyplane.audit.writer import AuditWriter, Stamps
 from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
@@ -27,7 +30,7 @@ def test_lines_follow_elasticsearch_field_names(tmp_path: Path) -> None:
     trail.writer.open()
     auth = _key_auth()
     trail.authentication_success(ORIGIN, auth)
-    trail.access(ORIGIN, auth, "indices:data/read/search", ["logs-1", "logs-2"], False)
+    trail.access(ORIGIN, auth, "indices:data/read/search", "logs-1,logs-2", False)
     trail.authentication_failed(ORIGIN, Failure("basic", "ann", None, None), "default_native")
     trail.security_change(ORIGIN, auth, "a/b", "put_role", {"put": {"role": {"name": "r"}}}, 200)
     trail.writer.close()
@@ -56,7 +59,7 @@ def test_texts_from_the_request_are_escaped(tmp_path: Path) -> None:
     trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, 'node-"a', "id-a")
     trail.writer.open()
     odd = Origin("GET", '/idx-"x"/_doc/\u00e9\n1', None, "ab12-8", 'op "9"\n\\')
-    trail.access(odd, _key_auth(), "indices:data/read/get", ['idx-"x"'], True)
+    trail.access(odd, _key_auth(), "indices:data/read/get", 'idx-"x"', True)
     trail.access(ORIGIN, _key_auth(), "indices:data/read/get", None, True)
     trail.writer.close()
     first, second = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
@@ -109,3 +112,61 @@ def test_stamps_are_utc_with_milliseconds() -> None:
     assert stamps.format(1_800_000_000.042) == b"2027-01-15T08:00:00.042Z"
     assert stamps.format(1_800_000_000.0429) == b"2027-01-15T08:00:00.042Z"
     assert stamps.format(1_800_000_001.999) == b"2027-01-15T08:00:01.999Z"
+
+
+def test_events_on_the_loop_are_rendered_together_later_with_their_own_times(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int, list[dict[str, Any]]]:
+        trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+        trail.writer.open()
+        auth = _key_auth()
+        queued_at = time.time()
+        trail.authentication_success(ORIGIN, auth)
+        time.sleep(0.02)  # blocking: the render timer cannot fire in between
+        trail.access(ORIGIN, auth, "indices:data/read/get", "logs-1", True)
+        waiting = trail.figures()[0]  # queued on the loop, not rendered yet
+        queued_before_render = trail.writer.queued
+        await asyncio.sleep(RENDER_INTERVAL_SECONDS * 3)  # the render timer fires
+        assert trail.writer.queued == 2  # both rendered by it and handed to the writer, no flush needed
+        await asyncio.to_thread(trail.writer.close)
+        lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
+        assert all(abs(_epoch(e["@timestamp"]) - queued_at) < 1.0 for e in lines)
+        return waiting, queued_before_render, lines
+
+    waiting, queued_before_render, lines = asyncio.run(scenario())
+    assert (waiting, queued_before_render) == (2, 0)
+    assert [e["event.action"] for e in lines] == ["authentication_success", "access_granted"]
+    assert lines[1]["indices"] == ["logs-1"]
+    # each line carries the time of its event, not of the render that wrote both
+    assert _epoch(lines[1]["@timestamp"]) - _epoch(lines[0]["@timestamp"]) >= 0.015
+
+
+def test_flush_renders_what_is_queued_before_the_writer_closes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+        trail.writer.open()
+        for _ in range(5):
+            trail.access(ORIGIN, _key_auth(), "indices:data/read/get", None, True)
+        trail.flush()  # as at shutdown: the render timer has not fired
+        await asyncio.to_thread(trail.writer.close)
+        assert trail.figures() == (0, 5, 0, 0)
+
+    asyncio.run(scenario())
+    assert len((tmp_path / "audit.json").read_text().splitlines()) == 5
+
+
+def test_queued_events_count_against_the_buffer(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int, int, int]:
+        trail = AuditTrail(tmp_path / "audit.json", 10, EVENT_TYPES, "node-a", "id-a")  # writer not started
+        for _ in range(25):
+            trail.access(ORIGIN, _key_auth(), "indices:data/read/get", None, True)
+        trail.flush()  # ten rendered into the writer's buffer, fifteen dropped
+        for _ in range(3):  # the buffer is still full: these are dropped too
+            trail.access(ORIGIN, _key_auth(), "indices:data/read/get", None, True)
+        trail.flush()
+        return trail.figures()
+
+    assert asyncio.run(scenario()) == (10, 0, 18, 0)
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
