@@ -17,11 +17,12 @@ import asyncio
 import builtins
 import random
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from keyplane.connectors import configuration, core, filtering, sync_jobs, system_index
 from keyplane.connectors.backends.base import ConnectorRepository, SecretRepository, Stored, SyncJobRepository
 from keyplane.connectors.clock import now_iso, now_ns
+from keyplane.connectors.listed import listed
 from keyplane.connectors.model import ConnectorFilter, Doc
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.system_index import (
@@ -91,6 +92,14 @@ class ConnectorService:
             core.check_index_names(selector.index_names)
         total, rows = await self.connectors.list(selector, start, size)
         return total, [_with_id(r) for r in rows]
+
+    async def list_rendered(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, builtins.list[Any]]:
+        """``list``, each connector as a JSON fragment of the same object where it can be (``listed``):
+        for answers orjson writes as they are, not indented or filtered."""
+        if selector.index_names:
+            core.check_index_names(selector.index_names)
+        total, texts = await self.connectors.list_texts(selector, start, size)
+        return total, [listed(connector_id, text) for connector_id, text in texts]
 
     async def delete(self, connector_id: str, hard: bool, delete_sync_jobs: bool) -> None:
         if hard:

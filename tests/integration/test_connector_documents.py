@@ -8,10 +8,12 @@ import asyncio
 import pytest
 
 from keyplane.connectors.backends.sql import SqlConnectorRepository, SqlSecretRepository, SqlSyncJobRepository
+from keyplane.connectors.model import ConnectorFilter
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
 from keyplane.connectors.system_index import Kind, precondition, search_request
 from keyplane.errors import Conflict, DocumentMissing
+from keyplane.http.render import render
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
 
@@ -97,6 +99,45 @@ def test_sync_job_documents(database_url: str) -> None:
         assert total == 2
         pending = search_request(Kind.SYNC_JOBS, {"terms": {"status": ["pending"]}}, [{"created_at": "asc"}], 0, 10)
         assert [h.document.id for h in (await svc.search_documents(Kind.SYNC_JOBS, pending)).hits] == ["raw"]
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_rendered_list_is_the_parsed_list_as_orjson_writes_it(database_url: str) -> None:
+    # The list answers kept fragments of each connector's JSON (connectors/listed.py): the bytes must
+    # be those of the parsed documents, whatever a raw document holds (its own top-level id, which the
+    # answer's id overrides in place; deep nesting; non-ASCII text, floats), and a change must show.
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(300):  # past orjson's depth: the answer is written by jsontext's own writer
+        deep = {"d": deep}
+    docs = {
+        "a": {"index_name": "search-a", "name": "Ä ☃", "ratio": 0.1, "big": 2**63 - 1},
+        "b": {"name": "own id", "id": "not-b", "rules": [{"id": "DEFAULT"}]},
+        "c": {"index_name": "search-c", "nested": deep},
+        "d": {},
+    }
+
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        for connector_id, doc in docs.items():
+            await svc.index_document(Kind.CONNECTORS, connector_id, doc)
+        selector = ConnectorFilter([], [], [], None, False)
+
+        async def both() -> tuple[bytes, bytes]:
+            total, parsed = await svc.list(selector, 0, 10)
+            rendered_total, rendered = await svc.list_rendered(selector, 0, 10)
+            return render({"count": total, "results": parsed}, False), render(
+                {"count": rendered_total, "results": rendered}, False
+            )
+
+        for _ in range(2):  # the second time from the kept fragments
+            expected, got = await both()
+            assert got == expected
+        assert b'{"id":"not-b","name":"own id"' in got  # as Elasticsearch's list: the source's id
+        await svc.index_document(Kind.CONNECTORS, "a", {"index_name": "search-a", "name": "changed"})
+        expected, got = await both()
+        assert got == expected and b'"changed"' in got
         await db.close()
 
     asyncio.run(go())

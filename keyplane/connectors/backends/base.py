@@ -6,6 +6,7 @@ compare-and-set on it, so concurrent writers never overwrite each other.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,6 +51,12 @@ class ConnectorRepository(Protocol):
 
     async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
         """The total of matching connectors and one page of them."""
+        ...
+
+    async def list_texts(
+        self, selector: ConnectorFilter, start: int, size: int
+    ) -> tuple[int, builtins.list[tuple[str, str]]]:
+        """``list``, each connector as its id and its document's JSON text as stored (not parsed)."""
         ...
 
     async def delete_all(self) -> None: ...

@@ -6,6 +6,7 @@ rewrite is a compare-and-set on ``seq_no``, so concurrent writers never overwrit
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import orjson
@@ -115,6 +116,18 @@ async def _page(
     size: int,
 ) -> tuple[int, list[Stored]]:
     """The total of matching documents and one page of them."""
+    total, rows = await _page_rows(db, statements, params, start, size)
+    return total, [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+
+
+async def _page_rows(
+    db: Database,
+    statements: tuple[Executable | Prepared, Executable | Prepared],
+    params: dict[str, Any],
+    start: int,
+    size: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total of matching documents and the rows of one page of them."""
     count_stmt, page_stmt = statements
     async with db.transaction() as conn:
         if size > 0:
@@ -124,7 +137,7 @@ async def _page(
             total, rows = counted.scalar(), page.rows
         else:
             total, rows = (await conn.execute(count_stmt, params)).scalar(), []
-    return int(total or 0), [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+    return int(total or 0), rows
 
 
 _ORDER = (c.c.index_name.asc().nulls_last(), c.c.id)
@@ -236,16 +249,29 @@ class SqlConnectorRepository:
         return [_stored(r) for r in rows]
 
     async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
+        total, rows = await self._list_rows(selector, start, size)
+        return total, [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+
+    async def list_texts(
+        self, selector: ConnectorFilter, start: int, size: int
+    ) -> tuple[int, builtins.list[tuple[str, str]]]:
+        total, rows = await self._list_rows(selector, start, size)
+        return total, [(r["id"], r["doc"]) for r in rows]
+
+    async def _list_rows(
+        self, selector: ConnectorFilter, start: int, size: int
+    ) -> tuple[int, builtins.list[dict[str, Any]]]:
         pattern = _like(selector.query) if selector.query else None
         params = {"pattern": pattern, "pattern_lower": pattern.lower()} if pattern else {}
         if selector.index_names or selector.names or selector.service_types:
-            return await _page(self.db, _page_statements(c, _list_conditions(selector), _ORDER), params, start, size)
+            statements = _page_statements(c, _list_conditions(selector), _ORDER)
+            return await _page_rows(self.db, statements, params, start, size)
         shape = (selector.include_deleted, bool(selector.query))
         prepared = _LISTS.get(shape)
         if prepared is None:
             count_stmt, page_stmt = _page_statements(c, _list_conditions(selector), _ORDER)
             prepared = _LISTS[shape] = (Prepared(count_stmt), Prepared(page_stmt))
-        return await _page(self.db, prepared, params, start, size)
+        return await _page_rows(self.db, prepared, params, start, size)
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:

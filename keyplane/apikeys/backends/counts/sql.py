@@ -18,7 +18,7 @@ from keyplane.apikeys.backends.counts.shape import Shape
 from keyplane.apikeys.backends.plans.sql import steer
 from keyplane.query.aggs import Bucket, TermsAgg, TermsResult
 from keyplane.store import schema
-from keyplane.store.database import Conn
+from keyplane.store.database import Conn, Rows
 from keyplane.store.prepared import Prepared
 
 keys = schema.api_keys
@@ -64,34 +64,47 @@ def _sum_statement(shape: Shape) -> tuple[Executable | Prepared, dict[str, Any] 
     return found, {name: next(iter(allowed)) for name, allowed in shape.values.items()}
 
 
+Statements = list[tuple[Executable | Prepared, Any]]
+
+
 async def count(conn: Conn, shape: Shape) -> int:
     """The number of keys of ``shape`` (``countable(shape)`` must hold)."""
+    reads = statements(shape)
+    return total(await conn.execute_all(*reads)) if reads else 0
+
+
+def total(results: list[Rows]) -> int:
+    """The sum of the counts ``statements`` read."""
+    return sum(int(rows.scalar() or 0) for rows in results)
+
+
+def statements(shape: Shape) -> Statements:
+    """The statements whose counts sum to the number of keys of ``shape`` (``countable(shape)`` must
+    hold): the caller runs them with its other reads, on SQLite in one hand-off to a reader thread."""
     if shape.empty:
-        return 0
+        return []
     if shape.idle is not None:
-        return await _idle(conn, shape, *shape.idle)
+        return _idle(shape, *shape.idle)
     if not shape.timed:
-        return int((await conn.execute(*_sum_statement(shape))).scalar() or 0)
+        return [_sum_statement(shape)]
     where = _grouped_where(shape, expiry)
     if shape.missing:
-        stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, expiry.c.bucket == NEVER)
-        return int((await conn.execute(stmt)).scalar() or 0)
+        return [(select(func.coalesce(func.sum(expiry.c.n), 0)).where(where, expiry.c.bucket == NEVER), None)]
     # Whole buckets strictly between the buckets of the bounds, and the keys of those (at most two)
     # buckets within the bounds, counted on the index of (invalidated, type, expiration).
     low_bucket, high_bucket, partial = _expiry_buckets(shape)
-    stmt = select(func.coalesce(func.sum(expiry.c.n), 0)).where(
+    whole = select(func.coalesce(func.sum(expiry.c.n), 0)).where(
         where, *_whole_buckets(expiry.c.bucket, low_bucket, high_bucket)
     )
-    total = int((await conn.execute(stmt)).scalar() or 0)
+    out: Statements = [(whole, None)]
     key_where = _grouped_where(shape, keys)
     if "type" not in shape.values:
         # The flag alone would lead SQLite to the (invalidated, type, expiration) index and all of one
         # flag's keys; the expiration index finds the bucket's few keys.
         key_where = steer(key_where, frozenset(("invalidated",)))
     for low, high in partial:
-        stmt = select(func.count()).select_from(keys).where(key_where, *_expiring_within(low, high))
-        total += int((await conn.execute(stmt)).scalar() or 0)
-    return total
+        out.append((select(func.count()).select_from(keys).where(key_where, *_expiring_within(low, high)), None))
+    return out
 
 
 def _expiry_buckets(shape: Shape) -> tuple[int | None, int | None, list[tuple[int | None, int | None]]]:
@@ -138,7 +151,7 @@ def _last_activity_within(low: int, used: int, created: int) -> list[ColumnEleme
     return [used_within, and_(never, keys.c.creation >= low, keys.c.creation <= created)]
 
 
-async def _idle(conn: Conn, shape: Shape, used: int, created: int) -> int:
+def _idle(shape: Shape, used: int, created: int) -> Statements:
     """Keys not invalidated last used at or before ``used`` (never used: created at or before
     ``created``), within the shape's expiration.
 
@@ -171,19 +184,17 @@ async def _idle(conn: Conn, shape: Shape, used: int, created: int) -> int:
         if high_bucket is not None:
             whole_keys.append(expiration < high_bucket << BITS)
     summed = select(func.coalesce(func.sum(activity.c.n), 0)).where(activity.c.activity < edge, *whole)
-    total = int((await conn.execute(summed)).scalar() or 0)
+    out: Statements = [(summed, None)]
     # The last activity bucket: the last_used and creation indexes find its keys, the rest is tested on
     # each key (the flag hidden, or SQLite would read all the live keys of api_keys_live_by_*).
     near = steer(and_(live, *whole_keys), _ALL_BUT_CREATION)
     for within in _last_activity_within(edge << BITS, used, created):
-        stmt = select(func.count()).select_from(keys).where(near, within)
-        total += int((await conn.execute(stmt)).scalar() or 0)
+        out.append((select(func.count()).select_from(keys).where(near, within), None))
     # The expiration index finds the edge buckets' keys; their flag and activity are tested on each.
     tested = steer(and_(live, idle), frozenset(("invalidated", "last_used", "creation")))
     for low, high in partial:
-        stmt = select(func.count()).select_from(keys).where(tested, *_expiring_within(low, high))
-        total += int((await conn.execute(stmt)).scalar() or 0)
-    return total
+        out.append((select(func.count()).select_from(keys).where(tested, *_expiring_within(low, high)), None))
+    return out
 
 
 async def terms(conn: Conn, agg: TermsAgg, shape: Shape) -> TermsResult:
