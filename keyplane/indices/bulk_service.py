@@ -14,7 +14,7 @@ from typing import Any
 from keyplane import ids
 from keyplane.errors import KeyplaneError
 from keyplane.indices import core
-from keyplane.indices.backends.base import DocWrite
+from keyplane.indices.backends.base import DocWrite, ReadMark
 from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, document_problem
 from keyplane.indices.core import IndexMeta, Source, StoredDoc
 from keyplane.indices.mappings import StrictDynamicMapping, dynamic_update, maps_every_field
@@ -160,7 +160,7 @@ class _Raced(Exception):
     """Another writer changed the index or a document the batch read: its items run one by one."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     """An item whose index is known and that the caller may write: what is left depends on the documents."""
 
@@ -171,7 +171,7 @@ class _Prepared:
     source: Source | None = None  # index and create: the document as the pipeline left it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Planned:
     """An item decided in memory, waiting for its write (and the sequence number it takes)."""
 
@@ -216,6 +216,8 @@ class _Batch:
         self.indices: dict[str, IndexMeta] = {}  # by index name: the metadata as stored
         # By (index, id): the document as the items decided so far leave it (seq_no -1 until written).
         self.state: dict[tuple[str, str], StoredDoc | None] = {}
+        # By index: the mark its known documents (``state``) were all read at, when they were.
+        self.marks: dict[str, ReadMark | None] = {}
         # The group: what is decided but not written yet.
         self.read: dict[tuple[str, str], StoredDoc | None] = {}  # as stored when first written in the group
         self.planned: dict[str, list[_Planned]] = {}
@@ -226,6 +228,7 @@ class _Batch:
 
     async def run(self, positions: range) -> None:
         self.state.clear()  # read again: another writer may have changed the documents meanwhile
+        self.marks.clear()
         prepared: list[_Prepared] = []
         for pos in positions:
             try:
@@ -281,7 +284,10 @@ class _Batch:
             if (p.index, p.doc_id) not in self.state:
                 wanted.setdefault(p.index, []).append(p.doc_id)
         for index, doc_ids in wanted.items():
-            found = await self.service.documents.get_many(index, doc_ids)
+            known = any(key[0] == index for key in self.state)
+            found, mark = await self.service.documents.read_many(index, doc_ids)
+            # The index's documents known so far were read at one mark, or not: the write compares them.
+            self.marks[index] = mark if not known or self.marks.get(index) == mark else None
             for doc_id in doc_ids:
                 self.state[(index, doc_id)] = found.get(doc_id)
 
@@ -368,6 +374,10 @@ class _Batch:
                 for row in rows:
                     self.outcomes[row.pos] = exc
                 continue
+            mark = self.marks.get(index)
+            if seq_nos and mark is not None:
+                # Written right after the mark (nothing between): what is known is what is stored at the new one.
+                self.marks[index] = ReadMark(mark.uuid, seq_nos[-1]) if seq_nos[0] == mark.seq_no + 1 else None
             meta, forced = self.indices[index], self.refresh is Refresh.IMMEDIATE
             for row, seq_no in zip(rows, seq_nos, strict=True):
                 write = row.write
@@ -400,7 +410,8 @@ class _Batch:
             return []
         visible = visible_at_once(meta, self.refresh)
         writes = [row.write for row in rows]
-        seq_nos = await self.service.documents.write_many(index, writes, expected, refresh=visible)
+        read_at = self.marks.get(index)
+        seq_nos = await self.service.documents.write_many(index, writes, expected, refresh=visible, read_at=read_at)
         if seq_nos is None:
             raise _Raced
         return seq_nos
@@ -408,6 +419,7 @@ class _Batch:
     def _forget(self, index: str) -> None:
         for key in [key for key in self.state if key[0] == index]:
             del self.state[key]
+        self.marks.pop(index, None)
         self.indices.pop(index, None)
         self.targets = {name: m for name, m in self.targets.items() if m.name != index}
 

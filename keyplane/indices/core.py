@@ -250,7 +250,8 @@ def matches(pattern: str, name: str) -> bool:
 # -- documents ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+# Slots: a bulk request builds one or more per document; they halve the cost of building one.
+@dataclass(frozen=True, slots=True)
 class StoredDoc:
     """A document as stored, with the numbers a conditional write compares."""
 

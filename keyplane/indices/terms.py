@@ -79,15 +79,34 @@ def term_rows(source: dict[str, Any]) -> list[TermRow]:
                 if not name or "." in name or SEP in name:
                     raise _Irregular
                 field = prefix + name
-                if isinstance(value, dict):
-                    if not _text_fits(field, MAX_FIELD_BYTES):
+                # This runs for every field of every document written: the bounds of ``_text_fits``, and
+                # the usual leaves (exactly a str, int or bool, as JSON gives them), without a call each.
+                fits = "\x00" not in field and "\uffff" not in field
+                fits = fits and (len(field) <= _FIELD_CHARS or len(field.encode()) <= MAX_FIELD_BYTES)
+                kind = type(value)
+                if kind is str:
+                    if not fits or "\x00" in value or "\uffff" in value:
+                        raise _Irregular
+                    if len(value) > _VALUE_CHARS and len(value.encode()) > MAX_VALUE_BYTES:
+                        raise _Irregular
+                    out[field + SEP + STRING + value] = None
+                elif kind is int:
+                    if not fits or value > MAX_EXACT_INT or value < -MAX_EXACT_INT:
+                        raise _Irregular
+                    out[field + SEP + NUMBER + str(value)] = float(value)
+                elif kind is bool:
+                    if not fits:
+                        raise _Irregular
+                    out[field + (_TRUE if value else _FALSE)] = 1.0 if value else 0.0
+                elif isinstance(value, dict):
+                    if not fits:
                         raise _Irregular
                     out[field + SEP + OTHER] = None
                     pending.append((field + ".", value))
                 elif value is None or value == []:
                     continue
                 else:
-                    if not _text_fits(field, MAX_FIELD_BYTES):
+                    if not fits:
                         raise _Irregular
                     if isinstance(value, list):
                         for item in value:
@@ -97,3 +116,9 @@ def term_rows(source: dict[str, Any]) -> list[TermRow]:
     except _Irregular:
         return [IRREGULAR_ROW]
     return list(out.items())
+
+
+# Lengths in characters under which a text fits its byte bound whatever it holds (4 bytes a character at most).
+_FIELD_CHARS = MAX_FIELD_BYTES // 4
+_VALUE_CHARS = MAX_VALUE_BYTES // 4
+_TRUE, _FALSE = SEP + BOOLEAN + "true", SEP + BOOLEAN + "false"

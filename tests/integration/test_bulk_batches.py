@@ -12,7 +12,7 @@ import pytest
 
 from keyplane.errors import KeyplaneError
 from keyplane.indices import bulk_service, core
-from keyplane.indices.backends.base import DocWrite
+from keyplane.indices.backends.base import DocWrite, ReadMark
 from keyplane.indices.backends.sql import SqlDocumentRepository, SqlIndexRepository
 from keyplane.indices.bulk import BulkItem
 from keyplane.indices.core import Condition, StoredDoc, UpdateSpec
@@ -105,6 +105,74 @@ def test_write_many_writes_nothing_when_a_document_changed_since_it_was_read(dat
             # Nothing was taken by the refused batches: the next write has the next number.
             fresh = await docs.write("books", "3", {}, 1, None)
             assert fresh is not None and fresh.seq_no == 3
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+def test_read_many_gives_the_mark_the_documents_were_read_at(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        docs = svc.documents
+        try:
+            assert await docs.read_many("missing", ["1"]) == ({}, None)
+            meta = await svc.create("books")
+            assert await docs.read_many("books", ["1"]) == ({}, ReadMark(meta.uuid, -1))
+            one = await docs.write("books", "1", {"v": 1}, 1, None)
+            await docs.write("books", "2", {"v": 2}, 1, None)
+            assert await docs.read_many("books", ["1", "3", "1"]) == ({"1": one}, ReadMark(meta.uuid, 1))
+            # Several statements (over 1,000 ids) that saw one mark.
+            many = [str(n) for n in range(2500)]
+            found, mark = await docs.read_many("books", many)
+            assert set(found) == {"1", "2"} and mark == ReadMark(meta.uuid, 1)
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+def test_write_many_trusts_a_mark_only_while_nothing_was_written_since(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        docs = svc.documents
+        try:
+            await svc.create("books")
+            one = await docs.write("books", "1", {"v": 1}, 1, None)
+            assert one is not None
+            read, mark = await docs.read_many("books", ["1", "2"])
+            # At the mark: written without reading the documents again.
+            assert await docs.write_many("books", [DocWrite("2", {"v": 2}, 1)], {"2": None}, read_at=mark) == [1]
+            # Past the mark (the write above): compared again, and still as read for these ids.
+            assert await docs.write_many("books", [DocWrite("3", {"v": 3}, 1)], {"3": None}, read_at=mark) == [2]
+            # Compared again and found changed: nothing written.
+            assert await docs.write("books", "1", {"v": "theirs"}, 2, one) is not None
+            stale = {"1": read["1"]}
+            assert await docs.write_many("books", [DocWrite("1", {"v": "mine"}, 2)], stale, read_at=mark) is None
+            assert (await docs.get("books", "1")) == StoredDoc("1", {"v": "theirs"}, 3, 2)
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+def test_a_mark_of_a_deleted_index_does_not_hold_for_its_namesake(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        docs = svc.documents
+        try:
+            old = await svc.create("books")
+            assert await docs.write("books", "1", {"v": "old"}, 1, None) is not None
+            read, mark = await docs.read_many("books", ["1"])
+            assert mark == ReadMark(old.uuid, 0)
+            await svc.delete([old])
+            new = await svc.create("books")
+            # The new index reaches the same sequence number, with other documents.
+            assert await docs.write("books", "2", {"v": "new"}, 1, None) is not None
+            assert (await docs.read_many("books", []))[1] == ReadMark(new.uuid, 0)
+            writes = [DocWrite("1", {"v": "mine"}, 2)]
+            assert await docs.write_many("books", writes, {"1": read["1"]}, read_at=mark) is None
+            assert await docs.get("books", "1") is None
         finally:
             await db.close()
 
@@ -237,8 +305,8 @@ class _RacedDocuments(SqlDocumentRepository):
         super().__init__(db)
         self.raced = False
 
-    async def get_many(self, index: str, ids: Sequence[str]) -> dict[str, StoredDoc]:
-        found = await super().get_many(index, ids)
+    async def read_many(self, index: str, ids: Sequence[str]) -> tuple[dict[str, StoredDoc], ReadMark | None]:
+        found = await super().read_many(index, ids)
         if not self.raced:
             self.raced = True
             one = await self.get(index, "1")
@@ -319,6 +387,49 @@ def test_new_fields_mapped_meanwhile_by_another_request_keep_the_batch(database_
             assert [o.seq_no for o in outcomes if isinstance(o, Written)] == [0, 1, 2, 3, 4]
             assert docs.single == 0  # written as one batch, not item by item
             assert set((await svc.get("books")).mappings["properties"]) == {"a", "b", "o"}
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+class _CountedReads(SqlDocumentRepository):
+    """Counts the statements that read documents by id."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.reads = 0
+
+    def _by_ids(self, columns: list[Any], index: str, ids: Sequence[str]) -> Any:
+        self.reads += 1
+        return super()._by_ids(columns, index, ids)
+
+
+def test_a_batch_nobody_raced_reads_its_documents_once(database_url: str) -> None:
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        docs = _CountedReads(db)
+        counted = IndexService(svc.indices, docs)
+        try:
+            await svc.create("books")
+            items = [BulkItem("index", "books", str(n), source={"n": n}) for n in range(10)]
+            items += [BulkItem("update", "books", "3", update=UpdateSpec(doc={"more": 1}))]
+            # Conditional on a write of the batch itself: the group is written first, then the rest.
+            items += [BulkItem("index", "books", "4", cond=Condition(4, 1), source={"n": "again"})]
+            items += [BulkItem("delete", "books", "5"), BulkItem("create", "books", "new", source={})]
+            outcomes = await bulk_service.bulk(counted, items, _allow, _refuse_auto_create)
+            assert [o.seq_no if isinstance(o, Written) else type(o).__name__ for o in outcomes] == [
+                *range(10),
+                10,
+                11,
+                12,
+                13,
+            ]
+            # One read before deciding; the writes compare nothing again (nobody wrote in between), and
+            # the second group knows what the first left.
+            assert docs.reads == 1
+            assert (await svc.documents.get("books", "4")) == StoredDoc("4", {"n": "again"}, 11, 2)
+            assert await svc.documents.get("books", "5") is None
         finally:
             await db.close()
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from keyplane import jsontext
 from keyplane.indices import pushdown
-from keyplane.indices.backends.base import DocStats, DocWrite, Matches
+from keyplane.indices.backends.base import DocStats, DocWrite, Matches, ReadMark
 from keyplane.indices.backends.terms import sql as term_rows
 from keyplane.indices.core import IndexMeta, IndexMissing, Source, StoredDoc
 from keyplane.store import nul, schema
@@ -59,12 +60,19 @@ _IDS_PER_STATEMENT = 1000
 async def _next_seq_no(conn: Conn, index: str, count: int = 1) -> tuple[int, int]:
     """Take the index's next ``count`` sequence numbers (the last is returned); the row lock it holds
     orders the index's writes. Also the last sequence number its searches see."""
+    last, refreshed, _ = await _take_seq_nos(conn, index, count)
+    return last, refreshed
+
+
+async def _take_seq_nos(conn: Conn, index: str, count: int) -> tuple[int, int, str]:
+    """``_next_seq_no``, and the index's uuid."""
     res = await conn.execute(update(ix).where(ix.c.name == index).values(seq_no=ix.c.seq_no + count))
     if res.rowcount != 1:
         raise IndexMissing(index)
-    row = (await conn.execute(select(ix.c.seq_no, ix.c.refreshed_seq_no).where(ix.c.name == index))).first()
+    marks = select(ix.c.seq_no, ix.c.refreshed_seq_no, ix.c.uuid).where(ix.c.name == index)
+    row = (await conn.execute(marks)).first()
     assert row is not None  # updated just above, in this transaction
-    return int(row["seq_no"]), int(row["refreshed_seq_no"])
+    return int(row["seq_no"]), int(row["refreshed_seq_no"]), str(row["uuid"])
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
@@ -249,6 +257,28 @@ class SqlDocumentRepository:
                     found[row["id"]] = _doc(row)
         return found
 
+    async def read_many(self, index: str, ids: Sequence[str]) -> tuple[dict[str, StoredDoc], ReadMark | None]:
+        found: dict[str, StoredDoc] = {}
+        marks: set[tuple[str, int]] = set()
+        async with self.db.transaction() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids))) or [[]]:
+                # The documents and the index's mark in one statement: one snapshot of both.
+                docs = self._by_ids(list(dx.c), index, chunk).subquery("found")
+                marked = (
+                    select(ix.c.uuid.label("mark_uuid"), ix.c.seq_no.label("mark_seq_no"), *docs.c)
+                    .select_from(ix.outerjoin(docs, true()))
+                    .where(ix.c.name == index)
+                )
+                rows = (await conn.execute(marked)).rows
+                if not rows:  # no such index
+                    return found, None
+                for row in rows:
+                    marks.add((row["mark_uuid"], int(row["mark_seq_no"])))
+                    if row["id"] is not None:
+                        found[row["id"]] = _doc(row)
+        mark = ReadMark(*next(iter(marks))) if len(marks) == 1 else None
+        return found, mark
+
     async def write_many(
         self,
         index: str,
@@ -256,6 +286,7 @@ class SqlDocumentRepository:
         expected: Mapping[str, StoredDoc | None],
         *,
         refresh: bool = True,
+        read_at: ReadMark | None = None,
     ) -> list[int] | None:
         if not writes:
             return []
@@ -273,43 +304,40 @@ class SqlDocumentRepository:
         old_rows, new_rows = term_rows.rows_of(pg, index, replaced), term_rows.rows_of(pg, index, written)
         try:
             async with self.db.transaction() as conn:
-                last, refreshed = await _next_seq_no(conn, index, len(writes))
+                last, refreshed, uuid = await _take_seq_nos(conn, index, len(writes))
                 first = last - len(writes) + 1
                 # The index row is locked now (SQLite: the write lock), so no other write of the index can
                 # commit before this one: what is read here stays until the commit.
                 stored: dict[str, int] = {}
-                for chunk in _chunks(ids):
-                    for row in (await conn.execute(self._by_ids([dx.c.id, dx.c.seq_no], index, chunk))).rows:
-                        stored[row["id"]] = int(row["seq_no"])
-                for doc_id in ids:
-                    was = expected.get(doc_id)
-                    if stored.get(doc_id) != (None if was is None else was.seq_no):
-                        raise _Raced
-                inserts: list[dict[str, Any]] = []
+                if read_at is not None and read_at == ReadMark(uuid, first - 1):
+                    # Nothing written since the read ``expected`` came from: the documents are as read.
+                    stored = {doc_id: was.seq_no for doc_id in ids if (was := expected.get(doc_id)) is not None}
+                else:
+                    for chunk in _chunks(ids):
+                        for row in (await conn.execute(self._by_ids([dx.c.id, dx.c.seq_no], index, chunk))).rows:
+                            stored[row["id"]] = int(row["seq_no"])
+                    for doc_id in ids:
+                        was = expected.get(doc_id)
+                        if stored.get(doc_id) != (None if was is None else was.seq_no):
+                            raise _Raced
+                created: list[tuple[str, int, int, str]] = []  # id, seq_no, version, source
                 updates: list[dict[str, Any]] = []
                 deletes: list[dict[str, Any]] = []
                 for doc_id, (one, offset) in final.items():
                     if one.source is None:
                         if doc_id in stored:
                             deletes.append({"b_index": index, "b_id": doc_id})
-                        continue
-                    values = {"seq_no": first + offset, "version": one.version, "source": texts[doc_id]}
-                    if doc_id in stored:
-                        updates.append({"b_index": index, "b_id": doc_id, **{f"b_{k}": v for k, v in values.items()}})
+                    elif doc_id in stored:
+                        values = {"b_seq_no": first + offset, "b_version": one.version, "b_source": texts[doc_id]}
+                        updates.append({"b_index": index, "b_id": doc_id, **values})
                     else:
-                        inserts.append({"index_name": index, "id": doc_id, "primary_term": 1, **values})
+                        created.append((doc_id, first + offset, one.version, texts[doc_id]))
                 await term_rows.remove(conn, old_rows)
-                await term_rows.add(conn, new_rows)
                 if deletes:
                     await conn.execute(_DELETE_ONE, deletes)
                 if updates:
                     await conn.execute(_UPDATE_ONE, updates)
-                if inserts and pg:
-                    await conn.execute(insert(dx), inserts)
-                elif inserts:
-                    # Plain tuples through the driver: the batch's one statement per document row.
-                    rows = [tuple(one[c] for c in _INSERT_COLUMNS) for one in inserts]
-                    await conn.run_sync(lambda sync: sync.exec_driver_sql(_SQLITE_INSERT, rows))
+                await _insert(conn, index, created, new_rows)
                 if refresh:
                     await _refresh(conn, index)
                 else:
@@ -424,8 +452,46 @@ def _text(source: Source) -> str:
     return jsontext.dumps(source).decode()
 
 
+async def _insert(
+    conn: Conn, index: str, created: list[tuple[str, int, int, str]], terms: term_rows.Rows | dict[str, Any]
+) -> None:
+    """Insert the new documents (id, seq_no, version, source) and the term rows of every document
+    written: on PostgreSQL in one statement over arrays, on SQLite in one hand-off to the writer, the
+    rows as plain tuples through the driver."""
+    if isinstance(terms, dict):  # PostgreSQL
+        if not created:
+            await term_rows.add(conn, terms)
+            return
+        docs = {
+            "index": nul.seal(index),
+            "ids": [nul.seal(one[0]) for one in created],
+            "seq_nos": [one[1] for one in created],
+            "versions": [one[2] for one in created],
+            "sources": [nul.seal(one[3]) for one in created],
+        }
+        await conn.execute(_PG_INSERT_WITH_TERMS if terms["t"] else _PG_INSERT, {**terms, **docs})
+        return
+    rows = [(index, doc_id, seq_no, 1, version, source) for doc_id, seq_no, version, source in created]
+
+    def write(sync: Connection) -> None:
+        if rows:
+            sync.exec_driver_sql(_SQLITE_INSERT, rows)
+        term_rows.add_sync(sync, terms)
+
+    if rows or terms:
+        await conn.run_sync(write)
+
+
 _INSERT_COLUMNS = ("index_name", "id", "seq_no", "primary_term", "version", "source")
 _SQLITE_INSERT = f"INSERT INTO documents ({', '.join(_INSERT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
+_PG_INSERT_SQL = (
+    f"INSERT INTO documents ({', '.join(_INSERT_COLUMNS)}) "
+    "SELECT CAST(:index AS text), d.id, d.seq_no, 1, d.version, d.source FROM unnest(CAST(:ids AS text[]), "
+    "CAST(:seq_nos AS bigint[]), CAST(:versions AS bigint[]), CAST(:sources AS text[])) "
+    "AS d(id, seq_no, version, source)"
+)
+_PG_INSERT = text(_PG_INSERT_SQL)
+_PG_INSERT_WITH_TERMS = term_rows.pg_insert_after(_PG_INSERT_SQL)
 _MATCH_ONE = and_(dx.c.index_name == bindparam("b_index"), dx.c.id == bindparam("b_id"))
 _DELETE_ONE = delete(dx).where(_MATCH_ONE)
 _UPDATE_ONE = (

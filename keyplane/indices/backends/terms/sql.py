@@ -28,6 +28,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import TextClause
 
 from keyplane.indices import pushdown, terms
 from keyplane.indices.core import Source
@@ -75,6 +76,17 @@ def rows_of(is_postgres: bool, index: str, docs: Sequence[Doc]) -> Rows | dict[s
     """The rows of these documents for ``add`` or ``remove``: computed before the transaction, so
     the write lock is held for the statements only."""
     return pg_rows(index, docs) if is_postgres else sqlite_rows(index, docs)
+
+
+def pg_insert_after(statement: str) -> TextClause:
+    """``statement`` (an INSERT of other rows, with its own parameters), then the term rows of
+    ``pg_rows``: one statement, one round trip."""
+    return text(f"WITH written AS ({statement}) {_PG_INSERT.text}")
+
+
+def add_sync(sync: Connection, rows: Rows) -> None:
+    """``add`` on SQLite, with the transaction's connection (on the writer thread)."""
+    _write_sync(sync, _SQLITE_INSERT, rows, delete=False)
 
 
 def _write_sync(sync: Connection, statement: str, rows: Rows, *, delete: bool) -> None:
