@@ -6,6 +6,9 @@
 - search: a `term` query on a keyword-like field matching 1 % of the documents, size 10, and the same
   as `_count`; p50/p95 over 30 runs each.
 
+Each bulk line also gives the server process's CPU per document (user + system time of all its
+threads, from /proc): on a machine shared with other work, compare that rather than docs/s.
+
 Run: python bench/bulk_search.py [--docs 100000] [--database-url postgresql://127.0.0.1:5432/bench [--analyze]]
 Without --database-url the store is SQLite in a temporary data dir.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -38,6 +42,12 @@ def batch_body(index: str, start: int, count: int) -> bytes:
         doc = {"title": f"document number {n}", "tag": f"t{n % 100}", "size": n % 1000, "ok": n % 2 == 0}
         lines.append(orjson.dumps(doc))
     return b"\n".join(lines) + b"\n"
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system, every thread) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def bulk_load(url: str, index: str, docs: int, clients: int) -> tuple[float, list[float]]:
@@ -114,8 +124,12 @@ def main() -> None:
     try:
         print(f"store: {store}, {args.docs:,} documents, bulk requests of {BATCH:,}")
         for index, clients in (("bench-1", 1), ("bench-4", 4)):
+            cpu = process_cpu(proc.pid)
             rate, lat = asyncio.run(bulk_load(url, index, args.docs, clients))
-            print(f"_bulk, {clients} client(s): {rate:,.0f} docs/s; one request {spread(lat)}")
+            # The server's CPU per document: the figure to compare on a machine shared with other work.
+            per_doc = (process_cpu(proc.pid) - cpu) / args.docs * 1e6
+            rates = f"{rate:,.0f} docs/s; one request {spread(lat)}; server CPU {per_doc:.1f} us/doc"
+            print(f"_bulk, {clients} client(s): {rates}")
         if args.database_url and args.analyze:
             asyncio.run(vacuum_analyze(args.database_url))
             print("PostgreSQL: VACUUM ANALYZE after loading (this server runs no autovacuum)")

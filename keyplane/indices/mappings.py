@@ -94,18 +94,25 @@ def dynamic_update(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> Ma
     return root if changed else None
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None), list})
+
+
 def maps_every_field(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> bool:
     """Whether every field of ``source`` that dynamic mapping would consider is mapped already, so that
     ``dynamic_update`` would give None: read without copying the mappings (the bulk path asks for each
     document)."""
     props = mappings.get("properties")
+    if not isinstance(props, dict):
+        props = {}
     for raw_name, value in source.items():
         name, _, rest = raw_name.partition(".")
         if rest:
             value = {rest: value}
-        existing = props.get(name) if isinstance(props, dict) else None
+        existing = props.get(name)
         if isinstance(existing, dict):
-            if isinstance(value, Mapping) and _kind(existing) in ("object", "nested"):
+            # Most values are JSON leaves: no abstract-class check for them (this runs for every field written).
+            leaf = type(value) in _LEAVES
+            if not leaf and isinstance(value, Mapping) and _kind(existing) in ("object", "nested"):
                 if not maps_every_field(existing, value):
                     return False
             continue
