@@ -5,7 +5,13 @@ CPU of all the process's threads), from the repository method down to raw sqlite
 file, and one durable insert (synchronous=full) per transaction; then inserts from many concurrent
 tasks, which share the writer.
 
+With --database-url (PostgreSQL) the same calls run on that database (emptied first), and the
+write paths of issue 11 besides: a key's compare-and-set update with its change notice (as updating
+a key's metadata does), the same in a block that reads first (a connector's configuration), and
+one statement alone (creating a key); each beside raw asyncpg doing the same round trips (floor).
+
 Run: python bench/store_calls.py [--n 3000] [--dir /path/on/the/disk/to/test]
+     python bench/store_calls.py --database-url postgresql://postgres@127.0.0.1:5432/scratch
 """
 
 from __future__ import annotations
@@ -47,6 +53,93 @@ async def _timed(label: str, n: int, call: Callable[[int], Awaitable[Any]]) -> f
     # CPU of every thread of the process (the reader and writer threads included).
     print(f"{label:<58} {per:8.1f} µs  (CPU {(time.process_time() - cpu) / n * 1e6:6.1f} µs)")
     return per
+
+
+async def postgres(n: int, url: str) -> None:
+    """The calls on PostgreSQL, and raw asyncpg on a pool of its own doing the same round trips."""
+    import asyncpg
+
+    db = Database(url)
+    await db.open()
+    try:
+        await migrate(db)
+        async with db.transaction() as conn:
+            await conn.execute(t.delete())
+        repo = SqlApiKeyRepository(db)
+        for i in range(100):
+            await repo.insert(_key(i))
+        ids = [f"key-{i % 100}" for i in range(n)]
+        by_id = Prepared(select(t).where(t.c.id == bindparam("id")))
+        bump = Prepared(
+            t.update()
+            .where(t.c.id == bindparam("k_id"), t.c.seq_no == bindparam("k_seq_no"))
+            .values(seq_no=t.c.seq_no + 1)
+        )
+        seq = {f"key-{i}": 1 for i in range(100)}
+
+        async def repo_get(i: int) -> Any:
+            return await repo.get(ids[i])
+
+        async def update_one(i: int) -> Any:
+            # As an update of one key by id: a compare-and-set and its notice, COMMIT with it.
+            key_id = ids[i]
+            async with db.transaction() as conn:
+                changed = (await conn.execute(bump, {"k_id": key_id, "k_seq_no": seq[key_id]})).rowcount
+                if changed:
+                    conn.notify("api_key:" + key_id)
+            seq[key_id] += changed
+
+        async def update_alone(i: int) -> Any:
+            # The same as one statement carrying its notice (Database.execute_alone with notices).
+            key_id = ids[i]
+            params = {"k_id": key_id, "k_seq_no": seq[key_id]}
+            seq[key_id] += (await db.execute_alone(bump, params, ["api_key:" + key_id])).rowcount
+
+        async def read_then_update(i: int) -> Any:
+            # As a connector's configuration: a read outside the block's writes, then the write.
+            key_id = ids[i]
+            async with db.transaction() as conn:
+                row = (await conn.execute(by_id, {"id": key_id})).first()
+                assert row is not None
+                await conn.execute(bump, {"k_id": key_id, "k_seq_no": row["seq_no"]})
+                conn.notify("api_key:" + key_id)
+            seq[key_id] = row["seq_no"] + 1
+
+        counter = iter(range(1_000_000, 10_000_000))
+
+        async def insert_one(_i: int) -> Any:
+            await repo.insert(_key(next(counter)))
+
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        engine = db._aio_engine  # noqa: SLF001 - the statements' compiled forms, as the store runs them
+        assert engine is not None
+        get_sql, bump_sql = by_id.compiled(engine.dialect), bump.compiled(engine.dialect)
+
+        async def raw_get(i: int) -> Any:
+            async with pool.acquire() as driver:
+                return await driver.fetchrow(get_sql.sql, ids[i])
+
+        async def raw_update(i: int) -> Any:
+            key_id = ids[i]
+            async with pool.acquire() as driver:
+                row = await driver.fetchrow(get_sql.sql, key_id)
+                await driver.execute("BEGIN")
+                await driver.execute(bump_sql.sql, *bump_sql.args({"k_id": key_id, "k_seq_no": row["seq_no"]}))
+                await driver.execute(f"SELECT pg_notify('keyplane_changes', 'api_key:{key_id}'); COMMIT")
+            seq[key_id] = row["seq_no"] + 1
+
+        print(f"PostgreSQL, {n} calls each")
+        await _timed("repo.get (prepared read on the pool)", n, repo_get)
+        await _timed("raw asyncpg: pool + fetchrow (floor)", n, raw_get)
+        writes = max(200, n // 3)
+        await _timed("update one key: compare-and-set + notice in a block", writes, update_one)
+        await _timed("update one key: the same alone, the notice in the statement", writes, update_alone)
+        await _timed("read, then compare-and-set + notice in a block", writes, read_then_update)
+        await _timed("raw asyncpg: read, BEGIN, update, notice+COMMIT (floor)", writes, raw_update)
+        await _timed("repo.insert (one statement alone)", writes, insert_one)
+        await pool.close()
+    finally:
+        await db.close()
 
 
 async def main(n: int, parent: str | None, synchronous: str) -> None:
@@ -118,5 +211,8 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--dir", default=None)
     parser.add_argument("--synchronous", default="full", choices=["full", "normal"])
+    parser.add_argument("--database-url", default=None, help="a scratch PostgreSQL database (it is emptied)")
     args = parser.parse_args()
+    if args.database_url:
+        sys.exit(asyncio.run(postgres(args.n, args.database_url)))
     sys.exit(asyncio.run(main(args.n, args.dir, args.synchronous)))

@@ -18,11 +18,11 @@ Commits go through the writer thread, which lets them share an fsync (group comm
 that ends while other writes wait is kept in an open outer transaction as a released SAVEPOINT, and
 one COMMIT makes the whole group durable before any of its callers is answered.
 
-PostgreSQL runs on SQLAlchemy's asyncpg dialect, beside a small asyncpg pool of the node's own for
-prepared reads that need no transaction (``_PgConn``), and changes are broadcast to every node with
-LISTEN/NOTIFY. Hot statements on both stores are compiled once and run on the driver itself
-(keyplane.store.prepared). Statement parameters are never put in errors (``hide_parameters``) so they cannot
-reach a log: they include password and API key hashes.
+PostgreSQL transactions run on connections of the node's asyncpg pool, with SQLAlchemy's asyncpg
+dialect compiling statements and running, on the same connection, only what needs it (``_PgConn``);
+changes are broadcast to every node with LISTEN/NOTIFY. Hot statements on both stores are compiled
+once and run on the driver itself (keyplane.store.prepared). Statement parameters are never put in
+errors (``hide_parameters``) so they cannot reach a log: they include password and API key hashes.
 """
 
 from __future__ import annotations
@@ -37,14 +37,18 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, TypeVar, cast
 
+import asyncpg
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, PGDialect_asyncpg
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -112,7 +116,9 @@ class Conn:
         return [await self.execute(stmt, params) for stmt, params in statements]
 
     async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
-        """``execute`` for a statement that is the whole transaction (see ``Database.execute_alone``)."""
+        """``execute`` for the transaction's only write, as its last statement (see
+        ``Database.execute_alone``): reads may come before it (each is its own snapshot, as in any
+        READ COMMITTED transaction), and notices asked for before it go with it."""
         return await self.execute(stmt, params)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
@@ -126,146 +132,270 @@ class Conn:
 
 
 class _PgConn(Conn):
-    """A transaction on PostgreSQL.
+    """A transaction on PostgreSQL, on one connection of the node's asyncpg pool held until it ends.
 
-    Prepared reads that come before anything else run on a connection of the node's own asyncpg
-    pool, outside any transaction: under READ COMMITTED every statement of a transaction takes its
-    own snapshot anyway, so a read-only request needs no BEGIN and COMMIT round trips and none of
-    SQLAlchemy's connection handling. The SQLAlchemy connection, and its transaction, are taken at
-    the first other statement (SQLAlchemy's asyncpg adapter sends BEGIN at its first statement; a
-    prepared write sends it first through the adapter) and committed when the block ends, its change
-    notices and COMMIT in one round trip. A transaction with only notices sends them as one statement
-    on the pool.
+    Statements run on asyncpg itself: prepared ones (keyplane.store.prepared) and plain selects in
+    their compiled form. Reads that come before anything else run outside a transaction block: under
+    READ COMMITTED every statement of a transaction takes its own snapshot anyway, so a read-only
+    request needs no BEGIN and COMMIT round trips. The first write (or locking read) sends BEGIN; the
+    end sends the change notices and COMMIT as one simple query, or ROLLBACK. SQLAlchemy's own
+    execution serves only what needs it (statements it rewrites at each call, ``run_sync``), on the
+    same connection through its asyncpg adapter kept in autocommit (``_LendingDialect``): it sends
+    no transaction control of its own, so the block begun here holds every statement, and a request
+    pays for SQLAlchemy's connection and transaction handling only when it uses it.
     """
 
     def __init__(self, engine: AsyncEngine, pool: Any) -> None:
         super().__init__()
         self._engine = engine
+        self._dialect = engine.dialect
         self._pool = pool
-        self._aio: AsyncConnection | None = None
+        self._driver: Any = None  # the pool's connection (a proxy of _PoolConnection)
+        self._begun = False  # BEGIN sent: statements from here on are in the transaction block
+        self._aio: AsyncConnection | None = None  # SQLAlchemy on the same connection, once needed
+        self._notified = 0  # notices already sent (with a statement alone, ``execute_alone``)
 
-    async def _connection(self) -> AsyncConnection:
-        if self._aio is None:
-            aio = self._engine.connect()
-            await aio.start()
-            self._aio = aio
-            await aio.begin()
-        return self._aio
+    async def _held(self) -> Any:
+        if self._driver is None:
+            try:
+                self._driver = await self._pool.acquire(timeout=ACQUIRE_SECONDS)
+            except Exception as exc:
+                raise _pg_error(self._dialect, "", exc) from exc
+        return self._driver
 
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         if isinstance(stmt, Prepared):
-            if stmt.is_read and self._aio is None:
-                return await self._pooled(stmt.compiled(self._engine.dialect), params)
-            return await self._prepared(stmt, params)
-        if self._aio is None:
-            found = prepared.dynamic(stmt, self._engine.dialect, params)
-            if found is not None:  # a plain select before anything else: as a prepared read
-                return await self._pooled(*found)
-        aio = await self._connection()
+            return await self._direct(stmt.compiled(self._dialect), params, begin=not stmt.is_read)
+        found = prepared.dynamic(stmt, self._dialect, params)
+        if found is not None:  # a plain select: its SQL compiled once per shape, run on asyncpg
+            return await self._direct(*found, begin=False)
+        aio = await self._sqlalchemy()
         result = await (aio.execute(stmt, params) if params is not None else aio.execute(stmt))
         return _rows(result)
 
     async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
-        if isinstance(stmt, Prepared) and self._aio is None and not self.notices:
-            # Its own transaction (autocommit) on the pool: no BEGIN and COMMIT round trips.
-            return await self._pooled(stmt.compiled(self._engine.dialect), params)
+        if isinstance(stmt, Prepared) and not self._begun:
+            compiled = stmt.compiled(self._dialect)
+            if not self.notices:
+                # Its own transaction (autocommit): no BEGIN and COMMIT round trips.
+                return await self._direct(compiled, params, begin=False)
+            sql = _notifying_sql(compiled, len(self.notices)) if not self._notified else None
+            if sql is not None:
+                # The write and its notices in one statement, so in one transaction: one round trip.
+                args = (*compiled.args(params), *self.notices)
+                driver = await self._held()
+                try:
+                    found = await driver.fetchval(sql, *args)
+                except Exception as exc:
+                    raise self._failed(sql, exc) from exc
+                self._notified = len(self.notices)
+                return Rows([], int(found))
         return await self.execute(stmt, params)
 
-    async def _pooled(self, compiled: Compiled, params: Any) -> Rows:
-        dialect = self._engine.dialect
-        args = compiled.args(params)
-        try:
-            async with self._pool.acquire() as driver:
-                if not compiled.returns_rows:
-                    count = str(await driver.execute(compiled.sql, *args)).rsplit(" ", 1)[-1]
-                    return Rows([], int(count) if count.isdigit() else -1)
-                records = await driver.fetch(compiled.sql, *args)
-        except Exception as exc:
-            raise _pg_error(None, dialect, compiled.sql, exc) from exc
-        rows = [compiled.row(record) for record in records]
-        return Rows(rows, len(rows))
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return await (await self._sqlalchemy()).run_sync(fn)
 
-    async def _prepared(self, stmt: Prepared, params: Any, aio: AsyncConnection | None = None) -> Rows:
-        """Run a prepared statement on the transaction's asyncpg connection itself."""
-        aio = aio or await self._connection()
-        dialect = aio.dialect
-        compiled = stmt.compiled(dialect)
+    async def _direct(self, compiled: Compiled, params: Any, *, begin: bool) -> Rows:
         args = compiled.args(params)
-        fairy = await aio.get_raw_connection()
-        adapter: Any = fairy.dbapi_connection
+        driver = await self._held()
         try:
-            if not stmt.is_read and adapter._transaction is None:  # noqa: SLF001
-                await adapter._start_transaction()  # noqa: SLF001
-            driver = adapter._connection  # noqa: SLF001
+            if begin and not self._begun:
+                await driver.execute("BEGIN")
+                self._begun = True
             if compiled.returns_rows:
-                rows = [compiled.row(record) for record in await driver.fetch(compiled.sql, *args)]
-                return Rows(rows, len(rows))
-            status = await driver.execute(compiled.sql, *args)
+                records = await driver.fetch(compiled.sql, *args)
+            else:
+                status = await driver.execute(compiled.sql, *args)
         except Exception as exc:
-            await _raise_pg(aio, adapter, compiled.sql, exc)
+            raise self._failed(compiled.sql, exc) from exc
+        if compiled.returns_rows:
+            rows = [compiled.row(record) for record in records]
+            return Rows(rows, len(rows))
         count = str(status).rsplit(" ", 1)[-1]
         return Rows([], int(count) if count.isdigit() else -1)
 
-    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
-        return await (await self._connection()).run_sync(fn)
+    async def _sqlalchemy(self) -> AsyncConnection:
+        """SQLAlchemy's connection on this transaction's own connection, inside its transaction block."""
+        if self._aio is None:
+            driver = await self._held()
+            try:
+                if not self._begun:
+                    await driver.execute("BEGIN")
+                    self._begun = True
+            except Exception as exc:
+                raise self._failed("BEGIN", exc) from exc
+            lent = _LENT.set(driver.sqlalchemy_adapter(self._dialect.loaded_dbapi))
+            try:
+                aio = self._engine.connect()
+                await aio.start()
+            finally:
+                _LENT.reset(lent)
+            self._aio = aio
+        return self._aio
+
+    def _failed(self, sql: str, exc: Exception) -> BaseException:
+        """The exception SQLAlchemy would raise for ``exc``; a connection it broke is not reused."""
+        error = _pg_error(self._dialect, sql, exc)
+        driver = self._driver
+        if driver is not None and isinstance(error, sa_exc.DBAPIError):
+            if _closed(driver) or self._dialect.is_disconnect(cast(Any, error.orig), None, None):
+                error.connection_invalidated = True
+                _drop(driver)
+        return error
 
     async def finish(self, ok: bool) -> None:
         """Commit (with the change notices) or roll back, and give the connection back."""
         aio, self._aio = self._aio, None
-        if aio is None:
-            if ok and self.notices:
-                # Nothing else to commit: the notices go as one statement, its own transaction.
-                sql, args = _notify_sql(self.notices)
-                try:
-                    async with self._pool.acquire() as driver:
-                        await driver.execute(sql, *args)
-                except Exception as exc:
-                    raise _pg_error(None, self._engine.dialect, sql, exc) from exc
-            return
         try:
-            if ok:
-                await self._commit(aio)
-            else:
-                await aio.rollback()
-        finally:
-            await aio.close()
-
-    async def _commit(self, aio: AsyncConnection) -> None:
-        """COMMIT, in the same round trip as the notices when they can be written as literals.
-
-        asyncpg's and SQLAlchemy's transaction objects are ended as their own commit ends them
-        (asyncpg's ``Transaction.commit``, SQLAlchemy's adapter): only the query differs.
-        """
-        fairy = await aio.get_raw_connection()
-        adapter: Any = fairy.dbapi_connection
-        driver = adapter._connection  # noqa: SLF001
-        xact = adapter._transaction  # noqa: SLF001
-        sql, args = _notify_sql(self.notices) if self.notices else ("", ())
-        if xact is None or args:
-            # Nothing begun at the driver (only SQLAlchemy's bookkeeping to end), or notices that need
-            # parameters: a statement of their own, then the usual COMMIT.
-            if sql:
+            if aio is not None:
+                # SQLAlchemy's side only: its adapter is in autocommit and sends nothing.
+                try:
+                    await aio.close()
+                except Exception:  # noqa: BLE001 - its connection is unusable: nothing commits on it
+                    _drop(self._driver)
+            if self._begun:
+                await (self._commit() if ok else _roll_back(self._driver))
+            elif ok and self.notices[self._notified :]:
+                # Nothing else to commit: the notices go as one statement, its own transaction.
+                sql, args = _notify_sql(self.notices[self._notified :])
+                driver = await self._held()
                 try:
                     await driver.execute(sql, *args)
                 except Exception as exc:
-                    await _raise_pg(aio, adapter, sql, exc)
-            await aio.commit()
-            return
-        sql += "COMMIT"
-        states = type(xact._state)  # noqa: SLF001 - asyncpg's TransactionState
-        if driver._top_xact is xact:  # noqa: SLF001
-            driver._top_xact = None  # noqa: SLF001
-        adapter._transaction = None  # noqa: SLF001
+                    raise self._failed(sql, exc) from exc
+        finally:
+            driver, self._driver = self._driver, None
+            self._begun = False
+            if driver is not None:
+                await self._pool.release(driver)
+
+    async def _commit(self) -> None:
+        """COMMIT, in the same round trip as the notices when they can be written as literals."""
+        driver = self._driver
+        sql, args = _notify_sql(self.notices) if self.notices else ("", ())
         try:
-            await driver.execute(sql)  # no arguments: one simple query, both statements in one round trip
-        except BaseException as exc:
-            xact._state = states.FAILED  # noqa: SLF001
-            if not isinstance(exc, Exception):  # cancelled mid-query: as SQLAlchemy, drop the connection
-                await aio.invalidate()
-                raise
-            await _raise_pg(aio, adapter, sql, exc, roll_back=driver)
-        xact._state = states.COMMITTED  # noqa: SLF001
-        await aio.commit()  # SQLAlchemy's transaction ends too; its adapter has nothing left to send
+            if args:
+                await driver.execute(sql, *args)
+                sql = ""
+            await driver.execute(sql + "COMMIT")  # no arguments: one simple query, both in one round trip
+        except Exception as exc:
+            error = self._failed(sql + "COMMIT", exc)
+            await _roll_back(driver)  # a notice failed, so the COMMIT after it did not run
+            raise error from exc
+        except BaseException:
+            # Cancelled during the COMMIT: whether it committed is unknown; the connection is not reused.
+            _drop(driver)
+            raise
+
+
+async def _roll_back(driver: Any) -> None:
+    """End a transaction block that is not to be committed; drop the connection if that fails."""
+    try:
+        if _closed(driver) or not driver.is_in_transaction():
+            return
+        await driver.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - the error that ended the transaction is the one to raise
+        _drop(driver)  # the transaction ends with the connection
+    except BaseException:
+        _drop(driver)
+        raise
+
+
+def _closed(driver: Any) -> bool:
+    """Whether the transaction's connection is gone: closed, or terminated (by SQLAlchemy after a
+    disconnect or a cancelled statement), which releases it to the pool at once."""
+    try:
+        return bool(driver.is_closed())
+    except asyncpg.InterfaceError:  # released: its proxy no longer reaches the connection
+        return True
+
+
+def _drop(driver: Any) -> None:
+    """Close the connection at once: the pool opens a new one in its place."""
+    if not _closed(driver):
+        driver.terminate()
+
+
+# The adapter SQLAlchemy is lent while a transaction takes its connection (``_PgConn._sqlalchemy``).
+_LENT: ContextVar[Any] = ContextVar("keyplane_lent_adapter", default=None)
+ACQUIRE_SECONDS = 30.0  # as long as SQLAlchemy's pool waited for a connection: then 503
+POOL_SIZE = 20
+
+
+class _LendingDialect(PGDialect_asyncpg):
+    """SQLAlchemy's asyncpg dialect, connected to the pool connection a transaction already holds.
+
+    Its engine (a NullPool) never opens connections: each checkout gets the adapter of the
+    transaction's connection, made once per connection (``_PoolConnection``), in autocommit so that
+    only ``_PgConn`` begins and ends transactions; closing gives nothing back (the transaction
+    releases its connection to the node's pool). The pool's ``init`` sets the JSON codecs this
+    dialect's ``on_connect`` would (``_pg_pool``).
+    """
+
+    supports_statement_cache = True
+
+    def connect(self, *cargs: Any, **cparams: Any) -> Any:
+        adapter = _LENT.get()
+        if adapter is None:
+            raise RuntimeError("SQLAlchemy connections are only taken inside a transaction (Database.transaction)")
+        return adapter
+
+    def on_connect(self) -> None:
+        return None
+
+    def do_close(self, dbapi_connection: Any) -> None:
+        pass
+
+
+registry.register("postgresql.keyplane", __name__, "_LendingDialect")
+
+
+class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A connection of the node's pool, with SQLAlchemy's adapter for it (made at its first use)."""
+
+    _adapter: AsyncAdapt_asyncpg_connection | None = None
+
+    def sqlalchemy_adapter(self, dbapi: Any) -> AsyncAdapt_asyncpg_connection:
+        # Called through the pool's proxy, so ``self`` is the connection itself, which outlives the
+        # proxy: the adapter's cache of prepared statements serves every transaction on it.
+        if self._adapter is None:
+            # Without a cache of its own: asyncpg voids a prepared statement when its connection goes
+            # back to the pool, so the adapter prepares afresh each time (``prepare`` below).
+            adapter = AsyncAdapt_asyncpg_connection(  # type: ignore[no-untyped-call]
+                dbapi, self, prepared_statement_cache_size=0
+            )
+            adapter.autocommit = True
+            self._adapter = adapter
+        return self._adapter
+
+    async def prepare(
+        self, query: str, *, name: str | None = None, timeout: float | None = None, record_class: Any = None
+    ) -> Any:
+        """SQLAlchemy's adapter prepares every statement it runs: from the connection's statement cache,
+        as ``fetch`` and ``execute`` do, so a statement is parsed once per connection, not per call."""
+        return await self._prepare(  # noqa: SLF001 - asyncpg's cached variant of this very method
+            query, name=name, timeout=timeout, use_cache=name is None, record_class=record_class
+        )
+
+
+# Statements that can carry notices (``_notifying_sql``), by their SQL and number of notices.
+_NOTIFYING: dict[tuple[str, int], str | None] = {}
+_DML = re.compile(r"\s*(INSERT|UPDATE|DELETE)\s", re.IGNORECASE)
+
+
+def _notifying_sql(compiled: Compiled, notices: int) -> str | None:
+    """A write (without RETURNING) that also sends ``notices`` notices, given as arguments after its
+    own, and answers its row count: None if it cannot. The notices go whether or not rows changed
+    (a notice only drops caches); they are delivered when the statement's transaction commits."""
+    key = (compiled.sql, notices)
+    if key not in _NOTIFYING:
+        sql = None
+        if not compiled.returns_rows and _DML.match(compiled.sql):
+            first = len(compiled.names) + 1
+            calls = ", ".join(f"pg_notify('{CHANNEL}', ${first + i}::text)" for i in range(notices))
+            sql = f"WITH written AS ({compiled.sql} RETURNING 1) SELECT count(*) AS n, {calls} FROM written"
+        _NOTIFYING[key] = sql
+    return _NOTIFYING[key]
 
 
 # Kinds written as SQL literals (Keyplane's own names, key ids); any other is sent as a parameter.
@@ -283,30 +413,8 @@ def _notify_sql(kinds: list[str]) -> tuple[str, tuple[str, ...]]:
     return f"SELECT {calls};", tuple(kinds)
 
 
-async def _raise_pg(aio: AsyncConnection, adapter: Any, sql: str, exc: Exception, roll_back: Any = None) -> NoReturn:
-    """Raise the SQLAlchemy exception for a failed driver call, invalidating a broken connection.
-
-    With ``roll_back`` (the driver), a transaction the failure left open (a statement before the
-    COMMIT failed) is rolled back here, as the transaction objects were already ended.
-    """
-    dialect = aio.dialect
-    error = _pg_error(adapter, dialect, sql, exc)
-    if isinstance(error, sa_exc.DBAPIError) and dialect.is_disconnect(cast(Any, error.orig), adapter, None):
-        # As SQLAlchemy does for its own statements: this connection is not given out again.
-        error.connection_invalidated = True
-        await aio.invalidate(error)
-    elif roll_back is not None and roll_back.is_in_transaction():
-        try:
-            await roll_back.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001 - the first error is the one to raise
-            await aio.invalidate()
-    raise error from exc
-
-
 async def _pg_pool(url: str, dialect: Any) -> Any:
-    """The node's asyncpg pool for prepared reads, decoding JSON as SQLAlchemy's asyncpg dialect does."""
-    import asyncpg
-
+    """The node's asyncpg pool: every transaction's connection, JSON decoded as SQLAlchemy's dialect does."""
     loads = dialect._json_deserializer or json.loads  # noqa: SLF001
 
     async def codecs(conn: Any) -> None:
@@ -322,33 +430,35 @@ async def _pg_pool(url: str, dialect: Any) -> Any:
         )
 
     async def keep_session(conn: Any) -> None:
-        # Nothing to reset: the pool runs only prepared reads and notices, outside transactions, and
-        # changes no session state. asyncpg's default reset (advisory locks, cursors, LISTEN, settings)
-        # costs a round trip after every read; asyncpg still rolls back a transaction left open.
+        # Nothing to reset: transactions change no session state (SET LOCAL, transaction-level
+        # advisory locks). asyncpg's default reset (advisory locks, cursors, LISTEN, settings) costs a
+        # round trip after every transaction; asyncpg still rolls back a transaction left open.
         pass
 
-    return await asyncpg.create_pool(url, min_size=0, max_size=10, init=codecs, reset=keep_session)
+    return await asyncpg.create_pool(
+        url,
+        min_size=0,
+        max_size=POOL_SIZE,
+        init=codecs,
+        reset=keep_session,
+        connection_class=_PoolConnection,
+    )
 
 
-def _pg_error(adapter: Any, dialect: Any, sql: str, exc: Exception) -> BaseException:
+def _pg_error(dialect: Any, sql: str, exc: Exception) -> BaseException:
     """The SQLAlchemy exception a statement run through SQLAlchemy would have raised for ``exc``."""
     if isinstance(exc, (sa_exc.SQLAlchemyError, OSError)):
         return exc
     dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-    if isinstance(exc, dbapi_error):  # translated already (by the adapter's own calls)
-        return sa_exc.DBAPIError.instance(sql, None, exc, dbapi_error, hide_parameters=True, dialect=dialect)
-    try:
-        # Raises the adapter's DBAPI-level error for a driver error, and anything else as it is.
-        if adapter is not None:
-            adapter._handle_exception(exc)  # noqa: SLF001
-        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection as adapted
-
-        adapted._handle_exception_no_connection(dialect.loaded_dbapi, exc)  # noqa: SLF001
-    except Exception as dbapi_exc:  # noqa: BLE001
-        if dbapi_exc is exc:  # not the driver's: a bug, raised as it is
-            return exc
-        exc = dbapi_exc
-    return sa_exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect)
+    if not isinstance(exc, dbapi_error):
+        try:
+            # Raises the adapter's DBAPI-level error for a driver error, and anything else as it is.
+            AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dialect.loaded_dbapi, exc)  # noqa: SLF001
+        except Exception as dbapi_exc:  # noqa: BLE001
+            if dbapi_exc is exc:  # not the driver's: a bug, raised as it is
+                return exc
+            exc = dbapi_exc
+    return sa_exc.DBAPIError.instance(sql, None, exc, dbapi_error, hide_parameters=True, dialect=dialect)
 
 
 _SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk I/O error", "database or disk is full")
@@ -924,13 +1034,12 @@ class Database:
 
     async def open(self) -> None:
         if self.is_postgres:
-            url = self.url.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
-                "postgres://", "postgresql+asyncpg://", 1
-            )
-            # No pre-ping (a round trip before every transaction, ~40 % of a point read's CPU): a
-            # connection found broken is invalidated by the statement that meets it, which answers 503
-            # (retryable), and SQLAlchemy then replaces every connection older than it.
-            self._aio_engine = create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
+            url = self._dsn().replace("postgresql://", "postgresql+keyplane://", 1)
+            # SQLAlchemy compiles, and runs what only it can on the transaction's own connection
+            # (``_LendingDialect``): its engine opens none. No pre-ping (a round trip before every
+            # transaction): a connection found broken is dropped by the statement that meets it, which
+            # answers 503 (retryable).
+            self._aio_engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
             self._pg_pool = await _pg_pool(self._dsn(), self._aio_engine.dialect)
             self._listen_task = asyncio.create_task(self._listen_forever())
         else:
@@ -1002,14 +1111,19 @@ class Database:
         if observer is not None:
             observer(time.perf_counter() - started, None)
 
-    async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
-        """One statement as a transaction of its own, committed (durably) when this returns.
+    async def execute_alone(self, stmt: Statement, params: Any = None, notices: Sequence[str] = ()) -> Rows:
+        """One statement as a transaction of its own, committed (durably) when this returns, and the
+        change notices of ``notices`` (``Conn.notify``) sent with it.
 
-        The same as running it alone in ``transaction()``; on PostgreSQL a prepared statement runs
-        in autocommit on the node's pool: one round trip where a transaction block takes three
-        (BEGIN, the statement, COMMIT). Its own transaction is as atomic as the block would be.
+        The same as running it alone in ``transaction()`` and notifying; on PostgreSQL a prepared
+        statement runs in autocommit on the node's pool: one round trip where a transaction block
+        takes three (BEGIN, the statement, COMMIT with the notices). A prepared write without
+        RETURNING carries its notices itself (``_notifying_sql``), which are then sent even when it
+        changes no row. Its own transaction is as atomic as the block would be.
         """
         async with self.transaction() as conn:
+            for kind in notices:
+                conn.notify(kind)
             return await conn.execute_alone(stmt, params)
 
     @asynccontextmanager
@@ -1036,7 +1150,7 @@ class Database:
         self._broadcast_local(pg.notices)
 
     def _dsn(self) -> str:
-        return self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        return self.url.replace("postgresql+asyncpg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
@@ -1048,8 +1162,6 @@ class Database:
 
     async def _listen_forever(self) -> None:
         """Hold a LISTEN connection open; reconnect after a failure and then drop every cache."""
-        import asyncpg
-
         while True:
             try:
                 conn = await asyncpg.connect(self._dsn())
