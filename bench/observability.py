@@ -8,8 +8,9 @@ under load), `wrk -t1 -c16` pinned to CPU 1 sends cached `GET /_security/_authen
 by Basic, rounds interleaved (off, on, on, off, ...) so drifting machine load falls on both alike.
 Reported per server: requests/s and server CPU per request (utime + stime of the process, all its
 threads, the audit writer included, over the run ÷ requests completed; bench/cpu.py's method), medians,
-and the on/off ratios. CPU per request is the figure to trust on a loaded machine; throughput moves
-with whatever else runs.
+and the on/off ratios, with the median of each round's own difference ("paired"). CPU per request is
+the figure to trust on a loaded machine; throughput moves with whatever else runs. Each round turns
+the order of the servers, so that none always runs first.
 
 Run: python bench/observability.py [--seconds 10] [--rounds 4] [--database-url postgresql://127.0.0.1:5432/x]
 """
@@ -96,7 +97,8 @@ def main() -> None:
             counter = 0
             for index, endpoint in enumerate(endpoints["off"]):
                 for round_ in range(args.rounds):
-                    order = names if round_ % 2 == 0 else names[::-1]
+                    turned = names[round_ % len(names) :] + names[: round_ % len(names)]
+                    order = turned if round_ % 2 == 0 else turned[::-1]
                     for name in order:
                         counter += 1
                         ours = endpoints[name][index]
@@ -114,15 +116,17 @@ def main() -> None:
                 proc.terminate()
                 proc.wait()
     print()
-    print("| request | server | req/s (median) | µs CPU/req (median) | throughput vs off | CPU/req vs off |")
-    print("|---|---|---|---|---|---|")
+    print("| request | server | req/s (median) | µs CPU/req (median) | throughput vs off | CPU/req vs off | paired |")
+    print("|---|---|---|---|---|---|---|")
     for endpoint in endpoints["off"]:
         off = runs[(endpoint.name, "off")]
         rate_off, us_off = median([r.rate for r in off]), median([r.us for r in off])
         for name in names:
             got = runs[(endpoint.name, name)]
             rate, us = median([r.rate for r in got]), median([r.us for r in got])
-            versus = f"{rate / rate_off - 1:+.1%} | {us / us_off - 1:+.1%}"
+            # each round's difference with off in the same round: the machine's slow phases cancel
+            paired = median([a.us - b.us for a, b in zip(got, off, strict=True)]) / us_off
+            versus = f"{rate / rate_off - 1:+.1%} | {us / us_off - 1:+.1%} | {paired:+.1%}"
             print(f"| {endpoint.name} | {name} | {rate:,.0f} | {us:.1f} | {versus} |")
 
 
