@@ -201,7 +201,7 @@ class ConnectorService:
             change(doc)
             if doc == stored.doc and not always:
                 return "noop"
-            if await self.connectors.replace(Stored(stored.id, doc, stored.seq_no)):
+            if await self.connectors.replace(Stored(stored.id, doc, stored.seq_no), stored.doc):
                 return "updated"
             await _back_off(attempt)
         raise Conflict(f"[{connector_id}]: version conflict, too many concurrent updates")

@@ -8,7 +8,9 @@ the operations decide around the rules (which update kind, ``noop`` or ``updated
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
+import json
 from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
@@ -416,7 +418,7 @@ class MemoryConnectors:
         self.rows[connector_id] = Stored(connector_id, doc, seq_no)
         return created
 
-    async def replace(self, stored: Stored) -> bool:
+    async def replace(self, stored: Stored, previous: Doc | None = None) -> bool:
         current = self.rows.get(stored.id)
         if current is None or current.seq_no != stored.seq_no:
             return False
@@ -429,6 +431,12 @@ class MemoryConnectors:
     async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
         rows = [r for r in self.rows.values() if selector.include_deleted or not r.doc.get("deleted")]
         return len(rows), rows[start : start + size]
+
+    async def list_texts(
+        self, selector: ConnectorFilter, start: int, size: int
+    ) -> tuple[int, builtins.list[tuple[str, str]]]:
+        total, rows = await self.list(selector, start, size)
+        return total, [(r.id, json.dumps(r.doc)) for r in rows]
 
     async def delete_all(self) -> None:
         self.rows.clear()

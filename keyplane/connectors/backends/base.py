@@ -33,8 +33,13 @@ class ConnectorRepository(Protocol):
         """Index the whole document; True when it was created. Refuses an index name in use (StatusError)."""
         ...
 
-    async def replace(self, stored: Stored) -> bool:
-        """Write a changed document back if nobody changed it since it was read."""
+    async def replace(self, stored: Stored, previous: Doc | None = None) -> bool:
+        """Write a changed document back if nobody changed it since it was read.
+
+        ``previous``: the document as read at ``stored.seq_no``. When the change keeps its index name
+        and deleted flag, the index-name check is left out: the compare-and-set finds the row as read,
+        which held them, and the database's unique index lets no other live connector hold that name.
+        """
         ...
 
     async def insert(self, connector_id: str, doc: Doc) -> bool:

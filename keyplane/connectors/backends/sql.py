@@ -65,6 +65,11 @@ def _columns(doc: Doc) -> dict[str, Any]:
     }
 
 
+def _index_columns(doc: Doc) -> tuple[Any, bool]:
+    """The columns the one-live-connector-per-index rule is about (``_columns``)."""
+    return _text(doc.get("index_name"), 512), doc.get("deleted") is True
+
+
 def _job_columns(doc: Doc) -> dict[str, Any]:
     """The columns a job list filters on; a job written as a raw document may lack any of them."""
     connector = doc.get("connector")
@@ -211,11 +216,12 @@ class SqlConnectorRepository:
                     raise index_taken(doc.get("index_name")) from None
         return False
 
-    async def replace(self, stored: Stored) -> bool:
+    async def replace(self, stored: Stored, previous: Doc | None = None) -> bool:
         """Write a changed document back if nobody changed it since it was read."""
         try:
             async with self.db.transaction() as conn:
-                await self._check_index(conn, stored.id, stored.doc)
+                if previous is None or _index_columns(previous) != _index_columns(stored.doc):
+                    await self._check_index(conn, stored.id, stored.doc)
                 res = await conn.execute(_REPLACE, _columns(stored.doc) | {"id": stored.id, "seq_no": stored.seq_no})
         except exc.IntegrityError:
             raise index_taken(stored.doc.get("index_name")) from None
