@@ -259,25 +259,18 @@ class SqlDocumentRepository:
 
     async def read_many(self, index: str, ids: Sequence[str]) -> tuple[dict[str, StoredDoc], ReadMark | None]:
         found: dict[str, StoredDoc] = {}
-        marks: set[tuple[str, int]] = set()
+        # The mark first, then the documents: a write between the two makes the mark stale (the
+        # write compares again), never the documents older than the mark.
+        mark_of = select(ix.c.uuid, ix.c.seq_no).where(ix.c.name == index)
+        by_ids = [(self._by_ids(list(dx.c), index, chunk), None) for chunk in _chunks(list(dict.fromkeys(ids)))]
         async with self.db.transaction() as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids))) or [[]]:
-                # The documents and the index's mark in one statement: one snapshot of both.
-                docs = self._by_ids(list(dx.c), index, chunk).subquery("found")
-                marked = (
-                    select(ix.c.uuid.label("mark_uuid"), ix.c.seq_no.label("mark_seq_no"), *docs.c)
-                    .select_from(ix.outerjoin(docs, true()))
-                    .where(ix.c.name == index)
-                )
-                rows = (await conn.execute(marked)).rows
-                if not rows:  # no such index
-                    return found, None
-                for row in rows:
-                    marks.add((row["mark_uuid"], int(row["mark_seq_no"])))
-                    if row["id"] is not None:
-                        found[row["id"]] = _doc(row)
-        mark = ReadMark(*next(iter(marks))) if len(marks) == 1 else None
-        return found, mark
+            # One hand-off to a reader on SQLite.
+            marked, *results = await conn.execute_all((mark_of, None), *by_ids)
+        for rows in results:
+            for doc in rows.rows:
+                found[doc["id"]] = _doc(doc)
+        row = marked.first()
+        return found, None if row is None else ReadMark(row["uuid"], int(row["seq_no"]))
 
     async def write_many(
         self,
