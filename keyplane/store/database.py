@@ -224,13 +224,7 @@ class _PgConn(Conn):
                     self._begun = True
             except Exception as exc:
                 raise self._failed("BEGIN", exc) from exc
-            lent = _LENT.set(driver.sqlalchemy_adapter(self._dialect.loaded_dbapi))
-            try:
-                aio = self._engine.connect()
-                await aio.start()
-            finally:
-                _LENT.reset(lent)
-            self._aio = aio
+            self._aio = await driver.sqlalchemy(self._engine)
         return self._aio
 
     def _failed(self, sql: str, exc: Exception) -> BaseException:
@@ -248,9 +242,13 @@ class _PgConn(Conn):
         aio, self._aio = self._aio, None
         try:
             if aio is not None:
-                # SQLAlchemy's side only: its adapter is in autocommit and sends nothing.
                 try:
-                    await aio.close()
+                    if aio.in_transaction():
+                        # SQLAlchemy's own transaction ends with the block's; its adapter is in
+                        # autocommit and sends nothing.
+                        await aio.rollback()
+                    if _closed(self._driver):
+                        await aio.close()  # the connection is gone (see _PoolConnection._close_sqlalchemy)
                 except Exception:  # noqa: BLE001 - its connection is unusable: nothing commits on it
                     _drop(self._driver)
             if self._begun:
@@ -316,7 +314,7 @@ def _drop(driver: Any) -> None:
         driver.terminate()
 
 
-# The adapter SQLAlchemy is lent while a transaction takes its connection (``_PgConn._sqlalchemy``).
+# The adapter SQLAlchemy is lent while it connects to a pool connection (``_PoolConnection.sqlalchemy``).
 _LENT: ContextVar[Any] = ContextVar("keyplane_lent_adapter", default=None)
 ACQUIRE_SECONDS = 30.0  # as long as SQLAlchemy's pool waited for a connection: then 503
 POOL_SIZE = 20
@@ -325,11 +323,10 @@ POOL_SIZE = 20
 class _LendingDialect(PGDialect_asyncpg):
     """SQLAlchemy's asyncpg dialect, connected to the pool connection a transaction already holds.
 
-    Its engine (a NullPool) never opens connections: each checkout gets the adapter of the
-    transaction's connection, made once per connection (``_PoolConnection``), in autocommit so that
-    only ``_PgConn`` begins and ends transactions; closing gives nothing back (the transaction
-    releases its connection to the node's pool). The pool's ``init`` sets the JSON codecs this
-    dialect's ``on_connect`` would (``_pg_pool``).
+    Its engine (a NullPool) never opens connections: a pool connection's SQLAlchemy connection, made
+    once (``_PoolConnection.sqlalchemy``), gets an adapter of that connection in autocommit, so that
+    only ``_PgConn`` begins and ends transactions; closing it closes nothing (the node's pool owns the
+    connection). The pool's ``init`` sets the JSON codecs this dialect's ``on_connect`` would.
     """
 
     supports_statement_cache = True
@@ -351,22 +348,40 @@ registry.register("postgresql.keyplane", __name__, "_LendingDialect")
 
 
 class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
-    """A connection of the node's pool, with SQLAlchemy's adapter for it (made at its first use)."""
+    """A connection of the node's pool, with SQLAlchemy's connection on it: made at its first use and
+    kept while it lives, as taking one per transaction costs more than a statement."""
 
-    _adapter: AsyncAdapt_asyncpg_connection | None = None
+    _sqlalchemy: AsyncConnection | None = None
 
-    def sqlalchemy_adapter(self, dbapi: Any) -> AsyncAdapt_asyncpg_connection:
-        # Called through the pool's proxy, so ``self`` is the connection itself, which outlives the
-        # proxy: the adapter's cache of prepared statements serves every transaction on it.
-        if self._adapter is None:
-            # Without a cache of its own: asyncpg voids a prepared statement when its connection goes
-            # back to the pool, so the adapter prepares afresh each time (``prepare`` below).
+    async def sqlalchemy(self, engine: AsyncEngine) -> AsyncConnection:
+        # Called through the pool's proxy, so ``self`` is the connection itself, which outlives it.
+        aio = self._sqlalchemy
+        if aio is None or aio.closed or aio.invalidated:
+            # The adapter keeps no prepared statements: asyncpg voids them when their connection goes
+            # back to the pool, so it prepares each time, from asyncpg's cache (``prepare`` below).
             adapter = AsyncAdapt_asyncpg_connection(  # type: ignore[no-untyped-call]
-                dbapi, self, prepared_statement_cache_size=0
+                engine.dialect.loaded_dbapi, self, prepared_statement_cache_size=0
             )
-            adapter.autocommit = True
-            self._adapter = adapter
-        return self._adapter
+            adapter.autocommit = True  # transactions are _PgConn's
+            lent = _LENT.set(adapter)
+            try:
+                aio = engine.connect()
+                await aio.start()
+            finally:
+                _LENT.reset(lent)
+            if self._sqlalchemy is None:
+                self.add_termination_listener(self._close_sqlalchemy)
+            self._sqlalchemy = aio
+        return aio
+
+    async def _close_sqlalchemy(self, _connection: Any) -> None:
+        # The connection is gone (idle too long, the pool closed, the server lost): SQLAlchemy's too,
+        # returned as it expects rather than left to the garbage collector; unless a transaction is
+        # using it, which answers its next statement with the disconnect and closes it (_PgConn.finish).
+        aio = self._sqlalchemy
+        if aio is not None and not aio.in_transaction():
+            self._sqlalchemy = None
+            await aio.close()
 
     async def prepare(
         self, query: str, *, name: str | None = None, timeout: float | None = None, record_class: Any = None
@@ -1079,6 +1094,7 @@ class Database:
         if self._pg_pool is not None:
             await self._pg_pool.close()
             self._pg_pool = None
+            await asyncio.sleep(0)  # the connections' termination listeners run (_PoolConnection)
         if self._aio_engine is not None:
             await self._aio_engine.dispose()
         if self._sqlite is not None:
