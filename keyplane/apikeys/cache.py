@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from keyplane.apikeys.core import ApiKey
 from keyplane.security.permission import Permission
+from keyplane.security.roles import RoleDescriptor
 from keyplane.security.users import User
 
 
@@ -79,7 +80,29 @@ def grant_identity(key: ApiKey) -> tuple[str, str, str, str]:
     A dataclass's repr names every field of it and of what it holds, so keys with equal descriptors
     and owner have equal text, and keys differing in any field of them different text.
     """
-    return (key.type, repr(key.role_descriptors), repr(key.limited_by), repr(key.creator))
+    return (key.type, _list_repr(key.role_descriptors), _list_repr(key.limited_by), repr(key.creator))
+
+
+def _list_repr(descriptors: list[RoleDescriptor]) -> str:
+    """``repr(descriptors)``, each descriptor's text written once per object: descriptors are never
+    changed once parsed, and keys of one owner hold the same ones (the superuser role's repr took
+    5 µs of every key creation)."""
+    return "[" + ", ".join(map(_repr, descriptors)) + "]"
+
+
+def _repr(descriptor: RoleDescriptor) -> str:
+    found = _REPRS.get(id(descriptor))
+    if found is not None and found[0] is descriptor:
+        return found[1]
+    text = repr(descriptor)
+    if len(_REPRS) >= _MAX_REPRS:
+        _REPRS.clear()
+    _REPRS[id(descriptor)] = (descriptor, text)  # holds the descriptor: its id is not reused meanwhile
+    return text
+
+
+_REPRS: dict[int, tuple[RoleDescriptor, str]] = {}
+_MAX_REPRS = 1_024
 
 
 # Entries (past the most the cache ever held) after which the long-lived part of the heap is frozen.

@@ -168,9 +168,25 @@ def owner_snapshot(descriptors: list[RoleDescriptor]) -> list[RoleDescriptor]:
     """The owner's roles as stored in ``limited_by``: copies without descriptions.
 
     Shallow copies: descriptors are never changed once parsed, so the snapshot may share their
-    privilege lists (a deep copy of the superuser role was half the CPU of a key update).
+    privilege lists (a deep copy of the superuser role was half the CPU of a key update). For the
+    same descriptor objects (an owner's resolved roles, kept by the role service) the same copies are
+    given again: a creation or update makes none, and keys of one owner share them (cache.py).
     """
-    return [dataclasses.replace(rd, description=None) for rd in descriptors]
+    ids = tuple(map(id, descriptors))
+    found = _SNAPSHOTS.get(ids)
+    # The entry holds the originals, so their ids cannot be reused while it is kept.
+    if found is not None and all(a is b for a, b in zip(found[0], descriptors, strict=True)):
+        return list(found[1])
+    snapshot = tuple(dataclasses.replace(rd, description=None) for rd in descriptors)
+    if len(_SNAPSHOTS) >= _MAX_SNAPSHOTS:
+        _SNAPSHOTS.clear()
+    _SNAPSHOTS[ids] = (tuple(descriptors), snapshot)
+    return list(snapshot)
+
+
+# Owners' role snapshots by the identity of the descriptors they copy (``owner_snapshot``).
+_SNAPSHOTS: dict[tuple[int, ...], tuple[tuple[RoleDescriptor, ...], tuple[RoleDescriptor, ...]]] = {}
+_MAX_SNAPSHOTS = 256
 
 
 def is_derivation_allowed(descriptors: list[RoleDescriptor] | None) -> bool:

@@ -102,17 +102,20 @@ class Rules:
     unsupported_agg: str = "Unsupported agg [{name}] of type [{kind}]"  # formatted with name and kind
 
 
+# Left out of a request (the usual list): answered without building a parser (3-4 µs each).
+
+
 def parse_query(query: Any, rules: Rules) -> Query:
-    return _Parser(rules).query(query, 1)
+    return MATCH_ALL if query is None else _Parser(rules).query(query, 1)
 
 
 def parse_sort(sort: Any, rules: Rules) -> list[SortKey]:
     """Sort keys from ``"field"``, ``"field:desc"``, ``{field: order}`` or ``{field: {order, format}}``."""
-    return _Parser(rules).sort(sort)
+    return [] if sort is None else _Parser(rules).sort(sort)
 
 
 def parse_aggs(aggs: Any, rules: Rules) -> list[Agg]:
-    return _Parser(rules).aggs(aggs)
+    return [] if aggs is None else _Parser(rules).aggs(aggs)
 
 
 def search_after_message(values: list[Any]) -> str | None:

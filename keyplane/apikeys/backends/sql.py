@@ -44,7 +44,7 @@ from keyplane.query.aggs import Agg, AggResult, TermsAgg
 from keyplane.query.backends.sql import SqlIndex, SqlQuery, escape_like
 from keyplane.query.dates import format_date
 from keyplane.query.fields import FieldType
-from keyplane.query.tree import Query, SortKey
+from keyplane.query.tree import MatchAll, Query, SortKey
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
 from keyplane.store.batching import BatchSize
@@ -527,7 +527,7 @@ class SqlApiKeyRepository:
             # reader thread (each hand-off costs about as much CPU as a short read).
             choosing = size > 0 and self.forced_plan is None and not postgres
             # A query that matches every key (match_all, the console's first list) counts them all.
-            every = choosing and self.use_counts and counted.shape_of(query) == counted.Shape()
+            every = choosing and isinstance(query, MatchAll)
             stored_at = len(reads)
             if choosing and not every:
                 reads += counts.statements(counted.Shape())
