@@ -37,7 +37,8 @@ values = st.one_of(scalars, st.none(), st.lists(st.one_of(scalars, st.none()), m
 leaf_or_object = st.one_of(values, values, st.dictionaries(st.sampled_from(["x", "y", "x", "x.y"]), values, max_size=2))
 keys = st.sampled_from(NAMES * 6 + ["a.x", "_id", "a\x01"])
 sources = st.dictionaries(keys, leaf_or_object, max_size=3)
-ids = st.sampled_from(["1", "2", "3", "4", "5", "6", "7", "8", "9", "x"])
+# Ids holding NUL and the stores' escape character: PostgreSQL is given them sealed, as stored.
+ids = st.sampled_from(["1", "2", "3", "4", "5", "6", "7", "8", "9", "x", "n\x00", "e\uffff"])
 query_values = st.one_of(scalars, st.none())
 
 
@@ -256,6 +257,35 @@ def test_pushed_down_searches_answer_as_the_in_memory_search_on_each_kind_of_val
                 for sort, size, scroll in ((None, 20, False), ("n", 3, False), (None, 2, True)):
                     spec = {"query": query, "sort": sort, "from": 1, "size": size, "track": True, "scroll": scroll}
                     await _compare(svc, metas, spec)
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+def test_ids_holding_nul_and_the_escape_character_are_found_by_id(database_url: str) -> None:
+    odd = ["n\x00", "e\uffff", "both\x00\uffff"]
+
+    async def go() -> None:
+        db = Database(database_url)
+        await db.open()
+        await migrate(db)
+        svc = IndexService(SqlIndexRepository(db), SqlDocumentRepository(db))
+        try:
+            await svc.create("odd")
+            for doc_id in [*odd, "plain"]:
+                await svc.documents.write("odd", doc_id, {"id": doc_id, "t": "x"}, 1, None)
+            metas = [await svc.get("odd")]
+            for query in (
+                {"ids": {"values": odd}},
+                {"term": {"_id": "n\x00"}},
+                {"bool": {"filter": [{"ids": {"values": odd[1:]}}, {"term": {"t": "x"}}]}},
+            ):
+                spec = {"query": query, "sort": None, "from": 0, "size": 10, "track": True, "scroll": False}
+                await _compare(svc, metas, spec)
+            request = SearchRequest(query={"ids": {"values": odd}}, size=10)
+            result, _ = await svc.search(metas, request)
+            assert sorted(hit.doc.id for hit in result.hits) == sorted(odd)
         finally:
             await db.close()
 

@@ -14,8 +14,10 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Text,
     and_,
     any_,
+    bindparam,
     case,
     exists,
     false,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import TextClause
 
@@ -151,6 +154,16 @@ def _ids_of(index: str, pg: bool, *conditions: ColumnElement[bool]) -> ColumnEle
     return dx.c.id.in_(ids)
 
 
+def _one_of(column: ColumnElement[Any], values: list[str], pg: bool) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL one array parameter (``= ANY``), which the planner reads as
+    it reads the list: SQLAlchemy rewrites an ``IN`` list's parameters at each execution, so the
+    statement could not run as a plain read on the node's pool (no transaction, one round trip).
+    The values are given as stored (sealed ids)."""
+    if pg:
+        return column == any_(bindparam(None, values, type_=ARRAY(Text())))
+    return column.in_(values)
+
+
 def _after(prefix: str) -> str:
     """The least string above every string starting with ``prefix`` (which ends with a kind letter)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -187,12 +200,12 @@ def condition(index: str, plan: pushdown.Plan, pg: bool, probe: bool = False) ->
     if isinstance(plan, pushdown.Nothing):
         return false()
     if isinstance(plan, pushdown.IdIn):
-        return dx.c.id.in_(plan.ids)
+        return _one_of(dx.c.id, [nul.seal(i) for i in plan.ids] if pg else list(plan.ids), pg)
     if isinstance(plan, pushdown.ValueIn):
         keys = [terms.key(plan.field, kind, v) for v in plan.values for kind in terms.VALUE_KINDS]
         if probe:
-            return exists().where(tx.c.index_name == index, tx.c.term.in_(keys), tx.c.id == dx.c.id)
-        return _ids_of(index, pg, tx.c.term.in_(keys))
+            return exists().where(tx.c.index_name == index, _one_of(tx.c.term, keys, pg), tx.c.id == dx.c.id)
+        return _ids_of(index, pg, _one_of(tx.c.term, keys, pg))
     if isinstance(plan, pushdown.HasField):
         return _ids_of(index, pg, *_of_field(plan.field))
     if isinstance(plan, pushdown.InRange):
