@@ -156,7 +156,7 @@ def _where(query: Query) -> ColumnElement[bool]:
 class _Doc:
     """A stored ``doc`` column, parsed: what every key of one owner and role set has alike."""
 
-    creator: dict[str, Any]
+    creator: Creator  # a template: each key gets a copy with its own metadata dict (see _key)
     role_descriptors: tuple[role_mod.RoleDescriptor, ...]
     limited_by: tuple[role_mod.RoleDescriptor, ...]
     version: int
@@ -171,7 +171,7 @@ def _parsed_doc(text: str) -> _Doc:
     descriptors = doc["role_descriptors"]
     order = doc.get("role_descriptor_order", list(descriptors))
     return _Doc(
-        creator=doc["creator"],
+        creator=Creator.from_dict(doc["creator"]),
         role_descriptors=tuple(role_mod.parse_stored(n, descriptors[n]) for n in order),
         limited_by=tuple(role_mod.parse_stored(n, body) for n, body in doc["limited_by"].items()),
         version=doc.get("version", 0),
@@ -181,6 +181,7 @@ def _parsed_doc(text: str) -> _Doc:
 
 def _key(row: dict[str, Any]) -> ApiKey:
     doc = _parsed_doc(row["doc"])
+    c = doc.creator
     metadata = row["metadata"]
     if isinstance(metadata, str):  # some drivers hand JSON back as text
         metadata = orjson.loads(metadata)
@@ -193,7 +194,7 @@ def _key(row: dict[str, Any]) -> ApiKey:
         invalidated=bool(row["invalidated"]),
         invalidation=row["invalidation"],
         hash=row["hash"],
-        creator=Creator.from_dict({**doc.creator, "metadata": dict(doc.creator.get("metadata") or {})}),
+        creator=Creator(c.principal, c.full_name, c.email, dict(c.metadata), c.realm, c.realm_type),
         role_descriptors=list(doc.role_descriptors),
         limited_by=list(doc.limited_by),
         metadata=metadata,
