@@ -12,7 +12,7 @@ from keyplane.connectors.model import ConnectorFilter
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.service import ConnectorService
 from keyplane.connectors.system_index import Kind, precondition, search_request
-from keyplane.errors import Conflict, DocumentMissing
+from keyplane.errors import Conflict, DocumentMissing, StatusError
 from keyplane.http.render import render
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
@@ -138,6 +138,27 @@ def test_rendered_list_is_the_parsed_list_as_orjson_writes_it(database_url: str)
         await svc.index_document(Kind.CONNECTORS, "a", {"index_name": "search-a", "name": "changed"})
         expected, got = await both()
         assert got == expected and b'"changed"' in got
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_index_name_rule_on_updates(database_url: str) -> None:
+    # An update that keeps the index name and deleted flag skips the index-name read (the row held
+    # them); one that changes either is still checked against the other live connectors.
+    async def go() -> None:
+        db, svc = await _service(database_url)
+        await svc.put("a", {"index_name": "search-a", "service_type": "dir"})
+        await svc.put("b", {"index_name": "search-b", "service_type": "dir"})
+        assert await svc.update_name("b", "B", None) == "updated"
+        with pytest.raises(StatusError, match=r"Index name \[search-a\] is used by another connector\."):
+            await svc.update_index_name("b", "search-a")
+        await svc.delete("a", hard=False, delete_sync_jobs=False)
+        assert await svc.update_index_name("b", "search-a") == "updated"
+        assert await svc.update_name("b", "B2", None) == "updated"
+        # A soft-deleted connector brought back by a document write is checked too.
+        with pytest.raises(StatusError, match=r"Index name \[search-a\] is used by another connector\."):
+            await svc.update_document(Kind.CONNECTORS, "a", {"deleted": False})
         await db.close()
 
     asyncio.run(go())
