@@ -4,6 +4,7 @@ write counter whichever path writes (the Connector APIs or the document APIs).""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -106,12 +107,13 @@ def test_sync_job_documents(database_url: str) -> None:
 
 def test_rendered_list_is_the_parsed_list_as_orjson_writes_it(database_url: str) -> None:
     # The list answers kept fragments of each connector's JSON (connectors/listed.py): the bytes must
-    # be those of the parsed documents, whatever a raw document holds (its own top-level id, which the
-    # answer's id overrides in place; deep nesting; non-ASCII text, floats), and a change must show.
-    deep: dict[str, object] = {"leaf": 1}
+    # be those of the parsed documents, whatever a raw document holds (its own top-level id, first with
+    # the document's value as {"id": ..., **doc} makes it; deep nesting; non-ASCII text, floats), and a
+    # change must show.
+    deep: dict[str, Any] = {"leaf": 1}
     for _ in range(300):  # past orjson's depth: the answer is written by jsontext's own writer
         deep = {"d": deep}
-    docs = {
+    docs: dict[str, dict[str, Any]] = {
         "a": {"index_name": "search-a", "name": "Ä ☃", "ratio": 0.1, "big": 2**63 - 1},
         "b": {"name": "own id", "id": "not-b", "rules": [{"id": "DEFAULT"}]},
         "c": {"index_name": "search-c", "nested": deep},
