@@ -237,7 +237,7 @@ class _Batch:
                 self.outcomes[pos] = exc
         for n, p in enumerate(prepared):
             await self._next(p, prepared[n:])
-        await self._flush()
+        await self._flush(last=True)
 
     async def _next(self, p: _Prepared, rest: list[_Prepared]) -> None:
         """Decide the item ``p``; ``rest`` (from ``p`` on) are read with it when its document is not known."""
@@ -352,7 +352,9 @@ class _Batch:
 
     # -- writing the group ---------------------------------------------------------------------------------
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, last: bool = False) -> None:
+        """Write the group. ``last``: the chunk's last group, after which nothing reads ``state`` (the next
+        chunk reads its documents again)."""
         indices = list(self.members)
         read, planned, members = self.read, self.planned, self.members
         mapped, refresh_after = self.mapped, self.refresh_after
@@ -384,8 +386,9 @@ class _Batch:
                 self.outcomes[row.pos] = Written(
                     meta, write.id, row.result, seq_no, write.version, forced_refresh=forced, source=row.shown
                 )
-                done = None if write.source is None else StoredDoc(write.id, write.source, seq_no, write.version)
-                self.state[(index, write.id)] = done
+                if not last:
+                    done = None if write.source is None else StoredDoc(write.id, write.source, seq_no, write.version)
+                    self.state[(index, write.id)] = done
             if index in refresh_after:
                 await self.service.documents.refresh(index)
 
