@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from keyplane.apikeys.backends.base import KeyFilter
 from keyplane.apikeys.backends.sql import _find_statement, _selector_params
@@ -57,7 +58,8 @@ def test_a_key_looked_up_by_id_and_owner_is_found_by_its_primary_key(database_ur
                         "'reserved', 'reserved', 'h', '{}', 1, false FROM n"
                     )
                 )
-            dialect = postgresql.dialect() if db.is_postgres else sqlite.dialect()
+            dialect: Dialect = postgresql.dialect() if db.is_postgres else sqlite.dialect()  # type: ignore[no-untyped-call]
+            assert isinstance(prepared.stmt, Select)
             literal = prepared.stmt.params(**params).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
             async with db.transaction() as conn:
                 explain = "EXPLAIN " if db.is_postgres else "EXPLAIN QUERY PLAN "
