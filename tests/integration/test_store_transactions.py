@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from keyplane.errors import StoreUnavailable
-from keyplane.store import schema
+from keyplane.store import database, schema
 from keyplane.store.database import Database
 from keyplane.store.prepared import Prepared
 from tests.integration.stores import open_migrated
@@ -158,5 +158,45 @@ def test_a_lost_connection_is_an_outage_and_the_node_goes_on(database_url: str) 
         finally:
             await db.close()
             await admin.close()
+
+    run(go())
+
+
+def test_a_node_out_of_connections_answers_503_then_recovers(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection of the node's pool held by a transaction: the next one waits, then answers
+    503 (StoreUnavailable); once they end, transactions get connections again."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("the connection pool is PostgreSQL's")
+    monkeypatch.setattr(database, "ACQUIRE_SECONDS", 0.3)
+
+    async def go() -> None:
+        db = await open_migrated(database_url)
+        try:
+            await db.execute_alone(INSERT, {"name": "a", "doc": "{}"})
+            release = asyncio.Event()
+            holding = 0
+
+            async def hold() -> None:
+                nonlocal holding
+                async with db.transaction() as conn:
+                    await conn.execute(SEQ_NO, {"name": "a"})
+                    holding += 1
+                    await release.wait()
+
+            holders = [asyncio.create_task(hold()) for _ in range(database.POOL_SIZE)]
+            while holding < database.POOL_SIZE:
+                await asyncio.sleep(0.01)
+            with pytest.raises(StoreUnavailable):
+                async with db.transaction() as conn:
+                    await conn.execute(SEQ_NO, {"name": "a"})
+            release.set()
+            await asyncio.gather(*holders)
+            async with db.transaction() as conn:
+                await conn.execute(BUMP, {"name": "a"})
+            assert await _rows(db) == {"a": 2}
+        finally:
+            await db.close()
 
     run(go())
