@@ -145,7 +145,7 @@ class _PgConn(Conn):
     pays for SQLAlchemy's connection and transaction handling only when it uses it.
     """
 
-    def __init__(self, engine: AsyncEngine, pool: Any) -> None:
+    def __init__(self, engine: AsyncEngine, pool: _PgPool) -> None:
         super().__init__()
         self._engine = engine
         self._dialect = engine.dialect
@@ -157,15 +157,8 @@ class _PgConn(Conn):
 
     async def _held(self) -> Any:
         if self._driver is None:
-            pool = self._pool
             try:
-                if pool.get_idle_size() or pool.get_size() < pool.get_max_size():
-                    self._driver = await pool.acquire()  # no wait: no timer (~10 µs a transaction)
-                else:
-                    # Every connection in use: wait, then answer 503. Not acquire's own timeout, which
-                    # runs as a task of its own (wait_for).
-                    async with asyncio.timeout(ACQUIRE_SECONDS):
-                        self._driver = await pool.acquire()
+                self._driver = await self._pool.acquire()
             except Exception as exc:
                 raise _pg_error(self._dialect, "", exc) from exc
         return self._driver
@@ -435,7 +428,35 @@ def _notify_sql(kinds: list[str]) -> tuple[str, tuple[str, ...]]:
     return f"SELECT {calls};", tuple(kinds)
 
 
-async def _pg_pool(url: str, dialect: Any) -> Any:
+class _PgPool:
+    """The node's asyncpg pool, counting the connections transactions hold.
+
+    A transaction that finds every connection held waits at most ``ACQUIRE_SECONDS`` (then 503);
+    the others take one without a timer. Not acquire's own timeout, which runs it as a task of its
+    own (wait_for), nor the pool's own counts, which walk every connection: ~10 µs a transaction.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.held = 0
+
+    async def acquire(self) -> Any:
+        self.held += 1  # before waiting, so that transactions arriving meanwhile see the pool full
+        try:
+            if self.held <= POOL_SIZE:
+                return await self.pool.acquire()
+            async with asyncio.timeout(ACQUIRE_SECONDS):
+                return await self.pool.acquire()
+        except BaseException:
+            self.held -= 1
+            raise
+
+    async def release(self, driver: Any) -> None:
+        self.held -= 1
+        await self.pool.release(driver)
+
+
+async def _pg_pool(url: str, dialect: Any) -> _PgPool:
     """The node's asyncpg pool: every transaction's connection, JSON decoded as SQLAlchemy's dialect does."""
     loads = dialect._json_deserializer or json.loads  # noqa: SLF001
 
@@ -457,7 +478,7 @@ async def _pg_pool(url: str, dialect: Any) -> Any:
         # round trip after every transaction; asyncpg still rolls back a transaction left open.
         pass
 
-    return await asyncpg.create_pool(
+    pool = await asyncpg.create_pool(
         url,
         min_size=0,
         max_size=POOL_SIZE,
@@ -468,6 +489,7 @@ async def _pg_pool(url: str, dialect: Any) -> Any:
         reset=keep_session,
         connection_class=_PoolConnection,
     )
+    return _PgPool(pool)
 
 
 def _pg_error(dialect: Any, sql: str, exc: Exception) -> BaseException:
@@ -1044,7 +1066,7 @@ class Database:
         self.is_postgres = url.startswith(("postgresql", "postgres"))
         self._sqlite: _SqliteStore | None = None
         self._aio_engine: AsyncEngine | None = None
-        self._pg_pool: Any = None
+        self._pg_pool: _PgPool | None = None
         self._listeners: list[Callable[[str], None]] = []
         self._listen_task: asyncio.Task[None] | None = None
         self._lock: Any = None
@@ -1102,7 +1124,7 @@ class Database:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         if self._pg_pool is not None:
-            await self._pg_pool.close()
+            await self._pg_pool.pool.close()
             self._pg_pool = None
             await asyncio.sleep(0)  # the connections' termination listeners run (_PoolConnection)
         if self._aio_engine is not None:
@@ -1164,6 +1186,7 @@ class Database:
             await conn.finish(True, lambda: self._broadcast_local(conn.notices))
             return
         assert self._aio_engine is not None
+        assert self._pg_pool is not None
         pg = _PgConn(self._aio_engine, self._pg_pool)
         try:
             yield pg
