@@ -317,6 +317,8 @@ def _drop(driver: Any) -> None:
 # The adapter SQLAlchemy is lent while it connects to a pool connection (``_PoolConnection.sqlalchemy``).
 _LENT: ContextVar[Any] = ContextVar("keyplane_lent_adapter", default=None)
 ACQUIRE_SECONDS = 30.0  # as long as SQLAlchemy's pool waited for a connection: then 503
+# Connections of a node: as many as SQLAlchemy's pool opened for transactions (10, and 10 more under
+# load) beside the 10 of the node's own pool for reads, before both became this one.
 POOL_SIZE = 20
 
 
