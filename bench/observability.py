@@ -10,7 +10,8 @@ Reported per server: requests/s and server CPU per request (utime + stime of the
 threads, the audit writer included, over the run ÷ requests completed; bench/cpu.py's method), medians,
 and the on/off ratios, with the median of each round's own difference ("paired"). CPU per request is
 the figure to trust on a loaded machine; throughput moves with whatever else runs. Each round turns
-the order of the servers, so that none always runs first.
+the order of the servers, so that none always runs first; every server starts with the same memory
+layout (common.same_layout).
 
 Run: python bench/observability.py [--seconds 10] [--rounds 4] [--database-url postgresql://127.0.0.1:5432/x]
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PASSWORD, free_port, median, pinned, wait_ready  # noqa: E402
+from common import PASSWORD, free_port, median, pinned, same_layout, wait_ready  # noqa: E402
 from cpu import ADMIN, Backends, Endpoint, Run, basic_header, check_wrk, lua, run_wrk  # noqa: E402
 
 USER, USER_PASSWORD = "bench_user", "bench-user-password"
@@ -48,10 +49,11 @@ SETTINGS = {
 def start(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """common.start_keyplane with a longer start-up allowance (a loaded machine can take over 30 s)."""
     command = [sys.executable, "-m", "keyplane.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    full_env = {**os.environ, "ELASTIC_PASSWORD": PASSWORD, **env}
+    layout, layout_env = same_layout()
+    full_env = {**os.environ, **layout_env, "ELASTIC_PASSWORD": PASSWORD, **env}
     full_env.pop("KEYPLANE_TEST_MODE", None)
     proc = subprocess.Popen(
-        pinned(0) + command + ["--log-level", "warning"],
+        layout + pinned(0) + command + ["--log-level", "warning"],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -80,12 +82,13 @@ def main() -> None:
     parser.add_argument("--servers", default="off,on", help=f"which of {', '.join(SETTINGS)}, comma-separated")
     args = parser.parse_args()
     check_wrk()
+    names = args.servers.split(",")
+    base = names[0]  # the others are compared with the first (off, or metrics to see the audit log alone)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         servers = {}
         endpoints: dict[str, list[Endpoint]] = {}
         try:
-            names = args.servers.split(",")
             for name in names:
                 env = dict(SETTINGS[name])
                 if args.database_url:
@@ -95,7 +98,7 @@ def main() -> None:
                 endpoints[name] = seed(servers[name][1])
             runs: dict[tuple[str, str], list[Run]] = {}
             counter = 0
-            for index, endpoint in enumerate(endpoints["off"]):
+            for index, endpoint in enumerate(endpoints[base]):
                 for round_ in range(args.rounds):
                     turned = names[round_ % len(names) :] + names[: round_ % len(names)]
                     order = turned if round_ % 2 == 0 else turned[::-1]
@@ -116,17 +119,17 @@ def main() -> None:
                 proc.terminate()
                 proc.wait()
     print()
-    print("| request | server | req/s (median) | µs CPU/req (median) | throughput vs off | CPU/req vs off | paired |")
+    print(f"| request | server | req/s (median) | µs CPU/req (median) | req/s vs {base} | CPU/req vs {base} | paired |")
     print("|---|---|---|---|---|---|---|")
-    for endpoint in endpoints["off"]:
-        off = runs[(endpoint.name, "off")]
-        rate_off, us_off = median([r.rate for r in off]), median([r.us for r in off])
+    for endpoint in endpoints[base]:
+        first = runs[(endpoint.name, base)]
+        rate_first, us_first = median([r.rate for r in first]), median([r.us for r in first])
         for name in names:
             got = runs[(endpoint.name, name)]
             rate, us = median([r.rate for r in got]), median([r.us for r in got])
-            # each round's difference with off in the same round: the machine's slow phases cancel
-            paired = median([a.us - b.us for a, b in zip(got, off, strict=True)]) / us_off
-            versus = f"{rate / rate_off - 1:+.1%} | {us / us_off - 1:+.1%} | {paired:+.1%}"
+            # each round's difference with the first server in the same round: slow phases cancel
+            paired = median([a.us - b.us for a, b in zip(got, first, strict=True)]) / us_first
+            versus = f"{rate / rate_first - 1:+.1%} | {us / us_first - 1:+.1%} | {paired:+.1%}"
             print(f"| {endpoint.name} | {name} | {rate:,.0f} | {us:.1f} | {versus} |")
 
 
