@@ -222,7 +222,10 @@ class SqlConnectorRepository:
             async with self.db.transaction() as conn:
                 if previous is None or _index_columns(previous) != _index_columns(stored.doc):
                     await self._check_index(conn, stored.id, stored.doc)
-                res = await conn.execute(_REPLACE, _columns(stored.doc) | {"id": stored.id, "seq_no": stored.seq_no})
+                # the write alone after the reads: no BEGIN and COMMIT round trips on PostgreSQL
+                res = await conn.execute_alone(
+                    _REPLACE, _columns(stored.doc) | {"id": stored.id, "seq_no": stored.seq_no}
+                )
         except exc.IntegrityError:
             raise index_taken(stored.doc.get("index_name")) from None
         return res.rowcount == 1
