@@ -122,7 +122,7 @@ async def _page(
 ) -> tuple[int, list[Stored]]:
     """The total of matching documents and one page of them."""
     total, rows = await _page_rows(db, statements, params, start, size)
-    return total, [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+    return total, [_stored(r) for r in rows]
 
 
 async def _page_rows(
@@ -259,7 +259,7 @@ class SqlConnectorRepository:
 
     async def list(self, selector: ConnectorFilter, start: int, size: int) -> tuple[int, list[Stored]]:
         total, rows = await self._list_rows(selector, start, size)
-        return total, [Stored(r["id"], orjson.loads(r["doc"]), r["seq_no"]) for r in rows]
+        return total, [_stored(r) for r in rows]
 
     async def list_texts(
         self, selector: ConnectorFilter, start: int, size: int

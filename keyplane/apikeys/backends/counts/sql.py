@@ -67,12 +67,6 @@ def _sum_statement(shape: Shape) -> tuple[Executable | Prepared, dict[str, Any] 
 Statements = list[tuple[Executable | Prepared, Any]]
 
 
-async def count(conn: Conn, shape: Shape) -> int:
-    """The number of keys of ``shape`` (``countable(shape)`` must hold)."""
-    reads = statements(shape)
-    return total(await conn.execute_all(*reads)) if reads else 0
-
-
 def total(results: list[Rows]) -> int:
     """The sum of the counts ``statements`` read."""
     return sum(int(rows.scalar() or 0) for rows in results)
