@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import statistics
@@ -28,69 +27,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import pinned  # noqa: E402
+from common import PASSWORD, pinned  # noqa: E402
+from inprocess import App  # noqa: E402
 
-PASSWORD = "bench-password"
 SETTINGS = ("off", "metrics", "es-default", "on")
 
 
 async def _measure(scheme: str, block: int, rounds: int) -> dict[str, list[float]]:
-    from keyplane.app import create_app
     from keyplane.audit.events import EVENT_TYPES
     from keyplane.audit.trail import AuditTrail
-    from keyplane.config import Settings
 
-    settings = Settings.from_env()
-    app = create_app(settings)
-    ready = asyncio.Event()
-    startup = [{"type": "lifespan.startup"}]
-
-    async def lifespan_receive() -> Any:
-        if startup:
-            return startup.pop()
-        await asyncio.sleep(3600)
-
-    async def lifespan_send(message: Any) -> None:
-        if message["type"] != "lifespan.startup.complete":
-            raise SystemExit(f"start-up failed: {message}")
-        ready.set()
-
-    asyncio.create_task(app({"type": "lifespan"}, lifespan_receive, lifespan_send))
-    await ready.wait()
-    basic = b"Basic " + base64.b64encode(f"elastic:{PASSWORD}".encode())
-
-    async def call(method: str, path: str, authorization: bytes, body: bytes = b"") -> list[Any]:
-        sent: list[Any] = []
-
-        async def receive() -> Any:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: Any) -> None:
-            sent.append(message)
-
-        headers = [(b"host", b"bench"), (b"authorization", authorization)]
-        if body:
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        scope = {
-            "type": "http",
-            "method": method,
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-        }
-        await app(scope, receive, send)
-        return sent
-
-    authorization = basic
+    harness = App()
+    await harness.start()
+    services = harness.app.services
+    settings = services.settings
+    authorization = harness.basic
     if scheme == "apikey":
-        created = await call("POST", "/_security/api_key", basic, b'{"name":"bench"}')
-        authorization = b"ApiKey " + json.loads(created[1]["body"])["encoded"].encode()
-    services = app.services
+        _, created = await harness.call("POST", "/_security/api_key", b'{"name":"bench"}')
+        authorization = b"ApiKey " + json.loads(created)["encoded"].encode()
     default_trail, metrics = services.audit, services.metrics
     assert default_trail is not None and metrics is not None, "run with the audit log and the metrics on"
     all_trail = AuditTrail(settings.data_dir / "audit-all.json", settings.audit_buffer, EVENT_TYPES, "bench", "bench")
@@ -98,7 +54,7 @@ async def _measure(scheme: str, block: int, rounds: int) -> dict[str, list[float
     setups = {"off": (None, None), "metrics": (None, metrics), "es-default": (default_trail, metrics)}
     setups["on"] = (all_trail, metrics)
     for _ in range(2_000):
-        await call("GET", "/_security/_authenticate", authorization)
+        await harness.call("GET", "/_security/_authenticate", authorization=authorization)
     results: dict[str, list[float]] = {name: [] for name in SETTINGS}
     for round_ in range(rounds):
         order = SETTINGS[round_ % len(SETTINGS) :] + SETTINGS[: round_ % len(SETTINGS)]
@@ -106,7 +62,7 @@ async def _measure(scheme: str, block: int, rounds: int) -> dict[str, list[float
             services.audit, services.metrics = setups[name]
             started = time.process_time()
             for _ in range(block):
-                await call("GET", "/_security/_authenticate", authorization)
+                await harness.call("GET", "/_security/_authenticate", authorization=authorization)
             trail = services.audit
             if trail is not None:
                 trail.flush()  # what is queued is rendered, and the writer's work counts too

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import cProfile
 import io
 import json
@@ -32,6 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import PASSWORD, pinned  # noqa: E402
+from inprocess import App  # noqa: E402
 
 CONCURRENCY = 16
 CONNECTORS = 25
@@ -39,59 +39,6 @@ SPREAD = 16
 SCHEMA = {"value_1": {"label": "Value", "order": 0, "required": True, "type": "str", "display": "text"}}
 
 Call = Callable[[str, str, bytes], Any]
-
-
-class App:
-    """Keyplane's ASGI app started in this process, called without a server."""
-
-    def __init__(self) -> None:
-        from keyplane.app import create_app
-        from keyplane.config import Settings
-
-        self.app = create_app(Settings.from_env())
-        self.basic = b"Basic " + base64.b64encode(f"elastic:{PASSWORD}".encode())
-
-    async def start(self) -> None:
-        ready = asyncio.Event()
-        startup = [{"type": "lifespan.startup"}]
-
-        async def receive() -> Any:
-            if startup:
-                return startup.pop()
-            await asyncio.sleep(3600)
-
-        async def send(message: Any) -> None:
-            if message["type"] != "lifespan.startup.complete":
-                raise SystemExit(f"start-up failed: {message}")
-            ready.set()
-
-        self.lifespan = asyncio.create_task(self.app({"type": "lifespan"}, receive, send))
-        await ready.wait()
-
-    async def call(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        sent: list[Any] = []
-
-        async def receive() -> Any:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: Any) -> None:
-            sent.append(message)
-
-        raw_path, _, query = path.partition("?")
-        headers = [(b"host", b"bench"), (b"authorization", self.basic)]
-        if body:
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        scope = {
-            "type": "http",
-            "method": method,
-            "path": raw_path,
-            "raw_path": raw_path.encode(),
-            "query_string": query.encode(),
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-        }
-        await self.app(scope, receive, send)
-        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
 async def seed(app: App) -> dict[str, Callable[[int], tuple[str, str, bytes]]]:
