@@ -107,8 +107,8 @@ def main() -> None:
                         ours = endpoints[name][index]
                         script = tmp / f"run-{counter}.lua"
                         script.write_text(lua(ours, counter))
-                        proc, base = servers[name]
-                        run = run_wrk(base + ours.path, script, args.seconds, proc.pid, Backends(None))
+                        proc, url = servers[name]
+                        run = run_wrk(url + ours.path, script, args.seconds, proc.pid, Backends(None))
                         runs.setdefault((endpoint.name, name), []).append(run)
                         print(
                             f"  {endpoint.name:22} {name:3}  {run.rate:8.0f} req/s  {run.us:6.1f} µs CPU/req",
