@@ -10,7 +10,11 @@ write paths of issue 11 besides: a key's compare-and-set update with its change 
 a key's metadata does), the same in a block that reads first (a connector's configuration), and
 one statement alone (creating a key); each beside raw asyncpg doing the same round trips (floor).
 
-Run: python bench/store_calls.py [--n 3000] [--dir /path/on/the/disk/to/test]
+Concurrent lines run the calls from 16 tasks at once, as 16 connections of cpu.py do: CPU per call
+(all threads). To see what the server sees, run it pinned to one core, on uvloop:
+`taskset -c 0 python bench/store_calls.py --uvloop`.
+
+Run: python bench/store_calls.py [--n 3000] [--dir /path/on/the/disk/to/test] [--uvloop]
      python bench/store_calls.py --database-url postgresql://postgres@127.0.0.1:5432/scratch
 """
 
@@ -53,6 +57,25 @@ async def _timed(label: str, n: int, call: Callable[[int], Awaitable[Any]]) -> f
     # CPU of every thread of the process (the reader and writer threads included).
     print(f"{label:<58} {per:8.1f} µs  (CPU {(time.process_time() - cpu) / n * 1e6:6.1f} µs)")
     return per
+
+
+async def _concurrent(label: str, n: int, call: Callable[[int], Awaitable[Any]], tasks: int = 16) -> None:
+    """``n`` calls from ``tasks`` tasks at once: CPU per call (every thread) and calls per second."""
+    per_task = max(1, n // tasks)
+
+    async def run() -> None:
+        async def one(offset: int) -> None:
+            for i in range(per_task):
+                await call((offset + i * tasks) % n)
+
+        await asyncio.gather(*(one(k) for k in range(tasks)))
+
+    await run()  # warm
+    start, cpu = time.perf_counter(), time.process_time()
+    await run()
+    calls = per_task * tasks
+    wall = time.perf_counter() - start
+    print(f"{label:<58} {calls / wall:8.0f} /s  (CPU {(time.process_time() - cpu) / calls * 1e6:6.1f} µs)")
 
 
 async def postgres(n: int, url: str) -> None:
@@ -183,13 +206,31 @@ async def main(n: int, parent: str | None, synchronous: str) -> None:
 
             await _timed("raw sqlite3 on the loop (floor)", n, raw_sqlite)
             raw.close()
+            await _concurrent("repo.get, 16 tasks", n, repo_get)
+            await _concurrent("transaction + prepared statement, 16 tasks", n, tx_prepared)
+            bump = Prepared(t.update().where(t.c.id == bindparam("k_id")).values(seq_no=t.c.seq_no + 1))
+
+            async def update_alone(i: int) -> Any:
+                # As an update of one key's metadata: its write alone, with its change notice.
+                return await db.execute_alone(bump, {"k_id": ids[i]}, ["api_key:" + ids[i]])
+
+            async def read_then_update(i: int) -> Any:
+                # As a connector's configuration: a read, then its write alone.
+                async with db.transaction() as conn:
+                    await conn.execute(prepared, {"id": ids[i]})
+                    conn.notify("api_key:" + ids[i])
+                    return await conn.execute_alone(bump, {"k_id": ids[i]})
+
+            writes = max(200, n // 5)
+            await _timed("update alone + notice, 1 task", writes, update_alone)
+            await _concurrent("update alone + notice, 16 tasks", writes, update_alone)
+            await _concurrent("read, then update alone, 16 tasks", writes, read_then_update)
 
             counter = iter(range(1_000_000, 10_000_000))
 
             async def insert_one(_i: int) -> Any:
                 await repo.insert(_key(next(counter)))
 
-            writes = max(200, n // 5)
             await _timed("repo.insert, 1 task (one durable commit each)", writes, insert_one)
             for tasks in (8, 32):
                 per_task = max(20, writes // tasks)
@@ -212,7 +253,12 @@ if __name__ == "__main__":
     parser.add_argument("--dir", default=None)
     parser.add_argument("--synchronous", default="full", choices=["full", "normal"])
     parser.add_argument("--database-url", default=None, help="a scratch PostgreSQL database (it is emptied)")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as the server does")
     args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        uvloop.install()
     if args.database_url:
         sys.exit(asyncio.run(postgres(args.n, args.database_url)))
     sys.exit(asyncio.run(main(args.n, args.dir, args.synchronous)))

@@ -28,6 +28,8 @@ errors (``hide_parameters``) so they cannot reach a log: they include password a
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import fcntl
 import json
 import logging
@@ -573,80 +575,173 @@ def _private_file(path: str) -> None:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
 
 
-class _Worker:
-    """A thread that owns one SQLite connection: calls run in the order given, off the event loop."""
+class _Inbox:
+    """Results and callbacks that SQLite threads hand back to one event loop, in the order given.
 
-    def __init__(self, name: str, engine: Engine) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+    One wake-up of the loop settles everything that arrived since the last: a thread appends, and
+    schedules the loop's drain only if none is pending (``call_soon_threadsafe`` costs a handle, a
+    write to the loop's self-pipe, and a switch of threads, which pinned to one core is most of a
+    point read's cost).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        # (future, result, exception), or (None, callback, arguments)
+        self._items: collections.deque[tuple[Any, Any, Any]] = collections.deque()
+        self._scheduled = False
+
+    def settle(self, fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+        """On a thread: settle ``fut`` at the next drain (``wake``)."""
+        self._items.append((fut, result, exc))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """On a thread: run ``fn(*args)`` on the loop at the next drain, in order with results."""
+        self._items.append((None, fn, args))
+
+    def wake(self) -> None:
+        """On a thread: have the loop drain what was handed back, unless it is about to already.
+
+        The drain clears ``_scheduled`` before it reads the items, and a thread appends before it
+        reads ``_scheduled``: an item is either seen by a drain under way or schedules its own.
+        """
+        if self._scheduled or not self._items:
+            return
+        self._scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        items = self._items
+        while items:
+            fut, result, exc = items.popleft()
+            if fut is None:
+                try:
+                    result(*exc)
+                except Exception as error:  # noqa: BLE001 - as the loop does with a failed callback
+                    self.loop.call_exception_handler({"message": "SQLite callback failed", "exception": error})
+            elif not fut.cancelled():
+                if exc is not None:
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(result)
+
+
+class _Inboxes:
+    """The inbox of the running loop, shared by a store's threads (one loop in practice)."""
+
+    def __init__(self) -> None:
+        self._inbox: _Inbox | None = None
+
+    def get(self) -> _Inbox:
+        loop = asyncio.get_running_loop()
+        inbox = self._inbox
+        if inbox is None or inbox.loop is not loop:
+            inbox = self._inbox = _Inbox(loop)
+        return inbox
+
+
+# What a SQLite thread runs: a call on its connection, the inbox to answer on, and the waiting
+# future (None for a call nobody waits for).
+_Item = tuple[Callable[[Connection], Any], _Inbox | None, "asyncio.Future[Any] | None"]
+
+
+class _Worker:
+    """A thread that owns one SQLite connection: calls run in the order queued, off the event loop.
+
+    Several workers may share one queue (the readers do): any of them serves any call. A worker that
+    wakes runs every call already queued before it hands their results back, in one wake-up of the
+    loop (a call that may take long, a COMMIT and its fsync, wakes the loop first: ``_Inbox.wake``).
+    """
+
+    def __init__(self, name: str, engine: Engine, calls: queue.SimpleQueue[_Item | None]) -> None:
+        self._queue = calls
         self._engine = engine
         self.conn: Connection | None = None
+        self._opened: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._closed: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            fn, loop, fut = item
+        try:
+            self.conn = self._engine.connect()
+        except BaseException as exc:  # noqa: BLE001 - handed to ``open``
+            self._opened.set_exception(exc)
+            return
+        self._opened.set_result(None)
+        try:
+            self._serve()
+        finally:
             try:
-                result = fn()
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                if fut is None:
-                    log.warning("SQLite call on %s failed: %s", self._thread.name, describe_error(exc))
+                self.conn.close()
+            except BaseException as exc:  # noqa: BLE001 - closing anyway
+                log.warning("closing a SQLite connection failed: %s", describe_error(exc))
+            self._closed.set_result(None)
+
+    def _serve(self) -> None:
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        conn = self.conn
+        while True:
+            item = get()
+            inbox: _Inbox | None = None
+            while True:
+                if item is None:  # this worker stops (each one of a shared queue takes one None)
+                    if inbox is not None:
+                        inbox.wake()
+                    return
+                fn, to, fut = item
+                if inbox is not to:
+                    if inbox is not None:
+                        inbox.wake()
+                    inbox = to
+                try:
+                    result = fn(conn)  # type: ignore[arg-type]
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+                    if fut is None:
+                        log.warning("SQLite call on %s failed: %s", self._thread.name, describe_error(exc))
+                    elif to is not None:
+                        to.settle(fut, None, exc)
                 else:
-                    _deliver(loop, fut, None, exc)
-                continue
-            if fut is not None:
-                _deliver(loop, fut, result, None)
-
-    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        """Queue ``fn`` now; the future gives its result."""
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._queue.put((fn, loop, fut))
-        return fut
-
-    async def call(self, fn: Callable[[], T]) -> T:
-        # If the awaiting task is cancelled, the call still finishes before anything queued after it
-        # (a rollback), so the connection is never used by two calls at once.
-        return await self.submit(fn)
-
-    def post(self, fn: Callable[[], Any]) -> None:
-        """Queue ``fn`` without waiting for it (a read transaction's end)."""
-        self._queue.put((fn, None, None))
+                    if fut is not None and to is not None:
+                        to.settle(fut, result, None)
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+            if inbox is not None:
+                inbox.wake()
 
     async def open(self) -> None:
-        def connect() -> None:
-            self.conn = self._engine.connect()
+        await asyncio.wrap_future(self._opened)
 
-        await self.call(connect)
+    async def stopped(self) -> None:
+        """Wait until this worker has stopped (on a None from its queue) and closed its connection."""
+        if self._opened.done() and self._opened.exception() is None:
+            await asyncio.wrap_future(self._closed)
 
-    async def close(self) -> None:
-        def disconnect() -> None:
-            if self.conn is not None:
-                self.conn.close()
-
-        try:
-            await self.call(disconnect)
-        finally:
-            self._queue.put(None)
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on this worker's queue (the writer's own: tests and maintenance)."""
+        return await _call(self._queue, _INBOXES.get(), lambda _conn: fn())
 
 
-def _deliver(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], result: Any, exc: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(_settle, fut, result, exc)
-    except RuntimeError:  # the loop is closed: nobody is waiting any more
-        pass
+_INBOXES = _Inboxes()
 
 
-def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.cancelled():
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
+def _submit(calls: queue.SimpleQueue[_Item | None], inbox: _Inbox, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+    """Queue ``fn`` for the threads serving ``calls``; the future gives its result."""
+    fut: asyncio.Future[T] = inbox.loop.create_future()
+    calls.put((fn, inbox, fut))
+    return fut
+
+
+async def _call(calls: queue.SimpleQueue[_Item | None], inbox: _Inbox, fn: Callable[[Connection], T]) -> T:
+    # If the awaiting task is cancelled, the call still finishes before anything queued after it
+    # (a rollback), so a connection is never used by two calls at once.
+    return await _submit(calls, inbox, fn)
 
 
 def _is_read(stmt: Statement) -> bool:
@@ -720,7 +815,10 @@ class _SqliteStore:
         self.url = url
         self.synchronous = synchronous
         self.writer: _Worker | None = None
-        self.readers: asyncio.Queue[_Worker] = asyncio.Queue()
+        # The writer's calls, and the reads: every reader thread serves any read (each read is its
+        # own snapshot), so a transaction holds no reader, and one woken reader runs what is queued.
+        self.writes: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self.reads: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._all_readers: list[_Worker] = []
         self.write_lock = asyncio.Lock()
         # Group commit (see ``_SqliteConn.finish``). On the loop, under ``write_lock``: transactions
@@ -776,16 +874,15 @@ class _SqliteStore:
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_file(path)
         self.checkpointer = checkpoint.for_file(path, self.synchronous)
-        self.writer = _Worker("keyplane-sqlite-writer", self._engine(reader=False))
+        self.writer = _Worker("keyplane-sqlite-writer", self._engine(reader=False), self.writes)
         await self.writer.open()  # the writer first: it switches the file to WAL
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.start)
         reader_engine = self._engine(reader=True)
         for i in range(READERS):
-            worker = _Worker(f"keyplane-sqlite-reader-{i}", reader_engine)
-            await worker.open()
+            worker = _Worker(f"keyplane-sqlite-reader-{i}", reader_engine, self.reads)
             self._all_readers.append(worker)
-            self.readers.put_nowait(worker)
+            await worker.open()
 
     async def close(self) -> None:
         if self.flusher is not None:
@@ -793,11 +890,12 @@ class _SqliteStore:
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)  # waits for a checkpoint under way
             self.checkpointer = None
-        for worker in [*self._all_readers, *([self.writer] if self.writer else [])]:
-            try:
-                await worker.close()
-            except Exception as exc:  # noqa: BLE001 - closing anyway
-                log.warning("closing a SQLite connection failed: %s", describe_error(exc))
+        # Each worker takes one None, after every call queued before it, and closes its connection.
+        for calls, workers in ((self.reads, self._all_readers), (self.writes, [self.writer] if self.writer else [])):
+            for _ in workers:
+                calls.put(None)
+            for worker in workers:
+                await worker.stopped()
         self._all_readers.clear()
         self.writer = None
 
@@ -817,6 +915,13 @@ class _SqliteStore:
         if self.checkpointer is not None:
             self.checkpointer.after_commit(conn.connection.dbapi_connection)
         return self.generation
+
+    def _commit_waking(self, inbox: _Inbox) -> Callable[[Connection], int]:
+        def commit(conn: Connection) -> int:
+            inbox.wake()  # results ready before this fsync are not held back by it
+            return self.commit(conn)
+
+        return commit
 
     def add_to_group(self, generation: int, fut: asyncio.Future[None], committed: Callable[[], None]) -> None:
         """Leave a finished transaction for the group commit (on the loop, holding ``write_lock``)."""
@@ -839,9 +944,7 @@ class _SqliteStore:
             group, self.pending, self.flusher = self.pending, [], None
             if not group:  # the group was lost and already failed (``fail_generation``)
                 return
-            assert self.writer is not None
-            writer = self.writer
-            done = writer.submit(lambda: self.commit(_conn(writer)))
+            done = _submit(self.writes, _INBOXES.get(), self._commit_waking(_INBOXES.get()))
         finally:
             self.write_lock.release()
         try:
@@ -865,14 +968,20 @@ class _SqliteStore:
 
 
 class _SqliteConn(Conn):
-    """A transaction on SQLite: reads on a reader connection until the first write, then the writer."""
+    """A transaction on SQLite: reads on the reader threads until the first write, then the writer.
 
-    def __init__(self, store: _SqliteStore) -> None:
+    ``committed`` runs on the loop once its writes are durable (or at its end, if it wrote nothing).
+    """
+
+    def __init__(self, store: _SqliteStore, committed: Callable[[], None]) -> None:
         super().__init__()
         self._store = store
-        self._reader: _Worker | None = None
-        self._writing = False
+        self._committed = committed
+        self._inbox = _INBOXES.get()
+        self._reading = False  # read before: the open group was waited for (``_start_reading``)
+        self._writing = False  # holds the write lock
         self._began = False  # BEGIN IMMEDIATE succeeded on the writer
+        self._alone = False  # committed by ``execute_alone`` itself
         self._generation = 0  # of the outer transaction holding this one's work
 
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
@@ -880,20 +989,72 @@ class _SqliteConn(Conn):
         if self._writing:
             return await self._on_writer(lambda conn: _run(conn, stmt, params))
         if _is_read(stmt):
-            return await self._read(stmt, params)
-        return await self._start_writing(lambda conn: _run(conn, stmt, params))
+            if not self._reading:
+                await self._start_reading()
+            # No BEGIN: each read is its own snapshot, ended when its rows are read, as every
+            # statement of a PostgreSQL READ COMMITTED transaction is; this saves a ROLLBACK per request.
+            return await _call(self._store.reads, self._inbox, lambda conn: _run(conn, stmt, params))
+        await self._lock_writer()
+        return await self._begin_on_writer(lambda conn: _run(conn, stmt, params))
 
     async def execute_all(self, *statements: tuple[Statement, Any]) -> list[Rows]:
         if self._writing or not all(_is_read(stmt) for stmt, _ in statements):
             return await super().execute_all(*statements)
-        reader = await self._borrow_reader()
-        return await reader.call(lambda: [_run(_conn(reader), stmt, params) for stmt, params in statements])
+        if not self._reading:
+            await self._start_reading()
+        return await _call(
+            self._store.reads, self._inbox, lambda conn: [_run(conn, stmt, params) for stmt, params in statements]
+        )
+
+    async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
+        """The transaction's only write, as its last statement: when no other write waits, BEGIN, the
+        statement and COMMIT in one call on the writer (one hand-off instead of two), committed when
+        this returns, as on PostgreSQL; otherwise as ``execute``, to join the group commit."""
+        self._check_began()
+        if self._writing or _is_read(stmt):
+            return await self.execute(stmt, params)
+        store = self._store
+        await self._lock_writer()
+        if store.pending or store.waiting:
+            return await self._begin_on_writer(lambda conn: _run(conn, stmt, params))
+        # Holding the write lock with no group waiting: every earlier outer transaction was committed
+        # or rolled back by calls queued ahead of this one, so this one is alone in its own.
+        inbox, committed = self._inbox, self._committed
+
+        def alone(conn: Connection) -> Rows:
+            if store.group_open:  # never expected (see above): do not commit others' work
+                raise StoreUnavailable(_LOST)
+            _sql(conn, "BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
+            store.group_open = True
+            store.generation += 1
+            try:
+                rows = _run(conn, stmt, params)
+            except BaseException:
+                store.group_open = False
+                _end(conn, commit=False)
+                raise
+            inbox.wake()  # results ready before the fsync are not held back by it
+            store.commit(conn)
+            # Queued ahead of this call's result, so caches are dropped before the caller goes on,
+            # even if the caller was cancelled while the commit ran.
+            inbox.call(committed)
+            return rows
+
+        self._alone = True
+        try:
+            # If the caller is cancelled, the call still ends its transaction before the next
+            # writer's calls run: releasing the lock now lets them queue behind it.
+            return await _call(store.writes, inbox, alone)
+        finally:
+            self._writing = False
+            store.write_lock.release()
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         self._check_began()
         if self._writing:
             return await self._on_writer(fn)
-        return await self._start_writing(fn)
+        await self._lock_writer()
+        return await self._begin_on_writer(fn)
 
     def _check_began(self) -> None:
         # A caller that swallowed the failure to begin must not go on writing outside a transaction.
@@ -901,31 +1062,19 @@ class _SqliteConn(Conn):
             raise StoreUnavailable("the write transaction could not begin; retry later")
 
     async def _on_writer(self, fn: Callable[[Connection], T]) -> T:
-        store = self._store
-        assert store.writer is not None
-        writer = store.writer
-        return await writer.call(lambda: fn(_conn(writer)))
+        return await _call(self._store.writes, self._inbox, fn)
 
-    async def _borrow_reader(self) -> _Worker:
-        """The reader connection this transaction reads on, taken at its first read."""
-        reader = self._reader
-        if reader is None:
-            flusher = self._store.flusher
-            if flusher is not None:
-                # Writes released into the open group are not committed yet, so a snapshot taken now
-                # would miss writes about to be acknowledged, and a read-then-write (an upsert, a
-                # compare-and-set) would collide with them again on every retry: wait for the group.
-                await asyncio.wait({flusher})
-            reader = self._reader = await self._store.readers.get()
-        return reader
+    async def _start_reading(self) -> None:
+        """Before the transaction's first read."""
+        flusher = self._store.flusher
+        if flusher is not None:
+            # Writes released into the open group are not committed yet, so a snapshot taken now
+            # would miss writes about to be acknowledged, and a read-then-write (an upsert, a
+            # compare-and-set) would collide with them again on every retry: wait for the group.
+            await asyncio.wait({flusher})
+        self._reading = True
 
-    async def _read(self, stmt: Statement, params: Any) -> Rows:
-        reader = await self._borrow_reader()
-        # No BEGIN: each read is its own snapshot, ended when its rows are read, as every statement
-        # of a PostgreSQL READ COMMITTED transaction is; this saves a ROLLBACK hand-off per request.
-        return await reader.call(lambda: _run(_conn(reader), stmt, params))
-
-    async def _start_writing(self, fn: Callable[[Connection], T]) -> T:
+    async def _lock_writer(self) -> None:
         store = self._store
         store.waiting += 1
         try:
@@ -936,9 +1085,9 @@ class _SqliteConn(Conn):
         finally:
             store.waiting -= 1
         self._writing = True
-        self._end_read()
-        assert store.writer is not None
-        writer = store.writer
+
+    async def _begin_on_writer(self, fn: Callable[[Connection], T]) -> T:
+        store = self._store
 
         def begin_then(conn: Connection) -> T:
             if not store.group_open:
@@ -951,14 +1100,9 @@ class _SqliteConn(Conn):
             self._began = True
             return fn(conn)
 
-        return await writer.call(lambda: begin_then(_conn(writer)))
+        return await _call(store.writes, self._inbox, begin_then)
 
-    def _end_read(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            self._store.readers.put_nowait(reader)
-
-    async def finish(self, ok: bool, committed: Callable[[], None]) -> None:
+    async def finish(self, ok: bool) -> None:
         """End the transaction; ``committed`` runs on the loop once a commit is durable.
 
         Group commit: a transaction that ends while other writes wait for the writer does not commit
@@ -968,21 +1112,19 @@ class _SqliteConn(Conn):
         it fails every transaction of the group fails. A transaction that fails rolls back to its own
         savepoint, leaving the group's other work in place.
         """
-        self._end_read()
+        committed = self._committed
         if not self._writing:
-            if ok:
+            if ok and not self._alone:
                 committed()
             return
         store = self._store
-        assert store.writer is not None
-        writer = store.writer
-        loop = asyncio.get_running_loop()
+        inbox = self._inbox
         began, generation = self._began, self._generation
         # Whether earlier transactions' work waits in the same outer transaction.
         grouped = any(p[0] == generation for p in store.pending)
         done: asyncio.Future[Any] | None = None
         if ok and began and (store.waiting or grouped):
-            done = loop.create_future()
+            done = inbox.loop.create_future()
             store.add_to_group(generation, done, committed)
 
             def release(conn: Connection) -> None:
@@ -991,21 +1133,22 @@ class _SqliteConn(Conn):
                     if not _in_transaction(conn):
                         raise StoreUnavailable(_LOST)
                 except BaseException as exc:
-                    _lose_group(store, conn, loop, exc)
+                    _lose_group(store, conn, inbox, exc)
 
-            writer.post(lambda: release(_conn(writer)))
+            store.writes.put((release, inbox, None))
         elif ok and began:
 
-            def commit() -> None:
-                store.commit(_conn(writer))
+            def commit(conn: Connection) -> None:
+                inbox.wake()  # results ready before the fsync are not held back by it
+                store.commit(conn)
                 # Queued ahead of this call's result, so caches are dropped before the caller goes on,
                 # even if the caller was cancelled while the commit ran.
-                loop.call_soon_threadsafe(committed)
+                inbox.call(committed)
 
             # The next write transaction may queue its statements behind this commit (and its fsync)
             # at once: the writer thread runs them in order, and each caller is answered after its
             # own commit.
-            done = writer.submit(commit)
+            done = _submit(store.writes, inbox, commit)
         else:
 
             def undo(conn: Connection) -> None:
@@ -1019,9 +1162,9 @@ class _SqliteConn(Conn):
                     _sql(conn, f"ROLLBACK TO {_SAVEPOINT}")
                     _sql(conn, f"RELEASE {_SAVEPOINT}")
                 except BaseException as exc:
-                    _lose_group(store, conn, loop, exc)
+                    _lose_group(store, conn, inbox, exc)
 
-            writer.post(lambda: undo(_conn(writer)))  # before the next writer's statements
+            store.writes.put((undo, inbox, None))  # before the next writer's statements
         self._writing = self._began = False
         store.write_lock.release()
         if done is not None:
@@ -1036,7 +1179,7 @@ def _in_transaction(conn: Connection) -> bool:
     return bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
 
 
-def _lose_group(store: _SqliteStore, conn: Connection, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+def _lose_group(store: _SqliteStore, conn: Connection, inbox: _Inbox, exc: BaseException) -> None:
     """On the writer: the outer transaction cannot go on; roll it back and fail the whole group."""
     generation = store.generation
     try:
@@ -1044,21 +1187,13 @@ def _lose_group(store: _SqliteStore, conn: Connection, loop: asyncio.AbstractEve
     finally:
         store.group_open = False
         log.warning("a group of SQLite write transactions was rolled back: %s", describe_error(exc))
-        try:
-            loop.call_soon_threadsafe(store.fail_generation, generation, exc)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
+        inbox.call(store.fail_generation, generation, exc)  # in order with the results around it
 
 
 def _fail_group(group: list[_Pending], exc: BaseException) -> None:
     for _, fut, _ in group:
         if not fut.done():
             fut.set_exception(exc)
-
-
-def _conn(worker: _Worker) -> Connection:
-    assert worker.conn is not None
-    return worker.conn
 
 
 class Database:
@@ -1179,13 +1314,13 @@ class Database:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Conn]:
         if self._sqlite is not None:
-            conn = _SqliteConn(self._sqlite)
+            conn = _SqliteConn(self._sqlite, lambda: self._broadcast_local(conn.notices))
             try:
                 yield conn
             except BaseException:
-                await conn.finish(False, lambda: None)
+                await conn.finish(False)
                 raise
-            await conn.finish(True, lambda: self._broadcast_local(conn.notices))
+            await conn.finish(True)
             return
         assert self._aio_engine is not None
         assert self._pg_pool is not None
