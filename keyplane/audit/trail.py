@@ -10,7 +10,9 @@ milliseconds later, together with the others queued meanwhile, from JSON fragmen
 events; the batch goes to the writer's thread as one chunk, and that thread only appends it to the
 file. Rendering in batches costs a request about half of rendering its line at once (the same code
 runs hot, bench/README.md); fragments keep it low: a caller's fields are serialised once per
-identity, a request's origin once per request, and the constant parts once.
+identity, an origin's once per method, path and client, and the constant parts once. The usual line,
+a request's access_granted, is three pieces: its time, a middle kept per event type, caller, action
+and origin (a client sends the same request again and again), and its request id.
 """
 
 from __future__ import annotations
@@ -83,7 +85,9 @@ _REST = "rest"
 _AUTHENTICATING = frozenset({ev.AUTHENTICATION_SUCCESS, ev.RUN_AS_GRANTED, ev.RUN_AS_DENIED})
 _USER_CACHE_SIZE = 10_000
 _PATH_CACHE_SIZE = 1_000
+_MIDDLE_CACHE_SIZE = 4_096  # lines' middles of ~500 bytes: about 2 MB at most
 _LINE_START = b'{"type":"audit","@timestamp":"'
+_END = b'"}\n'  # after the request id, when the request has no X-Opaque-Id
 RENDER_INTERVAL_SECONDS = 0.01  # how long an event waits at most to be rendered with the ones after it
 
 
@@ -102,6 +106,7 @@ class AuditTrail:
         self._last_origin_fields = b""
         self._last_user: tuple[Authentication | None, bool, bytes] = (None, False, b"")
         self._places: dict[tuple[Any, ...], bytes] = {}  # (method, path, client) -> the origin's first fields
+        self._middles: dict[tuple[Any, ...], tuple[User, User, bytes]] = {}  # see _middle
         # Events waiting to be rendered: (kind, time, origin, caller, action, indices, detail).
         self._pending: list[tuple[str, float, Origin, Authentication | None, str | None, str | None, Any]] = []
         self._room = capacity  # events that may be queued before the next render (the writer's free space)
@@ -169,13 +174,6 @@ class AuditTrail:
             }
             self._emit(ev.SECURITY_CONFIG_CHANGE, origin, auth, action, None, detail)
 
-    # -- the line ---------------------------------------------------------------------------------
-    #
-    # A line is joined from JSON fragments: the constant head of each event type, the timestamp, the
-    # caller's fields (serialised once per identity), the route action, and the request's origin
-    # (serialised once per request: its events come one after another). Serialising a whole dict per
-    # event costs several times as much.
-
     def _emit(
         self,
         kind: str,
@@ -211,41 +209,98 @@ class AuditTrail:
         writer = self.writer
         if pending:
             self._pending = []
-            lines = []
-            line = self._line
-            for event in pending:
+            parts: list[bytes] = []  # the lines' fragments, joined once for the whole batch
+            add = parts.extend
+            stamps, middles = self._stamps, self._middles
+            count = 0
+            for kind, when, origin, auth, action, index, detail in pending:
                 try:
-                    lines.append(line(*event))
+                    # most events fall in the millisecond of the one before
+                    stamp = stamps.last if int(when * 1000) == stamps.milli else stamps.format(when)
+                    if auth is None or index or detail:
+                        add((_LINE_START, stamp, self._fields(kind, origin, auth, action, index, detail)))
+                    else:  # most events: a request's access_granted, its middle found by _middle's key
+                        api_key, token = auth.api_key, auth.token
+                        key = (
+                            kind,
+                            action,
+                            origin.method,
+                            origin.path,
+                            origin.client,
+                            id(auth.user),
+                            id(auth.authenticating_user),
+                            auth.type,
+                            tuple(auth.roles),
+                            (api_key.get("id"), api_key.get("name")) if api_key else None,
+                            token.get("name") if token else None,
+                        )
+                        found = middles.get(key)
+                        if found is not None and found[0] is auth.user and found[1] is auth.authenticating_user:
+                            middle = found[2]
+                        else:
+                            middle = self._middle(key, kind, origin, auth, action)
+                        opaque = origin.opaque_id
+                        end = _END if opaque is None else b'","opaque_id":' + orjson.dumps(opaque) + b"}\n"
+                        add((_LINE_START, stamp, middle, origin.request_id.encode(), end))
+                    count += 1
                 except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
                     writer.unrendered += 1
                     log.error("could not render an audit event: %s", type(exc).__name__)
-            if lines:
-                writer.put(b"".join(lines), len(lines))
+            if count:
+                writer.put(b"".join(parts), count)
         # Until the next render, the writer's buffer only empties: what is free now is safe to queue.
         self._room = writer.capacity - writer.buffered()
 
-    def _line(
+    # -- the line ---------------------------------------------------------------------------------
+    #
+    # A line is joined from JSON fragments: the constant head of each event type, the timestamp, the
+    # caller's fields (serialised once per identity), the route action, and the request's origin
+    # (serialised once per request: its events come one after another). Serialising a whole dict per
+    # event costs several times as much. A request's access_granted, most of the lines, is its
+    # timestamp, one kept middle and its request id.
+
+    def _middle(
+        self, key: tuple[Any, ...], kind: str, origin: Origin, auth: Authentication, action: str | None
+    ) -> bytes:
+        """A line's fields between its timestamp and its request id, kept under ``key``: the event
+        type, action, origin (method, path, client) and caller; a client sending one request after
+        another meets them again each time.
+
+        The caller is keyed as :meth:`_user` keys it (the user objects' ids, checked against the
+        objects themselves, so that an id reused by a new object never finds the old one's fields)."""
+        if len(self._middles) >= _MIDDLE_CACHE_SIZE:
+            self._middles.clear()
+        middle = b"".join(
+            (
+                self._heads.get(kind) or self._head(_REST, kind),
+                self._user(auth, kind in _AUTHENTICATING),
+                self._action(action) if action is not None else b"",
+                self._place(origin),
+            )
+        )
+        self._middles[key] = (auth.user, auth.authenticating_user, middle)
+        return middle
+
+    def _fields(
         self,
         kind: str,
-        when: float,
         origin: Origin,
         auth: Authentication | None,
         action: str | None,
         index: str | None,
         detail: dict[str, Any] | None,
     ) -> bytes:
+        """A line's fields after its timestamp, for the other events (indices, details, no caller)."""
         if kind == ev.SECURITY_CONFIG_CHANGE and detail is not None:
             detail = dict(detail)
             head = self._head(ev.SECURITY_CONFIG_CHANGE, detail.pop("event.action"))
         else:
             head = self._heads.get(kind) or self._head(_REST, kind)
-        stamps = self._stamps  # most events fall in the millisecond of the one before
-        stamp = stamps.last if int(when * 1000) == stamps.milli else stamps.format(when)
-        user = self._user(auth, kind in _AUTHENTICATING) if auth is not None else b""
-        action_field = (self._actions.get(action) or self._action(action)) if action is not None else b""
-        if not index and not detail:  # most events: a request's access_granted
-            return b"".join((_LINE_START, stamp, head, user, action_field, self._origin(origin)))
-        parts = [_LINE_START, stamp, head, user, action_field]
+        parts = [head]
+        if auth is not None:
+            parts.append(self._user(auth, kind in _AUTHENTICATING))
+        if action is not None:
+            parts.append(self._action(action))
         if index:
             parts.append(b',"indices":' + orjson.dumps(index.split(",")))
         if detail:
@@ -300,6 +355,16 @@ class AuditTrail:
         self._last_user = (auth, authenticating, fragment)
         return fragment
 
+    def _place(self, origin: Origin) -> bytes:
+        """The origin's fields before its request id, serialised once per method, path and client."""
+        where = origin[:3]  # method, path, client
+        prefix = self._places.get(where)
+        if prefix is None:
+            if len(self._places) >= _PATH_CACHE_SIZE:
+                self._places.clear()
+            prefix = self._places[where] = _place(*where)
+        return prefix
+
     def _origin(self, origin: Origin) -> bytes:
         """The origin fields and the line's end; a request's events come one after another.
 
@@ -308,12 +373,7 @@ class AuditTrail:
         Keyplane's own (hex and digits) and goes in as it is."""
         if origin is self._last_origin:
             return self._last_origin_fields
-        where = origin[:3]  # method, path, client
-        prefix = self._places.get(where)
-        if prefix is None:
-            if len(self._places) >= _PATH_CACHE_SIZE:
-                self._places.clear()
-            prefix = self._places[where] = _place(*where)
+        prefix = self._place(origin)
         if origin.opaque_id is None:
             fragment = b"".join((prefix, origin.request_id.encode(), b'"}\n'))
         else:

@@ -68,6 +68,41 @@ def test_texts_from_the_request_are_escaped(tmp_path: Path) -> None:
     assert second["origin.address"] == "10.0.0.7:51234" and second["request.id"] == "ab12-7"
 
 
+def test_kept_line_middles_follow_the_caller_the_key_and_the_origin(tmp_path: Path) -> None:
+    """A request's access_granted is its time, a kept middle and its request id: whatever differs
+    between two events (caller, key name, client, path, action, X-Opaque-Id) still shows."""
+    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+    trail.writer.open()
+    elastic, kibana = reserved_user("elastic"), reserved_user("kibana_system")
+    realm = {"name": "reserved", "type": "reserved"}
+    by_basic = Authentication(elastic, elastic, realm, realm, "realm", ["superuser"], [], Permission([]))
+    renamed = _key_auth()
+    assert renamed.api_key is not None
+    renamed.api_key = {**renamed.api_key, "name": "ci-2"}
+    other_client = ORIGIN._replace(client=("10.0.0.8", 4000), request_id="r-3", opaque_id=None)
+    other_path = ORIGIN._replace(path="/_security/api_key", request_id="r-4")
+    events = [
+        (ORIGIN, _key_auth(), "a/one"),
+        (ORIGIN._replace(request_id="r-2"), renamed, "a/one"),
+        (other_client, _key_auth(), "a/one"),
+        (other_path, _key_auth(), "a/two"),
+        (ORIGIN, by_basic, "a/one"),
+        (ORIGIN, Authentication(kibana, kibana, realm, realm, "realm", [], [], Permission([])), "a/one"),
+    ]
+    for origin, auth, action in events:
+        trail.access(origin, auth, action, None, True)
+    trail.writer.close()
+    lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
+    assert [e["authentication.api_key.name"] for e in lines[:4]] == ["ci", "ci-2", "ci", "ci"]
+    assert [e["request.id"] for e in lines[:4]] == ["ab12-7", "r-2", "r-3", "r-4"]
+    assert lines[2]["origin.address"] == "10.0.0.8:4000" and "opaque_id" not in lines[2]
+    assert lines[3]["url.path"] == "/_security/api_key" and lines[3]["action"] == "a/two"
+    assert [e["opaque_id"] for e in (lines[0], lines[1], lines[3], lines[4])] == ["op-9"] * 4
+    assert lines[4]["authentication.type"] == "REALM" and lines[4]["user.roles"] == ["superuser"]
+    assert "authentication.api_key.id" not in lines[4]
+    assert lines[5]["user.name"] == "kibana_system" and "user.roles" not in lines[5]
+
+
 def test_a_full_buffer_counts_drops_and_never_blocks(tmp_path: Path) -> None:
     writer = AuditWriter(tmp_path / "audit.json", 10)  # not started: nothing drains the buffer
     started = time.monotonic()
