@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from keyplane.api.index_view import es_error, found, source_param, written_view
+from keyplane.api.index_view import shards as written_shards
 from keyplane.errors import KeyplaneError
 from keyplane.http.errors import EsError, from_domain, x_content_parse
 from keyplane.http.request import RestRequest
@@ -33,9 +34,29 @@ def _item_error(exc: KeyplaneError) -> EsError:
     return from_domain(exc)
 
 
-def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError) -> dict[str, Any]:
+_STATUS = {"created": 201, "not_found": 404}
+
+
+def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError, shards: dict[int, dict[str, int]]) -> dict[str, Any]:
+    """One item's answer; ``shards`` keeps each index's ``_shards`` block (by its metadata) for the request's items."""
     if isinstance(outcome, Written):
-        status = {"created": 201, "not_found": 404}.get(outcome.result, 200)
+        status = _STATUS.get(outcome.result, 200)
+        if item.shown is None and not outcome.forced_refresh and outcome.result != "noop":
+            # ``written_view`` as it renders a plain write, built at once: this runs for every document.
+            meta = outcome.index
+            shown = shards.get(id(meta))  # by identity: the metadata of the request's items live until it ends
+            if shown is None:
+                shown = shards[id(meta)] = written_shards(meta)
+            return {
+                "_index": meta.name,
+                "_id": outcome.id,
+                "_version": outcome.version,
+                "result": outcome.result,
+                "_shards": shown,
+                "_seq_no": outcome.seq_no,
+                "_primary_term": outcome.primary_term,
+                "status": status,
+            }
         return {**written_view(outcome, item.shown), "status": status}
     err = _item_error(outcome)
     return {
@@ -68,15 +89,20 @@ async def bulk(request: RestRequest) -> dict[str, Any]:
     except bulk_rules.BadUpdateLine as exc:
         raise x_content_parse(str(exc)) from None
 
+    allowed: set[tuple[str, str]] = set()  # (action, index) the request may write: asked once each
+
     def guard(item: BulkItem, name: str) -> None:
-        index_access.authorize(request.auth, index_access.BULK_ITEM_ACTIONS[item.action], [name])
+        if (item.action, name) not in allowed:
+            index_access.authorize(request.auth, index_access.BULK_ITEM_ACTIONS[item.action], [name])
+            allowed.add((item.action, name))
 
     def auto_create(name: str) -> None:
         index_access.authorize(request.auth, index_access.AUTO_CREATE, [name])
 
     refresh = parse_refresh(request.param("refresh"))
     outcomes = await bulk_service.bulk(request.services.indices, items, guard, auto_create, refresh=refresh)
-    rendered = [{item.action: _bulk_item(item, out)} for item, out in zip(items, outcomes, strict=True)]
+    shards: dict[int, dict[str, int]] = {}
+    rendered = [{item.action: _bulk_item(item, out, shards)} for item, out in zip(items, outcomes, strict=True)]
     return {
         "errors": any(isinstance(out, KeyplaneError) for out in outcomes),
         "took": int((time.monotonic() - started) * 1000),

@@ -56,8 +56,9 @@ class ItemFailure(KeyplaneError):
     """One item refused on its own (400 illegal_argument_exception in its place of the answer)."""
 
 
-# Slots: a bulk request builds one or more per document; they halve the cost of building one.
-@dataclass(frozen=True, slots=True)
+# Slots, and not frozen: a bulk request builds one per document, and a frozen dataclass costs several
+# times as much to build (each field set through ``object.__setattr__``); nothing changes one once built.
+@dataclass(slots=True)
 class BulkItem:
     action: Action
     index: str | None
@@ -114,7 +115,11 @@ def _split_lines(body: bytes) -> list[bytes]:
     """The body's lines; the last must end with a newline, as Elasticsearch requires."""
     if body and not body.endswith(b"\n") and body.strip():
         raise MalformedBody("The bulk request must be terminated by a newline [\\n]")
-    return [line[:-1] if line.endswith(b"\r") else line for line in body.split(b"\n")[:-1]]
+    lines = body.split(b"\n")
+    lines.pop()
+    if b"\r" not in body:
+        return lines
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
 def parse_bulk(
@@ -170,8 +175,9 @@ def parse_bulk(
             )
         get = meta.get
         raw_index, raw_id, raw_seq_no, raw_term = get("_index"), get("_id"), get("if_seq_no"), get("if_primary_term")
-        index = _text(raw_index) if raw_index is not None else default_index
-        doc_id = _text(raw_id) if raw_id is not None else None
+        # Strings as they usually are, without a call each (this runs for every document).
+        index = raw_index if type(raw_index) is str else _text(raw_index) if raw_index is not None else default_index
+        doc_id = raw_id if type(raw_id) is str else _text(raw_id) if raw_id is not None else None
         seq_no = _number(raw_seq_no, number, "if_seq_no") if raw_seq_no is not None else None
         term = _number(raw_term, number, "if_primary_term") if raw_term is not None else None
         cond = None
@@ -186,7 +192,7 @@ def parse_bulk(
             kind = "create"
         if index is None:
             problems.append("index is missing")
-        if doc_id is not None and (id_problem := core.id_problem(doc_id)) is not None:
+        if doc_id is not None and len(doc_id) > _ID_CHARS and (id_problem := core.id_problem(doc_id)) is not None:
             problems.append(id_problem)
         if kind == "delete":
             if doc_id is None:
@@ -227,18 +233,12 @@ def parse_bulk(
             continue
         if kind == "create" and cond is not None:
             problems.append("create operations do not support compare and set. use index instead")
-        source = _document(source_raw)
-        items.append(
-            BulkItem(
-                kind,
-                index,
-                doc_id,
-                cond,
-                source,
-                pipeline=pipeline,
-                require_alias=_flag(meta.get("require_alias", require_alias)),
-            )
-        )
+        try:
+            source = orjson.loads(source_raw)
+        except orjson.JSONDecodeError as exc:
+            source = _Unparsable(exc.msg)
+        alias = _flag(meta["require_alias"]) if "require_alias" in meta else require_alias
+        items.append(BulkItem(kind, index, doc_id, cond, source, None, pipeline, alias))
     if problems:
         raise ValidationError(*problems)
     if not items:
@@ -246,18 +246,15 @@ def parse_bulk(
     return items
 
 
+# Ids of at most this many characters are within MAX_ID_BYTES whatever they hold (4 bytes a character at most).
+_ID_CHARS = core.MAX_ID_BYTES // 4
+
+
 class _Unparsable:
     """A document line that is not JSON: the item fails when it is indexed, not the request."""
 
     def __init__(self, message: str) -> None:
         self.message = message
-
-
-def _document(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return _Unparsable(exc.msg)
 
 
 def document_problem(source: Any) -> str | None:

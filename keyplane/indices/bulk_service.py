@@ -160,7 +160,9 @@ class _Raced(Exception):
     """Another writer changed the index or a document the batch read: its items run one by one."""
 
 
-@dataclass(frozen=True, slots=True)
+# Slots and not frozen: built for every document of a bulk, and a frozen dataclass costs several times
+# as much to build (each field set through ``object.__setattr__``); nothing changes them once built.
+@dataclass(slots=True)
 class _Prepared:
     """An item whose index is known and that the caller may write: what is left depends on the documents."""
 
@@ -171,7 +173,7 @@ class _Prepared:
     source: Source | None = None  # index and create: the document as the pipeline left it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Planned:
     """An item decided in memory, waiting for its write (and the sequence number it takes)."""
 
@@ -230,17 +232,34 @@ class _Batch:
         self.state.clear()  # read again: another writer may have changed the documents meanwhile
         self.marks.clear()
         prepared: list[_Prepared] = []
+        items, targets = self.items, self.targets
         for pos in positions:
+            item = items[pos]
             try:
-                prepared.append(await self._prepare(pos))
+                _check_item(item)
+                # The index of a name seen before in the request, without a coroutine per document.
+                meta = None if item.require_alias else targets.get(item.index or "")
+                if meta is None:
+                    meta = await _target(self.service, item, self.auto_create, targets)
+                prepared.append(self._prepare(pos, item, meta))
             except KeyplaneError as exc:
                 self.outcomes[pos] = exc
+        state, indices = self.state, self.indices
         for n, p in enumerate(prepared):
-            await self._next(p, prepared[n:])
+            if p.index in indices and (p.index, p.doc_id) in state:
+                # The usual case, decided without a coroutine.
+                self.members.setdefault(p.index, []).append(p.pos)
+                try:
+                    if self._decide(p):
+                        await self._flush_before(p)
+                except KeyplaneError as exc:
+                    self.outcomes[p.pos] = exc
+            else:
+                await self._next(p, prepared, n)
         await self._flush(last=True)
 
-    async def _next(self, p: _Prepared, rest: list[_Prepared]) -> None:
-        """Decide the item ``p``; ``rest`` (from ``p`` on) are read with it when its document is not known."""
+    async def _next(self, p: _Prepared, rest: list[_Prepared], start: int = 0) -> None:
+        """Decide the item ``p``; ``rest[start:]`` (from ``p`` on) are read with it when its document is not known."""
         if p.index not in self.indices:  # forgotten after a race: read again
             meta = await self.service.indices.get(p.index)
             if meta is None:  # deleted meanwhile: the item goes its own way (it may create the index)
@@ -248,10 +267,11 @@ class _Batch:
                 return
             self.indices[p.index] = meta
         if (p.index, p.doc_id) not in self.state:
-            await self._load(rest)
+            await self._load(rest, start)
         self.members.setdefault(p.index, []).append(p.pos)
         try:
-            await self._decide(p)
+            if self._decide(p):
+                await self._flush_before(p)
         except KeyplaneError as exc:
             self.outcomes[p.pos] = exc
 
@@ -263,10 +283,8 @@ class _Batch:
 
     # -- before the documents: as _one, with the indices looked up once per request -------------------
 
-    async def _prepare(self, pos: int) -> _Prepared:
-        item = self.items[pos]
-        _check_item(item)
-        meta = await _target(self.service, item, self.auto_create, self.targets)
+    def _prepare(self, pos: int, item: BulkItem, meta: IndexMeta) -> _Prepared:
+        """The item, checked (``_check_item``) and its index ``meta`` found."""
         self.indices.setdefault(meta.name, meta)
         name = meta.name
         self.guard(item, name)
@@ -277,10 +295,11 @@ class _Batch:
         doc_id = item.id if item.id is not None else ids.new_id()
         return _Prepared(pos, item, name, doc_id, ingest(item.pipeline, item.source))
 
-    async def _load(self, prepared: list[_Prepared]) -> None:
-        """Read the documents of these items not known yet, one query per index."""
+    async def _load(self, prepared: list[_Prepared], start: int = 0) -> None:
+        """Read the documents of the items ``prepared[start:]`` not known yet, one query per index."""
         wanted: dict[str, list[str]] = {}
-        for p in prepared:
+        for n in range(start, len(prepared)):
+            p = prepared[n]
             if (p.index, p.doc_id) not in self.state:
                 wanted.setdefault(p.index, []).append(p.doc_id)
         for index, doc_ids in wanted.items():
@@ -293,12 +312,13 @@ class _Batch:
 
     # -- deciding: the rules of IndexService.index/update/delete_doc, in the same order ------------------
 
-    async def _decide(self, p: _Prepared) -> None:
+    def _decide(self, p: _Prepared) -> bool:
+        """Decide the item in memory; True when it must wait for the group's write first (then decided
+        again by ``_flush_before``)."""
         item, key = p.item, (p.index, p.doc_id)
         if item.cond is not None and key in self.read:
             # The condition compares the sequence number of a write not made yet: make it first.
-            await self._flush_before(p)
-            return
+            return True
         current = self.state[key]
         meta = self.indices[p.index]
         if item.action == "delete":
@@ -306,7 +326,7 @@ class _Batch:
                 core.check_condition(meta, p.doc_id, current, item.cond)
             result = "not_found" if current is None else "deleted"
             self._plan(p, DocWrite(p.doc_id, None, core.next_version(current)), result, None)
-            return
+            return False
         if item.action == "update":
             assert item.update is not None
             result, source = core.apply_update(meta, p.doc_id, current, item.update)
@@ -314,21 +334,21 @@ class _Batch:
                 core.check_condition(meta, p.doc_id, current, item.cond)
             if result == "noop" and current is not None:
                 if key in self.read:  # the answer shows the sequence number of a write not made yet
-                    await self._flush_before(p)
-                    return
+                    return True
                 if self.refresh is not Refresh.NONE:
                     self.refresh_after.add(p.index)
                 noop = Written(meta, p.doc_id, result, current.seq_no, current.version, source=current.source)
                 self.outcomes[p.pos] = noop
-                return
+                return False
             self._map(p.index, source)
             self._plan(p, DocWrite(p.doc_id, source, core.next_version(current)), result, source)
-            return
+            return False
         assert p.source is not None and item.action in ("index", "create")
         self._map(p.index, p.source)  # mapped before the checks, as a single write does
         core.check_write(meta, p.doc_id, current, item.action, item.cond)
         result = "created" if current is None else "updated"
         self._plan(p, DocWrite(p.doc_id, p.source, core.next_version(current)), result, None)
+        return False
 
     async def _flush_before(self, p: _Prepared) -> None:
         """Write the group, then decide the item in the next one."""

@@ -21,8 +21,9 @@ class DocStats:
     source_bytes: int
 
 
-# Slots: a bulk request builds one or more per document; they halve the cost of building one.
-@dataclass(frozen=True, slots=True)
+# Slots, and not frozen: a bulk request builds one per document, and a frozen dataclass costs several
+# times as much to build (each field set through ``object.__setattr__``); nothing changes one once built.
+@dataclass(slots=True)
 class DocWrite:
     """One write of a batch (``DocumentRepository.write_many``): the document's new source and version,
     or ``source=None`` to delete it."""
