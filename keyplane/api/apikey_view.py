@@ -32,10 +32,11 @@ def render_key(key: ApiKey, *, with_limited_by: bool = False) -> dict[str, Any]:
     out["invalidated"] = key.invalidated
     if key.invalidation is not None:
         out["invalidation"] = key.invalidation
-    out["username"] = key.creator.principal
-    out["realm"] = key.creator.realm
-    if key.creator.realm_type:
-        out["realm_type"] = key.creator.realm_type
+    creator = key.creator
+    out["username"] = creator.principal
+    out["realm"] = creator.realm
+    if creator.realm_type:
+        out["realm_type"] = creator.realm_type
     out["metadata"] = key.metadata or {}
     out["role_descriptors"] = {rd.name: rd.to_dict() for rd in key.role_descriptors}
     if key.type == core.CROSS_CLUSTER:

@@ -191,7 +191,9 @@ async def get(request: RestRequest) -> Reply:
     if spec.id and not found.keys:
         return Reply({"api_keys": []}, status=404)
     keys = [render_key(key, with_limited_by=spec.with_limited_by) for key in found.keys]
-    return Reply({"api_keys": [with_profile_uid(key, found.profile_uids, key["realm"]) for key in keys]})
+    if found.profile_uids:  # else no key has one to show
+        keys = [with_profile_uid(key, found.profile_uids, key["realm"]) for key in keys]
+    return Reply({"api_keys": keys})
 
 
 async def query(request: RestRequest) -> dict[str, Any]:
@@ -221,8 +223,9 @@ async def query(request: RestRequest) -> dict[str, Any]:
         typed_keys=request.flag("typed_keys"),
     )
     result = await request.services.apikeys.query(request.auth, spec)
-    rendered = [render_hit(hit, with_limited_by=spec.with_limited_by) for hit in result.hits]
-    keys = [with_profile_uid(key, result.profile_uids, key["realm"]) for key in rendered]
+    keys = [render_hit(hit, with_limited_by=spec.with_limited_by) for hit in result.hits]
+    if result.profile_uids:  # else no key has one to show
+        keys = [with_profile_uid(key, result.profile_uids, key["realm"]) for key in keys]
     out: dict[str, Any] = {"total": result.total, "count": len(keys), "api_keys": keys}
     if result.aggregations is not None:
         out["aggregations"] = render_aggregations(spec.aggs, result.aggregations, typed_keys=spec.typed_keys)
