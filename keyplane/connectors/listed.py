@@ -19,20 +19,21 @@ MAX_KEPT = 512
 # ~254 levels) cannot hold one, so a document with more brackets than this is answered parsed.
 MAX_BRACKETS = 200
 
-_KEPT: dict[tuple[str, str], orjson.Fragment] = {}
+# By id, the stored text the fragment was written from, and the fragment: a list compares each row's
+# text with the kept one (a length test, then the bytes) rather than hashing ~1.5 KB of it for a key.
+_KEPT: dict[str, tuple[str, orjson.Fragment]] = {}
 
 
 def listed(connector_id: str, text: str) -> Any:
     """The connector as a list answers it: a fragment of its JSON, or the parsed document."""
-    key = (connector_id, text)
-    found = _KEPT.get(key)
-    if found is not None:
-        return found
+    found = _KEPT.get(connector_id)
+    if found is not None and found[0] == text:
+        return found[1]
     doc = {"id": connector_id, **orjson.loads(text)}
     if text.count("{") + text.count("[") > MAX_BRACKETS:
         return doc
     fragment = orjson.Fragment(orjson.dumps(doc))
-    if len(_KEPT) >= MAX_KEPT:
+    if len(_KEPT) >= MAX_KEPT and connector_id not in _KEPT:
         _KEPT.clear()
-    _KEPT[key] = fragment
+    _KEPT[connector_id] = (text, fragment)
     return fragment
