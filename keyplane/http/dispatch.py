@@ -29,6 +29,7 @@ from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest
 from keyplane.http.routing import Route, Router
 from keyplane.indices.bulk import BadUpdateLine
+from keyplane.jsontext import dumps
 from keyplane.security.authorization import authorize
 from keyplane.security.identity import Authentication
 from keyplane.services import Services
@@ -66,7 +67,8 @@ class Dispatcher:
         # before the caller is known, and work skipped for what the request does not carry.
         method: str = scope["method"]
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        qs = scope.get("query_string", b"").decode("latin-1")
+        raw_qs: bytes = scope.get("query_string", b"")
+        qs = raw_qs.decode("latin-1") if raw_qs else ""
         # Names come in lower case (the ASGI spec; uvicorn and httpx's ASGI transport lower them).
         # A loop rather than a comprehension: no function object built per request (Python 3.11).
         headers: dict[str, str] = {}
@@ -195,7 +197,19 @@ class Dispatcher:
                 status, body, extra = 200, reply, None
             if audit is not None and origin is not None and (route.self_checked or route.action in changes.CHANGES):
                 _audit_answered(audit, origin, auth, route, method, path_params, raw_body, body, status)
-            headers_out, payload = _answer(body, version, pretty, fpath, extra)
+            if extra is None and fpath is None and not pretty and type(body) is dict:
+                # The usual answer, a plain object: rendered here rather than through _answer's checks.
+                try:
+                    payload = orjson.dumps(body)
+                except orjson.JSONEncodeError:
+                    payload = dumps(body)
+                headers_out = [
+                    PRODUCT_HEADER,
+                    _CONTENT_TYPES.get(version) or _content_type(version),
+                    (b"content-length", b"%d" % len(payload)),
+                ]
+            else:
+                headers_out, payload = _answer(body, version, pretty, fpath, extra)
             # Sent here: no coroutine between the handler and the server on every answer.
             await send({"type": "http.response.start", "status": status, "headers": headers_out})
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
@@ -302,11 +316,15 @@ def _answer(
     if fpath and body is not None:
         body = filter_path.apply(body, fpath)
     payload = b"" if body is None else render(body, pretty)
-    ctype = _CONTENT_TYPES.get(version) or (b"content-type", media.response_content_type(version).encode())
+    ctype = _CONTENT_TYPES.get(version) or _content_type(version)
     if extra:
         own = [(k.encode(), v.encode()) for k, v in extra.items()]
         return [PRODUCT_HEADER, ctype, *own, (b"content-length", b"%d" % len(payload))], payload
     return [PRODUCT_HEADER, ctype, (b"content-length", b"%d" % len(payload))], payload
+
+
+def _content_type(version: int | None) -> tuple[bytes, bytes]:
+    return (b"content-type", media.response_content_type(version).encode())
 
 
 def _lenient_bool(value: str | None) -> bool:
