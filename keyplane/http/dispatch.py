@@ -26,7 +26,7 @@ from keyplane.http.body import MAX_BODY_BYTES
 from keyplane.http.errors import EsError, RawError, from_domain, x_content_parse
 from keyplane.http.params import check_unrecognized, parse_bool
 from keyplane.http.render import render
-from keyplane.http.request import Reply, RestRequest
+from keyplane.http.request import Reply, RestRequest, decoded
 from keyplane.http.routing import Route, Router
 from keyplane.indices.bulk import BadUpdateLine
 from keyplane.jsontext import dumps
@@ -38,6 +38,7 @@ from keyplane.upstream.forward import Forwarded, ScrollNotFound
 
 log = logging.getLogger("keyplane.http")
 DEBUG = logging.DEBUG
+RUN_AS_HEADER = credentials.RUN_AS_HEADER.encode()
 
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 _CONTENT_TYPES = {v: (b"content-type", media.response_content_type(v).encode()) for v in (None, 8, 9)}
@@ -69,11 +70,9 @@ class Dispatcher:
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_qs: bytes = scope.get("query_string", b"")
         qs = raw_qs.decode("latin-1") if raw_qs else ""
-        # Names come in lower case (the ASGI spec; uvicorn and httpx's ASGI transport lower them).
-        # A loop rather than a comprehension: no function object built per request (Python 3.11).
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+        # Names come in lower case (the ASGI spec; uvicorn and httpx's ASGI transport lower them). Kept
+        # as bytes (the last of a repeated name wins, as before): only the values read are decoded.
+        headers: dict[bytes, bytes] = dict(scope["headers"])
         if qs:
             uri = f"{path}?{qs}"
             query = _query(qs)
@@ -82,13 +81,19 @@ class Dispatcher:
         else:
             uri, query, pretty, fpath = path, {}, False, None
         version: int | None = None
-        if method != "HEAD" and "accept-encoding" in headers and compression.accepts_gzip(headers["accept-encoding"]):
+        if (
+            method != "HEAD"
+            and b"accept-encoding" in headers
+            and compression.accepts_gzip(headers[b"accept-encoding"].decode("latin-1"))
+        ):
             send = _gzipping(send)
         request_id = f"{self._id_prefix}{next(self._ids)}"
         request_context.request_id.set(request_id)  # each request runs in a task with its own context
-        if "x-opaque-id" in headers:  # Elasticsearch returns the caller's request id with the answer
-            request_context.opaque_id.set(headers["x-opaque-id"])
-            send = _with_header(send, (b"x-opaque-id", headers["x-opaque-id"].encode("latin-1")))
+        opaque_id: str | None = None
+        if b"x-opaque-id" in headers:  # Elasticsearch returns the caller's request id with the answer
+            opaque_id = headers[b"x-opaque-id"].decode("latin-1")
+            request_context.opaque_id.set(opaque_id)
+            send = _with_header(send, (b"x-opaque-id", headers[b"x-opaque-id"]))
         # What the request's metrics and debug line need; with metrics off and no debug log, nothing.
         metrics = self.services.metrics
         debug = log.isEnabledFor(DEBUG)
@@ -102,23 +107,22 @@ class Dispatcher:
         audit = self.services.audit
         origin: Origin | None = None
         try:
-            if "content-length" in headers:
-                _check_declared_length(headers)
+            if b"content-length" in headers:
+                _check_declared_length(headers[b"content-length"].decode("latin-1"))
             route, path_params, allowed = self.router.resolve_path(method, path)
             # Credentials come from the headers alone, so an unauthenticated request is refused before
             # its body is read or inflated: it costs little whatever it carries (as Elasticsearch's
             # HTTP header validator does). The server drops the unread body.
-            authorization = headers.get("authorization")
-            credential = credentials.split(authorization) if authorization else None
+            authorization = headers.get(b"authorization")
+            credential = credentials.split(authorization.decode("latin-1")) if authorization else None
             if credential is not None:
                 scheme = credential[0]
             authenticated = 2
-            run_as = headers.get(credentials.RUN_AS_HEADER)
+            run_as_header = headers.get(RUN_AS_HEADER)
+            run_as = None if run_as_header is None else run_as_header.decode("latin-1")
             if audit is not None:
                 # tuple.__new__: a named tuple's own constructor is Python code, this is not.
-                origin = tuple.__new__(
-                    Origin, (method, path, scope.get("client"), request_id, headers.get("x-opaque-id"))
-                )
+                origin = tuple.__new__(Origin, (method, path, scope.get("client"), request_id, opaque_id))
             try:  # costs nothing when nothing is raised (Python 3.11)
                 auth = await self.authenticator.authenticate(credential, uri, run_as)
             except domain.Unauthenticated:
@@ -132,21 +136,23 @@ class Dispatcher:
                 if run_as is not None:
                     action = route.action if route is not None else None
                     audit.run_as(origin, auth, run_as, action, granted=auth.run_as_denied is None)
-            if "content-length" in headers or "transfer-encoding" in headers:
+            if b"content-length" in headers or b"transfer-encoding" in headers:
                 message = await receive()
                 raw_body: bytes = message.get("body", b"")
                 if message.get("more_body"):  # the usual case is the whole body in one message
                     raw_body = await _read_rest(receive, raw_body)
             else:
                 raw_body = b""  # HTTP/1.1: a request with neither header has no body, nothing to wait for
-            if "content-encoding" in headers and headers["content-encoding"]:
+            if headers.get(b"content-encoding"):
                 # most requests are not compressed: no detour through the inflater
-                raw_body = await compression.inflate(raw_body, headers["content-encoding"])
+                raw_body = await compression.inflate(raw_body, headers[b"content-encoding"].decode("latin-1"))
             sent_body = raw_body  # as the caller sent it, for an upstream (which reads ``source`` itself)
             if not raw_body and "source" in query:
                 raw_body = query["source"].encode()
-            if "accept" in headers or (raw_body and "content-type" in headers):
-                version = media.negotiate(headers.get("accept"), headers.get("content-type"), bool(raw_body))
+            if b"accept" in headers or (raw_body and b"content-type" in headers):
+                version = media.negotiate(
+                    _text(headers.get(b"accept")), _text(headers.get(b"content-type")), bool(raw_body)
+                )
             if route is None:
                 if allowed and method == "OPTIONS":
                     # Elasticsearch answers OPTIONS on a known path with the methods it allows.
@@ -173,7 +179,7 @@ class Dispatcher:
                 authorize(auth, route.action, path_params, self_checked=route.self_checked)
                 if audit is not None and origin is not None:
                     audit.access(origin, auth, route.action, path_params.get("index"), True)
-                forwarded = Forwarded(method, route.template, path_params, qs, headers, sent_body)
+                forwarded = Forwarded(method, route.template, path_params, qs, decoded(headers), sent_body)
                 outcome = await forwarder.forward(auth, rule, forwarded)
                 if isinstance(outcome, Answer):
                     upstream_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers]
@@ -334,8 +340,11 @@ def _lenient_bool(value: str | None) -> bool:
         return False
 
 
-def _check_declared_length(headers: dict[str, str]) -> None:
-    declared = headers.get("content-length")
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _check_declared_length(declared: str) -> None:
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise EsError(413, "content_too_long_exception", f"request body is too large ({declared} bytes)")
 

@@ -25,11 +25,17 @@ class RestRequest:
     uri: str
     path_params: dict[str, str]
     query: dict[str, str]
-    headers: dict[str, str]
+    # As the server gave them (lower-case names): few handlers read headers, so they are decoded on demand.
+    raw_headers: dict[bytes, bytes]
     raw_body: bytes
     services: Services
     # Set by the dispatcher once the caller is authenticated, before any handler runs.
     authentication: Authentication | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request's headers as text (names in lower case)."""
+        return decoded(self.raw_headers)
 
     @property
     def auth(self) -> Authentication:
@@ -60,3 +66,8 @@ class RestRequest:
         if data is None and not self.raw_body.strip():
             return None
         return body_mod.Body(data, parser, self.raw_body)  # refuses anything but an object
+
+
+def decoded(headers: dict[bytes, bytes]) -> dict[str, str]:
+    """Headers as text, decoded as HTTP/1.1 sends them (latin-1)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers.items()}
