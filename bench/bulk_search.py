@@ -9,7 +9,7 @@
 Each bulk line also gives the server process's CPU per document (user + system time of all its
 threads, from /proc): on a machine shared with other work, compare that rather than docs/s.
 
-Run: python bench/bulk_search.py [--docs 100000] [--database-url postgresql://127.0.0.1:5432/bench [--analyze]]
+Run: python bench/bulk_search.py [--docs 100000] [--port P] [--database-url postgresql://127.0.0.1:5432/bench [--analyze]]
 Without --database-url the store is SQLite in a temporary data dir.
 """
 
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--port", type=int, default=None, help="the server's port (default: a free one)")
     parser.add_argument(
         "--analyze",
         action="store_true",
@@ -116,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="kp-bulk-"))
-    port = free_port()
+    port = args.port or free_port()
     env = {"KEYPLANE_DATABASE_URL": args.database_url} if args.database_url else {}
     store = "PostgreSQL" if args.database_url else "SQLite"
     proc = start_keyplane(data_dir, port, extra_env=env)

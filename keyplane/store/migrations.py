@@ -17,7 +17,7 @@ from sqlalchemy import Select, Table, false, func, inspect, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection
 
-from keyplane.indices.backends.terms.sql import backfill_content_terms
+from keyplane.indices.backends.terms.sql import backfill_content_terms, misplaced
 from keyplane.store import schema
 from keyplane.store.database import Database
 from keyplane.store.jsonleaf import LeafIn
@@ -409,6 +409,20 @@ def _v15_key_activity_counts(conn: Connection) -> None:
     )
 
 
+def _v16_term_generations(conn: Connection) -> None:
+    """Term rows keyed by the generation of their document's sequence number first (SQLite), so that a
+    write appends its rows instead of spreading them over the table (backends/terms/sql.py)."""
+    columns = {c["name"] for c in inspect(conn).get_columns(schema.content_terms.name)}
+    if "gen" not in columns:
+        schema.content_terms.drop(conn)
+        schema.content_terms.create(conn)
+        backfill_content_terms(conn)
+    elif conn.dialect.name != "postgresql" and misplaced(conn):
+        # Rows restored from a backup taken before this step are all in generation 0 (PostgreSQL's
+        # rows all are, and stay there).
+        backfill_content_terms(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -425,6 +439,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v13_keys_by_creation_and_state,
     _v14_managed_keys,
     _v15_key_activity_counts,
+    _v16_term_generations,
 ]
 
 
@@ -460,6 +475,7 @@ def upgrade(conn: Connection, upto: int | None = None) -> int:
 
 PROGRESS_SECONDS = 5.0  # how often a long step says how far it is
 _BACKFILL_BATCH = 1000  # documents per batch of backfill_content_terms
+_TERM_ROWS_STEPS = (11, 16)  # the steps that build term rows (backfill_content_terms)
 
 
 class _Meter:
@@ -483,8 +499,8 @@ def _count(conn: Connection, table: Table) -> int:
 
 
 def _meter(conn: Connection, version: int) -> _Meter | None:
-    """The steps whose work grows with the store: v11 builds term rows, v12 counts keys."""
-    if version == 11:
+    """The steps whose work grows with the store: v11 and v16 build term rows, v12 counts keys."""
+    if version in _TERM_ROWS_STEPS:
         return _Meter("building term rows of documents", _count(conn, schema.documents))
     if version == 12:
         return _Meter("counting API keys", _count(conn, schema.api_keys))
@@ -492,7 +508,7 @@ def _meter(conn: Connection, version: int) -> _Meter | None:
 
 
 def _counts_backfill_batches(meter: _Meter) -> Callable[..., None]:
-    """A statement listener that counts v11's batches: each reads the next documents in key order."""
+    """A statement listener that counts the batches of v11 and v16: each reads the next documents in key order."""
 
     def after(_conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool) -> None:
         statement = getattr(getattr(context, "compiled", None), "statement", None)
@@ -508,7 +524,7 @@ def _run_step(conn: Connection, version: int, step: Callable[[Connection], None]
     meter = _meter(conn, version)
     started = time.monotonic()
     finished = threading.Event()
-    listener = _counts_backfill_batches(meter) if meter is not None and version == 11 else None
+    listener = _counts_backfill_batches(meter) if meter is not None and version in _TERM_ROWS_STEPS else None
 
     def report() -> None:
         # A thread of its own: the step runs on the connection's thread (the SQLite writer, or the

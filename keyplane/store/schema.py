@@ -282,6 +282,9 @@ content_terms = Table(
     "content_terms",
     metadata,
     Column("index_name", SafeString(255), primary_key=True),
+    # The generation of the document's sequence number on SQLite, so that a write's rows are appended
+    # (backends/terms/sql.py); 0 on PostgreSQL, whose statements leave it to the default.
+    Column("gen", BigInteger, primary_key=True, autoincrement=False, default=0, server_default="0"),
     # field, separator, kind, value (terms.py); byte order on PostgreSQL too, as Python compares strings (ranges).
     Column("term", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
     Column("id", SafeString(512), primary_key=True),

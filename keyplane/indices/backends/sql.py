@@ -203,8 +203,8 @@ class SqlDocumentRepository:
     ) -> StoredDoc | None:
         text = jsontext.dumps(source).decode()
         pg = self.db.is_postgres
-        old_rows = term_rows.rows_of(pg, index, [(doc_id, expected.source)] if expected is not None else [])
-        new_rows = term_rows.rows_of(pg, index, [(doc_id, source)])
+        old = [(doc_id, expected.source, expected.seq_no)] if expected is not None else []
+        old_rows, new_rows = term_rows.rows_of(pg, index, old), term_rows.rows_of(pg, index, [(doc_id, source, 0)])
         try:
             async with self.db.transaction() as conn:
                 seq_no, refreshed = await _next_seq_no(conn, index)
@@ -220,14 +220,15 @@ class SqlDocumentRepository:
                     if res.rowcount != 1:
                         raise _Raced
                     await term_rows.remove(conn, old_rows)
-                await term_rows.add(conn, new_rows)
+                await term_rows.add(conn, new_rows, seq_no)
                 await _after_write(conn, index, expected, refreshed, refresh)
         except (_Raced, exc.IntegrityError):
             return None
         return StoredDoc(doc_id, source, seq_no, version)
 
     async def delete(self, index: str, doc_id: str, expected: StoredDoc | None, *, refresh: bool = True) -> int | None:
-        old_rows = term_rows.rows_of(self.db.is_postgres, index, [(doc_id, expected.source)] if expected else [])
+        old = [(doc_id, expected.source, expected.seq_no)] if expected else []
+        old_rows = term_rows.rows_of(self.db.is_postgres, index, old)
         try:
             async with self.db.transaction() as conn:
                 seq_no, refreshed = await _next_seq_no(conn, index)
@@ -292,8 +293,9 @@ class SqlDocumentRepository:
         texts = {doc_id: _text(one.source) for doc_id, (one, _) in final.items() if one.source is not None}
         # The term rows too: those of the versions replaced (checked below to be the stored ones) and new.
         pg = self.db.is_postgres
-        replaced = [(doc_id, was.source) for doc_id in ids if (was := expected.get(doc_id)) is not None]
-        written = [(doc_id, one.source) for doc_id, (one, _) in final.items() if one.source is not None]
+        replaced = [(doc_id, was.source, was.seq_no) for doc_id in ids if (was := expected.get(doc_id)) is not None]
+        # Each at its offset from the write's first sequence number, which the transaction gives.
+        written = [(doc_id, one.source, at) for doc_id, (one, at) in final.items() if one.source is not None]
         old_rows, new_rows = term_rows.rows_of(pg, index, replaced), term_rows.rows_of(pg, index, written)
         try:
             async with self.db.transaction() as conn:
@@ -330,7 +332,7 @@ class SqlDocumentRepository:
                     await conn.execute(_DELETE_ONE, deletes)
                 if updates:
                     await conn.execute(_UPDATE_ONE, updates)
-                await _insert(conn, index, created, new_rows)
+                await _insert(conn, index, created, new_rows, first)
                 if refresh:
                     await _refresh(conn, index)
                 else:
@@ -378,14 +380,15 @@ class SqlDocumentRepository:
         async with self.db.transaction() as conn:
             # The index's state in one round trip: its sequence numbers, whether earlier versions are
             # kept for searches (they have no term rows: the caller scans), whether it has irregular documents.
-            marks = (await conn.execute(_marks(index))).first()
+            marks = (await conn.execute(_marks(index, self.db.is_postgres))).first()
             if marks is None:
                 return Matches([], 0 if window is not None and exact else None)
             if marks["kept"]:
                 return None
             refreshed = None if marks["seq_no"] == marks["refreshed_seq_no"] else int(marks["refreshed_seq_no"])
             seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
-            where = term_rows.condition(index, plan, self.db.is_postgres)
+            scope = term_rows.Scope(index, self.db.is_postgres)
+            where = term_rows.condition(scope, plan)
             if window is not None and exact and not marks["irregular"]:
                 start, size = window
                 if size > 0:
@@ -397,11 +400,7 @@ class SqlDocumentRepository:
                         return Matches([_doc(r) for r in rows], int(rows[0]["total"]))
                 total = int((await conn.execute(term_rows.count_of(and_(seen, where)))).scalar() or 0)
                 return Matches([], total)
-            found = (
-                select(*_columns(dx))
-                .where(seen, or_(where, term_rows.irregular(index, self.db.is_postgres)))
-                .order_by(order)
-            )
+            found = select(*_columns(dx)).where(seen, or_(where, term_rows.irregular(scope))).order_by(order)
             rows = (await conn.execute(found)).rows
         return Matches([_doc(r) for r in rows], None)
 
@@ -446,14 +445,18 @@ def _text(source: Source) -> str:
 
 
 async def _insert(
-    conn: Conn, index: str, created: list[tuple[str, int, int, str]], terms: term_rows.Rows | dict[str, Any]
+    conn: Conn,
+    index: str,
+    created: list[tuple[str, int, int, str]],
+    terms: term_rows.Rows | dict[str, Any],
+    first: int,
 ) -> None:
     """Insert the new documents (id, seq_no, version, source) and the term rows of every document
-    written: on PostgreSQL in one statement over arrays, on SQLite in one hand-off to the writer, the
-    rows as plain tuples through the driver."""
+    written (the write's first sequence number ``first``): on PostgreSQL in one statement over arrays,
+    on SQLite in one hand-off to the writer, the rows as plain tuples through the driver."""
     if isinstance(terms, dict):  # PostgreSQL
         if not created:
-            await term_rows.add(conn, terms)
+            await term_rows.add(conn, terms, first)
             return
         docs = {
             "index": nul.seal(index),
@@ -469,7 +472,7 @@ async def _insert(
     def write(sync: Connection) -> None:
         if rows:
             sync.exec_driver_sql(_SQLITE_INSERT, rows)
-        term_rows.add_sync(sync, terms)
+        term_rows.add_sync(sync, terms, first)
 
     if rows or terms:
         await conn.run_sync(write)
@@ -502,9 +505,9 @@ def _seq_no(row: Row[Any]) -> int:
     return int(row.seq_no)
 
 
-def _marks(index: str) -> Select[Any]:
+def _marks(index: str, pg: bool) -> Select[Any]:
     kept = exists().where(sx.c.index_name == index).label("kept")
-    irregular = exists(term_rows.has_irregular(index)).label("irregular")
+    irregular = exists(term_rows.has_irregular(index, pg)).label("irregular")
     return select(ix.c.seq_no, ix.c.refreshed_seq_no, kept, irregular).where(ix.c.name == index)
 
 

@@ -1,18 +1,32 @@
 """Term rows in SQL (``content_terms``): written with each document in its transaction, and the
 pushed-down plans of searches (``pushdown.py``) run over them.
 
-Rows are written and deleted by their full key, computed from the document's source (the version
-being replaced is always known to the writer), so the table needs no second index. Statements are
-driver-level batches: ``executemany`` on SQLite, one statement over ``unnest`` arrays on PostgreSQL.
+Rows are written and deleted by their full key, computed from the document's source and sequence
+number (the version being replaced is always known to the writer), so the table needs no second
+index. Statements are driver-level batches: ``executemany`` on SQLite, one statement over ``unnest``
+arrays on PostgreSQL.
+
+On SQLite a document's rows sit in the generation of its sequence number (``gen``, the key's second
+column: ``seq_no >> GEN_BITS``), so the rows a write adds are one run of keys after those of earlier
+writes: a commit dirties a few pages at the end of the table, where rows keyed by term alone landed
+on hundreds of pages all over it (each written to the WAL, then copied back by the checkpointer).
+Searches look a term up in each generation of the index (a few dozen per 100,000 documents); a
+document's own rows are at one known generation. An irregular document's marker row is in
+generation -1, so "has the index irregular documents" is one lookup. On PostgreSQL every row is in
+generation 0 (its writes are not limited by the pages they dirty in the same way, and its plans
+stay as they were).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Text,
     and_,
@@ -38,27 +52,44 @@ from keyplane.indices.core import Source
 from keyplane.store import nul, schema
 from keyplane.store.database import Conn
 
-tx, dx = schema.content_terms, schema.documents
+tx, dx, ix = schema.content_terms, schema.documents, schema.indices
 
-Doc = tuple[str, Source]  # id, source
+# id, source, and where the document is written: its sequence number, or its offset from the first
+# sequence number of the write (``add`` is given that number, known inside the transaction only).
+Doc = tuple[str, Source, int]
 
-_SQLITE_INSERT = "INSERT INTO content_terms (index_name, term, id, num) VALUES (?, ?, ?, ?)"
-_SQLITE_DELETE = "DELETE FROM content_terms WHERE index_name = ? AND term = ? AND id = ?"
+# Documents per generation: 4,096 keeps the rows a commit adds together and the lookups of a term
+# few (a search looks in every generation of the index).
+GEN_BITS = 12
+IRREGULAR_GEN = -1
+
+_SQLITE_INSERT = "INSERT INTO content_terms (index_name, gen, term, id, num) VALUES (?, ?, ?, ?, ?)"
+_SQLITE_DELETE = "DELETE FROM content_terms WHERE index_name = ? AND gen = ? AND term = ? AND id = ?"
 _PG_ARRAYS = "unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:n AS float8[])) AS r(t, i, n)"
 _PG_INSERT = text(
     "INSERT INTO content_terms (index_name, term, id, num) "
     f"SELECT CAST(:index AS text), r.t, r.i, r.n FROM {_PG_ARRAYS}"
 )
 _PG_DELETE = text(
-    f"DELETE FROM content_terms USING {_PG_ARRAYS} WHERE index_name = CAST(:index AS text) AND term = r.t AND id = r.i"
+    f"DELETE FROM content_terms USING {_PG_ARRAYS} "
+    "WHERE index_name = CAST(:index AS text) AND gen = 0 AND term = r.t AND id = r.i"
 )
 
-Rows = list[tuple[str, str, str, float | None]]
+# index, where the document is written (see ``Doc``), term, id, number.
+Rows = list[tuple[str, int, str, str, float | None]]
 
 
 def sqlite_rows(index: str, docs: Sequence[Doc]) -> Rows:
-    """The rows of these documents, as the SQLite statements take them."""
-    return [(index, term, doc_id, n) for doc_id, source in docs for term, n in terms.term_rows(source)]
+    """The rows of these documents; ``placed`` gives them their generation."""
+    return [(index, at, term, doc_id, n) for doc_id, source, at in docs for term, n in terms.term_rows(source)]
+
+
+def placed(rows: Rows, first: int) -> Rows:
+    """The rows with their generation, the documents' ``at`` counted from ``first``."""
+    return [
+        (index, IRREGULAR_GEN if term == _IRREGULAR else (first + at) >> GEN_BITS, term, doc_id, n)
+        for index, at, term, doc_id, n in rows
+    ]
 
 
 def pg_rows(index: str, docs: Sequence[Doc]) -> dict[str, Any]:
@@ -66,7 +97,7 @@ def pg_rows(index: str, docs: Sequence[Doc]) -> dict[str, Any]:
     keys: list[str] = []
     ids: list[str] = []
     nums: list[float | None] = []
-    for doc_id, source in docs:
+    for doc_id, source, _ in docs:
         sealed = nul.seal(doc_id)
         for term, n in terms.term_rows(source):
             keys.append(term)
@@ -87,32 +118,29 @@ def pg_insert_after(statement: str) -> TextClause:
     return text(f"WITH written AS ({statement}) {_PG_INSERT.text}")
 
 
-def add_sync(sync: Connection, rows: Rows) -> None:
+def add_sync(sync: Connection, rows: Rows, first: int) -> None:
     """``add`` on SQLite, with the transaction's connection (on the writer thread)."""
-    _write_sync(sync, _SQLITE_INSERT, rows, delete=False)
-
-
-def _write_sync(sync: Connection, statement: str, rows: Rows, *, delete: bool) -> None:
     if rows:
-        sync.exec_driver_sql(statement, [r[:3] for r in rows] if delete else rows)
+        sync.exec_driver_sql(_SQLITE_INSERT, placed(rows, first))
 
 
-async def add(conn: Conn, rows: Rows | dict[str, Any]) -> None:
-    """Write these rows (of the documents' current versions)."""
+async def add(conn: Conn, rows: Rows | dict[str, Any], first: int) -> None:
+    """Write these rows (of the documents' current versions), the write's first sequence number ``first``."""
     if isinstance(rows, dict):
         if rows["t"]:
             await conn.execute(_PG_INSERT, rows)
     elif rows:
-        await conn.run_sync(lambda sync: _write_sync(sync, _SQLITE_INSERT, rows, delete=False))
+        await conn.run_sync(lambda sync: add_sync(sync, rows, first))
 
 
 async def remove(conn: Conn, rows: Rows | dict[str, Any]) -> None:
-    """Delete these rows (of the versions being replaced or deleted)."""
+    """Delete these rows (of the versions being replaced or deleted, given by their sequence numbers)."""
     if isinstance(rows, dict):
         if rows["t"]:
             await conn.execute(_PG_DELETE, rows)
     elif rows:
-        await conn.run_sync(lambda sync: _write_sync(sync, _SQLITE_DELETE, rows, delete=True))
+        keys = [row[:4] for row in placed(rows, 0)]
+        await conn.run_sync(lambda sync: sync.exec_driver_sql(_SQLITE_DELETE, keys))
 
 
 def backfill_content_terms(sync: Connection) -> None:
@@ -123,7 +151,7 @@ def backfill_content_terms(sync: Connection) -> None:
     after: tuple[str, str] = ("", "")
     while True:
         batch = sync.execute(
-            select(dx.c.index_name, dx.c.id, dx.c.source)
+            select(dx.c.index_name, dx.c.id, dx.c.seq_no, dx.c.source)
             .where(or_(dx.c.index_name > after[0], and_(dx.c.index_name == after[0], dx.c.id > after[1])))
             .order_by(dx.c.index_name, dx.c.id)
             .limit(1000)
@@ -132,24 +160,68 @@ def backfill_content_terms(sync: Connection) -> None:
             return
         by_index: dict[str, list[Doc]] = {}
         for row in batch:
-            by_index.setdefault(row.index_name, []).append((row.id, orjson.loads(row.source)))
+            by_index.setdefault(row.index_name, []).append((row.id, orjson.loads(row.source), int(row.seq_no)))
         for index, docs in by_index.items():
             if postgres:
                 sync.execute(_PG_INSERT, pg_rows(index, docs))
             else:
-                _write_sync(sync, _SQLITE_INSERT, sqlite_rows(index, docs), delete=False)
+                add_sync(sync, sqlite_rows(index, docs), 0)
         after = (batch[-1].index_name, batch[-1].id)
+
+
+def misplaced(sync: Connection) -> bool:
+    """Whether some row of a SQLite store is not in its document's generation (rows restored from a
+    backup taken before generations: all in generation 0)."""
+    found = sync.exec_driver_sql(
+        "SELECT 1 FROM content_terms t WHERE CASE WHEN t.term = ? THEN t.gen != ? ELSE NOT EXISTS "
+        "(SELECT 1 FROM documents d WHERE d.index_name = t.index_name AND d.id = t.id AND d.seq_no >> ? = t.gen) "
+        "END LIMIT 1",
+        (_IRREGULAR, IRREGULAR_GEN, GEN_BITS),
+    ).first()
+    return found is not None
 
 
 # -- plans ------------------------------------------------------------------------------------------------
 
 
-def _ids_of(index: str, pg: bool, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class Scope:
+    """The term rows a search reads: those of ``index`` on the store (``pg``)."""
+
+    index: str
+    pg: bool
+
+    @functools.cached_property
+    def _gens(self) -> CTE:
+        """The generations of the index's sequence numbers, up to its last one as the statement reads it:
+        a document written after an earlier statement of the search is found in its generation (a
+        list bound from an earlier read could miss a document rewritten meanwhile)."""
+        last = select(ix.c.seq_no.op(">>")(GEN_BITS)).where(ix.c.name == self.index).scalar_subquery()
+        gens = select(literal(0).label("g")).cte("gens", recursive=True)
+        return gens.union_all(select(gens.c.g + 1).where(gens.c.g < last))
+
+    def rows(self) -> ColumnElement[bool]:
+        """The index's rows of documents (a term is looked up in each generation)."""
+        if self.pg:
+            return and_(tx.c.index_name == self.index, tx.c.gen == 0)
+        return and_(tx.c.index_name == self.index, tx.c.gen.in_(select(self._gens.c.g)))
+
+    def own_rows(self) -> ColumnElement[bool]:
+        """The rows of the document at hand (a ``documents`` row of the index): its generation."""
+        gen = literal(0) if self.pg else dx.c.seq_no.op(">>")(GEN_BITS)
+        return and_(tx.c.index_name == self.index, tx.c.gen == gen, tx.c.id == dx.c.id)
+
+    def irregular_rows(self) -> ColumnElement[bool]:
+        gen = 0 if self.pg else IRREGULAR_GEN
+        return and_(tx.c.index_name == self.index, tx.c.gen == gen, tx.c.term == _IRREGULAR)
+
+
+def _ids_of(scope: Scope, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     """The documents with term rows meeting ``conditions``. PostgreSQL is given them as an array: with
     statistics its planner hashes ``IN (subquery)`` against a scan of every document of the index,
     where looking the few matches up by primary key is several times faster."""
-    ids = select(tx.c.id).where(tx.c.index_name == index, *conditions)
-    if pg:
+    ids = select(tx.c.id).where(*conditions)
+    if scope.pg:
         return dx.c.id == any_(func.array(ids.scalar_subquery()))
     return dx.c.id.in_(ids)
 
@@ -187,7 +259,7 @@ _OPS = {
 }
 
 
-def condition(index: str, plan: pushdown.Plan, pg: bool, probe: bool = False) -> ColumnElement[bool]:
+def condition(scope: Scope, plan: pushdown.Plan, probe: bool = False) -> ColumnElement[bool]:
     """The plan as a condition on the ``documents`` rows of the index.
 
     A term is read one of two ways: as the list of documents holding it (``IN``: the planner walks
@@ -199,35 +271,36 @@ def condition(index: str, plan: pushdown.Plan, pg: bool, probe: bool = False) ->
         return true()
     if isinstance(plan, pushdown.Nothing):
         return false()
+    pg = scope.pg
     if isinstance(plan, pushdown.IdIn):
         return _one_of(dx.c.id, [nul.seal(i) for i in plan.ids] if pg else list(plan.ids), pg)
     if isinstance(plan, pushdown.ValueIn):
         keys = [terms.key(plan.field, kind, v) for v in plan.values for kind in terms.VALUE_KINDS]
         if probe:
-            return exists().where(tx.c.index_name == index, _one_of(tx.c.term, keys, pg), tx.c.id == dx.c.id)
-        return _ids_of(index, pg, _one_of(tx.c.term, keys, pg))
+            return exists().where(scope.own_rows(), _one_of(tx.c.term, keys, pg))
+        return _ids_of(scope, scope.rows(), _one_of(tx.c.term, keys, pg))
     if isinstance(plan, pushdown.HasField):
-        return _ids_of(index, pg, *_of_field(plan.field))
+        return _ids_of(scope, scope.rows(), *_of_field(plan.field))
     if isinstance(plan, pushdown.InRange):
         if plan.numeric:
             # Every row of the field: only numbers and booleans have a number.
             bounds = [_OPS[op](tx.c.num, literal(float(b))) for op, b in plan.bounds]
-            return _ids_of(index, pg, *_of_field(plan.field), *bounds)
+            return _ids_of(scope, scope.rows(), *_of_field(plan.field), *bounds)
         prefix = terms.key(plan.field, terms.STRING)
         bounds = [_OPS[op](tx.c.term, prefix + b) for op, b in plan.bounds]
-        return _ids_of(index, pg, _under(prefix), *bounds)
+        return _ids_of(scope, scope.rows(), _under(prefix), *bounds)
     if isinstance(plan, pushdown.Not):
-        return not_(condition(index, plan.plan, pg, True))
+        return not_(condition(scope, plan.plan, True))
     if plan.count <= 0:
         return true()
     if plan.count > len(plan.plans):
         return false()
     if plan.count == len(plan.plans):
         lead = None if probe else min(range(len(plan.plans)), key=lambda n: _lead_rank(plan.plans[n]))
-        return and_(*(condition(index, p, pg, n != lead) for n, p in enumerate(plan.plans)))
+        return and_(*(condition(scope, p, n != lead) for n, p in enumerate(plan.plans)))
     if plan.count == 1:
-        return or_(*(condition(index, p, pg, probe) for p in plan.plans))
-    parts = [condition(index, p, pg, True) for p in plan.plans]
+        return or_(*(condition(scope, p, probe) for p in plan.plans))
+    parts = [condition(scope, p, True) for p in plan.plans]
     hits = sum((case((p, 1), else_=0) for p in parts), start=literal(0))
     return hits >= plan.count
 
@@ -246,13 +319,13 @@ def _lead_rank(plan: pushdown.Plan) -> int:
 _IRREGULAR = terms.IRREGULAR_ROW[0]
 
 
-def irregular(index: str, pg: bool) -> ColumnElement[bool]:
+def irregular(scope: Scope) -> ColumnElement[bool]:
     """The documents of the index that searches evaluate in memory."""
-    return _ids_of(index, pg, tx.c.term == _IRREGULAR)
+    return _ids_of(scope, scope.irregular_rows())
 
 
-def has_irregular(index: str) -> Any:
-    return select(tx.c.id).where(tx.c.index_name == index, tx.c.term == _IRREGULAR).limit(1)
+def has_irregular(index: str, pg: bool) -> Any:
+    return select(tx.c.id).where(Scope(index, pg).irregular_rows()).limit(1)
 
 
 def order(plan: pushdown.Plan) -> ColumnElement[Any]:
