@@ -5,7 +5,12 @@ shell) or a slow disk would otherwise freeze every request. Each SQLite connecti
 thread, so calls on it run in order, and the loop only awaits their results:
 
 - one writer thread and connection: every write transaction, serialised (SQLite has one writer);
-- a few reader threads and connections: WAL lets them read while the writer waits or writes.
+- a few reader threads and connections, serving one queue of reads: WAL lets them read while the
+  writer waits or writes.
+
+Each hand-off to a thread and back costs thread switches, which pinned to one core are most of a point
+read's cost: a woken thread runs every call already queued before it answers, and its answers reach
+the loop in one wake-up (``_Inbox``).
 
 Callers do not say whether a transaction writes, so it starts as a read on a reader connection and
 moves to the writer at its first write. Each read until then is its own snapshot; its writes, and
@@ -738,6 +743,28 @@ def _submit(calls: queue.SimpleQueue[_Item | None], inbox: _Inbox, fn: Callable[
     return fut
 
 
+def _submit_commit(
+    calls: queue.SimpleQueue[_Item | None], inbox: _Inbox, fn: Callable[[Connection], T]
+) -> asyncio.Future[T]:
+    """``_submit`` for a call that commits: the loop is woken before it, so results ready before its
+    fsync are not held back by it, and right after it, so its callers are answered (and new writes
+    reach the writer, to form the next group) before the calls queued behind it run."""
+    fut: asyncio.Future[T] = inbox.loop.create_future()
+
+    def run(conn: Connection) -> None:
+        inbox.wake()
+        try:
+            result = fn(conn)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            inbox.settle(fut, None, exc)
+        else:
+            inbox.settle(fut, result, None)
+        inbox.wake()
+
+    calls.put((run, inbox, None))
+    return fut
+
+
 async def _call(calls: queue.SimpleQueue[_Item | None], inbox: _Inbox, fn: Callable[[Connection], T]) -> T:
     # If the awaiting task is cancelled, the call still finishes before anything queued after it
     # (a rollback), so a connection is never used by two calls at once.
@@ -916,13 +943,6 @@ class _SqliteStore:
             self.checkpointer.after_commit(conn.connection.dbapi_connection)
         return self.generation
 
-    def _commit_waking(self, inbox: _Inbox) -> Callable[[Connection], int]:
-        def commit(conn: Connection) -> int:
-            inbox.wake()  # results ready before this fsync are not held back by it
-            return self.commit(conn)
-
-        return commit
-
     def add_to_group(self, generation: int, fut: asyncio.Future[None], committed: Callable[[], None]) -> None:
         """Leave a finished transaction for the group commit (on the loop, holding ``write_lock``)."""
         self.pending.append((generation, fut, committed))
@@ -944,7 +964,8 @@ class _SqliteStore:
             group, self.pending, self.flusher = self.pending, [], None
             if not group:  # the group was lost and already failed (``fail_generation``)
                 return
-            done = _submit(self.writes, _INBOXES.get(), self._commit_waking(_INBOXES.get()))
+            writer_commit = self.commit
+            done = _submit_commit(self.writes, _INBOXES.get(), lambda conn: writer_commit(conn))
         finally:
             self.write_lock.release()
         try:
@@ -981,7 +1002,7 @@ class _SqliteConn(Conn):
         self._reading = False  # read before: the open group was waited for (``_start_reading``)
         self._writing = False  # holds the write lock
         self._began = False  # BEGIN IMMEDIATE succeeded on the writer
-        self._alone = False  # committed by ``execute_alone`` itself
+        self._alone = False  # committed by ``execute_alone``, in its call (set on the writer)
         self._generation = 0  # of the outer transaction holding this one's work
 
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
@@ -1007,47 +1028,34 @@ class _SqliteConn(Conn):
         )
 
     async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
-        """The transaction's only write, as its last statement: when no other write waits, BEGIN, the
-        statement and COMMIT in one call on the writer (one hand-off instead of two), committed when
-        this returns, as on PostgreSQL; otherwise as ``execute``, to join the group commit."""
+        """The transaction's only write, as its last statement: when no other write is waiting as it
+        ends, it commits in the same call on the writer (one hand-off instead of two), as on PostgreSQL;
+        otherwise its transaction ends as any other, in the group commit (``finish``)."""
         self._check_began()
         if self._writing or _is_read(stmt):
             return await self.execute(stmt, params)
         store = self._store
         await self._lock_writer()
-        if store.pending or store.waiting:
-            return await self._begin_on_writer(lambda conn: _run(conn, stmt, params))
-        # Holding the write lock with no group waiting: every earlier outer transaction was committed
-        # or rolled back by calls queued ahead of this one, so this one is alone in its own.
         inbox, committed = self._inbox, self._committed
+        writes = store.writes
 
         def alone(conn: Connection) -> Rows:
-            if store.group_open:  # never expected (see above): do not commit others' work
-                raise StoreUnavailable(_LOST)
-            _sql(conn, "BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
-            store.group_open = True
-            store.generation += 1
-            try:
-                rows = _run(conn, stmt, params)
-            except BaseException:
-                store.group_open = False
-                _end(conn, commit=False)
-                raise
-            inbox.wake()  # results ready before the fsync are not held back by it
-            store.commit(conn)
-            # Queued ahead of this call's result, so caches are dropped before the caller goes on,
-            # even if the caller was cancelled while the commit ran.
-            inbox.call(committed)
+            outer = not store.group_open  # its BEGIN is this transaction's: nobody else's work is in it
+            rows = begin_then(conn)
+            # Whether another write could join its group: one COMMIT (and fsync) for the group costs
+            # less than the hand-off this saves. Read off the loop, so only a hint, as is ``waiting``
+            # in ``finish``; either way the transaction is answered after its COMMIT.
+            if outer and not store.waiting and writes.empty():
+                _sql(conn, f"RELEASE {_SAVEPOINT}")
+                store.commit(conn)
+                self._alone = True
+                # Queued ahead of this call's result, so caches are dropped before the caller goes on,
+                # even if the caller was cancelled while the commit ran.
+                inbox.call(committed)
             return rows
 
-        self._alone = True
-        try:
-            # If the caller is cancelled, the call still ends its transaction before the next
-            # writer's calls run: releasing the lock now lets them queue behind it.
-            return await _call(store.writes, inbox, alone)
-        finally:
-            self._writing = False
-            store.write_lock.release()
+        begin_then = self._beginning(lambda conn: _run(conn, stmt, params))
+        return await _submit_commit(writes, inbox, alone)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         self._check_began()
@@ -1087,6 +1095,10 @@ class _SqliteConn(Conn):
         self._writing = True
 
     async def _begin_on_writer(self, fn: Callable[[Connection], T]) -> T:
+        return await _call(self._store.writes, self._inbox, self._beginning(fn))
+
+    def _beginning(self, fn: Callable[[Connection], T]) -> Callable[[Connection], T]:
+        """``fn`` in this transaction's savepoint, in the open outer transaction or a new one."""
         store = self._store
 
         def begin_then(conn: Connection) -> T:
@@ -1100,7 +1112,7 @@ class _SqliteConn(Conn):
             self._began = True
             return fn(conn)
 
-        return await _call(store.writes, self._inbox, begin_then)
+        return begin_then
 
     async def finish(self, ok: bool) -> None:
         """End the transaction; ``committed`` runs on the loop once a commit is durable.
@@ -1113,11 +1125,15 @@ class _SqliteConn(Conn):
         savepoint, leaving the group's other work in place.
         """
         committed = self._committed
+        store = self._store
+        if self._alone:  # committed in its last statement's call (``execute_alone``)
+            self._writing = self._began = False
+            store.write_lock.release()
+            return
         if not self._writing:
-            if ok and not self._alone:
+            if ok:
                 committed()
             return
-        store = self._store
         inbox = self._inbox
         began, generation = self._began, self._generation
         # Whether earlier transactions' work waits in the same outer transaction.
@@ -1139,7 +1155,6 @@ class _SqliteConn(Conn):
         elif ok and began:
 
             def commit(conn: Connection) -> None:
-                inbox.wake()  # results ready before the fsync are not held back by it
                 store.commit(conn)
                 # Queued ahead of this call's result, so caches are dropped before the caller goes on,
                 # even if the caller was cancelled while the commit ran.
@@ -1148,7 +1163,7 @@ class _SqliteConn(Conn):
             # The next write transaction may queue its statements behind this commit (and its fsync)
             # at once: the writer thread runs them in order, and each caller is answered after its
             # own commit.
-            done = _submit(store.writes, inbox, commit)
+            done = _submit_commit(store.writes, inbox, commit)
         else:
 
             def undo(conn: Connection) -> None:
