@@ -11,6 +11,7 @@ from keyplane.apikeys.cache import owner_of
 from keyplane.apikeys.core import API_KEY_REALM, ApiKey
 from keyplane.apikeys.service import ApiKeyService
 from keyplane.errors import CredentialsRejected
+from keyplane.security.authentication import rejected
 from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
 from keyplane.security.users import User
@@ -33,11 +34,17 @@ class ApiKeyRealm:
         self.keys = keys
 
     async def authenticate(self, credential: str) -> Authentication:
-        """The owner of the key an encoded ``id:secret`` names; :class:`CredentialsRejected` otherwise."""
+        """The owner of the key an encoded ``id:secret`` names; the chain's 401 otherwise.
+
+        The 401 is made here rather than by the chain, so the chain hands this coroutine on as it is.
+        """
         parts = hashing.decode(credential)
-        if parts is None:
-            raise CredentialsRejected("invalid ApiKey value")
-        entry = await self.keys.authenticate(*parts)
+        try:
+            if parts is None:
+                raise CredentialsRejected("invalid ApiKey value")
+            entry = await self.keys.authenticate(*parts)
+        except CredentialsRejected as exc:
+            raise rejected("API key", exc) from None
         # Built for each request, not kept with the key: tens of thousands of cached keys would each
         # hold a caller (three objects) that costs well under a microsecond to build again.
         # authentication_of, inline (every ApiKey request).

@@ -131,7 +131,7 @@ async def _ready(user: User) -> User:
 
 
 class ApiKeys(Protocol):
-    """The API-key realm; raises :class:`CredentialsRejected` for a credential it does not accept."""
+    """The API-key realm; a credential it does not accept raises the chain's 401 (:func:`rejected`)."""
 
     async def authenticate(self, credential: str) -> Authentication: ...
 
@@ -157,7 +157,7 @@ def missing_credentials(uri: str) -> Unauthenticated:
     return Unauthenticated(f"missing authentication credentials for REST request [{uri}]")
 
 
-def _rejected(kind: str, exc: CredentialsRejected) -> Unauthenticated:
+def rejected(kind: str, exc: CredentialsRejected) -> Unauthenticated:
     """Elasticsearch's generic 401, naming the realm's reason beside it (or alone when terminal)."""
     if exc.terminal:
         return Unauthenticated(str(exc))
@@ -187,12 +187,14 @@ class Authenticator:
         self.tokens = tokens
         self.service_accounts = service_accounts
 
-    async def authenticate(
+    def authenticate(
         self, credential: tuple[str, str] | None, uri: str, run_as: str | None = None
-    ) -> Authentication:
+    ) -> Coroutine[Any, Any, Authentication]:
         """The caller of a request to ``uri``; ``run_as`` is the user the run-as header names.
 
         ``credential`` is a :class:`Credential`, or the same pair as a plain tuple (the dispatcher's).
+        Not a coroutine itself: it hands back the realm's own (one coroutine less on every request),
+        so a credential refused before any realm is asked raises at the call, not at the await.
         """
         if credential is None:
             raise missing_credentials(uri)
@@ -206,34 +208,32 @@ class Authenticator:
             username, sep, password = decoded.partition(":")
             if not sep:
                 raise missing_credentials(uri)
-            auth = await self.passwords.authenticate(username, password, uri)
+            found = self.passwords.authenticate(username, password, uri)
         elif scheme == "apikey":
-            try:  # inline, not a method of its own: one coroutine less on the hot path
-                auth = await self.api_keys.authenticate(value)
-            except CredentialsRejected as exc:
-                raise _rejected("API key", exc) from None
+            found = self.api_keys.authenticate(value)
         elif scheme == "bearer":
-            auth = await self.bearer(value)
+            found = self.bearer(value)
         else:
             raise Unauthenticated(ANONYMOUS_REFUSED)
-        if run_as is not None:
-            auth = await self.run_as(auth, run_as)
-        return auth
+        return found if run_as is None else self._then_run_as(found, run_as)
+
+    async def _then_run_as(self, found: Coroutine[Any, Any, Authentication], target: str) -> Authentication:
+        return await self.run_as(await found, target)
 
     async def bearer(self, credential: str) -> Authentication:
         try:
             service_account = await self.service_accounts.authenticate(credential)
         except CredentialsRejected as exc:
-            raise _rejected("Service account", exc) from None
+            raise rejected("Service account", exc) from None
         if service_account is not None:
             return service_account
         try:
             token = await self.tokens.check(credential)
         except CredentialsRejected as exc:
-            raise _rejected("Bearer token", exc) from None
+            raise rejected("Bearer token", exc) from None
         user = await self.passwords.lookup(token.username)
         if user is None or not user.enabled:
-            raise _rejected("Bearer token", CredentialsRejected("token owner no longer exists or is disabled"))
+            raise rejected("Bearer token", CredentialsRejected("token owner no longer exists or is disabled"))
         auth = await self.passwords.for_user(user)
         auth.type = "token"
         return auth
