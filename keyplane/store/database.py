@@ -1084,6 +1084,13 @@ class _SqliteConn(Conn):
 
     async def _lock_writer(self) -> None:
         store = self._store
+        lock = store.write_lock
+        if not store.waiting and not lock.locked():
+            # Free, and nobody queued for it (every acquirer counts in ``waiting``): taken at once,
+            # without the timer.
+            await lock.acquire()
+            self._writing = True
+            return
         store.waiting += 1
         try:
             async with asyncio.timeout(LOCK_WAIT_SECONDS):
