@@ -664,6 +664,8 @@ class SqlApiKeyRepository:
             return out
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
+        if len(keys) <= 1:  # an update by id: one batch, nothing to size
+            return await self._replace_batch(keys)
         written: set[str] = set()
         size = _batch_size(UPDATE_BATCH, self.db.is_postgres)
         start = 0
