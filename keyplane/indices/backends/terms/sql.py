@@ -184,6 +184,17 @@ def misplaced(sync: Connection) -> bool:
 # -- plans ------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _gens(index: str, bits: int) -> CTE:
+    """The generations (of ``bits``) of the index's sequence numbers, up to its last one as the statement reads it: a
+    document written after an earlier statement of the search is found in its generation (a list bound
+    from an earlier read could miss a document rewritten meanwhile). Built once per index: statements
+    are immutable, and building this one took a tenth of a term search's CPU."""
+    last = select(ix.c.seq_no.op(">>")(bits)).where(ix.c.name == index).scalar_subquery()
+    gens = select(literal(0).label("g")).cte("gens", recursive=True)
+    return gens.union_all(select(gens.c.g + 1).where(gens.c.g < last))
+
+
 @dataclass(frozen=True)
 class Scope:
     """The term rows a search reads: those of ``index`` on the store (``pg``)."""
@@ -191,20 +202,11 @@ class Scope:
     index: str
     pg: bool
 
-    @functools.cached_property
-    def _gens(self) -> CTE:
-        """The generations of the index's sequence numbers, up to its last one as the statement reads it:
-        a document written after an earlier statement of the search is found in its generation (a
-        list bound from an earlier read could miss a document rewritten meanwhile)."""
-        last = select(ix.c.seq_no.op(">>")(GEN_BITS)).where(ix.c.name == self.index).scalar_subquery()
-        gens = select(literal(0).label("g")).cte("gens", recursive=True)
-        return gens.union_all(select(gens.c.g + 1).where(gens.c.g < last))
-
     def rows(self) -> ColumnElement[bool]:
         """The index's rows of documents (a term is looked up in each generation)."""
         if self.pg:
             return and_(tx.c.index_name == self.index, tx.c.gen == 0)
-        return and_(tx.c.index_name == self.index, tx.c.gen.in_(select(self._gens.c.g)))
+        return and_(tx.c.index_name == self.index, tx.c.gen.in_(select(_gens(self.index, GEN_BITS).c.g)))
 
     def own_rows(self) -> ColumnElement[bool]:
         """The rows of the document at hand (a ``documents`` row of the index): its generation."""
@@ -234,6 +236,21 @@ def _one_of(column: ColumnElement[Any], values: list[str], pg: bool) -> ColumnEl
     if pg:
         return column == any_(bindparam(None, values, type_=ARRAY(Text())))
     return column.in_(values)
+
+
+# Every character of a number's text (Python's str of an int or a float: digits, sign, point, exponent,
+# inf, nan).
+_NUMBER_CHARS = frozenset("0123456789.-+einfa")
+_STRING_ONLY = (terms.STRING,)
+
+
+def _kinds(value: str) -> tuple[str, ...]:
+    """The kinds of rows that may hold ``value`` (a keyword's text): a number's text only holds
+    ``_NUMBER_CHARS`` and a boolean's is true or false, so most strings are looked up once, not thrice
+    (in every generation)."""
+    if value in ("true", "false") or _NUMBER_CHARS.issuperset(value):
+        return terms.VALUE_KINDS
+    return _STRING_ONLY
 
 
 def _after(prefix: str) -> str:
@@ -275,7 +292,7 @@ def condition(scope: Scope, plan: pushdown.Plan, probe: bool = False) -> ColumnE
     if isinstance(plan, pushdown.IdIn):
         return _one_of(dx.c.id, [nul.seal(i) for i in plan.ids] if pg else list(plan.ids), pg)
     if isinstance(plan, pushdown.ValueIn):
-        keys = [terms.key(plan.field, kind, v) for v in plan.values for kind in terms.VALUE_KINDS]
+        keys = [terms.key(plan.field, kind, v) for v in plan.values for kind in _kinds(v)]
         if probe:
             return exists().where(scope.own_rows(), _one_of(tx.c.term, keys, pg))
         return _ids_of(scope, scope.rows(), _one_of(tx.c.term, keys, pg))
