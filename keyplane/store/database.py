@@ -845,6 +845,10 @@ class _SqliteStore:
         # The writer's calls, and the reads: every reader thread serves any read (each read is its
         # own snapshot), so a transaction holds no reader, and one woken reader runs what is queued.
         self.writes: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        # On the loop: calls for the writer that nobody waits for (a savepoint released into the
+        # group), run first by its next call (``on_writer``), which the group's commit at the latest
+        # is: one wake-up of the writer less per transaction, and the same order.
+        self.deferred: list[Callable[[Connection], None]] = []
         self.reads: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._all_readers: list[_Worker] = []
         self.write_lock = asyncio.Lock()
@@ -943,6 +947,19 @@ class _SqliteStore:
             self.checkpointer.after_commit(conn.connection.dbapi_connection)
         return self.generation
 
+    def on_writer(self, fn: Callable[[Connection], T]) -> Callable[[Connection], T]:
+        """``fn`` for the writer's queue, after the calls deferred until then (``deferred``)."""
+        if not self.deferred:
+            return fn
+        deferred, self.deferred = self.deferred, []
+
+        def run(conn: Connection) -> T:
+            for call in deferred:
+                call(conn)  # each one handles its own failure (``_SqliteConn.finish``)
+            return fn(conn)
+
+        return run
+
     def add_to_group(self, generation: int, fut: asyncio.Future[None], committed: Callable[[], None]) -> None:
         """Leave a finished transaction for the group commit (on the loop, holding ``write_lock``)."""
         self.pending.append((generation, fut, committed))
@@ -963,9 +980,11 @@ class _SqliteStore:
         try:
             group, self.pending, self.flusher = self.pending, [], None
             if not group:  # the group was lost and already failed (``fail_generation``)
+                if self.deferred:  # run in order still, not left to whichever call comes next
+                    self.writes.put((self.on_writer(lambda conn: None), _INBOXES.get(), None))
                 return
             writer_commit = self.commit
-            done = _submit_commit(self.writes, _INBOXES.get(), lambda conn: writer_commit(conn))
+            done = _submit_commit(self.writes, _INBOXES.get(), self.on_writer(lambda conn: writer_commit(conn)))
         finally:
             self.write_lock.release()
         try:
@@ -1055,7 +1074,7 @@ class _SqliteConn(Conn):
             return rows
 
         begin_then = self._beginning(lambda conn: _run(conn, stmt, params))
-        return await _submit_commit(writes, inbox, alone)
+        return await _submit_commit(writes, inbox, store.on_writer(alone))
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         self._check_began()
@@ -1070,7 +1089,7 @@ class _SqliteConn(Conn):
             raise StoreUnavailable("the write transaction could not begin; retry later")
 
     async def _on_writer(self, fn: Callable[[Connection], T]) -> T:
-        return await _call(self._store.writes, self._inbox, fn)
+        return await _call(self._store.writes, self._inbox, self._store.on_writer(fn))
 
     async def _start_reading(self) -> None:
         """Before the transaction's first read."""
@@ -1102,7 +1121,7 @@ class _SqliteConn(Conn):
         self._writing = True
 
     async def _begin_on_writer(self, fn: Callable[[Connection], T]) -> T:
-        return await _call(self._store.writes, self._inbox, self._beginning(fn))
+        return await _call(self._store.writes, self._inbox, self._store.on_writer(self._beginning(fn)))
 
     def _beginning(self, fn: Callable[[Connection], T]) -> Callable[[Connection], T]:
         """``fn`` in this transaction's savepoint, in the open outer transaction or a new one."""
@@ -1158,7 +1177,7 @@ class _SqliteConn(Conn):
                 except BaseException as exc:
                     _lose_group(store, conn, inbox, exc)
 
-            store.writes.put((release, inbox, None))
+            store.deferred.append(release)
         elif ok and began:
 
             def commit(conn: Connection) -> None:
@@ -1170,7 +1189,7 @@ class _SqliteConn(Conn):
             # The next write transaction may queue its statements behind this commit (and its fsync)
             # at once: the writer thread runs them in order, and each caller is answered after its
             # own commit.
-            done = _submit_commit(store.writes, inbox, commit)
+            done = _submit_commit(store.writes, inbox, store.on_writer(commit))
         else:
 
             def undo(conn: Connection) -> None:
@@ -1186,7 +1205,7 @@ class _SqliteConn(Conn):
                 except BaseException as exc:
                     _lose_group(store, conn, inbox, exc)
 
-            store.writes.put((undo, inbox, None))  # before the next writer's statements
+            store.writes.put((store.on_writer(undo), inbox, None))  # before the next writer's statements
         self._writing = self._began = False
         store.write_lock.release()
         if done is not None:
