@@ -1,13 +1,17 @@
+from typing import Any
+
 import pytest
 
-from keyplane import ids
+from keyplane import ids, jsontext
 from keyplane.apikeys import core, grants, hashing
+from keyplane.apikeys.backends import sql as api_key_rows
 from keyplane.apikeys.query import parse_aggs, parse_query, parse_sort
 from keyplane.apikeys.service import KeySpec
 from keyplane.errors import InvalidArgument, ParseError
 from keyplane.query.aggs import MissingAgg, TermsAgg
 from keyplane.query.dates import parse_date
 from keyplane.query.tree import Bool, Exists, Range, Term
+from keyplane.security import roles as role_mod
 from keyplane.security.roles import IndicesPrivileges
 from keyplane.timevalue import now_ms, parse_duration_ms
 
@@ -111,3 +115,39 @@ def test_grant_refuses_a_name_that_was_not_a_string() -> None:
     assert grants.key_messages(KeySpec("5", name_is_string=False)) == ["api key name is required"]
     assert grants.key_messages(KeySpec("k")) == []
     assert grants.bulk_key_messages([KeySpec("5", name_is_string=False)]) == []  # bulk grant reads it as text
+
+
+def test_descriptors_stored_form_is_written_once_per_descriptor() -> None:
+    group = {"names": ["a*"], "privileges": ["read"], "query": {"term": {"x": "é"}}}
+    body = {"cluster": ["monitor"], "indices": [group]}
+    rd = role_mod.parse("r", body)
+    text = core.stored_form(rd)
+    assert text == role_mod.to_stored(rd)
+    assert core.stored_form(rd) is text  # kept for this descriptor object
+    same, other = role_mod.parse("r", body), role_mod.parse("r", {"cluster": ["all"]})
+    assert core.stored_form(other) == role_mod.to_stored(other) != text
+    assert core.same_descriptors([rd, other], [other, same]) and not core.same_descriptors([rd], [other])
+
+
+def test_stored_doc_is_the_descriptors_and_creator_as_json() -> None:
+    # The row's doc embeds each descriptor's kept JSON (core.stored_form): the bytes are those of the
+    # whole document written at once, a creator's metadata past orjson's depth included.
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(300):
+        deep = {"d": deep}
+    rd = role_mod.parse("r", {"cluster": ["all"], "metadata": {"k": [1, 2.5, None, "☃"]}})
+    owner = role_mod.RESERVED_ROLES["superuser"]
+    creator = core.Creator("u", "F", None, {"m": deep}, "realm", "native")
+    key = core.ApiKey("id", "n", core.REST, 1, None, False, None, "h", creator, [rd], [owner], {"managed": True})
+    key.certificate_identity = "CN=x"
+    doc = {
+        "role_descriptors": {"r": rd.to_dict(transient=False)},
+        "role_descriptor_order": ["r"],
+        "limited_by": {"superuser": owner.to_dict(transient=False)},
+        "creator": creator.to_dict(),
+        "version": key.version,
+        "certificate_identity": "CN=x",
+    }
+    row = api_key_rows._row(key)
+    assert row["doc"] == jsontext.dumps(doc).decode()
+    assert set(row) == {c.name for c in api_key_rows.t.columns} and row["managed"] is True
