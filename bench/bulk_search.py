@@ -9,8 +9,8 @@
 Each bulk line also gives the server process's CPU per document (user + system time of all its
 threads, from /proc): on a machine shared with other work, compare that rather than docs/s.
 
-Run: python bench/bulk_search.py [--docs 100000] [--port P] [--database-url postgresql://127.0.0.1:5432/bench [--analyze]]
-Without --database-url the store is SQLite in a temporary data dir.
+Run: python bench/bulk_search.py [--docs 100000] [--database-url postgresql://127.0.0.1:5432/bench [--analyze]]
+Without --database-url the store is SQLite in a temporary data dir; --port P sets the server's port.
 """
 
 from __future__ import annotations
