@@ -118,7 +118,8 @@ def _terminate_in_mid_statement(
             pending = asyncio.wrap_future(pool.submit(_change_password, http))
             for _ in range(200):
                 pid = await locker.fetchval(
-                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() "
+                    "AND datname = current_database()"  # never another database's backend on a shared server
                 )
                 if pid:
                     await locker.execute("SELECT pg_terminate_backend($1)", pid)
