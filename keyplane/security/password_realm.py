@@ -81,6 +81,8 @@ _reserved_user = functools.lru_cache(maxsize=64)(reserved_user)
 class RoleSource(Protocol):
     """Resolves role names to a permission, and the roles found and missing (the role service)."""
 
+    def known_permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]] | None: ...
+
     async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]: ...
 
 
@@ -106,8 +108,10 @@ class PasswordRealm:
             user = _reserved_user(user.username, user.enabled)
         if not user.enabled:
             raise Unauthenticated(f"unable to authenticate user [{username}] for REST request [{uri}]")
-        # for_user(user), inline: one coroutine less on every Basic request.
-        permission, found, missing = await self.roles.permission(user.roles)
+        # for_user(user), inline, and the roles' kept permission without a coroutine: two fewer on
+        # every Basic request.
+        roles = self.roles
+        permission, found, missing = roles.known_permission(user.roles) or await roles.permission(user.roles)
         realm = user.realm
         return Authentication(user, user, realm, realm, "realm", found, missing, permission)
 
@@ -141,7 +145,8 @@ class PasswordRealm:
         return stored.user
 
     async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication:
-        permission, found, missing = await self.roles.permission(user.roles)
+        roles = self.roles
+        permission, found, missing = roles.known_permission(user.roles) or await roles.permission(user.roles)
         realm = user.realm
         if authenticating is None:
             return Authentication(user, user, realm, realm, "realm", found, missing, permission)

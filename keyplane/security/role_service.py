@@ -82,9 +82,14 @@ class RoleService:
         missing = [n for n in rest if n not in from_file and n not in stored]
         return found, missing
 
-    async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
+    def known_permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]] | None:
+        """What :meth:`permission` answers for ``names`` when it is kept already, else None: a caller
+        on every request's path awaits no coroutine for it."""
         # Keys are sorted and unique, so names found as they are need no sorting (the usual case).
-        cached = self._permissions.get(tuple(names))
+        return self._permissions.get(tuple(names))
+
+    async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
+        cached = self.known_permission(names)
         if cached is not None:
             return cached
         key = tuple(sorted(set(names)))

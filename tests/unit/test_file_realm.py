@@ -36,6 +36,9 @@ def _pbkdf2(password: str, iterations: int = 10000) -> str:
 
 
 class Roles:
+    def known_permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]] | None:
+        return None
+
     async def permission(self, names: list[str]) -> tuple[Permission, list[str], list[str]]:
         return Permission([]), list(names), []
 
