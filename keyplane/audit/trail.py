@@ -220,20 +220,7 @@ class AuditTrail:
                     if auth is None or index or detail:
                         add((_LINE_START, stamp, self._fields(kind, origin, auth, action, index, detail)))
                     else:  # most events: a request's access_granted, its middle found by _middle's key
-                        api_key, token = auth.api_key, auth.token
-                        key = (
-                            kind,
-                            action,
-                            origin.method,
-                            origin.path,
-                            origin.client,
-                            id(auth.user),
-                            id(auth.authenticating_user),
-                            auth.type,
-                            tuple(auth.roles),
-                            (api_key.get("id"), api_key.get("name")) if api_key else None,
-                            token.get("name") if token else None,
-                        )
+                        key = (kind, action, origin.method, origin.path, origin.client, _caller_key(auth))
                         found = middles.get(key)
                         if found is not None and found[0] is auth.user and found[1] is auth.authenticating_user:
                             middle = found[2]
@@ -266,7 +253,7 @@ class AuditTrail:
         type, action, origin (method, path, client) and caller; a client sending one request after
         another meets them again each time.
 
-        The caller is keyed as :meth:`_user` keys it (the user objects' ids, checked against the
+        The caller is keyed by ``_caller_key``, as :meth:`_user` keys it (the user objects' ids, checked against the
         objects themselves, so that an id reused by a new object never finds the old one's fields)."""
         if len(self._middles) >= _MIDDLE_CACHE_SIZE:
             self._middles.clear()
@@ -334,16 +321,7 @@ class AuditTrail:
         last = self._last_user
         if last[0] is auth and last[1] is authenticating:
             return last[2]
-        api_key, token = auth.api_key, auth.token
-        key = (
-            id(auth.user),
-            id(auth.authenticating_user),
-            auth.type,
-            tuple(auth.roles),
-            (api_key.get("id"), api_key.get("name")) if api_key else None,
-            token.get("name") if token else None,
-            authenticating,
-        )
+        key = (_caller_key(auth), authenticating)
         found = self._users.get(key)
         if found is not None and found[0] is auth.user and found[1] is auth.authenticating_user:
             fragment = found[2]
@@ -381,6 +359,19 @@ class AuditTrail:
             fragment = b"".join((prefix, origin.request_id.encode(), b'","opaque_id":', opaque, b"}\n"))
         self._last_origin, self._last_origin_fields = origin, fragment
         return fragment
+
+
+def _caller_key(auth: Authentication) -> tuple[Any, ...]:
+    """What a caller's fields depend on, the user objects by their ids (see ``AuditTrail._user``)."""
+    api_key, token = auth.api_key, auth.token
+    return (
+        id(auth.user),
+        id(auth.authenticating_user),
+        auth.type,
+        tuple(auth.roles),
+        (api_key.get("id"), api_key.get("name")) if api_key else None,
+        token.get("name") if token else None,
+    )
 
 
 def _place(method: str, path: str, client: tuple[str, int] | None) -> bytes:
