@@ -652,6 +652,10 @@ class ApiKeyService:
     async def remove_inactive(self) -> int:
         return await self.repo.delete_inactive(now_ms() - self.settings.retention_ms)
 
+    async def compact_counts(self) -> list[str]:
+        """The store's own upkeep of its key counts, after a sweep (see the repository)."""
+        return await self.repo.compact_counts()
+
     async def delete_all(self) -> None:
         """Test mode's reset: every key goes; the change notice that follows empties the caches."""
         await self.repo.delete_all()

@@ -1352,6 +1352,32 @@ class Database:
                 conn.notify(kind)
             return await conn.execute_alone(stmt, params)
 
+    async def maintain(self, sql: str, lock_timeout_ms: int) -> bool:
+        """PostgreSQL: one maintenance statement (a VACUUM) outside any transaction, on a connection
+        of the node's pool. It waits at most ``lock_timeout_ms`` for its lock, so that writers never
+        queue behind it for long; False when the lock was not granted in that time."""
+        if self._pg_pool is None:
+            raise ValueError("maintenance statements are for PostgreSQL")
+        try:
+            driver = await self._pg_pool.acquire()
+            try:
+                await driver.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+                try:
+                    await driver.execute(sql)
+                except asyncpg.LockNotAvailableError:
+                    return False
+                finally:
+                    await driver.execute("RESET lock_timeout")  # pool connections keep their sessions
+            finally:
+                await self._pg_pool.release(driver)
+        except Exception as exc:
+            state = getattr(exc, "sqlstate", None)
+            outage = isinstance(state, str) and state.startswith(_OUTAGE_STATES)
+            if not (outage or isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError))):
+                raise
+            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+        return True
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Conn]:
         if self._sqlite is not None:

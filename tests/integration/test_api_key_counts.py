@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,7 @@ from sqlalchemy import func, literal_column, select, text
 from keyplane.api.aggregations import render_aggregations
 from keyplane.apikeys import core, hashing
 from keyplane.apikeys.backends.counts.shape import countable, parts, shape_of
+from keyplane.apikeys.backends.counts.sql import bloated
 from keyplane.apikeys.backends.sql import SqlApiKeyRepository
 from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.apikeys.query import owned_by, parse_aggs, parse_query
@@ -311,6 +314,67 @@ def test_concurrent_writes_keep_counts(store: tuple[asyncio.AbstractEventLoop, D
         await _check_activity(db, [_unused(at, TIMES[2], True) for at in TIMES[4:8]])
 
     loop.run_until_complete(go())
+
+
+def test_count_tables_grown_far_beyond_their_rows_are_rewritten(
+    store: tuple[asyncio.AbstractEventLoop, Database],
+) -> None:
+    """PostgreSQL: rows appended and folded by a burst of writes leave the live rows spread over a file
+    no plain VACUUM shrinks; the sweep's upkeep rewrites it, and the counts stay exact."""
+    loop, db = store
+    if not db.is_postgres:
+        assert loop.run_until_complete(SqlApiKeyRepository(db).compact_counts()) == []
+        return
+
+    async def pages() -> int:
+        async with db.transaction() as conn:
+            found = await conn.execute(text("SELECT pg_relation_size('api_key_counts') / 8192"))
+        return int(found.scalar())
+
+    async def go() -> None:
+        repo = SqlApiKeyRepository(db)
+        junk = (
+            "INSERT INTO api_key_counts (username, realm, type, invalidated, n) "
+            "SELECT 'gone' || g, 'native', 'rest', false, 0 FROM generate_series(1, 40000) g"
+        )
+        for chunk in range(5):  # live rows between what folding leaves behind, up to the file's end
+            async with db.transaction() as conn:
+                await conn.execute(text(junk))
+            for i in range(10):
+                spec = {"user": USERS[i % 3], "realm": REALMS[chunk % 2], "type": core.REST}
+                await repo.insert(_key(chunk * 10 + i, {**spec, "expiration": None, "invalidated": i == 0}))
+        async with db.transaction() as conn:
+            await conn.execute(text("DELETE FROM api_key_counts WHERE username LIKE 'gone%'"))
+        raw = await asyncpg.connect(db.url)
+        try:
+            await raw.execute("VACUUM ANALYZE api_key_counts")  # as autovacuum does: the file keeps its size
+        finally:
+            await raw.close()
+        grown = await pages()
+        assert grown > 1000
+        writer = await asyncpg.connect(db.url)
+        try:  # a write under way: the rewrite gives up at once rather than hold every writer behind it
+            async with writer.transaction():
+                await writer.execute("INSERT INTO api_key_counts VALUES ('ann', 'native', 'rest', false, 0)")
+                started = time.perf_counter()
+                assert await repo.compact_counts() == []
+                assert time.perf_counter() - started < 2
+        finally:
+            await writer.close()
+        assert await pages() == grown
+        assert await repo.compact_counts() == ["api_key_counts"]
+        assert await pages() < grown // 100
+        await _check(db, [{"match_all": {}}, {"term": {"invalidated": True}}], None)
+        assert await repo.compact_counts() == []  # rewritten once, not at every sweep
+
+    loop.run_until_complete(go())
+
+
+def test_only_a_file_far_beyond_its_rows_is_bloated() -> None:
+    mib = 1024 * 1024
+    assert not bloated(4 * mib, 0)  # small files are left alone, whatever they hold
+    assert bloated(100 * mib, 4_000)
+    assert not bloated(100 * mib, 1_000_000)  # a million groups: that is their size
 
 
 def _unused(before: int, live_after: int | None, lt: bool, created: int | None = None) -> dict[str, Any]:

@@ -777,6 +777,9 @@ class SqlApiKeyRepository:
                 conn.notify("api_keys")
         return removed
 
+    async def compact_counts(self) -> list[str]:
+        return await counts.compact(self.db)
+
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(delete(t))
