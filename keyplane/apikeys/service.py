@@ -652,7 +652,7 @@ class ApiKeyService:
     async def remove_inactive(self) -> int:
         return await self.repo.delete_inactive(now_ms() - self.settings.retention_ms)
 
-    async def compact_counts(self) -> list[str]:
+    async def compact_counts(self) -> list[tuple[str, float]]:
         """The store's own upkeep of its key counts, after a sweep (see the repository)."""
         return await self.repo.compact_counts()
 

@@ -61,8 +61,9 @@ class ApiKeyRepository(Protocol):
         """Delete keys expired or invalidated at or before ``before``, in batches; return how many."""
         ...
 
-    async def compact_counts(self) -> list[str]:
-        """Rewrite count tables grown far beyond their rows by bursts of writes; their names."""
+    async def compact_counts(self) -> list[tuple[str, float]]:
+        """Rewrite count tables grown far beyond their rows by bursts of writes; their names and the
+        seconds each took."""
         ...
 
     async def delete_all(self) -> None: ...

@@ -777,7 +777,7 @@ class SqlApiKeyRepository:
                 conn.notify("api_keys")
         return removed
 
-    async def compact_counts(self) -> list[str]:
+    async def compact_counts(self) -> list[tuple[str, float]]:
         return await counts.compact(self.db)
 
     async def delete_all(self) -> None:
