@@ -275,25 +275,20 @@ class ApiKeyService:
             stored = await asyncio.to_thread(hashing.hash_secret, secret, algorithm)
         else:
             stored = hashing.hash_secret(secret, algorithm)
-        expiration = expires_at if expires_at is not None else self._expiration(spec.expiration, now)
-        # Positional, in ApiKey's field order (keyword arguments cost 0.6 µs more).
         key = ApiKey(
-            key_id or ids.new_id(),
-            spec.name,
-            kind,
-            now,
-            expiration,
-            False,  # invalidated
-            None,  # invalidation
-            stored,
-            creator,
-            descriptors,
-            snapshot,
-            spec.metadata,
-            core.DOC_VERSION,
-            None,  # last_used
-            1,  # seq_no
-            spec.certificate_identity,
+            id=key_id or ids.new_id(),
+            name=spec.name,
+            type=kind,
+            creation=now,
+            expiration=expires_at if expires_at is not None else self._expiration(spec.expiration, now),
+            invalidated=False,
+            invalidation=None,
+            hash=stored,
+            creator=creator,
+            role_descriptors=descriptors,
+            limited_by=snapshot,
+            metadata=spec.metadata,
+            certificate_identity=spec.certificate_identity,
         )
         await self.repo.insert(key)
         self.verified.put(key, secret)  # a new key is known good, as Elasticsearch caches it
