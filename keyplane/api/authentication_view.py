@@ -17,34 +17,20 @@ def render_authentication(auth: Authentication) -> dict[str, Any]:
     another user, whose roles and realm are then shown instead of the key.
     """
     user = auth.user
-    run_as = user.username != auth.authenticating_user.username  # auth.is_run_as, without the property's call
-    kind = auth.type
-    roles = [] if (kind == "api_key" and not run_as) else list(user.roles)
-    if auth.token is None:  # the usual: one dict built whole
-        out: dict[str, Any] = {
-            "username": user.username,
-            "roles": roles,
-            "full_name": user.full_name,
-            "email": user.email,
-            "metadata": user.metadata,
-            "enabled": user.enabled,
-            "authentication_realm": auth.authentication_realm,
-            "lookup_realm": auth.lookup_realm,
-            "authentication_type": kind,
-        }
-    else:
-        out = {
-            "username": user.username,
-            "roles": roles,
-            "full_name": user.full_name,
-            "email": user.email,
-            "token": _managed(auth.token),
-            "metadata": user.metadata,
-            "enabled": user.enabled,
-            "authentication_realm": auth.authentication_realm,
-            "lookup_realm": auth.lookup_realm,
-            "authentication_type": kind,
-        }
+    run_as = auth.is_run_as
+    out: dict[str, Any] = {
+        "username": user.username,
+        "roles": [] if (auth.type == "api_key" and not run_as) else list(user.roles),
+        "full_name": user.full_name,
+        "email": user.email,
+    }
+    if auth.token is not None:
+        out["token"] = _managed(auth.token)
+    out["metadata"] = user.metadata
+    out["enabled"] = user.enabled
+    out["authentication_realm"] = auth.authentication_realm
+    out["lookup_realm"] = auth.lookup_realm
+    out["authentication_type"] = auth.type
     if auth.api_key is not None and not run_as:
         out["api_key"] = _managed(auth.api_key)
     return out

@@ -47,20 +47,4 @@ class ApiKeyRealm:
             raise rejected("API key", exc) from None
         # Built for each request, not kept with the key: tens of thousands of cached keys would each
         # hold a caller (three objects) that costs well under a microsecond to build again.
-        # authentication_of, inline (every ApiKey request).
-        key = entry.key
-        grant = entry.grant
-        owner = grant.owner if grant is not None else owner_of(key)
-        api_key = {"id": key.id} if key.name is None else {"id": key.id, "name": key.name}
-        return Authentication(
-            owner,
-            owner,
-            API_KEY_REALM,
-            API_KEY_REALM,
-            "api_key",
-            [],
-            [],
-            entry.permission,
-            api_key,
-            bool(key.role_descriptors),
-        )
+        return authentication_of(entry.key, entry.permission, entry.grant.owner if entry.grant is not None else None)

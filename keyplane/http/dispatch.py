@@ -29,7 +29,6 @@ from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest, decoded
 from keyplane.http.routing import Route, Router
 from keyplane.indices.bulk import BadUpdateLine
-from keyplane.jsontext import dumps
 from keyplane.security.authorization import authorize
 from keyplane.security.identity import Authentication
 from keyplane.services import Services
@@ -203,19 +202,7 @@ class Dispatcher:
                 status, body, extra = 200, reply, None
             if audit is not None and origin is not None and (route.self_checked or route.action in changes.CHANGES):
                 _audit_answered(audit, origin, auth, route, method, path_params, raw_body, body, status)
-            if extra is None and fpath is None and not pretty and type(body) is dict:
-                # The usual answer, a plain object: rendered here rather than through _answer's checks.
-                try:
-                    payload = orjson.dumps(body)
-                except orjson.JSONEncodeError:
-                    payload = dumps(body)
-                headers_out = [
-                    PRODUCT_HEADER,
-                    _CONTENT_TYPES.get(version) or _content_type(version),
-                    (b"content-length", b"%d" % len(payload)),
-                ]
-            else:
-                headers_out, payload = _answer(body, version, pretty, fpath, extra)
+            headers_out, payload = _answer(body, version, pretty, fpath, extra)
             # Sent here: no coroutine between the handler and the server on every answer.
             await send({"type": "http.response.start", "status": status, "headers": headers_out})
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})

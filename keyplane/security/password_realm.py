@@ -53,8 +53,7 @@ class CredentialCache(Generic[V]):
             self._entries.pop(username, None)
             self.misses += 1
             return None
-        # self.digest(password), inline: every Basic request comes here.
-        if compare_digest(digest, blake2s(self._salt + password.encode()).digest()):
+        if compare_digest(digest, self.digest(password)):
             self.hits += 1
             return stored
         self.misses += 1
@@ -103,9 +102,7 @@ class PasswordRealm:
             stored = await self._verify_once(username, password)
             if stored is None:
                 raise Unauthenticated(f"unable to authenticate user [{username}] for REST request [{uri}]")
-        user = stored.user
-        if user.reserved:  # _effective, inline
-            user = _reserved_user(user.username, user.enabled)
+        user = self._effective(stored)
         if not user.enabled:
             raise Unauthenticated(f"unable to authenticate user [{username}] for REST request [{uri}]")
         # for_user(user), inline, and the roles' kept permission without a coroutine: two fewer on
