@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from keyplane.api.index_view import es_error, found, source_param, written_view
-from keyplane.api.index_view import shards as written_shards
 from keyplane.errors import KeyplaneError
 from keyplane.http.errors import EsError, from_domain, x_content_parse
 from keyplane.http.request import RestRequest
@@ -37,27 +36,9 @@ def _item_error(exc: KeyplaneError) -> EsError:
 _STATUS = {"created": 201, "not_found": 404}
 
 
-def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError, shards: dict[int, dict[str, int]]) -> dict[str, Any]:
-    """One item's answer; ``shards`` keeps each index's ``_shards`` block (by its metadata) for the request's items."""
+def _bulk_item(item: BulkItem, outcome: Written | KeyplaneError) -> dict[str, Any]:
     if isinstance(outcome, Written):
-        status = _STATUS.get(outcome.result, 200)
-        if item.shown is None and not outcome.forced_refresh and outcome.result != "noop":
-            # ``written_view`` as it renders a plain write, built at once: this runs for every document.
-            meta = outcome.index
-            shown = shards.get(id(meta))  # by identity: the metadata of the request's items live until it ends
-            if shown is None:
-                shown = shards[id(meta)] = written_shards(meta)
-            return {
-                "_index": meta.name,
-                "_id": outcome.id,
-                "_version": outcome.version,
-                "result": outcome.result,
-                "_shards": shown,
-                "_seq_no": outcome.seq_no,
-                "_primary_term": outcome.primary_term,
-                "status": status,
-            }
-        return {**written_view(outcome, item.shown), "status": status}
+        return written_view(outcome, item.shown, _STATUS.get(outcome.result, 200))
     err = _item_error(outcome)
     return {
         "_index": item.index,
@@ -101,8 +82,7 @@ async def bulk(request: RestRequest) -> dict[str, Any]:
 
     refresh = parse_refresh(request.param("refresh"))
     outcomes = await bulk_service.bulk(request.services.indices, items, guard, auto_create, refresh=refresh)
-    shards: dict[int, dict[str, int]] = {}
-    rendered = [{item.action: _bulk_item(item, out, shards)} for item, out in zip(items, outcomes, strict=True)]
+    rendered = [{item.action: _bulk_item(item, out)} for item, out in zip(items, outcomes, strict=True)]
     return {
         "errors": any(isinstance(out, KeyplaneError) for out in outcomes),
         "took": int((time.monotonic() - started) * 1000),

@@ -106,9 +106,9 @@ def shards(meta: IndexMeta) -> dict[str, int]:
     return {"total": 1 + meta.replicas, "successful": 1, "failed": 0}
 
 
-def written_view(written: Written, shown: SourceFilter | None = None) -> dict[str, Any]:
+def written_view(written: Written, shown: SourceFilter | None = None, status: int | None = None) -> dict[str, Any]:
     """A document write's answer (single writes and each bulk item); with ``shown``, an update's ``get``
-    block shows the document it left, as a get would."""
+    block shows the document it left, as a get would; ``status`` ends a bulk item's."""
     noop = written.result == "noop"
     out: dict[str, Any] = {
         "_index": written.index.name,
@@ -125,4 +125,6 @@ def written_view(written: Written, shown: SourceFilter | None = None) -> dict[st
     if source is not None:
         out["get"] = {"_seq_no": written.seq_no, "_primary_term": written.primary_term, "found": True}
         out["get"]["_source"] = source
+    if status is not None:
+        out["status"] = status
     return out
