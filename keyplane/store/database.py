@@ -1371,11 +1371,13 @@ class Database:
             finally:
                 await self._pg_pool.release(driver)
         except Exception as exc:
-            state = getattr(exc, "sqlstate", None)
-            outage = isinstance(state, str) and state.startswith(_OUTAGE_STATES)
-            if not (outage or isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError))):
+            assert self._aio_engine is not None
+            error = _pg_error(self._aio_engine.dialect, sql, exc)
+            if _is_outage(error):
+                raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+            if error is exc:
                 raise
-            raise StoreUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+            raise error from exc
         return True
 
     @asynccontextmanager
