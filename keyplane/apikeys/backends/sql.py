@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql import Executable, Select, operators
-from sqlalchemy.sql.elements import AsBoolean, ColumnElement
+from sqlalchemy.sql.elements import AsBoolean, BindParameter, ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import replacement_traverse
 
@@ -49,7 +49,7 @@ from keyplane.query.tree import MatchAll, Query, SortKey
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
 from keyplane.store.batching import BatchSize
-from keyplane.store.database import Conn, Database
+from keyplane.store.database import Conn, Database, Rows
 from keyplane.store.jsonleaf import LeafIn
 from keyplane.store.prepared import Prepared
 
@@ -451,6 +451,78 @@ def _page_statement(
     return prepared
 
 
+# The column of a PostgreSQL page's rows that holds the query's exact total (_totalled_page).
+_TOTAL = "keyplane_total"
+# Pages with their totals (PostgreSQL), built once per query, sort, plan and way of counting.
+_TOTALLED: dict[tuple[Query, tuple[SortKey, ...], plan.Plan, bool], Prepared] = {}
+
+
+def _totalled_page(
+    query: Query,
+    sort: list[SortKey],
+    search_after: list[Any] | None,
+    how: plan.Plan,
+    signed: list[tuple[int, counts.Statements]],
+    use_counts: bool,
+) -> Executable | Prepared:
+    """The page of ``_page_statement`` with the total the ``signed`` counts make as a column of each
+    row (``_TOTAL``): uncorrelated scalar subqueries, which PostgreSQL computes once, so the page and
+    its total come in one round trip. The counts' statements depend on the query alone (and on
+    ``use_counts``), so the whole is built once where the page is."""
+    page = _page_statement(query, sort, search_after, how, True)
+    key = (query, tuple(sort), how, use_counts)
+    if isinstance(page, Prepared):
+        found = _TOTALLED.get(key)
+        if found is not None:
+            return found
+    total: ColumnElement[Any] | None = None
+    for sign, part in signed:
+        for stmt, params in part:
+            # Not correlated with the page's api_keys (SQLAlchemy would by default): a count of its own.
+            count = _bound(stmt, params).correlate(None).scalar_subquery()
+            if total is None:
+                total = count if sign > 0 else -count
+            else:
+                total = total + count if sign > 0 else total - count
+    assert total is not None
+    base = page.stmt if isinstance(page, Prepared) else page
+    assert isinstance(base, Select)
+    stmt = base.add_columns(total.label(_TOTAL))
+    if not isinstance(page, Prepared) or not Prepared.possible(stmt):
+        return stmt
+    if len(_TOTALLED) >= 1000:
+        _TOTALLED.clear()
+    prepared = _TOTALLED[key] = Prepared(stmt)
+    return prepared
+
+
+def _bound(stmt: Executable | Prepared, params: dict[str, Any] | None) -> Select[Any]:
+    """A count's statement with the values of its named parameters in place: statements composed into
+    one may name their parameters alike (two sums by owner) and would collide by name; a value bound
+    this way takes a name of its own when compiled."""
+    inner = stmt.stmt if isinstance(stmt, Prepared) else stmt
+    assert isinstance(inner, Select)
+    if not params:
+        return inner
+
+    def replace(element: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key in params:
+            return bindparam(None, params[element.key], type_=element.type, unique=True)
+        return None
+
+    bound: Select[Any] = replacement_traverse(inner, {}, replace)  # type: ignore[call-overload]
+    return bound
+
+
+def _signed_total(signed: list[tuple[int, counts.Statements]], results: list[Rows]) -> int:
+    """The total that the ``signed`` counts' results (in their order) make."""
+    total, at = 0, 0
+    for sign, part in signed:
+        total += sign * counts.total(results[at : at + len(part)])
+        at += len(part)
+    return total
+
+
 # The count-table statements of the queries they answer, by query: they depend on the query alone, and
 # working them out (the query's parts, their shapes) cost more than the rest of a list page's planning.
 _COUNTED: dict[Query, list[tuple[int, counts.Statements]]] = {}
@@ -567,55 +639,108 @@ class SqlApiKeyRepository:
     async def search(
         self, query: Query, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
     ) -> Page:
-        postgres = self.db.is_postgres
-        column = _sort_column(sort)
         async with self.db.transaction() as conn:
             signed = await self._count_statements(conn, query)
-            reads = [read for _, part in signed for read in part]
-            # SQLite chooses the page's plan from the total and the number of all keys; both counts,
-            # and the page itself when its plan is known beforehand, are read in one hand-off to a
-            # reader thread (each hand-off costs about as much CPU as a short read).
-            choosing = size > 0 and self.forced_plan is None and not postgres
-            # A query that matches every key (match_all, the console's first list) counts them all.
-            every = choosing and isinstance(query, MatchAll)
-            stored_at = len(reads)
-            if choosing and not every:
-                reads += _every_key_count()
-            guess: plan.Plan | None = None
-            if every and not _split(sort, search_after):
-                # Its plan depends only on the total being more than none (1 of 1 key); checked below.
-                guess = plan.choose(query, column, start + size, 1, 1)
-                stmt = _page_statement(query, sort, search_after, guess, postgres)
-                reads.append((stmt, {"start": start, "size": size}))
-            results = await conn.execute_all(*reads) if reads else []
-            total, at = 0, 0
-            for sign, part in signed:
-                total += sign * counts.total(results[at : at + len(part)])
-                at += len(part)
-            rows: list[dict[str, Any]] = []
-            # The page holds keys the query matches, past ``start`` of them: none when the total is no more.
-            if size > 0 and total > start:
-                how = self.forced_plan
-                if how is None and postgres:
-                    # PostgreSQL plans from statistics and sees no hidden column; but with a LIMIT it
-                    # walks an index in sort order hoping to meet the filter's keys soon, which fails
-                    # when they lack the sort value (elastic's keys by expiration: 3 s). The selective
-                    # plan there reads the filter's keys first (_fenced).
-                    # The managed keys newest first are a walk of their own index (0.5 ms, not 43 ms
-                    # for 10,000 of them read first).
-                    selective = plan.prefers_selective(query, column, total)
-                    selective = selective and not plan.managed_in_order(query, column)
-                    how = plan.Plan.SELECTIVE if selective else plan.Plan.FREE
-                if how is None:
-                    stored = total if every else counts.total(results[stored_at:])
-                    how = plan.choose(query, column, start + size, total, stored)
-                if guess is not None and how == guess:
-                    rows = results[-1].rows
-                else:
-                    rows = await _page_rows(conn, query, sort, search_after, how, start, size, postgres)
+            if self.db.is_postgres:
+                total, rows = await self._pg_total_and_rows(conn, signed, query, sort, start, size, search_after)
+            else:
+                total, rows = await self._sqlite_total_and_rows(conn, signed, query, sort, start, size, search_after)
         keys = await _keys(rows)
         sort_values = [[_sort_value(k, s) for s in sort] for k in keys] if sort else [[]] * len(keys)
         return Page(int(total), keys, sort_values)
+
+    async def _sqlite_total_and_rows(
+        self,
+        conn: Conn,
+        signed: list[tuple[int, counts.Statements]],
+        query: Query,
+        sort: list[SortKey],
+        start: int,
+        size: int,
+        search_after: list[Any] | None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        column = _sort_column(sort)
+        reads = [read for _, part in signed for read in part]
+        # SQLite chooses the page's plan from the total and the number of all keys; both counts,
+        # and the page itself when its plan is known beforehand, are read in one hand-off to a
+        # reader thread (each hand-off costs about as much CPU as a short read).
+        choosing = size > 0 and self.forced_plan is None
+        # A query that matches every key (match_all, the console's first list) counts them all.
+        every = choosing and isinstance(query, MatchAll)
+        stored_at = len(reads)
+        if choosing and not every:
+            reads += _every_key_count()
+        guess: plan.Plan | None = None
+        if every and not _split(sort, search_after):
+            # Its plan depends only on the total being more than none (1 of 1 key); checked below.
+            guess = plan.choose(query, column, start + size, 1, 1)
+            stmt = _page_statement(query, sort, search_after, guess)
+            reads.append((stmt, {"start": start, "size": size}))
+        results = await conn.execute_all(*reads) if reads else []
+        total = _signed_total(signed, results)
+        rows: list[dict[str, Any]] = []
+        # The page holds keys the query matches, past ``start`` of them: none when the total is no more.
+        if size > 0 and total > start:
+            how = self.forced_plan
+            if how is None:
+                stored = total if every else counts.total(results[stored_at:])
+                how = plan.choose(query, column, start + size, total, stored)
+            if guess is not None and how == guess:
+                rows = results[-1].rows
+            else:
+                rows = await _page_rows(conn, query, sort, search_after, how, start, size, False)
+        return total, rows
+
+    async def _pg_total_and_rows(
+        self,
+        conn: Conn,
+        signed: list[tuple[int, counts.Statements]],
+        query: Query,
+        sort: list[SortKey],
+        start: int,
+        size: int,
+        search_after: list[Any] | None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        column = _sort_column(sort)
+        reads = [read for _, part in signed for read in part]
+        if size <= 0 or not reads or _split(sort, search_after):
+            total = _signed_total(signed, await conn.execute_all(*reads)) if reads else 0
+            rows: list[dict[str, Any]] = []
+            if size > 0 and total > start:
+                how = self._pg_plan(query, column, total)
+                rows = await _page_rows(conn, query, sort, search_after, how, start, size, True)
+            return total, rows
+        # The page and its total in one statement, one round trip (the total a column of each row).
+        # A selective clause's plan depends on the total: guessed for few keys, as a filter's usually
+        # are, and the page read again in the rare case that the total says otherwise.
+        guess = self._pg_plan(query, column, 0)
+        stmt = _totalled_page(query, sort, search_after, guess, signed, self.use_counts)
+        rows = (await conn.execute(stmt, {"start": start, "size": size})).rows
+        if rows:
+            total = int(rows[0][_TOTAL])
+        else:
+            # No row to carry the total (none matched, or the page is past them): counted apart.
+            total = _signed_total(signed, await conn.execute_all(*reads))
+        # The page holds keys the query matches, past ``start`` of them: none when the total is no more.
+        if total <= start:
+            return total, []
+        how = self._pg_plan(query, column, total)
+        if how != guess or not rows:
+            rows = await _page_rows(conn, query, sort, search_after, how, start, size, True)
+        return total, rows
+
+    def _pg_plan(self, query: Query, column: str | None, total: int) -> plan.Plan:
+        """PostgreSQL's plan for a page of ``query`` (``total`` keys) ordered from ``column``."""
+        if self.forced_plan is not None:
+            return self.forced_plan
+        # PostgreSQL plans from statistics and sees no hidden column; but with a LIMIT it walks an
+        # index in sort order hoping to meet the filter's keys soon, which fails when they lack the
+        # sort value (elastic's keys by expiration: 3 s). The selective plan there reads the filter's
+        # keys first (_fenced). The managed keys newest first are a walk of their own index (0.5 ms,
+        # not 43 ms for 10,000 of them read first).
+        selective = plan.prefers_selective(query, column, total)
+        selective = selective and not plan.managed_in_order(query, column)
+        return plan.Plan.SELECTIVE if selective else plan.Plan.FREE
 
     async def _count_statements(self, conn: Conn, query: Query) -> list[tuple[int, counts.Statements]]:
         """Statements whose counts, signed, sum to the exact number of keys ``query`` matches: sums of
