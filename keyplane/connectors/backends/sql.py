@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Integer, and_, bindparam, delete, exc, false, func, insert, or_, select, update
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from keyplane import jsontext
@@ -131,10 +131,20 @@ async def _page_rows(
     params: dict[str, Any],
     start: int,
     size: int,
+    totalled: Executable | Prepared | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The total of matching documents and the rows of one page of them."""
+    """The total of matching documents and the rows of one page of them (``totalled``: the page with
+    its total, ``_totalled``, when built beforehand)."""
     count_stmt, page_stmt = statements
     async with db.transaction() as conn:
+        if size > 0 and db.is_postgres:
+            # The page and its total in one statement: one round trip where two statements take two.
+            stmt = totalled if totalled is not None else _totalled(count_stmt, page_stmt)
+            rows = (await conn.execute(stmt, params | {"start": start, "size": size})).rows
+            if rows:
+                return int(rows[0][_TOTAL]), rows
+            # No row to carry the total (none matched, or the page is past them): counted apart.
+            return int((await conn.execute(count_stmt, params)).scalar() or 0), []
         if size > 0:
             counted, page = await conn.execute_all(
                 (count_stmt, params), (page_stmt, params | {"start": start, "size": size})
@@ -145,10 +155,26 @@ async def _page_rows(
     return int(total or 0), rows
 
 
+# The column of a page's rows that holds the total of matching documents (PostgreSQL: _totalled).
+_TOTAL = "keyplane_total"
+
+
+def _totalled(count_stmt: Executable | Prepared, page_stmt: Executable | Prepared) -> Select[Any]:
+    """The page with the count as a column of each row: an uncorrelated scalar subquery, which
+    PostgreSQL computes once. Both statements come from the same conditions, so the parameters they
+    name are the same ones, with the same values."""
+    count = count_stmt.stmt if isinstance(count_stmt, Prepared) else count_stmt
+    page = page_stmt.stmt if isinstance(page_stmt, Prepared) else page_stmt
+    assert isinstance(count, Select) and isinstance(page, Select)
+    # Not correlated with the page's table (SQLAlchemy would by default): a count of its own.
+    return page.add_columns(count.correlate(None).scalar_subquery().label(_TOTAL))
+
+
 _ORDER = (c.c.index_name.asc().nulls_last(), c.c.id)
 # Connector lists without name lists (their IN lists vary in length), prepared once per shape:
-# (whether deleted connectors are included, whether a query text is given).
-_LISTS: dict[tuple[bool, bool], tuple[Prepared, Prepared]] = {}
+# (whether deleted connectors are included, whether a query text is given). The count, the page, and
+# the page with its total (PostgreSQL).
+_LISTS: dict[tuple[bool, bool], tuple[Prepared, Prepared, Prepared]] = {}
 
 
 def _list_conditions(selector: ConnectorFilter) -> list[ColumnElement[bool]]:
@@ -279,8 +305,9 @@ class SqlConnectorRepository:
         prepared = _LISTS.get(shape)
         if prepared is None:
             count_stmt, page_stmt = _page_statements(c, _list_conditions(selector), _ORDER)
-            prepared = _LISTS[shape] = (Prepared(count_stmt), Prepared(page_stmt))
-        return await _page_rows(self.db, prepared, params, start, size)
+            totalled = _totalled(count_stmt, page_stmt)
+            prepared = _LISTS[shape] = (Prepared(count_stmt), Prepared(page_stmt), Prepared(totalled))
+        return await _page_rows(self.db, prepared[:2], params, start, size, prepared[2])
 
     async def delete_all(self) -> None:
         async with self.db.transaction() as conn:
