@@ -469,12 +469,15 @@ def _totalled_page(
     row (``_TOTAL``): uncorrelated scalar subqueries, which PostgreSQL computes once, so the page and
     its total come in one round trip. The counts' statements depend on the query alone (and on
     ``use_counts``), so the whole is built once where the page is."""
-    page = _page_statement(query, sort, search_after, how, True)
     key = (query, tuple(sort), how, use_counts)
-    if isinstance(page, Prepared):
-        found = _TOTALLED.get(key)
+    if not search_after:
+        try:
+            found = _TOTALLED.get(key)
+        except TypeError:  # a query holding a list or a dict (metadata values) has no hash
+            found = None
         if found is not None:
             return found
+    page = _page_statement(query, sort, search_after, how, True)
     total: ColumnElement[Any] | None = None
     for sign, part in signed:
         for stmt, params in part:
