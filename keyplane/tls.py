@@ -9,6 +9,7 @@ file would leave it with a certificate and no key; a new context either loads wh
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -17,14 +18,15 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from keyplane.config import Settings
+
+# cryptography is imported where certificates are read, not here: its bindings add about 8 MiB to
+# the resident memory of every node, and a node without TLS settings never reads a certificate.
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 log = logging.getLogger("keyplane.tls")
 
@@ -117,6 +119,8 @@ def _read(path: Path, setting: str) -> bytes:
 
 
 def _certificates(data: bytes, path: Path, setting: str) -> list[x509.Certificate]:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -124,6 +128,9 @@ def _certificates(data: bytes, path: Path, setting: str) -> list[x509.Certificat
 
 
 def _load_key(data: bytes, files: TLSFiles) -> PrivateKeyTypes:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     where = f"KEYPLANE_TLS_KEY file [{files.key}]"
     password = files.key_password.encode() if files.key_password else None
     try:
@@ -148,6 +155,8 @@ def load(files: TLSFiles) -> tuple[ssl.SSLContext, Served]:
     from: no certificate, an encrypted key without (or with a wrong) password, a key that is not the
     certificate's. Raises TLSError.
     """
+    from cryptography.hazmat.primitives import serialization
+
     cert_data = _read(files.certificate, "KEYPLANE_TLS_CERTIFICATE")
     key_data = _read(files.key, "KEYPLANE_TLS_KEY")
     ca_data = b"" if files.authorities is None else _read(files.authorities, "KEYPLANE_TLS_CERTIFICATE_AUTHORITIES")
@@ -304,30 +313,36 @@ class CertificateInfo:
         return self.path, self.alias is None, self.alias or "", self.serial_number
 
 
-# The attribute names Java's X500Principal#toString prints; others print as OID.<dotted number>.
-_JAVA_KEYWORDS = {
-    NameOID.COMMON_NAME: "CN",
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.STREET_ADDRESS: "STREET",
-    NameOID.DOMAIN_COMPONENT: "DC",
-    NameOID.USER_ID: "UID",
-    NameOID.EMAIL_ADDRESS: "EMAILADDRESS",
-    NameOID.SERIAL_NUMBER: "SERIALNUMBER",
-    NameOID.SURNAME: "SURNAME",
-    NameOID.GIVEN_NAME: "GIVENNAME",
-    NameOID.INITIALS: "INITIALS",
-    NameOID.GENERATION_QUALIFIER: "GENERATION",
-    NameOID.TITLE: "T",
-}
+@functools.cache
+def _java_keywords() -> dict[x509.ObjectIdentifier, str]:
+    """The attribute names Java's X500Principal#toString prints; others print as OID.<dotted number>."""
+    from cryptography.x509.oid import NameOID
+
+    return {
+        NameOID.COMMON_NAME: "CN",
+        NameOID.COUNTRY_NAME: "C",
+        NameOID.LOCALITY_NAME: "L",
+        NameOID.STATE_OR_PROVINCE_NAME: "ST",
+        NameOID.ORGANIZATION_NAME: "O",
+        NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+        NameOID.STREET_ADDRESS: "STREET",
+        NameOID.DOMAIN_COMPONENT: "DC",
+        NameOID.USER_ID: "UID",
+        NameOID.EMAIL_ADDRESS: "EMAILADDRESS",
+        NameOID.SERIAL_NUMBER: "SERIALNUMBER",
+        NameOID.SURNAME: "SURNAME",
+        NameOID.GIVEN_NAME: "GIVENNAME",
+        NameOID.INITIALS: "INITIALS",
+        NameOID.GENERATION_QUALIFIER: "GENERATION",
+        NameOID.TITLE: "T",
+    }
+
+
 _JAVA_SPECIAL = ',+=\n<>#;\\"'
 
 
 def _java_attribute(attribute: x509.NameAttribute[str | bytes]) -> str:
-    keyword = _JAVA_KEYWORDS.get(attribute.oid, f"OID.{attribute.oid.dotted_string}")
+    keyword = _java_keywords().get(attribute.oid, f"OID.{attribute.oid.dotted_string}")
     value = attribute.value
     if not isinstance(value, str):  # a bit string: hexadecimal, as RFC 4514 writes it
         return f"{keyword}={attribute.rfc4514_string().partition('=')[2]}"
@@ -346,6 +361,8 @@ def distinguished_name(name: x509.Name) -> str:
 
 def _pem_certificates(path: Path, with_key: bool) -> list[CertificateInfo]:
     """Each certificate of a PEM file; with ``with_key``, the first is the one the configured key belongs to."""
+    from cryptography import x509
+
     out = []
     for position, cert in enumerate(x509.load_pem_x509_certificates(path.read_bytes())):
         out.append(

@@ -6,12 +6,17 @@ import base64
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from keyplane.errors import KeyplaneError
+
+# httpx (with what it loads: its command line's pygments, http.cookiejar, idna) is imported by the
+# client that uses it: about 2 MiB of resident memory a node without an upstream cluster never needs.
+if TYPE_CHECKING:
+    import httpx
 
 # Headers of the caller passed on: how the body is written and what the caller accepts. Never the
 # caller's credentials (Keyplane's replace them), nor a content-encoding (the body is already inflated).
@@ -47,6 +52,8 @@ class UpstreamClient:
         verify: bool = True,
         timeout_ms: int = 60_000,
     ) -> None:
+        import httpx
+
         self.url = url
         headers = {"x-elastic-client-meta": "keyplane"}
         if api_key:
@@ -60,7 +67,7 @@ class UpstreamClient:
         seconds = timeout_ms / 1000
         # One pool for every request; connecting gets a short bound of its own so that a cluster that is
         # down answers quickly, while a slow search may use the whole timeout.
-        self._http = httpx.AsyncClient(
+        self._http: httpx.AsyncClient = httpx.AsyncClient(
             base_url=url,
             headers=headers,
             verify=tls,
@@ -74,6 +81,8 @@ class UpstreamClient:
 
     async def send(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes | None) -> Answer:
         """Send a request (``path`` already percent-encoded, ``query`` the raw query string)."""
+        import httpx  # loaded already, by __init__
+
         sent = {k: v for k, v in headers.items() if k in _REQUEST_HEADERS}
         # Absolute: a path relative to the base URL that starts with "//" would be read as a host name.
         url = f"{self.url}{path}?{query}" if query else f"{self.url}{path}"
