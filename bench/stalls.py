@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import gzip
+import itertools
 import random
 import sqlite3
 import sys
@@ -206,6 +207,49 @@ def cheap_worst(res: Result) -> str:
     return "; ".join(parts)
 
 
+def cheap_beside_requests(
+    args: argparse.Namespace, port: int, cheap: Callable[[int, int], tuple[str, bytes]], works: set[str]
+) -> None:
+    """Cheap requests alone, beside terms aggregations and beside bulk updates (those in ``works``)."""
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=("elastic", PASSWORD), timeout=120)
+    try:
+        if "alone" in works:
+            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
+            print(f"- alone: {cheap_worst(res)}")
+
+        def aggregate(_n: int) -> None:
+            headers = {"Content-Type": "application/json"}
+            client.post("/_security/_query/api_key", content=TERMS, headers=headers).raise_for_status()
+
+        if "terms" in works:
+            bg = Background(aggregate, delay=0.5)
+            bg.start()
+            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
+            bg.stop.set()
+            bg.join()
+            print(f"- terms aggregations over {args.keys:,} keys back to back (each {pct(bg.took, 50) * 1000:.0f} ms):")
+            print(f"  {cheap_worst(res)}")
+
+        elastic_ids = [f"s{i:08d}" for i in range(BULK_KEYS)]
+
+        def bulk_update(n: int) -> None:
+            body = {"ids": elastic_ids, "metadata": {"round": n}}
+            answer = client.post("/_security/api_key/_bulk_update", json=body)
+            answer.raise_for_status()
+            assert len(answer.json()["updated"]) == BULK_KEYS, answer.text[:200]
+
+        if "bulk" in works:
+            bg = Background(bulk_update, delay=1.0)
+            bg.start()
+            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
+            bg.stop.set()
+            bg.join()
+            took = ", ".join(f"{t:.1f}" for t in bg.took)
+            print(f"- bulk updates of {BULK_KEYS:,} keys back to back (each {took} s):\n  {cheap_worst(res)}")
+    finally:
+        client.close()
+
+
 def store_work(args: argparse.Namespace) -> None:
     url = args.database_url
     store = "PostgreSQL" if url else "SQLite"
@@ -219,7 +263,6 @@ def store_work(args: argparse.Namespace) -> None:
             f"{time.perf_counter() - t0:.0f} s; 4 connections: 1 creates keys, 1 reads a user, 2 authenticate)"
         )
         env = {"KEYPLANE_DATABASE_URL": url} if url else {}
-        elastic = ("elastic", PASSWORD)
 
         def start() -> tuple[Any, int, Callable[[int, int], tuple[str, bytes]]]:
             port = free_port()
@@ -231,45 +274,17 @@ def store_work(args: argparse.Namespace) -> None:
 
             return server, port, cheap
 
-        server, port, cheap = start()
-        time.sleep(6)  # past the start-up retention sweep (nothing to remove yet)
-        base = f"http://127.0.0.1:{port}"
-        client = httpx.Client(base_url=base, auth=elastic, timeout=120)
-        try:
-            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
-            print(f"- alone: {cheap_worst(res)}")
-
-            def aggregate(_n: int) -> None:
-                headers = {"Content-Type": "application/json"}
-                client.post("/_security/_query/api_key", content=TERMS, headers=headers).raise_for_status()
-
-            bg = Background(aggregate, delay=0.5)
-            bg.start()
-            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
-            bg.stop.set()
-            bg.join()
-            print(f"- terms aggregations over {args.keys:,} keys back to back (each {pct(bg.took, 50) * 1000:.0f} ms):")
-            print(f"  {cheap_worst(res)}")
-
-            elastic_ids = [f"s{i:08d}" for i in range(BULK_KEYS)]
-
-            def bulk_update(n: int) -> None:
-                body = {"ids": elastic_ids, "metadata": {"round": n}}
-                answer = client.post("/_security/api_key/_bulk_update", json=body)
-                answer.raise_for_status()
-                assert len(answer.json()["updated"]) == BULK_KEYS, answer.text[:200]
-
-            bg = Background(bulk_update, delay=1.0)
-            bg.start()
-            res = uvloop.run(run("127.0.0.1", port, 4, args.seconds, cheap))
-            bg.stop.set()
-            bg.join()
-            took = ", ".join(f"{t:.1f}" for t in bg.took)
-            print(f"- bulk updates of {BULK_KEYS:,} keys back to back (each {took} s):\n  {cheap_worst(res)}")
-        finally:
-            client.close()
-            server.terminate()
-            server.wait()
+        works = set(args.works.split(","))
+        if works & {"alone", "terms", "bulk"}:
+            server, port, cheap = start()
+            time.sleep(6)  # past the start-up retention sweep (nothing to remove yet)
+            try:
+                cheap_beside_requests(args, port, cheap, works)
+            finally:
+                server.terminate()
+                server.wait()
+        if "sweep" not in works:
+            return
 
         asyncio.run(expire_seeded(data_dir, url))
         checkpoint(data_dir, url)
@@ -297,6 +312,15 @@ def store_work(args: argparse.Namespace) -> None:
         window = f"window {args.sweep_seconds:.0f} s"
         print(f"- retention sweep of {args.keys:,} expired keys (starts ~5 s after the server; {swept}; {window}):")
         print(f"  {cheap_worst(res)}")
+        print(f"  slowest creations (s after start: ms): {slowest(res.latencies.get('create', []))}")
+
+
+def slowest(latencies: list[float], count: int = 6) -> str:
+    """The slowest of one connection's requests, each with when it ended (its connection sends one
+    request after another, so the latencies before it add up to when it began)."""
+    ends = list(itertools.accumulate(latencies))
+    worst = sorted(range(len(latencies)), key=latencies.__getitem__)[-count:]
+    return ", ".join(f"{ends[i]:.1f}: {latencies[i] * 1000:.0f}" for i in sorted(worst))
 
 
 def ms(values: list[float]) -> str:
@@ -358,9 +382,9 @@ def instrument(db: Database, trace: Trace) -> None:
     transaction = db.transaction
 
     @asynccontextmanager
-    async def timed_transaction() -> AsyncIterator[Any]:
+    async def timed_transaction(background: bool = False) -> AsyncIterator[Any]:
         t0 = time.perf_counter()
-        async with transaction() as conn:
+        async with transaction(background) as conn:
             yield conn
         task = asyncio.current_task()
         if task is not None and task.get_name() == "work":
@@ -480,6 +504,11 @@ def main() -> None:
     parser.add_argument("--store-work", action="store_true", help="only measure 4 (big store work)")
     parser.add_argument("--keys", type=int, default=243_000, help="keys seeded for 4")
     parser.add_argument("--sweep-seconds", type=float, default=90, help="load window around the sweep in 4")
+    parser.add_argument(
+        "--works",
+        default="alone,terms,bulk,sweep",
+        help="the measures of 4 to run: alone, terms, bulk, sweep (comma-separated)",
+    )
     parser.add_argument("--database-url", default=None, help="a scratch PostgreSQL database for 4 (it is wiped)")
     parser.add_argument("--writer-trace", action="store_true", help="only measure 5 (in process, SQLite)")
     parser.add_argument(

@@ -38,8 +38,11 @@ from typing import Any
 
 log = logging.getLogger("keyplane.store")
 
-# How often the thread looks for new WAL frames; also the most a checkpoint lags behind the writes.
+# How often the thread looks for new WAL frames; also the most a checkpoint lags behind writes that pause.
 INTERVAL = 0.05
+# Under writes back to back, at most one PASSIVE checkpoint this often (unless the WAL is past its
+# bound): a page rewritten by many transactions meanwhile is copied and synced once, not once each.
+SPACING = 0.5
 # No new frames for this long: the WAL is folded back into the database and truncated to nothing.
 IDLE_SECONDS = 2.0
 # Past this size the writer starts the WAL over even under load (``after_commit``), and cuts the
@@ -97,15 +100,19 @@ class Checkpointer:
 
     def _loop(self) -> None:
         seen = self._wal_state()
-        last_write = time.monotonic()
+        last_write = last_copy = time.monotonic()
         tidy = True  # the WAL is empty, or was truncated since the last write
+        behind = False  # frames were written since the last PASSIVE checkpoint
         while not self._stop.wait(INTERVAL):
             state = self._wal_state()
             now = time.monotonic()
             if state != seen:
-                seen, last_write, tidy = state, now, False
-                if not self._catch_up:  # else the writer's checkpoint must not find this one running
+                seen, last_write, tidy, behind = state, now, False, True
+            if behind and not self._catch_up:  # else the writer's checkpoint must not find this one running
+                # Soon after writes pause; under writes back to back, once per SPACING or past the bound.
+                if last_write < now or now - last_copy >= SPACING or state[0] > self._bound:
                     self._checkpoint(self._conn, "PASSIVE")
+                    last_copy, behind = now, False
                     # Asked after copying, so the writer's own checkpoint has little left to copy.
                     self._catch_up = self._wal_state()[0] > self._bound
             elif not tidy and now - last_write >= IDLE_SECONDS:

@@ -73,6 +73,9 @@ CHANNEL = "keyplane_changes"
 # How long a write waits for its turn on the writer, and then for the SQLite file lock (held by
 # another process), before answering 503: at most twice this in all.
 LOCK_WAIT_SECONDS = 5.0
+# How long background work (``Database.transaction(background=True)``) lets requests queued for
+# SQLite's writer go first, before it takes its turn as any write.
+BACKGROUND_YIELD_SECONDS = 1.0
 READERS = 3
 # The data dir holds password and key hashes and the secrets key: only the owner may read it.
 DIR_MODE = 0o700
@@ -1013,10 +1016,11 @@ class _SqliteConn(Conn):
     ``committed`` runs on the loop once its writes are durable (or at its end, if it wrote nothing).
     """
 
-    def __init__(self, store: _SqliteStore, committed: Callable[[], None]) -> None:
+    def __init__(self, store: _SqliteStore, committed: Callable[[], None], background: bool = False) -> None:
         super().__init__()
         self._store = store
         self._committed = committed
+        self._background = background
         self._inbox = _INBOXES.get()
         self._reading = False  # read before: the open group was waited for (``_start_reading``)
         self._writing = False  # holds the write lock
@@ -1104,6 +1108,9 @@ class _SqliteConn(Conn):
     async def _lock_writer(self) -> None:
         store = self._store
         lock = store.write_lock
+        if self._background:
+            await self._lock_writer_after_requests()
+            return
         if not store.waiting and not lock.locked():
             # Free, and nobody queued for it (every acquirer counts in ``waiting``): taken at once,
             # without the timer.
@@ -1118,6 +1125,29 @@ class _SqliteConn(Conn):
             raise StoreUnavailable("the store is busy with other writes; retry later") from None
         finally:
             store.waiting -= 1
+        self._writing = True
+
+    async def _lock_writer_after_requests(self) -> None:
+        """``_lock_writer`` for background work: the writer once no request holds it or queues for it.
+
+        Not counted in ``waiting``, so a request that ends meanwhile commits at once instead of
+        waiting to share its COMMIT with a batch of background work (and to wait for that batch); a
+        request queued for the writer goes first. After ``BACKGROUND_YIELD_SECONDS`` the work takes
+        its turn in the queue as any write, so writes back to back do not starve it.
+        """
+        store = self._store
+        lock = store.write_lock
+        loop = asyncio.get_running_loop()
+        until = loop.time() + BACKGROUND_YIELD_SECONDS
+        try:
+            async with asyncio.timeout(LOCK_WAIT_SECONDS):
+                while True:
+                    await lock.acquire()
+                    if not store.waiting or loop.time() >= until:
+                        break
+                    lock.release()  # queued again, behind the requests waiting
+        except TimeoutError:
+            raise StoreUnavailable("the store is busy with other writes; retry later") from None
         self._writing = True
 
     async def _begin_on_writer(self, fn: Callable[[Connection], T]) -> T:
@@ -1315,8 +1345,11 @@ class Database:
             self._lock = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Conn]:
+    async def transaction(self, background: bool = False) -> AsyncIterator[Conn]:
         """A transaction: committed when the block ends, rolled back when it raises.
+
+        ``background``: a batch of work nobody is waiting on at once (a sweep): on SQLite it lets
+        requests take the one writer first, and no request waits to commit with it.
 
         Losing the database (down, unreachable, refusing connections, locked too long) raises
         ``StoreUnavailable``, which clients see as a 503 and retry.
@@ -1324,7 +1357,7 @@ class Database:
         observer = self.observer
         started = time.perf_counter() if observer is not None else 0.0
         try:
-            async with self._transaction() as conn:
+            async with self._transaction(background) as conn:
                 yield conn
         except Exception as exc:
             outage = _is_outage(exc)
@@ -1381,9 +1414,9 @@ class Database:
         return True
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Conn]:
+    async def _transaction(self, background: bool) -> AsyncIterator[Conn]:
         if self._sqlite is not None:
-            conn = _SqliteConn(self._sqlite, lambda: self._broadcast_local(conn.notices))
+            conn = _SqliteConn(self._sqlite, lambda: self._broadcast_local(conn.notices), background)
             try:
                 yield conn
             except BaseException:
