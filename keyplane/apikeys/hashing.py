@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 
 from keyplane import ids
 
@@ -37,7 +36,7 @@ def decode(credential: str) -> tuple[str, str] | None:
 
 
 def hash_secret(secret: str, algorithm: str = SSHA256) -> str:
-    salt = os.urandom(16)
+    salt = ids.random_bytes(16)
     if algorithm == PBKDF2:
         digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, PBKDF2_ITERATIONS)
         return f"{{PBKDF2}}{PBKDF2_ITERATIONS}${ids.urlsafe(salt)}${ids.urlsafe(digest)}"
