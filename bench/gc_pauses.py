@@ -7,7 +7,9 @@ API keys, so the cache fills as in real use. Reports:
 
 - GC pauses inside the server: count, p99 and max, by generation;
 - latency of key creation and of cached ``_authenticate`` during the fill (p50/p99/max);
-- RSS of the server after the load (``VmRSS`` of /proc/<pid>/status);
+- RSS of the server before and after the load (``VmRSS`` of /proc/<pid>/status), with its anonymous
+  part (/proc/<pid>/smaps_rollup: the heap and Python's objects; the rest is mapped files);
+- how long the server took to answer its first request after it was started;
 - objects per cached key and bytes per cached key, measured in this process on the cache itself.
 
 Run: python bench/gc_pauses.py [--keys 25000] [--concurrency 4]
@@ -76,6 +78,14 @@ def start(data_dir: Path, port: int, pauses: Path) -> subprocess.Popen[bytes]:
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def anonymous_mib(pid: int) -> float:
+    """The anonymous part of the RSS; the rest is pages of mapped files (code of the libraries loaded)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Anonymous:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -200,7 +210,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         pauses = Path(tmp) / "pauses"
+        started = time.perf_counter()
         server = start(Path(tmp) / "data", port, pauses)
+        ready = time.perf_counter() - started
         base = f"http://127.0.0.1:{port}"
         try:
             elastic = ("elastic", PASSWORD)
@@ -212,13 +224,13 @@ def main() -> None:
                 )
                 r.raise_for_status()
             time.sleep(1)
-            rss_before = rss_mib(server.pid)
+            rss_before, anon_before = rss_mib(server.pid), anonymous_mib(server.pid)
             pauses.write_text("")  # start-up collections are not the load's
             t0 = time.perf_counter()
             creates, auths = fill(base, args.keys, args.concurrency)
             took = time.perf_counter() - t0
             time.sleep(1)
-            rss_after = rss_mib(server.pid)
+            rss_after, anon_after = rss_mib(server.pid), anonymous_mib(server.pid)
             gcs = read_pauses(pauses)
         finally:
             server.terminate()
@@ -229,7 +241,11 @@ def main() -> None:
     for gen in (0, 1, 2):
         print(summary(f"GC pauses gen {gen}, wall", [w for g, w, _ in gcs if g == gen]))
         print(summary(f"GC pauses gen {gen}, CPU", [c for g, _, c in gcs if g == gen]))
-    print(f"RSS: {rss_before:.0f} MiB before the load, {rss_after:.0f} MiB after")
+    print(f"start: first answer {ready:.2f} s after the server was started")
+    print(
+        f"RSS: {rss_before:.0f} MiB before the load ({anon_before:.0f} anonymous), "
+        f"{rss_after:.0f} MiB after ({anon_after:.0f} anonymous)"
+    )
 
 
 if __name__ == "__main__":
