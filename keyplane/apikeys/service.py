@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keyplane import ids
@@ -41,6 +41,7 @@ from keyplane.timevalue import now_ms, parse_duration_ms
 ACTION = "cluster:admin/xpack/security/api_key/"
 _MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
 _APPLY_SLICE = 250  # keys of a bulk update changed in memory between two yields to the event loop
+_MAX_WRITTEN = 1_024  # keys whose last written form this node keeps (ApiKeyService._written)
 CREATE = ACTION + "create"
 GRANT = ACTION + "grant"
 BULK_GRANT = ACTION + "grant/bulk"
@@ -183,6 +184,9 @@ class ApiKeyService:
         self.settings = settings or ApiKeySettings()
         self.verified = VerifiedKeys(self.settings.cache_max_keys, self.settings.cache_ttl_seconds)
         self.last_use = LastUse(self.settings.last_used_granularity_ms)
+        # The keys this node last wrote by update, by (id, owner's username, owner's realm): the next
+        # update of one starts from it instead of reading it again (``_update_written``).
+        self._written: dict[tuple[str, str, str], ApiKey] = {}
 
     # -- authorization --------------------------------------------------------------------------------
 
@@ -456,9 +460,12 @@ class ApiKeyService:
         if kind == core.CROSS_CLUSTER:
             snapshot = []
         ids = list(dict.fromkeys(spec.ids))
+        result = BulkResult()
+        if len(ids) == 1 and await self._update_written(ids[0], creator, snapshot, new_descriptors, spec, kind):
+            result.updated.append(ids[0])
+            return result
         owned = KeyFilter(ids=ids, username=creator.principal, realm=creator.realm)
         found = {k.id: k for k in await self.repo.find(owned, now_ms())}
-        result = BulkResult()
         outcome: dict[str, str] = {}
         pending = [found[i] for i in ids if i in found]
         for attempt in range(_MAX_ATTEMPTS):
@@ -479,6 +486,8 @@ class ApiKeyService:
             for key_id in written:
                 outcome[key_id] = "updated"
                 self.verified.drop(key_id)
+            if len(ids) == 1 and written:
+                self._remember(to_write[0])
             lost = [k.id for k in to_write if k.id not in written]
             if not lost:
                 break
@@ -499,6 +508,42 @@ class ApiKeyService:
                     f"[{key_id}]: version conflict, too many concurrent updates of API key"
                 )
         return result
+
+    async def _update_written(
+        self,
+        key_id: str,
+        creator: Creator,
+        snapshot: list[RoleDescriptor],
+        descriptors: list[RoleDescriptor] | None,
+        spec: UpdateSpec,
+        kind: str,
+    ) -> bool:
+        """Update a key from the form this node last wrote of it for this owner, without reading it
+        first: True when written so. The write is a compare-and-set on the ``seq_no`` written, and
+        every change of a stored key but its last use (which no update writes) raises ``seq_no``: so
+        it succeeds only when the stored key is still that form, the key a read would have found.
+        Anything else (a noop, an error, a key changed since) is decided by ``update`` on a fresh read.
+        """
+        known = self._written.pop((key_id, creator.principal, creator.realm), None)
+        if known is None:
+            return False
+        key = replace(known)  # ``_apply`` sets fields of the key it is given
+        try:
+            if not self._apply(key, creator, snapshot, descriptors, spec, kind):
+                return False
+        except InvalidArgument:
+            return False
+        if not await self.repo.replace_many([key]):
+            return False
+        self.verified.drop(key_id)
+        self._remember(key)
+        return True
+
+    def _remember(self, key: ApiKey) -> None:
+        """Keep the form of ``key`` just written (owned by its creator, as ``update`` set it)."""
+        if len(self._written) >= _MAX_WRITTEN:
+            del self._written[next(iter(self._written))]  # the oldest
+        self._written[(key.id, key.creator.principal, key.creator.realm)] = replace(key)
 
     def _apply(
         self,
