@@ -209,6 +209,33 @@ def _parsed_doc(text: str) -> _Doc:
     )
 
 
+# The columns a key is made of (``_key``): reads of keys leave out those that repeat the stored doc
+# (owner, realm, realm type) or serve only queries (managed), which would be converted for nothing
+# (three text conversions a row on PostgreSQL).
+_KEY_COLUMNS = tuple(
+    t.c[name]
+    for name in (
+        "id",
+        "name",
+        "type",
+        "creation",
+        "expiration",
+        "invalidated",
+        "invalidation",
+        "hash",
+        "metadata",
+        "doc",
+        "last_used",
+        "seq_no",
+    )
+)
+
+
+def _columns_of(rows: Any) -> list[Any]:
+    """``_KEY_COLUMNS`` of a common table expression of whole keys."""
+    return [rows.c[c.name] for c in _KEY_COLUMNS]
+
+
 def _key(row: dict[str, Any]) -> ApiKey:
     doc = _parsed_doc(row["doc"])
     metadata = row["metadata"]
@@ -298,7 +325,7 @@ def _selector_params(selector: KeyFilter, now: int) -> dict[str, Any]:
 
 def _find_statement(selector: KeyFilter, postgres: bool) -> Executable | Prepared:
     if selector.ids is None or len(selector.ids) != 1:
-        return select(t).where(_selector(selector)).order_by(t.c.creation, t.c.id)
+        return select(*_KEY_COLUMNS).where(_selector(selector)).order_by(t.c.creation, t.c.id)
     shape = (
         selector.name is not None and selector.name != "*",
         (selector.name or "").endswith("*"),
@@ -317,7 +344,7 @@ def _find_statement(selector: KeyFilter, postgres: bool) -> Executable | Prepare
         # SQLite finds the id by its primary key whatever else is tested (a unique index with every
         # column equal is one row to its planner, statistics or not): the plain read costs 8 µs of CPU
         # less than materialising the common table expression (an update's lookup by id and owner).
-        stmt = _by_id_then(cond) if postgres else select(t).where(cond)
+        stmt = _by_id_then(cond) if postgres else select(*_KEY_COLUMNS).where(cond)
         prepared = _FIND_ONE[(shape, postgres)] = Prepared(stmt)
     return prepared
 
@@ -330,12 +357,12 @@ def _by_id_then(cond: ColumnElement[bool]) -> Select[Any]:
     keys of one owner read them all (6 ms a lookup). The key found first, in a MATERIALIZED common
     table expression, leaves no other index to choose (PostgreSQL only: see _find_statement)."""
     one = select(t).where(t.c.id == bindparam("id")).cte("one").prefix_with("MATERIALIZED")
-    return select(one).where(ClauseAdapter(one).traverse(cond))
+    return select(*_columns_of(one)).where(ClauseAdapter(one).traverse(cond))
 
 
 # Single-id lookups (get by id, invalidate by id), one prepared statement per selector shape.
 _FIND_ONE: dict[tuple[tuple[bool, ...], bool], Prepared] = {}
-_GET = Prepared(select(t).where(t.c.id == bindparam("id")))
+_GET = Prepared(select(*_KEY_COLUMNS).where(t.c.id == bindparam("id")))
 
 
 def _sort_value(key: ApiKey, sort: SortKey) -> Any:
@@ -415,13 +442,13 @@ def _fenced(cond: ColumnElement[bool], order: list[Any]) -> Select[Any]:
     common table expression on its own, so no index walk in sort order stands in for the filter's."""
     found = select(t).where(cond).cte("found").prefix_with("MATERIALIZED")
     adapter = ClauseAdapter(found)
-    return select(found).order_by(*[adapter.traverse(o) for o in order])
+    return select(*_columns_of(found)).order_by(*[adapter.traverse(o) for o in order])
 
 
 def _ordered(cond: ColumnElement[bool], order: list[Any], how: plan.Plan, postgres: bool) -> Select[Any]:
     if postgres and how is plan.Plan.SELECTIVE:
         return _fenced(cond, order)
-    return select(t).where(cond).order_by(*order)
+    return select(*_KEY_COLUMNS).where(cond).order_by(*order)
 
 
 def _page_statement(
