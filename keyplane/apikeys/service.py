@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane import ids
@@ -524,10 +524,10 @@ class ApiKeyService:
         it succeeds only when the stored key is still that form, the key a read would have found.
         Anything else (a noop, an error, a key changed since) is decided by ``update`` on a fresh read.
         """
-        known = self._written.pop((key_id, creator.principal, creator.realm), None)
-        if known is None:
+        # Taken out: ``_apply`` sets fields of the key it is given, and only a key written goes back.
+        key = self._written.pop((key_id, creator.principal, creator.realm), None)
+        if key is None:
             return False
-        key = replace(known)  # ``_apply`` sets fields of the key it is given
         try:
             if not self._apply(key, creator, snapshot, descriptors, spec, kind):
                 return False
@@ -540,10 +540,11 @@ class ApiKeyService:
         return True
 
     def _remember(self, key: ApiKey) -> None:
-        """Keep the form of ``key`` just written (owned by its creator, as ``update`` set it)."""
+        """Keep ``key`` as just written (owned by its creator, as ``update`` set it); the caller no longer
+        uses it, so it is kept as it is, not copied."""
         if len(self._written) >= _MAX_WRITTEN:
             del self._written[next(iter(self._written))]  # the oldest
-        self._written[(key.id, key.creator.principal, key.creator.realm)] = replace(key)
+        self._written[(key.id, key.creator.principal, key.creator.realm)] = key
 
     def _apply(
         self,
