@@ -137,31 +137,24 @@ async def _page_rows(
     its total, ``_totalled``, when built beforehand)."""
     count_stmt, page_stmt = statements
     async with db.transaction() as conn:
-        if size > 0 and db.is_postgres:
-            # The page and its total in one statement: one round trip where two statements take two.
+        if size > 0:
+            # The page and its total in one statement: one round trip on PostgreSQL where two
+            # statements take two, one statement less to run on SQLite.
             stmt = totalled if totalled is not None else _totalled(count_stmt, page_stmt)
             rows = (await conn.execute(stmt, params | {"start": start, "size": size})).rows
             if rows:
                 return int(rows[0][_TOTAL]), rows
-            # No row to carry the total (none matched, or the page is past them): counted apart.
-            return int((await conn.execute(count_stmt, params)).scalar() or 0), []
-        if size > 0:
-            counted, page = await conn.execute_all(
-                (count_stmt, params), (page_stmt, params | {"start": start, "size": size})
-            )
-            total, rows = counted.scalar(), page.rows
-        else:
-            total, rows = (await conn.execute(count_stmt, params)).scalar(), []
-    return int(total or 0), rows
+        # No page asked, or no row to carry the total (none matched, or the page is past them).
+        return int((await conn.execute(count_stmt, params)).scalar() or 0), []
 
 
-# The column of a page's rows that holds the total of matching documents (PostgreSQL: _totalled).
+# The column of a page's rows that holds the total of matching documents (_totalled).
 _TOTAL = "keyplane_total"
 
 
 def _totalled(count_stmt: Executable | Prepared, page_stmt: Executable | Prepared) -> Select[Any]:
     """The page with the count as a column of each row: an uncorrelated scalar subquery, which
-    PostgreSQL computes once. Both statements come from the same conditions, so the parameters they
+    either store computes once. Both statements come from the same conditions, so the parameters they
     name are the same ones, with the same values."""
     count = count_stmt.stmt if isinstance(count_stmt, Prepared) else count_stmt
     page = page_stmt.stmt if isinstance(page_stmt, Prepared) else page_stmt
@@ -173,7 +166,7 @@ def _totalled(count_stmt: Executable | Prepared, page_stmt: Executable | Prepare
 _ORDER = (c.c.index_name.asc().nulls_last(), c.c.id)
 # Connector lists without name lists (their IN lists vary in length), prepared once per shape:
 # (whether deleted connectors are included, whether a query text is given). The count, the page, and
-# the page with its total (PostgreSQL).
+# the page with its total.
 _LISTS: dict[tuple[bool, bool], tuple[Prepared, Prepared, Prepared]] = {}
 
 
