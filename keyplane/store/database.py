@@ -36,6 +36,7 @@ import asyncio
 import collections
 import concurrent.futures
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -1013,13 +1014,16 @@ class _SqliteStore:
 class _SqliteConn(Conn):
     """A transaction on SQLite: reads on the reader threads until the first write, then the writer.
 
-    ``committed`` runs on the loop once its writes are durable (or at its end, if it wrote nothing).
+    ``committed`` is called with its notices on the loop once its writes are durable (or at its end,
+    if it wrote nothing).
     """
 
-    def __init__(self, store: _SqliteStore, committed: Callable[[], None], background: bool = False) -> None:
+    def __init__(self, store: _SqliteStore, committed: Callable[[list[str]], None], background: bool = False) -> None:
         super().__init__()
         self._store = store
-        self._committed = committed
+        # Bound to the notices, not to this connection: a callable reaching the connection would make
+        # a cycle (connection, callable, closure), garbage that only the collector frees.
+        self._committed = functools.partial(committed, self.notices)
         self._background = background
         self._inbox = _INBOXES.get()
         self._reading = False  # read before: the open group was waited for (``_start_reading``)
@@ -1416,7 +1420,7 @@ class Database:
     @asynccontextmanager
     async def _transaction(self, background: bool) -> AsyncIterator[Conn]:
         if self._sqlite is not None:
-            conn = _SqliteConn(self._sqlite, lambda: self._broadcast_local(conn.notices), background)
+            conn = _SqliteConn(self._sqlite, self._broadcast_local, background)
             try:
                 yield conn
             except BaseException:
