@@ -23,7 +23,6 @@ from typing import IO, Any, TypeVar
 import orjson
 from sqlalchemy import Engine, Table, create_engine, event, inspect, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from keyplane.backup.fileformat import BackupError
@@ -110,6 +109,9 @@ def run(url: str, fn: Callable[[Connection], T], *, write: bool) -> T:
 
 
 async def _run_pg(url: str, fn: Callable[[Connection], T], *, write: bool) -> T:
+    # Imported here: SQLAlchemy's asyncio extension (and its ORM) is PostgreSQL's alone (keyplane.store.postgres).
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     driver_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
     driver_url = driver_url.replace("postgres://", "postgresql+asyncpg://", 1)
     engine = create_async_engine(driver_url, poolclass=NullPool, hide_parameters=True, json_deserializer=orjson.loads)

@@ -37,28 +37,21 @@ import collections
 import concurrent.futures
 import fcntl
 import functools
-import json
 import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncpg
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import registry
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, PGDialect_asyncpg
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
@@ -66,6 +59,12 @@ from keyplane import tracebacks
 from keyplane.errors import StoreUnavailable
 from keyplane.store import checkpoint, prepared
 from keyplane.store.prepared import Compiled, Prepared
+
+# The PostgreSQL store (asyncpg, SQLAlchemy's asyncio extension) is imported when one is opened.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from keyplane.store.postgres import _PgPool
 
 log = logging.getLogger("keyplane.store")
 T = TypeVar("T")
@@ -140,385 +139,6 @@ class Conn:
         """Ask every node to drop caches of ``kind`` once this transaction commits."""
         if kind not in self.notices:
             self.notices.append(kind)
-
-
-class _PgConn(Conn):
-    """A transaction on PostgreSQL, on one connection of the node's asyncpg pool held until it ends.
-
-    Statements run on asyncpg itself: prepared ones (keyplane.store.prepared) and plain selects in
-    their compiled form. Reads that come before anything else run outside a transaction block: under
-    READ COMMITTED every statement of a transaction takes its own snapshot anyway, so a read-only
-    request needs no BEGIN and COMMIT round trips. The first write (or locking read) sends BEGIN; the
-    end sends the change notices and COMMIT as one simple query, or ROLLBACK. SQLAlchemy's own
-    execution serves only what needs it (statements it rewrites at each call, ``run_sync``), on the
-    same connection through its asyncpg adapter kept in autocommit (``_LendingDialect``): it sends
-    no transaction control of its own, so the block begun here holds every statement, and a request
-    pays for SQLAlchemy's connection and transaction handling only when it uses it.
-    """
-
-    def __init__(self, engine: AsyncEngine, pool: _PgPool) -> None:
-        super().__init__()
-        self._engine = engine
-        self._dialect = engine.dialect
-        self._pool = pool
-        self._driver: Any = None  # the pool's connection (a proxy of _PoolConnection)
-        self._begun = False  # BEGIN sent: statements from here on are in the transaction block
-        self._aio: AsyncConnection | None = None  # SQLAlchemy on the same connection, once needed
-        self._notified = 0  # notices already sent (with a statement alone, ``execute_alone``)
-
-    async def _held(self) -> Any:
-        if self._driver is None:
-            try:
-                self._driver = await self._pool.acquire()
-            except Exception as exc:
-                raise _pg_error(self._dialect, "", exc) from exc
-        return self._driver
-
-    async def execute(self, stmt: Statement, params: Any = None) -> Rows:
-        if isinstance(stmt, Prepared):
-            return await self._direct(stmt.compiled(self._dialect), params, begin=not stmt.is_read)
-        found = prepared.dynamic(stmt, self._dialect, params)
-        if found is not None:  # a plain select: its SQL compiled once per shape, run on asyncpg
-            return await self._direct(*found, begin=False)
-        aio = await self._sqlalchemy()
-        result = await (aio.execute(stmt, params) if params is not None else aio.execute(stmt))
-        return _rows(result)
-
-    async def execute_alone(self, stmt: Statement, params: Any = None) -> Rows:
-        if isinstance(stmt, Prepared) and not self._begun:
-            compiled = stmt.compiled(self._dialect)
-            if not self.notices:
-                # Its own transaction (autocommit): no BEGIN and COMMIT round trips.
-                return await self._direct(compiled, params, begin=False)
-            sql = _notifying_sql(compiled, len(self.notices)) if not self._notified else None
-            if sql is not None:
-                # The write and its notices in one statement, so in one transaction: one round trip.
-                args = (*compiled.args(params), *self.notices)
-                driver = await self._held()
-                try:
-                    found = await driver.fetchval(sql, *args)
-                except Exception as exc:
-                    raise self._failed(sql, exc) from exc
-                self._notified = len(self.notices)
-                return Rows([], int(found))
-        return await self.execute(stmt, params)
-
-    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
-        return await (await self._sqlalchemy()).run_sync(fn)
-
-    async def _direct(self, compiled: Compiled, params: Any, *, begin: bool) -> Rows:
-        args = compiled.args(params)
-        driver = await self._held()
-        try:
-            if begin and not self._begun:
-                await driver.execute("BEGIN")
-                self._begun = True
-            if compiled.returns_rows:
-                records = await driver.fetch(compiled.sql, *args)
-            else:
-                status = await driver.execute(compiled.sql, *args)
-        except Exception as exc:
-            raise self._failed(compiled.sql, exc) from exc
-        if compiled.returns_rows:
-            rows = [compiled.row(record) for record in records]
-            return Rows(rows, len(rows))
-        count = str(status).rsplit(" ", 1)[-1]
-        return Rows([], int(count) if count.isdigit() else -1)
-
-    async def _sqlalchemy(self) -> AsyncConnection:
-        """SQLAlchemy's connection on this transaction's own connection, inside its transaction block."""
-        if self._aio is None:
-            driver = await self._held()
-            try:
-                if not self._begun:
-                    await driver.execute("BEGIN")
-                    self._begun = True
-            except Exception as exc:
-                raise self._failed("BEGIN", exc) from exc
-            self._aio = await driver.sqlalchemy(self._engine)
-        return self._aio
-
-    def _failed(self, sql: str, exc: Exception) -> BaseException:
-        """The exception SQLAlchemy would raise for ``exc``; a connection it broke is not reused."""
-        error = _pg_error(self._dialect, sql, exc)
-        driver = self._driver
-        if driver is not None and isinstance(error, sa_exc.DBAPIError):
-            if _closed(driver) or self._dialect.is_disconnect(cast(Any, error.orig), None, None):
-                error.connection_invalidated = True
-                _drop(driver)
-        return error
-
-    async def finish(self, ok: bool) -> None:
-        """Commit (with the change notices) or roll back, and give the connection back."""
-        aio, self._aio = self._aio, None
-        try:
-            if aio is not None:
-                try:
-                    if aio.in_transaction():
-                        # SQLAlchemy's own transaction ends with the block's; its adapter is in
-                        # autocommit and sends nothing.
-                        await aio.rollback()
-                    if _closed(self._driver):
-                        await aio.close()  # the connection is gone (see _PoolConnection._close_sqlalchemy)
-                except Exception:  # noqa: BLE001 - its connection is unusable: nothing commits on it
-                    _drop(self._driver)
-            if self._begun:
-                await (self._commit() if ok else _roll_back(self._driver))
-            elif ok and self.notices[self._notified :]:
-                # Nothing else to commit: the notices go as one statement, its own transaction.
-                sql, args = _notify_sql(self.notices[self._notified :])
-                driver = await self._held()
-                try:
-                    await driver.execute(sql, *args)
-                except Exception as exc:
-                    raise self._failed(sql, exc) from exc
-        finally:
-            driver, self._driver = self._driver, None
-            self._begun = False
-            if driver is not None:
-                await self._pool.release(driver)
-
-    async def _commit(self) -> None:
-        """COMMIT, in the same round trip as the notices when they can be written as literals."""
-        driver = self._driver
-        sql, args = _notify_sql(self.notices) if self.notices else ("", ())
-        try:
-            if args:
-                await driver.execute(sql, *args)
-                sql = ""
-            await driver.execute(sql + "COMMIT")  # no arguments: one simple query, both in one round trip
-        except Exception as exc:
-            error = self._failed(sql + "COMMIT", exc)
-            await _roll_back(driver)  # a notice failed, so the COMMIT after it did not run
-            raise error from exc
-        except BaseException:
-            # Cancelled during the COMMIT: whether it committed is unknown; the connection is not reused.
-            _drop(driver)
-            raise
-
-
-async def _roll_back(driver: Any) -> None:
-    """End a transaction block that is not to be committed; drop the connection if that fails."""
-    try:
-        if _closed(driver) or not driver.is_in_transaction():
-            return
-        await driver.execute("ROLLBACK")
-    except Exception:  # noqa: BLE001 - the error that ended the transaction is the one to raise
-        _drop(driver)  # the transaction ends with the connection
-    except BaseException:
-        _drop(driver)
-        raise
-
-
-def _closed(driver: Any) -> bool:
-    """Whether the transaction's connection is gone: closed, or terminated (by SQLAlchemy after a
-    disconnect or a cancelled statement), which releases it to the pool at once."""
-    try:
-        return bool(driver.is_closed())
-    except asyncpg.InterfaceError:  # released: its proxy no longer reaches the connection
-        return True
-
-
-def _drop(driver: Any) -> None:
-    """Close the connection at once: the pool opens a new one in its place."""
-    if not _closed(driver):
-        driver.terminate()
-
-
-# The adapter SQLAlchemy is lent while it connects to a pool connection (``_PoolConnection.sqlalchemy``).
-_LENT: ContextVar[Any] = ContextVar("keyplane_lent_adapter", default=None)
-ACQUIRE_SECONDS = 30.0  # as long as SQLAlchemy's pool waited for a connection: then 503
-# Connections of a node: as many as SQLAlchemy's pool opened for transactions (10, and 10 more under
-# load) beside the 10 of the node's own pool for reads, before both became this one.
-POOL_SIZE = 20
-
-
-class _LendingDialect(PGDialect_asyncpg):
-    """SQLAlchemy's asyncpg dialect, connected to the pool connection a transaction already holds.
-
-    Its engine (a NullPool) never opens connections: a pool connection's SQLAlchemy connection, made
-    once (``_PoolConnection.sqlalchemy``), gets an adapter of that connection in autocommit, so that
-    only ``_PgConn`` begins and ends transactions; closing it closes nothing (the node's pool owns the
-    connection). The pool's ``init`` sets the JSON codecs this dialect's ``on_connect`` would.
-    """
-
-    supports_statement_cache = True
-
-    def connect(self, *cargs: Any, **cparams: Any) -> Any:
-        adapter = _LENT.get()
-        if adapter is None:
-            raise RuntimeError("SQLAlchemy connections are only taken inside a transaction (Database.transaction)")
-        return adapter
-
-    def on_connect(self) -> None:
-        return None
-
-    def do_close(self, dbapi_connection: Any) -> None:
-        pass
-
-
-registry.register("postgresql.keyplane", __name__, "_LendingDialect")
-
-
-class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
-    """A connection of the node's pool, with SQLAlchemy's connection on it: made at its first use and
-    kept while it lives, as taking one per transaction costs more than a statement."""
-
-    _sqlalchemy: AsyncConnection | None = None
-
-    async def sqlalchemy(self, engine: AsyncEngine) -> AsyncConnection:
-        # Called through the pool's proxy, so ``self`` is the connection itself, which outlives it.
-        aio = self._sqlalchemy
-        if aio is None or aio.closed or aio.invalidated:
-            # The adapter keeps no prepared statements: asyncpg voids them when their connection goes
-            # back to the pool, so it prepares each time, from asyncpg's cache (``prepare`` below).
-            adapter = AsyncAdapt_asyncpg_connection(  # type: ignore[no-untyped-call]
-                engine.dialect.loaded_dbapi, self, prepared_statement_cache_size=0
-            )
-            adapter.autocommit = True  # transactions are _PgConn's
-            lent = _LENT.set(adapter)
-            try:
-                aio = engine.connect()
-                await aio.start()
-            finally:
-                _LENT.reset(lent)
-            if self._sqlalchemy is None:
-                self.add_termination_listener(self._close_sqlalchemy)
-            self._sqlalchemy = aio
-        return aio
-
-    async def _close_sqlalchemy(self, _connection: Any) -> None:
-        # The connection is gone (idle too long, the pool closed, the server lost): SQLAlchemy's too,
-        # returned as it expects rather than left to the garbage collector; unless a transaction is
-        # using it, which answers its next statement with the disconnect and closes it (_PgConn.finish).
-        aio = self._sqlalchemy
-        if aio is not None and not aio.in_transaction():
-            self._sqlalchemy = None
-            await aio.close()
-
-    async def prepare(
-        self, query: str, *, name: str | None = None, timeout: float | None = None, record_class: Any = None
-    ) -> Any:
-        """SQLAlchemy's adapter prepares every statement it runs: from the connection's statement cache,
-        as ``fetch`` and ``execute`` do, so a statement is parsed once per connection, not per call."""
-        return await self._prepare(  # noqa: SLF001 - asyncpg's cached variant of this very method
-            query, name=name, timeout=timeout, use_cache=name is None, record_class=record_class
-        )
-
-
-# Statements that can carry notices (``_notifying_sql``), by their SQL and number of notices.
-_NOTIFYING: dict[tuple[str, int], str | None] = {}
-_DML = re.compile(r"\s*(INSERT|UPDATE|DELETE)\s", re.IGNORECASE)
-
-
-def _notifying_sql(compiled: Compiled, notices: int) -> str | None:
-    """A write (without RETURNING) that also sends ``notices`` notices, given as arguments after its
-    own, and answers its row count: None if it cannot. The notices go whether or not rows changed
-    (a notice only drops caches); they are delivered when the statement's transaction commits."""
-    key = (compiled.sql, notices)
-    if key not in _NOTIFYING:
-        sql = None
-        if not compiled.returns_rows and _DML.match(compiled.sql):
-            first = len(compiled.names) + 1
-            calls = ", ".join(f"pg_notify('{CHANNEL}', ${first + i}::text)" for i in range(notices))
-            sql = f"WITH written AS ({compiled.sql} RETURNING 1) SELECT count(*) AS n, {calls} FROM written"
-        _NOTIFYING[key] = sql
-    return _NOTIFYING[key]
-
-
-# Kinds written as SQL literals (Keyplane's own names, key ids); any other is sent as a parameter.
-_LITERAL_KIND = re.compile(r"[A-Za-z0-9_.:*-]{1,200}")
-
-
-def _notify_sql(kinds: list[str]) -> tuple[str, tuple[str, ...]]:
-    """One SELECT sending every notice (delivered when its transaction commits), and its arguments.
-
-    Tells every node what changed (LISTEN in ``Database._listen_forever``).
-    """
-    if all(_LITERAL_KIND.fullmatch(kind) for kind in kinds):
-        return "SELECT " + ", ".join(f"pg_notify('{CHANNEL}', '{kind}')" for kind in kinds) + ";", ()
-    calls = ", ".join(f"pg_notify('{CHANNEL}', ${i}::text)" for i in range(1, len(kinds) + 1))
-    return f"SELECT {calls};", tuple(kinds)
-
-
-class _PgPool:
-    """The node's asyncpg pool, counting the connections transactions hold.
-
-    A transaction that finds every connection held waits at most ``ACQUIRE_SECONDS`` (then 503);
-    the others take one without a timer. Not acquire's own timeout, which runs it as a task of its
-    own (wait_for), nor the pool's own counts, which walk every connection: ~10 µs a transaction.
-    """
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self.held = 0
-
-    async def acquire(self) -> Any:
-        self.held += 1  # before waiting, so that transactions arriving meanwhile see the pool full
-        try:
-            if self.held <= POOL_SIZE:
-                return await self.pool.acquire()
-            async with asyncio.timeout(ACQUIRE_SECONDS):
-                return await self.pool.acquire()
-        except BaseException:
-            self.held -= 1
-            raise
-
-    async def release(self, driver: Any) -> None:
-        self.held -= 1
-        await self.pool.release(driver)
-
-
-async def _pg_pool(url: str, dialect: Any) -> _PgPool:
-    """The node's asyncpg pool: every transaction's connection, JSON decoded as SQLAlchemy's dialect does."""
-    loads = dialect._json_deserializer or json.loads  # noqa: SLF001
-
-    async def codecs(conn: Any) -> None:
-        await conn.set_type_codec(
-            "json", encoder=str.encode, decoder=lambda b: loads(b.decode()), schema="pg_catalog", format="binary"
-        )
-        await conn.set_type_codec(
-            "jsonb",
-            encoder=lambda v: b"\x01" + v.encode(),
-            decoder=lambda b: loads(b[1:].decode()),
-            schema="pg_catalog",
-            format="binary",
-        )
-
-    async def keep_session(conn: Any) -> None:
-        # Nothing to reset: transactions change no session state (SET LOCAL, transaction-level
-        # advisory locks). asyncpg's default reset (advisory locks, cursors, LISTEN, settings) costs a
-        # round trip after every transaction; asyncpg still rolls back a transaction left open.
-        pass
-
-    pool = await asyncpg.create_pool(
-        url,
-        min_size=0,
-        max_size=POOL_SIZE,
-        # Idle connections stay open (as SQLAlchemy's pool kept them): the idle timer costs every
-        # acquire and release a timer of its own.
-        max_inactive_connection_lifetime=0,
-        init=codecs,
-        reset=keep_session,
-        connection_class=_PoolConnection,
-    )
-    return _PgPool(pool)
-
-
-def _pg_error(dialect: Any, sql: str, exc: Exception) -> BaseException:
-    """The SQLAlchemy exception a statement run through SQLAlchemy would have raised for ``exc``."""
-    if isinstance(exc, (sa_exc.SQLAlchemyError, OSError)):
-        return exc
-    dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-    if not isinstance(exc, dbapi_error):
-        try:
-            # Raises the adapter's DBAPI-level error for a driver error, and anything else as it is.
-            AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dialect.loaded_dbapi, exc)  # noqa: SLF001
-        except Exception as dbapi_exc:  # noqa: BLE001
-            if dbapi_exc is exc:  # not the driver's: a bug, raised as it is
-                return exc
-            exc = dbapi_exc
-    return sa_exc.DBAPIError.instance(sql, None, exc, dbapi_error, hide_parameters=True, dialect=dialect)
 
 
 _SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk I/O error", "database or disk is full")
@@ -1293,6 +913,10 @@ class Database:
 
     async def open(self) -> None:
         if self.is_postgres:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            from keyplane.store.postgres import _pg_pool
+
             url = self._dsn().replace("postgresql://", "postgresql+keyplane://", 1)
             # SQLAlchemy compiles, and runs what only it can on the transaction's own connection
             # (``_LendingDialect``): its engine opens none. No pre-ping (a round trip before every
@@ -1395,6 +1019,10 @@ class Database:
         queue behind it for long; False when the lock was not granted in that time."""
         if self._pg_pool is None:
             raise ValueError("maintenance statements are for PostgreSQL")
+        import asyncpg
+
+        from keyplane.store.postgres import _pg_error
+
         try:
             driver = await self._pg_pool.acquire()
             try:
@@ -1430,6 +1058,8 @@ class Database:
             return
         assert self._aio_engine is not None
         assert self._pg_pool is not None
+        from keyplane.store.postgres import _PgConn
+
         pg = _PgConn(self._aio_engine, self._pg_pool)
         try:
             yield pg
@@ -1454,6 +1084,8 @@ class Database:
 
     async def _listen_forever(self) -> None:
         """Hold a LISTEN connection open; reconnect after a failure and then drop every cache."""
+        import asyncpg
+
         while True:
             try:
                 conn = await asyncpg.connect(self._dsn())

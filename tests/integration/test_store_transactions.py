@@ -1,7 +1,7 @@
 """A transaction mixes prepared statements, statements built per call and ``run_sync`` work, atomically.
 
 On PostgreSQL a transaction holds one connection of the node's asyncpg pool: prepared statements run
-on asyncpg, SQLAlchemy runs the rest on the same connection (keyplane.store.database ``_PgConn``).
+on asyncpg, SQLAlchemy runs the rest on the same connection (keyplane.store.postgres ``_PgConn``).
 These tests check, on both stores, that every kind of statement sees the transaction's own writes
 and is committed or rolled back with them; and on PostgreSQL that a cancelled transaction or a lost
 connection commits nothing, answers as an outage (503), and leaves the node working.
@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from keyplane.errors import StoreUnavailable
-from keyplane.store import database, schema
+from keyplane.store import postgres, schema
 from keyplane.store.database import Database
 from keyplane.store.prepared import Prepared
 from tests.integration.stores import open_migrated
@@ -169,7 +169,7 @@ def test_a_node_out_of_connections_answers_503_then_recovers(
     503 (StoreUnavailable); once they end, transactions get connections again."""
     if not database_url.startswith("postgres"):
         pytest.skip("the connection pool is PostgreSQL's")
-    monkeypatch.setattr(database, "ACQUIRE_SECONDS", 0.3)
+    monkeypatch.setattr(postgres, "ACQUIRE_SECONDS", 0.3)
 
     async def go() -> None:
         db = await open_migrated(database_url)
@@ -185,8 +185,8 @@ def test_a_node_out_of_connections_answers_503_then_recovers(
                     holding += 1
                     await release.wait()
 
-            holders = [asyncio.create_task(hold()) for _ in range(database.POOL_SIZE)]
-            while holding < database.POOL_SIZE:
+            holders = [asyncio.create_task(hold()) for _ in range(postgres.POOL_SIZE)]
+            while holding < postgres.POOL_SIZE:
                 await asyncio.sleep(0.01)
             with pytest.raises(StoreUnavailable):
                 async with db.transaction() as conn:
