@@ -46,9 +46,10 @@ class ApiKeyRepository(Protocol):
 
     async def replace_many(self, keys: list[ApiKey]) -> set[str]:
         """Write keys back, each only if nobody changed it since it was read (compare-and-set on
-        seq_no); return the ids written. Each key is its own write, as each API key is its own
-        document in Elasticsearch: a large list is written in several transactions, so others'
-        writes are not held up for the whole list."""
+        seq_no); return the ids written. Only what an update may change is written, with seq_no:
+        not the key's last use, which authentication records meanwhile without raising seq_no. Each
+        key is its own write, as each API key is its own document in Elasticsearch: a large list is
+        written in several transactions, so others' writes are not held up for the whole list."""
         ...
 
     async def invalidate(self, ids: list[str], now: int) -> list[str]:

@@ -405,13 +405,16 @@ def _notify_keys(conn: Any, ids: list[str]) -> None:
         conn.notify("api_key:" + key_id)
 
 
-# The values an UPDATE sets: every column but the id (parameters v_<column>, see _REPLACE).
-_SET = tuple("v_" + name for name in _COLUMNS[1:])
+# The columns an update of a key writes: those an update may change (its owner, roles, metadata and
+# expiration: ApiKeyService._apply) and seq_no. Not the others, whose indexes then stay untouched, nor
+# last_used, which authentication records meanwhile without raising seq_no: an update does not set it back.
+_UPDATED = ("expiration", "username", "realm", "realm_type", "metadata", "doc", "seq_no", "managed")
+_SET = tuple(_COLUMNS.index(name) for name in _UPDATED)
 # A key written back if unchanged since read (compare-and-set on seq_no); parameters v_<column>, k_id, k_seq_no.
 _REPLACE = (
     update(t)
     .where(and_(t.c.id == bindparam("k_id"), t.c.seq_no == bindparam("k_seq_no")))
-    .values({c.name: bindparam("v_" + c.name, type_=c.type) for c in t.columns if c.name != "id"})
+    .values({name: bindparam("v_" + name, type_=t.c[name].type) for name in _UPDATED})
 )
 
 _REPLACE_ONE = Prepared(_REPLACE)
@@ -836,7 +839,8 @@ class SqlApiKeyRepository:
         def params_of() -> list[dict[str, Any]]:
             params = []
             for key in keys:
-                values = dict(zip(_SET, _values(key)[1:], strict=True))
+                row = _values(key)
+                values = {"v_" + name: row[at] for name, at in zip(_UPDATED, _SET, strict=True)}
                 values.update(v_seq_no=key.seq_no + 1, k_id=key.id, k_seq_no=key.seq_no)
                 params.append(values)
             return params
@@ -914,7 +918,7 @@ class SqlApiKeyRepository:
                 rows = size.rows
                 batch = select(t.c.id).where(inactive).limit(rows)
                 began = time.perf_counter()
-                async with self.db.transaction() as conn:
+                async with self.db.transaction(background=True) as conn:
                     t0 = time.perf_counter()
                     gone = (await conn.execute(delete(t).where(t.c.id.in_(batch)))).rowcount
                     size.took(time.perf_counter() - t0, gone)
