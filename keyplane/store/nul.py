@@ -103,16 +103,24 @@ class SafeString(TypeDecorator[str]):
         return seal(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None or dialect.name != "postgresql":
-            return value
-        return unseal(value)
+        return _unsealed(value) if dialect.name == "postgresql" else value
 
     # Nothing to convert outside PostgreSQL: no per-value call at all (a list reads thousands).
     def bind_processor(self, dialect: Dialect) -> Any:
         return super().bind_processor(dialect) if dialect.name == "postgresql" else None
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        return super().result_processor(dialect, coltype) if dialect.name == "postgresql" else None
+        if dialect.name != "postgresql":
+            return None
+        if self.impl_instance.result_processor(dialect, coltype) is None:
+            # The driver's text needs only unsealing: one plain function per value, not the
+            # decorator's wrapper around process_result_value (a key row has a dozen such columns).
+            return _unsealed
+        return super().result_processor(dialect, coltype)
+
+
+def _unsealed(value: str | None) -> str | None:
+    return None if value is None else unseal(value)
 
 
 class SafeText(SafeString):
