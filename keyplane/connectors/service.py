@@ -34,13 +34,14 @@ from keyplane.connectors.system_index import (
     SearchResult,
 )
 from keyplane.documents import deep_copy, deep_merge
-from keyplane.errors import Conflict, DocumentMissing, NotFound
+from keyplane.errors import Conflict, DocumentMissing, KeyplaneError, NotFound
 from keyplane.ids import new_id
 from keyplane.limits import check_id
 
 Change = Callable[[Doc], None]
 Outcome = Literal["updated", "noop"]
 _MAX_ATTEMPTS = 30  # compare-and-set rounds before a concurrent update gives up
+_MAX_WRITTEN = 1_024  # connectors whose last written form this node keeps (ConnectorService._written)
 
 
 async def _back_off(attempt: int) -> None:
@@ -68,6 +69,10 @@ class ConnectorService:
         self.jobs = jobs
         self.secrets = secrets
         self.box = box
+        # Each connector's document as this node last wrote it, with the seq_no it has since: the
+        # next update of the connector starts from it instead of reading it again (``_update_written``).
+        # The connectors service updates the same connectors again and again (check-ins, sync stats).
+        self._written: dict[str, Stored] = {}
 
     # -- connectors ---------------------------------------------------------------------------------
 
@@ -77,6 +82,7 @@ class ConnectorService:
         if connector_id:
             check_id(connector_id)  # a connector id is a document id in Elasticsearch
         connector_id = connector_id or new_id()
+        self._written.pop(connector_id, None)  # replaced whole: that form is no longer stored
         created = await self.connectors.put(connector_id, core.new_connector(fields, now_iso()))
         return connector_id, created
 
@@ -103,6 +109,7 @@ class ConnectorService:
 
     async def delete(self, connector_id: str, hard: bool, delete_sync_jobs: bool) -> None:
         if hard:
+            self._written.pop(connector_id, None)
             if not await self.connectors.delete(connector_id):
                 raise connector_missing(connector_id)
         else:
@@ -189,6 +196,8 @@ class ConnectorService:
         and answers ``document_missing`` for an unknown one. ``always``: answer ``updated`` even when
         the document ends up the same, as Elasticsearch's script updates do.
         """
+        if await self._update_written(connector_id, change, reaches_deleted, always):
+            return "updated"
         for attempt in range(_MAX_ATTEMPTS):
             stored = await self.connectors.get(connector_id)
             if stored is None:
@@ -202,9 +211,39 @@ class ConnectorService:
             if doc == stored.doc and not always:
                 return "noop"
             if await self.connectors.replace(Stored(stored.id, doc, stored.seq_no), stored.doc):
+                self._remember(Stored(stored.id, doc, stored.seq_no + 1))
                 return "updated"
             await _back_off(attempt)
         raise Conflict(f"[{connector_id}]: version conflict, too many concurrent updates")
+
+    async def _update_written(self, connector_id: str, change: Change, reaches_deleted: bool, always: bool) -> bool:
+        """Update a connector from the form this node last wrote of it, without reading it first: True
+        when written so. The write is a compare-and-set on that form's ``seq_no`` and on the document
+        itself (an id deleted and created again numbers its versions anew), so it succeeds only when
+        the stored connector is still that form, the one a read would have found. Anything else (a
+        missing or deleted connector, a noop, an error, a connector changed since) is decided by
+        ``_update`` on a fresh read.
+        """
+        written = self._written.pop(connector_id, None)
+        if written is None or (not reaches_deleted and written.doc.get("deleted")):
+            return False
+        doc = deep_copy(written.doc)
+        try:
+            change(doc)
+        except KeyplaneError:
+            return False
+        if doc == written.doc and not always:
+            return False
+        if not await self.connectors.replace(Stored(connector_id, doc, written.seq_no), written.doc, unchanged=True):
+            return False
+        self._remember(Stored(connector_id, doc, written.seq_no + 1))
+        return True
+
+    def _remember(self, stored: Stored) -> None:
+        """Keep ``stored`` as just written; its document is not changed afterwards (updates copy it)."""
+        if len(self._written) >= _MAX_WRITTEN:
+            del self._written[next(iter(self._written))]  # the oldest
+        self._written[stored.id] = stored
 
     # -- sync jobs ----------------------------------------------------------------------------------
 

@@ -418,9 +418,11 @@ class MemoryConnectors:
         self.rows[connector_id] = Stored(connector_id, doc, seq_no)
         return created
 
-    async def replace(self, stored: Stored, previous: Doc | None = None) -> bool:
+    async def replace(self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False) -> bool:
         current = self.rows.get(stored.id)
         if current is None or current.seq_no != stored.seq_no:
+            return False
+        if unchanged and current.doc != previous:
             return False
         self.rows[stored.id] = Stored(stored.id, stored.doc, stored.seq_no + 1)
         return True

@@ -33,12 +33,15 @@ class ConnectorRepository(Protocol):
         """Index the whole document; True when it was created. Refuses an index name in use (StatusError)."""
         ...
 
-    async def replace(self, stored: Stored, previous: Doc | None = None) -> bool:
+    async def replace(self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False) -> bool:
         """Write a changed document back if nobody changed it since it was read.
 
         ``previous``: the document as read at ``stored.seq_no``. When the change keeps its index name
         and deleted flag, the index-name check is left out: the compare-and-set finds the row as read,
         which held them, and the database's unique index lets no other live connector hold that name.
+        ``unchanged``: the row must also still hold ``previous`` itself, not only its ``seq_no``: for a
+        document not read but remembered from an earlier write, whose id may have been deleted and
+        created again since, numbering its versions from 1 anew.
         """
         ...
 

@@ -44,6 +44,16 @@ _REPLACE = Prepared(
     .where(c.c.id == bindparam("id"), c.c.seq_no == bindparam("seq_no"))
     .values(seq_no=c.c.seq_no + 1, **{n: bindparam(n) for n in _COLUMNS})
 )
+# The same, also on the stored document itself (``replace(unchanged=True)``).
+_REPLACE_UNCHANGED = Prepared(
+    update(c)
+    .where(
+        c.c.id == bindparam("id"),
+        c.c.seq_no == bindparam("seq_no"),
+        c.c.doc == bindparam("previous_doc", type_=c.c.doc.type),
+    )
+    .values(seq_no=c.c.seq_no + 1, **{n: bindparam(n) for n in _COLUMNS})
+)
 
 
 def _text(value: Any, width: int | None = None) -> str | None:
@@ -235,16 +245,19 @@ class SqlConnectorRepository:
                     raise index_taken(doc.get("index_name")) from None
         return False
 
-    async def replace(self, stored: Stored, previous: Doc | None = None) -> bool:
+    async def replace(self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False) -> bool:
         """Write a changed document back if nobody changed it since it was read."""
+        values = _columns(stored.doc) | {"id": stored.id, "seq_no": stored.seq_no}
+        statement = _REPLACE
+        if unchanged and previous is not None:
+            # The text written last time: documents are serialised the same way each time.
+            statement, values["previous_doc"] = _REPLACE_UNCHANGED, jsontext.dumps(previous).decode()
         try:
             async with self.db.transaction() as conn:
                 if previous is None or _index_columns(previous) != _index_columns(stored.doc):
                     await self._check_index(conn, stored.id, stored.doc)
                 # the write alone after the reads: no BEGIN and COMMIT round trips on PostgreSQL
-                res = await conn.execute_alone(
-                    _REPLACE, _columns(stored.doc) | {"id": stored.id, "seq_no": stored.seq_no}
-                )
+                res = await conn.execute_alone(statement, values)
         except exc.IntegrityError:
             raise index_taken(stored.doc.get("index_name")) from None
         return res.rowcount == 1
