@@ -112,6 +112,7 @@ class AuditTrail:
         self._room = capacity  # events that may be queued before the next render (the writer's free space)
         self._timer: asyncio.TimerHandle | None = None
         self.logs_success = ev.AUTHENTICATION_SUCCESS in enabled  # the dispatcher skips the call otherwise
+        self.logs_granted = ev.ACCESS_GRANTED in enabled
 
     def figures(self) -> tuple[int, int, int, int]:
         """Events waiting (to be rendered or written), written, dropped by a full buffer, lost otherwise."""
@@ -156,9 +157,22 @@ class AuditTrail:
         self, origin: Origin, auth: Authentication, action: str | None, index: str | None, granted: bool
     ) -> None:
         """An action allowed or refused; ``index`` is the request's comma-separated index names, if any."""
-        kind = ev.ACCESS_GRANTED if granted else ev.ACCESS_DENIED
-        if kind in self.enabled:
-            self._emit(kind, origin, auth, action, index, None)
+        if granted:
+            self.access_granted(origin, auth, action, index)
+        elif ev.ACCESS_DENIED in self.enabled:
+            self._emit(ev.ACCESS_DENIED, origin, auth, action, index, None)
+
+    def access_granted(self, origin: Origin, auth: Authentication, action: str | None, index: str | None) -> None:
+        """An action allowed: the event of nearly every request, so queued here without ``_emit``'s call."""
+        if not self.logs_granted:
+            return
+        pending = self._pending
+        if len(pending) >= self._room:
+            self.writer.dropped += 1
+            return
+        pending.append((ev.ACCESS_GRANTED, time.time(), origin, auth, action, index, None))
+        if self._timer is None:
+            self._schedule()
 
     # -- security changes ------------------------------------------------------------------------
 
@@ -220,15 +234,31 @@ class AuditTrail:
                     if auth is None or index or detail:
                         add((_LINE_START, stamp, self._fields(kind, origin, auth, action, index, detail)))
                     else:  # most events: a request's access_granted, its middle found by _middle's key
-                        key = (kind, action, origin.method, origin.path, origin.client, _caller_key(auth))
+                        # _caller_key's fields, inline and flat: one call and one tuple less per event.
+                        # The origin unpacked at once: cheaper than its fields read one by one by name.
+                        method, path, client, request_id, opaque = origin
+                        user, by, api_key, token = auth.user, auth.authenticating_user, auth.api_key, auth.token
+                        key = (
+                            kind,
+                            action,
+                            method,
+                            path,
+                            client,
+                            id(user),
+                            id(by),
+                            auth.type,
+                            tuple(auth.roles),
+                            api_key.get("id") if api_key else None,
+                            api_key.get("name") if api_key else None,
+                            token.get("name") if token else None,
+                        )
                         found = middles.get(key)
-                        if found is not None and found[0] is auth.user and found[1] is auth.authenticating_user:
+                        if found is not None and found[0] is user and found[1] is by:
                             middle = found[2]
                         else:
                             middle = self._middle(key, kind, origin, auth, action)
-                        opaque = origin.opaque_id
                         end = _END if opaque is None else b'","opaque_id":' + orjson.dumps(opaque) + b"}\n"
-                        add((_LINE_START, stamp, middle, origin.request_id.encode(), end))
+                        add((_LINE_START, stamp, middle, request_id.encode(), end))
                     count += 1
                 except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
                     writer.unrendered += 1
@@ -362,7 +392,9 @@ class AuditTrail:
 
 
 def _caller_key(auth: Authentication) -> tuple[Any, ...]:
-    """What a caller's fields depend on, the user objects by their ids (see ``AuditTrail._user``)."""
+    """What a caller's fields depend on, the user objects by their ids (see ``AuditTrail._user``).
+
+    ``AuditTrail.render`` builds the same fields inline into its middles' key: a change here goes there too."""
     api_key, token = auth.api_key, auth.token
     return (
         id(auth.user),

@@ -177,7 +177,7 @@ class Dispatcher:
                 # The upstream validates its own parameters (it may know more than Keyplane does).
                 authorize(auth, route.action, path_params, self_checked=route.self_checked)
                 if audit is not None and origin is not None:
-                    audit.access(origin, auth, route.action, path_params.get("index"), True)
+                    audit.access_granted(origin, auth, route.action, path_params.get("index"))
                 forwarded = Forwarded(method, route.template, path_params, qs, decoded(headers), sent_body)
                 outcome = await forwarder.forward(auth, rule, forwarded)
                 if isinstance(outcome, Answer):
@@ -193,7 +193,7 @@ class Dispatcher:
                 check_unrecognized(path, set(query), route.params)
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
             if audit is not None and origin is not None and not route.self_checked:
-                audit.access(origin, auth, route.action, path_params.get("index"), True)
+                audit.access_granted(origin, auth, route.action, path_params.get("index"))
             request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
@@ -409,7 +409,7 @@ def _audit_answered(
 ) -> None:
     """After a handler answered: the access a self-checked route's service allowed, and what changed."""
     if route.self_checked:
-        audit.access(origin, auth, route.action, path_params.get("index"), True)
+        audit.access_granted(origin, auth, route.action, path_params.get("index"))
     if route.action not in changes.CHANGES:
         return
     try:

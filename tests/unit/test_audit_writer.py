@@ -103,6 +103,28 @@ def test_kept_line_middles_follow_the_caller_the_key_and_the_origin(tmp_path: Pa
     assert lines[5]["user.name"] == "kibana_system" and "user.roles" not in lines[5]
 
 
+def test_access_granted_keeps_middles_apart_by_roles_and_writes_only_when_enabled(tmp_path: Path) -> None:
+    """One user object with other roles (a role mapping changed) gets its own middle; a trail whose
+    events exclude access_granted writes none from the dispatcher's direct call."""
+    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+    trail.writer.open()
+    elastic = reserved_user("elastic")
+    realm = {"name": "reserved", "type": "reserved"}
+    for roles in (["superuser"], ["viewer", "editor"], ["superuser"]):
+        auth = Authentication(elastic, elastic, realm, realm, "realm", roles, [], Permission([]))
+        trail.access_granted(ORIGIN, auth, "a/one", None)
+    trail.writer.close()
+    lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
+    assert [e["user.roles"] for e in lines] == [["superuser"], ["viewer", "editor"], ["superuser"]]
+    assert {e["event.action"] for e in lines} == {"access_granted"}
+    quiet = AuditTrail(tmp_path / "quiet.json", 100, EVENT_TYPES - {"access_granted"}, "node-a", "id-a")
+    quiet.writer.open()
+    quiet.access_granted(ORIGIN, _key_auth(), "a/one", None)
+    quiet.access(ORIGIN, _key_auth(), "a/one", None, True)
+    quiet.writer.close()
+    assert (tmp_path / "quiet.json").read_text() == ""
+
+
 def test_a_full_buffer_counts_drops_and_never_blocks(tmp_path: Path) -> None:
     writer = AuditWriter(tmp_path / "audit.json", 10)  # not started: nothing drains the buffer
     started = time.monotonic()
