@@ -1,4 +1,4 @@
-"""PostgreSQL transactions on the node's asyncpg pool (see :mod:`keyplane.store.database`).
+"""PostgreSQL transactions on the node's pool of asyncpg connections (see :mod:`keyplane.store.database`).
 
 Imported by ``Database`` only for a PostgreSQL URL: asyncpg, SQLAlchemy's asyncio extension (with
 its ORM) and the asyncpg dialect add about 10 MiB to a node's resident memory, which a node on the
@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, cast
 
@@ -27,7 +28,7 @@ from keyplane.store.prepared import Compiled, Prepared
 
 
 class _PgConn(Conn):
-    """A transaction on PostgreSQL, on one connection of the node's asyncpg pool held until it ends.
+    """A transaction on PostgreSQL, on one connection of the node's pool (``_PgPool``) held until it ends.
 
     Statements run on asyncpg itself: prepared ones (keyplane.store.prepared) and plain selects in
     their compiled form. Reads that come before anything else run outside a transaction block: under
@@ -45,7 +46,7 @@ class _PgConn(Conn):
         self._engine = engine
         self._dialect = engine.dialect
         self._pool = pool
-        self._driver: Any = None  # the pool's connection (a proxy of _PoolConnection)
+        self._driver: Any = None  # the pool's connection (a _PoolConnection), held until the end
         self._begun = False  # BEGIN sent: statements from here on are in the transaction block
         self._aio: AsyncConnection | None = None  # SQLAlchemy on the same connection, once needed
         self._notified = 0  # notices already sent (with a statement alone, ``execute_alone``)
@@ -196,11 +197,10 @@ async def _roll_back(driver: Any) -> None:
 
 def _closed(driver: Any) -> bool:
     """Whether the transaction's connection is gone: closed, or terminated (by SQLAlchemy after a
-    disconnect or a cancelled statement), which releases it to the pool at once."""
-    try:
-        return bool(driver.is_closed())
-    except asyncpg.InterfaceError:  # released: its proxy no longer reaches the connection
-        return True
+    disconnect or a cancelled statement). The pool frees its place when the transaction gives it
+    back (``_PgPool.release``); the transaction holds the connection itself until then, so this
+    never meets one already given back."""
+    return bool(driver.is_closed())
 
 
 def _drop(driver: Any) -> None:
@@ -212,6 +212,8 @@ def _drop(driver: Any) -> None:
 # The adapter SQLAlchemy is lent while it connects to a pool connection (``_PoolConnection.sqlalchemy``).
 _LENT: ContextVar[Any] = ContextVar("keyplane_lent_adapter", default=None)
 ACQUIRE_SECONDS = 30.0  # as long as SQLAlchemy's pool waited for a connection: then 503
+RELEASE_SECONDS = 10.0  # at most for a connection given back to end a cancelled statement or roll back
+CLOSE_SECONDS = 10.0  # at most for the node's connections to be given back and closed: then terminated
 # Connections of a node: as many as SQLAlchemy's pool opened for transactions (10, and 10 more under
 # load) beside the 10 of the node's own pool for reads, before both became this one.
 POOL_SIZE = 20
@@ -223,7 +225,7 @@ class _LendingDialect(PGDialect_asyncpg):
     Its engine (a NullPool) never opens connections: a pool connection's SQLAlchemy connection, made
     once (``_PoolConnection.sqlalchemy``), gets an adapter of that connection in autocommit, so that
     only ``_PgConn`` begins and ends transactions; closing it closes nothing (the node's pool owns the
-    connection). The pool's ``init`` sets the JSON codecs this dialect's ``on_connect`` would.
+    connection). The pool sets the JSON codecs this dialect's ``on_connect`` would (``_pg_pool``).
     """
 
     supports_statement_cache = True
@@ -251,11 +253,10 @@ class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
     _sqlalchemy: AsyncConnection | None = None
 
     async def sqlalchemy(self, engine: AsyncEngine) -> AsyncConnection:
-        # Called through the pool's proxy, so ``self`` is the connection itself, which outlives it.
         aio = self._sqlalchemy
         if aio is None or aio.closed or aio.invalidated:
-            # The adapter keeps no prepared statements: asyncpg voids them when their connection goes
-            # back to the pool, so it prepares each time, from asyncpg's cache (``prepare`` below).
+            # The adapter keeps no prepared statements of its own: it prepares each time, from the
+            # connection's statement cache (``prepare`` below), which would otherwise be kept twice.
             adapter = AsyncAdapt_asyncpg_connection(  # type: ignore[no-untyped-call]
                 engine.dialect.loaded_dbapi, self, prepared_statement_cache_size=0
             )
@@ -272,7 +273,7 @@ class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
         return aio
 
     async def _close_sqlalchemy(self, _connection: Any) -> None:
-        # The connection is gone (idle too long, the pool closed, the server lost): SQLAlchemy's too,
+        # The connection is gone (the pool closed, the server lost): SQLAlchemy's too,
         # returned as it expects rather than left to the garbage collector; unless a transaction is
         # using it, which answers its next statement with the disconnect and closes it (_PgConn.finish).
         aio = self._sqlalchemy
@@ -326,35 +327,173 @@ def _notify_sql(kinds: list[str]) -> tuple[str, tuple[str, ...]]:
 
 
 class _PgPool:
-    """The node's asyncpg pool, counting the connections transactions hold.
+    """The node's connections to PostgreSQL: at most ``POOL_SIZE``, opened when first needed and kept
+    open while idle (no idle timer), the most recently used taken first.
 
-    A transaction that finds every connection held waits at most ``ACQUIRE_SECONDS`` (then 503);
-    the others take one without a timer. Not acquire's own timeout, which runs it as a task of its
-    own (wait_for), nor the pool's own counts, which walk every connection: ~10 µs a transaction.
+    Keyplane's own rather than asyncpg's Pool, whose acquire and release cost ~27 µs of CPU a
+    transaction (a shielded task per release, holder futures, a proxy per acquire, the reset); here a
+    connection comes and goes with a list pop and append. A transaction that finds every connection
+    held waits at most ``ACQUIRE_SECONDS`` for one (then 503: the wait's TimeoutError is an outage),
+    in arrival order; the others take one without a timer.
     """
 
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self.held = 0
+    def __init__(self, url: str, init: Callable[[Any], Awaitable[None]]) -> None:
+        self._url = url
+        self._init = init  # run on each new connection (the JSON codecs)
+        self._idle: list[_PoolConnection] = []
+        self._waiters: deque[asyncio.Future[_PoolConnection | None]] = deque()
+        self._size = 0  # places taken: connections open, being opened, or promised to a waiter
+        self._open: set[_PoolConnection] = set()  # the open ones, idle or held: each one holds a place
+        self._closing = False
+        self._emptied: asyncio.Future[None] | None = None  # close() waiting for the last place
 
-    async def acquire(self) -> Any:
-        self.held += 1  # before waiting, so that transactions arriving meanwhile see the pool full
+    @property
+    def pool(self) -> _PgPool:
+        """Itself: ``Database.close`` closes ``pool`` (asyncpg's pool before this one)."""
+        return self
+
+    async def acquire(self) -> _PoolConnection:
+        if self._closing:
+            raise asyncpg.InterfaceError("the node's connection pool is closed")
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.is_closed():
+                return conn
+            self._lost(conn)  # closed while idle (the server went away or restarted)
+        if self._size < POOL_SIZE:
+            self._size += 1
+            return await self._connect()
+        return await self._wait()
+
+    async def _connect(self) -> _PoolConnection:
+        """A new connection, in a place already taken (given back if the connection fails)."""
         try:
-            if self.held <= POOL_SIZE:
-                return await self.pool.acquire()
-            async with asyncio.timeout(ACQUIRE_SECONDS):
-                return await self.pool.acquire()
+            conn = await asyncpg.connect(self._url, connection_class=_PoolConnection)
         except BaseException:
-            self.held -= 1
+            self._free_place()
             raise
+        self._open.add(conn)
+        try:
+            await self._init(conn)
+            if self._closing:
+                raise asyncpg.InterfaceError("the node's connection pool is closed")
+        except BaseException:
+            conn.terminate()
+            self._lost(conn)
+            raise
+        return cast(_PoolConnection, conn)
 
-    async def release(self, driver: Any) -> None:
-        self.held -= 1
-        await self.pool.release(driver)
+    async def _wait(self) -> _PoolConnection:
+        """The next connection given back, or the next free place to open one in."""
+        waiter: asyncio.Future[_PoolConnection | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(ACQUIRE_SECONDS):
+                conn = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                # Given a connection (or a place) just as the wait ended: it goes to the next one.
+                given = waiter.result()
+                self._free_place() if given is None else self._put(given)
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+        if conn is None:
+            return await self._connect()
+        return conn
+
+    async def release(self, conn: _PoolConnection) -> None:
+        """Take a connection back: to the first waiter, else idle. No reset query: transactions
+        change no session state (SET LOCAL, transaction-level advisory locks); one left in a
+        transaction block is rolled back, and one closed or failing is dropped, its place freed."""
+        if conn.is_closed():
+            self._lost(conn)
+            return
+        protocol = conn._protocol  # noqa: SLF001 - asyncpg's pool reads the same state
+        if self._closing or protocol.is_in_transaction() or protocol._is_cancelling():  # noqa: SLF001
+            await self._settle(conn)
+            return
+        self._put(conn)
+
+    async def _settle(self, conn: _PoolConnection) -> None:
+        """The rare release that waits: for a cancelled statement to end (a BEGIN it interrupted may
+        still open a block), for its ROLLBACK, or to close it (the pool closing). Dropped if that
+        fails or the releasing task is cancelled meanwhile, so that its place is never lost."""
+        try:
+            async with asyncio.timeout(RELEASE_SECONDS):
+                await conn._protocol._wait_for_cancellation()  # noqa: SLF001 - as asyncpg's pool does
+                if not conn.is_closed() and conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+                if self._closing and not conn.is_closed():
+                    await conn.close()
+        except Exception:  # noqa: BLE001 - the transaction's outcome is already known: only the connection goes
+            conn.terminate()
+        except BaseException:
+            conn.terminate()
+            self._lost(conn)
+            raise
+        if conn.is_closed():
+            self._lost(conn)
+        else:
+            self._put(conn)
+
+    def _put(self, conn: _PoolConnection) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # not one that timed out or was cancelled
+                waiter.set_result(conn)
+                return
+        self._idle.append(conn)
+
+    def _lost(self, conn: _PoolConnection) -> None:
+        """A connection is closed: its place is freed, once."""
+        if conn in self._open:
+            self._open.discard(conn)
+            self._free_place()
+
+    def _free_place(self) -> None:
+        """A place is free: for the first waiter to open a connection in, else for anyone."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._size -= 1
+        if self._size == 0 and self._emptied is not None and not self._emptied.done():
+            self._emptied.set_result(None)
+
+    async def close(self) -> None:
+        """Close every connection: idle ones at once, held ones when given back. Whatever is still
+        open after ``CLOSE_SECONDS`` (a transaction that does not end, a server that does not answer)
+        is terminated. Transactions that wait for a connection, or ask for one, fail (503)."""
+        if self._closing:
+            return
+        self._closing = True
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(asyncpg.InterfaceError("the node's connection pool is closed"))
+        idle, self._idle = self._idle, []
+        self._emptied = asyncio.get_running_loop().create_future()
+        if self._size == 0:
+            self._emptied.set_result(None)
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await asyncio.gather(*(self._settle(conn) for conn in idle))
+                await asyncio.shield(self._emptied)
+        except TimeoutError:
+            pass  # what is still open is terminated
+        finally:
+            for conn in list(self._open):
+                conn.terminate()
+                self._lost(conn)
 
 
 async def _pg_pool(url: str, dialect: Any) -> _PgPool:
-    """The node's asyncpg pool: every transaction's connection, JSON decoded as SQLAlchemy's dialect does."""
+    """The node's pool: every transaction's connection, JSON decoded as SQLAlchemy's dialect does."""
     loads = dialect._json_deserializer or json.loads  # noqa: SLF001
 
     async def codecs(conn: Any) -> None:
@@ -369,24 +508,7 @@ async def _pg_pool(url: str, dialect: Any) -> _PgPool:
             format="binary",
         )
 
-    async def keep_session(conn: Any) -> None:
-        # Nothing to reset: transactions change no session state (SET LOCAL, transaction-level
-        # advisory locks). asyncpg's default reset (advisory locks, cursors, LISTEN, settings) costs a
-        # round trip after every transaction; asyncpg still rolls back a transaction left open.
-        pass
-
-    pool = await asyncpg.create_pool(
-        url,
-        min_size=0,
-        max_size=POOL_SIZE,
-        # Idle connections stay open (as SQLAlchemy's pool kept them): the idle timer costs every
-        # acquire and release a timer of its own.
-        max_inactive_connection_lifetime=0,
-        init=codecs,
-        reset=keep_session,
-        connection_class=_PoolConnection,
-    )
-    return _PgPool(pool)
+    return _PgPool(url, codecs)
 
 
 def _pg_error(dialect: Any, sql: str, exc: Exception) -> BaseException:
