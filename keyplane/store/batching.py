@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What a batch's statement may hold the writer for: well under the 50 ms others may wait for a
-# write, since a write that comes meanwhile waits for it and then for its COMMIT, which writes and
-# syncs every page the batch changed (some ms more) and runs slower under a loaded machine's noise.
+# What a batch may hold the writer for, by default: well under the 50 ms others may wait for a write,
+# since a write that comes meanwhile waits for the batch's statements and then for its COMMIT, which
+# writes and syncs every page the batch changed, and runs several times slower on a loaded machine.
+# Callers say what ``took`` times (a bulk update its whole transaction; the sweep its DELETE and
+# COMMIT, with a target of its own).
 TARGET_SECONDS = 0.005
 
 

@@ -117,6 +117,9 @@ class Conn:
 
     def __init__(self) -> None:
         self.notices: list[str] = []
+        # SQLite: when (``time.perf_counter``) this transaction took the writer, after any wait for it;
+        # 0.0 before, and on PostgreSQL. Background work times its hold on the writer from it.
+        self.writer_since = 0.0
 
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         raise NotImplementedError
@@ -368,11 +371,15 @@ def _submit(calls: queue.SimpleQueue[_Item | None], inbox: _Inbox, fn: Callable[
 
 
 def _submit_commit(
-    calls: queue.SimpleQueue[_Item | None], inbox: _Inbox, fn: Callable[[Connection], T]
+    calls: queue.SimpleQueue[_Item | None],
+    inbox: _Inbox,
+    fn: Callable[[Connection], T],
+    then: Callable[[Connection], None] | None = None,
 ) -> asyncio.Future[T]:
     """``_submit`` for a call that commits: the loop is woken before it, so results ready before its
     fsync are not held back by it, and right after it, so its callers are answered (and new writes
-    reach the writer, to form the next group) before the calls queued behind it run."""
+    reach the writer, to form the next group) before the calls queued behind it run. ``then`` runs
+    after that wake-up (the WAL's catch-up): the callers do not wait for it."""
     fut: asyncio.Future[T] = inbox.loop.create_future()
 
     def run(conn: Connection) -> None:
@@ -384,6 +391,8 @@ def _submit_commit(
         else:
             inbox.settle(fut, result, None)
         inbox.wake()
+        if then is not None:
+            then(conn)
 
     calls.put((run, inbox, None))
     return fut
@@ -567,9 +576,12 @@ class _SqliteStore:
             raise
         finally:
             self.group_open = False
-        if self.checkpointer is not None:
-            self.checkpointer.after_commit(conn.connection.dbapi_connection)
         return self.generation
+
+    def after_commit(self, conn: Connection) -> None:
+        """On the writer, after a commit's callers are answered: the WAL's catch-up, if it is due."""
+        if self.checkpointer is not None and not self.group_open:
+            self.checkpointer.after_commit(conn.connection.dbapi_connection)
 
     def on_writer(self, fn: Callable[[Connection], T]) -> Callable[[Connection], T]:
         """``fn`` for the writer's queue, after the calls deferred until then (``deferred``)."""
@@ -608,7 +620,9 @@ class _SqliteStore:
                     self.writes.put((self.on_writer(lambda conn: None), _INBOXES.get(), None))
                 return
             writer_commit = self.commit
-            done = _submit_commit(self.writes, _INBOXES.get(), self.on_writer(lambda conn: writer_commit(conn)))
+            done = _submit_commit(
+                self.writes, _INBOXES.get(), self.on_writer(lambda conn: writer_commit(conn)), self.after_commit
+            )
         finally:
             self.write_lock.release()
         try:
@@ -702,7 +716,7 @@ class _SqliteConn(Conn):
             return rows
 
         begin_then = self._beginning(lambda conn: _run(conn, stmt, params))
-        return await _submit_commit(writes, inbox, store.on_writer(alone))
+        return await _submit_commit(writes, inbox, store.on_writer(alone), store.after_commit)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         self._check_began()
@@ -740,6 +754,7 @@ class _SqliteConn(Conn):
             # without the timer.
             await lock.acquire()
             self._writing = True
+            self.writer_since = time.perf_counter()
             return
         store.waiting += 1
         try:
@@ -750,6 +765,7 @@ class _SqliteConn(Conn):
         finally:
             store.waiting -= 1
         self._writing = True
+        self.writer_since = time.perf_counter()
 
     async def _lock_writer_after_requests(self) -> None:
         """``_lock_writer`` for background work: the writer once no request holds it or queues for it.
@@ -773,6 +789,7 @@ class _SqliteConn(Conn):
         except TimeoutError:
             raise StoreUnavailable("the store is busy with other writes; retry later") from None
         self._writing = True
+        self.writer_since = time.perf_counter()
 
     async def _begin_on_writer(self, fn: Callable[[Connection], T]) -> T:
         return await _call(self._store.writes, self._inbox, self._store.on_writer(self._beginning(fn)))
@@ -819,7 +836,10 @@ class _SqliteConn(Conn):
         # Whether earlier transactions' work waits in the same outer transaction.
         grouped = any(p[0] == generation for p in store.pending)
         done: asyncio.Future[Any] | None = None
-        if ok and began and (store.waiting or grouped):
+        # Background work commits alone even when writes wait: in a group, its COMMIT (a batch's
+        # pages) would be the group's, and every read begun meanwhile waits for the group
+        # (``_start_reading``). The writes waiting run right after its COMMIT either way.
+        if ok and began and (grouped or (store.waiting and not self._background)):
             done = inbox.loop.create_future()
             store.add_to_group(generation, done, committed)
 
@@ -843,7 +863,7 @@ class _SqliteConn(Conn):
             # The next write transaction may queue its statements behind this commit (and its fsync)
             # at once: the writer thread runs them in order, and each caller is answered after its
             # own commit.
-            done = _submit_commit(store.writes, inbox, store.on_writer(commit))
+            done = _submit_commit(store.writes, inbox, store.on_writer(commit), store.after_commit)
         else:
 
             def undo(conn: Connection) -> None:
@@ -1012,6 +1032,14 @@ class Database:
             for kind in notices:
                 conn.notify(kind)
             return await conn.execute_alone(stmt, params)
+
+    async def copy_wal(self) -> None:
+        """Background work's pause between batches: on SQLite, what the last batch wrote is copied from
+        the WAL into the database file now, off the writer and the loop (``Checkpointer.copy_now``),
+        so the next write starts the WAL over; nothing on PostgreSQL or an in-memory database."""
+        checkpointer = self._sqlite.checkpointer if self._sqlite is not None else None
+        if checkpointer is not None:
+            await asyncio.to_thread(checkpointer.copy_now)
 
     async def maintain(self, sql: str, lock_timeout_ms: int) -> bool:
         """PostgreSQL: one maintenance statement (a VACUUM) outside any transaction, on a connection

@@ -1,8 +1,10 @@
 """Background work (``Database.transaction(background=True)``, the retention sweep's batches) does not
 hold requests' writes up on SQLite: a request's write that ends while a batch waits for the writer
 commits at once instead of sharing (and waiting for) the batch's COMMIT, requests queued for the writer
-go first, and writes back to back do not starve the batch. WAL checkpoints under writes back to back
-run once per ``checkpoint.SPACING``, and soon after the writes pause."""
+go first, and writes back to back do not starve the batch. A batch never waits to commit with requests
+either (nor do reads wait for its COMMIT). WAL checkpoints under writes back to back run once per
+``checkpoint.SPACING``, and soon after the writes pause; a checkpoint between batches
+(``Database.copy_wal``) lets the next write start the WAL over."""
 
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ def test_a_background_transaction_commits_and_rolls_back_as_any(database_url: st
                     await conn.execute(INSERT, {"name": "undone", "doc": "{}"})
                     raise RuntimeError("the batch fails")
             assert await _names(db) == {"kept"}
+            await db.copy_wal()  # between batches: a checkpoint on SQLite, nothing on PostgreSQL
         finally:
             await db.close()
 
@@ -200,6 +203,81 @@ def test_checkpoints_under_writes_back_to_back_are_spaced_and_follow_a_pause(dat
                 await asyncio.sleep(checkpoint.INTERVAL)
             assert late and not late[-1].busy and late[-1].copied == late[-1].wal_frames
         finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+@sqlite_only
+def test_background_work_ending_while_a_request_waits_commits_without_it(database_url: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        db = await _open(database_url)
+        batch_wrote, batch_ends = asyncio.Event(), asyncio.Event()
+        request_wrote, request_ends = asyncio.Event(), asyncio.Event()
+
+        async def batch() -> None:
+            async with db.transaction(background=True) as conn:
+                await conn.execute(INSERT, {"name": "batch", "doc": "{}"})
+                batch_wrote.set()
+                await batch_ends.wait()
+
+        async def request() -> None:
+            async with db.transaction() as conn:
+                await conn.execute(INSERT, {"name": "request", "doc": "{}"})
+                request_wrote.set()
+                await request_ends.wait()
+
+        try:
+            first = asyncio.create_task(batch())
+            await batch_wrote.wait()
+            second = asyncio.create_task(request())
+            await asyncio.sleep(0.05)  # the request queues for the writer
+            batch_ends.set()
+            # Committed alone: in a group it would wait for the request's end (and reads for its COMMIT).
+            await asyncio.wait_for(first, 5)
+            await asyncio.wait_for(request_wrote.wait(), 5)
+            assert _committed(tmp_path) == {"batch"}
+            request_ends.set()
+            await asyncio.wait_for(second, 5)
+            assert _committed(tmp_path) == {"batch", "request"}
+        finally:
+            batch_ends.set()
+            request_ends.set()
+            await db.close()
+
+    asyncio.run(go())
+
+
+@sqlite_only
+def test_a_checkpoint_between_batches_keeps_the_wal_from_growing(database_url: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        db = await _open(database_url)
+        done = asyncio.Event()
+        doc = "x" * 40_000  # ten pages a row
+
+        async def requests() -> None:  # as creations beside a sweep: they write while the copy runs
+            n = 0
+            while not done.is_set():
+                await db.execute_alone(INSERT, {"name": f"request{n}", "doc": "{}"})
+                n += 1
+                await asyncio.sleep(0.002)
+
+        try:
+            writer = asyncio.create_task(requests())
+            sizes = []
+            for n in range(40):
+                async with db.transaction(background=True) as conn:
+                    for i in range(5):
+                        await conn.execute(INSERT, {"name": f"batch{n}-{i}", "doc": doc})
+                await db.copy_wal()
+                sizes.append((tmp_path / "keyplane.db-wal").stat().st_size)
+            done.set()
+            await writer
+            # A batch is ~200 KiB of WAL: 40 of them appended would make ~8 MiB; started over, a few batches.
+            assert max(sizes) < 1_500_000, sizes
+            assert len(await _names(db)) > 200
+        finally:
+            done.set()
             await db.close()
 
     asyncio.run(go())

@@ -91,6 +91,9 @@ LEAST_BATCH, MOST_BATCH = 50, 1000
 PG_LEAST_BATCH = 250
 # The retention sweep's rest between batches, as a share of the batch's time.
 SWEEP_REST = 1.0
+# What a sweep batch's DELETE and COMMIT may hold SQLite's writer for. Its COMMIT alone takes a few ms
+# (an fsync of ~1 MiB of WAL for 50-400 keys); a target under that would pin batches to the least.
+SWEEP_TARGET = 0.010
 # Past this many rows, they are turned into keys on a worker thread instead of on the event loop.
 _PARSE_OFF_LOOP = 200
 
@@ -913,21 +916,27 @@ class SqlApiKeyRepository:
         # a long IN list badly); deleted rows no longer match, so each statement finds the next ones.
         removed = 0
         size = _batch_size(SWEEP_BATCH, self.db.is_postgres)
+        size.target = SWEEP_TARGET
         for inactive in _inactive(before):
             while True:
                 rows = size.rows
                 batch = select(t.c.id).where(inactive).limit(rows)
-                began = time.perf_counter()
                 async with self.db.transaction(background=True) as conn:
                     t0 = time.perf_counter()
                     gone = (await conn.execute(delete(t).where(t.c.id.in_(batch)))).rowcount
-                    size.took(time.perf_counter() - t0, gone)
+                    held = conn.writer_since or t0  # SQLite: after requests took the writer first
+                # Sized by the statement and its COMMIT, which writes and syncs the pages the batch
+                # changed: others' writes wait for both.
+                ended = time.perf_counter()
+                size.took(ended - held, gone)
                 removed += gone
                 if gone < rows:
                     break
-                # A background job: it rests as long as its batch took (commit included), so other
-                # requests get at least half of the writer, the disk and the cores meanwhile.
-                await asyncio.sleep((time.perf_counter() - began) * SWEEP_REST)
+                # A background job: it rests as long as its batch held the writer, so other requests
+                # get at least half of the writer, the disk and the cores meanwhile. The rest begins
+                # with the copy of its pages out of the WAL (SQLite), which leaves the writer free.
+                await self.db.copy_wal()
+                await asyncio.sleep(max(0.0, (ended - held) * SWEEP_REST - (time.perf_counter() - ended)))
         if removed:
             # Caches are emptied once, when the sweep is over, as when it was one transaction: until
             # then a cached removed key is still refused (it is expired or invalidated), and cached
