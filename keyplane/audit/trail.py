@@ -163,16 +163,9 @@ class AuditTrail:
             self._emit(ev.ACCESS_DENIED, origin, auth, action, index, None)
 
     def access_granted(self, origin: Origin, auth: Authentication, action: str | None, index: str | None) -> None:
-        """An action allowed: the event of nearly every request, so queued here without ``_emit``'s call."""
-        if not self.logs_granted:
-            return
-        pending = self._pending
-        if len(pending) >= self._room:
-            self.writer.dropped += 1
-            return
-        pending.append((ev.ACCESS_GRANTED, time.time(), origin, auth, action, index, None))
-        if self._timer is None:
-            self._schedule()
+        """An action allowed: the event of nearly every request."""
+        if self.logs_granted:
+            self._emit(ev.ACCESS_GRANTED, origin, auth, action, index, None)
 
     # -- security changes ------------------------------------------------------------------------
 
@@ -234,24 +227,10 @@ class AuditTrail:
                     if auth is None or index or detail:
                         add((_LINE_START, stamp, self._fields(kind, origin, auth, action, index, detail)))
                     else:  # most events: a request's access_granted, its middle found by _middle's key
-                        # _caller_key's fields, inline and flat: one call and one tuple less per event.
                         # The origin unpacked at once: cheaper than its fields read one by one by name.
                         method, path, client, request_id, opaque = origin
-                        user, by, api_key, token = auth.user, auth.authenticating_user, auth.api_key, auth.token
-                        key = (
-                            kind,
-                            action,
-                            method,
-                            path,
-                            client,
-                            id(user),
-                            id(by),
-                            auth.type,
-                            tuple(auth.roles),
-                            api_key.get("id") if api_key else None,
-                            api_key.get("name") if api_key else None,
-                            token.get("name") if token else None,
-                        )
+                        user, by = auth.user, auth.authenticating_user
+                        key = (kind, action, method, path, client, _caller_key(auth))
                         found = middles.get(key)
                         if found is not None and found[0] is user and found[1] is by:
                             middle = found[2]
@@ -392,9 +371,7 @@ class AuditTrail:
 
 
 def _caller_key(auth: Authentication) -> tuple[Any, ...]:
-    """What a caller's fields depend on, the user objects by their ids (see ``AuditTrail._user``).
-
-    ``AuditTrail.render`` builds the same fields inline into its middles' key: a change here goes there too."""
+    """What a caller's fields depend on, the user objects by their ids (see ``AuditTrail._user``)."""
     api_key, token = auth.api_key, auth.token
     return (
         id(auth.user),

@@ -980,7 +980,7 @@ class Database:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         if self._pg_pool is not None:
-            await self._pg_pool.pool.close()
+            await self._pg_pool.close()
             self._pg_pool = None
             await asyncio.sleep(0)  # the connections' termination listeners run (_PoolConnection)
         if self._aio_engine is not None:

@@ -347,11 +347,6 @@ class _PgPool:
         self._closing = False
         self._emptied: asyncio.Future[None] | None = None  # close() waiting for the last place
 
-    @property
-    def pool(self) -> _PgPool:
-        """Itself: ``Database.close`` closes ``pool`` (asyncpg's pool before this one)."""
-        return self
-
     async def acquire(self) -> _PoolConnection:
         if self._closing:
             raise asyncpg.InterfaceError("the node's connection pool is closed")

@@ -48,7 +48,7 @@ from keyplane.query.fields import FieldType
 from keyplane.query.tree import MatchAll, Query, SortKey
 from keyplane.security import roles as role_mod
 from keyplane.store import schema
-from keyplane.store.batching import BatchSize
+from keyplane.store.batching import TARGET_SECONDS, BatchSize
 from keyplane.store.database import Conn, Database, Rows
 from keyplane.store.jsonleaf import LeafIn
 from keyplane.store.prepared import Prepared
@@ -390,13 +390,13 @@ def _sort_value(key: ApiKey, sort: SortKey) -> Any:
     return value
 
 
-def _batch_size(first: int, postgres: bool) -> BatchSize:
+def _batch_size(first: int, postgres: bool, target: float = TARGET_SECONDS) -> BatchSize:
     if postgres:
         # Row locks, not one writer: a batch holds up only writes to its own rows, while each batch's
         # round trips and COMMIT make time-sized batches shrink to the least under load (a sweep of
         # 243,000 keys did not end in 120 s). The least is the fixed size that served before.
-        return BatchSize(max(first, PG_LEAST_BATCH), PG_LEAST_BATCH, max(MOST_BATCH, first))
-    return BatchSize(first, min(LEAST_BATCH, first), max(MOST_BATCH, first))
+        return BatchSize(max(first, PG_LEAST_BATCH), PG_LEAST_BATCH, max(MOST_BATCH, first), target)
+    return BatchSize(first, min(LEAST_BATCH, first), max(MOST_BATCH, first), target)
 
 
 def _notify_keys(conn: Any, ids: list[str]) -> None:
@@ -915,8 +915,7 @@ class SqlApiKeyRepository:
         # batch is picked inside its DELETE through an index (no list of ids bound: PostgreSQL plans
         # a long IN list badly); deleted rows no longer match, so each statement finds the next ones.
         removed = 0
-        size = _batch_size(SWEEP_BATCH, self.db.is_postgres)
-        size.target = SWEEP_TARGET
+        size = _batch_size(SWEEP_BATCH, self.db.is_postgres, SWEEP_TARGET)
         for inactive in _inactive(before):
             while True:
                 rows = size.rows
