@@ -71,51 +71,92 @@ def term_rows(source: dict[str, Any]) -> list[TermRow]:
     out: dict[str, float | None] = {}
     if "_id" in source:  # searches see the document's id there instead
         return [IRREGULAR_ROW]
-    pending: list[tuple[str, dict[str, Any]]] = [("", source)]
+    pending: list[tuple[str, dict[str, Any]]] = []
+    top = _TOP_KEYS
     try:
+        # The top-level fields, their usual leaves (exactly a str, int or bool, as JSON gives them) with the
+        # keys of a name seen before: this runs for every field of every document written.
+        for name, value in source.items():
+            keys = top.get(name)
+            kind = type(value)
+            if keys is None:
+                _field("", name, value, out, pending)
+                if kind is not type(None) and value != [] and len(name) <= _TOP_NAME_CHARS and len(top) < _TOP_NAMES:
+                    top[name] = _keys(name)  # valid and within its bounds: it was given a row
+            elif kind is str:
+                if "\x00" in value or "\uffff" in value:
+                    raise _Irregular
+                if len(value) > _VALUE_CHARS and len(value.encode()) > MAX_VALUE_BYTES:
+                    raise _Irregular
+                out[keys[0] + value] = None
+            elif kind is int:
+                if value > MAX_EXACT_INT or value < -MAX_EXACT_INT:
+                    raise _Irregular
+                out[keys[1] + str(value)] = float(value)
+            elif kind is bool:
+                out[keys[2] if value else keys[3]] = 1.0 if value else 0.0
+            else:
+                _field("", name, value, out, pending)
         while pending:
             prefix, node = pending.pop()
             for name, value in node.items():
-                if not name or "." in name or SEP in name:
-                    raise _Irregular
-                field = prefix + name
-                # This runs for every field of every document written: the bounds of ``_text_fits``, and
-                # the usual leaves (exactly a str, int or bool, as JSON gives them), without a call each.
-                fits = "\x00" not in field and "\uffff" not in field
-                fits = fits and (len(field) <= _FIELD_CHARS or len(field.encode()) <= MAX_FIELD_BYTES)
-                kind = type(value)
-                if kind is str:
-                    if not fits or "\x00" in value or "\uffff" in value:
-                        raise _Irregular
-                    if len(value) > _VALUE_CHARS and len(value.encode()) > MAX_VALUE_BYTES:
-                        raise _Irregular
-                    out[field + SEP + STRING + value] = None
-                elif kind is int:
-                    if not fits or value > MAX_EXACT_INT or value < -MAX_EXACT_INT:
-                        raise _Irregular
-                    out[field + SEP + NUMBER + str(value)] = float(value)
-                elif kind is bool:
-                    if not fits:
-                        raise _Irregular
-                    out[field + (_TRUE if value else _FALSE)] = 1.0 if value else 0.0
-                elif isinstance(value, dict):
-                    if not fits:
-                        raise _Irregular
-                    out[field + SEP + OTHER] = None
-                    pending.append((field + ".", value))
-                elif value is None or value == []:
-                    continue
-                else:
-                    if not fits:
-                        raise _Irregular
-                    if isinstance(value, list):
-                        for item in value:
-                            _scalar(field + SEP, item, out)
-                    else:
-                        _scalar(field + SEP, value, out)
+                _field(prefix, name, value, out, pending)
     except _Irregular:
         return [IRREGULAR_ROW]
     return list(out.items())
+
+
+def _field(
+    prefix: str, name: str, value: Any, out: dict[str, float | None], pending: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """The rows of one field (``prefix``: its parents' path and a dot), its object queued in ``pending``."""
+    if not name or "." in name or SEP in name:
+        raise _Irregular
+    field = prefix + name
+    fits = "\x00" not in field and "\uffff" not in field
+    fits = fits and (len(field) <= _FIELD_CHARS or len(field.encode()) <= MAX_FIELD_BYTES)
+    kind = type(value)
+    if kind is str:
+        if not fits or "\x00" in value or "\uffff" in value:
+            raise _Irregular
+        if len(value) > _VALUE_CHARS and len(value.encode()) > MAX_VALUE_BYTES:
+            raise _Irregular
+        out[field + SEP + STRING + value] = None
+    elif kind is int:
+        if not fits or value > MAX_EXACT_INT or value < -MAX_EXACT_INT:
+            raise _Irregular
+        out[field + SEP + NUMBER + str(value)] = float(value)
+    elif kind is bool:
+        if not fits:
+            raise _Irregular
+        out[field + (_TRUE if value else _FALSE)] = 1.0 if value else 0.0
+    elif isinstance(value, dict):
+        if not fits:
+            raise _Irregular
+        out[field + SEP + OTHER] = None
+        pending.append((field + ".", value))
+    elif value is None or value == []:
+        return
+    else:
+        if not fits:
+            raise _Irregular
+        if isinstance(value, list):
+            for item in value:
+                _scalar(field + SEP, item, out)
+        else:
+            _scalar(field + SEP, value, out)
+
+
+def _keys(name: str) -> tuple[str, str, str, str]:
+    """The keys of a top-level field's string and number rows (the value follows) and of its booleans."""
+    return (name + SEP + STRING, name + SEP + NUMBER, name + _TRUE, name + _FALSE)
+
+
+# Top-level field names given a row (so valid and within their bounds), with their keys' prefixes: at
+# most this many names of at most this many characters (a few hundred KiB); others take the general path.
+_TOP_NAMES = 1024
+_TOP_NAME_CHARS = 64
+_TOP_KEYS: dict[str, tuple[str, str, str, str]] = {}
 
 
 # Lengths in characters under which a text fits its byte bound whatever it holds (4 bytes a character at most).
