@@ -250,8 +250,10 @@ def matches(pattern: str, name: str) -> bool:
 # -- documents ---------------------------------------------------------------------------------------
 
 
-# Slots: a bulk request builds one or more per document; they halve the cost of building one.
-@dataclass(frozen=True, slots=True)
+# Slots, and not frozen: a bulk request builds one or more per document, and a frozen dataclass costs
+# about three times as much to build (each field set through ``object.__setattr__``); nothing changes
+# one once built (and none is hashed: it holds dicts).
+@dataclass(slots=True)
 class StoredDoc:
     """A document as stored, with the numbers a conditional write compares."""
 
