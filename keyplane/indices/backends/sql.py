@@ -458,12 +458,21 @@ async def _insert(
         if not created:
             await term_rows.add(conn, terms, first)
             return
+        ids, sources = [nul.seal(one[0]) for one in created], [nul.seal(one[3]) for one in created]
+        flat_ids, flat_sources, flat_terms = term_rows.joined(ids), term_rows.joined(sources), term_rows.pg_flat(terms)
+        if flat_ids is not None and flat_sources is not None and flat_terms is not None:
+            # Flat texts rather than arrays (see term_rows.pg_flat): no Python call per element.
+            seq_nos, versions = ",".join([str(one[1]) for one in created]), ",".join([str(one[2]) for one in created])
+            flat = {"index": nul.seal(index), "ids": flat_ids, "seq_nos": seq_nos, "versions": versions}
+            statement = _PG_INSERT_FLAT_WITH_TERMS if terms["t"] else _PG_INSERT_FLAT
+            await conn.execute(statement, {**flat_terms, **flat, "sources": flat_sources})
+            return
         docs = {
             "index": nul.seal(index),
-            "ids": [nul.seal(one[0]) for one in created],
+            "ids": ids,
             "seq_nos": [one[1] for one in created],
             "versions": [one[2] for one in created],
-            "sources": [nul.seal(one[3]) for one in created],
+            "sources": sources,
         }
         await conn.execute(_PG_INSERT_WITH_TERMS if terms["t"] else _PG_INSERT, {**terms, **docs})
         return
@@ -486,8 +495,17 @@ _PG_INSERT_SQL = (
     "CAST(:seq_nos AS bigint[]), CAST(:versions AS bigint[]), CAST(:sources AS text[])) "
     "AS d(id, seq_no, version, source)"
 )
+_PG_INSERT_FLAT_SQL = (
+    f"INSERT INTO documents ({', '.join(_INSERT_COLUMNS)}) "
+    f"SELECT CAST(:index AS text), d.id, d.seq_no, 1, d.version, d.source FROM unnest({term_rows.split(':ids')}, "
+    "CAST(string_to_array(CAST(:seq_nos AS text), ',') AS bigint[]), "
+    "CAST(string_to_array(CAST(:versions AS text), ',') AS bigint[]), "
+    f"{term_rows.split(':sources')}) AS d(id, seq_no, version, source)"
+)
 _PG_INSERT = text(_PG_INSERT_SQL)
 _PG_INSERT_WITH_TERMS = term_rows.pg_insert_after(_PG_INSERT_SQL)
+_PG_INSERT_FLAT = text(_PG_INSERT_FLAT_SQL)
+_PG_INSERT_FLAT_WITH_TERMS = term_rows.pg_insert_after(_PG_INSERT_FLAT_SQL, flat=True)
 _MATCH_ONE = and_(dx.c.index_name == bindparam("b_index"), dx.c.id == bindparam("b_id"))
 _DELETE_ONE = delete(dx).where(_MATCH_ONE)
 _UPDATE_ONE = (
