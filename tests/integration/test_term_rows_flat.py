@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from keyplane.indices.backends.base import DocWrite
 from keyplane.indices.backends.sql import SqlDocumentRepository, SqlIndexRepository
 from keyplane.indices.backends.terms import sql as term_rows
+from keyplane.indices.terms import term_rows as terms_of
 from keyplane.indices.service import IndexService
 from keyplane.store import nul, schema
 from keyplane.store.database import Database
@@ -55,7 +56,8 @@ def test_flat_and_array_writes_store_the_same_rows(database_url: str) -> None:
         await migrate(db)
         svc = IndexService(SqlIndexRepository(db), SqlDocumentRepository(db))
         try:
-            for index, docs in (("flat", _DOCS), ("arrays", {**_DOCS, **_ODD_IDS})):
+            sides: list[tuple[str, dict[str, dict[str, Any]]]] = [("flat", _DOCS), ("arrays", {**_DOCS, **_ODD_IDS})]
+            for index, docs in sides:
                 await svc.create(index)
                 writes = [DocWrite(doc_id, source, 1) for doc_id, source in docs.items()]
                 assert await svc.documents.write_many(index, writes, {}) == list(range(len(docs)))
@@ -67,7 +69,7 @@ def test_flat_and_array_writes_store_the_same_rows(database_url: str) -> None:
                 expected = {
                     (key, doc_id, num)
                     for doc_id, source in docs.items()
-                    for key, num in term_rows.terms.term_rows({**source, "round": 2})
+                    for key, num in terms_of({**source, "round": 2})
                 }
                 assert terms == expected
                 assert kept == {(doc_id, len(docs) + n, 2) for n, doc_id in enumerate(docs)}
