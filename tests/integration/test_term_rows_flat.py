@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 from keyplane.indices.backends.base import DocWrite
 from keyplane.indices.backends.sql import SqlDocumentRepository, SqlIndexRepository
 from keyplane.indices.backends.terms import sql as term_rows
-from keyplane.indices.terms import term_rows as terms_of
 from keyplane.indices.service import IndexService
+from keyplane.indices.terms import term_rows as terms_of
 from keyplane.store import nul, schema
 from keyplane.store.database import Database
 from keyplane.store.migrations import migrate
