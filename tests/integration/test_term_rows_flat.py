@@ -24,7 +24,7 @@ _DOCS: dict[str, dict[str, Any]] = {
     "uni": {"tag": "é\u2603,N", "n": 1e300, "list": [1, "a", None]},
     "nested": {"obj": {"tag": "t1", "x": 1.5}, "none": None},
 }
-_ODD_IDS = {"a\uffffb": {"tag": "t1", "v": "x\uffffy"}, "n\x00ul": {"tag": "t1", "v": 2}}
+_ODD_IDS: dict[str, dict[str, Any]] = {"a\uffffb": {"tag": "t1", "v": "x\uffffy"}, "n\x00ul": {"tag": "t1", "v": 2}}
 
 
 def test_joined_texts_split_back_or_refuse() -> None:
