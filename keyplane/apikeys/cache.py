@@ -74,23 +74,21 @@ class Verified:
         self.grant = grant
 
 
-def grant_identity(key: ApiKey) -> tuple[str, str, str, str]:
+def grant_identity(key: ApiKey) -> tuple[str, tuple[str, ...], tuple[str, ...], str]:
     """Everything a key's :class:`Grant` is built from, as text: equal for keys that may share one.
 
     A dataclass's repr names every field of it and of what it holds, so keys with equal descriptors
-    and owner have equal text, and keys differing in any field of them different text.
+    and owner have equal text, and keys differing in any field of them different text. Each
+    descriptor is its one kept text (``_repr``), not joined into a new string: its hash is computed
+    once, and the grant's index compares keys of one owner by identity, not character by character
+    (a joined text was hashed and compared anew at every key creation).
     """
-    return (key.type, _list_repr(key.role_descriptors), _list_repr(key.limited_by), repr(key.creator))
-
-
-def _list_repr(descriptors: list[RoleDescriptor]) -> str:
-    """``repr(descriptors)``, each descriptor's text written once per object: descriptors are never
-    changed once parsed, and keys of one owner hold the same ones (the superuser role's repr took
-    5 µs of every key creation)."""
-    return "[" + ", ".join(map(_repr, descriptors)) + "]"
+    return (key.type, tuple(map(_repr, key.role_descriptors)), tuple(map(_repr, key.limited_by)), repr(key.creator))
 
 
 def _repr(descriptor: RoleDescriptor) -> str:
+    """``repr(descriptor)``, written once per object: descriptors are never changed once parsed, and
+    keys of one owner hold the same ones (the superuser role's repr took 5 µs of every key creation)."""
     found = _REPRS.get(id(descriptor))
     if found is not None and found[0] is descriptor:
         return found[1]
@@ -125,7 +123,7 @@ class VerifiedKeys:
         self._salt = os.urandom(16)
         self._entries: OrderedDict[str, Verified] = OrderedDict()
         # Grants by what they are built from; one lives as long as a cached key uses it.
-        self._grants: weakref.WeakValueDictionary[tuple[str, ...], Grant] = weakref.WeakValueDictionary()
+        self._grants: weakref.WeakValueDictionary[tuple[object, ...], Grant] = weakref.WeakValueDictionary()
         self.max_entries = max_entries
         self.ttl = ttl_seconds
         # The most entries held when the heap was last frozen: the cache grows to its bound once,
@@ -162,20 +160,20 @@ class VerifiedKeys:
             grant = self._grants[identity] = Grant(key)
         return grant
 
-    def put(self, key: ApiKey, secret: str) -> Verified:
+    def put(self, key: ApiKey, secret: str, *, own: bool = False) -> Verified:
+        """Remember ``key`` as verified with ``secret``. ``own``: the caller hands the key over (a key it
+        just created and no longer uses), so it is made the cache's own in place instead of copied."""
         grant = self.grant(key)
-        # A copy holding the shared descriptors and owner (the key's own are left to be collected),
-        # no stored hash (the cache proves a secret by its own digest), no metadata (authentication
-        # never reads it, and it can be large), and the type as the one shared string.
-        shared = replace(
-            key,
-            hash="",
-            type=sys.intern(key.type),
-            metadata=None,
-            creator=grant.creator,
-            role_descriptors=grant.role_descriptors,
-            limited_by=grant.limited_by,
-        )
+        # The key's form kept: the shared descriptors and owner (the key's own are left to be
+        # collected), no stored hash (the cache proves a secret by its own digest), no metadata
+        # (authentication never reads it, and it can be large), and the type as the one shared string.
+        shared = key if own else replace(key)
+        shared.hash = ""
+        shared.type = sys.intern(key.type)
+        shared.metadata = None
+        shared.creator = grant.creator
+        shared.role_descriptors = grant.role_descriptors
+        shared.limited_by = grant.limited_by
         entry = Verified(self.digest(secret), shared, grant.permission, time.monotonic() + self.ttl, grant=grant)
         self._entries[key.id] = entry
         self._entries.move_to_end(key.id)

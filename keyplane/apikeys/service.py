@@ -295,8 +295,10 @@ class ApiKeyService:
             certificate_identity=spec.certificate_identity,
         )
         await self.repo.insert(key)
-        self.verified.put(key, secret)  # a new key is known good, as Elasticsearch caches it
-        return CreatedKey(key.id, key.name, key.expiration, secret)
+        created = CreatedKey(key.id, key.name, key.expiration, secret)
+        # A new key is known good, as Elasticsearch caches it; the cache keeps this very object.
+        self.verified.put(key, secret, own=True)
+        return created
 
     async def create_cross_cluster(
         self, auth: Authentication, spec: KeySpec, search: list[IndicesPrivileges], replication: list[IndicesPrivileges]
