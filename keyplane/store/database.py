@@ -466,6 +466,66 @@ def _end(conn: Connection, *, commit: bool) -> None:
         raise _sqlite_error(conn, "COMMIT" if commit else "ROLLBACK", exc) from exc
 
 
+class _Watch:
+    """A task waiting with a time limit (``_Watchdog.watch``)."""
+
+    __slots__ = ("deadline", "task", "cancelling", "expired")
+
+    def __init__(self, deadline: float, task: asyncio.Task[Any] | None, cancelling: int) -> None:
+        self.deadline = deadline
+        self.task = task  # None once it no longer waits: the waiter sets it so when done
+        self.cancelling = cancelling
+        self.expired = False
+
+    def timed_out(self) -> bool:
+        """In the waiter, on ``CancelledError``: whether it is the time limit's (as ``asyncio.timeout``
+        tells it from another cancellation, which goes on as it is)."""
+        return self.expired and self.task is not None and self.task.uncancel() <= self.cancelling
+
+
+class _Watchdog:
+    """``asyncio.timeout(seconds)`` for many tasks: one timer for all, not one each.
+
+    Every task waits the same time, so deadlines come in the order tasks start waiting, and the one
+    timer is set for the oldest task still waiting. A write that had to queue for the writer used
+    to set, move and cancel a timer of its own, for a limit that almost never passes.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._watched: collections.deque[_Watch] = collections.deque()  # oldest first
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self) -> _Watch:
+        """Cancel the current task once its time is up (``_Watch.timed_out`` tells it), unless it
+        sets the watch's ``task`` to None before."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        watch = _Watch(loop.time() + self.seconds, task, task.cancelling() if task is not None else 0)
+        watched = self._watched
+        while watched and watched[0].task is None:
+            watched.popleft()
+        watched.append(watch)
+        if self._timer is None:
+            self._timer = loop.call_at(watch.deadline, self._expire, loop, watch.deadline)
+        return watch
+
+    def _expire(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """At the deadline ``when``: the tasks whose time is up are cancelled; the timer is set again
+        for the oldest one left."""
+        self._timer = None
+        watched = self._watched
+        while watched:
+            watch = watched[0]
+            if watch.task is not None:
+                if watch.deadline > when:
+                    self._timer = loop.call_at(watch.deadline, self._expire, loop, watch.deadline)
+                    return
+                watch.expired = True
+                watch.task.cancel()
+            watched.popleft()
+
+
 class _SqliteStore:
     """The SQLite threads and connections, and what a transaction needs to move from reading to writing."""
 
@@ -485,6 +545,7 @@ class _SqliteStore:
         self.reads: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._all_readers: list[_Worker] = []
         self.write_lock = asyncio.Lock()
+        self.watchdog = _Watchdog(LOCK_WAIT_SECONDS)  # the time limit of writes queued for ``write_lock``
         # Group commit (see ``_SqliteConn.finish``). On the loop, under ``write_lock``: transactions
         # whose work is done but not yet durable, each with its waiter and its after-commit callback,
         # and the task that will commit them. ``waiting`` counts tasks queued for ``write_lock``.
@@ -757,12 +818,16 @@ class _SqliteConn(Conn):
             self.writer_since = time.perf_counter()
             return
         store.waiting += 1
+        # As ``asyncio.timeout(LOCK_WAIT_SECONDS)``, under the store's one timer (``_Watchdog``).
+        watch = store.watchdog.watch()
         try:
-            async with asyncio.timeout(LOCK_WAIT_SECONDS):
-                await store.write_lock.acquire()
-        except TimeoutError:
-            raise StoreUnavailable("the store is busy with other writes; retry later") from None
+            await lock.acquire()
+        except asyncio.CancelledError:
+            if watch.timed_out():
+                raise StoreUnavailable("the store is busy with other writes; retry later") from None
+            raise
         finally:
+            watch.task = None
             store.waiting -= 1
         self._writing = True
         self.writer_since = time.perf_counter()
