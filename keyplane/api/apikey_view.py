@@ -57,3 +57,29 @@ def render_hit(hit: QueryHit, *, with_limited_by: bool = False) -> dict[str, Any
     if hit.sort is not None:
         out["_sort"] = hit.sort
     return out
+
+
+def render_hits(hits: list[QueryHit], *, with_limited_by: bool = False) -> list[dict[str, Any]]:
+    """``render_hit`` of each hit, each key's object rendered once while the key is kept.
+
+    A query's keys are shared by the pages that read them unchanged (backends/sql.py ``_page_key``)
+    and never changed, so the object of one is rendered once and kept by the key's identity (the entry
+    holds the key, so its id is not reused meanwhile). Each hit gets a copy of it: a caller adds
+    ``_sort`` or a profile uid to its own.
+    """
+    kept = _RENDERED[with_limited_by]
+    out = []
+    for hit in hits:
+        key = hit.key
+        found = kept.get(id(key))
+        if found is None or found[0] is not key:
+            if len(kept) >= MAX_RENDERED:
+                kept.clear()
+            found = kept[id(key)] = (key, render_key(key, with_limited_by=with_limited_by))
+        out.append(found[1].copy() if hit.sort is None else {**found[1], "_sort": hit.sort})
+    return out
+
+
+# Rendered keys of query pages (``render_hits``), without and with ``limited_by``, by the key's id().
+MAX_RENDERED = 2048
+_RENDERED: tuple[dict[int, tuple[ApiKey, dict[str, Any]]], dict[int, tuple[ApiKey, dict[str, Any]]]] = ({}, {})

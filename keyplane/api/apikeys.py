@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.api.aggregations import render_aggregations
-from keyplane.api.apikey_view import render_created, render_hit, render_key
+from keyplane.api.apikey_view import render_created, render_hits, render_key
 from keyplane.api.bulk import error_detail, errors_body
 from keyplane.api.common import nodes_answer, page_window, with_profile_uid
 from keyplane.apikeys import core
@@ -223,7 +223,7 @@ async def query(request: RestRequest) -> dict[str, Any]:
         typed_keys=request.flag("typed_keys"),
     )
     result = await request.services.apikeys.query(request.auth, spec)
-    keys = [render_hit(hit, with_limited_by=spec.with_limited_by) for hit in result.hits]
+    keys = render_hits(result.hits, with_limited_by=spec.with_limited_by)
     if result.profile_uids:  # else no key has one to show
         keys = [with_profile_uid(key, result.profile_uids, key["realm"]) for key in keys]
     out: dict[str, Any] = {"total": result.total, "count": len(keys), "api_keys": keys}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import operator
 import time
 from typing import Any
 
@@ -264,6 +265,35 @@ def _key(row: dict[str, Any]) -> ApiKey:
         row["seq_no"],
         doc.certificate_identity,
     )
+
+
+# What a key is built from: every column ``_key`` reads (a PostgreSQL page's rows also carry its total,
+# which is not the key's and would make every kept key differ whenever a key is added).
+_IDENTITY = operator.itemgetter(*(c.name for c in _KEY_COLUMNS))
+# Keys of search pages, by id, with the values they were built from (``_IDENTITY``): about 1 KB each with
+# their stored doc text (the parsed roles are shared through ``_parsed_doc``).
+MAX_PAGE_KEYS = 2048
+_PAGE_KEYS: dict[str, tuple[tuple[Any, ...], ApiKey]] = {}
+
+
+def _page_key(row: dict[str, Any]) -> ApiKey:
+    """The key of a search page's row: the one built for the same values before, if kept.
+
+    A console lists the same unchanged keys again and again, and building each (and rendering it,
+    which the API layer keeps by the key's identity: apikey_view.render_hits) was most of a page's own
+    CPU. Any change of a key changes a value read (an update or invalidation its ``seq_no``,
+    authentication its ``last_used``), so a kept key is never stale. Keys of a page are shared by
+    later pages: read-only, as every reader of a page (the query service, its rendering) treats them.
+    """
+    values = _IDENTITY(row)
+    found = _PAGE_KEYS.get(values[0])
+    if found is not None and found[0] == values:
+        return found[1]
+    key = _key(row)
+    if len(_PAGE_KEYS) >= MAX_PAGE_KEYS:
+        _PAGE_KEYS.clear()
+    _PAGE_KEYS[key.id] = (values, key)
+    return key
 
 
 async def _keys(rows: list[dict[str, Any]]) -> list[ApiKey]:
@@ -681,7 +711,9 @@ class SqlApiKeyRepository:
                 total, rows = await self._pg_total_and_rows(conn, signed, query, sort, start, size, search_after)
             else:
                 total, rows = await self._sqlite_total_and_rows(conn, signed, query, sort, start, size, search_after)
-        keys = await _keys(rows)
+        # A page of up to 200 keys through the kept ones; a larger one is parsed off the event loop, and
+        # not kept (thousands of keys read once would push out those a console lists again and again).
+        keys = [_page_key(r) for r in rows] if len(rows) <= _PARSE_OFF_LOOP else await _keys(rows)
         sort_values = [[_sort_value(k, s) for s in sort] for k in keys] if sort else [[]] * len(keys)
         return Page(int(total), keys, sort_values)
 
