@@ -13,8 +13,10 @@ from keyplane.security.permission import Permission, Subject
 from keyplane.security.users import User
 
 
-# Slots: one is built for every request (realms build it per request rather than keep one per credential).
-@dataclass(slots=True)
+# Slots: many are built. Compared and hashed by identity (eq=False): realms hand out one per cached
+# credential while nothing about it changes, and the audit trail keys its kept lines on that object.
+# Never changed once handed out (a change is a new object, e.g. ``dataclasses.replace``).
+@dataclass(slots=True, eq=False)
 class Authentication:
     user: User  # the effective user (the run-as target when running as another)
     authenticating_user: User

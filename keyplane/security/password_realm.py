@@ -73,6 +73,9 @@ class CredentialCache(Generic[V]):
         return len(self._entries)
 
 
+# Callers kept per user (see PasswordRealm._callers): ~1 kB each with their user, so ~4 MB at most.
+_CALLERS_SIZE = 4_096
+
 # The built-in users as every request proves them: built once each, shared as cached native users are.
 _reserved_user = functools.lru_cache(maxsize=64)(reserved_user)
 
@@ -95,6 +98,11 @@ class PasswordRealm:
         # Checks under way, by username and password digest: after the cache is emptied, the many
         # requests of one client wait for one slow hash instead of each running their own.
         self._checking: dict[tuple[str, bytes], asyncio.Future[StoredUser | None]] = {}
+        # id(user) -> (user, its roles' kept permission, the caller they make): requests of one cached
+        # user share one Authentication while neither changes (the audit trail keys its kept lines on
+        # it). Users and the role service's answers are replaced, never changed, so identity checks
+        # tell when to build anew; bounded by _CALLERS_SIZE.
+        self._callers: dict[int, tuple[User, tuple[Permission, list[str], list[str]], Authentication]] = {}
 
     async def authenticate(self, username: str, password: str, uri: str) -> Authentication:
         stored = self.cache.get(username, password)
@@ -108,9 +116,17 @@ class PasswordRealm:
         # for_user(user), inline, and the roles' kept permission without a coroutine: two fewer on
         # every Basic request.
         roles = self.roles
-        permission, found, missing = roles.known_permission(user.roles) or await roles.permission(user.roles)
+        resolved = roles.known_permission(user.roles) or await roles.permission(user.roles)
+        kept = self._callers.get(id(user))
+        if kept is not None and kept[0] is user and kept[1] is resolved:
+            return kept[2]
+        permission, found, missing = resolved
         realm = user.realm
-        return Authentication(user, user, realm, realm, "realm", found, missing, permission)
+        auth = Authentication(user, user, realm, realm, "realm", found, missing, permission)
+        if len(self._callers) >= _CALLERS_SIZE:
+            self._callers.clear()
+        self._callers[id(user)] = (user, resolved, auth)
+        return auth
 
     async def _verify_once(self, username: str, password: str) -> StoredUser | None:
         """The stored user when the password is right; one check at a time per username and password."""
@@ -173,3 +189,4 @@ class PasswordRealm:
         """Drop every cached credential and user (any user changed, on any node)."""
         self.cache.clear()
         self._users.clear()
+        self._callers.clear()

@@ -48,3 +48,30 @@ def test_concurrent_checks_of_one_password_run_one_hash(database_url: str, monke
         await db.close()
 
     asyncio.run(go())
+
+
+def test_a_cached_user_proves_one_caller_until_the_user_or_its_roles_change(database_url: str) -> None:
+    """Requests of one cached user share one Authentication (the audit trail keys its kept lines on
+    it); a change of the user or of its roles gives a new one, never the old one changed."""
+
+    async def go() -> None:
+        db = Database(database_url)
+        await db.open()
+        await migrate(db)
+        users = SqlUserRepository(db)
+        await users.put(User("ann", roles=["viewer"]), hash_password("ann-secret"))
+        roles = RoleService(SqlRoleRepository(db))
+        checker = PasswordRealm(users, roles)
+        first = await checker.authenticate("ann", "ann-secret", "/")
+        assert await checker.authenticate("ann", "ann-secret", "/") is first
+        roles.invalidate()  # a role changed: the role service answers anew
+        after_roles = await checker.authenticate("ann", "ann-secret", "/")
+        assert after_roles is not first and after_roles.roles == ["viewer"]
+        await users.put(User("ann", roles=["editor"]), hash_password("ann-secret"))
+        checker.forget_users()  # as after any user change
+        changed = await checker.authenticate("ann", "ann-secret", "/")
+        assert changed is not after_roles and changed.roles == ["editor"] and first.roles == ["viewer"]
+        assert await checker.authenticate("ann", "ann-secret", "/") is changed
+        await db.close()
+
+    asyncio.run(go())

@@ -141,9 +141,14 @@ def test_a_verified_api_key_proves_the_same_caller_each_time() -> None:
     first = _run(chain.authenticate(credential, URI))
     assert first.api_key == {"id": "k1", "name": "key-one"} and first.type == "api_key"
     again = _run(chain.authenticate(credential, URI))
-    # Built per request (the cached key keeps none), from the same shared parts.
-    assert again == first and again is not first and keys.calls == 2
-    assert again.permission is first.permission is keys.entry.permission
+    # One caller per verified entry (the audit trail keys its kept lines on it).
+    assert again is first and keys.calls == 2
+    assert again.permission is keys.entry.permission
+    # The key changed: the cache holds a new entry, which proves a new caller.
+    keys.entry = Verified(b"", dataclasses.replace(keys.entry.key, name="key-renamed"), Permission([]), 0.0)
+    renamed = _run(chain.authenticate(credential, URI))
+    assert renamed is not first and renamed.api_key == {"id": "k1", "name": "key-renamed"}
+    assert first.api_key == {"id": "k1", "name": "key-one"}
 
 
 def test_service_tokens_prove_their_account_and_other_bearers_are_access_tokens() -> None:

@@ -93,8 +93,8 @@ def test_cached_authentication_answers_as_an_unshared_key_does() -> None:
         credential = base64.b64encode(f"{key_id}:s".encode()).decode()
         auth = asyncio.run(realm.authenticate(credential))
         alone = authentication_of(_key(key_id, roles={"reader": READER} if key_id != "c" else None), key.permission())
-        again = asyncio.run(realm.authenticate(credential))  # built anew, from the cached key's shared parts
-        assert again is not auth and again.permission is auth.permission and again.user is auth.user
+        again = asyncio.run(realm.authenticate(credential))  # the same caller while the entry is cached
+        assert again is auth
         assert auth.user == alone.user and auth.user.username == "ann"
         assert auth.api_key == alone.api_key == {"id": key_id, "name": f"name-{key_id}"}
         assert auth.api_key_has_descriptors == alone.api_key_has_descriptors == (key_id != "c")
