@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
+from time import time as _now
 from typing import Any, NamedTuple
 
 import orjson
@@ -106,10 +106,13 @@ class AuditTrail:
         self._last_origin_fields = b""
         self._last_user: tuple[Authentication | None, bool, bytes] = (None, False, b"")
         self._places: dict[tuple[Any, ...], bytes] = {}  # (method, path, client) -> the origin's first fields
-        self._middles: dict[tuple[Any, ...], tuple[User, User, bytes]] = {}  # see _middle
-        # Events waiting to be rendered: (kind, time, origin, caller, action, indices, detail).
-        self._pending: list[tuple[str, float, Origin, Authentication | None, str | None, str | None, Any]] = []
-        self._room = capacity  # events that may be queued before the next render (the writer's free space)
+        self._middles: dict[tuple[Any, ...], tuple[User, User, bytes]] = {}  # see _keep
+        # (caller, action, method, path, client) -> middle: see granted.
+        self._kept: dict[tuple[Any, ...], bytes] = {}
+        # The lines of the events queued since the last hand-off, as fragments, and how many events.
+        self._parts: list[bytes] = []
+        self._queued = 0
+        self._room = capacity  # events that may be queued before the next hand-off (the writer's free space)
         self._timer: asyncio.TimerHandle | None = None
         self.logs_success = ev.AUTHENTICATION_SUCCESS in enabled  # the dispatcher skips the call otherwise
         self.logs_granted = ev.ACCESS_GRANTED in enabled
@@ -117,7 +120,7 @@ class AuditTrail:
     def figures(self) -> tuple[int, int, int, int]:
         """Events waiting (to be rendered or written), written, dropped by a full buffer, lost otherwise."""
         buffered, written, dropped, lost = self.writer.figures()
-        return buffered + len(self._pending), written, dropped, lost
+        return buffered + self._queued, written, dropped, lost
 
     def flush(self) -> None:
         """Render what is queued now (before the writer is closed)."""
@@ -165,7 +168,47 @@ class AuditTrail:
     def access_granted(self, origin: Origin, auth: Authentication, action: str | None, index: str | None) -> None:
         """An action allowed: the event of nearly every request."""
         if self.logs_granted:
-            self._emit(ev.ACCESS_GRANTED, origin, auth, action, index, None)
+            if index:
+                self._emit(ev.ACCESS_GRANTED, origin, auth, action, index, None)
+            else:
+                method, path, client, request_id, opaque_id = origin
+                self.granted(auth, action, method, path, client, request_id, opaque_id)
+
+    def granted(
+        self,
+        auth: Authentication,
+        action: str | None,
+        method: str,
+        path: str,
+        client: tuple[str, int] | None,
+        request_id: str,
+        opaque_id: str | None,
+    ) -> None:
+        """A request's access_granted without indices, when :attr:`logs_granted`: the line of nearly
+        every request, taken apart (the dispatcher builds no :class:`Origin` for it).
+
+        Its fields between the time and the request id are kept per caller object, action, method,
+        path and client, and found here by one lookup: realms hand out one :class:`Authentication` per
+        cached credential for as long as nothing about it changes (a change makes a new object), and
+        callers compare and hash by identity. Only the time is left to stamp."""
+        if self._queued >= self._room:
+            self.writer.dropped += 1
+            return
+        middle = self._kept.get((auth, action, method, path, client))
+        if middle is None:
+            try:
+                middle = self._keep(auth, action, method, path, client)
+            except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
+                self._unrendered(exc)
+                return
+        when = _now()
+        stamps = self._stamps  # most events fall in the millisecond of the one before
+        stamp = stamps.last if int(when * 1000) == stamps.milli else stamps.format(when)
+        end = _END if opaque_id is None else b'","opaque_id":' + orjson.dumps(opaque_id) + b"}\n"
+        self._parts += (_LINE_START, stamp, middle, request_id.encode(), end)
+        self._queued += 1
+        if self._timer is None:
+            self._schedule()
 
     # -- security changes ------------------------------------------------------------------------
 
@@ -190,14 +233,24 @@ class AuditTrail:
         index: str | None,
         detail: dict[str, Any] | None,
     ) -> None:
-        """Queue one event to be rendered; when the buffer is full, count it as dropped instead."""
-        pending = self._pending
-        if len(pending) >= self._room:
+        """Queue one event's line; when the buffer is full, count it as dropped instead."""
+        if self._queued >= self._room:
             self.writer.dropped += 1
             return
-        pending.append((kind, time.time(), origin, auth, action, index, detail))
+        when = _now()
+        try:
+            fields = self._fields(kind, origin, auth, action, index, detail)
+        except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
+            self._unrendered(exc)
+            return
+        self._parts += (_LINE_START, self._stamps.format(when), fields)
+        self._queued += 1
         if self._timer is None:
             self._schedule()
+
+    def _unrendered(self, exc: Exception) -> None:
+        self.writer.unrendered += 1
+        log.error("could not render an audit event: %s", type(exc).__name__)
 
     def _schedule(self) -> None:
         try:
@@ -208,43 +261,13 @@ class AuditTrail:
         self._timer = loop.call_later(RENDER_INTERVAL_SECONDS, self.render)
 
     def render(self) -> None:
-        """Render the queued events and hand their lines to the writer as one chunk.
-
-        An event that cannot be rendered is counted and left out, never raised."""
+        """Hand the lines queued since the last call to the writer as one chunk."""
         self._timer = None
-        pending = self._pending
         writer = self.writer
-        if pending:
-            self._pending = []
-            parts: list[bytes] = []  # the lines' fragments, joined once for the whole batch
-            add = parts.extend
-            stamps, middles = self._stamps, self._middles
-            count = 0
-            for kind, when, origin, auth, action, index, detail in pending:
-                try:
-                    # most events fall in the millisecond of the one before
-                    stamp = stamps.last if int(when * 1000) == stamps.milli else stamps.format(when)
-                    if auth is None or index or detail:
-                        add((_LINE_START, stamp, self._fields(kind, origin, auth, action, index, detail)))
-                    else:  # most events: a request's access_granted, its middle found by _middle's key
-                        # The origin unpacked at once: cheaper than its fields read one by one by name.
-                        method, path, client, request_id, opaque = origin
-                        user, by = auth.user, auth.authenticating_user
-                        key = (kind, action, method, path, client, _caller_key(auth))
-                        found = middles.get(key)
-                        if found is not None and found[0] is user and found[1] is by:
-                            middle = found[2]
-                        else:
-                            middle = self._middle(key, kind, origin, auth, action)
-                        end = _END if opaque is None else b'","opaque_id":' + orjson.dumps(opaque) + b"}\n"
-                        add((_LINE_START, stamp, middle, request_id.encode(), end))
-                    count += 1
-                except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
-                    writer.unrendered += 1
-                    log.error("could not render an audit event: %s", type(exc).__name__)
-            if count:
-                writer.put(b"".join(parts), count)
-        # Until the next render, the writer's buffer only empties: what is free now is safe to queue.
+        if self._queued:
+            writer.put(b"".join(self._parts), self._queued)
+            self._parts, self._queued = [], 0
+        # Until the next hand-off, the writer's buffer only empties: what is free now is safe to queue.
         self._room = writer.capacity - writer.buffered()
 
     # -- the line ---------------------------------------------------------------------------------
@@ -255,26 +278,34 @@ class AuditTrail:
     # event costs several times as much. A request's access_granted, most of the lines, is its
     # timestamp, one kept middle and its request id.
 
-    def _middle(
-        self, key: tuple[Any, ...], kind: str, origin: Origin, auth: Authentication, action: str | None
+    def _keep(
+        self, auth: Authentication, action: str | None, method: str, path: str, client: tuple[str, int] | None
     ) -> bytes:
-        """A line's fields between its timestamp and its request id, kept under ``key``: the event
-        type, action, origin (method, path, client) and caller; a client sending one request after
-        another meets them again each time.
+        """An access_granted line's fields between its time and its request id (event type, caller,
+        action, origin), kept for :meth:`granted` under the caller object.
 
-        The caller is keyed by ``_caller_key``, as :meth:`_user` keys it (the user objects' ids, checked against the
-        objects themselves, so that an id reused by a new object never finds the old one's fields)."""
-        if len(self._middles) >= _MIDDLE_CACHE_SIZE:
-            self._middles.clear()
-        middle = b"".join(
-            (
-                self._heads.get(kind) or self._head(_REST, kind),
-                self._user(auth, kind in _AUTHENTICATING),
-                self._action(action) if action is not None else b"",
-                self._place(origin),
+        A caller built anew for each request (one no realm keeps) finds the middle its fields were
+        serialised to under ``_caller_key`` (the user objects' ids, checked against the objects
+        themselves, so that an id reused by a new object never finds the old one's fields)."""
+        key = (ev.ACCESS_GRANTED, action, method, path, client, _caller_key(auth))
+        found = self._middles.get(key)
+        if found is not None and found[0] is auth.user and found[1] is auth.authenticating_user:
+            middle = found[2]
+        else:
+            if len(self._middles) >= _MIDDLE_CACHE_SIZE:
+                self._middles.clear()
+            middle = b"".join(
+                (
+                    self._heads[ev.ACCESS_GRANTED],
+                    self._user(auth, False),
+                    self._action(action) if action is not None else b"",
+                    self._place((method, path, client)),
+                )
             )
-        )
-        self._middles[key] = (auth.user, auth.authenticating_user, middle)
+            self._middles[key] = (auth.user, auth.authenticating_user, middle)
+        if len(self._kept) >= _MIDDLE_CACHE_SIZE:
+            self._kept.clear()
+        self._kept[(auth, action, method, path, client)] = middle
         return middle
 
     def _fields(
@@ -342,9 +373,8 @@ class AuditTrail:
         self._last_user = (auth, authenticating, fragment)
         return fragment
 
-    def _place(self, origin: Origin) -> bytes:
+    def _place(self, where: tuple[str, str, tuple[str, int] | None]) -> bytes:
         """The origin's fields before its request id, serialised once per method, path and client."""
-        where = origin[:3]  # method, path, client
         prefix = self._places.get(where)
         if prefix is None:
             if len(self._places) >= _PATH_CACHE_SIZE:
@@ -360,7 +390,7 @@ class AuditTrail:
         Keyplane's own (hex and digits) and goes in as it is."""
         if origin is self._last_origin:
             return self._last_origin_fields
-        prefix = self._place(origin)
+        prefix = self._place(origin[:3])
         if origin.opaque_id is None:
             fragment = b"".join((prefix, origin.request_id.encode(), b'"}\n'))
         else:

@@ -104,7 +104,6 @@ class Dispatcher:
         authenticated = 0  # 0: not tried, 1: authenticated, 2: refused (for the metrics)
         auth: Authentication | None = None
         audit = self.services.audit
-        origin: Origin | None = None
         try:
             if b"content-length" in headers:
                 _check_declared_length(headers[b"content-length"].decode("latin-1"))
@@ -119,17 +118,15 @@ class Dispatcher:
             authenticated = 2
             run_as_header = headers.get(RUN_AS_HEADER)
             run_as = None if run_as_header is None else run_as_header.decode("latin-1")
-            if audit is not None:
-                # tuple.__new__: a named tuple's own constructor is Python code, this is not.
-                origin = tuple.__new__(Origin, (method, path, scope.get("client"), request_id, opaque_id))
             try:  # costs nothing when nothing is raised (Python 3.11)
                 auth = await self.authenticator.authenticate(credential, uri, run_as)
             except domain.Unauthenticated:
-                if audit is not None and origin is not None:
-                    _audit_refused(audit, origin, credential)
+                if audit is not None:
+                    _audit_refused(audit, _origin(method, path, scope, request_id, opaque_id), credential)
                 raise
             authenticated = 1
-            if audit is not None and origin is not None:
+            if audit is not None and (audit.logs_success or run_as is not None):
+                origin = _origin(method, path, scope, request_id, opaque_id)
                 if audit.logs_success:
                     audit.authentication_success(origin, auth)
                 if run_as is not None:
@@ -176,7 +173,8 @@ class Dispatcher:
             if forwarder is not None and rule is not None:
                 # The upstream validates its own parameters (it may know more than Keyplane does).
                 authorize(auth, route.action, path_params, self_checked=route.self_checked)
-                if audit is not None and origin is not None:
+                if audit is not None:
+                    origin = _origin(method, path, scope, request_id, opaque_id)
                     audit.access_granted(origin, auth, route.action, path_params.get("index"))
                 forwarded = Forwarded(method, route.template, path_params, qs, decoded(headers), sent_body)
                 outcome = await forwarder.forward(auth, rule, forwarded)
@@ -192,15 +190,20 @@ class Dispatcher:
             if query:
                 check_unrecognized(path, set(query), route.params)
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
-            if audit is not None and origin is not None and not route.self_checked:
-                audit.access_granted(origin, auth, route.action, path_params.get("index"))
+            if audit is not None and audit.logs_granted and not route.self_checked:
+                if "index" in path_params:
+                    origin = _origin(method, path, scope, request_id, opaque_id)
+                    audit.access_granted(origin, auth, route.action, path_params["index"])
+                else:  # most requests: no Origin, the trail's direct call
+                    audit.granted(auth, route.action, method, path, scope.get("client"), request_id, opaque_id)
             request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
                 status, body, extra = reply.status, reply.body, reply.headers
             else:
                 status, body, extra = 200, reply, None
-            if audit is not None and origin is not None and (route.self_checked or route.action in changes.CHANGES):
+            if audit is not None and (route.self_checked or route.action in changes.CHANGES):
+                origin = _origin(method, path, scope, request_id, opaque_id)
                 _audit_answered(audit, origin, auth, route, method, path_params, raw_body, body, status)
             headers_out, payload = _answer(body, version, pretty, fpath, extra)
             # Sent here: no coroutine between the handler and the server on every answer.
@@ -221,13 +224,15 @@ class Dispatcher:
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except EsError as exc:
             status = exc.status
-            if audit is not None and status == 403 and origin is not None and auth is not None:
+            if audit is not None and status == 403 and auth is not None:
+                origin = _origin(method, path, scope, request_id, opaque_id)
                 audit.access(origin, auth, route.action if route else None, path_params.get("index"), False)
             await self._send_error(send, method, exc.status, exc.body(), dict(exc.headers), pretty)
         except domain.KeyplaneError as exc:
             err = from_domain(exc)
             status = err.status
-            if audit is not None and status == 403 and origin is not None and auth is not None:
+            if audit is not None and status == 403 and auth is not None:
+                origin = _origin(method, path, scope, request_id, opaque_id)
                 audit.access(origin, auth, route.action if route else None, path_params.get("index"), False)
             await self._send_error(send, method, err.status, err.body(), err.headers, pretty)
         except RawError as exc:
@@ -386,6 +391,11 @@ async def _respond(send: Send, method: str, status: int, headers: list[tuple[byt
     headers.append((b"content-length", b"%d" % len(payload)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
+
+
+def _origin(method: str, path: str, scope: Scope, request_id: str, opaque_id: str | None) -> Origin:
+    """The request's origin for the audit events other than a plain access_granted."""
+    return Origin(method, path, scope.get("client"), request_id, opaque_id)
 
 
 def _audit_refused(audit: AuditTrail, origin: Origin, credential: tuple[str, str] | None) -> None:

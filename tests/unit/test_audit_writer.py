@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from keyplane.audit import trail as trail_module
 from keyplane.audit.events import EVENT_TYPES
 from keyplane.audit.trail import RENDER_INTERVAL_SECONDS, AuditTrail, Failure, Origin
 from keyplane.audit.writer import AuditWriter, Stamps
@@ -16,6 +19,7 @@ from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
 from keyplane.security.users import reserved_user
 
+NONE = Permission([])
 ORIGIN = Origin("GET", "/_security/_authenticate", ("10.0.0.7", 51234), "ab12-7", "op-9")
 
 
@@ -227,3 +231,91 @@ def test_queued_events_count_against_the_buffer(tmp_path: Path) -> None:
 
 def _epoch(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+def test_every_event_type_renders_the_lines_it_always_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Byte for byte: audit_lines.jsonl was written by the trail before callers were kept per object."""
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return 1764563696.789
+
+    monkeypatch.setattr(trail_module, "_now", Clock.time)
+    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+    trail.writer.open()
+    elastic = reserved_user("elastic")
+    reserved = {"name": "reserved", "type": "reserved"}
+    key, basic = _key_auth(), Authentication(elastic, elastic, reserved, reserved, "realm", ["superuser"], [], NONE)
+    native = {"name": "default_native", "type": "native"}
+    run_as = Authentication(reserved_user("kibana_system"), elastic, reserved, native, "realm", ["viewer"], [], NONE)
+    bare = Origin("GET", "/_security/_authenticate", None, "ab12-8", None)
+    trail.access(ORIGIN, key, "cluster:admin/xpack/security/user/authenticate", None, True)
+    trail.access(bare, basic, "cluster:admin/xpack/security/user/authenticate", None, True)
+    trail.access(ORIGIN, basic, "indices:data/read/search", "logs-1,logs-2", True)
+    trail.authentication_success(ORIGIN, key)
+    trail.access(bare, key, "indices:data/read/search", "logs-1", False)
+    trail.authentication_failed(ORIGIN, Failure("basic", "ann", None, None), "default_native")
+    trail.anonymous_access_denied(bare)
+    trail.security_change(ORIGIN, basic, "a/b", "put_role", {"put": {"role": {"name": "r"}}}, 200)
+    trail.run_as(ORIGIN, basic, "kibana_system", "a/c", True)
+    trail.run_as(bare, basic, "nobody", "a/c", False)
+    trail.access(ORIGIN, run_as, "a/c", None, True)
+    trail.writer.close()
+    expected = (Path(__file__).parent / "audit_lines.jsonl").read_bytes()
+    assert (tmp_path / "audit.json").read_bytes() == expected
+
+
+def test_one_caller_object_keeps_a_middle_per_action_and_origin(tmp_path: Path) -> None:
+    """The dispatcher's direct call: one kept Authentication (as realms hand out per cached
+    credential) still shows each request's own client, path, action, request id and X-Opaque-Id."""
+    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+    trail.writer.open()
+    auth = _key_auth()
+    calls = [
+        ("a/one", "GET", "/p", ("10.0.0.7", 1), "r-1", None),
+        ("a/one", "GET", "/p", ("10.0.0.8", 2), "r-2", "op"),
+        ("a/two", "GET", "/p", ("10.0.0.7", 1), "r-3", None),
+        ("a/one", "POST", "/q", None, "r-4", None),
+        ("a/one", "GET", "/p", ("10.0.0.7", 1), "r-5", None),
+    ]
+    for action, method, path, client, request_id, opaque in calls:
+        trail.granted(auth, action, method, path, client, request_id, opaque)
+    trail.writer.close()
+    lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
+    shown = [(e["action"], e["request.method"], e["url.path"], e.get("origin.address")) for e in lines]
+    assert shown == [
+        ("a/one", "GET", "/p", "10.0.0.7:1"),
+        ("a/one", "GET", "/p", "10.0.0.8:2"),
+        ("a/two", "GET", "/p", "10.0.0.7:1"),
+        ("a/one", "POST", "/q", None),
+        ("a/one", "GET", "/p", "10.0.0.7:1"),
+    ]
+    assert [e["request.id"] for e in lines] == ["r-1", "r-2", "r-3", "r-4", "r-5"]
+    assert [e.get("opaque_id") for e in lines] == [None, "op", None, None, None]
+    assert len(trail._kept) == 4
+
+
+def test_kept_middles_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trail_module, "_MIDDLE_CACHE_SIZE", 3)
+    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+    trail.writer.open()
+    for n in range(10):
+        trail.granted(_key_auth(), "a/one", "GET", f"/p{n}", None, f"r-{n}", None)
+        assert len(trail._kept) <= 3 and len(trail._middles) <= 3
+    trail.writer.close()
+    lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
+    assert [e["url.path"] for e in lines] == [f"/p{n}" for n in range(10)]
+
+
+def test_a_full_trail_counts_drops_and_never_blocks(tmp_path: Path) -> None:
+    """The writer is not started, so nothing drains its buffer: the trail refuses what does not fit."""
+    trail = AuditTrail(tmp_path / "audit.json", 5, EVENT_TYPES, "node-a", "id-a")
+    auth = _key_auth()
+    started = time.monotonic()
+    for n in range(100):  # no event loop here: each event goes to the writer at once
+        trail.granted(auth, "a/one", "GET", "/p", None, f"r-{n}", None)
+        trail.authentication_success(ORIGIN, auth)
+    assert time.monotonic() - started < 1.0
+    buffered, written, dropped, lost = trail.figures()
+    assert (buffered, written, dropped, lost) == (5, 0, 195, 0)
