@@ -18,18 +18,25 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 SCHEMES = {"basic": "basic", "apikey": "api_key", "bearer": "bearer"}
 
 
+_FIRST_BOUND = LATENCY_BUCKETS[0]
+
+
 @dataclass(slots=True)
 class Timings:
-    """A histogram's numbers: count, sum, and the count per bucket (not cumulative; +Inf last)."""
+    """A histogram's numbers: sum, and the count per bucket (not cumulative; +Inf last)."""
 
-    count: int = 0
     total: float = 0.0
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
 
+    @property
+    def count(self) -> int:
+        # Added up when scraped rather than counted apart on every request.
+        return sum(self.buckets)
+
     def add(self, seconds: float) -> None:
-        self.count += 1
         self.total += seconds
-        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        # Most take less than the first bound: a comparison instead of a bisect (~4x the cost).
+        self.buckets[0 if seconds <= _FIRST_BOUND else bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
 
 @dataclass(slots=True)
@@ -55,9 +62,9 @@ class Recorder:
         timings = self.requests.get(key)
         if timings is None:
             timings = self.requests[key] = Timings()
-        timings.count += 1
+        # Timings.add, inline: one call less on every request.
         timings.total += seconds
-        timings.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        timings.buckets[0 if seconds <= _FIRST_BOUND else bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     def authentications(self) -> dict[tuple[str, str], int]:
         """(type, outcome) -> count; type: basic, api_key, bearer, anonymous, other."""
