@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 
 from keyplane.connectors.backends import sql
@@ -18,7 +19,8 @@ IDS = ["b", "B", "a", "a0", "é", "z", "Zz", "c-1", "c_1", "日本", "x y", "a\u
 
 
 def _doc(name: Any, deleted: bool) -> dict[str, Any]:
-    return {"index_name": name, "name": f"n {name}", "description": "Some Words", "deleted": deleted}
+    # NUL and U+FFFF: stored sealed on PostgreSQL, read back unsealed on every path
+    return {"index_name": name, "name": f"n {name}\x00\uffff", "description": "Some Words", "deleted": deleted}
 
 
 def test_pages_keep_the_order(database_url: str) -> None:
@@ -63,6 +65,7 @@ def test_pages_keep_the_order(database_url: str) -> None:
                         assert [s.id for s in page] == expected[start : start + size], (include_deleted, query)
                         total, texts = await repo.list_texts(selector, start, size)
                         assert [t[0] for t in texts] == expected[start : start + size]
+                        assert [orjson.loads(t[1]) for t in texts] == [s.doc for s in page]
         await db.close()
 
     asyncio.run(go())
