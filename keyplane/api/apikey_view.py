@@ -51,16 +51,9 @@ def render_key(key: ApiKey, *, with_limited_by: bool = False) -> dict[str, Any]:
     return out
 
 
-def render_hit(hit: QueryHit, *, with_limited_by: bool = False) -> dict[str, Any]:
-    """A key found by a query, with the values it sorted by when the query sorts."""
-    out = render_key(hit.key, with_limited_by=with_limited_by)
-    if hit.sort is not None:
-        out["_sort"] = hit.sort
-    return out
-
-
 def render_hits(hits: list[QueryHit], *, with_limited_by: bool = False) -> list[dict[str, Any]]:
-    """``render_hit`` of each hit, each key's object rendered once while the key is kept.
+    """Keys found by a query, each with the values it sorted by when the query sorts; each key's
+    object is rendered once while the key is kept.
 
     A query's keys are shared by the pages that read them unchanged (backends/sql.py ``_page_key``)
     and never changed, so the object of one is rendered once and kept by the key's identity (the entry

@@ -5,14 +5,14 @@ Field names follow Elasticsearch's logfile audit trail (``event.type``, ``event.
 Only identifiers go in: a user name, an API key's id and name, never a password, a secret or a hash,
 and never the query string (a ``source`` parameter can carry a request body).
 
-An event is queued with its time where it happens and rendered on the event loop a few
-milliseconds later, together with the others queued meanwhile, from JSON fragments kept between
-events; the batch goes to the writer's thread as one chunk, and that thread only appends it to the
-file. Rendering in batches costs a request about half of rendering its line at once (the same code
-runs hot, bench/README.md); fragments keep it low: a caller's fields are serialised once per
-identity, an origin's once per method, path and client, and the constant parts once. The usual line,
-a request's access_granted, is three pieces: its time, a middle kept per event type, caller, action
-and origin (a client sends the same request again and again), and its request id.
+An event's line is built where it happens, on the event loop, from JSON fragments kept between
+events, and queued; every few milliseconds the lines queued meanwhile go to the writer's thread as
+one chunk, and that thread only appends it to the file. Fragments keep a line cheap: a caller's
+fields are serialised once per identity, an origin's once per method, path and client, and the
+constant parts once. The usual line, a request's access_granted, is a middle found by one lookup
+(kept per caller object, action, method, path and client: realms hand out one Authentication per
+cached credential, and a client sends the same request again and again), stamped with its time and
+its request id.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ _PATH_CACHE_SIZE = 1_000
 _MIDDLE_CACHE_SIZE = 4_096  # lines' middles of ~500 bytes: about 2 MB at most
 _LINE_START = b'{"type":"audit","@timestamp":"'
 _END = b'"}\n'  # after the request id, when the request has no X-Opaque-Id
-RENDER_INTERVAL_SECONDS = 0.01  # how long an event waits at most to be rendered with the ones after it
+HAND_OFF_INTERVAL_SECONDS = 0.01  # how long a queued line waits at most to go to the writer with the ones after it
 
 
 class AuditTrail:
@@ -118,15 +118,15 @@ class AuditTrail:
         self.logs_granted = ev.ACCESS_GRANTED in enabled
 
     def figures(self) -> tuple[int, int, int, int]:
-        """Events waiting (to be rendered or written), written, dropped by a full buffer, lost otherwise."""
+        """Events waiting (to be handed off or written), written, dropped by a full buffer, lost otherwise."""
         buffered, written, dropped, lost = self.writer.figures()
         return buffered + self._queued, written, dropped, lost
 
     def flush(self) -> None:
-        """Render what is queued now (before the writer is closed)."""
+        """Hand what is queued now to the writer (before it is closed)."""
         if self._timer is not None:
             self._timer.cancel()
-        self.render()
+        self.hand_off()
 
     # -- authentication --------------------------------------------------------------------------
 
@@ -255,12 +255,12 @@ class AuditTrail:
     def _schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # not on an event loop (a command, a test): rendered at once
-            self.render()
+        except RuntimeError:  # not on an event loop (a command, a test): handed off at once
+            self.hand_off()
             return
-        self._timer = loop.call_later(RENDER_INTERVAL_SECONDS, self.render)
+        self._timer = loop.call_later(HAND_OFF_INTERVAL_SECONDS, self.hand_off)
 
-    def render(self) -> None:
+    def hand_off(self) -> None:
         """Hand the lines queued since the last call to the writer as one chunk."""
         self._timer = None
         writer = self.writer

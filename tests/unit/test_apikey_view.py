@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from keyplane.api.apikey_view import render_created, render_hit, render_key
+from keyplane.api.apikey_view import render_created, render_hits, render_key
 from keyplane.apikeys import core
 from keyplane.apikeys.core import ApiKey, CreatedKey, Creator
 from keyplane.apikeys.service import QueryHit
@@ -69,5 +69,6 @@ def test_cross_cluster_key_shows_access_and_no_owner_roles() -> None:
 
 
 def test_query_hit_carries_sort_values_only_when_sorted() -> None:
-    assert "_sort" not in render_hit(QueryHit(_key(), None))
-    assert render_hit(QueryHit(_key(), ["one", 1000]))["_sort"] == ["one", 1000]
+    plain, sorted_ = render_hits([QueryHit(_key(), None), QueryHit(_key(), ["one", 1000])])
+    assert "_sort" not in plain
+    assert sorted_["_sort"] == ["one", 1000]

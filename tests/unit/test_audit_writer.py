@@ -13,7 +13,7 @@ import pytest
 
 from keyplane.audit import trail as trail_module
 from keyplane.audit.events import EVENT_TYPES
-from keyplane.audit.trail import RENDER_INTERVAL_SECONDS, AuditTrail, Failure, Origin
+from keyplane.audit.trail import HAND_OFF_INTERVAL_SECONDS, AuditTrail, Failure, Origin
 from keyplane.audit.writer import AuditWriter, Stamps
 from keyplane.security.identity import Authentication
 from keyplane.security.permission import Permission
@@ -186,7 +186,7 @@ def test_events_on_the_loop_are_rendered_together_later_with_their_own_times(tmp
         trail.access(ORIGIN, auth, "indices:data/read/get", "logs-1", True)
         waiting = trail.figures()[0]  # queued on the loop, not rendered yet
         queued_before_render = trail.writer.queued
-        await asyncio.sleep(RENDER_INTERVAL_SECONDS * 3)  # the render timer fires
+        await asyncio.sleep(HAND_OFF_INTERVAL_SECONDS * 3)  # the hand-off timer fires
         assert trail.writer.queued == 2  # both rendered by it and handed to the writer, no flush needed
         await asyncio.to_thread(trail.writer.close)
         lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
