@@ -287,7 +287,7 @@ class AuditTrail:
         A caller built anew for each request (one no realm keeps) finds the middle its fields were
         serialised to under ``_caller_key`` (the user objects' ids, checked against the objects
         themselves, so that an id reused by a new object never finds the old one's fields)."""
-        key = (ev.ACCESS_GRANTED, action, method, path, client, _caller_key(auth))
+        key = (action, method, path, client, _caller_key(auth))
         found = self._middles.get(key)
         if found is not None and found[0] is auth.user and found[1] is auth.authenticating_user:
             middle = found[2]

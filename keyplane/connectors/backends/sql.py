@@ -265,6 +265,21 @@ def _aggregated_page(conds: list[ColumnElement[bool]]) -> Select[Any]:
     ).select_from(page)
 
 
+def _shape(selector: ConnectorFilter) -> tuple[bool, bool] | None:
+    """The shape a list's statements are prepared for (``_LISTS``, ``_AGGREGATED``): whether deleted
+    connectors are included and whether a query text is given; None for a list with name lists, whose
+    IN lists vary in length and are built per call."""
+    if selector.index_names or selector.names or selector.service_types:
+        return None
+    return selector.include_deleted, bool(selector.query)
+
+
+def _list_params(selector: ConnectorFilter) -> dict[str, Any]:
+    """The parameters of a list's conditions (``_list_conditions``): the query text's patterns."""
+    pattern = _like(selector.query) if selector.query else None
+    return {"pattern": pattern, "pattern_lower": pattern.lower()} if pattern else {}
+
+
 class SqlConnectorRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -358,7 +373,7 @@ class SqlConnectorRepository:
     async def list_texts(
         self, selector: ConnectorFilter, start: int, size: int
     ) -> tuple[int, builtins.list[tuple[str, str]]]:
-        if self.db.is_postgres and size > 0 and not (selector.index_names or selector.names or selector.service_types):
+        if self.db.is_postgres and size > 0 and _shape(selector) is not None:
             return await self._list_texts_aggregated(selector, start, size)
         total, rows = await self._list_rows(selector, start, size)
         return total, [(r["id"], r["doc"]) for r in rows]
@@ -369,26 +384,24 @@ class SqlConnectorRepository:
         """PostgreSQL: ``list_texts`` as one row, the page's ids and documents as two arrays beside its
         total: asyncpg decodes an array's texts in C, where each row of a page cost a record and a
         row of its own to build in Python."""
-        shape = (selector.include_deleted, bool(selector.query))
+        shape = _shape(selector)
+        assert shape is not None
         statement = _AGGREGATED.get(shape)
         if statement is None:
             statement = _AGGREGATED[shape] = Prepared(_aggregated_page(_list_conditions(selector)))
-        pattern = _like(selector.query) if selector.query else None
-        params = {"pattern": pattern, "pattern_lower": pattern.lower()} if pattern else {}
         async with self.db.transaction() as conn:
-            row = (await conn.execute(statement, params | {"start": start, "size": size})).rows[0]
+            row = (await conn.execute(statement, _list_params(selector) | {"start": start, "size": size})).rows[0]
         ids, docs = row["ids"] or [], row["docs"] or []
         return int(row[_TOTAL]), list(zip(ids, docs, strict=True))
 
     async def _list_rows(
         self, selector: ConnectorFilter, start: int, size: int
     ) -> tuple[int, builtins.list[dict[str, Any]]]:
-        pattern = _like(selector.query) if selector.query else None
-        params = {"pattern": pattern, "pattern_lower": pattern.lower()} if pattern else {}
-        if selector.index_names or selector.names or selector.service_types:
+        params = _list_params(selector)
+        shape = _shape(selector)
+        if shape is None:
             statements = _page_statements(c, _list_conditions(selector), _ORDER)
             return await _page_rows(self.db, statements, params, start, size)
-        shape = (selector.include_deleted, bool(selector.query))
         prepared = _LISTS.get(shape)
         if prepared is None:
             conds = _list_conditions(selector)

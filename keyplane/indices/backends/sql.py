@@ -462,7 +462,8 @@ async def _insert(
         flat_ids, flat_sources, flat_terms = term_rows.joined(ids), term_rows.joined(sources), term_rows.pg_flat(terms)
         if flat_ids is not None and flat_sources is not None and flat_terms is not None:
             # Flat texts rather than arrays (see term_rows.pg_flat): no Python call per element.
-            seq_nos, versions = ",".join([str(one[1]) for one in created]), ",".join([str(one[2]) for one in created])
+            seq_nos = term_rows.joined_numbers([one[1] for one in created])
+            versions = term_rows.joined_numbers([one[2] for one in created])
             flat = {"index": nul.seal(index), "ids": flat_ids, "seq_nos": seq_nos, "versions": versions}
             statement = _PG_INSERT_FLAT_WITH_TERMS if terms["t"] else _PG_INSERT_FLAT
             await conn.execute(statement, {**flat_terms, **flat, "sources": flat_sources})
