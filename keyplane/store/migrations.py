@@ -437,6 +437,38 @@ def _v17_untimed_invalidated_keys(conn: Connection) -> None:
         )
 
 
+def _v18_term_sequence_numbers(conn: Connection) -> None:
+    """Term rows carry their document's sequence number in their key, after the term, so that a term's
+    first matches in index order come from its rows alone (backends/terms/sql.py): PostgreSQL looked
+    up every matching document to keep the first ten."""
+    columns = {c["name"] for c in inspect(conn).get_columns(schema.content_terms.name)}
+    number = "SELECT d.seq_no FROM documents d WHERE d.index_name = {t}.index_name AND d.id = {t}.id"
+    if "seq_no" not in columns:
+        # A new key: the rows are copied into a new table, numbered from their documents (a row of no
+        # document, which writes never leave, is not kept).
+        conn.execute(text("ALTER TABLE content_terms RENAME TO content_terms_v17"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER INDEX content_terms_pkey RENAME TO content_terms_v17_pkey"))
+        schema.content_terms.create(conn)
+        conn.execute(
+            text(
+                "INSERT INTO content_terms (index_name, gen, term, seq_no, id, num) "
+                "SELECT t.index_name, t.gen, t.term, d.seq_no, t.id, t.num FROM content_terms_v17 t "
+                "JOIN documents d ON d.index_name = t.index_name AND d.id = t.id"
+            )
+        )
+        conn.execute(text("DROP TABLE content_terms_v17"))
+        return
+    # Rows restored from a backup taken before this step hold the column's default, -1.
+    conn.execute(
+        text(
+            f"UPDATE content_terms SET seq_no = ({number.format(t='content_terms')}) "
+            f"WHERE seq_no = -1 AND EXISTS ({number.format(t='content_terms')})"
+        )
+    )
+    conn.execute(text("DELETE FROM content_terms WHERE seq_no = -1"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_security,
     _v2_api_keys_and_tokens,
@@ -455,6 +487,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v15_key_activity_counts,
     _v16_term_generations,
     _v17_untimed_invalidated_keys,
+    _v18_term_sequence_numbers,
 ]
 
 
@@ -514,11 +547,14 @@ def _count(conn: Connection, table: Table) -> int:
 
 
 def _meter(conn: Connection, version: int) -> _Meter | None:
-    """The steps whose work grows with the store: v11 and v16 build term rows, v12 counts keys."""
+    """The steps whose work grows with the store: v11 and v16 build term rows, v12 counts keys, v18
+    numbers term rows."""
     if version in _TERM_ROWS_STEPS:
         return _Meter("building term rows of documents", _count(conn, schema.documents))
     if version == 12:
         return _Meter("counting API keys", _count(conn, schema.api_keys))
+    if version == 18:
+        return _Meter("numbering term rows", _count(conn, schema.content_terms))
     return None
 
 

@@ -287,6 +287,9 @@ content_terms = Table(
     Column("gen", BigInteger, primary_key=True, autoincrement=False, default=0, server_default="0"),
     # field, separator, kind, value (terms.py); byte order on PostgreSQL too, as Python compares strings (ranges).
     Column("term", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
+    # The document's sequence number (migration v18), so that a term's first matches in index order
+    # come from its rows alone; -1 only in rows restored from a backup taken before v18 (the step numbers them).
+    Column("seq_no", BigInteger, primary_key=True, autoincrement=False, server_default="-1"),
     Column("id", SafeString(512), primary_key=True),
     Column("num", Double, nullable=True),  # numbers and booleans (1, 0), for ranges
     sqlite_with_rowid=False,

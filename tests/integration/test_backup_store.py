@@ -108,7 +108,8 @@ def _fill(conn: Connection) -> None:
         schema.documents.insert(),
         [{"index_name": "logs", "id": str(i), "seq_no": i, "version": 1, "source": '{"a": 1}'} for i in range(3)],
     )
-    conn.execute(schema.content_terms.insert(), [{"index_name": "logs", "term": "a\x01n1", "id": "0", "num": math.inf}])
+    row = {"index_name": "logs", "term": "a\x01n1", "seq_no": 0, "id": "0", "num": math.inf}  # document 0's
+    conn.execute(schema.content_terms.insert(), [row])
 
 
 def _store(url: str) -> str:

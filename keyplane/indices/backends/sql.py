@@ -386,11 +386,21 @@ class SqlDocumentRepository:
             if marks["kept"]:
                 return None
             refreshed = None if marks["seq_no"] == marks["refreshed_seq_no"] else int(marks["refreshed_seq_no"])
-            seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
             scope = term_rows.Scope(index, self.db.is_postgres)
+            paged = window is not None and exact and not marks["irregular"]
+            if paged and isinstance(plan, pushdown.ValueIn):
+                # A term or terms query: its page and count from its term rows alone.
+                start, size = window or (0, 0)
+                if size > 0:
+                    rows = (await conn.execute(term_rows.value_page(scope, plan, refreshed, start, size))).rows
+                    if rows:
+                        return Matches([_doc(r) for r in rows], int(rows[0]["total"]))
+                total = int((await conn.execute(term_rows.value_count(scope, plan, refreshed))).scalar() or 0)
+                return Matches([], total)
+            seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
             where = term_rows.condition(scope, plan)
-            if window is not None and exact and not marks["irregular"]:
-                start, size = window
+            if paged:
+                start, size = window or (0, 0)
                 if size > 0:
                     # The page and the number of matches in one pass over them.
                     counted = func.count().over().label("total")
@@ -466,7 +476,7 @@ async def _insert(
             versions = term_rows.joined_numbers([one[2] for one in created])
             flat = {"index": nul.seal(index), "ids": flat_ids, "seq_nos": seq_nos, "versions": versions}
             statement = _PG_INSERT_FLAT_WITH_TERMS if terms["t"] else _PG_INSERT_FLAT
-            await conn.execute(statement, {**flat_terms, **flat, "sources": flat_sources})
+            await conn.execute(statement, {**flat_terms, **flat, "sources": flat_sources, "first": first})
             return
         docs = {
             "index": nul.seal(index),
@@ -475,7 +485,7 @@ async def _insert(
             "versions": [one[2] for one in created],
             "sources": sources,
         }
-        await conn.execute(_PG_INSERT_WITH_TERMS if terms["t"] else _PG_INSERT, {**terms, **docs})
+        await conn.execute(_PG_INSERT_WITH_TERMS if terms["t"] else _PG_INSERT, {**terms, **docs, "first": first})
         return
     rows = [(index, doc_id, seq_no, 1, version, source) for doc_id, seq_no, version, source in created]
 

@@ -28,6 +28,7 @@ import orjson
 from sqlalchemy import (
     CTE,
     ColumnElement,
+    Select,
     Text,
     and_,
     any_,
@@ -88,51 +89,65 @@ def joined_numbers(values: Sequence[float | int | None]) -> str:
 GEN_BITS = 12
 IRREGULAR_GEN = -1
 
-_SQLITE_INSERT = "INSERT INTO content_terms (index_name, gen, term, id, num) VALUES (?, ?, ?, ?, ?)"
-_SQLITE_DELETE = "DELETE FROM content_terms WHERE index_name = ? AND gen = ? AND term = ? AND id = ?"
-_PG_ARRAYS = "unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:n AS float8[])) AS r(t, i, n)"
+_SQLITE_INSERT = "INSERT INTO content_terms (index_name, gen, term, seq_no, id, num) VALUES (?, ?, ?, ?, ?, ?)"
+_SQLITE_DELETE = "DELETE FROM content_terms WHERE index_name = ? AND gen = ? AND term = ? AND seq_no = ? AND id = ?"
+# Each row's ``at`` (``s``) is counted from the parameter ``first`` (see ``Doc``).
+_PG_ARRAYS = (
+    "unnest(CAST(:t AS text[]), CAST(:i AS text[]), CAST(:n AS float8[]), CAST(:s AS bigint[])) AS r(t, i, n, s)"
+)
 # The same rows given as flat texts (``pg_flat``): asyncpg checks every element of a list it sends as an
 # array against three abstract classes (a Python call each, ~0.35 us), about 20 calls a document here.
 _PG_FLAT = (
-    f"unnest({split(':t')}, {split(':i')}, CAST(string_to_array(CAST(:n AS text), ',', 'N') AS float8[])) AS r(t, i, n)"
+    f"unnest({split(':t')}, {split(':i')}, CAST(string_to_array(CAST(:n AS text), ',', 'N') AS float8[]), "
+    "CAST(string_to_array(CAST(:s AS text), ',') AS bigint[])) AS r(t, i, n, s)"
 )
 _PG_INSERT_SQL = (
-    "INSERT INTO content_terms (index_name, term, id, num) SELECT CAST(:index AS text), r.t, r.i, r.n FROM "
+    "INSERT INTO content_terms (index_name, term, seq_no, id, num) "
+    "SELECT CAST(:index AS text), r.t, CAST(:first AS bigint) + r.s, r.i, r.n FROM "
 )
 _PG_INSERT, _PG_INSERT_FLAT = text(_PG_INSERT_SQL + _PG_ARRAYS), text(_PG_INSERT_SQL + _PG_FLAT)
-_PG_DELETE_SQL = "WHERE index_name = CAST(:index AS text) AND gen = 0 AND term = r.t AND id = r.i"
+_PG_DELETE_SQL = (
+    "WHERE index_name = CAST(:index AS text) AND gen = 0 AND term = r.t "
+    "AND seq_no = CAST(:first AS bigint) + r.s AND id = r.i"
+)
 _PG_DELETE = text(f"DELETE FROM content_terms USING {_PG_ARRAYS} {_PG_DELETE_SQL}")
 _PG_DELETE_FLAT = text(f"DELETE FROM content_terms USING {_PG_FLAT} {_PG_DELETE_SQL}")
 
 # index, where the document is written (see ``Doc``), term, id, number.
 Rows = list[tuple[str, int, str, str, float | None]]
+# index, generation, term, sequence number, id, number: a row as stored on SQLite.
+Placed = list[tuple[str, int, str, int, str, float | None]]
 
 
 def sqlite_rows(index: str, docs: Sequence[Doc]) -> Rows:
-    """The rows of these documents; ``placed`` gives them their generation."""
+    """The rows of these documents; ``placed`` gives them their generation and sequence number."""
     return [(index, at, term, doc_id, n) for doc_id, source, at in docs for term, n in terms.term_rows(source)]
 
 
-def placed(rows: Rows, first: int) -> Rows:
-    """The rows with their generation, the documents' ``at`` counted from ``first``."""
+def placed(rows: Rows, first: int) -> Placed:
+    """The rows with their generation and sequence number, the documents' ``at`` counted from ``first``."""
     return [
-        (index, IRREGULAR_GEN if term == _IRREGULAR else (first + at) >> GEN_BITS, term, doc_id, n)
+        (index, IRREGULAR_GEN if term == _IRREGULAR else (first + at) >> GEN_BITS, term, first + at, doc_id, n)
         for index, at, term, doc_id, n in rows
     ]
 
 
 def pg_rows(index: str, docs: Sequence[Doc]) -> dict[str, Any]:
-    """The rows of these documents, as the PostgreSQL statements take them (one array per column)."""
+    """The rows of these documents, as the PostgreSQL statements take them (one array per column; ``s``
+    the documents' ``at``, counted from the statement's ``first``)."""
     keys: list[str] = []
     ids: list[str] = []
     nums: list[float | None] = []
-    for doc_id, source, _ in docs:
-        sealed = nul.seal(doc_id)
-        for term, n in terms.term_rows(source):
+    ats: list[int] = []
+    for doc_id, source, at in docs:
+        rows = terms.term_rows(source)
+        count = len(rows)
+        ids += [nul.seal(doc_id)] * count
+        ats += [at] * count
+        for term, n in rows:
             keys.append(term)
-            ids.append(sealed)
             nums.append(n)
-    return {"index": nul.seal(index), "t": keys, "i": ids, "n": nums}
+    return {"index": nul.seal(index), "t": keys, "i": ids, "n": nums, "s": ats}
 
 
 def rows_of(is_postgres: bool, index: str, docs: Sequence[Doc]) -> Rows | dict[str, Any]:
@@ -146,7 +161,7 @@ def pg_flat(rows: dict[str, Any]) -> dict[str, Any] | None:
     keys, ids = joined(rows["t"]), joined(rows["i"])
     if keys is None or ids is None:
         return None
-    return {"index": rows["index"], "t": keys, "i": ids, "n": joined_numbers(rows["n"])}
+    return {"index": rows["index"], "t": keys, "i": ids, "n": joined_numbers(rows["n"]), "s": joined_numbers(rows["s"])}
 
 
 def pg_insert_after(statement: str, flat: bool = False) -> TextClause:
@@ -166,7 +181,8 @@ async def add(conn: Conn, rows: Rows | dict[str, Any], first: int) -> None:
     if isinstance(rows, dict):
         if rows["t"]:
             flat = pg_flat(rows)
-            await conn.execute(_PG_INSERT if flat is None else _PG_INSERT_FLAT, rows if flat is None else flat)
+            params = {**(rows if flat is None else flat), "first": first}
+            await conn.execute(_PG_INSERT if flat is None else _PG_INSERT_FLAT, params)
     elif rows:
         await conn.run_sync(lambda sync: add_sync(sync, rows, first))
 
@@ -176,9 +192,10 @@ async def remove(conn: Conn, rows: Rows | dict[str, Any]) -> None:
     if isinstance(rows, dict):
         if rows["t"]:
             flat = pg_flat(rows)
-            await conn.execute(_PG_DELETE if flat is None else _PG_DELETE_FLAT, rows if flat is None else flat)
+            params = {**(rows if flat is None else flat), "first": 0}
+            await conn.execute(_PG_DELETE if flat is None else _PG_DELETE_FLAT, params)
     elif rows:
-        keys = [row[:4] for row in placed(rows, 0)]
+        keys = [row[:5] for row in placed(rows, 0)]
         await conn.run_sync(lambda sync: sync.exec_driver_sql(_SQLITE_DELETE, keys))
 
 
@@ -202,7 +219,7 @@ def backfill_content_terms(sync: Connection) -> None:
             by_index.setdefault(row.index_name, []).append((row.id, orjson.loads(row.source), int(row.seq_no)))
         for index, docs in by_index.items():
             if postgres:
-                sync.execute(_PG_INSERT, pg_rows(index, docs))
+                sync.execute(_PG_INSERT, {**pg_rows(index, docs), "first": 0})
             else:
                 add_sync(sync, sqlite_rows(index, docs), 0)
         after = (batch[-1].index_name, batch[-1].id)
@@ -248,9 +265,10 @@ class Scope:
         return and_(tx.c.index_name == self.index, tx.c.gen.in_(select(_gens(self.index, GEN_BITS).c.g)))
 
     def own_rows(self) -> ColumnElement[bool]:
-        """The rows of the document at hand (a ``documents`` row of the index): its generation."""
+        """The rows of the document at hand (a ``documents`` row of the index): its generation and
+        sequence number, so that a term is looked up by the whole key."""
         gen = literal(0) if self.pg else dx.c.seq_no.op(">>")(GEN_BITS)
-        return and_(tx.c.index_name == self.index, tx.c.gen == gen, tx.c.id == dx.c.id)
+        return and_(tx.c.index_name == self.index, tx.c.gen == gen, tx.c.seq_no == dx.c.seq_no, tx.c.id == dx.c.id)
 
     def irregular_rows(self) -> ColumnElement[bool]:
         gen = 0 if self.pg else IRREGULAR_GEN
@@ -331,7 +349,7 @@ def condition(scope: Scope, plan: pushdown.Plan, probe: bool = False) -> ColumnE
     if isinstance(plan, pushdown.IdIn):
         return _one_of(dx.c.id, [nul.seal(i) for i in plan.ids] if pg else list(plan.ids), pg)
     if isinstance(plan, pushdown.ValueIn):
-        keys = [terms.key(plan.field, kind, v) for v in plan.values for kind in _kinds(v)]
+        keys = _value_keys(plan)
         if probe:
             return exists().where(scope.own_rows(), _one_of(tx.c.term, keys, pg))
         return _ids_of(scope, scope.rows(), _one_of(tx.c.term, keys, pg))
@@ -359,6 +377,43 @@ def condition(scope: Scope, plan: pushdown.Plan, probe: bool = False) -> ColumnE
     parts = [condition(scope, p, True) for p in plan.plans]
     hits = sum((case((p, 1), else_=0) for p in parts), start=literal(0))
     return hits >= plan.count
+
+
+def _value_keys(plan: pushdown.ValueIn) -> list[str]:
+    return [terms.key(plan.field, kind, v) for v in plan.values for kind in _kinds(v)]
+
+
+def _value_hits(scope: Scope, plan: pushdown.ValueIn, refreshed: int | None) -> Select[Any]:
+    """The sequence numbers and ids of the documents a ``ValueIn`` matches (of those searches see, up
+    to ``refreshed``), from the term rows alone: a row's sequence number is its document's."""
+    keys = _value_keys(plan)
+    hits = select(tx.c.seq_no, tx.c.id).where(scope.rows(), _one_of(tx.c.term, keys, scope.pg))
+    if refreshed is not None:
+        hits = hits.where(tx.c.seq_no <= refreshed)
+    # A document holding several of the keys (the string "1" and the number 1) has a row for each.
+    return hits.distinct() if len(keys) > 1 else hits
+
+
+def value_count(scope: Scope, plan: pushdown.ValueIn, refreshed: int | None) -> Select[Any]:
+    """How many documents a ``ValueIn`` matches, counted on its term rows."""
+    return select(func.count()).select_from(_value_hits(scope, plan, refreshed).subquery("hits"))
+
+
+def value_page(scope: Scope, plan: pushdown.ValueIn, refreshed: int | None, start: int, size: int) -> Select[Any]:
+    """The page (``start``, ``size``) of a ``ValueIn``'s matches in sequence-number order, each row with
+    the number of matches (``total``). The page's ids and the count come from the term rows alone,
+    whose key orders a term's documents by sequence number; only the page's documents are read, where
+    ordering the documents themselves read every match by its primary key (on PostgreSQL, 17 of a
+    term search's 18 ms at 1,000 matches)."""
+    hits = _value_hits(scope, plan, refreshed)
+    page = hits.order_by(tx.c.seq_no).offset(start).limit(size).subquery("page")
+    total = value_count(scope, plan, refreshed).scalar_subquery().label("total")
+    on = and_(dx.c.index_name == scope.index, dx.c.id == page.c.id)
+    return (
+        select(dx.c.id, dx.c.seq_no, dx.c.primary_term, dx.c.version, dx.c.source, total)
+        .select_from(page.join(dx, on))
+        .order_by(page.c.seq_no)
+    )
 
 
 def _lead_rank(plan: pushdown.Plan) -> int:
