@@ -20,6 +20,9 @@ import random
 from collections.abc import Callable
 from typing import Any, Literal
 
+import orjson
+
+from keyplane import jsontext
 from keyplane.connectors import configuration, core, filtering, sync_jobs, system_index
 from keyplane.connectors.backends.base import ConnectorRepository, SecretRepository, Stored, SyncJobRepository
 from keyplane.connectors.clock import now_iso, now_ns
@@ -52,6 +55,13 @@ async def _back_off(attempt: int) -> None:
 
 def connector_missing(connector_id: str) -> NotFound:
     return NotFound(f"connector [{connector_id}] not found")
+
+
+def _copy(stored: Stored) -> Doc:
+    """A copy of the stored document to change: parsed from its text when known (``deep_copy`` writes
+    the document out first)."""
+    doc: Doc = orjson.loads(stored.text) if stored.text is not None else deep_copy(stored.doc)
+    return doc
 
 
 def _with_id(stored: Stored) -> Doc:
@@ -242,12 +252,13 @@ class ConnectorService:
                 raise connector_missing(connector_id)
             if not reaches_deleted and stored.doc.get("deleted"):
                 raise connector_missing(connector_id)
-            doc = deep_copy(stored.doc)
+            doc = _copy(stored)
             change(doc)
             if doc == stored.doc and not always:
                 return "noop"
-            if await self.connectors.replace(Stored(stored.id, doc, stored.seq_no), stored.doc):
-                self._remember(Stored(stored.id, doc, stored.seq_no + 1))
+            text = jsontext.dumps(doc).decode()
+            if await self.connectors.replace(Stored(stored.id, doc, stored.seq_no, text), stored.doc):
+                self._remember(Stored(stored.id, doc, stored.seq_no + 1, text))
                 return "updated"
             await _back_off(attempt)
         raise Conflict(f"[{connector_id}]: version conflict, too many concurrent updates")
@@ -263,16 +274,19 @@ class ConnectorService:
         written = self._written.pop(connector_id, None)
         if written is None or (not reaches_deleted and written.doc.get("deleted")):
             return False
-        doc = deep_copy(written.doc)
+        doc = _copy(written)
         try:
             change(doc)
         except KeyplaneError:
             return False
         if doc == written.doc and not always:
             return False
-        if not await self.connectors.replace(Stored(connector_id, doc, written.seq_no), written.doc, unchanged=True):
+        text = jsontext.dumps(doc).decode()
+        if not await self.connectors.replace(
+            Stored(connector_id, doc, written.seq_no, text), written.doc, unchanged=True, previous_text=written.text
+        ):
             return False
-        self._remember(Stored(connector_id, doc, written.seq_no + 1))
+        self._remember(Stored(connector_id, doc, written.seq_no + 1, text))
         return True
 
     def _remember(self, stored: Stored) -> None:

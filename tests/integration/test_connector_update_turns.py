@@ -28,10 +28,12 @@ class Counting(SqlConnectorRepository):
         self.reads += 1
         return await super().get(connector_id)
 
-    async def replace(self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False) -> bool:
+    async def replace(
+        self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False, previous_text: str | None = None
+    ) -> bool:
         if self.gate is not None:
             await self.gate.wait()
-        done = await super().replace(stored, previous, unchanged=unchanged)
+        done = await super().replace(stored, previous, unchanged=unchanged, previous_text=previous_text)
         self.lost += not done
         return done
 

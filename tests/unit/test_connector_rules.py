@@ -418,7 +418,9 @@ class MemoryConnectors:
         self.rows[connector_id] = Stored(connector_id, doc, seq_no)
         return created
 
-    async def replace(self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False) -> bool:
+    async def replace(
+        self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False, previous_text: str | None = None
+    ) -> bool:
         current = self.rows.get(stored.id)
         if current is None or current.seq_no != stored.seq_no:
             return False

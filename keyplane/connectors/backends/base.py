@@ -20,6 +20,9 @@ class Stored:
     id: str
     doc: Doc
     seq_no: int
+    # The document's JSON text as stored (``jsontext.dumps``), when known: a writer copies the document
+    # by parsing it and names the stored form by it, instead of writing the document out again.
+    text: str | None = None
 
 
 class ConnectorRepository(Protocol):
@@ -33,15 +36,19 @@ class ConnectorRepository(Protocol):
         """Index the whole document; True when it was created. Refuses an index name in use (StatusError)."""
         ...
 
-    async def replace(self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False) -> bool:
-        """Write a changed document back if nobody changed it since it was read.
+    async def replace(
+        self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False, previous_text: str | None = None
+    ) -> bool:
+        """Write a changed document back if nobody changed it since it was read (as ``stored.text`` when
+        given, which must be ``jsontext.dumps(stored.doc)``).
 
         ``previous``: the document as read at ``stored.seq_no``. When the change keeps its index name
         and deleted flag, the index-name check is left out: the compare-and-set finds the row as read,
         which held them, and the database's unique index lets no other live connector hold that name.
         ``unchanged``: the row must also still hold ``previous`` itself, not only its ``seq_no``: for a
         document not read but remembered from an earlier write, whose id may have been deleted and
-        created again since, numbering its versions from 1 anew.
+        created again since, numbering its versions from 1 anew. ``previous_text``: ``previous`` as
+        stored, when known.
         """
         ...
 

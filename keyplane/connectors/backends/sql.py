@@ -81,14 +81,15 @@ def _text(value: Any, width: int | None = None) -> str | None:
     return value[:width] if width is not None else value
 
 
-def _columns(doc: Doc) -> dict[str, Any]:
+def _columns(doc: Doc, text: str | None = None) -> dict[str, Any]:
+    """The row of ``doc`` (``text``: its JSON text, when already written out)."""
     return {
         "index_name": _text(doc.get("index_name"), 512),
         "name": _text(doc.get("name")),
         "service_type": _text(doc.get("service_type")),
         "description": _text(doc.get("description")),
         "deleted": doc.get("deleted") is True,
-        "doc": jsontext.dumps(doc).decode(),
+        "doc": jsontext.dumps(doc).decode() if text is None else text,
     }
 
 
@@ -287,7 +288,7 @@ class SqlConnectorRepository:
     async def get(self, connector_id: str) -> Stored | None:
         async with self.db.transaction() as conn:
             row = (await conn.execute(_GET, {"id": connector_id})).first()
-        return Stored(row["id"], orjson.loads(row["doc"]), row["seq_no"]) if row else None
+        return Stored(row["id"], orjson.loads(row["doc"]), row["seq_no"], row["doc"]) if row else None
 
     async def _check_index(self, conn: Any, connector_id: str, doc: Doc) -> None:
         # As the columns hold it: a raw document's index_name may be any JSON value.
@@ -322,19 +323,28 @@ class SqlConnectorRepository:
                     raise index_taken(doc.get("index_name")) from None
         return False
 
-    async def replace(self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False) -> bool:
+    async def replace(
+        self, stored: Stored, previous: Doc | None = None, *, unchanged: bool = False, previous_text: str | None = None
+    ) -> bool:
         """Write a changed document back if nobody changed it since it was read."""
-        values = _columns(stored.doc) | {"id": stored.id, "seq_no": stored.seq_no}
+        values = _columns(stored.doc, stored.text)
+        values["id"], values["seq_no"] = stored.id, stored.seq_no
         statement = _REPLACE
         if unchanged and previous is not None:
             # The text written last time: documents are serialised the same way each time.
-            statement, values["previous_doc"] = _REPLACE_UNCHANGED, jsontext.dumps(previous).decode()
+            if previous_text is None:
+                previous_text = jsontext.dumps(previous).decode()
+            statement, values["previous_doc"] = _REPLACE_UNCHANGED, previous_text
         try:
-            async with self.db.transaction() as conn:
-                if previous is None or _index_columns(previous) != _index_columns(stored.doc):
+            if previous is not None and _index_columns(previous) == _index_columns(stored.doc):
+                # No index-name check to read first: the write is the transaction (``Database.execute_alone``,
+                # without ``transaction()``'s context managers).
+                res = await self.db.execute_alone(statement, values)
+            else:
+                async with self.db.transaction() as conn:
                     await self._check_index(conn, stored.id, stored.doc)
-                # the write alone after the reads: no BEGIN and COMMIT round trips on PostgreSQL
-                res = await conn.execute_alone(statement, values)
+                    # the write alone after the reads: no BEGIN and COMMIT round trips on PostgreSQL
+                    res = await conn.execute_alone(statement, values)
         except exc.IntegrityError:
             raise index_taken(stored.doc.get("index_name")) from None
         return res.rowcount == 1
