@@ -1,5 +1,5 @@
 """Term rows carry their document's sequence number (migration 18): a term or terms query's page and
-count come from its rows alone (``value_page``, ``value_count``) and answer as the in-memory search,
+count come from its rows alone (``value_search``) and answer as the in-memory search,
 through rewrites, deletes and writes not yet refreshed; a store of version 17 migrated (and rows
 restored from a backup taken before 18) answers the same, on both stores."""
 
@@ -86,8 +86,8 @@ def test_term_pages_come_from_the_term_rows_and_answer_as_the_in_memory_search(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pages: list[Any] = []
-    value_page = term_sql.value_page
-    monkeypatch.setattr(term_sql, "value_page", lambda *args: pages.append(args) or value_page(*args))
+    value_search = term_sql.value_search
+    monkeypatch.setattr(term_sql, "value_search", lambda *args: pages.append(args) or value_search(*args))
 
     async def go() -> None:
         db, svc = await _service(database_url)

@@ -3,6 +3,7 @@ document row its own, so a write is one transaction that bumps the one and compa
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import BindParameter
 
 from keyplane import jsontext
 from keyplane.indices import pushdown
@@ -39,6 +41,7 @@ from keyplane.indices.backends.terms import sql as term_rows
 from keyplane.indices.core import IndexMeta, IndexMissing, Source, StoredDoc
 from keyplane.store import nul, schema
 from keyplane.store.database import Conn, Database
+from keyplane.store.prepared import Prepared
 
 ix, dx, sx, tx = schema.indices, schema.documents, schema.document_snapshots, schema.content_terms
 
@@ -380,7 +383,7 @@ class SqlDocumentRepository:
         async with self.db.transaction() as conn:
             # The index's state in one round trip: its sequence numbers, whether earlier versions are
             # kept for searches (they have no term rows: the caller scans), whether it has irregular documents.
-            marks = (await conn.execute(_marks(index, self.db.is_postgres))).first()
+            marks = (await conn.execute(_marks(self.db.is_postgres), {"index": index})).first()
             if marks is None:
                 return Matches([], 0 if window is not None and exact else None)
             if marks["kept"]:
@@ -391,11 +394,12 @@ class SqlDocumentRepository:
             if paged and isinstance(plan, pushdown.ValueIn):
                 # A term or terms query: its page and count from its term rows alone.
                 start, size = window or (0, 0)
+                in_page, value_count, params = term_rows.value_search(scope, plan, refreshed, start, size)
                 if size > 0:
-                    rows = (await conn.execute(term_rows.value_page(scope, plan, refreshed, start, size))).rows
+                    rows = (await conn.execute(in_page, params)).rows
                     if rows:
                         return Matches([_doc(r) for r in rows], int(rows[0]["total"]))
-                total = int((await conn.execute(term_rows.value_count(scope, plan, refreshed))).scalar() or 0)
+                total = int((await conn.execute(value_count, params)).scalar() or 0)
                 return Matches([], total)
             seen, order = term_rows.visible(index, refreshed, plan), term_rows.order(plan)
             where = term_rows.condition(scope, plan)
@@ -534,10 +538,14 @@ def _seq_no(row: Row[Any]) -> int:
     return int(row.seq_no)
 
 
-def _marks(index: str, pg: bool) -> Select[Any]:
+@functools.lru_cache(maxsize=2)
+def _marks(pg: bool) -> Prepared:
+    """The index's sequence numbers, whether it keeps earlier versions, whether it has irregular
+    documents (parameter ``index``): built and compiled once, as it runs before every pushed-down search."""
+    index: BindParameter[str] = bindparam("index")
     kept = exists().where(sx.c.index_name == index).label("kept")
     irregular = exists(term_rows.has_irregular(index, pg)).label("irregular")
-    return select(ix.c.seq_no, ix.c.refreshed_seq_no, kept, irregular).where(ix.c.name == index)
+    return Prepared(select(ix.c.seq_no, ix.c.refreshed_seq_no, kept, irregular).where(ix.c.name == index))
 
 
 def _refreshed(index: str) -> ScalarSelect[Any]:
