@@ -22,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from hashlib import blake2s
 
-from keyplane.apikeys.core import ApiKey
+from keyplane.apikeys.core import ApiKey, Creator
 from keyplane.security.permission import Permission
 from keyplane.security.roles import RoleDescriptor
 from keyplane.security.users import User
@@ -83,12 +83,13 @@ def grant_identity(key: ApiKey) -> tuple[str, tuple[str, ...], tuple[str, ...], 
     once, and the grant's index compares keys of one owner by identity, not character by character
     (a joined text was hashed and compared anew at every key creation).
     """
-    return (key.type, tuple(map(_repr, key.role_descriptors)), tuple(map(_repr, key.limited_by)), repr(key.creator))
+    return (key.type, tuple(map(_repr, key.role_descriptors)), tuple(map(_repr, key.limited_by)), _repr(key.creator))
 
 
-def _repr(descriptor: RoleDescriptor) -> str:
-    """``repr(descriptor)``, written once per object: descriptors are never changed once parsed, and
-    keys of one owner hold the same ones (the superuser role's repr took 5 µs of every key creation)."""
+def _repr(descriptor: RoleDescriptor | Creator) -> str:
+    """``repr(descriptor)``, written once per object: descriptors and owners are never changed once
+    made, and keys of one owner hold the same ones (the superuser role's repr took 5 µs of every key
+    creation; the owner is one object per caller: ApiKeyService._creator)."""
     found = _REPRS.get(id(descriptor))
     if found is not None and found[0] is descriptor:
         return found[1]
@@ -99,7 +100,7 @@ def _repr(descriptor: RoleDescriptor) -> str:
     return text
 
 
-_REPRS: dict[int, tuple[RoleDescriptor, str]] = {}
+_REPRS: dict[int, tuple[RoleDescriptor | Creator, str]] = {}
 _MAX_REPRS = 1_024
 
 

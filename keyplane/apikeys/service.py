@@ -166,6 +166,10 @@ def is_api_key(auth: Authentication) -> bool:
     return auth.type == "api_key" and not auth.is_run_as
 
 
+# Callers whose keys' owner is kept (``ApiKeyService._creator``).
+_MAX_CREATORS = 1024
+
+
 def owner_realm(auth: Authentication) -> dict[str, str]:
     return auth.lookup_realm
 
@@ -187,6 +191,8 @@ class ApiKeyService:
         # The keys this node last wrote by update, by (id, owner's username, owner's realm): the next
         # update of one starts from it instead of reading it again (``_update_written``).
         self._written: dict[tuple[str, str, str], ApiKey] = {}
+        # Owners of new keys by their caller's identity (``_creator``).
+        self._creators: dict[int, tuple[Authentication, Creator]] = {}
 
     # -- authorization --------------------------------------------------------------------------------
 
@@ -222,12 +228,26 @@ class ApiKeyService:
         # Elasticsearch truncates the duration to whole seconds.
         return now + (ms // 1000) * 1000
 
-    async def _creator_and_snapshot(self, auth: Authentication) -> tuple[Creator, list[RoleDescriptor]]:
+    def _creator(self, auth: Authentication) -> Creator:
+        """The owner of keys ``auth`` creates: one object per caller while it is the same one (realms hand
+        out one Authentication per cached credential, never changed), so keys of one caller share it
+        and whatever is kept by its identity (its text in the verified-key cache's grants, its part of
+        the stored doc: backends/sql.py ``_doc_text``)."""
+        found = self._creators.get(id(auth))
+        if found is not None and found[0] is auth:
+            return found[1]
         user, realm = auth.user, owner_realm(auth)
         creator = Creator(user.username, user.full_name, user.email, user.metadata, realm["name"], realm["type"])
+        if len(self._creators) >= _MAX_CREATORS:
+            self._creators.clear()
+        self._creators[id(auth)] = (auth, creator)  # holds the caller, so its id is not reused meanwhile
+        return creator
+
+    async def _creator_and_snapshot(self, auth: Authentication) -> tuple[Creator, list[RoleDescriptor]]:
+        creator = self._creator(auth)
         if is_api_key(auth):
             return creator, []
-        return creator, core.owner_snapshot(await self.roles_of(user))
+        return creator, core.owner_snapshot(await self.roles_of(auth.user))
 
     async def create(self, auth: Authentication, spec: KeySpec, *, check: bool = True) -> CreatedKey:
         if check:

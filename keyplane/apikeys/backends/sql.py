@@ -106,16 +106,6 @@ def _row(key: ApiKey) -> dict[str, Any]:
 def _values(key: ApiKey) -> tuple[Any, ...]:
     """The key's column values, in ``_COLUMNS`` order."""
     creator = key.creator
-    # Each descriptor as the JSON it is stored as, written once per descriptor (core.stored_form).
-    doc = {
-        "role_descriptors": {rd.name: orjson.Fragment(core.stored_form(rd)) for rd in key.role_descriptors},
-        "role_descriptor_order": [rd.name for rd in key.role_descriptors],
-        "limited_by": {rd.name: orjson.Fragment(core.stored_form(rd)) for rd in key.limited_by},
-        "creator": creator.to_dict(),
-        "version": key.version,
-    }
-    if key.certificate_identity is not None:
-        doc["certificate_identity"] = key.certificate_identity
     return (
         key.id,
         key.name,
@@ -129,11 +119,56 @@ def _values(key: ApiKey) -> tuple[Any, ...]:
         creator.realm_type,
         key.hash,
         key.metadata,
-        jsontext.dumps(doc).decode(),
+        _doc_text(key),
         key.last_used,
         key.seq_no,
         _managed(key.metadata),
     )
+
+
+def _doc_text(key: ApiKey) -> str:
+    """The key's ``doc`` column: the same text for every key of one owner (object), roles and version,
+    written once while kept. An owner's new keys and updates repeat it (its creator is one object per
+    caller, its descriptors' stored forms are kept: core.stored_form), so it is found by those texts
+    and the owner's identity instead of written out again (a dict of the owner and a JSON dump a key)."""
+    creator = key.creator
+    identity = (
+        id(creator),
+        tuple([(rd.name, core.stored_form(rd)) for rd in key.role_descriptors]),
+        tuple([(rd.name, core.stored_form(rd)) for rd in key.limited_by]),
+        key.version,
+        key.certificate_identity,
+    )
+    try:
+        found = _DOCS.get(identity)
+    except TypeError:  # an unhashable certificate identity: written out
+        return _written_doc(key)
+    if found is not None and found[0] is creator:
+        return found[1]
+    text = _written_doc(key)
+    if len(_DOCS) >= _MAX_DOCS:
+        _DOCS.clear()
+    _DOCS[identity] = (creator, text)  # holds the owner, so its id is not reused meanwhile
+    return text
+
+
+# Stored docs by what they are written from (``_doc_text``).
+_DOCS: dict[tuple[Any, ...], tuple[Creator, str]] = {}
+_MAX_DOCS = 1024
+
+
+def _written_doc(key: ApiKey) -> str:
+    # Each descriptor as the JSON it is stored as, written once per descriptor (core.stored_form).
+    doc = {
+        "role_descriptors": {rd.name: orjson.Fragment(core.stored_form(rd)) for rd in key.role_descriptors},
+        "role_descriptor_order": [rd.name for rd in key.role_descriptors],
+        "limited_by": {rd.name: orjson.Fragment(core.stored_form(rd)) for rd in key.limited_by},
+        "creator": key.creator.to_dict(),
+        "version": key.version,
+    }
+    if key.certificate_identity is not None:
+        doc["certificate_identity"] = key.certificate_identity
+    return jsontext.dumps(doc).decode()
 
 
 _COLUMNS = (
@@ -159,7 +194,9 @@ _COLUMNS = (
 def _managed(metadata: dict[str, Any] | None) -> bool:
     """Whether ``metadata.managed`` has the keyword "true" among its values, as a term query on it
     matches (store/jsonleaf.py LeafIn): the boolean or the text, alone or an element of an array."""
-    value = (metadata or {}).get("managed")
+    if not metadata:  # most keys: nothing to look at
+        return False
+    value = metadata.get("managed")
     values = value if isinstance(value, list) else [value]
     return any(v is True or v == "true" for v in values)
 
