@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import select
 
 from keyplane.connectors.backends import sql
+from keyplane.connectors.backends.base import Stored
 from keyplane.connectors.backends.sql import SqlConnectorRepository
 from keyplane.connectors.model import ConnectorFilter
 from tests.integration.stores import open_migrated
@@ -66,6 +67,42 @@ def test_pages_keep_the_order(database_url: str) -> None:
                         total, texts = await repo.list_texts(selector, start, size)
                         assert [t[0] for t in texts] == expected[start : start + size]
                         assert [orjson.loads(t[1]) for t in texts] == [s.doc for s in page]
+        await db.close()
+
+    asyncio.run(go())
+
+
+def test_lists_follow_every_change(database_url: str) -> None:
+    """Texts kept between lists (PostgreSQL keeps them by version) never outlive the form they were
+    read from: an update, a delete and a new connector of the same id at ``seq_no`` 1 again, a write
+    through another repository (another node)."""
+
+    async def go() -> None:
+        db = await open_migrated(database_url)
+        repo, other = SqlConnectorRepository(db), SqlConnectorRepository(db)
+        selector = ConnectorFilter([], [], [], None, False)
+
+        async def names() -> list[tuple[str, Any]]:
+            for _ in range(2):  # the second list from what the first kept
+                total, texts = await repo.list_texts(selector, 0, 20)
+            assert total == len(texts)
+            return [(i, orjson.loads(t)["name"]) for i, t in texts]
+
+        await repo.put("a", _doc("search-a", deleted=False))
+        await repo.put("b", _doc("search-b", deleted=False))
+        first = await names()
+        stored = await repo.get("a")
+        assert stored is not None
+        assert await repo.replace(Stored("a", {**stored.doc, "name": "renamed"}, stored.seq_no), stored.doc)
+        assert await names() == [("a", "renamed"), first[1]]
+        assert await other.delete("a")
+        await other.put("a", _doc("search-a", deleted=False) | {"name": "new"})  # seq_no 1 again
+        assert await names() == [("a", "new"), first[1]]
+        assert await other.delete("b")
+        await other.put("b", _doc("search-b", deleted=False) | {"name": "b again"})  # the same seq_no as kept
+        assert await names() == [("a", "new"), ("b", "b again")]
+        assert await other.delete("b")
+        assert await names() == [("a", "new")]
         await db.close()
 
     asyncio.run(go())

@@ -242,15 +242,25 @@ def _list_conditions(selector: ConnectorFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
-# PostgreSQL's list_texts statements by shape, as _LISTS (``_aggregated_page``).
-_AGGREGATED: dict[tuple[bool, bool], Prepared] = {}
+# PostgreSQL's list_texts statements by shape, as _LISTS (``_aggregated_page``): a page's versions alone,
+# and the page with its documents.
+_AGGREGATED: dict[tuple[bool, bool], tuple[Prepared, Prepared]] = {}
+# Connector texts kept by a PostgreSQL repository (``SqlConnectorRepository._texts``), at most.
+MAX_TEXTS = 512
 
 
-def _aggregated_page(conds: list[ColumnElement[bool]]) -> Select[Any]:
-    """One row: the total of matching connectors, and the ids and documents of a page of them, each an
-    array in ``_ORDER`` (null when the page is empty)."""
+# PostgreSQL's system column naming the transaction that wrote a row's version: with the ``seq_no``, it
+# names one stored form of a connector, even across a delete and a new connector of the same id (whose
+# ``seq_no`` starts at 1 again), which a later transaction writes. Freezing keeps it (PostgreSQL >= 9.4).
+_XMIN = "connectors.xmin::text"
+
+
+def _aggregated_page(conds: list[ColumnElement[bool]], docs: bool = True) -> Select[Any]:
+    """One row: the total of matching connectors, and the ids, versions (``seq_no``, ``_XMIN``) and
+    (``docs``) documents of a page of them, each an array in ``_ORDER`` (null when the page is empty)."""
+    columns = [c.c.id, c.c.seq_no, literal_column(_XMIN).label("xmin"), c.c.index_name]
     page = (
-        select(c.c.id, c.c.doc, c.c.index_name)
+        select(*columns, *([c.c.doc] if docs else []))
         .where(*conds)
         .order_by(*_ORDER)
         .offset(bindparam("start", type_=Integer))
@@ -259,11 +269,10 @@ def _aggregated_page(conds: list[ColumnElement[bool]]) -> Select[Any]:
     )
     order = (page.c.index_name.asc().nulls_last(), page.c.id)
     count = select(func.count()).select_from(c).where(*conds).scalar_subquery()
-    return select(
-        count.label(_TOTAL),
-        func.array_agg(aggregate_order_by(page.c.id, *order)).label("ids"),
-        func.array_agg(aggregate_order_by(page.c.doc, *order)).label("docs"),
-    ).select_from(page)
+    arrays = [func.array_agg(aggregate_order_by(page.c[n], *order)).label(n + "s") for n in ("id", "seq_no", "xmin")]
+    if docs:
+        arrays.append(func.array_agg(aggregate_order_by(page.c.doc, *order)).label("docs"))
+    return select(count.label(_TOTAL), *arrays).select_from(page)
 
 
 def _shape(selector: ConnectorFilter) -> tuple[bool, bool] | None:
@@ -284,6 +293,9 @@ def _list_params(selector: ConnectorFilter) -> dict[str, Any]:
 class SqlConnectorRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # PostgreSQL: the document texts of connectors listed, by id, with the version (``seq_no``,
+        # ``_XMIN``) each is the text of (``_list_texts_aggregated``).
+        self._texts: dict[str, tuple[int, str, str]] = {}
 
     async def get(self, connector_id: str) -> Stored | None:
         async with self.db.transaction() as conn:
@@ -396,12 +408,36 @@ class SqlConnectorRepository:
         row of its own to build in Python."""
         shape = _shape(selector)
         assert shape is not None
-        statement = _AGGREGATED.get(shape)
-        if statement is None:
-            statement = _AGGREGATED[shape] = Prepared(_aggregated_page(_list_conditions(selector)))
+        statements = _AGGREGATED.get(shape)
+        if statements is None:
+            conds = _list_conditions(selector)
+            statements = _AGGREGATED[shape] = (
+                Prepared(_aggregated_page(conds, docs=False)),
+                Prepared(_aggregated_page(conds)),
+            )
+        params = _list_params(selector) | {"start": start, "size": size}
+        # The page's versions first: a console lists the same unchanged connectors again and again, whose
+        # texts are kept, and reading ~1.5 KB of text for each was most of the page's reading. Only a page
+        # with a connector not kept at its version is read again, whole, documents included.
         async with self.db.transaction() as conn:
-            row = (await conn.execute(statement, _list_params(selector) | {"start": start, "size": size})).rows[0]
+            row = (await conn.execute(statements[0], params)).rows[0]
+        ids, seq_nos, xmins = row["ids"] or [], row["seq_nos"] or [], row["xmins"] or []
+        kept = self._texts
+        texts = []
+        for connector_id, seq_no, xmin in zip(ids, seq_nos, xmins, strict=True):
+            found = kept.get(connector_id)
+            if found is None or found[0] != seq_no or found[1] != xmin:
+                break
+            texts.append((connector_id, found[2]))
+        else:
+            return int(row[_TOTAL]), texts
+        async with self.db.transaction() as conn:
+            row = (await conn.execute(statements[1], params)).rows[0]
         ids, docs = row["ids"] or [], row["docs"] or []
+        if len(kept) + len(ids) > MAX_TEXTS:
+            kept.clear()
+        for connector_id, seq_no, xmin, text in zip(ids, row["seq_nos"] or [], row["xmins"] or [], docs, strict=True):
+            kept[connector_id] = (seq_no, xmin, text)
         return int(row[_TOTAL]), list(zip(ids, docs, strict=True))
 
     async def _list_rows(
