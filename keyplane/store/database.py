@@ -984,6 +984,7 @@ class Database:
         self._sqlite: _SqliteStore | None = None
         self._aio_engine: AsyncEngine | None = None
         self._pg_pool: _PgPool | None = None
+        self._pg_conn: type[_PgConn] | None = None  # keyplane.store.postgres, imported by open()
         self._listeners: list[Callable[[str], None]] = []
         self._listen_task: asyncio.Task[None] | None = None
         self._lock: Any = None
@@ -1000,7 +1001,7 @@ class Database:
         if self.is_postgres:
             from sqlalchemy.ext.asyncio import create_async_engine
 
-            from keyplane.store.postgres import _pg_pool
+            from keyplane.store.postgres import _pg_pool, _PgConn
 
             url = self._dsn().replace("postgresql://", "postgresql+keyplane://", 1)
             # SQLAlchemy compiles, and runs what only it can on the transaction's own connection
@@ -1009,6 +1010,7 @@ class Database:
             # answers 503 (retryable).
             self._aio_engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
             self._pg_pool = await _pg_pool(self._dsn(), self._aio_engine.dialect)
+            self._pg_conn = _PgConn
             self._listen_task = asyncio.create_task(self._listen_forever())
         else:
             self._lock_file()
@@ -1175,16 +1177,25 @@ class Database:
             return _SqliteConn(self._sqlite, self._broadcast_local, background)
         assert self._aio_engine is not None
         assert self._pg_pool is not None
-        from keyplane.store.postgres import _PgConn
-
-        return _PgConn(self._aio_engine, self._pg_pool)
+        assert self._pg_conn is not None
+        return self._pg_conn(self._aio_engine, self._pg_pool)
 
     async def _end(self, conn: _SqliteConn | _PgConn, ok: bool) -> None:
         """Commit (``ok``) or roll back a transaction of ``_begin``."""
-        await conn.finish(ok)
-        if ok and not isinstance(conn, _SqliteConn):
-            # Our own NOTIFY comes back through LISTEN too; drop local caches now so this node
-            # never serves a stale answer to the caller's next request.
+        if isinstance(conn, _SqliteConn):
+            await conn.finish(ok)
+            return
+        # This node drops its own caches when its transaction ends, so that it never serves a stale
+        # answer to the caller's next request; LISTEN then skips the notices of the node's own
+        # connections (``_PgPool.sent_here``). Also when the transaction failed, if its notices may
+        # have been committed (a statement alone, a COMMIT cancelled while under way).
+        try:
+            await conn.finish(ok)
+        except BaseException:
+            if conn.maybe_notified:
+                self._broadcast_local(conn.notices)
+            raise
+        if conn.notices and (ok or conn.maybe_notified):
             self._broadcast_local(conn.notices)
 
     def _dsn(self) -> str:
@@ -1198,6 +1209,12 @@ class Database:
             for listener in self._listeners:
                 listener(kind)
 
+    def _heard(self, _conn: Any, pid: int, _channel: str, kind: str) -> None:
+        """A change notice: this node's own were acted on when their transaction ended (``_end``)."""
+        pool = self._pg_pool
+        if pool is None or not pool.sent_here(pid):
+            self._broadcast_local([kind])
+
     async def _listen_forever(self) -> None:
         """Hold a LISTEN connection open; reconnect after a failure and then drop every cache."""
         import asyncpg
@@ -1206,7 +1223,7 @@ class Database:
             try:
                 conn = await asyncpg.connect(self._dsn())
                 try:
-                    await conn.add_listener(CHANNEL, lambda *args: self._broadcast_local([args[3]]))
+                    await conn.add_listener(CHANNEL, self._heard)
                     self._broadcast_local(["*"])  # changes may have been missed while disconnected
                     while not conn.is_closed():
                         await asyncio.sleep(1)

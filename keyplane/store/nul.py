@@ -22,6 +22,8 @@ from keyplane import jsontext
 # it (doubled) costs nothing in practice.
 ESC = "\uffff"
 _NUL = "\x00"
+_NUL_ESCAPED = b"\\u0000"  # NUL as orjson writes it in JSON text
+_ESC_BYTES = ESC.encode()
 
 
 def seal(text: str) -> str:
@@ -107,7 +109,13 @@ class SafeString(TypeDecorator[str]):
 
     # Nothing to convert outside PostgreSQL: no per-value call at all (a list reads thousands).
     def bind_processor(self, dialect: Dialect) -> Any:
-        return super().bind_processor(dialect) if dialect.name == "postgresql" else None
+        if dialect.name != "postgresql":
+            return None
+        if self.impl_instance.bind_processor(dialect) is None:
+            # The driver takes the text as it is: one plain function per value, not the decorator's
+            # wrapper around process_bind_param (a key's insert binds eight such values).
+            return _sealed
+        return super().bind_processor(dialect)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         if dialect.name != "postgresql":
@@ -117,6 +125,13 @@ class SafeString(TypeDecorator[str]):
             # decorator's wrapper around process_result_value (a key row has a dozen such columns).
             return _unsealed
         return super().result_processor(dialect, coltype)
+
+
+def _sealed(value: Any) -> Any:
+    """``process_bind_param`` on PostgreSQL as one call (never given None: the callers skip it)."""
+    if isinstance(value, str) and (_NUL in value or ESC in value):
+        return seal(value)
+    return value
 
 
 def _unsealed(value: str | None) -> str | None:
@@ -145,7 +160,12 @@ class SafeJSON(TypeDecorator[Any]):
         def process(value: Any) -> str | None:
             if value is None:
                 return None
-            return jsontext.dumps(_walk(value, seal) if _needs_sealing(value) else value).decode()
+            text = jsontext.dumps(value)
+            # orjson writes NUL as the escape \u0000 and U+FFFF as its UTF-8 bytes: text holding
+            # neither has no string to seal (a backslash before "u0000" only sends it the slow way).
+            if (_NUL_ESCAPED in text or _ESC_BYTES in text) and _needs_sealing(value):
+                text = jsontext.dumps(_walk(value, seal))
+            return text.decode()
 
         return process
 

@@ -50,13 +50,19 @@ class _PgConn(Conn):
         self._begun = False  # BEGIN sent: statements from here on are in the transaction block
         self._aio: AsyncConnection | None = None  # SQLAlchemy on the same connection, once needed
         self._notified = 0  # notices already sent (with a statement alone, ``execute_alone``)
+        # Whether notices may have been committed, whatever this transaction's end: sent and not
+        # refused by the server (a statement alone, or a COMMIT, cancelled while under way included).
+        self.maybe_notified = False
 
     async def _held(self) -> Any:
         if self._driver is None:
-            try:
-                self._driver = await self._pool.acquire()
-            except Exception as exc:
-                raise _pg_error(self._dialect, "", exc) from exc
+            # An idle connection without a coroutine of the pool's; else wait for one.
+            self._driver = self._pool.take_idle()
+            if self._driver is None:
+                try:
+                    self._driver = await self._pool.acquire()
+                except Exception as exc:
+                    raise _pg_error(self._dialect, "", exc) from exc
         return self._driver
 
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
@@ -80,9 +86,11 @@ class _PgConn(Conn):
                 # The write and its notices in one statement, so in one transaction: one round trip.
                 args = (*compiled.args(params), *self.notices)
                 driver = await self._held()
+                self.maybe_notified = True
                 try:
                     found = await driver.fetchval(sql, *args)
                 except Exception as exc:
+                    self.maybe_notified = False  # refused: its transaction (its notices) did not commit
                     raise self._failed(sql, exc) from exc
                 self._notified = len(self.notices)
                 return Rows([], int(found))
@@ -153,26 +161,32 @@ class _PgConn(Conn):
                 # Nothing else to commit: the notices go as one statement, its own transaction.
                 sql, args = _notify_sql(self.notices[self._notified :])
                 driver = await self._held()
+                self.maybe_notified = True
                 try:
                     await driver.execute(sql, *args)
                 except Exception as exc:
+                    self.maybe_notified = False
                     raise self._failed(sql, exc) from exc
         finally:
             driver, self._driver = self._driver, None
             self._begun = False
-            if driver is not None:
+            if driver is not None and not self._pool.put_back(driver):
                 await self._pool.release(driver)
 
     async def _commit(self) -> None:
         """COMMIT, in the same round trip as the notices when they can be written as literals."""
         driver = self._driver
         sql, args = _notify_sql(self.notices) if self.notices else ("", ())
+        self.maybe_notified = bool(self.notices)
         try:
             if args:
                 await driver.execute(sql, *args)
                 sql = ""
             await driver.execute(sql + "COMMIT")  # no arguments: one simple query, both in one round trip
         except Exception as exc:
+            # Refused, so nothing committed; or the connection is gone, and the notices (if the
+            # COMMIT did go through) come back through LISTEN (``_PgPool.sent_here``).
+            self.maybe_notified = self._notified > 0
             error = self._failed(sql + "COMMIT", exc)
             await _roll_back(driver)  # a notice failed, so the COMMIT after it did not run
             raise error from exc
@@ -251,6 +265,7 @@ class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
     kept while it lives, as taking one per transaction costs more than a statement."""
 
     _sqlalchemy: AsyncConnection | None = None
+    server_pid = 0  # its server process, which change notices name (``_PgPool.sent_here``)
 
     async def sqlalchemy(self, engine: AsyncEngine) -> AsyncConnection:
         aio = self._sqlalchemy
@@ -344,18 +359,26 @@ class _PgPool:
         self._waiters: deque[asyncio.Future[_PoolConnection | None]] = deque()
         self._size = 0  # places taken: connections open, being opened, or promised to a waiter
         self._open: set[_PoolConnection] = set()  # the open ones, idle or held: each one holds a place
+        self._by_pid: dict[int, _PoolConnection] = {}  # the open ones by their server process id
         self._closing = False
         self._emptied: asyncio.Future[None] | None = None  # close() waiting for the last place
 
-    async def acquire(self) -> _PoolConnection:
-        if self._closing:
-            raise asyncpg.InterfaceError("the node's connection pool is closed")
+    def take_idle(self) -> _PoolConnection | None:
+        """An idle connection at once, or None (then ``acquire``, which also reports a closed pool)."""
         idle = self._idle
-        while idle:
+        while idle and not self._closing:
             conn = idle.pop()
             if not conn.is_closed():
                 return conn
             self._lost(conn)  # closed while idle (the server went away or restarted)
+        return None
+
+    async def acquire(self) -> _PoolConnection:
+        if self._closing:
+            raise asyncpg.InterfaceError("the node's connection pool is closed")
+        conn = self.take_idle()
+        if conn is not None:
+            return conn
         if self._size < POOL_SIZE:
             self._size += 1
             return await self._connect()
@@ -369,6 +392,8 @@ class _PgPool:
             self._free_place()
             raise
         self._open.add(conn)
+        conn.server_pid = conn.get_server_pid()  # kept: asyncpg answers it only while open
+        self._by_pid[conn.server_pid] = conn
         try:
             await self._init(conn)
             if self._closing:
@@ -402,14 +427,19 @@ class _PgPool:
         """Take a connection back: to the first waiter, else idle. No reset query: transactions
         change no session state (SET LOCAL, transaction-level advisory locks); one left in a
         transaction block is rolled back, and one closed or failing is dropped, its place freed."""
+        if not self.put_back(conn):
+            await self._settle(conn)
+
+    def put_back(self, conn: _PoolConnection) -> bool:
+        """``release`` when it need not wait (the usual case): False when the caller must ``release``."""
         if conn.is_closed():
             self._lost(conn)
-            return
+            return True
         protocol = conn._protocol  # noqa: SLF001 - asyncpg's pool reads the same state
         if self._closing or protocol.is_in_transaction() or protocol._is_cancelling():  # noqa: SLF001
-            await self._settle(conn)
-            return
+            return False
         self._put(conn)
+        return True
 
     async def _settle(self, conn: _PoolConnection) -> None:
         """The rare release that waits: for a cancelled statement to end (a BEGIN it interrupted may
@@ -446,7 +476,16 @@ class _PgPool:
         """A connection is closed: its place is freed, once."""
         if conn in self._open:
             self._open.discard(conn)
+            if self._by_pid.get(conn.server_pid) is conn:
+                del self._by_pid[conn.server_pid]
             self._free_place()
+
+    def sent_here(self, pid: int) -> bool:
+        """Whether server process ``pid`` serves an open connection of this pool: a notice it sent
+        came from one of this node's transactions, whose end dropped the node's caches already
+        (``Database._end``). One closed (dropped during a COMMIT of unknown outcome) no longer counts."""
+        conn = self._by_pid.get(pid)
+        return conn is not None and not conn.is_closed()
 
     def _free_place(self) -> None:
         """A place is free: for the first waiter to open a connection in, else for anyone."""

@@ -12,7 +12,8 @@ booleans). Everything else keeps going through SQLAlchemy.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
@@ -36,16 +37,40 @@ class Compiled:
     keys: tuple[str, ...]  # result column names (empty if it returns no rows)
     results: tuple[_Processor, ...]
     returns_rows: bool
+    # Derived: the values taken from the parameters in one call when every one is given at each call
+    # (None otherwise), and the conversions by position: a write binds a dozen values, most of them
+    # unconverted, so it pays one call for the lookups and one per conversion.
+    _get: Callable[[Mapping[str, Any]], Any] | None = field(init=False, repr=False, compare=False)
+    _convert: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False, compare=False)
 
-    def args(self, params: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    def __post_init__(self) -> None:
+        every = bool(self.names) and all(fixed is _REQUIRED for fixed in self.fixed)
+        get: Callable[[Mapping[str, Any]], Any] | None = None
+        if every and len(self.names) > 1:
+            get = itemgetter(*self.names)
+        elif every:
+            only = self.names[0]
+            get = lambda params: (params[only],)  # noqa: E731 - itemgetter of one name gives no tuple
+        object.__setattr__(self, "_get", get)
+        convert = tuple((i, process) for i, process in enumerate(self.binds) if process is not None)
+        object.__setattr__(self, "_convert", convert)
+
+    def args(self, params: Mapping[str, Any] | None) -> list[Any]:
+        """The driver's positional arguments for ``params``."""
         if not self.names:
-            return ()
-        params = params or {}
-        values = []
-        for name, process, fixed in zip(self.names, self.binds, self.fixed, strict=True):
-            value = params[name] if fixed is _REQUIRED else fixed
-            values.append(process(value) if process is not None and value is not None else value)
-        return tuple(values)
+            return []
+        if self._get is not None:
+            values = list(self._get(params if params is not None else {}))
+        else:
+            given = params or {}
+            values = [
+                given[name] if fixed is _REQUIRED else fixed for name, fixed in zip(self.names, self.fixed, strict=True)
+            ]
+        for i, process in self._convert:
+            value = values[i]
+            if value is not None:
+                values[i] = process(value)
+        return values
 
     def row(self, values: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
