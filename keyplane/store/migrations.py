@@ -458,6 +458,9 @@ def _v18_term_sequence_numbers(conn: Connection) -> None:
             )
         )
         conn.execute(text("DROP TABLE content_terms_v17"))
+        if conn.dialect.name == "postgresql":
+            # Statistics for the new table's plans before the first search (autovacuum may be off or late).
+            conn.execute(text("ANALYZE content_terms"))
         return
     # Rows restored from a backup taken before this step hold the column's default, -1.
     conn.execute(

@@ -384,25 +384,26 @@ def _value_keys(plan: pushdown.ValueIn) -> list[str]:
     return [terms.key(plan.field, kind, v) for v in plan.values for kind in _kinds(v)]
 
 
-# The greatest sequence number a search sees when nothing is hidden from it (no refresh pending).
-_EVERY_SEQ_NO = 2**62
-
-
-@functools.lru_cache(maxsize=64)
-def _value_statements(pg: bool, keys: int, bits: int) -> tuple[Prepared, Prepared]:
-    """The page and count statements of a ``ValueIn`` of ``keys`` term keys (``value_page``), built and
+@functools.lru_cache(maxsize=128)
+def _value_statements(pg: bool, keys: int, bits: int, bounded: bool) -> tuple[Prepared, Prepared]:
+    """The page and count statements of a ``ValueIn`` of ``keys`` term keys (``value_search``), built and
     compiled once: building them per search took half of a term search's CPU. Parameters: index, the
-    keys (``keys``, an array, on PostgreSQL; ``k0``... on SQLite), upto, start, size."""
+    keys (``k0``...; on PostgreSQL ``keys``, an array, for more than one), with ``bounded`` upto, start, size.
+    One key is an equality: PostgreSQL without statistics filtered ``= ANY`` over the whole index."""
     index: BindParameter[str] = bindparam("index")
     if pg:
-        rows = and_(tx.c.index_name == index, tx.c.gen == 0, tx.c.term == any_(bindparam("keys", type_=ARRAY(Text()))))
+        many = tx.c.term == any_(bindparam("keys", type_=ARRAY(Text())))
+        one_of = tx.c.term == bindparam("k0") if keys == 1 else many
+        rows = and_(tx.c.index_name == index, tx.c.gen == 0, one_of)
     else:
         last = select(ix.c.seq_no.op(">>")(bits)).where(ix.c.name == index).scalar_subquery()
         gens = select(literal(0).label("g")).cte("gens", recursive=True)
         gens = gens.union_all(select(gens.c.g + 1).where(gens.c.g < last))
         terms_in = tx.c.term.in_([bindparam(f"k{n}") for n in range(keys)])
         rows = and_(tx.c.index_name == index, tx.c.gen.in_(select(gens.c.g)), terms_in)
-    hits = select(tx.c.seq_no, tx.c.id).where(rows, tx.c.seq_no <= bindparam("upto"))
+    hits = select(tx.c.seq_no, tx.c.id).where(rows)
+    if bounded:
+        hits = hits.where(tx.c.seq_no <= bindparam("upto"))
     # A document holding several of the keys (the string "1" and the number 1) has a row for each.
     if keys > 1:
         hits = hits.distinct()
@@ -423,10 +424,9 @@ def value_search(
     parameters. Only the page's documents are read, where ordering the documents themselves read every
     match by its primary key (on PostgreSQL, 17 of a term search's 18 ms at 1,000 matches)."""
     keys = _value_keys(plan)
-    page, count = _value_statements(scope.pg, len(keys), GEN_BITS)
-    upto = _EVERY_SEQ_NO if refreshed is None else refreshed
-    params: dict[str, Any] = {"index": scope.index, "upto": upto, "start": start, "size": size}
-    if scope.pg:
+    page, count = _value_statements(scope.pg, len(keys), GEN_BITS, refreshed is not None)
+    params: dict[str, Any] = {"index": scope.index, "upto": refreshed, "start": start, "size": size}
+    if scope.pg and len(keys) > 1:
         params["keys"] = keys
     else:
         params.update({f"k{n}": key for n, key in enumerate(keys)})
