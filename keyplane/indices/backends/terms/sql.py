@@ -161,8 +161,8 @@ def pg_flat(rows: dict[str, Any]) -> dict[str, Any] | None:
     keys, ids = joined(rows["t"]), joined(rows["i"])
     if keys is None or ids is None:
         return None
-    seq = ",".join(map(str, rows["s"]))  # integers, never null
-    return {"index": rows["index"], "t": keys, "i": ids, "n": joined_numbers(rows["n"]), "s": seq}
+    numbers, seq = joined_numbers(rows["n"]), joined_numbers(rows["s"])  # sequence numbers: never null
+    return {"index": rows["index"], "t": keys, "i": ids, "n": numbers, "s": seq}
 
 
 def pg_insert_after(statement: str, flat: bool = False) -> TextClause:
@@ -241,15 +241,17 @@ def misplaced(sync: Connection) -> bool:
 # -- plans ------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
-def _gens(index: str, bits: int) -> CTE:
+def _generations(index: str | BindParameter[str], bits: int) -> CTE:
     """The generations (of ``bits``) of the index's sequence numbers, up to its last one as the statement reads it: a
     document written after an earlier statement of the search is found in its generation (a list bound
-    from an earlier read could miss a document rewritten meanwhile). Built once per index: statements
-    are immutable, and building this one took a tenth of a term search's CPU."""
+    from an earlier read could miss a document rewritten meanwhile). ``index``: a name or a parameter."""
     last = select(ix.c.seq_no.op(">>")(bits)).where(ix.c.name == index).scalar_subquery()
     gens = select(literal(0).label("g")).cte("gens", recursive=True)
     return gens.union_all(select(gens.c.g + 1).where(gens.c.g < last))
+
+
+# Built once per index: statements are immutable, and building this one took a tenth of a term search's CPU.
+_gens = functools.lru_cache(maxsize=256)(_generations)
 
 
 @dataclass(frozen=True)
@@ -272,8 +274,13 @@ class Scope:
         return and_(tx.c.index_name == self.index, tx.c.gen == gen, tx.c.seq_no == dx.c.seq_no, tx.c.id == dx.c.id)
 
     def irregular_rows(self) -> ColumnElement[bool]:
-        gen = 0 if self.pg else IRREGULAR_GEN
-        return and_(tx.c.index_name == self.index, tx.c.gen == gen, tx.c.term == _IRREGULAR)
+        return _irregular_rows(self.index, self.pg)
+
+
+def _irregular_rows(index: str | BindParameter[str], pg: bool) -> ColumnElement[bool]:
+    """The marker rows of the index's irregular documents (``index``: a name or a parameter)."""
+    gen = 0 if pg else IRREGULAR_GEN
+    return and_(tx.c.index_name == index, tx.c.gen == gen, tx.c.term == _IRREGULAR)
 
 
 def _ids_of(scope: Scope, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -396,9 +403,7 @@ def _value_statements(pg: bool, keys: int, bits: int, bounded: bool) -> tuple[Pr
         one_of = tx.c.term == bindparam("k0") if keys == 1 else many
         rows = and_(tx.c.index_name == index, tx.c.gen == 0, one_of)
     else:
-        last = select(ix.c.seq_no.op(">>")(bits)).where(ix.c.name == index).scalar_subquery()
-        gens = select(literal(0).label("g")).cte("gens", recursive=True)
-        gens = gens.union_all(select(gens.c.g + 1).where(gens.c.g < last))
+        gens = _generations(index, bits)
         terms_in = tx.c.term.in_([bindparam(f"k{n}") for n in range(keys)])
         rows = and_(tx.c.index_name == index, tx.c.gen.in_(select(gens.c.g)), terms_in)
     hits = select(tx.c.seq_no, tx.c.id).where(rows)
@@ -454,8 +459,7 @@ def irregular(scope: Scope) -> ColumnElement[bool]:
 
 def has_irregular(index: str | BindParameter[str], pg: bool) -> Any:
     """One marker row of the index's irregular documents, if it has any (``index``: a name or a parameter)."""
-    gen = 0 if pg else IRREGULAR_GEN
-    return select(tx.c.id).where(tx.c.index_name == index, tx.c.gen == gen, tx.c.term == _IRREGULAR).limit(1)
+    return select(tx.c.id).where(_irregular_rows(index, pg)).limit(1)
 
 
 def order(plan: pushdown.Plan) -> ColumnElement[Any]:
