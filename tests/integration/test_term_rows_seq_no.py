@@ -15,12 +15,13 @@ from sqlalchemy.engine import Connection
 
 from keyplane.backup import tables
 from keyplane.indices import terms
-from keyplane.indices.backends.sql import SqlDocumentRepository, SqlIndexRepository
 from keyplane.indices.backends.terms import sql as term_sql
 from keyplane.indices.service import IndexService
 from keyplane.store import schema
-from keyplane.store.database import Database
-from keyplane.store.migrations import MIGRATIONS, migrate, upgrade
+from keyplane.store.migrations import MIGRATIONS, upgrade
+
+# Small generations (SQLite) so that the documents span many, and a migrated store's service.
+from tests.integration.test_content_terms_generations import _BITS, _service, _small_generations  # noqa: F401
 from tests.integration.test_search_pushdown import _compare
 
 # Regular documents only (an index with an irregular one is searched another way), values shared
@@ -43,19 +44,6 @@ PROBES: list[dict[str, Any]] = [
     {"terms": {"n": [1, "2", 2.0]}},
     {"terms": {"s": []}},
 ]
-_BITS = 1  # two sequence numbers a generation (SQLite): the documents span many
-
-
-@pytest.fixture(autouse=True)
-def _small_generations(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(term_sql, "GEN_BITS", _BITS)
-
-
-async def _service(url: str) -> tuple[Database, IndexService]:
-    db = Database(url)
-    await db.open()
-    await migrate(db)
-    return db, IndexService(SqlIndexRepository(db), SqlDocumentRepository(db))
 
 
 async def _compare_probes(svc: IndexService, name: str) -> None:
