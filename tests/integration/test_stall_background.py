@@ -273,8 +273,12 @@ def test_a_checkpoint_between_batches_keeps_the_wal_from_growing(database_url: s
                 sizes.append((tmp_path / "keyplane.db-wal").stat().st_size)
             done.set()
             await writer
-            # A batch is ~200 KiB of WAL: 40 of them appended would make ~8 MiB; started over, a few batches.
-            assert max(sizes) < 1_500_000, sizes
+            # A batch is ~200 KiB of WAL: 40 of them appended would make ~8 MiB. Started over, the WAL
+            # holds a batch or two; a request's write that lands after the last copy run keeps it from
+            # starting over until the next pause, so on a loaded machine a few batches may pile up once.
+            sizes.sort()
+            assert sizes[len(sizes) // 2] < 1_000_000, sizes
+            assert sizes[-1] < 3_000_000, sizes
             assert len(await _names(db)) > 200
         finally:
             done.set()
