@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import (
     Integer,
     LargeBinary,
+    Text,
     and_,
     bindparam,
     cast,
@@ -164,16 +165,17 @@ async def _page_rows(
     """The total of matching documents and the rows of one page of them (``totalled``: the page with
     its total, ``_totalled``, when built beforehand)."""
     count_stmt, page_stmt = statements
-    async with db.transaction() as conn:
-        if size > 0:
-            # The page and its total in one statement: one round trip on PostgreSQL where two
-            # statements take two, one statement less to run on SQLite.
-            stmt = totalled if totalled is not None else _totalled(count_stmt, page_stmt)
-            rows = (await conn.execute(stmt, params | {"start": start, "size": size})).rows
-            if rows:
-                return int(rows[0][_TOTAL]), rows
-        # No page asked, or no row to carry the total (none matched, or the page is past them).
-        return int((await conn.execute(count_stmt, params)).scalar() or 0), []
+    # Each read alone (``Database.execute_alone``, without ``transaction()``'s context managers): reads
+    # take a snapshot each in a transaction too (SQLite's readers, PostgreSQL's READ COMMITTED).
+    if size > 0:
+        # The page and its total in one statement: one round trip on PostgreSQL where two
+        # statements take two, one statement less to run on SQLite.
+        stmt = totalled if totalled is not None else _totalled(count_stmt, page_stmt)
+        rows = (await db.execute_alone(stmt, params | {"start": start, "size": size})).rows
+        if rows:
+            return int(rows[0][_TOTAL]), rows
+    # No page asked, or no row to carry the total (none matched, or the page is past them).
+    return int((await db.execute_alone(count_stmt, params)).scalar() or 0), []
 
 
 # The column of a page's rows that holds the total of matching documents (_totalled).
@@ -242,10 +244,10 @@ def _list_conditions(selector: ConnectorFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
-# PostgreSQL's list_texts statements by shape, as _LISTS (``_aggregated_page``): a page's versions alone,
+# PostgreSQL's list_texts statements by shape, as _LISTS (``_versioned_page``): a page's versions alone,
 # and the page with its documents.
-_AGGREGATED: dict[tuple[bool, bool], tuple[Prepared, Prepared]] = {}
-# Connector texts kept by a PostgreSQL repository (``SqlConnectorRepository._texts``), at most.
+_VERSIONED: dict[tuple[bool, bool], tuple[Prepared, Prepared]] = {}
+# Connector texts of the pages kept by a PostgreSQL repository (``SqlConnectorRepository._pages``), at most.
 MAX_TEXTS = 512
 
 
@@ -253,14 +255,22 @@ MAX_TEXTS = 512
 # names one stored form of a connector, even across a delete and a new connector of the same id (whose
 # ``seq_no`` starts at 1 again), which a later transaction writes. Freezing keeps it (PostgreSQL >= 9.4).
 _XMIN = "connectors.xmin::text"
+# One connector's version as text: its xmin, seq_no and id, the id's length first so that the texts of
+# two pages are equal only when every id and version is (ids may hold any character).
+_VERSION = literal_column(
+    f"{_XMIN} || ',' || connectors.seq_no || ',' || length(connectors.id) || ',' || connectors.id", Text
+)
 
 
-def _aggregated_page(conds: list[ColumnElement[bool]], docs: bool = True) -> Select[Any]:
-    """One row: the total of matching connectors, and the ids, versions (``seq_no``, ``_XMIN``) and
-    (``docs``) documents of a page of them, each an array in ``_ORDER`` (null when the page is empty)."""
-    columns = [c.c.id, c.c.seq_no, literal_column(_XMIN).label("xmin"), c.c.index_name]
+def _versioned_page(conds: list[ColumnElement[bool]], docs: bool = True) -> Select[Any]:
+    """One row: the total of matching connectors, the versions of a page of them as one text (in
+    ``_ORDER``, null when the page is empty) and (``docs``) the page's ids and documents as two arrays.
+
+    The text, not arrays, for the versions: it is one value to compare with the page kept, where
+    arrays cost a conversion per element in Python."""
+    columns = [c.c.id, c.c.index_name, _VERSION.label("version"), *([c.c.doc] if docs else [])]
     page = (
-        select(*columns, *([c.c.doc] if docs else []))
+        select(*columns)
         .where(*conds)
         .order_by(*_ORDER)
         .offset(bindparam("start", type_=Integer))
@@ -269,14 +279,14 @@ def _aggregated_page(conds: list[ColumnElement[bool]], docs: bool = True) -> Sel
     )
     order = (page.c.index_name.asc().nulls_last(), page.c.id)
     count = select(func.count()).select_from(c).where(*conds).scalar_subquery()
-    arrays = [func.array_agg(aggregate_order_by(page.c[n], *order)).label(n + "s") for n in ("id", "seq_no", "xmin")]
-    if docs:
-        arrays.append(func.array_agg(aggregate_order_by(page.c.doc, *order)).label("docs"))
-    return select(count.label(_TOTAL), *arrays).select_from(page)
+    versions = func.string_agg(page.c.version, aggregate_order_by(literal_column("''"), *order), type_=Text)
+    names = ("id", "doc") if docs else ()
+    arrays = [func.array_agg(aggregate_order_by(page.c[n], *order)).label(n + "s") for n in names]
+    return select(count.label(_TOTAL), versions.label("versions"), *arrays).select_from(page)
 
 
 def _shape(selector: ConnectorFilter) -> tuple[bool, bool] | None:
-    """The shape a list's statements are prepared for (``_LISTS``, ``_AGGREGATED``): whether deleted
+    """The shape a list's statements are prepared for (``_LISTS``, ``_VERSIONED``): whether deleted
     connectors are included and whether a query text is given; None for a list with name lists, whose
     IN lists vary in length and are built per call."""
     if selector.index_names or selector.names or selector.service_types:
@@ -293,9 +303,10 @@ def _list_params(selector: ConnectorFilter) -> dict[str, Any]:
 class SqlConnectorRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # PostgreSQL: the document texts of connectors listed, by id, with the version (``seq_no``,
-        # ``_XMIN``) each is the text of (``_list_texts_aggregated``).
-        self._texts: dict[str, tuple[int, str, str]] = {}
+        # PostgreSQL: pages listed, by their list's shape, query text and bounds: the page's versions
+        # (``_VERSION``) and its connectors' ids and texts (``_list_texts_versioned``); ``_kept`` texts.
+        self._pages: dict[tuple[Any, ...], tuple[str, builtins.list[tuple[str, str]]]] = {}
+        self._kept = 0
 
     async def get(self, connector_id: str) -> Stored | None:
         async with self.db.transaction() as conn:
@@ -396,49 +407,50 @@ class SqlConnectorRepository:
         self, selector: ConnectorFilter, start: int, size: int
     ) -> tuple[int, builtins.list[tuple[str, str]]]:
         if self.db.is_postgres and size > 0 and _shape(selector) is not None:
-            return await self._list_texts_aggregated(selector, start, size)
+            return await self._list_texts_versioned(selector, start, size)
         total, rows = await self._list_rows(selector, start, size)
         return total, [(r["id"], r["doc"]) for r in rows]
 
-    async def _list_texts_aggregated(
+    async def _list_texts_versioned(
         self, selector: ConnectorFilter, start: int, size: int
     ) -> tuple[int, builtins.list[tuple[str, str]]]:
-        """PostgreSQL: ``list_texts`` as one row, the page's ids and documents as two arrays beside its
-        total: asyncpg decodes an array's texts in C, where each row of a page cost a record and a
-        row of its own to build in Python."""
+        """PostgreSQL: ``list_texts`` from the page kept when its versions are the same.
+
+        A console lists the same unchanged connectors again and again: the page's versions are read
+        first, as one text (``_versioned_page``); when they are the versions of the page kept for the
+        same list, that page (the same list object) is the answer. Otherwise the page is read again
+        whole, as one row: its ids and documents as two arrays beside its total (asyncpg decodes an
+        array's texts in C, where each row would cost a record and a dict in Python)."""
         shape = _shape(selector)
         assert shape is not None
-        statements = _AGGREGATED.get(shape)
+        statements = _VERSIONED.get(shape)
         if statements is None:
             conds = _list_conditions(selector)
-            statements = _AGGREGATED[shape] = (
-                Prepared(_aggregated_page(conds, docs=False)),
-                Prepared(_aggregated_page(conds)),
+            statements = _VERSIONED[shape] = (
+                Prepared(_versioned_page(conds, docs=False)),
+                Prepared(_versioned_page(conds)),
             )
-        params = _list_params(selector) | {"start": start, "size": size}
-        # The page's versions first: a console lists the same unchanged connectors again and again, whose
-        # texts are kept, and reading ~1.5 KB of text for each was most of the page's reading. Only a page
-        # with a connector not kept at its version is read again, whole, documents included.
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(statements[0], params)).rows[0]
-        ids, seq_nos, xmins = row["ids"] or [], row["seq_nos"] or [], row["xmins"] or []
-        kept = self._texts
-        texts = []
-        for connector_id, seq_no, xmin in zip(ids, seq_nos, xmins, strict=True):
-            found = kept.get(connector_id)
-            if found is None or found[0] != seq_no or found[1] != xmin:
-                break
-            texts.append((connector_id, found[2]))
-        else:
-            return int(row[_TOTAL]), texts
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(statements[1], params)).rows[0]
-        ids, docs = row["ids"] or [], row["docs"] or []
-        if len(kept) + len(ids) > MAX_TEXTS:
-            kept.clear()
-        for connector_id, seq_no, xmin, text in zip(ids, row["seq_nos"] or [], row["xmins"] or [], docs, strict=True):
-            kept[connector_id] = (seq_no, xmin, text)
-        return int(row[_TOTAL]), list(zip(ids, docs, strict=True))
+        params = _list_params(selector)
+        key = (shape, params.get("pattern"), start, size)
+        params["start"], params["size"] = start, size
+        # a read alone: no transaction()'s context managers around it
+        row = (await self.db.execute_alone(statements[0], params)).rows[0]
+        versions = row["versions"]
+        if versions is None:  # an empty page
+            return int(row[_TOTAL]), []
+        kept = self._pages.get(key)
+        if kept is not None and kept[0] == versions:
+            return int(row[_TOTAL]), kept[1]
+        row = (await self.db.execute_alone(statements[1], params)).rows[0]
+        texts = list(zip(row["ids"] or [], row["docs"] or [], strict=True))
+        if row["versions"] is not None:
+            if self._kept + len(texts) > MAX_TEXTS:
+                self._pages.clear()
+                self._kept = 0
+            old = self._pages.pop(key, None)
+            self._kept += len(texts) - (len(old[1]) if old is not None else 0)
+            self._pages[key] = (row["versions"], texts)
+        return int(row[_TOTAL]), texts
 
     async def _list_rows(
         self, selector: ConnectorFilter, start: int, size: int
