@@ -9,6 +9,7 @@ gives the same bytes, and a changed document has another text, so nothing is eve
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import orjson
@@ -37,3 +38,31 @@ def listed(connector_id: str, text: str) -> Any:
         _KEPT.clear()
     _KEPT[connector_id] = (text, fragment)
     return fragment
+
+
+# Pages rendered, by their list (``listed_page``'s key): the list of texts each was rendered from and its
+# connectors as rendered; ``_pages_kept`` connectors in all, at most MAX_KEPT.
+_PAGES: dict[Hashable, tuple[list[tuple[str, str]], list[Any]]] = {}
+_pages_kept = 0
+
+
+def listed_page(key: Hashable | None, texts: list[tuple[str, str]]) -> list[Any]:
+    """A page's connectors as ``listed`` answers them. A repository that answers an unchanged page with
+    the very list of texts it answered before (PostgreSQL keeps pages) gets the same rendered list
+    back, without a look-up per connector: the list of texts is held here, so no other list has its
+    identity. ``key``: what names the list (None: not kept); the answer is shared, never to be changed."""
+    global _pages_kept
+    if key is not None:
+        found = _PAGES.get(key)
+        if found is not None and found[0] is texts:
+            return found[1]
+    rendered = [listed(connector_id, text) for connector_id, text in texts]
+    if key is not None and len(texts) <= MAX_KEPT:
+        old = _PAGES.pop(key, None)
+        _pages_kept -= len(old[0]) if old is not None else 0
+        if _pages_kept + len(texts) > MAX_KEPT:
+            _PAGES.clear()
+            _pages_kept = 0
+        _PAGES[key] = (texts, rendered)
+        _pages_kept += len(texts)
+    return rendered

@@ -26,7 +26,7 @@ from keyplane import jsontext
 from keyplane.connectors import configuration, core, filtering, sync_jobs, system_index
 from keyplane.connectors.backends.base import ConnectorRepository, SecretRepository, Stored, SyncJobRepository
 from keyplane.connectors.clock import now_iso, now_ns
-from keyplane.connectors.listed import listed
+from keyplane.connectors.listed import listed_page
 from keyplane.connectors.model import ConnectorFilter, Doc
 from keyplane.connectors.secrets import SecretBox
 from keyplane.connectors.system_index import (
@@ -121,7 +121,9 @@ class ConnectorService:
         if selector.index_names:
             core.check_index_names(selector.index_names)
         total, texts = await self.connectors.list_texts(selector, start, size)
-        return total, [listed(connector_id, text) for connector_id, text in texts]
+        named = selector.index_names or selector.names or selector.service_types
+        key = None if named else (selector.include_deleted, selector.query, start, size)
+        return total, listed_page(key, texts)
 
     async def delete(self, connector_id: str, hard: bool, delete_sync_jobs: bool) -> None:
         if hard:
