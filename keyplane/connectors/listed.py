@@ -56,7 +56,12 @@ def listed_page(key: Hashable | None, texts: list[tuple[str, str]]) -> list[Any]
         found = _PAGES.get(key)
         if found is not None and found[0] is texts:
             return found[1]
-    rendered = [listed(connector_id, text) for connector_id, text in texts]
+    # ``listed`` written out for the connectors kept at their text: a function call each was most of it
+    rendered: list[Any] = []
+    kept = _KEPT.get
+    for connector_id, text in texts:
+        fragment = kept(connector_id)
+        rendered.append(fragment[1] if fragment is not None and fragment[0] == text else listed(connector_id, text))
     if key is not None and len(texts) <= MAX_KEPT:
         old = _PAGES.pop(key, None)
         _pages_kept -= len(old[0]) if old is not None else 0
