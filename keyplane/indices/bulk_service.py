@@ -160,6 +160,24 @@ class _Raced(Exception):
     """Another writer changed the index or a document the batch read: its items run one by one."""
 
 
+class _Guessed(Exception):
+    """A document taken to be missing without a read exists (or another writer came first): nothing
+    was written, and the chunk's items are decided again from the documents read."""
+
+
+# By index uuid: whether the documents last read for a bulk were all missing (a load of new documents),
+# so the next chunk's are taken to be missing without a read. A hint only: a wrong one costs a write
+# that fails and a second decision of the chunk, never a different answer.
+_FRESH: dict[str, bool] = {}
+_FRESH_KEPT = 4096
+
+
+def _remember_fresh(uuid: str, fresh: bool) -> None:
+    if len(_FRESH) >= _FRESH_KEPT and uuid not in _FRESH:
+        _FRESH.clear()
+    _FRESH[uuid] = fresh
+
+
 # Slots and not frozen: built for every document of a bulk, and a frozen dataclass costs several times
 # as much to build (each field set through ``object.__setattr__``); nothing changes them once built.
 @dataclass(slots=True)
@@ -227,6 +245,7 @@ class _Batch:
         self.mappings: dict[str, dict[str, Any]] = {}  # mappings with the group's new fields
         self.mapped: dict[str, list[Source]] = {}  # the group's documents that bring new fields
         self.refresh_after: set[str] = set()  # noop updates asked to refresh
+        self.assumed: str | None = None  # the index whose documents were taken to be missing (``_fresh``)
 
     async def run(self, positions: range) -> None:
         self.state.clear()  # read again: another writer may have changed the documents meanwhile
@@ -244,6 +263,51 @@ class _Batch:
                 prepared.append(self._prepare(pos, item, meta))
             except KeyplaneError as exc:
                 self.outcomes[pos] = exc
+        index = self._fresh(prepared)
+        if index is not None:
+            # Documents taken to be new are not read: the write's insert refuses any that exists
+            # (``write_many``), and then the chunk is decided again from what is stored.
+            uuid = self.indices[index].uuid
+            for p in prepared:
+                self.state[(index, p.doc_id)] = None
+            try:
+                await self._decide_all(prepared, assumed=index)
+                return
+            except _Guessed:
+                _FRESH[uuid] = False
+                self.state.clear()
+                self.marks.clear()
+                for p in prepared:
+                    self.outcomes[p.pos] = None
+        await self._decide_all(prepared)
+
+    def _fresh(self, prepared: list[_Prepared]) -> str | None:
+        """The index of the chunk's items when all of them are likely to create their documents, so
+        that the documents need not be read first: every item indexes or creates a document of one
+        index, without a condition, each id once, and the ids are generated here or the index's
+        documents last read in a bulk were all missing (a load of new documents)."""
+        if not prepared:
+            return None
+        index = prepared[0].index
+        meta = self.indices.get(index)
+        if meta is None:
+            return None
+        generated = True
+        for p in prepared:
+            item = p.item
+            if p.index != index or item.cond is not None or item.action not in ("index", "create"):
+                return None
+            generated = generated and item.id is None
+        if not generated and not _FRESH.get(meta.uuid, False):
+            return None
+        if len({p.doc_id for p in prepared}) != len(prepared):
+            return None
+        return index
+
+    async def _decide_all(self, prepared: list[_Prepared], assumed: str | None = None) -> None:
+        """Decide and write the prepared items. ``assumed``: the index whose documents were taken to be
+        missing without a read; its write failing raises ``_Guessed`` instead of running items alone."""
+        self.assumed = assumed
         state, indices = self.state, self.indices
         for n, p in enumerate(prepared):
             if p.index in indices and (p.index, p.doc_id) in state:
@@ -305,6 +369,8 @@ class _Batch:
         for index, doc_ids in wanted.items():
             known = any(key[0] == index for key in self.state)
             found, mark = await self.service.documents.read_many(index, doc_ids)
+            if (meta := self.indices.get(index)) is not None:
+                _remember_fresh(meta.uuid, not found)
             # The index's documents known so far were read at one mark, or not: the write compares them.
             self.marks[index] = mark if not known or self.marks.get(index) == mark else None
             for doc_id in doc_ids:
@@ -385,7 +451,14 @@ class _Batch:
             expected = {doc_id: doc for (name, doc_id), doc in read.items() if name == index}
             try:
                 seq_nos = await self._write(index, rows, expected, mapped.get(index, []))
-            except (_Raced, core.IndexMissing):
+            except _Raced:
+                if index == self.assumed:
+                    raise _Guessed from None  # nothing written: the items are decided again
+                self._forget(index)
+                for pos in members[index]:
+                    await self._alone(pos)
+                continue
+            except core.IndexMissing:
                 # Forget what was read of the index and run its items one by one, as if alone.
                 self._forget(index)
                 for pos in members[index]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     Column,
     Row,
     ScalarSelect,
@@ -60,22 +61,41 @@ def _doc(row: dict[str, Any]) -> StoredDoc:
 _IDS_PER_STATEMENT = 1000
 
 
-async def _next_seq_no(conn: Conn, index: str, count: int = 1) -> tuple[int, int]:
-    """Take the index's next ``count`` sequence numbers (the last is returned); the row lock it holds
-    orders the index's writes. Also the last sequence number its searches see."""
-    last, refreshed, _ = await _take_seq_nos(conn, index, count)
+async def _next_seq_no(conn: Conn, index: str, *, refresh: bool = False) -> tuple[int, int]:
+    """Take the index's next sequence number; the row lock it holds orders the index's writes. Also the
+    last sequence number its searches saw before this write (see ``_take_seq_nos`` for ``refresh``)."""
+    last, refreshed, _ = await _take_seq_nos(conn, index, 1, refresh=refresh)
     return last, refreshed
 
 
-async def _take_seq_nos(conn: Conn, index: str, count: int) -> tuple[int, int, str]:
-    """``_next_seq_no``, and the index's uuid."""
-    res = await conn.execute(update(ix).where(ix.c.name == index).values(seq_no=ix.c.seq_no + count))
-    if res.rowcount != 1:
+async def _take_seq_nos(conn: Conn, index: str, count: int, *, refresh: bool = False) -> tuple[int, int, str]:
+    """The index's next ``count`` sequence numbers (the last is returned, with the index's uuid), in one
+    statement; with ``refresh`` the write also makes itself visible to searches (``_refresh``, in the
+    same transaction). The kept pre-images are deleted by a statement of their own once the index's
+    row is locked: in the same statement (a PostgreSQL WITH) the delete would read as of the
+    statement's start and miss those of a write that committed while this one waited for the lock."""
+    params = {"index": index, "count": count}
+    row = (await conn.execute(_TAKE_REFRESHED if refresh else _TAKE, params)).first()
+    if row is None:
         raise IndexMissing(index)
-    marks = select(ix.c.seq_no, ix.c.refreshed_seq_no, ix.c.uuid).where(ix.c.name == index)
-    row = (await conn.execute(marks)).first()
-    assert row is not None  # updated just above, in this transaction
+    if refresh:
+        await conn.execute(_FORGET_KEPT, params)
     return int(row["seq_no"]), int(row["refreshed_seq_no"]), str(row["uuid"])
+
+
+def _take(refresh: bool) -> Prepared:
+    """The UPDATE of ``_take_seq_nos`` (parameters ``index`` and ``count``), answering the index's
+    values after it: its ``refreshed_seq_no`` is the one before the write when it does not refresh."""
+    taken = ix.c.seq_no + bindparam("count", type_=BigInteger)
+    values = {"seq_no": taken, "refreshed_seq_no": taken} if refresh else {"seq_no": taken}
+    found = ix.c.seq_no, ix.c.refreshed_seq_no, ix.c.uuid
+    return Prepared(update(ix).where(ix.c.name == bindparam("index")).values(values).returning(*found))
+
+
+_TAKE, _TAKE_REFRESHED = _take(False), _take(True)
+# Searches see every write so far: the kept pre-images are no longer needed (parameter ``index``).
+_FORGET_KEPT = Prepared(delete(sx).where(sx.c.index_name == bindparam("index")))
+_REFRESH = Prepared(update(ix).where(ix.c.name == bindparam("index")).values(refreshed_seq_no=ix.c.seq_no))
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
@@ -95,16 +115,15 @@ def _snapshot_row(index: str, doc: StoredDoc) -> dict[str, Any]:
 
 async def _refresh(conn: Conn, index: str) -> None:
     """Searches see every write so far: the kept pre-images are no longer needed."""
-    await conn.execute(update(ix).where(ix.c.name == index).values(refreshed_seq_no=ix.c.seq_no))
-    await conn.execute(delete(sx).where(sx.c.index_name == index))
+    await conn.execute(_REFRESH, {"index": index})
+    await conn.execute(_FORGET_KEPT, {"index": index})
 
 
 async def _after_write(conn: Conn, index: str, expected: StoredDoc | None, refreshed: int, refresh: bool) -> None:
-    """Refresh, or keep the version searches see of a document a write replaces: it is the one
-    ``expected`` when that was written before the last refresh (a later version had no searcher to hide from)."""
-    if refresh:
-        await _refresh(conn, index)
-    elif expected is not None and expected.seq_no <= refreshed:
+    """Keep the version searches see of a document a write replaces, unless the write refreshes (its
+    sequence numbers were taken with ``refresh``): it is the one ``expected`` when that was written
+    before the last refresh (a later version had no searcher to hide from)."""
+    if not refresh and expected is not None and expected.seq_no <= refreshed:
         await conn.execute(insert(sx).values(**_snapshot_row(index, expected)))
 
 
@@ -210,7 +229,7 @@ class SqlDocumentRepository:
         old_rows, new_rows = term_rows.rows_of(pg, index, old), term_rows.rows_of(pg, index, [(doc_id, source, 0)])
         try:
             async with self.db.transaction() as conn:
-                seq_no, refreshed = await _next_seq_no(conn, index)
+                seq_no, refreshed = await _next_seq_no(conn, index, refresh=refresh)
                 values = {"seq_no": seq_no, "version": version, "source": text}
                 if expected is None:
                     await conn.execute(insert(dx).values(index_name=index, id=doc_id, primary_term=1, **values))
@@ -234,7 +253,7 @@ class SqlDocumentRepository:
         old_rows = term_rows.rows_of(self.db.is_postgres, index, old)
         try:
             async with self.db.transaction() as conn:
-                seq_no, refreshed = await _next_seq_no(conn, index)
+                seq_no, refreshed = await _next_seq_no(conn, index, refresh=refresh)
                 if expected is not None:
                     res = await conn.execute(
                         delete(dx).where(
@@ -302,7 +321,7 @@ class SqlDocumentRepository:
         old_rows, new_rows = term_rows.rows_of(pg, index, replaced), term_rows.rows_of(pg, index, written)
         try:
             async with self.db.transaction() as conn:
-                last, refreshed, uuid = await _take_seq_nos(conn, index, len(writes))
+                last, refreshed, uuid = await _take_seq_nos(conn, index, len(writes), refresh=refresh)
                 first = last - len(writes) + 1
                 # The index row is locked now (SQLite: the write lock), so no other write of the index can
                 # commit before this one: what is read here stays until the commit.
@@ -311,10 +330,13 @@ class SqlDocumentRepository:
                     # Nothing written since the read ``expected`` came from: the documents are as read.
                     stored = {doc_id: was.seq_no for doc_id in ids if (was := expected.get(doc_id)) is not None}
                 else:
-                    for chunk in _chunks(ids):
+                    # A document expected missing and written is inserted: the primary key refuses it if
+                    # it exists (IntegrityError, as a race), so only the others are read to compare.
+                    compared = [i for i in ids if expected.get(i) is not None or final[i][0].source is None]
+                    for chunk in _chunks(compared):
                         for row in (await conn.execute(self._by_ids([dx.c.id, dx.c.seq_no], index, chunk))).rows:
                             stored[row["id"]] = int(row["seq_no"])
-                    for doc_id in ids:
+                    for doc_id in compared:
                         was = expected.get(doc_id)
                         if stored.get(doc_id) != (None if was is None else was.seq_no):
                             raise _Raced
@@ -336,9 +358,7 @@ class SqlDocumentRepository:
                 if updates:
                     await conn.execute(_UPDATE_ONE, updates)
                 await _insert(conn, index, created, new_rows, first)
-                if refresh:
-                    await _refresh(conn, index)
-                else:
+                if not refresh:
                     # Searches keep seeing the versions written before the last refresh (see _after_write).
                     kept = [
                         _snapshot_row(index, was)
@@ -517,9 +537,9 @@ _PG_INSERT_FLAT_SQL = (
     "CAST(string_to_array(CAST(:versions AS text), ',') AS bigint[]), "
     f"{term_rows.split(':sources')}) AS d(id, seq_no, version, source)"
 )
-_PG_INSERT = text(_PG_INSERT_SQL)
+_PG_INSERT = Prepared(text(_PG_INSERT_SQL))
 _PG_INSERT_WITH_TERMS = term_rows.pg_insert_after(_PG_INSERT_SQL)
-_PG_INSERT_FLAT = text(_PG_INSERT_FLAT_SQL)
+_PG_INSERT_FLAT = Prepared(text(_PG_INSERT_FLAT_SQL))
 _PG_INSERT_FLAT_WITH_TERMS = term_rows.pg_insert_after(_PG_INSERT_FLAT_SQL, flat=True)
 _MATCH_ONE = and_(dx.c.index_name == bindparam("b_index"), dx.c.id == bindparam("b_id"))
 _DELETE_ONE = delete(dx).where(_MATCH_ONE)

@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import BindParameter, TextClause
+from sqlalchemy.sql.elements import BindParameter
 
 from keyplane.indices import pushdown, terms
 from keyplane.indices.core import Source
@@ -112,6 +112,10 @@ _PG_DELETE_SQL = (
 )
 _PG_DELETE = text(f"DELETE FROM content_terms USING {_PG_ARRAYS} {_PG_DELETE_SQL}")
 _PG_DELETE_FLAT = text(f"DELETE FROM content_terms USING {_PG_FLAT} {_PG_DELETE_SQL}")
+# Run on asyncpg itself, without SQLAlchemy's execution (its context and parameter handling per call).
+_PG_WRITES = {
+    statement: Prepared(statement) for statement in (_PG_INSERT, _PG_INSERT_FLAT, _PG_DELETE, _PG_DELETE_FLAT)
+}
 
 # index, where the document is written (see ``Doc``), term, id, number.
 Rows = list[tuple[str, int, str, str, float | None]]
@@ -165,10 +169,10 @@ def pg_flat(rows: dict[str, Any]) -> dict[str, Any] | None:
     return {"index": rows["index"], "t": keys, "i": ids, "n": numbers, "s": seq}
 
 
-def pg_insert_after(statement: str, flat: bool = False) -> TextClause:
+def pg_insert_after(statement: str, flat: bool = False) -> Prepared:
     """``statement`` (an INSERT of other rows, with its own parameters), then the term rows of
     ``pg_rows`` (``pg_flat`` when ``flat``): one statement, one round trip."""
-    return text(f"WITH written AS ({statement}) {(_PG_INSERT_FLAT if flat else _PG_INSERT).text}")
+    return Prepared(text(f"WITH written AS ({statement}) {(_PG_INSERT_FLAT if flat else _PG_INSERT).text}"))
 
 
 def add_sync(sync: Connection, rows: Rows, first: int) -> None:
@@ -183,7 +187,7 @@ async def add(conn: Conn, rows: Rows | dict[str, Any], first: int) -> None:
         if rows["t"]:
             flat = pg_flat(rows)
             params = {**(rows if flat is None else flat), "first": first}
-            await conn.execute(_PG_INSERT if flat is None else _PG_INSERT_FLAT, params)
+            await conn.execute(_PG_WRITES[_PG_INSERT if flat is None else _PG_INSERT_FLAT], params)
     elif rows:
         await conn.run_sync(lambda sync: add_sync(sync, rows, first))
 
@@ -194,7 +198,7 @@ async def remove(conn: Conn, rows: Rows | dict[str, Any]) -> None:
         if rows["t"]:
             flat = pg_flat(rows)
             params = {**(rows if flat is None else flat), "first": 0}
-            await conn.execute(_PG_DELETE if flat is None else _PG_DELETE_FLAT, params)
+            await conn.execute(_PG_WRITES[_PG_DELETE if flat is None else _PG_DELETE_FLAT], params)
     elif rows:
         keys = [row[:5] for row in placed(rows, 0)]
         await conn.run_sync(lambda sync: sync.exec_driver_sql(_SQLITE_DELETE, keys))
