@@ -86,8 +86,7 @@ _AUTHENTICATING = frozenset({ev.AUTHENTICATION_SUCCESS, ev.RUN_AS_GRANTED, ev.RU
 _USER_CACHE_SIZE = 10_000
 _PATH_CACHE_SIZE = 1_000
 _MIDDLE_CACHE_SIZE = 4_096  # lines' middles of ~500 bytes: about 2 MB at most
-_LINE_START = b'{"type":"audit","@timestamp":"'
-_END = b'"}\n'  # after the request id, when the request has no X-Opaque-Id
+_END = '"}\n'  # after the request id, when the request has no X-Opaque-Id
 HAND_OFF_INTERVAL_SECONDS = 0.01  # how long a queued line waits at most to go to the writer with the ones after it
 
 
@@ -106,13 +105,16 @@ class AuditTrail:
         self._last_origin_fields = b""
         self._last_user: tuple[Authentication | None, bool, bytes] = (None, False, b"")
         self._places: dict[tuple[Any, ...], bytes] = {}  # (method, path, client) -> the origin's first fields
-        self._middles: dict[tuple[Any, ...], tuple[User, User, bytes]] = {}  # see _keep
+        self._middles: dict[tuple[Any, ...], tuple[User, User, str]] = {}  # see _keep
         # (caller, action, method, path, client) -> middle: see granted.
-        self._kept: dict[tuple[Any, ...], bytes] = {}
-        # The lines of the events queued since the last hand-off, as fragments, and how many events.
-        self._parts: list[bytes] = []
-        self._queued = 0
-        self._room = capacity  # events that may be queued before the next hand-off (the writer's free space)
+        self._kept: dict[tuple[Any, ...], str] = {}
+        # The lines of the events queued since the last hand-off, as fragments of text (encoded once
+        # per hand-off, not once per fragment); how many events may still be queued before the next
+        # hand-off (the writer's free space at the last one, less the events queued since), and that
+        # free space (their difference is the number of events queued).
+        self._parts: list[str] = []
+        self._room = capacity
+        self._allowed = capacity
         self._timer: asyncio.TimerHandle | None = None
         self.logs_success = ev.AUTHENTICATION_SUCCESS in enabled  # the dispatcher skips the call otherwise
         self.logs_granted = ev.ACCESS_GRANTED in enabled
@@ -120,7 +122,7 @@ class AuditTrail:
     def figures(self) -> tuple[int, int, int, int]:
         """Events waiting (to be handed off or written), written, dropped by a full buffer, lost otherwise."""
         buffered, written, dropped, lost = self.writer.figures()
-        return buffered + self._queued, written, dropped, lost
+        return buffered + self._allowed - self._room, written, dropped, lost
 
     def flush(self) -> None:
         """Hand what is queued now to the writer (before it is closed)."""
@@ -191,7 +193,8 @@ class AuditTrail:
         path and client, and found here by one lookup: realms hand out one :class:`Authentication` per
         cached credential for as long as nothing about it changes (a change makes a new object), and
         callers compare and hash by identity. Only the time is left to stamp."""
-        if self._queued >= self._room:
+        room = self._room
+        if room <= 0:
             self.writer.dropped += 1
             return
         middle = self._kept.get((auth, action, method, path, client))
@@ -203,10 +206,10 @@ class AuditTrail:
                 return
         when = _now()
         stamps = self._stamps  # most events fall in the millisecond of the one before
-        stamp = stamps.last if int(when * 1000) == stamps.milli else stamps.format(when)
-        end = _END if opaque_id is None else b'","opaque_id":' + orjson.dumps(opaque_id) + b"}\n"
-        self._parts += (_LINE_START, stamp, middle, request_id.encode(), end)
-        self._queued += 1
+        head = stamps.head if stamps.since <= when < stamps.until else stamps.begin(when)
+        end = _END if opaque_id is None else '","opaque_id":' + orjson.dumps(opaque_id).decode() + "}\n"
+        self._parts += (head, middle, request_id, end)
+        self._room = room - 1
         if self._timer is None:
             self._schedule()
 
@@ -234,17 +237,17 @@ class AuditTrail:
         detail: dict[str, Any] | None,
     ) -> None:
         """Queue one event's line; when the buffer is full, count it as dropped instead."""
-        if self._queued >= self._room:
+        if self._room <= 0:
             self.writer.dropped += 1
             return
         when = _now()
         try:
-            fields = self._fields(kind, origin, auth, action, index, detail)
+            fields = self._fields(kind, origin, auth, action, index, detail).decode()
         except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
             self._unrendered(exc)
             return
-        self._parts += (_LINE_START, self._stamps.format(when), fields)
-        self._queued += 1
+        self._parts += (self._stamps.begin(when), fields)
+        self._room -= 1
         if self._timer is None:
             self._schedule()
 
@@ -264,11 +267,12 @@ class AuditTrail:
         """Hand the lines queued since the last call to the writer as one chunk."""
         self._timer = None
         writer = self.writer
-        if self._queued:
-            writer.put(b"".join(self._parts), self._queued)
-            self._parts, self._queued = [], 0
+        queued = self._allowed - self._room
+        if queued:
+            writer.put("".join(self._parts).encode(), queued)
+            self._parts = []
         # Until the next hand-off, the writer's buffer only empties: what is free now is safe to queue.
-        self._room = writer.capacity - writer.buffered()
+        self._room = self._allowed = writer.capacity - writer.buffered()
 
     # -- the line ---------------------------------------------------------------------------------
     #
@@ -280,7 +284,7 @@ class AuditTrail:
 
     def _keep(
         self, auth: Authentication, action: str | None, method: str, path: str, client: tuple[str, int] | None
-    ) -> bytes:
+    ) -> str:
         """An access_granted line's fields between its time and its request id (event type, caller,
         action, origin), kept for :meth:`granted` under the caller object.
 
@@ -301,7 +305,7 @@ class AuditTrail:
                     self._action(action) if action is not None else b"",
                     self._place((method, path, client)),
                 )
-            )
+            ).decode()
             self._middles[key] = (auth.user, auth.authenticating_user, middle)
         if len(self._kept) >= _MIDDLE_CACHE_SIZE:
             self._kept.clear()

@@ -120,14 +120,20 @@ class AuditWriter:
 
 
 class Stamps:
-    """ISO 8601 UTC times with milliseconds, as bytes; each millisecond is formatted once (events come
-    in bursts), and the part up to the second once per second."""
+    """ISO 8601 UTC times with milliseconds; each millisecond is formatted once (events come in
+    bursts), and the part up to the second once per second.
+
+    :attr:`head` is the current millisecond's line start (``{"type":"audit","@timestamp":"...``) as
+    text, valid for times in [:attr:`since`, :attr:`until`): the trail compares a time with the two
+    bounds (two float comparisons) rather than computing its millisecond."""
 
     def __init__(self) -> None:
         self.second = -1
         self.prefix = ""
         self.milli = -1
         self.last = b""
+        self.head = ""
+        self.since = self.until = 0.0
 
     def format(self, stamp: float) -> bytes:
         milli = int(stamp * 1000)
@@ -138,5 +144,17 @@ class Stamps:
             self.second = second
             self.prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         self.milli = milli
-        self.last = f"{self.prefix}.{milli % 1000:03d}Z".encode()
+        text = f"{self.prefix}.{milli % 1000:03d}Z"
+        self.last = text.encode()
+        self.head = LINE_START + text
+        self.since, self.until = milli / 1000, (milli + 1) / 1000
         return self.last
+
+    def begin(self, stamp: float) -> str:
+        """The line start of an event at ``stamp`` (seconds since the epoch)."""
+        if not self.since <= stamp < self.until:
+            self.format(stamp)
+        return self.head
+
+
+LINE_START = '{"type":"audit","@timestamp":"'

@@ -248,7 +248,14 @@ class Dispatcher:
                 elapsed = perf_counter() - started
                 template = route.template if route is not None else "unmatched"
                 if metrics is not None:
-                    metrics.recorder.request(template, method, status, elapsed, scheme, authenticated)
+                    # Recorder.request inline for the usual request (counted before, and quick): no call.
+                    recorder = metrics.recorder
+                    timings = recorder.requests.get((template, method, status, scheme, authenticated))
+                    if timings is None or elapsed > recorder.first_bound:
+                        recorder.request(template, method, status, elapsed, scheme, authenticated)
+                    else:
+                        timings.total += elapsed
+                        timings.buckets[0] += 1
                 if debug:  # the route's template, never the path or query string (they can carry secrets)
                     log.debug("%s %s %d %.3fms %s", method, template, status, elapsed * 1000, request_id)
 
