@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import operator
 import time
 from typing import Any
 
@@ -304,33 +303,24 @@ def _key(row: dict[str, Any]) -> ApiKey:
     )
 
 
-# What a key is built from: every column ``_key`` reads (a PostgreSQL page's rows also carry its total,
-# which is not the key's and would make every kept key differ whenever a key is added).
-_IDENTITY = operator.itemgetter(*(c.name for c in _KEY_COLUMNS))
-# Keys of search pages, by id, with the values they were built from (``_IDENTITY``): about 1 KB each with
+# What tells a kept key from the stored one: every change of a stored key raises its ``seq_no`` but its
+# last use, which authentication records in a column of its own (the update path relies on the same:
+# ApiKeyService.update_one). A page is read as these first and its keys taken from those kept when all
+# match, so a console listing the same keys again reads and converts three small columns a row, not
+# the twelve a key is built from (its stored doc's text among them).
+_VERSION_COLUMNS = (t.c.id, t.c.seq_no, t.c.last_used)
+# Keys of search pages kept by a repository (``SqlApiKeyRepository._page_keys``): about 1 KB each with
 # their stored doc text (the parsed roles are shared through ``_parsed_doc``).
 MAX_PAGE_KEYS = 2048
-_PAGE_KEYS: dict[str, tuple[tuple[Any, ...], ApiKey]] = {}
+# A kept key: its seq_no and last_used as read, and the key built from that row.
+_Kept = tuple[int, int | None, ApiKey]
 
 
-def _page_key(row: dict[str, Any]) -> ApiKey:
-    """The key of a search page's row: the one built for the same values before, if kept.
+@dataclasses.dataclass(slots=True)
+class _Keys:
+    """A page's keys, every one kept at the version read (rather than rows to build them from)."""
 
-    A console lists the same unchanged keys again and again, and building each (and rendering it,
-    which the API layer keeps by the key's identity: apikey_view.render_hits) was most of a page's own
-    CPU. Any change of a key changes a value read (an update or invalidation its ``seq_no``,
-    authentication its ``last_used``), so a kept key is never stale. Keys of a page are shared by
-    later pages: read-only, as every reader of a page (the query service, its rendering) treats them.
-    """
-    values = _IDENTITY(row)
-    found = _PAGE_KEYS.get(values[0])
-    if found is not None and found[0] == values:
-        return found[1]
-    key = _key(row)
-    if len(_PAGE_KEYS) >= MAX_PAGE_KEYS:
-        _PAGE_KEYS.clear()
-    _PAGE_KEYS[key.id] = (values, key)
-    return key
+    keys: list[ApiKey]
 
 
 async def _keys(rows: list[dict[str, Any]]) -> list[ApiKey]:
@@ -497,7 +487,7 @@ _INDEXED_COUNT = (text("SET LOCAL enable_seqscan = off"), text("SET LOCAL jit = 
 
 # First pages of the queries a console repeats (a list, a user's own keys, a filter), built once each
 # per plan.
-_PAGES: dict[tuple[Query, tuple[SortKey, ...], plan.Plan, bool], Prepared] = {}
+_PAGES: dict[tuple[Query, tuple[SortKey, ...], plan.Plan, bool, bool], Prepared] = {}
 
 
 def _sort_column(sort: list[SortKey]) -> str | None:
@@ -510,28 +500,40 @@ def _sort_column(sort: list[SortKey]) -> str | None:
     return field.name if field.name in INDEX.columns else None
 
 
-def _fenced(cond: ColumnElement[bool], order: list[Any]) -> Select[Any]:
+def _fenced(cond: ColumnElement[bool], order: list[Any], columns: tuple[Column[Any], ...]) -> Select[Any]:
     """The keys of ``cond`` found first, then put in ``order``: PostgreSQL computes a MATERIALIZED
     common table expression on its own, so no index walk in sort order stands in for the filter's."""
     found = select(t).where(cond).cte("found").prefix_with("MATERIALIZED")
     adapter = ClauseAdapter(found)
-    return select(*_columns_of(found)).order_by(*[adapter.traverse(o) for o in order])
+    return select(*[found.c[c.name] for c in columns]).order_by(*[adapter.traverse(o) for o in order])
 
 
-def _ordered(cond: ColumnElement[bool], order: list[Any], how: plan.Plan, postgres: bool) -> Select[Any]:
+def _ordered(
+    cond: ColumnElement[bool],
+    order: list[Any],
+    how: plan.Plan,
+    postgres: bool,
+    columns: tuple[Column[Any], ...] = _KEY_COLUMNS,
+) -> Select[Any]:
     if postgres and how is plan.Plan.SELECTIVE:
-        return _fenced(cond, order)
-    return select(*_KEY_COLUMNS).where(cond).order_by(*order)
+        return _fenced(cond, order, columns)
+    return select(*columns).where(cond).order_by(*order)
 
 
 def _page_statement(
-    query: Query, sort: list[SortKey], search_after: list[Any] | None, how: plan.Plan, postgres: bool = False
+    query: Query,
+    sort: list[SortKey],
+    search_after: list[Any] | None,
+    how: plan.Plan,
+    postgres: bool = False,
+    versions: bool = False,
 ) -> Executable | Prepared:
-    """One page of the keys ``query`` matches in ``sort`` order; ``start`` and ``size`` bound at the call."""
-    key: tuple[Query, tuple[SortKey, ...], plan.Plan, bool] | None = None
+    """One page of the keys ``query`` matches in ``sort`` order (their ``_VERSION_COLUMNS`` alone if
+    ``versions``); ``start`` and ``size`` bound at the call."""
+    key: tuple[Query, tuple[SortKey, ...], plan.Plan, bool, bool] | None = None
     if not search_after:
         try:
-            key = (query, tuple(sort), how, postgres)
+            key = (query, tuple(sort), how, postgres, versions)
             found = _PAGES.get(key)
         except TypeError:  # a query holding a list or a dict (metadata values) has no hash
             key, found = None, None
@@ -541,7 +543,7 @@ def _page_statement(
     if search_after:
         cond = and_(cond, SQL.after(sort, search_after))
     cond = plan.steer(cond, plan.hidden_for(how, _sort_column(sort)))
-    stmt = _ordered(cond, SQL.order_by(sort), how, postgres)
+    stmt = _ordered(cond, SQL.order_by(sort), how, postgres, _VERSION_COLUMNS if versions else _KEY_COLUMNS)
     stmt = stmt.offset(bindparam("start", type_=Integer)).limit(bindparam("size", type_=Integer))
     if key is None or not Prepared.possible(stmt):
         return stmt
@@ -554,7 +556,7 @@ def _page_statement(
 # The column of a PostgreSQL page's rows that holds the query's exact total (_totalled_page).
 _TOTAL = "keyplane_total"
 # Pages with their totals (PostgreSQL), built once per query, sort, plan and way of counting.
-_TOTALLED: dict[tuple[Query, tuple[SortKey, ...], plan.Plan, bool], Prepared] = {}
+_TOTALLED: dict[tuple[Query, tuple[SortKey, ...], plan.Plan, bool, bool], Prepared] = {}
 
 
 def _totalled_page(
@@ -564,12 +566,13 @@ def _totalled_page(
     how: plan.Plan,
     signed: list[tuple[int, counts.Statements]],
     use_counts: bool,
+    versions: bool = False,
 ) -> Executable | Prepared:
     """The page of ``_page_statement`` with the total the ``signed`` counts make as a column of each
     row (``_TOTAL``): uncorrelated scalar subqueries, which PostgreSQL computes once, so the page and
     its total come in one round trip. The counts' statements depend on the query alone (and on
     ``use_counts``), so the whole is built once where the page is."""
-    key = (query, tuple(sort), how, use_counts)
+    key = (query, tuple(sort), how, use_counts, versions)
     if not search_after:
         try:
             found = _TOTALLED.get(key)
@@ -577,7 +580,7 @@ def _totalled_page(
             found = None
         if found is not None:
             return found
-    page = _page_statement(query, sort, search_after, how, True)
+    page = _page_statement(query, sort, search_after, how, True, versions)
     total: ColumnElement[Any] | None = None
     for sign, part in signed:
         for stmt, params in part:
@@ -714,8 +717,12 @@ class SqlApiKeyRepository:
         self.use_counts = use_counts
         # Pages read with this plan whatever the total (the tests compare the plans' pages).
         self.forced_plan = forced_plan
+        # Keys of search pages by id (``_kept_keys``), per repository: its store's seq_no values alone
+        # tell its keys' versions apart.
+        self._page_keys: dict[str, _Kept] = {}
 
     async def insert(self, key: ApiKey) -> None:
+        self._page_keys.pop(key.id, None)  # a reused id (tests, a restore) starts its seq_no over
         await self.db.execute_alone(_INSERT, _row(key))  # PostgreSQL: one round trip, no BEGIN/COMMIT
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -742,17 +749,76 @@ class SqlApiKeyRepository:
     async def search(
         self, query: Query, sort: list[SortKey], start: int, size: int, search_after: list[Any] | None, now: int
     ) -> Page:
+        # A page of up to 200 keys is read as the versions of its keys first, and taken from the kept
+        # keys when every one is kept (``_kept_keys``); a larger one is read whole and parsed off the
+        # event loop, and not kept (thousands of keys read once would push out those a console lists
+        # again and again).
+        versions = size <= _PARSE_OFF_LOOP
         async with self.db.transaction() as conn:
             signed = await self._count_statements(conn, query)
             if self.db.is_postgres:
-                total, rows = await self._pg_total_and_rows(conn, signed, query, sort, start, size, search_after)
+                total, found = await self._pg_total_and_rows(
+                    conn, signed, query, sort, start, size, search_after, versions
+                )
             else:
-                total, rows = await self._sqlite_total_and_rows(conn, signed, query, sort, start, size, search_after)
-        # A page of up to 200 keys through the kept ones; a larger one is parsed off the event loop, and
-        # not kept (thousands of keys read once would push out those a console lists again and again).
-        keys = [_page_key(r) for r in rows] if len(rows) <= _PARSE_OFF_LOOP else await _keys(rows)
+                total, found = await self._sqlite_total_and_rows(
+                    conn, signed, query, sort, start, size, search_after, versions
+                )
+        if isinstance(found, _Keys):
+            keys = found.keys
+        elif versions:
+            keys = [self._page_key(r) for r in found]
+        else:
+            keys = await _keys(found)
         sort_values = [[_sort_value(k, s) for s in sort] for k in keys] if sort else [[]] * len(keys)
         return Page(int(total), keys, sort_values)
+
+    def _kept_keys(self, rows: list[dict[str, Any]]) -> _Keys | None:
+        """The keys of a page read as ``_VERSION_COLUMNS``, if every one is kept at the version read."""
+        kept = self._page_keys
+        keys: list[ApiKey] = []
+        for row in rows:
+            found = kept.get(row["id"])
+            if found is None or found[0] != row["seq_no"] or found[1] != row["last_used"]:
+                return None
+            keys.append(found[2])
+        return _Keys(keys)
+
+    def _page_key(self, row: dict[str, Any]) -> ApiKey:
+        """The key of a search page's whole row: the one kept for the same version, else built and kept.
+
+        A console lists the same unchanged keys again and again, and building each (and rendering it,
+        which the API layer keeps by the key's identity: apikey_view.render_hits) was most of a page's
+        own CPU. Keys of a page are shared by later pages: read-only, as every reader of a page (the
+        query service, its rendering) treats them.
+        """
+        kept = self._page_keys
+        found = kept.get(row["id"])
+        if found is not None and found[0] == row["seq_no"] and found[1] == row["last_used"]:
+            return found[2]
+        key = _key(row)
+        if len(kept) >= MAX_PAGE_KEYS:
+            kept.clear()
+        kept[key.id] = (key.seq_no, key.last_used, key)
+        return key
+
+    async def _versions_then_keys(
+        self,
+        conn: Conn,
+        rows: list[dict[str, Any]],
+        query: Query,
+        sort: list[SortKey],
+        search_after: list[Any] | None,
+        how: plan.Plan,
+        start: int,
+        size: int,
+    ) -> _Keys | list[dict[str, Any]]:
+        """The kept keys of a page read as versions, or the page read again whole when one is not kept
+        (a new or changed key): that read is its own snapshot, as every read of the transaction is."""
+        keys = self._kept_keys(rows)
+        if keys is not None:
+            return keys
+        return await _page_rows(conn, query, sort, search_after, how, start, size, self.db.is_postgres)
 
     async def _sqlite_total_and_rows(
         self,
@@ -763,7 +829,8 @@ class SqlApiKeyRepository:
         start: int,
         size: int,
         search_after: list[Any] | None,
-    ) -> tuple[int, list[dict[str, Any]]]:
+        versions: bool,
+    ) -> tuple[int, _Keys | list[dict[str, Any]]]:
         column = _sort_column(sort)
         reads = [read for _, part in signed for read in part]
         # SQLite chooses the page's plan from the total and the number of all keys; both counts,
@@ -779,22 +846,23 @@ class SqlApiKeyRepository:
         if every and not _split(sort, search_after):
             # Its plan depends only on the total being more than none (1 of 1 key); checked below.
             guess = plan.choose(query, column, start + size, 1, 1)
-            stmt = _page_statement(query, sort, search_after, guess)
+            stmt = _page_statement(query, sort, search_after, guess, False, versions)
             reads.append((stmt, {"start": start, "size": size}))
         results = await conn.execute_all(*reads) if reads else []
         total = _signed_total(signed, results)
-        rows: list[dict[str, Any]] = []
         # The page holds keys the query matches, past ``start`` of them: none when the total is no more.
-        if size > 0 and total > start:
-            how = self.forced_plan
-            if how is None:
-                stored = total if every else counts.total(results[stored_at:])
-                how = plan.choose(query, column, start + size, total, stored)
-            if guess is not None and how == guess:
-                rows = results[-1].rows
-            else:
-                rows = await _page_rows(conn, query, sort, search_after, how, start, size, False)
-        return total, rows
+        if size <= 0 or total <= start:
+            return total, []
+        how = self.forced_plan
+        if how is None:
+            stored = total if every else counts.total(results[stored_at:])
+            how = plan.choose(query, column, start + size, total, stored)
+        if guess is not None and how == guess:
+            rows = results[-1].rows
+            if not versions:
+                return total, rows
+            return total, await self._versions_then_keys(conn, rows, query, sort, search_after, how, start, size)
+        return total, await _page_rows(conn, query, sort, search_after, how, start, size, False)
 
     async def _pg_total_and_rows(
         self,
@@ -805,7 +873,8 @@ class SqlApiKeyRepository:
         start: int,
         size: int,
         search_after: list[Any] | None,
-    ) -> tuple[int, list[dict[str, Any]]]:
+        versions: bool,
+    ) -> tuple[int, _Keys | list[dict[str, Any]]]:
         column = _sort_column(sort)
         reads = [read for _, part in signed for read in part]
         if size <= 0 or not reads or _split(sort, search_after):
@@ -819,7 +888,7 @@ class SqlApiKeyRepository:
         # A selective clause's plan depends on the total: guessed for few keys, as a filter's usually
         # are, and the page read again in the rare case that the total says otherwise.
         guess = self._pg_plan(query, column, 0)
-        stmt = _totalled_page(query, sort, search_after, guess, signed, self.use_counts)
+        stmt = _totalled_page(query, sort, search_after, guess, signed, self.use_counts, versions)
         rows = (await conn.execute(stmt, {"start": start, "size": size})).rows
         if rows:
             total = int(rows[0][_TOTAL])
@@ -831,8 +900,10 @@ class SqlApiKeyRepository:
             return total, []
         how = self._pg_plan(query, column, total)
         if how != guess or not rows:
-            rows = await _page_rows(conn, query, sort, search_after, how, start, size, True)
-        return total, rows
+            return total, await _page_rows(conn, query, sort, search_after, how, start, size, True)
+        if not versions:
+            return total, rows
+        return total, await self._versions_then_keys(conn, rows, query, sort, search_after, how, start, size)
 
     def _pg_plan(self, query: Query, column: str | None, total: int) -> plan.Plan:
         """PostgreSQL's plan for a page of ``query`` (``total`` keys) ordered from ``column``."""
@@ -1017,6 +1088,7 @@ class SqlApiKeyRepository:
         return await counts.compact(self.db)
 
     async def delete_all(self) -> None:
+        self._page_keys.clear()
         async with self.db.transaction() as conn:
             await conn.execute(delete(t))
             conn.notify("api_keys")
