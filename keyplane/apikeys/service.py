@@ -174,6 +174,41 @@ def owner_realm(auth: Authentication) -> dict[str, str]:
     return auth.lookup_realm
 
 
+class _Turn:
+    """One update's turn at a key on this node (``ApiKeyService._turns``): updates of one key wait
+    for each other in arrival order (asyncio.Lock is FIFO), so each starts from the form the one before
+    wrote (``_update_written``) instead of finding it taken and reading the key again (one more read,
+    a round trip on PostgreSQL), or losing the compare-and-set to it."""
+
+    __slots__ = ("_turns", "_key_id", "_entry")
+
+    def __init__(self, turns: dict[str, list[Any]], key_id: str) -> None:
+        self._turns = turns
+        self._key_id = key_id
+
+    async def __aenter__(self) -> None:
+        entry = self._turns.get(self._key_id)
+        if entry is None:
+            entry = self._turns[self._key_id] = [asyncio.Lock(), 0]
+        entry[1] += 1  # updates holding or waiting for the turn: the entry goes with the last one
+        self._entry = entry
+        try:
+            await entry[0].acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._entry[0].release()
+        self._leave()
+
+    def _leave(self) -> None:
+        entry = self._entry
+        entry[1] -= 1
+        if not entry[1]:
+            del self._turns[self._key_id]
+
+
 class ApiKeyService:
     def __init__(
         self,
@@ -191,6 +226,9 @@ class ApiKeyService:
         # The keys this node last wrote by update, by (id, owner's username, owner's realm): the next
         # update of one starts from it instead of reading it again (``_update_written``).
         self._written: dict[tuple[str, str, str], ApiKey] = {}
+        # The key ids being updated one at a time on this node, each with its lock and how many
+        # updates hold or wait for it (``_Turn``).
+        self._turns: dict[str, list[Any]] = {}
         # Owners of new keys by their caller's identity (``_creator``).
         self._creators: dict[int, tuple[Authentication, Creator]] = {}
 
@@ -482,10 +520,25 @@ class ApiKeyService:
         if kind == core.CROSS_CLUSTER:
             snapshot = []
         ids = list(dict.fromkeys(spec.ids))
+        if len(ids) != 1:
+            return await self._update_read(ids, creator, snapshot, new_descriptors, spec, kind)
+        async with _Turn(self._turns, ids[0]):
+            if await self._update_written(ids[0], creator, snapshot, new_descriptors, spec, kind):
+                return BulkResult(updated=[ids[0]])
+            return await self._update_read(ids, creator, snapshot, new_descriptors, spec, kind)
+
+    async def _update_read(
+        self,
+        ids: list[str],
+        creator: Creator,
+        snapshot: list[RoleDescriptor],
+        new_descriptors: list[RoleDescriptor] | None,
+        spec: UpdateSpec,
+        kind: str,
+    ) -> BulkResult:
+        """Update the keys of ``ids`` from what a read finds of them, again for those another writer
+        changed first (compare-and-set on ``seq_no``)."""
         result = BulkResult()
-        if len(ids) == 1 and await self._update_written(ids[0], creator, snapshot, new_descriptors, spec, kind):
-            result.updated.append(ids[0])
-            return result
         owned = KeyFilter(ids=ids, username=creator.principal, realm=creator.realm)
         found = {k.id: k for k in await self.repo.find(owned, now_ms())}
         outcome: dict[str, str] = {}
