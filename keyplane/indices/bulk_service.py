@@ -17,7 +17,7 @@ from keyplane.indices import core
 from keyplane.indices.backends.base import DocWrite, ReadMark
 from keyplane.indices.bulk import BulkItem, GetItem, ItemFailure, document_problem
 from keyplane.indices.core import IndexMeta, Source, StoredDoc
-from keyplane.indices.mappings import StrictDynamicMapping, dynamic_update, maps_every_field
+from keyplane.indices.mappings import LEAF_TYPES, StrictDynamicMapping, dynamic_update, maps_every_field
 from keyplane.indices.pipeline import check_pipeline, ingest
 from keyplane.indices.refresh import Refresh, visible_at_once
 from keyplane.indices.service import AutoCreateGuard, IndexService, Written
@@ -239,13 +239,17 @@ class _Batch:
         # By index: the mark its known documents (``state``) were all read at, when they were.
         self.marks: dict[str, ReadMark | None] = {}
         # The group: what is decided but not written yet.
-        self.read: dict[tuple[str, str], StoredDoc | None] = {}  # as stored when first written in the group
+        # By index, then id: the document as stored when first written in the group.
+        self.read: dict[str, dict[str, StoredDoc | None]] = {}
         self.planned: dict[str, list[_Planned]] = {}
         self.members: dict[str, list[int]] = {}  # every item decided against the index's documents
         self.mappings: dict[str, dict[str, Any]] = {}  # mappings with the group's new fields
         self.mapped: dict[str, list[Source]] = {}  # the group's documents that bring new fields
         self.refresh_after: set[str] = set()  # noop updates asked to refresh
         self.assumed: str | None = None  # the index whose documents were taken to be missing (``_fresh``)
+        # By index: a mappings object, and the top-level field names of documents found to bring nothing new
+        # to it (every name mapped): a document of the same names with plain values needs no check.
+        self.mapped_names: dict[str, tuple[dict[str, Any], set[tuple[str, ...]]]] = {}
 
     async def run(self, positions: range) -> None:
         self.state.clear()  # read again: another writer may have changed the documents meanwhile
@@ -382,7 +386,8 @@ class _Batch:
         """Decide the item in memory; True when it must wait for the group's write first (then decided
         again by ``_flush_before``)."""
         item, key = p.item, (p.index, p.doc_id)
-        if item.cond is not None and key in self.read:
+        read = self.read.get(p.index)
+        if item.cond is not None and read is not None and p.doc_id in read:
             # The condition compares the sequence number of a write not made yet: make it first.
             return True
         current = self.state[key]
@@ -399,7 +404,9 @@ class _Batch:
             if item.cond is not None:
                 core.check_condition(meta, p.doc_id, current, item.cond)
             if result == "noop" and current is not None:
-                if key in self.read:  # the answer shows the sequence number of a write not made yet
+                if (
+                    read is not None and p.doc_id in read
+                ):  # the answer shows the sequence number of a write not made yet
                     return True
                 if self.refresh is not Refresh.NONE:
                     self.refresh_after.add(p.index)
@@ -424,15 +431,33 @@ class _Batch:
 
     def _map(self, index: str, source: Source) -> None:
         mappings = self.mappings.get(index, self.indices[index].mappings)
+        names = tuple(source)
+        known = self.mapped_names.get(index)
+        if (
+            known is not None
+            and known[0] is mappings
+            and names in known[1]
+            and LEAF_TYPES.issuperset(map(type, source.values()))
+        ):
+            return  # the same mapped top-level fields as a document before, with plain values: nothing new
         new = _dynamic_update(mappings, source)  # raises for a strict object given a new field
         if new is not None:
             self.mappings[index] = new
             self.mapped.setdefault(index, []).append(source)
+            return
+        props = mappings.get("properties")
+        if isinstance(props, dict) and all("." not in name and isinstance(props.get(name), dict) for name in names):
+            if known is None or known[0] is not mappings:
+                known = self.mapped_names[index] = (mappings, set())
+            known[1].add(names)
 
     def _plan(self, p: _Prepared, write: DocWrite, result: str, shown: Source | None) -> None:
         key = (p.index, p.doc_id)
-        if key not in self.read:
-            self.read[key] = self.state[key]
+        read = self.read.get(p.index)
+        if read is None:
+            read = self.read[p.index] = {}
+        if p.doc_id not in read:
+            read[p.doc_id] = self.state[key]
         self.planned.setdefault(p.index, []).append(_Planned(p.pos, write, result, shown))
         self.state[key] = None if write.source is None else StoredDoc(p.doc_id, write.source, -1, write.version)
 
@@ -448,7 +473,7 @@ class _Batch:
         self.mappings, self.mapped = {}, {}
         for index in indices:
             rows = planned.get(index, [])
-            expected = {doc_id: doc for (name, doc_id), doc in read.items() if name == index}
+            expected = read.get(index, {})
             try:
                 seq_nos = await self._write(index, rows, expected, mapped.get(index, []))
             except _Raced:

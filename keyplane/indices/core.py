@@ -7,6 +7,7 @@ document names them; the REST layer renders them.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -143,9 +144,10 @@ class IndexMeta:
         flat.update(self.settings)
         return flat
 
-    # Read from the settings and their default directly, not from ``all_settings``: every write's answer
-    # (each bulk item's) asks for the replicas.
-    @property
+    # Read from the settings and their default directly, not from ``all_settings``, once per metadata
+    # (its settings never change in place; a change is a new IndexMeta): every write's answer (each
+    # bulk item's) asks for the replicas.
+    @functools.cached_property
     def replicas(self) -> int:
         try:
             return int(self.settings.get("index.number_of_replicas", "1"))

@@ -94,7 +94,8 @@ def dynamic_update(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> Ma
     return root if changed else None
 
 
-_LEAVES = frozenset({str, int, float, bool, type(None), list})
+# The types of JSON leaves (and arrays): a mapped field given one of them needs no look at its mapping.
+LEAF_TYPES = frozenset({str, int, float, bool, type(None), list})
 
 
 def maps_every_field(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> bool:
@@ -111,7 +112,7 @@ def maps_every_field(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> 
         existing = props.get(name)
         if isinstance(existing, dict):
             # Most values are JSON leaves: no abstract-class check for them (this runs for every field written).
-            leaf = type(value) in _LEAVES
+            leaf = type(value) in LEAF_TYPES
             if not leaf and isinstance(value, Mapping) and _kind(existing) in ("object", "nested"):
                 if not maps_every_field(existing, value):
                     return False

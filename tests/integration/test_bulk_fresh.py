@@ -121,3 +121,27 @@ def test_a_document_created_meanwhile_by_another_writer(database_url: str) -> No
             await db.close()
 
     asyncio.run(go())
+
+
+def test_documents_of_the_same_fields_still_map_new_subfields(database_url: str) -> None:
+    async def go() -> None:
+        db, svc, _ = await _service(database_url)
+        try:
+            await svc.create("books")
+            sources: list[dict[str, Any]] = [
+                {"a": {"x": 1}, "b": "one"},
+                {"a": {"x": 2}, "b": "two"},  # nothing new: its names are known from here on
+                {"a": {"x": 3}, "b": None},
+                {"a": {"y": 4}, "b": "four"},  # the same names, a new subfield
+                {"a": None, "b": 5},
+                {"a": {"z": {"deep": True}}, "b": ["six"]},
+            ]
+            items = [BulkItem("index", "books", str(n), source=s) for n, s in enumerate(sources)]
+            outcomes = await bulk_service.bulk(svc, items, _allow, _allow)
+            assert all(isinstance(o, Written) for o in outcomes)
+            a = (await svc.get("books")).mappings["properties"]["a"]["properties"]
+            assert sorted(a) == ["x", "y", "z"] and a["z"]["properties"]["deep"] == {"type": "boolean"}
+        finally:
+            await db.close()
+
+    asyncio.run(go())
