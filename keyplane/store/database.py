@@ -433,7 +433,7 @@ def _run_prepared(conn: Connection, compiled: Compiled, params: Any) -> Rows:
         cursor.execute(compiled.sql, compiled.args(params))
         if not compiled.returns_rows:
             return Rows([], cursor.rowcount)
-        rows = [compiled.row(values) for values in cursor.fetchall()]
+        rows = compiled.rows(cursor.fetchall())
     except sqlite3.Error as exc:
         _drop_cursor(conn)
         raise _sqlite_error(conn, compiled.sql, exc) from exc
@@ -762,6 +762,9 @@ class _SqliteConn(Conn):
         self._began = False  # BEGIN IMMEDIATE succeeded on the writer
         self._alone = False  # committed by ``execute_alone``, in its call (set on the writer)
         self._generation = 0  # of the outer transaction holding this one's work
+        # Its work is in a savepoint of its own: it joined an outer transaction another one began. One
+        # that begins the outer transaction is its first work, so undoing it is rolling that back.
+        self._savepoint = False
 
     async def execute(self, stmt: Statement, params: Any = None) -> Rows:
         self._check_began()
@@ -804,7 +807,6 @@ class _SqliteConn(Conn):
             # less than the hand-off this saves. Read off the loop, so only a hint, as is ``waiting``
             # in ``finish``; either way the transaction is answered after its COMMIT.
             if outer and not store.waiting and writes.empty():
-                _sql(conn, f"RELEASE {_SAVEPOINT}")
                 store.commit(conn)
                 self._alone = True
                 # Queued ahead of this call's result, so caches are dropped before the caller goes on,
@@ -904,9 +906,13 @@ class _SqliteConn(Conn):
                 _sql(conn, "BEGIN IMMEDIATE")  # waits for the file lock here, off the loop
                 store.group_open = True
                 store.generation += 1
+                # The outer transaction holds only this one's work until it ends (the next write
+                # waits for the write lock): ROLLBACK undoes it, no savepoint needed.
+            else:
+                # Inside a group, this transaction's work can be undone alone (see ``finish``).
+                _sql(conn, f"SAVEPOINT {_SAVEPOINT}")
+                self._savepoint = True
             self._generation = store.generation
-            # Inside a group, this transaction's work can be undone alone (see ``finish``).
-            _sql(conn, f"SAVEPOINT {_SAVEPOINT}")
             self._began = True
             return fn(conn)
 
@@ -933,7 +939,7 @@ class _SqliteConn(Conn):
                 committed()
             return
         inbox = self._inbox
-        began, generation = self._began, self._generation
+        began, generation, savepoint = self._began, self._generation, self._savepoint
         # Whether earlier transactions' work waits in the same outer transaction.
         grouped = any(p[0] == generation for p in store.pending)
         done: asyncio.Future[Any] | None = None
@@ -946,7 +952,8 @@ class _SqliteConn(Conn):
 
             def release(conn: Connection) -> None:
                 try:
-                    _sql(conn, f"RELEASE {_SAVEPOINT}")
+                    if savepoint:
+                        _sql(conn, f"RELEASE {_SAVEPOINT}")
                     if not _in_transaction(conn):
                         raise StoreUnavailable(_LOST)
                 except BaseException as exc:
@@ -973,7 +980,7 @@ class _SqliteConn(Conn):
                     store.group_open = False
                     return
                 try:
-                    if not began or not _in_transaction(conn):
+                    if not began or not savepoint or not _in_transaction(conn):
                         raise StoreUnavailable(_LOST)
                     _sql(conn, f"ROLLBACK TO {_SAVEPOINT}")
                     _sql(conn, f"RELEASE {_SAVEPOINT}")
@@ -981,7 +988,7 @@ class _SqliteConn(Conn):
                     _lose_group(store, conn, inbox, exc)
 
             store.writes.put((store.on_writer(undo), inbox, None))  # before the next writer's statements
-        self._writing = self._began = False
+        self._writing = self._began = self._savepoint = False
         store.write_lock.release()
         if done is not None:
             await done

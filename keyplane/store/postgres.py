@@ -113,7 +113,7 @@ class _PgConn(Conn):
         except Exception as exc:
             raise self._failed(compiled.sql, exc) from exc
         if compiled.returns_rows:
-            rows = [compiled.row(record) for record in records]
+            rows = compiled.rows(records)
             return Rows(rows, len(rows))
         count = str(status).rsplit(" ", 1)[-1]
         return Rows([], int(count) if count.isdigit() else -1)

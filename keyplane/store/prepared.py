@@ -11,7 +11,7 @@ booleans). Everything else keeps going through SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, cast
@@ -42,6 +42,8 @@ class Compiled:
     # unconverted, so it pays one call for the lookups and one per conversion.
     _get: Callable[[Mapping[str, Any]], Any] | None = field(init=False, repr=False, compare=False)
     _convert: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False, compare=False)
+    # Turns one row's values into its dict (``_row_maker``).
+    _make: Callable[[Any], dict[str, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         every = bool(self.names) and all(fixed is _REQUIRED for fixed in self.fixed)
@@ -54,6 +56,7 @@ class Compiled:
         object.__setattr__(self, "_get", get)
         convert = tuple((i, process) for i, process in enumerate(self.binds) if process is not None)
         object.__setattr__(self, "_convert", convert)
+        object.__setattr__(self, "_make", _row_maker(self.keys, self.results))
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
         """The driver's positional arguments for ``params``."""
@@ -72,11 +75,41 @@ class Compiled:
                 values[i] = process(value)
         return values
 
+    def rows(self, fetched: Iterable[Any]) -> list[dict[str, Any]]:
+        """The rows ``fetched`` (tuples, or records that iterate their values) as dicts by column name."""
+        return list(map(self._make, fetched))
+
     def row(self, values: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, process, value in zip(self.keys, self.results, values, strict=True):
-            out[key] = process(value) if process is not None and value is not None else value
-        return out
+        return self._make(values)
+
+
+def _row_maker(keys: tuple[str, ...], results: tuple[_Processor, ...]) -> Callable[[Any], dict[str, Any]]:
+    """A function of one row's values that returns its dict: the values unpacked and put in a dict
+    display with the column names as constants, converted where a column needs it (None as it is).
+
+    Written out per statement (as ``collections.namedtuple`` writes its class): a read turns every
+    row into a dict, and building each from ``zip`` (a pair per value) or a loop over the columns
+    cost two to three times as many instructions. A row of another length fails to unpack
+    (ValueError), as ``zip(..., strict=True)`` did; of two columns of one name the last one wins.
+    """
+    if not keys:
+        return lambda values: {} if not len(values) else _mismatch(values)
+    names = [f"_{i}" for i in range(len(keys))]
+    scope: dict[str, Any] = {}
+    items: list[str] = []
+    for i, (key, process) in enumerate(zip(keys, results, strict=True)):
+        value = names[i]
+        if process is not None:
+            scope[f"_p{i}"] = process
+            value = f"(_p{i}({value}) if {value} is not None else None)"
+        items.append(f"{key!r}: {value}")
+    source = f"def make(row):\n    {', '.join(names)}, = row\n    return {{{', '.join(items)}}}\n"
+    exec(compile(source, "<keyplane.store.prepared row>", "exec"), scope)  # noqa: S102 - our own text
+    return cast(Callable[[Any], dict[str, Any]], scope["make"])
+
+
+def _mismatch(values: Any) -> dict[str, Any]:
+    raise ValueError(f"a row of {len(values)} values for a statement of no columns")
 
 
 class Prepared:
@@ -93,7 +126,7 @@ class Prepared:
         # A locking read (FOR UPDATE), or a select with an effect (``writes``: pg_notify), belongs to
         # the write transaction.
         self.is_read = not writes and _plain_select(stmt)
-        self._compiled: dict[str, Compiled] = {}
+        self._compiled: dict[Dialect | str, Compiled] = {}  # by dialect object, and by its name
 
     @staticmethod
     def possible(stmt: Executable) -> bool:
@@ -105,12 +138,21 @@ class Prepared:
         return isinstance(compiled, SQLCompiler) and not _needs_sqlalchemy(compiled)
 
     def compiled(self, dialect: Dialect) -> Compiled:
-        key = f"{dialect.name}+{dialect.driver}"
-        found = self._compiled.get(key)
+        # Found by the dialect object itself first: naming it (a formatted string) cost more than the
+        # lookup, at every statement. A store has two or three dialect objects; tests open many.
+        found = self._compiled.get(dialect)
         if found is None:
-            found = self._compiled[key] = _compile(self.stmt, dialect)
+            key = f"{dialect.name}+{dialect.driver}"
+            found = self._compiled.get(key)
+            if found is None:
+                found = self._compiled[key] = _compile(self.stmt, dialect)
+            if len(self._compiled) > _DIALECTS_KEPT:
+                self._compiled = {key: found}
+            self._compiled[dialect] = found
         return found
 
+
+_DIALECTS_KEPT = 16
 
 # Plain selects built per call, by the shape SQLAlchemy gives them (its cache key: the statement without
 # its literal values): their SQLAlchemy compiled form, and ours (None when it cannot be run directly).
