@@ -74,19 +74,18 @@ async def _take_seq_nos(conn: Conn, index: str, count: int, *, refresh: bool = F
     same transaction). The kept pre-images are deleted by a statement of their own once the index's
     row is locked: in the same statement (a PostgreSQL WITH) the delete would read as of the
     statement's start and miss those of a write that committed while this one waited for the lock."""
-    params = {"index": index, "count": count}
-    row = (await conn.execute(_TAKE_REFRESHED if refresh else _TAKE, params)).first()
+    row = (await conn.execute(_TAKE_REFRESHED if refresh else _TAKE, {"index": index, "taken": count})).first()
     if row is None:
         raise IndexMissing(index)
     if refresh:
-        await conn.execute(_FORGET_KEPT, params)
+        await conn.execute(_FORGET_KEPT, {"index": index})
     return int(row["seq_no"]), int(row["refreshed_seq_no"]), str(row["uuid"])
 
 
 def _take(refresh: bool) -> Prepared:
-    """The UPDATE of ``_take_seq_nos`` (parameters ``index`` and ``count``), answering the index's
+    """The UPDATE of ``_take_seq_nos`` (parameters ``index`` and ``taken``, how many), answering the index's
     values after it: its ``refreshed_seq_no`` is the one before the write when it does not refresh."""
-    taken = ix.c.seq_no + bindparam("count", type_=BigInteger)
+    taken = ix.c.seq_no + bindparam("taken", type_=BigInteger)
     values = {"seq_no": taken, "refreshed_seq_no": taken} if refresh else {"seq_no": taken}
     found = ix.c.seq_no, ix.c.refreshed_seq_no, ix.c.uuid
     return Prepared(update(ix).where(ix.c.name == bindparam("index")).values(values).returning(*found))
