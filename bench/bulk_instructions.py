@@ -18,7 +18,6 @@ import asyncio
 import cProfile
 import os
 import pstats
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bulk_search import BATCH, batch_body  # noqa: E402
-from common import PASSWORD  # noqa: E402
+from common import PASSWORD, callgrind_totals, fresh_database  # noqa: E402
 
 
 async def child(warmup: int, docs: int, profile: bool) -> None:
@@ -57,26 +56,13 @@ async def child(warmup: int, docs: int, profile: bool) -> None:
     os._exit(0)
 
 
-def thread_totals(directory: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for path in sorted(directory.glob("cg.out*")):
-        total = re.search(r"^(?:summary|totals):\s+(\d+)", path.read_text(errors="replace"), re.M)
-        thread = re.search(r"-(\d+)$", path.name)
-        if total:
-            key = thread.group(1) if thread else "?"
-            out[key] = out.get(key, 0) + int(total.group(1))
-    return out
-
-
 def measure(docs: int, warmup: int, database_url: str | None, keep: str | None) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as out_dir:
         env = {**os.environ, "ELASTIC_PASSWORD": PASSWORD, "KEYPLANE_DATA_DIR": data_dir, "PYTHONHASHSEED": "0"}
         env.pop("KEYPLANE_TEST_MODE", None)
         if database_url:
             env["KEYPLANE_DATABASE_URL"] = database_url
-            base, name = database_url.rsplit("/", 1)
-            for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
-                subprocess.run(["psql", f"{base}/postgres", "-qc", sql], check=True, capture_output=True)
+            fresh_database(database_url)
         directory = Path(keep) if keep else Path(out_dir)
         directory.mkdir(parents=True, exist_ok=True)
         command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={directory}/cg.out"]
@@ -84,7 +70,7 @@ def measure(docs: int, warmup: int, database_url: str | None, keep: str | None) 
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(done.stderr[-3000:])
-        return thread_totals(directory)
+        return callgrind_totals(f"{directory}/cg.out")
 
 
 def main() -> None:

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PASSWORD  # noqa: E402
+from common import PASSWORD, callgrind_totals, fresh_database  # noqa: E402
 
 
 async def child(only: str, warmup: int, requests: int) -> None:
@@ -47,20 +45,6 @@ async def child(only: str, warmup: int, requests: int) -> None:
     os._exit(0)
 
 
-def _totals(out_prefix: str) -> dict[str, int]:
-    """Instructions by thread kind from callgrind's per-thread files (``--separate-threads=yes``)."""
-    kinds: dict[str, int] = {}
-    for path in glob.glob(out_prefix + "*"):
-        text = Path(path).read_text(errors="replace")
-        total = re.search(r"^(?:totals|summary): (\d+)", text, re.M)
-        if total is None:
-            continue
-        thread = re.search(r"-(\d+)$", path)
-        number = int(thread.group(1)) if thread else 1
-        kinds[str(number)] = kinds.get(str(number), 0) + int(total.group(1))
-    return kinds
-
-
 def _run(only: str, warmup: int, requests: int, database_url: str | None) -> dict[str, int]:
     keep = os.environ.get("CALLGRIND_KEEP")  # a directory to keep callgrind's files in
     with tempfile.TemporaryDirectory() as data_dir:
@@ -68,16 +52,14 @@ def _run(only: str, warmup: int, requests: int, database_url: str | None) -> dic
         env.pop("KEYPLANE_TEST_MODE", None)
         if database_url:
             env["KEYPLANE_DATABASE_URL"] = database_url
-            base, name = database_url.rsplit("/", 1)
-            for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
-                subprocess.run(["psql", f"{base}/postgres", "-qc", sql], check=True, capture_output=True)
+            fresh_database(database_url)
         prefix = f"{keep or data_dir}/cg.out"
         command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={prefix}"]
         command += [sys.executable, __file__, "--child", only, "--warmup", str(warmup), "--requests", str(requests)]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(done.stderr[-3000:] + done.stdout[-3000:])
-        return _totals(prefix)
+        return callgrind_totals(prefix)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -110,3 +111,24 @@ def percentile(values: list[float], pct: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def fresh_database(database_url: str) -> None:
+    """Drop and create the PostgreSQL database of ``database_url``, so a run starts from an empty store."""
+    base, name = database_url.rsplit("/", 1)
+    for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
+        subprocess.run(["psql", f"{base}/postgres", "-qc", sql], check=True, capture_output=True)
+
+
+def callgrind_totals(out_prefix: str) -> dict[str, int]:
+    """Instructions by callgrind thread number (1 is the main thread) from the files callgrind wrote
+    with ``--separate-threads=yes --callgrind-out-file=<out_prefix>``."""
+    totals: dict[str, int] = {}
+    for path in sorted(Path(out_prefix).parent.glob(Path(out_prefix).name + "*")):
+        total = re.search(r"^(?:totals|summary):\s+(\d+)", path.read_text(errors="replace"), re.M)
+        if total is None:
+            continue
+        thread = re.search(r"-(\d+)$", path.name)
+        number = str(int(thread.group(1))) if thread else "1"
+        totals[number] = totals.get(number, 0) + int(total.group(1))
+    return totals
