@@ -5,7 +5,6 @@ statements and COMMIT; one that joins a group has its savepoint, so it still fai
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from keyplane.store import schema
 from keyplane.store.database import Database, _dbapi
 from keyplane.store.migrations import migrate
 from tests.conftest import STORE
+from tests.integration.test_sqlite_group_commit import _committed_names
 
 pytestmark = pytest.mark.skipif(STORE != "sqlite", reason="SQLite's writer thread")
 roles = schema.roles
@@ -29,14 +29,6 @@ async def _open(path: Path) -> tuple[Database, list[str]]:
     seen: list[str] = []
     await writer.call(lambda: _dbapi(writer.conn).set_trace_callback(seen.append))  # type: ignore[arg-type]
     return db, seen
-
-
-def _committed_names(path: Path) -> set[str]:
-    other = sqlite3.connect(path / "keyplane.db")
-    try:
-        return {r[0] for r in other.execute("SELECT name FROM roles")}
-    finally:
-        other.close()
 
 
 def _control(seen: list[str]) -> list[str]:
