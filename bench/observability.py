@@ -32,7 +32,7 @@ depends on elapsed time is set as at full speed (~20k requests/s): the audit tra
 and the writer's wake-up interval (10 ms each) are stretched --stretch times (default 100), so that a
 hand-off and a write carry as many lines; so are the maintenance jobs' ticks (last-use flushes,
 file-realm reads: once a second) and the latency histograms' bounds, so that requests
-fall in the bucket they would; and the audit trail's clock is frozen, so that events share their
+fall in the bucket they would; and the audit trail's millisecond is held, so that events share their
 formatted millisecond (as ~20 do at full speed) instead of each formatting its own. Instructions
 stand in for CPU per request; on one core throughput is its inverse, so the share of `off` is the
 share of cached-authentication throughput the setting costs. The share counts the event loop's thread
@@ -114,17 +114,28 @@ IDLE_TAIL = 3.0  # seconds without requests at the end of a phase: stretched han
 # timer and the writer's interval stretched, so that each hand-off and write carries as many lines
 # (and the maintenance jobs' ticks, once a second, so that they weigh on a request as little);
 # the latency histograms' bounds stretched, so that requests fall in the bucket they would; the audit
-# trail's clock frozen, so that events share a formatted millisecond as ~20 do at full speed.
-BOOT = (
-    "import functools, runpy, time; import keyplane.metrics.exposition; import keyplane.metrics.recorder as r; "
-    "import keyplane.audit.trail as t, keyplane.audit.writer as w; "
-    "t.HAND_OFF_INTERVAL_SECONDS *= {0}; w.FLUSH_INTERVAL_SECONDS *= {0}; "
-    "t._now = functools.partial(float, time.time()); "
-    "r.LATENCY_BUCKETS = tuple(b * {0} for b in r.LATENCY_BUCKETS); r._FIRST_BOUND = r.LATENCY_BUCKETS[0]; "
-    "import keyplane.services as s; every = s.Services._every; "
-    "s.Services._every = staticmethod(lambda t, job, first=None: every(t * {0}, job, first and first * {0})); "
-    "runpy.run_module('keyplane.cli', run_name='__main__', alter_sys=True)"
-)
+# trail's millisecond held, so that events share a formatted millisecond as ~20 do at full speed (the
+# first event's line start stays valid for every later time: each event still makes its comparison).
+BOOT = """
+import math, runpy
+import keyplane.metrics.exposition
+import keyplane.metrics.recorder as r
+import keyplane.audit.trail as t, keyplane.audit.writer as w
+import keyplane.services as s
+t.HAND_OFF_INTERVAL_SECONDS *= {0}
+w.FLUSH_INTERVAL_SECONDS *= {0}
+begin = w.Stamps.begin
+def held(self, when):
+    head = begin(self, when)
+    self.since, self.until = -math.inf, math.inf
+    return head
+w.Stamps.begin = held
+r.LATENCY_BUCKETS = tuple(b * {0} for b in r.LATENCY_BUCKETS)
+r._FIRST_BOUND = r.LATENCY_BUCKETS[0]
+every = s.Services._every
+s.Services._every = staticmethod(lambda t, job, first=None: every(t * {0}, job, first and first * {0}))
+runpy.run_module("keyplane.cli", run_name="__main__", alter_sys=True)
+"""
 
 
 def start_counted(data_dir: Path, port: int, env: dict[str, str], out: Path, stretch: float) -> subprocess.Popen[bytes]:

@@ -49,7 +49,11 @@ async def _measure(scheme: str, block: int, rounds: int) -> dict[str, list[float
         authorization = b"ApiKey " + json.loads(created)["encoded"].encode()
     default_trail, metrics = services.audit, services.metrics
     assert default_trail is not None and metrics is not None, "run with the audit log and the metrics on"
-    all_trail = AuditTrail(settings.data_dir / "audit-all.json", settings.audit_buffer, EVENT_TYPES, "bench", "bench")
+    # The same node as the default trail's: the dispatcher keeps a connection's access_granted middle,
+    # which names the node, whichever trail it was made by.
+    all_trail = AuditTrail(
+        settings.data_dir / "audit-all.json", settings.audit_buffer, EVENT_TYPES, settings.node_name, services.node_id
+    )
     all_trail.writer.open()
     setups = {"off": (None, None), "metrics": (None, metrics), "es-default": (default_trail, metrics)}
     setups["on"] = (all_trail, metrics)

@@ -11,8 +11,9 @@ one chunk, and that thread only appends it to the file. Fragments keep a line ch
 fields are serialised once per identity, an origin's once per method, path and client, and the
 constant parts once. The usual line, a request's access_granted, is a middle found by one lookup
 (kept per caller object, action, method, path and client: realms hand out one Authentication per
-cached credential, and a client sends the same request again and again), stamped with its time and
-its request id.
+cached credential, and a client sends the same request again and again; the dispatcher keeps the one
+a connection last had for its next request of the same kind), stamped with the time the request
+came (the clock read the dispatcher makes for the metrics too) and its request id.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from time import perf_counter as _clock
 from time import time as _now
 from typing import Any, NamedTuple
 
@@ -87,6 +89,7 @@ _USER_CACHE_SIZE = 10_000
 _PATH_CACHE_SIZE = 1_000
 _MIDDLE_CACHE_SIZE = 4_096  # lines' middles of ~500 bytes: about 2 MB at most
 _END = '"}\n'  # after the request id, when the request has no X-Opaque-Id
+_FRAGMENTS = 4  # every queued line is four text fragments (see queue_granted and _emit)
 HAND_OFF_INTERVAL_SECONDS = 0.01  # how long a queued line waits at most to go to the writer with the ones after it
 
 
@@ -97,7 +100,7 @@ class AuditTrail:
         self.node_name = node_name
         self.node_id = node_id
         # The fragment caches below are used on the event loop's thread only.
-        self._stamps = Stamps()
+        self._stamps = Stamps(_now, _clock)
         self._heads = {kind: self._head(_REST, kind) for kind in ev.EVENT_TYPES}
         self._actions: dict[str, bytes] = {}
         self._users: dict[tuple[Any, ...], tuple[User, User, bytes]] = {}
@@ -106,15 +109,14 @@ class AuditTrail:
         self._last_user: tuple[Authentication | None, bool, bytes] = (None, False, b"")
         self._places: dict[tuple[Any, ...], bytes] = {}  # (method, path, client) -> the origin's first fields
         self._middles: dict[tuple[Any, ...], tuple[User, User, str]] = {}  # see _keep
-        # (caller, action, method, path, client) -> middle: see granted.
+        # (caller, action, method, path, client) -> middle: see middle.
         self._kept: dict[tuple[Any, ...], str] = {}
-        # The lines of the events queued since the last hand-off, as fragments of text (encoded once
-        # per hand-off, not once per fragment); how many events may still be queued before the next
-        # hand-off (the writer's free space at the last one, less the events queued since), and that
-        # free space (their difference is the number of events queued).
+        # The lines of the events queued since the last hand-off, _FRAGMENTS fragments of text each
+        # (encoded once per hand-off, not once per fragment), and how long that list may grow before
+        # the next hand-off: a fragment's room for each event the writer's buffer had room for at the
+        # last one. A hand-off timer runs while the list is not empty.
         self._parts: list[str] = []
-        self._room = capacity
-        self._allowed = capacity
+        self._limit = capacity * _FRAGMENTS
         self._timer: asyncio.TimerHandle | None = None
         self.logs_success = ev.AUTHENTICATION_SUCCESS in enabled  # the dispatcher skips the call otherwise
         self.logs_granted = ev.ACCESS_GRANTED in enabled
@@ -122,7 +124,7 @@ class AuditTrail:
     def figures(self) -> tuple[int, int, int, int]:
         """Events waiting (to be handed off or written), written, dropped by a full buffer, lost otherwise."""
         buffered, written, dropped, lost = self.writer.figures()
-        return buffered + self._allowed - self._room, written, dropped, lost
+        return buffered + len(self._parts) // _FRAGMENTS, written, dropped, lost
 
     def flush(self) -> None:
         """Hand what is queued now to the writer (before it is closed)."""
@@ -173,8 +175,7 @@ class AuditTrail:
             if index:
                 self._emit(ev.ACCESS_GRANTED, origin, auth, action, index, None)
             else:
-                method, path, client, request_id, opaque_id = origin
-                self.granted(auth, action, method, path, client, request_id, opaque_id)
+                self.granted(auth, action, *origin, _clock())
 
     def granted(
         self,
@@ -185,32 +186,50 @@ class AuditTrail:
         client: tuple[str, int] | None,
         request_id: str,
         opaque_id: str | None,
+        when: float,
     ) -> None:
-        """A request's access_granted without indices, when :attr:`logs_granted`: the line of nearly
-        every request, taken apart (the dispatcher builds no :class:`Origin` for it).
+        """A request's access_granted without indices, when :attr:`logs_granted`, taken apart (no
+        :class:`Origin`): :meth:`middle`, then :meth:`queue_granted`. ``when`` is a time of
+        :func:`time.perf_counter`."""
+        middle = self.middle(auth, action, method, path, client)
+        if middle:
+            self.queue_granted(middle, request_id, opaque_id, when)
 
-        Its fields between the time and the request id are kept per caller object, action, method,
-        path and client, and found here by one lookup: realms hand out one :class:`Authentication` per
-        cached credential for as long as nothing about it changes (a change makes a new object), and
-        callers compare and hash by identity. Only the time is left to stamp."""
-        room = self._room
-        if room <= 0:
-            self.writer.dropped += 1
-            return
+    def middle(
+        self, auth: Authentication, action: str | None, method: str, path: str, client: tuple[str, int] | None
+    ) -> str:
+        """An access_granted line's fields between its time and its request id (event type, caller,
+        action, origin); "" when they cannot be rendered (counted as unrendered).
+
+        Kept per caller object, action, method, path and client, and found by one lookup: realms
+        hand out one :class:`Authentication` per cached credential for as long as nothing about it
+        changes (a change makes a new object), and callers compare and hash by identity. The
+        dispatcher keeps what it was given for a connection's next request of the same kind."""
         middle = self._kept.get((auth, action, method, path, client))
         if middle is None:
             try:
                 middle = self._keep(auth, action, method, path, client)
             except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
                 self._unrendered(exc)
-                return
-        when = _now()
-        stamps = self._stamps  # most events fall in the millisecond of the one before
-        head = stamps.head if stamps.since <= when < stamps.until else stamps.begin(when)
-        end = _END if opaque_id is None else '","opaque_id":' + orjson.dumps(opaque_id).decode() + "}\n"
-        self._parts += (head, middle, request_id, end)
-        self._room = room - 1
-        if self._timer is None:
+                return ""
+        return middle
+
+    def queue_granted(self, middle: str, request_id: str, opaque_id: str | None, when: float) -> None:
+        """Queue a request's access_granted line of the :meth:`middle` given: the event of nearly every
+        request. ``when`` is the time the request came, of :func:`time.perf_counter`, read by the
+        dispatcher for its metrics too."""
+        parts = self._parts
+        queued = len(parts)
+        if queued >= self._limit:
+            self.writer.dropped += 1
+            return
+        # Most events fall in the millisecond of the one before. The monotonic clock only moves
+        # forward, so one comparison does: an event of a request that came before the millisecond
+        # (and waited, say, on the store) is stamped with it, the time it is allowed.
+        stamps = self._stamps
+        head = stamps.head if when < stamps.until else stamps.begin(when)
+        parts += (head, middle, request_id, _END if opaque_id is None else _opaque_end(opaque_id))
+        if not queued:
             self._schedule()
 
     # -- security changes ------------------------------------------------------------------------
@@ -237,18 +256,19 @@ class AuditTrail:
         detail: dict[str, Any] | None,
     ) -> None:
         """Queue one event's line; when the buffer is full, count it as dropped instead."""
-        if self._room <= 0:
+        parts = self._parts
+        queued = len(parts)
+        if queued >= self._limit:
             self.writer.dropped += 1
             return
-        when = _now()
+        when = _clock()
         try:
             fields = self._fields(kind, origin, auth, action, index, detail).decode()
         except Exception as exc:  # noqa: BLE001 - the audit log must never fail the request it describes
             self._unrendered(exc)
             return
-        self._parts += (self._stamps.begin(when), fields)
-        self._room -= 1
-        if self._timer is None:
+        parts += (self._stamps.begin(when), fields, "", "")  # _FRAGMENTS, as every line
+        if not queued:
             self._schedule()
 
     def _unrendered(self, exc: Exception) -> None:
@@ -267,12 +287,11 @@ class AuditTrail:
         """Hand the lines queued since the last call to the writer as one chunk."""
         self._timer = None
         writer = self.writer
-        queued = self._allowed - self._room
-        if queued:
-            writer.put("".join(self._parts).encode(), queued)
+        if self._parts:
+            writer.put("".join(self._parts).encode(), len(self._parts) // _FRAGMENTS)
             self._parts = []
         # Until the next hand-off, the writer's buffer only empties: what is free now is safe to queue.
-        self._room = self._allowed = writer.capacity - writer.buffered()
+        self._limit = (writer.capacity - writer.buffered()) * _FRAGMENTS
 
     # -- the line ---------------------------------------------------------------------------------
     #
@@ -285,8 +304,7 @@ class AuditTrail:
     def _keep(
         self, auth: Authentication, action: str | None, method: str, path: str, client: tuple[str, int] | None
     ) -> str:
-        """An access_granted line's fields between its time and its request id (event type, caller,
-        action, origin), kept for :meth:`granted` under the caller object.
+        """A middle not kept yet, made and kept under the caller object for :meth:`middle`.
 
         A caller built anew for each request (one no realm keeps) finds the middle its fields were
         serialised to under ``_caller_key`` (the user objects' ids, checked against the objects
@@ -402,6 +420,11 @@ class AuditTrail:
             fragment = b"".join((prefix, origin.request_id.encode(), b'","opaque_id":', opaque, b"}\n"))
         self._last_origin, self._last_origin_fields = origin, fragment
         return fragment
+
+
+def _opaque_end(opaque_id: str) -> str:
+    """What follows the request id in the line of a request that sent an X-Opaque-Id."""
+    return '","opaque_id":' + orjson.dumps(opaque_id).decode() + "}\n"
 
 
 def _caller_key(auth: Authentication) -> tuple[Any, ...]:

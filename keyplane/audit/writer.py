@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,41 +122,42 @@ class AuditWriter:
 
 
 class Stamps:
-    """ISO 8601 UTC times with milliseconds; each millisecond is formatted once (events come in
-    bursts), and the part up to the second once per second.
+    """ISO 8601 UTC times with milliseconds for the lines' starts; each millisecond is formatted
+    once (events come in bursts), and the part up to the second once per second.
 
-    :attr:`head` is the current millisecond's line start (``{"type":"audit","@timestamp":"...``) as
-    text, valid for times in [:attr:`since`, :attr:`until`): the trail compares a time with the two
-    bounds (two float comparisons) rather than computing its millisecond."""
+    Events carry times of the monotonic clock (``clock``: the dispatcher reads it once per request
+    for the metrics and the audit log alike), turned into the wall clock's (``now``) when a new
+    millisecond begins. :attr:`head` is the current millisecond's line start
+    (``{"type":"audit","@timestamp":"...``) as text, valid for monotonic times in [:attr:`since`,
+    :attr:`until`): the trail compares a time with the bounds rather than computing its millisecond."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.time, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._now = now
+        self._clock = clock
         self.second = -1
         self.prefix = ""
-        self.milli = -1
-        self.last = b""
         self.head = ""
         self.since = self.until = 0.0
 
     def format(self, stamp: float) -> bytes:
-        milli = int(stamp * 1000)
-        if milli == self.milli:
-            return self.last
+        """A wall-clock time (seconds since the epoch) as text, to the millisecond."""
+        return self._text(int(stamp * 1000)).encode()
+
+    def begin(self, when: float) -> str:
+        """The line start of an event at ``when`` (the monotonic clock's seconds)."""
+        if not self.since <= when < self.until:
+            offset = self._now() - self._clock()
+            milli = int((when + offset) * 1000)
+            self.head = LINE_START + self._text(milli)
+            self.since, self.until = milli / 1000 - offset, (milli + 1) / 1000 - offset
+        return self.head
+
+    def _text(self, milli: int) -> str:
         second = milli // 1000
         if second != self.second:
             self.second = second
             self.prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        self.milli = milli
-        text = f"{self.prefix}.{milli % 1000:03d}Z"
-        self.last = text.encode()
-        self.head = LINE_START + text
-        self.since, self.until = milli / 1000, (milli + 1) / 1000
-        return self.last
-
-    def begin(self, stamp: float) -> str:
-        """The line start of an event at ``stamp`` (seconds since the epoch)."""
-        if not self.since <= stamp < self.until:
-            self.format(stamp)
-        return self.head
+        return f"{self.prefix}.{milli % 1000:03d}Z"
 
 
 LINE_START = '{"type":"audit","@timestamp":"'

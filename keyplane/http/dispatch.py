@@ -29,6 +29,7 @@ from keyplane.http.render import render
 from keyplane.http.request import Reply, RestRequest, decoded
 from keyplane.http.routing import Route, Router
 from keyplane.indices.bulk import BadUpdateLine
+from keyplane.metrics.recorder import Timings
 from keyplane.security.authorization import authorize
 from keyplane.security.identity import Authentication
 from keyplane.services import Services
@@ -37,11 +38,34 @@ from keyplane.upstream.forward import Forwarded, ScrollNotFound
 
 log = logging.getLogger("keyplane.http")
 DEBUG = logging.DEBUG
+_REPEATS_KEPT = 4_096  # connections whose last request is remembered (see _Repeat)
+_NO_TIMINGS = Timings()  # a _Repeat's before its first answer (never counted in)
 RUN_AS_HEADER = credentials.RUN_AS_HEADER.encode()
 
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 _CONTENT_TYPES = {v: (b"content-type", media.response_content_type(v).encode()) for v in (None, 8, 9)}
 _CONSOLE = console.PREFIX
+
+
+class _Repeat:
+    """What a connection's last authenticated request needed for its audit line and its metrics.
+
+    A keep-alive connection mostly sends one kind of request again and again (a client polling,
+    a health check, a benchmark): the next request of the same caller object, method and path
+    takes its access_granted middle and its latency timings from here, with one lookup by the
+    connection's client address (the server hands every request of a connection the same tuple)
+    instead of one lookup each by five-part keys. The timings are for :attr:`status` (the scheme
+    and the authentication outcome follow from the caller object)."""
+
+    __slots__ = ("auth", "method", "path", "middle", "status", "timings")
+
+    def __init__(self, auth: Authentication, method: str, path: str) -> None:
+        self.auth = auth
+        self.method = method
+        self.path = path
+        self.middle: str | None = None  # the audit's access_granted middle, once asked for
+        self.status = 0  # no answer has it: the first request counts through the recorder
+        self.timings = _NO_TIMINGS
 
 
 class Dispatcher:
@@ -53,6 +77,7 @@ class Dispatcher:
         # Request ids: a random prefix per process and a counter (unique across nodes, cheap to make).
         self._id_prefix = secrets.token_hex(4) + "-"
         self._ids = itertools.count(1)
+        self._repeats: dict[tuple[str, int] | None, _Repeat] = {}  # by the connection's client address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,17 +118,19 @@ class Dispatcher:
             opaque_id = headers[b"x-opaque-id"].decode("latin-1")
             request_context.opaque_id.set(opaque_id)
             send = _with_header(send, (b"x-opaque-id", headers[b"x-opaque-id"]))
-        # What the request's metrics and debug line need; with metrics off and no debug log, nothing.
+        # What the request's metrics, audit events and debug line need; with all three off, nothing.
+        # The time the request came is also its access_granted event's: one clock read for both.
         metrics = self.services.metrics
+        audit = self.services.audit
         debug = log.isEnabledFor(DEBUG)
-        timed = metrics is not None or debug
+        timed = metrics is not None or audit is not None or debug
         started = perf_counter() if timed else 0.0
         status = 500
         route: Route | None = None
         scheme: str | None = None
         authenticated = 0  # 0: not tried, 1: authenticated, 2: refused (for the metrics)
         auth: Authentication | None = None
-        audit = self.services.audit
+        repeat: _Repeat | None = None
         try:
             if b"content-length" in headers:
                 _check_declared_length(headers[b"content-length"].decode("latin-1"))
@@ -190,19 +217,28 @@ class Dispatcher:
             if query:
                 check_unrecognized(path, set(query), route.params)
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
-            if audit is not None and audit.logs_granted and not route.self_checked:
-                if "index" in path_params:
-                    origin = _origin(method, path, scope, request_id, opaque_id)
-                    audit.access_granted(origin, auth, route.action, path_params["index"])
-                else:  # most requests: no Origin, the trail's direct call
-                    audit.granted(auth, route.action, method, path, scope.get("client"), request_id, opaque_id)
+            if audit is not None or metrics is not None:
+                client = scope.get("client")
+                repeat = self._repeats.get(client)
+                if repeat is None or repeat.auth is not auth or repeat.path != path or repeat.method != method:
+                    repeat = self._repeat(client, auth, method, path)
+                if audit is not None and audit.logs_granted and not route.self_checked:
+                    if "index" in path_params:
+                        origin = _origin(method, path, scope, request_id, opaque_id)
+                        audit.access_granted(origin, auth, route.action, path_params["index"])
+                    else:  # most requests: no Origin, the line's middle as this connection last had it
+                        middle = repeat.middle
+                        if middle is None:
+                            middle = repeat.middle = audit.middle(auth, route.action, method, path, client)
+                        if middle:
+                            audit.queue_granted(middle, request_id, opaque_id, started)
             request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
                 status, body, extra = reply.status, reply.body, reply.headers
             else:
                 status, body, extra = 200, reply, None
-            if audit is not None and (route.self_checked or route.action in changes.CHANGES):
+            if audit is not None and route.audit_after:
                 origin = _origin(method, path, scope, request_id, opaque_id)
                 _audit_answered(audit, origin, auth, route, method, path_params, raw_body, body, status)
             headers_out, payload = _answer(body, version, pretty, fpath, extra)
@@ -248,16 +284,25 @@ class Dispatcher:
                 elapsed = perf_counter() - started
                 template = route.template if route is not None else "unmatched"
                 if metrics is not None:
-                    # Recorder.request inline for the usual request (counted before, and quick): no call.
+                    # Recorder.request inline for a connection's repeated request (quick): no call.
                     recorder = metrics.recorder
-                    timings = recorder.requests.get((template, method, status, scheme, authenticated))
-                    if timings is None or elapsed > recorder.first_bound:
-                        recorder.request(template, method, status, elapsed, scheme, authenticated)
-                    else:
+                    if repeat is not None and repeat.status == status and elapsed <= recorder.first_bound:
+                        timings = repeat.timings
                         timings.total += elapsed
                         timings.buckets[0] += 1
+                    else:
+                        timings = recorder.request(template, method, status, elapsed, scheme, authenticated)
+                        if repeat is not None:
+                            repeat.status, repeat.timings = status, timings
                 if debug:  # the route's template, never the path or query string (they can carry secrets)
                     log.debug("%s %s %d %.3fms %s", method, template, status, elapsed * 1000, request_id)
+
+    def _repeat(self, client: tuple[str, int] | None, auth: Authentication, method: str, path: str) -> _Repeat:
+        """A connection's request of a new kind: remembered in place of its last."""
+        if len(self._repeats) >= _REPEATS_KEPT:
+            self._repeats.clear()
+        repeat = self._repeats[client] = _Repeat(auth, method, path)
+        return repeat
 
     async def _send(
         self,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from keyplane.audit.changes import CHANGES
+
 if TYPE_CHECKING:
     from keyplane.http.request import RestRequest
 
@@ -31,6 +33,9 @@ class Route:
     params: frozenset[str] = field(default_factory=frozenset)
     self_checked: bool = False
     segments: tuple[str, ...] = ()
+    # The audit log reads the handler's answer: a self-checked route's access_granted (its service
+    # decided) or a security change. Worked out once here, not on every request.
+    audit_after: bool = False
 
 
 def split_path(path: str, *, decode: bool = True) -> list[str]:
@@ -59,7 +64,8 @@ class Router:
         if isinstance(methods, str):
             methods = (methods,)
         segments = tuple(split_path(template, decode=False))
-        route = Route(tuple(methods), template, handler, action, frozenset(params), self_checked, segments)
+        audit_after = self_checked or action in CHANGES
+        route = Route(tuple(methods), template, handler, action, frozenset(params), self_checked, segments, audit_after)
         self._by_length.setdefault(len(segments), []).append(route)
         self._resolved.clear()
 

@@ -60,8 +60,11 @@ class Recorder:
         self.store_errors: dict[str, int] = {"unavailable": 0, "error": 0}
         self.sweeps = Sweeps()
 
-    def request(self, template: str, method: str, status: int, seconds: float, scheme: str | None, auth: int) -> None:
-        """One answered request; ``auth``: 0 not attempted, 1 authenticated, 2 refused."""
+    def request(
+        self, template: str, method: str, status: int, seconds: float, scheme: str | None, auth: int
+    ) -> Timings:
+        """One answered request; ``auth``: 0 not attempted, 1 authenticated, 2 refused. Returns the
+        timings it counted in, which a caller may keep for the next request of the same kind."""
         key = (template, method, status, scheme, auth)
         timings = self.requests.get(key)
         if timings is None:
@@ -69,6 +72,7 @@ class Recorder:
         # Timings.add, inline: one call less on every request.
         timings.total += seconds
         timings.buckets[0 if seconds <= self.first_bound else bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        return timings
 
     def authentications(self) -> dict[tuple[str, str], int]:
         """(type, outcome) -> count; type: basic, api_key, bearer, anonymous, other."""

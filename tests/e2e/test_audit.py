@@ -191,3 +191,57 @@ def test_an_unknown_event_type_refuses_to_start(tmp_path: Path) -> None:
     srv.stop()
     assert "unknown audit event type(s) acces_denied" in str(failed.value)
     assert "Traceback" not in str(failed.value)
+
+
+def test_a_connection_s_requests_each_keep_their_own_line_and_count(tmp_path: Path) -> None:
+    """On one keep-alive connection the dispatcher reuses what its last request needed (the line's
+    middle, the latency timings): a new caller, path, method or status must still show as such."""
+    from tests.e2e.test_metrics import scrape, value  # noqa: PLC0415 - the metrics tests' reader
+
+    with on_store(tmp_path, extra_env={"KEYPLANE_AUDIT_ENABLED": "true"}) as srv:
+        es = Elasticsearch(srv.url, basic_auth=("elastic", PASSWORD))
+        es.security.put_role(name="monitoring", cluster=["monitor"])
+        es.security.put_user(username="mon", password=USER_PASSWORD, roles=["monitoring"])
+        one, two = es.security.create_api_key(name="one"), es.security.create_api_key(name="two")
+        before = scrape(srv, ("mon", USER_PASSWORD))
+        ann = f"/_security/user/ann-{time.time_ns()}"
+        steps = [
+            ("GET", "/_security/_authenticate", one),
+            ("GET", "/_security/_authenticate", one),
+            ("GET", "/_security/_authenticate", two),
+            ("GET", "/_security/_authenticate", one),
+            ("HEAD", "/_security/_authenticate", one),
+            ("GET", ann, None),  # 404: no such user yet
+            ("GET", ann, None),  # 200 once another connection made it
+        ]
+        statuses = []
+        with httpx.Client(base_url=srv.url) as client:
+            for n, (method, path, key) in enumerate(steps):
+                if n == len(steps) - 1:
+                    es.security.put_user(username=ann.rsplit("/", 1)[1], password=USER_PASSWORD, roles=[])
+                auth = {"authorization": f"ApiKey {key['encoded']}"} if key else {}
+                basic = None if key else ("elastic", PASSWORD)
+                answer = client.request(method, path, headers={**auth, "x-opaque-id": f"step-{n}"}, auth=basic)
+                statuses.append(answer.status_code)
+        assert statuses == [200, 200, 200, 200, 200, 404, 200]
+        events = _events(srv.data_dir / "audit.json", len(steps), lambda e: e.get("opaque_id", "").startswith("step-"))
+        after = scrape(srv, ("mon", USER_PASSWORD))
+
+    mine = [e for e in _of(events, "access_granted") if e.get("opaque_id", "").startswith("step-")]
+    assert [e["opaque_id"] for e in mine] == [f"step-{n}" for n in range(len(steps))]
+    assert len({e["origin.address"] for e in mine}) == 1  # one connection
+    assert len({e["request.id"] for e in mine}) == len(steps)
+    for event, (method, path, key) in zip(mine, steps, strict=True):
+        assert (event["request.method"], event["url.path"]) == (method, path)
+        assert event.get("authentication.api_key.id") == (key["id"] if key else None)
+        assert event["user.name"] == "elastic"
+
+    def counted(route: str, method: str, status: str) -> float:
+        name = "keyplane_http_requests_total"
+        labels = {"route": route, "method": method, "status": status}
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert counted("/_security/_authenticate", "GET", "200") == 4
+    assert counted("/_security/_authenticate", "HEAD", "200") == 1
+    assert counted("/_security/user/{username}", "GET", "404") == 1
+    assert counted("/_security/user/{username}", "GET", "200") == 1

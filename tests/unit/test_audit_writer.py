@@ -242,6 +242,7 @@ def test_every_event_type_renders_the_lines_it_always_did(tmp_path: Path, monkey
             return 1764563696.789
 
     monkeypatch.setattr(trail_module, "_now", Clock.time)
+    monkeypatch.setattr(trail_module, "_clock", float)  # 0.0: an event's time is the wall clock's as it is
     trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
     trail.writer.open()
     elastic = reserved_user("elastic")
@@ -280,7 +281,7 @@ def test_one_caller_object_keeps_a_middle_per_action_and_origin(tmp_path: Path) 
         ("a/one", "GET", "/p", ("10.0.0.7", 1), "r-5", None),
     ]
     for action, method, path, client, request_id, opaque in calls:
-        trail.granted(auth, action, method, path, client, request_id, opaque)
+        trail.granted(auth, action, method, path, client, request_id, opaque, time.perf_counter())
     trail.writer.close()
     lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
     shown = [(e["action"], e["request.method"], e["url.path"], e.get("origin.address")) for e in lines]
@@ -301,7 +302,7 @@ def test_kept_middles_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
     trail.writer.open()
     for n in range(10):
-        trail.granted(_key_auth(), "a/one", "GET", f"/p{n}", None, f"r-{n}", None)
+        trail.granted(_key_auth(), "a/one", "GET", f"/p{n}", None, f"r-{n}", None, time.perf_counter())
         assert len(trail._kept) <= 3 and len(trail._middles) <= 3
     trail.writer.close()
     lines = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
@@ -314,8 +315,26 @@ def test_a_full_trail_counts_drops_and_never_blocks(tmp_path: Path) -> None:
     auth = _key_auth()
     started = time.monotonic()
     for n in range(100):  # no event loop here: each event goes to the writer at once
-        trail.granted(auth, "a/one", "GET", "/p", None, f"r-{n}", None)
+        trail.granted(auth, "a/one", "GET", "/p", None, f"r-{n}", None, time.perf_counter())
         trail.authentication_success(ORIGIN, auth)
     assert time.monotonic() - started < 1.0
     buffered, written, dropped, lost = trail.figures()
     assert (buffered, written, dropped, lost) == (5, 0, 195, 0)
+
+
+def test_a_middle_that_cannot_be_rendered_is_counted_and_writes_no_line(tmp_path: Path) -> None:
+    trail = AuditTrail(tmp_path / "audit.json", 100, EVENT_TYPES, "node-a", "id-a")
+    trail.writer.open()
+    user = reserved_user("elastic")
+    realm = {"name": "reserved", "type": "reserved"}
+    broken = Authentication(user, user, realm, realm, "realm", [{1, 2}], [], NONE)  # type: ignore[list-item]
+    assert trail.middle(broken, "a/one", "GET", "/p", None) == ""
+    trail.granted(broken, "a/one", "GET", "/p", None, "r-1", None, time.perf_counter())
+    fine = _key_auth()
+    middle = trail.middle(fine, "a/one", "GET", "/p", None)
+    assert trail.middle(fine, "a/one", "GET", "/p", None) is middle  # kept
+    trail.queue_granted(middle, "r-2", "op", time.perf_counter())
+    trail.writer.close()
+    assert trail.figures() == (0, 1, 0, 2)
+    (line,) = [json.loads(line) for line in (tmp_path / "audit.json").read_text().splitlines()]
+    assert (line["request.id"], line["opaque_id"], line["action"]) == ("r-2", "op", "a/one")
