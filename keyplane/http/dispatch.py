@@ -63,7 +63,10 @@ class _Repeat:
         self.auth = auth
         self.method = method
         self.path = path
-        self.middle: str | None = None  # the audit's access_granted middle, once asked for
+        # The audit's access_granted middle, once asked for; "" when this kind of request has none
+        # (its route's service decides, it names indices, the event type is off, or it could not be
+        # rendered).
+        self.middle: str | None = None
         self.status = 0  # no answer has it: the first request counts through the recorder
         self.timings = _NO_TIMINGS
 
@@ -222,16 +225,12 @@ class Dispatcher:
                 repeat = self._repeats.get(client)
                 if repeat is None or repeat.auth is not auth or repeat.path != path or repeat.method != method:
                     repeat = self._repeat(client, auth, method, path)
-                if audit is not None and audit.logs_granted and not route.self_checked:
-                    if "index" in path_params:
-                        origin = _origin(method, path, scope, request_id, opaque_id)
-                        audit.access_granted(origin, auth, route.action, path_params["index"])
-                    else:  # most requests: no Origin, the line's middle as this connection last had it
-                        middle = repeat.middle
-                        if middle is None:
-                            middle = repeat.middle = audit.middle(auth, route.action, method, path, client)
-                        if middle:
-                            audit.queue_granted(middle, request_id, opaque_id, started)
+                if audit is not None:
+                    middle = repeat.middle
+                    if middle:  # most requests: the line's middle as this connection last had it
+                        audit.queue_granted(middle, request_id, opaque_id, started)
+                    else:
+                        _audit_granted(audit, repeat, auth, route, path_params, scope, request_id, opaque_id, started)
             request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
@@ -282,7 +281,6 @@ class Dispatcher:
         finally:
             if timed:
                 elapsed = perf_counter() - started
-                template = route.template if route is not None else "unmatched"
                 if metrics is not None:
                     # Recorder.request inline for a connection's repeated request (quick): no call.
                     recorder = metrics.recorder
@@ -291,11 +289,12 @@ class Dispatcher:
                         timings.total += elapsed
                         timings.buckets[0] += 1
                     else:
+                        template = _template(route)
                         timings = recorder.request(template, method, status, elapsed, scheme, authenticated)
                         if repeat is not None:
                             repeat.status, repeat.timings = status, timings
                 if debug:  # the route's template, never the path or query string (they can carry secrets)
-                    log.debug("%s %s %d %.3fms %s", method, template, status, elapsed * 1000, request_id)
+                    log.debug("%s %s %d %.3fms %s", method, _template(route), status, elapsed * 1000, request_id)
 
     def _repeat(self, client: tuple[str, int] | None, auth: Authentication, method: str, path: str) -> _Repeat:
         """A connection's request of a new kind: remembered in place of its last."""
@@ -445,9 +444,41 @@ async def _respond(send: Send, method: str, status: int, headers: list[tuple[byt
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
 
 
+def _template(route: Route | None) -> str:
+    """What the metrics and the debug line name a request by: its route's template, never its path."""
+    return route.template if route is not None else "unmatched"
+
+
 def _origin(method: str, path: str, scope: Scope, request_id: str, opaque_id: str | None) -> Origin:
     """The request's origin for the audit events other than a plain access_granted."""
     return Origin(method, path, scope.get("client"), request_id, opaque_id)
+
+
+def _audit_granted(
+    audit: AuditTrail,
+    repeat: _Repeat,
+    auth: Authentication,
+    route: Route,
+    path_params: dict[str, str],
+    scope: Scope,
+    request_id: str,
+    opaque_id: str | None,
+    started: float,
+) -> None:
+    """A request's access_granted when its connection has no middle kept for it: the first of its
+    kind, or one whose event is not a kept middle (none, or one naming indices)."""
+    if not audit.logs_granted or route.self_checked:  # a self-checked route's comes after the handler
+        repeat.middle = ""
+        return
+    method, path = repeat.method, repeat.path
+    if "index" in path_params:
+        repeat.middle = ""
+        origin = _origin(method, path, scope, request_id, opaque_id)
+        audit.access_granted(origin, auth, route.action, path_params["index"])
+        return
+    middle = repeat.middle = audit.middle(auth, route.action, method, path, scope.get("client"))
+    if middle:
+        audit.queue_granted(middle, request_id, opaque_id, started)
 
 
 def _audit_refused(audit: AuditTrail, origin: Origin, credential: tuple[str, str] | None) -> None:
