@@ -29,7 +29,7 @@ start-up, warm-up, connections, and what runs per unit of time (timers, idle wak
 runs everything ~100x slower, so those would weigh ~100x more per request than at full speed)
 cancel out. For the same reason what
 depends on elapsed time is set as at full speed (~20k requests/s): the audit trail's hand-off timer
-and the writer's wake-up interval (10 ms each) are stretched --stretch times (default 100), so that a
+and the writer's wake-up interval (10 and 50 ms) are stretched --stretch times (default 100), so that a
 hand-off and a write carry as many lines; so are the maintenance jobs' ticks (last-use flushes,
 file-realm reads: once a second) and the latency histograms' bounds, so that requests
 fall in the bucket they would; and the audit trail's millisecond is held, so that events share their

@@ -27,7 +27,10 @@ from pathlib import Path
 log = logging.getLogger("keyplane.audit")
 
 FILE_MODE = 0o600  # the audit log says who did what: owner-only, as the data dir's files
-FLUSH_INTERVAL_SECONDS = 0.01  # idle, a hundred wake-ups a second cost well under 0.1 % of a core
+# Each wake-up under load takes the GIL from the event loop and, on a server pinned to one CPU,
+# preempts it: at 10 ms the process switched context 3.5 times as often as with the audit log off;
+# at 50 ms as often. A line reaches the file within about 60 ms of its event (10 ms to the hand-off).
+FLUSH_INTERVAL_SECONDS = 0.05
 BATCH = 1_000  # lines per write at most
 
 
