@@ -15,6 +15,18 @@ layout (common.same_layout).
 
 Run: python bench/observability.py [--seconds 10] [--rounds 4] [--database-url postgresql://127.0.0.1:5432/x]
 
+--interleave: the timed measure without the difference between processes. Two servers of the same
+code and settings differ by a few per cent however they are started, and this machine's speed moves
+by up to 2x within seconds (the same server: 40 to 90 µs a request in neighbouring half-seconds),
+so runs of seconds per server cannot resolve 5 %. Here one server (audit log and metrics on) serves
+one continuous `wrk` load per scheme while it switches, every --slice seconds (default 0.1), what
+its dispatcher reads on each request between the settings of --servers, as
+observability_inprocess.py does in process; each slice's CPU per request is process CPU time (every
+thread) over the requests it served, and "paired" is the median over the cycles of each setting's
+difference with the first one in the same cycle (~0.3 s apart). Add a control such as `off#2` (the
+same setting again): its difference shows the method's spread (within ±1.5 % here). E.g.
+python bench/observability.py --interleave --servers off,off#2,metrics,audit,es-default,on --rounds 100
+
 --instructions: the same question answered in instructions instead of time, which this shared
 machine cannot resolve (the same server moves ±25 % between timed runs). Each server of --servers
 (default off,metrics,audit,es-default; all at once) runs under `valgrind --tool=callgrind
@@ -51,9 +63,11 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +150,149 @@ every = s.Services._every
 s.Services._every = staticmethod(lambda t, job, first=None: every(t * {0}, job, first and first * {0}))
 runpy.run_module("keyplane.cli", run_name="__main__", alter_sys=True)
 """
+
+
+# -- --interleave: one server, the settings switched every --slice seconds under load -------------
+
+# Runs `keyplane serve` (audit log and metrics on) so that SIGUSR1 starts, and a second SIGUSR1
+# stops, a rotation of what the dispatcher reads on each request through the settings named in the
+# data dir's `settings.json`, one --slice each (as observability_inprocess.py swaps them in process),
+# recording each slice's process CPU time (every thread) and requests served (the dispatcher's
+# request-id counter) to `slices.json`. At a slice's end the trail is handed off and the loop waits
+# (idle) for the writer to write it, so that a slice's lines are encoded and written within it. "on"
+# writes every event type to a second file of the same node; a name with a suffix (`off#2`) is the
+# same setting again, a control that shows the method's own spread. Each cycle turns the order (and
+# reverses it every other one) so that no setting always follows the same one.
+INTERLEAVE_BOOT = """
+import asyncio, json, runpy, signal, time
+import keyplane.app as a
+from keyplane.audit.events import EVENT_TYPES
+from keyplane.audit.trail import AuditTrail
+create = a.create_app
+def created(settings=None):
+    app = create(settings)
+    services = app.services
+    settings = services.settings
+    trail, metrics = services.audit, services.metrics
+    path = settings.data_dir / "audit-all.json"
+    every = AuditTrail(path, settings.audit_buffer, EVENT_TYPES, settings.node_name, services.node_id)
+    setups = dict(off=(None, None), metrics=(None, metrics), audit=(trail, None))
+    setups.update({"es-default": (trail, metrics), "on": (every, metrics)})
+    plan = json.loads((settings.data_dir / "settings.json").read_text())
+    names, slice_seconds = plan["names"], plan["slice"]
+    state = dict(handle=None, slices=[], step=0)
+    def served():
+        return int(repr(app._ids)[6:-1])  # itertools.count(N): the requests given an id so far
+    def begin():
+        cycle, index = divmod(state["step"], len(names))
+        turned = names[cycle % len(names):] + names[:cycle % len(names)]
+        name = (turned if cycle % 2 == 0 else turned[::-1])[index]
+        if name == "on" and every.writer._fd is None:
+            every.writer.open()
+        services.audit, services.metrics = setups[name.partition("#")[0]]  # off#2: off again, a control
+        state.update(name=name, cycle=cycle, cpu=time.process_time(), wall=time.perf_counter(), count=served())
+    def end():
+        audit = services.audit
+        if audit is not None:  # this slice's lines written within it (the loop waits, idle)
+            audit.flush()
+            audit.writer._wake.set()  # the writer's own wake-up, as a half-full buffer sets it
+            while audit.writer.buffered():
+                time.sleep(0.0002)
+        cpu, wall, count = time.process_time(), time.perf_counter(), served()
+        state["slices"].append(dict(name=state["name"], cycle=state["cycle"], cpu=cpu - state["cpu"],
+                                    wall=wall - state["wall"], requests=count - state["count"]))
+        state["step"] += 1
+    def tick():
+        end()
+        begin()
+        state["handle"] = asyncio.get_running_loop().call_later(slice_seconds, tick)
+    def toggle():
+        if state["handle"] is None:
+            state.update(slices=[], step=0)
+            begin()
+            state["handle"] = asyncio.get_running_loop().call_later(slice_seconds, tick)
+            return
+        state["handle"].cancel()
+        state["handle"] = None
+        end()
+        services.audit, services.metrics = trail, metrics
+        (settings.data_dir / "slices.json").write_text(json.dumps(state["slices"]))
+    inner = app.lifespan
+    async def lifespan(scope, receive, send):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, toggle)
+        await inner(scope, receive, send)
+    app.lifespan = lifespan
+    return app
+a.create_app = created
+runpy.run_module("keyplane.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+WARM_UP_SECONDS = 1.0  # wrk's connections open and the caches fill before the first slice
+
+
+def interleaved(names: list[str], tmp: Path, args: argparse.Namespace) -> None:
+    """--interleave: one server, every setting measured in turn under one continuous load."""
+    data_dir = tmp / "server"
+    data_dir.mkdir()
+    (data_dir / "settings.json").write_text(json.dumps({"names": names, "slice": args.slice}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-c", INTERLEAVE_BOOT]
+    command += ["serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"]
+    layout, layout_env = same_layout()
+    env = {**os.environ, **layout_env, "ELASTIC_PASSWORD": PASSWORD, **SETTINGS["es-default"]}
+    if args.database_url:
+        env["KEYPLANE_DATABASE_URL"] = args.database_url
+    env.pop("KEYPLANE_TEST_MODE", None)
+    proc = subprocess.Popen(layout + pinned(0) + command, env=env, stdout=subprocess.DEVNULL)
+    results: dict[str, list[dict[str, Any]]] = {}
+    try:
+        wait_ready(url, timeout=180)
+        endpoints = seed(url)
+        measured = args.rounds * len(names) * args.slice
+        for counter, endpoint in enumerate(endpoints):
+            script = tmp / f"interleave-{counter}.lua"
+            script.write_text(lua(endpoint, counter))
+            seconds = int(WARM_UP_SECONDS + measured + 2)
+            load = subprocess.Popen(
+                pinned(1) + ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(script), url + endpoint.path],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(WARM_UP_SECONDS)
+            (data_dir / "slices.json").unlink(missing_ok=True)
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(measured)
+            proc.send_signal(signal.SIGUSR1)
+            out, _ = load.communicate()
+            if "Non-2xx" in out or "Socket errors" in out:
+                print(out, flush=True)
+            slices = json.loads((data_dir / "slices.json").read_text())
+            results[endpoint.name] = slices
+            print(f"  {endpoint.name}: {len(slices)} slices of {args.slice} s", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait()
+    print(json.dumps(results), flush=True)  # the raw figures, before any formatting
+    base = names[0]
+    print(f"\n| request | setting | req/s (median) | µs CPU/req (median) | CPU/req vs {base} | paired |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name_of_endpoint, slices in results.items():
+        by_cycle: dict[int, dict[str, float]] = {}
+        figures: dict[str, list[tuple[float, float]]] = {}
+        for one in slices:
+            if one["requests"] == 0:
+                continue
+            us = 1e6 * one["cpu"] / one["requests"]
+            figures.setdefault(one["name"], []).append((one["requests"] / one["wall"], us))
+            by_cycle.setdefault(one["cycle"], {})[one["name"]] = us
+        base_us = median([us for _, us in figures[base]])
+        for name in names:
+            rate, us = median([r for r, _ in figures[name]]), median([u for _, u in figures[name]])
+            # each cycle's difference with the first setting in the same cycle: slow phases cancel
+            paired = median([c[name] - c[base] for c in by_cycle.values() if name in c and base in c]) / base_us
+            print(f"| {name_of_endpoint} | {name} | {rate:,.0f} | {us:.1f} | {us / base_us - 1:+.1%} | {paired:+.1%} |")
 
 
 def start_counted(data_dir: Path, port: int, env: dict[str, str], out: Path, stretch: float) -> subprocess.Popen[bytes]:
@@ -287,6 +444,10 @@ def main() -> None:
         help=f"which of {', '.join(SETTINGS)}, comma-separated "
         "(default off,on; off,metrics,audit,es-default with --instructions)",
     )
+    parser.add_argument(
+        "--interleave", action="store_true", help="one server, the settings switched every --slice seconds (see above)"
+    )
+    parser.add_argument("--slice", type=float, default=0.1, help="--interleave: seconds per setting in turn")
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind (see above)")
     parser.add_argument("--requests", type=int, default=192, help="--instructions: the small phase's requests")
     parser.add_argument("--phase-seconds", type=float, default=24.0, help="--instructions: each phase's length")
@@ -300,6 +461,10 @@ def main() -> None:
         return
     check_wrk()
     names = (args.servers or "off,on").split(",")
+    if args.interleave:
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            interleaved(names, Path(tmp_dir), args)
+        return
     base = names[0]  # the others are compared with the first (off, or metrics to see the audit log alone)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
