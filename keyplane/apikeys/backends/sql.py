@@ -726,8 +726,8 @@ class SqlApiKeyRepository:
         await self.db.execute_alone(_INSERT, _row(key))  # PostgreSQL: one round trip, no BEGIN/COMMIT
 
     async def get(self, key_id: str) -> ApiKey | None:
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(_GET, {"id": key_id})).first()
+        # A read alone: no transaction()'s context managers around it (Database.execute_alone).
+        row = (await self.db.execute_alone(_GET, {"id": key_id})).first()
         return _key(row) if row else None
 
     async def find(self, selector: KeyFilter, now: int) -> list[ApiKey]:
@@ -742,8 +742,7 @@ class SqlApiKeyRepository:
             keys.sort(key=lambda k: (k.creation, k.id))
             return keys
         stmt = _find_statement(selector, self.db.is_postgres)
-        async with self.db.transaction() as conn:
-            rows = (await conn.execute(stmt, _selector_params(selector, now))).rows
+        rows = (await self.db.execute_alone(stmt, _selector_params(selector, now))).rows  # a read alone, as get
         return await _keys(rows)
 
     async def search(

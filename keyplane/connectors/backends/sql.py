@@ -48,6 +48,8 @@ _COLUMNS = ("index_name", "name", "service_type", "description", "deleted", "doc
 # The statements of every request on one connector, built once (keyplane.store.prepared).
 _GET = Prepared(select(c).where(c.c.id == bindparam("id")))
 _EXISTS = Prepared(select(c.c.id).where(c.c.id == bindparam("id")))
+_JOB = Prepared(select(j).where(j.c.id == bindparam("id")))
+_SEALED = Prepared(select(s.c.sealed).where(s.c.id == bindparam("id")))
 _INDEX_TAKEN = Prepared(
     select(c.c.id)
     .where(c.c.index_name == bindparam("index_name"), c.c.deleted == false(), c.c.id != bindparam("id"))
@@ -309,8 +311,7 @@ class SqlConnectorRepository:
         self._kept = 0
 
     async def get(self, connector_id: str) -> Stored | None:
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(_GET, {"id": connector_id})).first()
+        row = (await self.db.execute_alone(_GET, {"id": connector_id})).first()  # a read alone
         return Stored(row["id"], orjson.loads(row["doc"]), row["seq_no"], row["doc"]) if row else None
 
     async def _check_index(self, conn: Any, connector_id: str, doc: Doc) -> None:
@@ -495,8 +496,7 @@ class SqlSyncJobRepository:
             )
 
     async def get(self, job_id: str) -> Stored | None:
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(j).where(j.c.id == job_id))).first()
+        row = (await self.db.execute_alone(_JOB, {"id": job_id})).first()  # a read alone
         return Stored(row["id"], orjson.loads(row["doc"]), row["seq_no"]) if row else None
 
     async def replace(self, stored: Stored) -> bool:
@@ -585,8 +585,7 @@ class SqlSecretRepository:
         return False
 
     async def get(self, secret_id: str) -> str | None:
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(s.c.sealed).where(s.c.id == secret_id))).first()
+        row = (await self.db.execute_alone(_SEALED, {"id": secret_id})).first()  # a read alone
         return row["sealed"] if row else None
 
     async def delete(self, secret_id: str) -> bool:
