@@ -63,8 +63,7 @@ class SqlUserRepository:
         self.db = db
 
     async def get(self, username: str) -> StoredUser | None:
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(u).where(u.c.username == username))).first()
+        row = (await self.db.execute_alone(select(u).where(u.c.username == username))).first()  # a read alone
         return _user(row) if row else None
 
     async def list(self, usernames: list[str] | None = None) -> list[StoredUser]:

@@ -58,13 +58,11 @@ class SqlTokenRepository:
             )
 
     async def by_access(self, access_hash: str) -> Token | None:
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(t).where(t.c.access_hash == access_hash))).first()
+        row = (await self.db.execute_alone(select(t).where(t.c.access_hash == access_hash))).first()  # a read alone
         return _token(row) if row else None
 
     async def by_refresh(self, refresh_hash: str) -> Token | None:
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(select(t).where(t.c.refresh_hash == refresh_hash))).first()
+        row = (await self.db.execute_alone(select(t).where(t.c.refresh_hash == refresh_hash))).first()  # a read alone
         return _token(row) if row else None
 
     async def use_refresh(self, refresh_hash: str) -> Token | None:
