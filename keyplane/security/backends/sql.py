@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, exc, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exc, insert, select, update
 
 from keyplane import jsontext
 from keyplane.security import roles as role_mod
@@ -18,6 +18,7 @@ from keyplane.security.roles import RoleDescriptor
 from keyplane.security.users import User
 from keyplane.store import schema
 from keyplane.store.database import Database
+from keyplane.store.prepared import Prepared
 from keyplane.store.upsert import upsert
 
 u, r, ap, rm, props = schema.users, schema.roles, schema.app_privileges, schema.role_mappings, schema.properties
@@ -58,12 +59,15 @@ async def _upsert(db: Database, kind: str, exists: Any, do_insert: Any, do_updat
     return False
 
 
+_GET_USER = Prepared(select(u).where(u.c.username == bindparam("username")))  # built once (keyplane.store.prepared)
+
+
 class SqlUserRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def get(self, username: str) -> StoredUser | None:
-        row = (await self.db.execute_alone(select(u).where(u.c.username == username))).first()  # a read alone
+        row = (await self.db.execute_alone(_GET_USER, {"username": username})).first()  # a read alone
         return _user(row) if row else None
 
     async def list(self, usernames: list[str] | None = None) -> list[StoredUser]:

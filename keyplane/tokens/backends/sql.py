@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, false, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, false, insert, or_, select, update
 
 from keyplane.store import schema
 from keyplane.store.database import Database
+from keyplane.store.prepared import Prepared
 from keyplane.tokens.core import Client, Token
 
 t = schema.tokens
@@ -36,6 +37,11 @@ def _doc(token: Token) -> dict[str, Any]:
     return doc
 
 
+# A bearer request's lookups, built once (keyplane.store.prepared).
+_BY_ACCESS = Prepared(select(t).where(t.c.access_hash == bindparam("hash")))
+_BY_REFRESH = Prepared(select(t).where(t.c.refresh_hash == bindparam("hash")))
+
+
 class SqlTokenRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -58,11 +64,11 @@ class SqlTokenRepository:
             )
 
     async def by_access(self, access_hash: str) -> Token | None:
-        row = (await self.db.execute_alone(select(t).where(t.c.access_hash == access_hash))).first()  # a read alone
+        row = (await self.db.execute_alone(_BY_ACCESS, {"hash": access_hash})).first()  # a read alone
         return _token(row) if row else None
 
     async def by_refresh(self, refresh_hash: str) -> Token | None:
-        row = (await self.db.execute_alone(select(t).where(t.c.refresh_hash == refresh_hash))).first()  # a read alone
+        row = (await self.db.execute_alone(_BY_REFRESH, {"hash": refresh_hash})).first()  # a read alone
         return _token(row) if row else None
 
     async def use_refresh(self, refresh_hash: str) -> Token | None:
