@@ -96,4 +96,4 @@ def register(router: Router) -> None:
         ("PUT", "POST"), "/_security/user/_password", change_password, action=A + "change_password", params=("refresh",)
     )
     router.add(("GET", "POST"), "/_security/_query/user", query_users, action=A + "query", params=("with_profile_uid",))
-    router.add("GET", "/_security/_authenticate", authenticate, action=A + "authenticate")
+    router.add("GET", "/_security/_authenticate", authenticate, action=A + "authenticate", by_caller=True)

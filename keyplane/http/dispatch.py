@@ -232,6 +232,14 @@ class Dispatcher:
                         audit.queue_granted(middle, request_id, opaque_id, started)
                     else:
                         _audit_granted(audit, repeat, auth, route, path_params, scope, request_id, opaque_id, started)
+            kept = route.kept if not qs else None  # a query string may shape the answer (pretty, filter_path)
+            if kept is not None and (payload := kept.get(auth)) is not None:
+                status = 200
+                ctype = _CONTENT_TYPES.get(version) or _content_type(version)
+                headers_out = [PRODUCT_HEADER, ctype, (b"content-length", b"%d" % len(payload))]
+                await send({"type": "http.response.start", "status": 200, "headers": headers_out})
+                await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
+                return
             request = RestRequest(method, path, uri, path_params, query, headers, raw_body, self.services, auth)
             reply = await route.handler(request)
             if type(reply) is Reply:  # noqa: E721 - a plain answer (the usual) builds no Reply
@@ -242,6 +250,8 @@ class Dispatcher:
                 origin = _origin(method, path, scope, request_id, opaque_id)
                 _audit_answered(audit, origin, auth, route, method, path_params, raw_body, body, status)
             headers_out, payload = _answer(body, version, pretty, fpath, extra)
+            if kept is not None and status == 200 and run_as is None and not extra and not isinstance(body, bytes):
+                kept.put(auth, payload)  # (a run-as caller is a new object each request: nothing to keep)
             # Sent here: no coroutine between the handler and the server on every answer.
             await send({"type": "http.response.start", "status": status, "headers": headers_out})
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from keyplane.audit.changes import CHANGES
+from keyplane.http.kept_answers import KeptAnswers
 
 if TYPE_CHECKING:
     from keyplane.http.request import RestRequest
@@ -36,6 +37,8 @@ class Route:
     # The audit log reads the handler's answer: a self-checked route's access_granted (its service
     # decided) or a security change. Worked out once here, not on every request.
     audit_after: bool = False
+    # Set for a route whose answer is the caller's alone (``by_caller``): its rendered answers by caller.
+    kept: KeptAnswers | None = None
 
 
 def split_path(path: str, *, decode: bool = True) -> list[str]:
@@ -60,12 +63,20 @@ class Router:
         action: str | None = None,
         params: tuple[str, ...] = (),
         self_checked: bool = False,
+        by_caller: bool = False,
     ) -> None:
+        """``by_caller``: the handler's answer depends on the caller object alone (not on the path, the
+        query, the body or anything stored), so the dispatcher may keep it rendered per caller."""
         if isinstance(methods, str):
             methods = (methods,)
         segments = tuple(split_path(template, decode=False))
         audit_after = self_checked or action in CHANGES
-        route = Route(tuple(methods), template, handler, action, frozenset(params), self_checked, segments, audit_after)
+        if by_caller and audit_after:  # a kept answer skips the handler, and what is audited after it
+            raise ValueError(f"{template}: a route audited after its handler cannot keep answers per caller")
+        kept = KeptAnswers() if by_caller else None
+        route = Route(
+            tuple(methods), template, handler, action, frozenset(params), self_checked, segments, audit_after, kept
+        )
         self._by_length.setdefault(len(segments), []).append(route)
         self._resolved.clear()
 

@@ -39,6 +39,9 @@ class FileUsers:
 
     hashes: dict[str, str] = field(default_factory=dict)
     roles: dict[str, list[str]] = field(default_factory=dict)
+    # Each user as built once from these files: one object per user while the files stay (callers and
+    # the audit trail key what they keep on it); replaced with the files, never changed.
+    built: dict[str, FileUser] = field(default_factory=dict)
 
 
 def read_users(users_path: Path, roles_path: Path) -> tuple[FileUsers, list[str]]:
@@ -85,9 +88,12 @@ class FileRealm:
 
     def user(self, username: str) -> User | None:
         users = self._users
-        if username not in users.hashes:
-            return None
-        return FileUser(username, roles=list(users.roles.get(username, ())))
+        user = users.built.get(username)
+        if user is None:
+            if username not in users.hashes:
+                return None
+            user = users.built[username] = FileUser(username, roles=list(users.roles.get(username, ())))
+        return user
 
     async def authenticate(self, username: str, password: str) -> Authentication | None:
         """The user, when the files know it and the password matches; None leaves it to the next realm."""

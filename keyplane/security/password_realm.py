@@ -117,6 +117,10 @@ class PasswordRealm:
         # every Basic request.
         roles = self.roles
         resolved = roles.known_permission(user.roles) or await roles.permission(user.roles)
+        return self._caller(user, resolved)
+
+    def _caller(self, user: User, resolved: tuple[Permission, list[str], list[str]]) -> Authentication:
+        """The user as a caller of its own (no run-as): one object while the user and its roles' permission stay."""
         kept = self._callers.get(id(user))
         if kept is not None and kept[0] is user and kept[1] is resolved:
             return kept[2]
@@ -159,10 +163,11 @@ class PasswordRealm:
 
     async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication:
         roles = self.roles
-        permission, found, missing = roles.known_permission(user.roles) or await roles.permission(user.roles)
+        resolved = roles.known_permission(user.roles) or await roles.permission(user.roles)
+        if authenticating is None:  # the caller the user's password makes (a token's owner, say)
+            return self._caller(user, resolved)
+        permission, found, missing = resolved
         realm = user.realm
-        if authenticating is None:
-            return Authentication(user, user, realm, realm, "realm", found, missing, permission)
         return Authentication(
             user,
             authenticating.authenticating_user,

@@ -151,6 +151,36 @@ def test_a_verified_api_key_proves_the_same_caller_each_time() -> None:
     assert first.api_key == {"id": "k1", "name": "key-one"}
 
 
+class KeepingPasswords(FakePasswords):
+    """Hands out one caller per user, as the native realm does while the user and its roles stay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[str, Authentication] = {}
+
+    async def for_user(self, user: User, authenticating: Authentication | None = None) -> Authentication:
+        if authenticating is not None:
+            return await super().for_user(user, authenticating)
+        if user.username not in self.kept:
+            self.kept[user.username] = await super().for_user(user)
+        return self.kept[user.username]
+
+
+def test_an_access_token_proves_one_caller_and_leaves_its_owners_own_alone() -> None:
+    passwords = KeepingPasswords()
+    realms = ApiKeyRealm(FakeApiKeyService()), ServiceAccountRealm(FakeServiceAccountService())
+    chain = Authenticator(passwords, realms[0], FakeTokens(), realms[1])
+    first = _run(chain.authenticate(Credential("bearer", "good-token"), URI))
+    assert first.type == "token" and _run(chain.authenticate(Credential("bearer", "good-token"), URI)) is first
+    # The owner's caller is shared with its password's requests: never turned into a token's.
+    owner = _run(chain.authenticate(_basic("bob", "bob-secret"), URI))
+    assert owner is passwords.kept["bob"] and owner.type == "realm" and owner is not first
+    # A new caller of the owner (its roles changed, say) makes a new token caller.
+    passwords.kept["bob"] = _auth(User("bob", roles=["admin"]), Permission([ADMIN]))
+    changed = _run(chain.authenticate(Credential("bearer", "good-token"), URI))
+    assert changed is not first and (changed.type, changed.roles) == ("token", ["admin"])
+
+
 def test_service_tokens_prove_their_account_and_other_bearers_are_access_tokens() -> None:
     chain, _ = _authenticator()
     token = TokenId("elastic/fleet-server", "t1")

@@ -99,6 +99,8 @@ def test_file_realm_authenticates_from_the_files_and_rereads_them_on_change(tmp_
 
     auth = _run(realm.authenticate("ann", "ann-secret"))
     assert auth.user.username == "ann" and auth.user.roles == ["editor", "viewer"]
+    # One user object while the files stay (the native realm's callers are kept by it).
+    assert realm.user("ann") is realm.user("ann") is auth.user
     assert _run(realm.authenticate("ann", "ann-secret")) is not None
     assert (realm.cache.hits, realm.cache.misses, len(realm.cache)) == (1, 1, 1)
     assert auth.authentication_realm == FILE_REALM == auth.lookup_realm and auth.user.realm == FILE_REALM
@@ -110,6 +112,7 @@ def test_file_realm_authenticates_from_the_files_and_rereads_them_on_change(tmp_
     _run(realm.refresh())
     assert _run(realm.authenticate("ann", "ann-secret")) is None
     assert _run(realm.authenticate("ann", "new-secret")).user.roles == []
+    assert realm.user("ann") is not auth.user and realm.user("ann").roles == []  # type: ignore[union-attr]
     assert realm.user("bob") is not None and realm.user("carl") is None
 
     (tmp_path / "users").unlink()
