@@ -52,7 +52,7 @@ class ApiKeyRealm:
         try:
             if parts is None:
                 raise CredentialsRejected("invalid ApiKey value")
-            entry = await self.keys.authenticate(*parts)
+            entry = self.keys.cached(*parts) or await self.keys.verify(*parts)
         except CredentialsRejected as exc:
             raise rejected("API key", exc) from None
         found = self._callers.get(id(entry))

@@ -734,20 +734,31 @@ class ApiKeyService:
 
     async def authenticate(self, key_id: str, secret: str) -> Verified:
         """The verified key with its permission, or CredentialsRejected with Elasticsearch's reason."""
+        return self.cached(key_id, secret) or await self.verify(key_id, secret)
+
+    def cached(self, key_id: str, secret: str) -> Verified | None:
+        """:meth:`authenticate` for a key the cache verified already (the realm's every request awaits
+        nothing then); None when the cache does not hold it with this secret: :meth:`verify` decides."""
         entry = self.verified.get(key_id, secret)
-        if entry is None:
-            key = await self.repo.get(key_id)
-            if key is None:
-                raise CredentialsRejected(f"unable to find apikey with id {key_id}")
-            if key.invalidated:
-                raise CredentialsRejected(f"api key [{key_id}] has been invalidated")
-            if hashing.is_slow(key.hash):
-                ok = await asyncio.to_thread(hashing.verify_secret, secret, key.hash)
-            else:
-                ok = hashing.verify_secret(secret, key.hash)
-            if not ok:
-                raise CredentialsRejected(f"invalid credentials for API key [{key_id}]")
-            entry = self.verified.put(key, secret)
+        return None if entry is None else self._usable(entry, key_id)
+
+    async def verify(self, key_id: str, secret: str) -> Verified:
+        """:meth:`authenticate` from the stored key, which the cache then holds."""
+        key = await self.repo.get(key_id)
+        if key is None:
+            raise CredentialsRejected(f"unable to find apikey with id {key_id}")
+        if key.invalidated:
+            raise CredentialsRejected(f"api key [{key_id}] has been invalidated")
+        if hashing.is_slow(key.hash):
+            ok = await asyncio.to_thread(hashing.verify_secret, secret, key.hash)
+        else:
+            ok = hashing.verify_secret(secret, key.hash)
+        if not ok:
+            raise CredentialsRejected(f"invalid credentials for API key [{key_id}]")
+        return self._usable(self.verified.put(key, secret), key_id)
+
+    def _usable(self, entry: Verified, key_id: str) -> Verified:
+        """The verified key when it may authenticate a REST request now (its last use recorded)."""
         key = entry.key
         if key.invalidated:
             raise CredentialsRejected(f"api key [{key_id}] has been invalidated")

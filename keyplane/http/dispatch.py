@@ -219,7 +219,7 @@ class Dispatcher:
                     await self._send(send, method, outcome.status, outcome.doc, version, pretty, fpath, {})
                     return
             if query:
-                check_unrecognized(path, set(query), route.params)
+                check_unrecognized(path, query.keys(), route.params)
             authorize(auth, route.action, path_params, self_checked=route.self_checked)
             if audit is not None or metrics is not None:
                 client = scope.get("client")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+
 from keyplane.http.errors import bad_request
 
 # Accepted on every route (Elasticsearch's RestRequest "response params").
@@ -35,10 +38,16 @@ def split_list(value: str | None) -> list[str]:
     return [item for item in value.split(",") if item != ""]
 
 
-def check_unrecognized(path: str, given: set[str], allowed: frozenset[str]) -> None:
-    unknown = sorted(p for p in given if p not in allowed and p not in COMMON_PARAMS)
-    if not unknown:
+def accepted(params: Iterable[str]) -> frozenset[str]:
+    """The query parameters a route accepts: its own and Elasticsearch's common ones."""
+    return frozenset(params) | COMMON_PARAMS
+
+
+def check_unrecognized(path: str, given: AbstractSet[str], accepted: frozenset[str]) -> None:
+    """Refuse the parameters of ``given`` that are not in ``accepted`` (see :func:`accepted`)."""
+    if given <= accepted:  # the usual case, decided by one set comparison
         return
+    unknown = sorted(p for p in given if p not in accepted)
     if len(unknown) == 1:
         raise bad_request(f"request [{path}] contains unrecognized parameter: [{unknown[0]}]")
     names = ", ".join(f"[{u}]" for u in unknown)

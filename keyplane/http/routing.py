@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from keyplane.audit.changes import CHANGES
 from keyplane.http.kept_answers import KeptAnswers
+from keyplane.http.params import accepted
 
 if TYPE_CHECKING:
     from keyplane.http.request import RestRequest
@@ -31,6 +32,7 @@ class Route:
     # ``self_checked``: then the handler's service decides, because the request matters
     # (manage_own_api_key allows an action only over the caller's own keys).
     action: str | None = None
+    # The query parameters it accepts, Elasticsearch's common ones (``pretty``, ``filter_path``...) included.
     params: frozenset[str] = field(default_factory=frozenset)
     self_checked: bool = False
     segments: tuple[str, ...] = ()
@@ -75,7 +77,7 @@ class Router:
             raise ValueError(f"{template}: a route audited after its handler cannot keep answers per caller")
         kept = KeptAnswers() if by_caller else None
         route = Route(
-            tuple(methods), template, handler, action, frozenset(params), self_checked, segments, audit_after, kept
+            tuple(methods), template, handler, action, accepted(params), self_checked, segments, audit_after, kept
         )
         self._by_length.setdefault(len(segments), []).append(route)
         self._resolved.clear()

@@ -1,7 +1,7 @@
 import pytest
 
 from keyplane.http.errors import EsError
-from keyplane.http.params import check_unrecognized, parse_bool, split_list
+from keyplane.http.params import accepted, check_unrecognized, parse_bool, split_list
 from keyplane.http.routing import Router, split_path
 
 
@@ -42,9 +42,12 @@ def test_allowed_methods_reported() -> None:
 
 
 def test_unrecognized_params() -> None:
-    check_unrecognized("/p", {"pretty", "a"}, frozenset({"a"}))
+    check_unrecognized("/p", {"pretty", "a"}, accepted(["a"]))
+    check_unrecognized("/p", {"filter_path": "x", "a": "1"}.keys(), accepted(["a"]))
     with pytest.raises(EsError, match=r"contains unrecognized parameters: \[b\], \[c\]"):
-        check_unrecognized("/p", {"b", "c"}, frozenset())
+        check_unrecognized("/p", {"b", "c", "pretty"}, accepted([]))
+    with pytest.raises(EsError, match=r"contains unrecognized parameter: \[b\]$"):
+        check_unrecognized("/p", {"a": "", "b": ""}.keys(), accepted(["a"]))
 
 
 def test_raw_paths_resolve_as_their_segments_and_get_their_own_params() -> None:
