@@ -23,10 +23,18 @@ def authentication_of(token: core.TokenId, principal: str, source: str = INDEX_T
     return Authentication(user, user, core.REALM, core.REALM, "token", [], [], permission, token=shown)
 
 
+# Callers kept (see ServiceAccountRealm._caller): a few tokens per built-in account in practice.
+_CALLERS_SIZE = 1_024
+
+
 class ServiceAccountRealm:
     def __init__(self, accounts: ServiceAccountService, file_tokens: FileServiceTokens | None = None) -> None:
         self.accounts = accounts
         self.file_tokens = file_tokens
+        # The caller each token proves, by token, account and source: built-in accounts' roles never
+        # change, so the requests of one token share one Authentication (and its compiled permission),
+        # as the other realms' cached callers do; the token itself is checked on every request.
+        self._callers: dict[tuple[core.TokenId, str, str], Authentication] = {}
 
     async def authenticate(self, credential: str) -> Authentication | None:
         """The account a service token proves; ``None`` when the credential is no service token."""
@@ -38,5 +46,14 @@ class ServiceAccountRealm:
         file_tokens = self.file_tokens
         if file_tokens is not None and token_id.account in core.ACCOUNTS and file_tokens.knows(token_id):
             if await file_tokens.verify(token_id, secret):
-                return authentication_of(token_id, token_id.account, FILE_TOKEN)
-        return authentication_of(token_id, await self.accounts.authenticate(token_id, secret), INDEX_TOKEN)
+                return self._caller(token_id, token_id.account, FILE_TOKEN)
+        return self._caller(token_id, await self.accounts.authenticate(token_id, secret), INDEX_TOKEN)
+
+    def _caller(self, token_id: core.TokenId, principal: str, source: str) -> Authentication:
+        key = (token_id, principal, source)
+        auth = self._callers.get(key)
+        if auth is None:
+            if len(self._callers) >= _CALLERS_SIZE:
+                self._callers.clear()
+            auth = self._callers[key] = authentication_of(token_id, principal, source)
+        return auth

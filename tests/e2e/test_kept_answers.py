@@ -55,8 +55,10 @@ def test_each_credential_kind_and_run_as_get_their_own_answer(server: Server, ht
         "/_security/oauth2/token", json={"grant_type": "password", "username": "lee", "password": "lee-secret-1"}
     ).json()["access_token"]
     key = http.post("/_security/api_key", json={"name": "kept-key"}).json()
+    service = http.post("/_security/service/elastic/fleet-server/credential/token/kept").json()["token"]["value"]
     by_token = {"Authorization": f"Bearer {token}"}
     by_key = {"Authorization": f"ApiKey {key['encoded']}"}
+    by_service = {"Authorization": f"Bearer {service}"}
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for _ in range(2):  # the second round is answered from what the first kept
             as_token = client.get(URL, headers=by_token).json()
@@ -70,8 +72,14 @@ def test_each_credential_kind_and_run_as_get_their_own_answer(server: Server, ht
             assert run_as.json()["username"] == "lee"
             assert run_as.json()["authentication_realm"]["name"] == "reserved"
             assert client.get(URL, auth=("elastic", PASSWORD)).json()["username"] == "elastic"
+            as_service = client.get(URL, headers=by_service).json()
+            assert (as_service["username"], as_service["authentication_type"]) == ("elastic/fleet-server", "token")
+            shown = {"name": "kept", "type": "_service_account_index", "managed_by": "elasticsearch"}
+            assert as_service["token"] == shown
         # Invalidated credentials are refused, kept answers or not.
         http.request("DELETE", "/_security/api_key", json={"ids": [key["id"]]}).raise_for_status()
         assert client.get(URL, headers=by_key).status_code == 401
         http.request("DELETE", "/_security/oauth2/token", json={"token": token}).raise_for_status()
         assert client.get(URL, headers=by_token).status_code == 401
+        http.delete("/_security/service/elastic/fleet-server/credential/token/kept").raise_for_status()
+        assert client.get(URL, headers=by_service).status_code == 401

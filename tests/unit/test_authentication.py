@@ -193,6 +193,10 @@ def test_service_tokens_prove_their_account_and_other_bearers_are_access_tokens(
         "token",
         "t1",
     )
+    # One caller per token (its permission compiled once), the secret checked each time.
+    assert _run(chain.authenticate(Credential("bearer", service_accounts.encode(token, "right")), URI)) is account
+    other = TokenId("elastic/fleet-server", "t2")
+    assert _run(chain.authenticate(Credential("bearer", service_accounts.encode(other, "right")), URI)) is not account
     with pytest.raises(Unauthenticated) as refused:
         _run(chain.authenticate(Credential("bearer", service_accounts.encode(token, "wrong")), URI))
     assert refused.value.extra == {
