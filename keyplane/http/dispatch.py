@@ -234,6 +234,7 @@ class Dispatcher:
                         _audit_granted(audit, repeat, auth, route, path_params, scope, request_id, opaque_id, started)
             kept = route.kept if not qs else None  # a query string may shape the answer (pretty, filter_path)
             if kept is not None and (payload := kept.get(auth)) is not None:
+                # _answer's JSON headers and the sends below, written out as they are (no call in between).
                 status = 200
                 ctype = _CONTENT_TYPES.get(version) or _content_type(version)
                 headers_out = [PRODUCT_HEADER, ctype, (b"content-length", b"%d" % len(payload))]

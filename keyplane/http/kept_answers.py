@@ -33,6 +33,3 @@ class KeptAnswers:
         if len(answers) >= _KEPT:
             answers.clear()
         answers[auth] = payload
-
-    def __len__(self) -> int:
-        return len(self._answers)

@@ -43,11 +43,11 @@ def accepted(params: Iterable[str]) -> frozenset[str]:
     return frozenset(params) | COMMON_PARAMS
 
 
-def check_unrecognized(path: str, given: AbstractSet[str], accepted: frozenset[str]) -> None:
-    """Refuse the parameters of ``given`` that are not in ``accepted`` (see :func:`accepted`)."""
-    if given <= accepted:  # the usual case, decided by one set comparison
+def check_unrecognized(path: str, given: AbstractSet[str], allowed: frozenset[str]) -> None:
+    """Refuse the parameters of ``given`` that are not in ``allowed`` (a route's :func:`accepted`)."""
+    if given <= allowed:  # the usual case, decided by one set comparison
         return
-    unknown = sorted(p for p in given if p not in accepted)
+    unknown = sorted(p for p in given if p not in allowed)
     if len(unknown) == 1:
         raise bad_request(f"request [{path}] contains unrecognized parameter: [{unknown[0]}]")
     names = ", ".join(f"[{u}]" for u in unknown)

@@ -190,8 +190,8 @@ class Authenticator:
         self.api_keys = api_keys
         self.tokens = tokens
         self.service_accounts = service_accounts
-        # id(owner's caller) -> (that caller, the same as a token's caller): see bearer().
-        self._token_callers: dict[int, tuple[Authentication, Authentication]] = {}
+        # An owner's caller -> the same as a token's caller (see bearer()); callers hash by identity.
+        self._token_callers: dict[Authentication, Authentication] = {}
 
     def authenticate(
         self, credential: tuple[str, str] | None, uri: str, run_as: str | None = None
@@ -235,13 +235,11 @@ class Authenticator:
             raise rejected("Bearer token", CredentialsRejected("token owner no longer exists or is disabled"))
         owner = await self.passwords.for_user(user)
         # One caller per owner caller, as the realms keep theirs: never changed once handed out.
-        kept = self._token_callers.get(id(owner))
-        if kept is not None and kept[0] is owner:
-            return kept[1]
-        auth = replace(owner, type="token")
-        if len(self._token_callers) >= _TOKEN_CALLERS_SIZE:
-            self._token_callers.clear()
-        self._token_callers[id(owner)] = (owner, auth)
+        auth = self._token_callers.get(owner)
+        if auth is None:
+            if len(self._token_callers) >= _TOKEN_CALLERS_SIZE:
+                self._token_callers.clear()
+            auth = self._token_callers[owner] = replace(owner, type="token")
         return auth
 
     async def run_as(self, auth: Authentication, target: str) -> Authentication:

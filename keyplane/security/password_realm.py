@@ -117,6 +117,9 @@ class PasswordRealm:
         # every Basic request.
         roles = self.roles
         resolved = roles.known_permission(user.roles) or await roles.permission(user.roles)
+        kept = self._callers.get(id(user))  # _caller's look-up, inline: one call fewer on every Basic request
+        if kept is not None and kept[0] is user and kept[1] is resolved:
+            return kept[2]
         return self._caller(user, resolved)
 
     def _caller(self, user: User, resolved: tuple[Permission, list[str], list[str]]) -> Authentication:
